@@ -1,0 +1,209 @@
+// Package checkoutwebhook is the payment provider's only way in: it checks
+// the Stripe signature, stores the raw event once, and publishes it,
+// normalized, to the provider-events topic. It answers 2xx only after the
+// event is stored and published, so Stripe retries anything we could lose.
+package checkoutwebhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
+	"fulfillment/shared/logging"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/store"
+	"fulfillment/shared/stripe"
+)
+
+// MaxBodyBytes caps a webhook body; Stripe events are a few KiB.
+const MaxBodyBytes = 256 << 10
+
+// Webhook event statuses in the webhook_events collection.
+const (
+	StatusStored    = "stored"    // kept; publish not yet confirmed
+	StatusPublished = "published" // on provider-events
+	StatusIgnored   = "ignored"   // a type we do not act on
+)
+
+// Record is what webhook_events keeps of each Stripe event: the raw body for
+// audit and replay, and how far it got.
+type Record struct {
+	ID           string    `firestore:"id" json:"id"`
+	StripeType   string    `firestore:"stripe_type" json:"stripe_type"`
+	InternalType string    `firestore:"internal_type" json:"internal_type"`
+	Livemode     bool      `firestore:"livemode" json:"livemode"`
+	Created      time.Time `firestore:"created" json:"created"`
+	ReceivedAt   time.Time `firestore:"received_at" json:"received_at"`
+	Status       string    `firestore:"status" json:"status"`
+	Invalid      string    `firestore:"invalid" json:"invalid,omitempty"`
+	Deliveries   int64     `firestore:"deliveries" json:"deliveries"`
+	Raw          string    `firestore:"raw" json:"-"`
+	TraceParent  string    `firestore:"traceparent" json:"traceparent"`
+}
+
+// Deps are what the webhook needs.
+type Deps struct {
+	Store     *store.Store
+	Publisher pubsub.Publisher
+	// Secrets are the endpoint signing secrets; several during a rotation.
+	Secrets []string
+	Logger  *slog.Logger
+	Close   func() error
+}
+
+// Function is the checkout webhook.
+type Function struct {
+	d Deps
+}
+
+// New returns the webhook.
+func New(d Deps) *Function { return &Function{d: d} }
+
+// Close releases the clients.
+func (f *Function) Close() error {
+	if f.d.Close == nil {
+		return nil
+	}
+	return f.d.Close()
+}
+
+// ServeHTTP handles one webhook delivery.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tp := traceParent(r)
+	ctx := logging.WithTrace(cloudevent.WithTraceParent(r.Context(), tp), tp)
+	if r.Method != http.MethodPost {
+		reply(w, http.StatusMethodNotAllowed, "error", "POST only")
+		return
+	}
+	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		f.d.Logger.WarnContext(ctx, "webhook body over the cap", "limit_bytes", MaxBodyBytes)
+		reply(w, http.StatusRequestEntityTooLarge, "error", fmt.Sprintf("body over %d bytes", MaxBodyBytes))
+		return
+	case err != nil:
+		reply(w, http.StatusBadRequest, "error", "unreadable body")
+		return
+	}
+	if err := stripe.VerifySignature(payload, r.Header.Get("Stripe-Signature"), f.d.Secrets); err != nil {
+		f.d.Logger.WarnContext(ctx, "webhook signature refused", "error", err.Error())
+		reply(w, http.StatusUnauthorized, "error", "invalid signature")
+		return
+	}
+	ev, err := stripe.ParseEvent(payload)
+	if err != nil {
+		f.d.Logger.WarnContext(ctx, "malformed webhook body", "error", err.Error())
+		reply(w, http.StatusBadRequest, "error", "malformed event: "+err.Error())
+		return
+	}
+	log := f.d.Logger.With("stripe_event_id", ev.ID, "stripe_type", ev.Type)
+	result, err := f.accept(ctx, ev, payload, tp)
+	if err != nil {
+		log.ErrorContext(ctx, "webhook not accepted; Stripe will retry", "error", err.Error())
+		reply(w, http.StatusServiceUnavailable, "error", "temporarily unavailable")
+		return
+	}
+	log.InfoContext(ctx, "webhook accepted", "result", result)
+	reply(w, http.StatusOK, "status", result)
+}
+
+// accept stores the event once and publishes it; it is safe to repeat.
+func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, tp string) (string, error) {
+	rec, err := f.store(ctx, ev, payload, tp)
+	if err != nil {
+		return "", err
+	}
+	switch rec.Status {
+	case StatusIgnored:
+		return StatusIgnored, nil
+	case StatusPublished:
+		return "duplicate", nil
+	}
+	if err := f.publish(ctx, rec, ev); err != nil {
+		return "", err
+	}
+	if _, err := f.d.Store.Doc(store.WebhookEvents, ev.ID).Update(ctx, []firestore.Update{{Path: "status", Value: StatusPublished}}); err != nil {
+		// Published already: a Stripe retry will only publish the same event id again.
+		f.d.Logger.WarnContext(ctx, "could not mark webhook event published", "error", err.Error())
+	}
+	return StatusPublished, nil
+}
+
+// store creates the webhook_events record, or returns the existing one for a
+// repeated delivery.
+func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, tp string) (Record, error) {
+	ref := f.d.Store.Doc(store.WebhookEvents, ev.ID)
+	internal, handled := stripe.InternalType(ev.Type)
+	rec := Record{
+		ID: ev.ID, StripeType: ev.Type, InternalType: internal, Livemode: ev.Livemode,
+		Created: time.Unix(ev.Created, 0).UTC(), ReceivedAt: time.Now().UTC(),
+		Status: StatusStored, Deliveries: 1, Raw: string(payload), TraceParent: tp,
+	}
+	if !handled {
+		rec.Status = StatusIgnored
+	}
+	_, err := ref.Create(ctx, rec)
+	if status.Code(err) != codes.AlreadyExists {
+		if err != nil {
+			return Record{}, fmt.Errorf("checkoutwebhook.store: %w", err)
+		}
+		return rec, nil
+	}
+	var existing Record
+	if err := f.d.Store.Get(ctx, nil, ref, &existing); err != nil {
+		return Record{}, fmt.Errorf("checkoutwebhook.store: %w", err)
+	}
+	_, _ = ref.Update(ctx, []firestore.Update{{Path: "deliveries", Value: firestore.Increment(1)}})
+	return existing, nil
+}
+
+// publish sends the normalized event. Its id is Stripe's event id, so a
+// repeated publish is deduped downstream.
+func (f *Function) publish(ctx context.Context, rec Record, ev stripe.Event) error {
+	pe, err := stripe.Normalize(ev)
+	if err != nil {
+		pe.Provider, pe.ProviderEventID, pe.ProviderType = "stripe", ev.ID, ev.Type
+		pe.Invalid = err.Error()
+	}
+	if rec.TraceParent != "" {
+		ctx = cloudevent.WithTraceParent(ctx, rec.TraceParent)
+	}
+	ce, err := cloudevent.New(ctx, ev.ID, catalog.SourceCheckoutWebhook, rec.InternalType, pe.SubscriptionID, pe)
+	if err != nil {
+		return err
+	}
+	if err := f.d.Publisher.Publish(ctx, catalog.TopicProviderEvents, ce); err != nil {
+		return fmt.Errorf("checkoutwebhook.publish: %w", err)
+	}
+	return nil
+}
+
+// traceParent continues the caller's W3C trace or starts a new one.
+func traceParent(r *http.Request) string {
+	if tp := r.Header.Get("traceparent"); logging.TraceID(tp) != "" {
+		return tp
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
+}
+
+func reply(w http.ResponseWriter, code int, key, value string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{key: value})
+}

@@ -1,0 +1,9 @@
+// Command gcp serves crm-push with functions-framework-go (Cloud Run, Cloud Functions).
+package main
+
+import (
+	crmpush "fulfillment/functions/crm-push"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunGCP(crmpush.Name, crmpush.Setup) }

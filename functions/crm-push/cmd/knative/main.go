@@ -1,0 +1,9 @@
+// Command knative serves crm-push with knative func-go.
+package main
+
+import (
+	crmpush "fulfillment/functions/crm-push"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunKnative(crmpush.Name, crmpush.Setup) }

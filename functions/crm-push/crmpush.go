@@ -1,0 +1,151 @@
+// Package crmpush keeps Salesforce in step with subscriptions: it upserts the
+// customer's Account and the subscription record by external id, and never
+// sends an older version of a subscription over a newer one.
+package crmpush
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
+	"fulfillment/shared/consumer"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/store"
+)
+
+// Name is the function's name in logs, FUNCTION_TARGET and deployments.
+const Name = "crm-push"
+
+// Salesforce objects and the external id fields they are upserted by.
+const (
+	AccountObject            = "Account"
+	AccountExternalID        = "Fulfillment_Customer_Id__c"
+	SubscriptionObject       = "Fulfillment_Subscription__c"
+	SubscriptionExternalID   = "Fulfillment_Subscription_Id__c"
+	salesforceUpsertDeadline = 20 * time.Second
+)
+
+// CRM upserts records by external id.
+type CRM interface {
+	Upsert(ctx context.Context, sobject, externalIDField, externalID string, fields map[string]any) error
+}
+
+// Deps are what crm-push needs.
+type Deps struct {
+	Store           *store.Store
+	Publisher       pubsub.Publisher
+	CRM             CRM
+	DeadLetterTopic string
+	Logger          *slog.Logger
+	Close           func() error
+}
+
+// Synced is what crm_sync keeps: the subscription version Salesforce has.
+type Synced struct {
+	SubscriptionID string    `firestore:"subscription_id" json:"subscription_id"`
+	Version        int64     `firestore:"version" json:"version"`
+	Status         string    `firestore:"status" json:"status"`
+	SyncedAt       time.Time `firestore:"synced_at" json:"synced_at"`
+}
+
+// Function is crm-push.
+type Function struct {
+	d    Deps
+	proc *consumer.Processor
+}
+
+// New returns crm-push.
+func New(d Deps) *Function {
+	f := &Function{d: d}
+	push := f.UpsertOnSubscriptionChange
+	f.proc = &consumer.Processor{
+		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Routes: map[string]consumer.HandlerFunc{
+			catalog.SubscriptionActivated: push,
+			catalog.SubscriptionRenewed:   push,
+			catalog.SubscriptionPastDue:   push,
+			catalog.SubscriptionCanceled:  push,
+			catalog.SubscriptionExpired:   push,
+		},
+	}
+	return f
+}
+
+// Handle processes one delivery.
+func (f *Function) Handle(ctx context.Context, e event.Event) error { return f.proc.Handle(ctx, e) }
+
+// Close releases the clients.
+func (f *Function) Close() error {
+	if f.d.Close == nil {
+		return nil
+	}
+	return f.d.Close()
+}
+
+// UpsertOnSubscriptionChange pushes the account and the subscription to
+// Salesforce unless a newer version is there already.
+func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Event) error {
+	var snap catalog.SubscriptionSnapshot
+	if err := cloudevent.DecodeData(in, &snap); err != nil {
+		return err
+	}
+	ref := f.d.Store.Doc(store.CRMSync, snap.ID)
+	work := consumer.Work{
+		Effect: func(ctx context.Context) error {
+			if f.syncedVersion(ctx, nil, ref) >= snap.Version {
+				return nil // Salesforce has this version or a newer one
+			}
+			return f.upsert(ctx, snap)
+		},
+		Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+			if f.syncedVersion(ctx, tx, ref) >= snap.Version {
+				return nil, nil
+			}
+			return nil, tx.Set(ref, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
+		},
+	}
+	return f.proc.Once(ctx, in, work)
+}
+
+func (f *Function) syncedVersion(ctx context.Context, tx *firestore.Transaction, ref *firestore.DocumentRef) int64 {
+	var s Synced
+	if err := f.d.Store.Get(ctx, tx, ref, &s); err != nil {
+		return 0
+	}
+	return s.Version
+}
+
+// upsert sends the account, then the subscription that refers to it.
+// Version__c lets Salesforce-side rules refuse an older write too.
+func (f *Function) upsert(ctx context.Context, s catalog.SubscriptionSnapshot) error {
+	ctx, cancel := context.WithTimeout(ctx, salesforceUpsertDeadline)
+	defer cancel()
+	if err := f.d.CRM.Upsert(ctx, AccountObject, AccountExternalID, s.Customer.ProviderCustomerID, map[string]any{
+		"Name": accountName(s.Customer), "Billing_Email__c": s.Customer.Email,
+	}); err != nil {
+		return err
+	}
+	return f.d.CRM.Upsert(ctx, SubscriptionObject, SubscriptionExternalID, s.ID, map[string]any{
+		"Account__r":    map[string]any{AccountExternalID: s.Customer.ProviderCustomerID},
+		"Plan__c":       s.Order.PlanCode,
+		"Seats__c":      s.Order.Seats,
+		"Status__c":     s.Status,
+		"Deployment__c": s.Order.Deployment,
+		"Term_Start__c": s.TermStart.Format(time.DateOnly),
+		"Term_End__c":   s.TermEnd.Format(time.DateOnly),
+		"Auto_Renew__c": s.Order.AutoRenew,
+		"Version__c":    s.Version,
+	})
+}
+
+func accountName(c catalog.Customer) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ProviderCustomerID
+}

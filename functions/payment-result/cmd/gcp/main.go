@@ -1,0 +1,9 @@
+// Command gcp serves payment-result with functions-framework-go (Cloud Run, Cloud Functions).
+package main
+
+import (
+	paymentresult "fulfillment/functions/payment-result"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunGCP(paymentresult.Name, paymentresult.Setup) }

@@ -1,0 +1,9 @@
+// Command knative serves payment-result with knative func-go.
+package main
+
+import (
+	paymentresult "fulfillment/functions/payment-result"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunKnative(paymentresult.Name, paymentresult.Setup) }

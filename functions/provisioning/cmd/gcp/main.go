@@ -1,0 +1,9 @@
+// Command gcp serves provisioning with functions-framework-go (Cloud Run, Cloud Functions).
+package main
+
+import (
+	provisioning "fulfillment/functions/provisioning"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunGCP(provisioning.Name, provisioning.Setup) }

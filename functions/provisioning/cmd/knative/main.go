@@ -1,0 +1,9 @@
+// Command knative serves provisioning with knative func-go.
+package main
+
+import (
+	provisioning "fulfillment/functions/provisioning"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunKnative(provisioning.Name, provisioning.Setup) }

@@ -1,0 +1,231 @@
+// Package provisioning turns subscription events into entitlements: a call to
+// GitLab's provisioning API for a SaaS namespace, a signed license for a
+// self-managed instance. It records what was applied (entitlements, licenses)
+// and announces provisioning completed or failed.
+package provisioning
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
+	"fulfillment/shared/consumer"
+	"fulfillment/shared/failure"
+	"fulfillment/shared/gitlab"
+	"fulfillment/shared/license"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/store"
+)
+
+// Name is the function's name in logs, FUNCTION_TARGET and deployments.
+const Name = "provisioning"
+
+// Provisioner is GitLab's provisioning API.
+type Provisioner interface {
+	Provision(ctx context.Context, namespaceID string, req gitlab.ProvisionRequest) error
+}
+
+// Deps are what provisioning needs.
+type Deps struct {
+	Store           *store.Store
+	Publisher       pubsub.Publisher
+	GitLab          Provisioner
+	LicenseKey      ed25519.PrivateKey
+	DeadLetterTopic string
+	Logger          *slog.Logger
+	Close           func() error
+}
+
+// Entitlement is what was last applied for a subscription.
+type Entitlement struct {
+	SubscriptionID string    `firestore:"subscription_id" json:"subscription_id"`
+	Target         string    `firestore:"target" json:"target"`
+	PlanCode       string    `firestore:"plan_code" json:"plan_code"`
+	Seats          int       `firestore:"seats" json:"seats"`
+	StartsOn       string    `firestore:"starts_on" json:"starts_on"`
+	EndsOn         string    `firestore:"ends_on" json:"ends_on"`
+	StorageGB      int       `firestore:"storage_gb" json:"storage_gb"`
+	ComputeMinutes int       `firestore:"compute_minutes" json:"compute_minutes"`
+	Status         string    `firestore:"status" json:"status"` // active, revoked, failed
+	Version        int64     `firestore:"version" json:"version"`
+	PurchaseXID    string    `firestore:"purchase_xid" json:"purchase_xid"`
+	LicenseID      string    `firestore:"license_id" json:"license_id,omitempty"`
+	Error          string    `firestore:"error" json:"error,omitempty"`
+	AppliedAt      time.Time `firestore:"applied_at" json:"applied_at"`
+}
+
+// Function is provisioning.
+type Function struct {
+	d    Deps
+	proc *consumer.Processor
+}
+
+// New returns provisioning.
+func New(d Deps) *Function {
+	f := &Function{d: d}
+	grant := f.ProvisionOnSubscriptionChange
+	f.proc = &consumer.Processor{
+		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Routes: map[string]consumer.HandlerFunc{
+			catalog.SubscriptionActivated: grant,
+			catalog.SubscriptionRenewed:   grant,
+			catalog.SubscriptionCanceled:  grant,
+			catalog.SubscriptionExpired:   grant,
+		},
+	}
+	return f
+}
+
+// Handle processes one delivery.
+func (f *Function) Handle(ctx context.Context, e event.Event) error { return f.proc.Handle(ctx, e) }
+
+// Close releases the clients.
+func (f *Function) Close() error {
+	if f.d.Close == nil {
+		return nil
+	}
+	return f.d.Close()
+}
+
+// Plan is the entitlement a subscription state calls for: its paid plan
+// while it runs, nothing once it has ended.
+func Plan(s catalog.SubscriptionSnapshot) Entitlement {
+	e := Entitlement{
+		SubscriptionID: s.ID, PlanCode: s.Order.PlanCode, Seats: s.Order.Seats,
+		StartsOn: s.TermStart.Format(time.DateOnly), EndsOn: s.TermEnd.Format(time.DateOnly),
+		StorageGB: s.Order.StorageGB, ComputeMinutes: s.Order.ComputeMinutes,
+		Status: "active", Version: s.Version,
+		// One provisioning order per subscription version: GitLab's idempotency key.
+		PurchaseXID: fmt.Sprintf("%s-v%d", s.PurchaseID, s.Version),
+		Target:      "namespace:" + s.Order.NamespaceID,
+	}
+	if s.Order.Deployment == catalog.DeploymentSelfManaged {
+		e.Target = "instance:" + s.Order.InstanceID
+	}
+	if s.Status == "canceled" || s.Status == "expired" {
+		e.PlanCode, e.Seats, e.StorageGB, e.ComputeMinutes, e.Status = "free", 0, 0, 0, "revoked"
+	}
+	return e
+}
+
+// ProvisionOnSubscriptionChange applies the entitlement a subscription event
+// calls for, unless a newer version was applied already.
+func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.Event) error {
+	var snap catalog.SubscriptionSnapshot
+	if err := cloudevent.DecodeData(in, &snap); err != nil {
+		return err
+	}
+	want := Plan(snap)
+	if f.applied(ctx, snap.ID) >= snap.Version {
+		return f.proc.Once(ctx, in, consumer.Work{Apply: noOutgoing})
+	}
+	var signed *license.Signed
+	work := consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		return f.record(ctx, tx, in, want, signed)
+	}}
+	if snap.Order.Deployment == catalog.DeploymentSaaS {
+		work.Effect = func(ctx context.Context) error {
+			return f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, gitlabRequest(want, snap))
+		}
+	} else {
+		s, err := f.issueLicense(snap, want)
+		if err != nil {
+			return err
+		}
+		signed, want.LicenseID = &s, licenseID(snap)
+	}
+	err := f.proc.Once(ctx, in, work)
+	if failure.IsPermanent(err) {
+		// Record the failure and announce it; the delivery is dead-lettered too.
+		want.Status, want.Error = "failed", err.Error()
+		if recErr := f.proc.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+			return f.record(ctx, tx, in, want, nil)
+		}}); recErr != nil {
+			return recErr
+		}
+	}
+	return err
+}
+
+// applied is the version of the entitlement last applied, 0 for none.
+func (f *Function) applied(ctx context.Context, id string) int64 {
+	var e Entitlement
+	if err := f.d.Store.Get(ctx, nil, f.d.Store.Doc(store.Entitlements, id), &e); err != nil || e.Status == "failed" {
+		return 0
+	}
+	return e.Version
+}
+
+func noOutgoing(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+	return nil, nil
+}
+
+// record writes the entitlement (and license) unless a newer one is there,
+// and announces the outcome.
+func (f *Function) record(ctx context.Context, tx *firestore.Transaction, in event.Event, e Entitlement, signed *license.Signed) ([]consumer.Outgoing, error) {
+	ref := f.d.Store.Doc(store.Entitlements, e.SubscriptionID)
+	var current Entitlement
+	switch err := f.d.Store.Get(ctx, tx, ref, &current); {
+	case err == nil && current.Version > e.Version && current.Status != "failed":
+		return nil, nil // a newer version was applied meanwhile
+	case err != nil && !store.IsNotFound(err):
+		return nil, err
+	}
+	e.AppliedAt = time.Now().UTC()
+	if err := tx.Set(ref, e); err != nil {
+		return nil, err
+	}
+	if signed != nil {
+		if err := tx.Set(f.d.Store.Doc(store.Licenses, e.LicenseID), map[string]any{
+			"subscription_id": e.SubscriptionID, "payload": signed.Payload, "signature": signed.Signature, "issued_at": e.AppliedAt,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	typ := catalog.ProvisioningCompleted
+	if e.Status == "failed" {
+		typ = catalog.ProvisioningFailed
+	}
+	out, err := cloudevent.New(ctx, cloudevent.DerivedID(in, typ), catalog.SourceProvisioning, typ, e.SubscriptionID, catalog.ProvisioningResult{
+		SubscriptionID: e.SubscriptionID, Version: e.Version, Target: e.Target, PurchaseID: e.PurchaseXID,
+		PlanCode: e.PlanCode, Seats: e.Seats, LicenseID: e.LicenseID, Error: e.Error,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []consumer.Outgoing{{Topic: catalog.TopicProvisioningEvents, Event: out}}, nil
+}
+
+func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.ProvisionRequest {
+	req := gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
+		PlanCode: e.PlanCode, Seats: e.Seats, StartDate: e.StartsOn, EndDate: e.EndsOn,
+		AutoRenew: s.Order.AutoRenew && e.Status == "active", PurchaseXID: e.PurchaseXID,
+	}}
+	if e.StorageGB > 0 {
+		req.Storage = gitlab.Storage{AdditionalPurchasedStorageSize: e.StorageGB * 1024, AdditionalPurchasedStorageEndsOn: e.EndsOn}
+	}
+	if e.ComputeMinutes > 0 {
+		req.ComputeMinutes = gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: e.ComputeMinutes}
+	}
+	return req
+}
+
+func licenseID(s catalog.SubscriptionSnapshot) string {
+	return fmt.Sprintf("lic-%s-v%d", s.ID, s.Version)
+}
+
+// issueLicense signs the license; Ed25519 signatures are deterministic, so a
+// retried delivery stores the same bytes.
+func (f *Function) issueLicense(s catalog.SubscriptionSnapshot, e Entitlement) (license.Signed, error) {
+	return license.Sign(license.License{
+		ID: licenseID(s), SubscriptionID: s.ID, InstanceID: s.Order.InstanceID, PlanCode: e.PlanCode, Seats: e.Seats,
+		StartsOn: e.StartsOn, ExpiresOn: e.EndsOn, IssuedAt: s.TermStart,
+	}, f.d.LicenseKey)
+}

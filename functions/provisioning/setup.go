@@ -1,0 +1,37 @@
+package provisioning
+
+import (
+	"context"
+	"log/slog"
+
+	"fulfillment/shared/config"
+	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/gitlab"
+	"fulfillment/shared/license"
+	"fulfillment/shared/platform"
+)
+
+// Setup builds provisioning from the environment: GITLAB_URL, GITLAB_JWT_KEY
+// and LICENSE_SIGNING_KEY (base64 Ed25519 seed) are required.
+func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error) {
+	env := &config.Env{}
+	gitlabURL := env.Required("GITLAB_URL")
+	jwtKey := env.Required("GITLAB_JWT_KEY")
+	seed := env.Required("LICENSE_SIGNING_KEY")
+	if err := env.Err(); err != nil {
+		return nil, err
+	}
+	key, err := license.KeyFromSeed(seed)
+	if err != nil {
+		return nil, err
+	}
+	p, err := platform.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := New(Deps{
+		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
+		GitLab: gitlab.NewClient(gitlabURL, []byte(jwtKey), nil), LicenseKey: key,
+	})
+	return entrypoint.Serve(f, logger), nil
+}

@@ -1,0 +1,9 @@
+// Command knative serves renewal with knative func-go.
+package main
+
+import (
+	renewal "fulfillment/functions/renewal"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunKnative(renewal.Name, renewal.Setup) }

@@ -1,0 +1,137 @@
+// Package catalog is the internal event catalog: every CloudEvent type the
+// functions exchange, the topics that carry them, and their payloads.
+// Types are versioned (".v1"): a breaking payload change is a new type.
+package catalog
+
+import "time"
+
+// Topics carrying the events between functions.
+const (
+	TopicProviderEvents     = "provider-events"
+	TopicSubscriptionEvents = "subscription-events"
+	TopicProvisioningEvents = "provisioning-events"
+	TopicRenewalTicks       = "renewal-ticks"
+)
+
+// Provider events, published by checkout-webhook on TopicProviderEvents.
+// The CloudEvent id is the provider's event id, so a redelivered webhook
+// yields the same CloudEvent.
+const (
+	CheckoutCompleted           = "fulfillment.provider.checkout.completed.v1"
+	CheckoutAsyncPaymentSucceed = "fulfillment.provider.checkout.async_payment_succeeded.v1"
+	CheckoutAsyncPaymentFailed  = "fulfillment.provider.checkout.async_payment_failed.v1"
+	InvoicePaid                 = "fulfillment.provider.invoice.paid.v1"
+	InvoicePaymentFailed        = "fulfillment.provider.invoice.payment_failed.v1"
+	ProviderSubscriptionDeleted = "fulfillment.provider.subscription.deleted.v1"
+)
+
+// Subscription events, published on TopicSubscriptionEvents by payment-result
+// (and by renewal for expiry) after the state change is committed.
+const (
+	SubscriptionActivated = "fulfillment.subscription.activated.v1"
+	SubscriptionRenewed   = "fulfillment.subscription.renewed.v1"
+	SubscriptionPastDue   = "fulfillment.subscription.past_due.v1"
+	SubscriptionCanceled  = "fulfillment.subscription.canceled.v1"
+	SubscriptionExpired   = "fulfillment.subscription.expired.v1"
+	PaymentFailed         = "fulfillment.payment.failed.v1"
+)
+
+// Provisioning events, published on TopicProvisioningEvents by provisioning.
+const (
+	ProvisioningCompleted = "fulfillment.provisioning.completed.v1"
+	ProvisioningFailed    = "fulfillment.provisioning.failed.v1"
+)
+
+// Sources name the function that produced an event.
+const (
+	SourceCheckoutWebhook = "//fulfillment/checkout-webhook"
+	SourcePaymentResult   = "//fulfillment/payment-result"
+	SourceProvisioning    = "//fulfillment/provisioning"
+	SourceRenewal         = "//fulfillment/renewal"
+)
+
+// Deployment kinds a subscription can be for.
+const (
+	DeploymentSaaS        = "saas"
+	DeploymentSelfManaged = "self_managed"
+)
+
+// Order is what a customer bought: read from the checkout session's metadata.
+type Order struct {
+	PlanCode       string `json:"plan_code" firestore:"plan_code"`
+	Seats          int    `json:"seats" firestore:"seats"`
+	Deployment     string `json:"deployment" firestore:"deployment"`
+	NamespaceID    string `json:"namespace_id,omitempty" firestore:"namespace_id"`
+	InstanceID     string `json:"instance_id,omitempty" firestore:"instance_id"`
+	StorageGB      int    `json:"storage_gb,omitempty" firestore:"storage_gb"`
+	ComputeMinutes int    `json:"compute_minutes,omitempty" firestore:"compute_minutes"`
+	AutoRenew      bool   `json:"auto_renew" firestore:"auto_renew"`
+	TermMonths     int    `json:"term_months" firestore:"term_months"`
+}
+
+// Customer identifies who pays. Email is personal data: never log it.
+type Customer struct {
+	ProviderCustomerID string `json:"provider_customer_id" firestore:"provider_customer_id"`
+	Email              string `json:"email,omitempty" firestore:"email"`
+	Name               string `json:"name,omitempty" firestore:"name"`
+}
+
+// ProviderEvent is the normalized payload of every provider event type.
+// Fields a type does not use are left empty.
+type ProviderEvent struct {
+	Provider        string    `json:"provider"`
+	ProviderEventID string    `json:"provider_event_id"`
+	ProviderType    string    `json:"provider_type"`
+	OccurredAt      time.Time `json:"occurred_at"`
+	// SubscriptionID is our subscription id: derived from the checkout
+	// session at purchase, carried in invoice and subscription metadata after.
+	SubscriptionID    string    `json:"subscription_id"`
+	CheckoutSessionID string    `json:"checkout_session_id,omitempty"`
+	InvoiceID         string    `json:"invoice_id,omitempty"`
+	PaymentStatus     string    `json:"payment_status,omitempty"`
+	AmountCents       int64     `json:"amount_cents,omitempty"`
+	Currency          string    `json:"currency,omitempty"`
+	TermStart         time.Time `json:"term_start,omitzero"`
+	FailureReason     string    `json:"failure_reason,omitempty"`
+	Order             *Order    `json:"order,omitempty"`
+	Customer          *Customer `json:"customer,omitempty"`
+	// Invalid says what the webhook could not read in this genuine event; the
+	// consumer dead-letters it for a person rather than guess.
+	Invalid string `json:"invalid,omitempty"`
+}
+
+// SubscriptionSnapshot is the payload of every subscription event: the whole
+// state after the change, so consumers never need to read it back.
+type SubscriptionSnapshot struct {
+	ID         string    `json:"id"`
+	Version    int64     `json:"version"`
+	Status     string    `json:"status"`
+	Order      Order     `json:"order"`
+	Customer   Customer  `json:"customer"`
+	TermStart  time.Time `json:"term_start"`
+	TermEnd    time.Time `json:"term_end"`
+	PurchaseID string    `json:"purchase_id"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
+// PaymentFailure is the payload of PaymentFailed.
+type PaymentFailure struct {
+	SubscriptionID  string    `json:"subscription_id"`
+	ProviderEventID string    `json:"provider_event_id"`
+	InvoiceID       string    `json:"invoice_id,omitempty"`
+	AmountCents     int64     `json:"amount_cents,omitempty"`
+	Reason          string    `json:"reason,omitempty"`
+	OccurredAt      time.Time `json:"occurred_at"`
+}
+
+// ProvisioningResult is the payload of ProvisioningCompleted and ProvisioningFailed.
+type ProvisioningResult struct {
+	SubscriptionID string `json:"subscription_id"`
+	Version        int64  `json:"version"`
+	Target         string `json:"target"`
+	PurchaseID     string `json:"purchase_id"`
+	PlanCode       string `json:"plan_code"`
+	Seats          int    `json:"seats"`
+	LicenseID      string `json:"license_id,omitempty"`
+	Error          string `json:"error,omitempty"`
+}

@@ -1,0 +1,172 @@
+// Package gitlab calls GitLab's internal subscription-provisioning API, the
+// one CustomersDot uses to apply a purchase to a root namespace.
+package gitlab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"fulfillment/shared/failure"
+)
+
+// The claims GitLab's GitlabSubscriptions::API::Internal::Auth verifies.
+const (
+	TokenHeader = "X-Customers-Dot-Internal-Token"
+	// DefaultIssuer is the subscription portal URL with a trailing slash, as
+	// published in its OpenID configuration.
+	DefaultIssuer = "https://customers.gitlab.com/"
+	Audience      = "gitlab-subscriptions"
+	Subject       = "customers-dot-internal-api"
+	// tokenTTL keeps a leaked token useless within minutes.
+	tokenTTL = 5 * time.Minute
+)
+
+// ProvisionRequest is the "provision" hash of
+// POST /api/v4/internal/gitlab_subscriptions/namespaces/:id/provision.
+// Storage and ComputeMinutes are omitted when zero, which GitLab reads as
+// "leave unchanged".
+type ProvisionRequest struct {
+	BaseProduct    BaseProduct    `json:"base_product"`
+	Storage        Storage        `json:"storage,omitzero"`
+	ComputeMinutes ComputeMinutes `json:"compute_minutes,omitzero"`
+}
+
+// BaseProduct is the subscription itself. Dates are YYYY-MM-DD. Expiry is a
+// provision with PlanCode "free" and Seats 0, so Seats, Trial and AutoRenew
+// are always sent.
+type BaseProduct struct {
+	PlanCode      string `json:"plan_code"`
+	Seats         int    `json:"seats"`
+	MaxSeatsUsed  int    `json:"max_seats_used,omitempty"`
+	StartDate     string `json:"start_date,omitempty"`
+	EndDate       string `json:"end_date,omitempty"`
+	AutoRenew     bool   `json:"auto_renew"`
+	Trial         bool   `json:"trial"`
+	TrialStartsOn string `json:"trial_starts_on,omitempty"`
+	TrialEndsOn   string `json:"trial_ends_on,omitempty"`
+	// PurchaseXID is our idempotency key (the order/subscription id): it
+	// ties a provision to the purchase in logs and in the test doubles.
+	// GitLab's base_product params do not declare it, so GitLab drops it;
+	// redelivery is still safe because provisioning sets state rather than
+	// adding to it.
+	PurchaseXID string `json:"purchase_xid,omitempty"`
+}
+
+// Storage is purchased storage on top of the plan, in MiB.
+type Storage struct {
+	AdditionalPurchasedStorageSize   int    `json:"additional_purchased_storage_size,omitempty"`
+	AdditionalPurchasedStorageEndsOn string `json:"additional_purchased_storage_ends_on,omitempty"`
+}
+
+// ComputeMinutes are CI minutes: the plan's quota and purchased extras.
+type ComputeMinutes struct {
+	SharedRunnersMinutesLimit      int `json:"shared_runners_minutes_limit,omitempty"`
+	ExtraSharedRunnersMinutesLimit int `json:"extra_shared_runners_minutes_limit,omitempty"`
+}
+
+// Client provisions namespaces on one GitLab instance.
+type Client struct {
+	baseURL string
+	key     []byte
+	hc      *http.Client
+	// Issuer is the token's iss claim; staging portals differ from production.
+	Issuer string
+}
+
+// NewClient returns a client for baseURL (e.g. https://gitlab.com) signing
+// tokens with signingKey. A nil hc gets a 10 s timeout.
+func NewClient(baseURL string, signingKey []byte, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Client{baseURL: strings.TrimRight(baseURL, "/"), key: signingKey, hc: hc, Issuer: DefaultIssuer}
+}
+
+// Provision applies req to the root namespace namespaceID. Bad input and 4xx
+// answers are permanent; network errors, 408, 429 and 5xx are transient.
+func (c *Client) Provision(ctx context.Context, namespaceID string, req ProvisionRequest) error {
+	if err := validate(namespaceID, req); err != nil {
+		return fmt.Errorf("gitlab.Provision: %w", failure.Permanent(err))
+	}
+	if err := c.post(ctx, namespaceID, req); err != nil {
+		return fmt.Errorf("gitlab.Provision: namespace %s: %w", namespaceID, err)
+	}
+	return nil
+}
+
+func (c *Client) post(ctx context.Context, namespaceID string, req ProvisionRequest) error {
+	body, err := json.Marshal(map[string]ProvisionRequest{"provision": req})
+	if err != nil {
+		return failure.Permanent(err)
+	}
+	token, err := c.token(time.Now())
+	if err != nil {
+		return failure.Permanent(err)
+	}
+	u := c.baseURL + "/api/v4/internal/gitlab_subscriptions/namespaces/" + url.PathEscape(namespaceID) + "/provision"
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return failure.Permanent(err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set(TokenHeader, token)
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return err // network error or timeout: transient
+	}
+	defer resp.Body.Close()
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return failure.FromResponse("gitlab", resp, respBody)
+	}
+	return nil
+}
+
+// token signs a fresh short-lived JWT for one request.
+func (c *Client) token(now time.Time) (string, error) {
+	claims := jwt.RegisteredClaims{
+		Issuer:    c.Issuer,
+		Subject:   Subject,
+		Audience:  jwt.ClaimStrings{Audience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(tokenTTL)),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(c.key)
+}
+
+func validate(namespaceID string, req ProvisionRequest) error {
+	if namespaceID == "" {
+		return fmt.Errorf("empty namespace id")
+	}
+	bp := req.BaseProduct
+	if bp.PlanCode == "" {
+		return fmt.Errorf("empty plan_code")
+	}
+	if bp.Seats < 0 || bp.MaxSeatsUsed < 0 {
+		return fmt.Errorf("negative seats")
+	}
+	dates := map[string]string{
+		"start_date": bp.StartDate, "end_date": bp.EndDate,
+		"trial_starts_on": bp.TrialStartsOn, "trial_ends_on": bp.TrialEndsOn,
+		"additional_purchased_storage_ends_on": req.Storage.AdditionalPurchasedStorageEndsOn,
+	}
+	for name, d := range dates {
+		if d == "" {
+			continue
+		}
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			return fmt.Errorf("%s %q is not YYYY-MM-DD", name, d)
+		}
+	}
+	return nil
+}

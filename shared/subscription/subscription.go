@@ -1,0 +1,233 @@
+// Package subscription is the subscription state machine: pure domain logic,
+// no I/O. Every transition returns a Change saying what happened and which
+// subscription event announces it; a stale or repeated input is a no-op
+// Change with a reason, never an overwrite.
+package subscription
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/failure"
+)
+
+// Status is where a subscription is in its life.
+type Status string
+
+const (
+	Pending  Status = "pending"  // bought, payment still settling (async methods)
+	Active   Status = "active"   // paid for the current term
+	PastDue  Status = "past_due" // a renewal payment failed; features kept for now
+	Canceled Status = "canceled" // ended early: payment never settled or canceled at the provider
+	Expired  Status = "expired"  // term ended without renewal
+)
+
+// Subscription is one customer's subscription to a plan for a namespace or instance.
+type Subscription struct {
+	ID         string           `firestore:"id"`
+	Status     Status           `firestore:"status"`
+	Order      catalog.Order    `firestore:"order"`
+	Customer   catalog.Customer `firestore:"customer"`
+	PurchaseID string           `firestore:"purchase_id"`
+	TermStart  time.Time        `firestore:"term_start"`
+	TermEnd    time.Time        `firestore:"term_end"`
+	// RenewalPendingFor is the start of the term a renewal invoice was raised
+	// for, zero when none is outstanding.
+	RenewalPendingFor time.Time `firestore:"renewal_pending_for"`
+	RenewalInvoiceID  string    `firestore:"renewal_invoice_id"`
+	// LastEventAt is the provider time of the newest event applied: older
+	// events are stale.
+	LastEventAt time.Time `firestore:"last_event_at"`
+	Version     int64     `firestore:"version"`
+	UpdatedAt   time.Time `firestore:"updated_at"`
+}
+
+// Change is the outcome of one input.
+type Change struct {
+	From, To Status
+	// Event is the subscription event type to announce, "" for none.
+	Event string
+	// NoOp says the input changed nothing; Reason says why.
+	NoOp   bool
+	Reason string
+}
+
+// ErrInvalidOrder is returned for an order that cannot be fulfilled.
+var ErrInvalidOrder = errors.New("invalid order")
+
+// ValidateOrder refuses orders no one can provision. Its errors are permanent:
+// retrying an unknown plan never helps.
+func ValidateOrder(o catalog.Order) error {
+	if _, err := catalog.LookupPlan(o.PlanCode); err != nil {
+		return failure.Permanent(fmt.Errorf("%w: %w", ErrInvalidOrder, err))
+	}
+	switch {
+	case o.Seats <= 0:
+		return failure.Permanent(fmt.Errorf("%w: seats must be positive, got %d", ErrInvalidOrder, o.Seats))
+	case o.Deployment == catalog.DeploymentSaaS && o.NamespaceID == "":
+		return failure.Permanent(fmt.Errorf("%w: a SaaS order needs a namespace_id", ErrInvalidOrder))
+	case o.Deployment == catalog.DeploymentSelfManaged && o.InstanceID == "":
+		return failure.Permanent(fmt.Errorf("%w: a self-managed order needs an instance_id", ErrInvalidOrder))
+	case o.Deployment != catalog.DeploymentSaaS && o.Deployment != catalog.DeploymentSelfManaged:
+		return failure.Permanent(fmt.Errorf("%w: unknown deployment %q", ErrInvalidOrder, o.Deployment))
+	case o.StorageGB < 0 || o.ComputeMinutes < 0:
+		return failure.Permanent(fmt.Errorf("%w: negative add-on", ErrInvalidOrder))
+	}
+	return nil
+}
+
+// Purchase starts a subscription from a completed checkout. paid is false for
+// payment methods that settle later (the subscription waits in Pending).
+func Purchase(id, purchaseID string, o catalog.Order, c catalog.Customer, paid bool, at time.Time) (*Subscription, Change, error) {
+	if err := ValidateOrder(o); err != nil {
+		return nil, Change{}, err
+	}
+	if o.TermMonths <= 0 {
+		o.TermMonths = 12
+	}
+	s := &Subscription{ID: id, PurchaseID: purchaseID, Order: o, Customer: c, Status: Pending, LastEventAt: at}
+	if !paid {
+		return s, s.bump(Change{From: "", To: Pending}, at), nil
+	}
+	s.startTerm(at)
+	s.Status = Active
+	return s, s.bump(Change{From: "", To: Active, Event: catalog.SubscriptionActivated}, at), nil
+}
+
+func (s *Subscription) startTerm(at time.Time) {
+	s.TermStart = day(at)
+	s.TermEnd = s.TermStart.AddDate(0, s.Order.TermMonths, 0)
+}
+
+// day truncates to midnight UTC: terms run in whole days.
+func day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// bump records an applied change: a new version, the newest provider time.
+func (s *Subscription) bump(c Change, at time.Time) Change {
+	s.Version++
+	if at.After(s.LastEventAt) {
+		s.LastEventAt = at
+	}
+	s.UpdatedAt = at
+	return c
+}
+
+func noOp(s Status, reason string) Change {
+	return Change{From: s, To: s, NoOp: true, Reason: reason}
+}
+
+// stale reports whether an event at time at is older than what was applied.
+func (s *Subscription) stale(at time.Time) bool { return at.Before(s.LastEventAt) }
+
+// SettleInitialPayment applies the late result of a pending checkout payment.
+func (s *Subscription) SettleInitialPayment(succeeded bool, at time.Time) Change {
+	if s.Status != Pending {
+		return noOp(s.Status, "initial payment already settled")
+	}
+	if !succeeded {
+		s.Status = Canceled
+		return s.bump(Change{From: Pending, To: Canceled, Event: catalog.SubscriptionCanceled, Reason: "initial payment failed"}, at)
+	}
+	s.startTerm(at)
+	s.Status = Active
+	return s.bump(Change{From: Pending, To: Active, Event: catalog.SubscriptionActivated}, at)
+}
+
+// MarkRenewalPending records that a renewal invoice was raised for the term
+// starting at the current term end. It reports false if one already was.
+func (s *Subscription) MarkRenewalPending(invoiceID string, now time.Time) bool {
+	if !s.RenewalPendingFor.IsZero() && s.RenewalPendingFor.Equal(s.TermEnd) {
+		return false
+	}
+	s.RenewalPendingFor = s.TermEnd
+	s.RenewalInvoiceID = invoiceID
+	s.Version++
+	s.UpdatedAt = now
+	return true
+}
+
+// RenewalDue reports whether the subscription should be charged for its next
+// term now, given the lead time before term end.
+func (s *Subscription) RenewalDue(now time.Time, lead time.Duration) bool {
+	renewable := s.Status == Active || s.Status == PastDue
+	alreadyRaised := !s.RenewalPendingFor.IsZero() && s.RenewalPendingFor.Equal(s.TermEnd)
+	return renewable && s.Order.AutoRenew && !alreadyRaised && !now.Before(s.TermEnd.Add(-lead))
+}
+
+// ApplyInvoicePaid extends the term when the invoice paid the next term.
+// termStart is the start of the term the invoice pays for.
+func (s *Subscription) ApplyInvoicePaid(termStart, at time.Time) Change {
+	switch {
+	case s.Status == Canceled || s.Status == Expired:
+		return noOp(s.Status, "subscription already ended")
+	case termStart.Before(s.TermEnd):
+		return noOp(s.Status, "invoice pays a term already paid")
+	case termStart.After(s.TermEnd):
+		return noOp(s.Status, fmt.Sprintf("invoice pays a term starting %s, not the next one (%s)", termStart.Format(time.DateOnly), s.TermEnd.Format(time.DateOnly)))
+	}
+	from := s.Status
+	s.TermStart = s.TermEnd
+	s.TermEnd = s.TermStart.AddDate(0, s.Order.TermMonths, 0)
+	s.RenewalPendingFor = time.Time{}
+	s.RenewalInvoiceID = ""
+	s.Status = Active
+	return s.bump(Change{From: from, To: Active, Event: catalog.SubscriptionRenewed}, at)
+}
+
+// ApplyPaymentFailed moves an active subscription whose renewal payment
+// failed to PastDue. A failure older than what was applied is stale.
+func (s *Subscription) ApplyPaymentFailed(termStart, at time.Time) Change {
+	switch {
+	case s.Status != Active && s.Status != PastDue:
+		return noOp(s.Status, "no payment expected in this status")
+	case termStart.Before(s.TermEnd):
+		return noOp(s.Status, "failure for a term already paid")
+	case s.stale(at):
+		return noOp(s.Status, "stale payment failure")
+	case s.Status == PastDue:
+		return noOp(s.Status, "already past due")
+	}
+	s.Status = PastDue
+	return s.bump(Change{From: Active, To: PastDue, Event: catalog.SubscriptionPastDue, Reason: "renewal payment failed"}, at)
+}
+
+// Cancel ends the subscription at once (canceled at the provider).
+func (s *Subscription) Cancel(at time.Time, reason string) Change {
+	if s.Status == Canceled || s.Status == Expired {
+		return noOp(s.Status, "already ended")
+	}
+	from := s.Status
+	s.Status = Canceled
+	return s.bump(Change{From: from, To: Canceled, Event: catalog.SubscriptionCanceled, Reason: reason}, at)
+}
+
+// ExpireIfEnded expires a subscription that reached its term end without a
+// paid renewal.
+func (s *Subscription) ExpireIfEnded(now time.Time) Change {
+	if s.Status != Active && s.Status != PastDue {
+		return noOp(s.Status, "not running")
+	}
+	if now.Before(s.TermEnd) {
+		return noOp(s.Status, "term not ended")
+	}
+	if s.Order.AutoRenew {
+		// An unpaid renewal is a payment problem for dunning, not an expiry.
+		return noOp(s.Status, "auto-renewing")
+	}
+	from := s.Status
+	s.Status = Expired
+	return s.bump(Change{From: from, To: Expired, Event: catalog.SubscriptionExpired, Reason: "term ended"}, now)
+}
+
+// Snapshot is the state announced in subscription events.
+func (s *Subscription) Snapshot(reason string) catalog.SubscriptionSnapshot {
+	return catalog.SubscriptionSnapshot{
+		ID: s.ID, Version: s.Version, Status: string(s.Status), Order: s.Order, Customer: s.Customer,
+		TermStart: s.TermStart, TermEnd: s.TermEnd, PurchaseID: s.PurchaseID, Reason: reason,
+	}
+}

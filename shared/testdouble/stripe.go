@@ -1,0 +1,178 @@
+package testdouble
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// StripeProxy sits in front of stripe-mock, which is stateless, and adds
+// the one Stripe behaviour fulfillment relies on: a POST repeated with the
+// same Idempotency-Key gets the first response back, unexecuted.
+type StripeProxy struct {
+	*Server
+	upstream *url.URL
+	hc       *http.Client
+
+	mu   sync.Mutex
+	idem map[string]*stored // by Idempotency-Key
+}
+
+// stored is the outcome of the first request made with an idempotency key.
+type stored struct {
+	request string // method, path and body, to catch a key reused for another request
+	done    bool
+	status  int
+	header  http.Header
+	body    []byte
+}
+
+// StartStripeProxy starts a recording proxy to upstreamURL (e.g. stripe-mock
+// at http://127.0.0.1:12111).
+func StartStripeProxy(addr, upstreamURL string) (*StripeProxy, error) {
+	u, err := url.Parse(upstreamURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("testdouble.StartStripeProxy: bad upstream %q", upstreamURL)
+	}
+	p := &StripeProxy{upstream: u, hc: &http.Client{Timeout: 30 * time.Second}, idem: map[string]*stored{}}
+	s, err := start(addr, http.HandlerFunc(p.serve), options{
+		headers: []string{"Idempotency-Key", "Stripe-Version", "Stripe-Account", "Content-Type"},
+		onReset: p.reset,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.Server = s
+	return p, nil
+}
+
+func (p *StripeProxy) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idem = map[string]*stored{}
+}
+
+func (p *StripeProxy) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	key := r.Header.Get("Idempotency-Key")
+	// Stripe ignores idempotency keys on GET and DELETE.
+	if key == "" || r.Method != http.MethodPost {
+		p.forwardAndWrite(w, r, body)
+		return
+	}
+	reqID := r.Method + " " + r.URL.Path + "\n" + string(body)
+	prev, isNew := p.claim(key, reqID)
+	switch {
+	case isNew:
+		p.forwardOnce(w, r, body, key)
+	case prev.request != reqID:
+		stripeError(w, http.StatusBadRequest, "idempotency_error", "",
+			"Keys for idempotent requests can only be used with the same parameters they were first used with.")
+	case !prev.done:
+		stripeError(w, http.StatusConflict, "invalid_request_error", "idempotency_key_in_use",
+			"There is currently another in-progress request using this Idempotency-Key.")
+	default:
+		writeStored(w, prev)
+	}
+}
+
+// claim returns the entry for key, creating an in-flight one when it is new.
+func (p *StripeProxy) claim(key, reqID string) (stored, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e, ok := p.idem[key]; ok {
+		return *e, false
+	}
+	p.idem[key] = &stored{request: reqID}
+	return stored{}, true
+}
+
+// forwardOnce forwards the first request with key and keeps its answer; if
+// the upstream cannot be reached nothing is kept, so a retry runs again.
+func (p *StripeProxy) forwardOnce(w http.ResponseWriter, r *http.Request, body []byte, key string) {
+	resp, respBody, err := p.forward(r, body)
+	p.mu.Lock()
+	if err != nil {
+		delete(p.idem, key)
+	} else {
+		e := p.idem[key]
+		e.done, e.status, e.header, e.body = true, resp.StatusCode, resp.Header.Clone(), respBody
+	}
+	p.mu.Unlock()
+	writeUpstream(w, resp, respBody, err)
+}
+
+func (p *StripeProxy) forwardAndWrite(w http.ResponseWriter, r *http.Request, body []byte) {
+	resp, respBody, err := p.forward(r, body)
+	writeUpstream(w, resp, respBody, err)
+}
+
+// writeUpstream relays the upstream's answer, or a 502 if there was none.
+func writeUpstream(w http.ResponseWriter, resp *http.Response, body []byte, err error) {
+	if err != nil {
+		stripeError(w, http.StatusBadGateway, "api_error", "", err.Error())
+		return
+	}
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+}
+
+// forward sends the request to the upstream and reads the whole answer.
+func (p *StripeProxy) forward(r *http.Request, body []byte) (*http.Response, []byte, error) {
+	target := *p.upstream
+	target.Path = strings.TrimRight(p.upstream.Path, "/") + r.URL.Path
+	target.RawQuery = r.URL.RawQuery
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, target.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	copyHeader(req.Header, r.Header)
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, respBody, nil
+}
+
+func writeStored(w http.ResponseWriter, e stored) {
+	copyHeader(w.Header(), e.header)
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.WriteHeader(e.status)
+	_, _ = w.Write(e.body)
+}
+
+// hopHeaders are connection-level and must not be copied through a proxy;
+// Content-Length is left for net/http to set.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Te": true, "Trailer": true, "Content-Length": true,
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		if hopHeaders[k] {
+			continue
+		}
+		dst[k] = append([]string(nil), vs...)
+	}
+}
+
+// stripeError writes Stripe's error envelope.
+func stripeError(w http.ResponseWriter, status int, typ, code, msg string) {
+	e := map[string]string{"type": typ, "message": msg}
+	if code != "" {
+		e["code"] = code
+	}
+	writeJSON(w, status, map[string]any{"error": e})
+}
