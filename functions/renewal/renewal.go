@@ -60,7 +60,10 @@ func New(d Deps) *Function {
 	f.proc = &consumer.Processor{
 		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		// A Scheduler tick is a plain Pub/Sub message: it arrives as messagePublished.
-		Routes: map[string]consumer.HandlerFunc{cloudevent.PubSubMessagePublished: f.RenewOnTick},
+		Routes: map[string]consumer.HandlerFunc{
+			cloudevent.PubSubMessagePublished: f.RenewOnTick,
+			"dev.knative.sources.ping":        f.RenewOnTick, // a PingSource tick on Knative
+		},
 	}
 	return f
 }

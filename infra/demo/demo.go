@@ -1,0 +1,98 @@
+// Package demo sends the signed Stripe webhooks and Scheduler ticks the
+// operator CLI and the end-to-end tests drive the system with: the same
+// bytes and headers Stripe and Cloud Scheduler send.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/stripe"
+)
+
+// Purchase describes a checkout to simulate.
+type Purchase struct {
+	SessionID   string
+	CustomerID  string
+	Email       string
+	Plan        string
+	Seats       int
+	NamespaceID string // SaaS
+	InstanceID  string // self-managed
+	AutoRenew   bool
+	Paid        bool // false: an async payment method still settling
+}
+
+// Metadata is the checkout session metadata carrying the order.
+func (p Purchase) Metadata() map[string]string {
+	m := map[string]string{
+		stripe.MetaPlanCode: p.Plan, stripe.MetaSeats: strconv.Itoa(p.Seats),
+		stripe.MetaAutoRenew: strconv.FormatBool(p.AutoRenew),
+	}
+	if p.InstanceID != "" {
+		m[stripe.MetaDeployment], m[stripe.MetaInstanceID] = catalog.DeploymentSelfManaged, p.InstanceID
+	} else {
+		m[stripe.MetaDeployment], m[stripe.MetaNamespaceID] = catalog.DeploymentSaaS, p.NamespaceID
+	}
+	return m
+}
+
+// CheckoutCompleted is the checkout.session.completed event for p.
+func (p Purchase) CheckoutCompleted(eventID string, at time.Time) []byte {
+	status := "paid"
+	if !p.Paid {
+		status = "unpaid"
+	}
+	return stripe.NewEvent(eventID, "checkout.session.completed", at,
+		stripe.CheckoutSession(p.SessionID, p.CustomerID, p.Email, status, int64(p.Seats)*34800, p.Metadata()))
+}
+
+// SubscriptionID is the id the system gives p's subscription.
+func (p Purchase) SubscriptionID() string { return stripe.SubscriptionIDForCheckout(p.SessionID) }
+
+// InvoiceEvent is an invoice.paid or invoice.payment_failed event for a
+// subscription's term starting at termStart.
+func InvoiceEvent(eventID, invoiceID, customerID, subscriptionID string, termStart time.Time, paid bool, at time.Time) []byte {
+	typ := "invoice.payment_failed"
+	if paid {
+		typ = "invoice.paid"
+	}
+	return stripe.NewEvent(eventID, typ, at, stripe.Invoice(invoiceID, customerID, subscriptionID, termStart, 34800, paid))
+}
+
+// Response is the webhook's answer.
+type Response struct {
+	Status int
+	Body   string
+}
+
+// SendWebhook posts payload to the webhook signed with secret, as Stripe does.
+func SendWebhook(ctx context.Context, url, secret string, payload []byte) (Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		return Response{}, err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Stripe-Signature", stripe.Sign(payload, time.Now(), secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Response{}, fmt.Errorf("demo.SendWebhook: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return Response{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body))}, nil
+}
+
+// Tick publishes a renewal tick as Cloud Scheduler does: a plain message.
+func Tick(ctx context.Context, pub *pubsub.Client) (string, error) {
+	body, _ := json.Marshal(map[string]string{"job": "renewals", "scheduled_at": time.Now().UTC().Format(time.RFC3339)})
+	return pub.PublishRaw(ctx, catalog.TopicRenewalTicks, body, nil)
+}

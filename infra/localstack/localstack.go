@@ -1,0 +1,331 @@
+// Package localstack runs the whole system on one machine: the official
+// Firestore and Pub/Sub emulators, every function as its own process (its
+// real GCP entry point), push subscriptions between them from the topology,
+// stripe-mock behind a recording proxy, and recording doubles for GitLab,
+// Salesforce, Slack and PagerDuty. `make run` and the end-to-end tests both
+// start it.
+package localstack
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"fulfillment/infra/topology"
+	"fulfillment/shared/emulator"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/store"
+	"fulfillment/shared/testdouble"
+)
+
+// Local secrets: fixed so the operator CLI can sign webhooks for the stack.
+// They guard nothing; production secrets come from Secret Manager.
+const (
+	WebhookSecret      = "whsec_local_fulfillment"
+	GitLabJWTKey       = "local-gitlab-jwt-signing-key-0123456789"
+	SalesforceToken    = "00Dlocal!salesforce-access-token"
+	PagerDutyKey       = "0123456789abcdef0123456789abcdef"
+	StripeAPIKey       = "sk_test_123"
+	DefaultProject     = "fulfillment-local"
+	DefaultWebhookPort = 8080
+)
+
+// LicenseSeed is the local Ed25519 seed (base64) for self-managed licenses.
+var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
+
+// Functions lists every function, in start order.
+var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal"}
+
+// Options shape a stack.
+type Options struct {
+	Project string // default DefaultProject
+	Root    string // repository root (for go build); default: found from the working directory
+	Logs    io.Writer
+	// WebhookPort fixes checkout-webhook's port (0: any free port).
+	WebhookPort int
+	// Env adds or overrides function settings, per function name ("*" for all).
+	Env map[string]map[string]string
+}
+
+// Stack is a running local system.
+type Stack struct {
+	Project    string
+	Emulators  *emulator.Emulators
+	URLs       map[string]string // function -> base URL
+	GitLab     *testdouble.GitLab
+	Salesforce *testdouble.Salesforce
+	Slack      *testdouble.Slack
+	PagerDuty  *testdouble.PagerDuty
+	Stripe     *testdouble.StripeProxy
+	Store      *store.Store
+	PubSub     *pubsub.Client
+
+	ownEmulators bool
+	procs        []*exec.Cmd
+	closers      []func() error
+}
+
+// Start brings the stack up; on error everything started is stopped.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	if o.Project == "" {
+		o.Project = DefaultProject
+	}
+	if o.Logs == nil {
+		o.Logs = io.Discard
+	}
+	if o.Root == "" {
+		if o.Root, err = RepoRoot(); err != nil {
+			return nil, err
+		}
+	}
+	s = &Stack{Project: o.Project, URLs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if err := s.startEmulators(ctx, o); err != nil {
+		return s, err
+	}
+	bins, err := build(ctx, o.Root)
+	if err != nil {
+		return s, err
+	}
+	if err := s.startDoubles(ctx, o.Root, o.Logs); err != nil {
+		return s, err
+	}
+	for _, fn := range Functions {
+		if err := s.startFunction(ctx, fn, bins[fn], o); err != nil {
+			return s, err
+		}
+	}
+	if s.Store, err = store.Open(ctx, o.Project); err != nil {
+		return s, err
+	}
+	if s.PubSub, err = pubsub.NewClient(ctx, o.Project); err != nil {
+		return s, err
+	}
+	top, err := topology.Load()
+	if err != nil {
+		return s, err
+	}
+	endpoints := map[string]string{}
+	for fn, u := range s.URLs {
+		endpoints[fn] = u + "/"
+	}
+	return s, top.Apply(ctx, s.PubSub.Raw(), endpoints)
+}
+
+func (s *Stack) startEmulators(ctx context.Context, o Options) error {
+	if e, ok := emulator.FromEnv(); ok {
+		s.Emulators = e
+		return nil
+	}
+	e, err := emulator.Start(ctx, o.Logs)
+	if err != nil {
+		return err
+	}
+	s.Emulators, s.ownEmulators = e, true
+	e.Export()
+	return nil
+}
+
+func (s *Stack) startDoubles(ctx context.Context, root string, logs io.Writer) (err error) {
+	if s.GitLab, err = testdouble.StartGitLab("127.0.0.1:0", []byte(GitLabJWTKey)); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, s.GitLab.Close)
+	if s.Salesforce, err = testdouble.StartSalesforce("127.0.0.1:0", SalesforceToken); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, s.Salesforce.Close)
+	if s.Slack, err = testdouble.StartSlack("127.0.0.1:0"); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, s.Slack.Close)
+	if s.PagerDuty, err = testdouble.StartPagerDuty("127.0.0.1:0"); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, s.PagerDuty.Close)
+	mockURL, err := s.startStripeMock(ctx, root, logs)
+	if err != nil {
+		return err
+	}
+	if s.Stripe, err = testdouble.StartStripeProxy("127.0.0.1:0", mockURL); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, s.Stripe.Close)
+	return nil
+}
+
+// startStripeMock runs stripe-mock (installed into bin/ by the Makefile).
+func (s *Stack) startStripeMock(ctx context.Context, root string, logs io.Writer) (string, error) {
+	bin := filepath.Join(root, "bin", "stripe-mock")
+	if _, err := os.Stat(bin); err != nil {
+		if bin, err = exec.LookPath("stripe-mock"); err != nil {
+			return "", errors.New("localstack: stripe-mock not found: run `make tools` (go install github.com/stripe/stripe-mock)")
+		}
+	}
+	httpPort, err := emulator.FreePort()
+	if err != nil {
+		return "", err
+	}
+	httpsPort, err := emulator.FreePort()
+	if err != nil {
+		return "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
+	if err := s.spawn(bin, nil, logs, "-http-addr", addr, "-https-addr", fmt.Sprintf("127.0.0.1:%d", httpsPort)); err != nil {
+		return "", err
+	}
+	return "http://" + addr, waitListening(ctx, addr, 30*time.Second)
+}
+
+func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) error {
+	port := 0
+	if fn == "checkout-webhook" && o.WebhookPort != 0 {
+		port = o.WebhookPort
+	} else {
+		p, err := emulator.FreePort()
+		if err != nil {
+			return err
+		}
+		port = p
+	}
+	env := map[string]string{
+		"PORT": fmt.Sprint(port), "HOST": "127.0.0.1", "FUNCTION_TARGET": fn,
+		"GOOGLE_CLOUD_PROJECT":    o.Project,
+		emulator.FirestoreHostEnv: s.Emulators.FirestoreHost,
+		emulator.PubSubHostEnv:    s.Emulators.PubSubHost,
+		"DEAD_LETTER_TOPIC":       topology.DeadLetterTopic(fn),
+		"STRIPE_WEBHOOK_SECRETS":  WebhookSecret,
+		"GITLAB_URL":              s.GitLab.URL(),
+		"GITLAB_JWT_KEY":          GitLabJWTKey,
+		"LICENSE_SIGNING_KEY":     LicenseSeed,
+		"SALESFORCE_INSTANCE_URL": s.Salesforce.URL(),
+		"SALESFORCE_ACCESS_TOKEN": SalesforceToken,
+		"SLACK_WEBHOOK_URL":       s.Slack.URL() + "/services/T000/B000/local",
+		"PAGERDUTY_EVENTS_URL":    s.PagerDuty.URL(),
+		"PAGERDUTY_ROUTING_KEY":   PagerDutyKey,
+		"STRIPE_API_KEY":          StripeAPIKey,
+		"STRIPE_API_URL":          s.Stripe.URL(),
+		"LOG_LEVEL":               "info",
+	}
+	for _, scope := range []string{"*", fn} {
+		for k, v := range o.Env[scope] {
+			env[k] = v
+		}
+	}
+	if err := s.spawn(bin, env, o.Logs); err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s.URLs[fn] = "http://" + addr
+	return waitListening(ctx, addr, 30*time.Second)
+}
+
+// spawn starts a child process in its own group, stopped with the stack.
+func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ...string) error {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("localstack: start %s: %w", bin, err)
+	}
+	s.procs = append(s.procs, cmd)
+	return nil
+}
+
+// Stop ends every process and server the stack started.
+func (s *Stack) Stop() {
+	for _, cmd := range s.procs {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	}
+	for _, cmd := range s.procs {
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	s.procs = nil
+	if s.PubSub != nil {
+		_ = s.PubSub.Close()
+	}
+	if s.Store != nil {
+		_ = s.Store.Close()
+	}
+	for _, c := range s.closers {
+		_ = c()
+	}
+	s.closers = nil
+	if s.ownEmulators {
+		s.Emulators.Stop()
+	}
+}
+
+// build compiles every function's GCP entry point into the build cache's
+// output folder; repeated builds are quick.
+func build(ctx context.Context, root string) (map[string]string, error) {
+	dir := filepath.Join(root, "bin", "functions")
+	bins := map[string]string{}
+	for _, fn := range Functions {
+		out := filepath.Join(dir, fn)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./functions/"+fn+"/cmd/gcp")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("localstack: build %s: %w\n%s", fn, err, b)
+		}
+		bins[fn] = out
+	}
+	return bins, nil
+}
+
+func waitListening(ctx context.Context, addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("localstack: nothing listening on %s after %s", addr, limit)
+}
+
+// RepoRoot finds the module root from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("localstack: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,9 @@
+project = "fulfillment-staging"
+region  = "us-central1"
+
+log_level               = "debug"
+gitlab_url              = "https://staging.gitlab.com"
+salesforce_instance_url = "https://fulfillment--staging.sandbox.my.salesforce.com"
+alert_threshold         = 3
+alert_window            = "15m"
+renewal_lead_time       = "72h"
