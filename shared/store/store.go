@@ -88,15 +88,15 @@ func (s *Store) Subscription(ctx context.Context, tx *firestore.Transaction, id 
 
 // HistoryRecord is one transition of a subscription, kept for audit.
 type HistoryRecord struct {
-	From     string    `firestore:"from"`
-	To       string    `firestore:"to"`
-	Event    string    `firestore:"event"`
-	Reason   string    `firestore:"reason"`
-	Cause    string    `firestore:"cause"`
-	CauseID  string    `firestore:"cause_id"`
-	Version  int64     `firestore:"version"`
-	NoOp     bool      `firestore:"no_op"`
-	Recorded time.Time `firestore:"recorded"`
+	From     string    `firestore:"from" json:"from"`
+	To       string    `firestore:"to" json:"to"`
+	Event    string    `firestore:"event" json:"event"`
+	Reason   string    `firestore:"reason" json:"reason"`
+	Cause    string    `firestore:"cause" json:"cause"`
+	CauseID  string    `firestore:"cause_id" json:"cause_id"`
+	Version  int64     `firestore:"version" json:"version"`
+	NoOp     bool      `firestore:"no_op" json:"no_op"`
+	Recorded time.Time `firestore:"recorded" json:"recorded"`
 }
 
 // SaveSubscription writes sub and the history record of change inside tx.

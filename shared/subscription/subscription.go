@@ -26,22 +26,22 @@ const (
 
 // Subscription is one customer's subscription to a plan for a namespace or instance.
 type Subscription struct {
-	ID         string           `firestore:"id"`
-	Status     Status           `firestore:"status"`
-	Order      catalog.Order    `firestore:"order"`
-	Customer   catalog.Customer `firestore:"customer"`
-	PurchaseID string           `firestore:"purchase_id"`
-	TermStart  time.Time        `firestore:"term_start"`
-	TermEnd    time.Time        `firestore:"term_end"`
+	ID         string           `firestore:"id" json:"id"`
+	Status     Status           `firestore:"status" json:"status"`
+	Order      catalog.Order    `firestore:"order" json:"order"`
+	Customer   catalog.Customer `firestore:"customer" json:"customer"`
+	PurchaseID string           `firestore:"purchase_id" json:"purchase_id"`
+	TermStart  time.Time        `firestore:"term_start" json:"term_start"`
+	TermEnd    time.Time        `firestore:"term_end" json:"term_end"`
 	// RenewalPendingFor is the start of the term a renewal invoice was raised
 	// for, zero when none is outstanding.
-	RenewalPendingFor time.Time `firestore:"renewal_pending_for"`
-	RenewalInvoiceID  string    `firestore:"renewal_invoice_id"`
+	RenewalPendingFor time.Time `firestore:"renewal_pending_for" json:"renewal_pending_for"`
+	RenewalInvoiceID  string    `firestore:"renewal_invoice_id" json:"renewal_invoice_id"`
 	// LastEventAt is the provider time of the newest event applied: older
 	// events are stale.
-	LastEventAt time.Time `firestore:"last_event_at"`
-	Version     int64     `firestore:"version"`
-	UpdatedAt   time.Time `firestore:"updated_at"`
+	LastEventAt time.Time `firestore:"last_event_at" json:"last_event_at"`
+	Version     int64     `firestore:"version" json:"version"`
+	UpdatedAt   time.Time `firestore:"updated_at" json:"updated_at"`
 }
 
 // Change is the outcome of one input.

@@ -1,0 +1,241 @@
+// Command fulfillctl is the operator CLI: it sends signed demo webhooks and
+// Scheduler ticks to a running stack, and prints a subscription, its history,
+// entitlements, dead letters and what the outside doubles received, as JSON.
+//
+// It reads its settings from the environment, falling back to the
+// .localstack/env file `make run` writes.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"fulfillment/infra/demo"
+	"fulfillment/infra/localstack"
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/store"
+	"fulfillment/shared/testdouble"
+)
+
+const usage = `fulfillctl: operate the fulfillment stack
+
+  purchase [-plan premium] [-seats 10] [-namespace ID | -instance ID] [-no-auto-renew] [-async]
+                          send a signed checkout.session.completed
+  fail-payment -sub ID    send a signed invoice.payment_failed for the next term
+  pay-invoice -sub ID     send a signed invoice.paid for the next term (a renewal's result)
+  tick                    publish a renewal tick, as Cloud Scheduler does
+  show ID                 the subscription, its history, entitlement, license and CRM sync
+  dead-letters            every dead-lettered delivery with its reason
+  calls DOUBLE            what gitlab, salesforce, slack, pagerduty or stripe received
+`
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "fulfillctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Print(usage)
+		return errors.New("no command")
+	}
+	loadEnvFile()
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "purchase":
+		return purchase(ctx, rest)
+	case "fail-payment":
+		return invoice(ctx, rest, false)
+	case "pay-invoice":
+		return invoice(ctx, rest, true)
+	case "tick":
+		return tick(ctx)
+	case "show":
+		return show(ctx, rest)
+	case "dead-letters":
+		return deadLetters(ctx)
+	case "calls":
+		return calls(ctx, rest)
+	}
+	fmt.Print(usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func purchase(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("purchase", flag.ContinueOnError)
+	id := fmt.Sprintf("%d", time.Now().UnixNano())
+	p := demo.Purchase{SessionID: "cs_demo_" + id, CustomerID: "cus_demo_" + id, Email: "buyer@example.com"}
+	fs.StringVar(&p.Plan, "plan", "premium", "plan code")
+	fs.IntVar(&p.Seats, "seats", 10, "seats")
+	fs.StringVar(&p.NamespaceID, "namespace", "9970", "SaaS namespace id")
+	fs.StringVar(&p.InstanceID, "instance", "", "self-managed instance id (instead of a namespace)")
+	noRenew := fs.Bool("no-auto-renew", false, "do not renew automatically")
+	async := fs.Bool("async", false, "payment still settling (payment_status unpaid)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if p.InstanceID != "" {
+		p.NamespaceID = ""
+	}
+	p.AutoRenew, p.Paid = !*noRenew, !*async
+	resp, err := demo.SendWebhook(ctx, webhookURL(), secret(), p.CheckoutCompleted("evt_demo_"+id, time.Now()))
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"subscription_id": p.SubscriptionID(), "webhook_status": resp.Status, "webhook_answer": json.RawMessage(resp.Body)})
+}
+
+func invoice(ctx context.Context, args []string, paid bool) error {
+	fs := flag.NewFlagSet("invoice", flag.ContinueOnError)
+	subID := fs.String("sub", "", "subscription id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sub, err := st.Subscription(ctx, nil, *subID)
+	if err != nil {
+		return err
+	}
+	id := fmt.Sprintf("%d", time.Now().UnixNano())
+	payload := demo.InvoiceEvent("evt_demo_"+id, "in_demo_"+id, sub.Customer.ProviderCustomerID, sub.ID, sub.TermEnd, paid, time.Now())
+	resp, err := demo.SendWebhook(ctx, webhookURL(), secret(), payload)
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"subscription_id": sub.ID, "term_start": sub.TermEnd.Format(time.DateOnly), "webhook_status": resp.Status, "webhook_answer": json.RawMessage(resp.Body)})
+}
+
+func tick(ctx context.Context) error {
+	pub, err := pubsub.NewClient(ctx, project())
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	id, err := demo.Tick(ctx, pub)
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]string{"topic": catalog.TopicRenewalTicks, "message_id": id})
+}
+
+func show(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: show SUBSCRIPTION_ID")
+	}
+	st, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sub, err := st.Subscription(ctx, nil, args[0])
+	if err != nil {
+		return err
+	}
+	history, err := st.SubscriptionHistory(ctx, sub.ID)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"subscription": sub, "history": history}
+	for name, coll := range map[string]string{"entitlement": store.Entitlements, "crm_sync": store.CRMSync} {
+		var doc map[string]any
+		if err := st.Get(ctx, nil, st.Doc(coll, sub.ID), &doc); err == nil {
+			out[name] = doc
+		}
+	}
+	if lic, err := st.Client.Collection(store.Licenses).Where("subscription_id", "==", sub.ID).Documents(ctx).GetAll(); err == nil && len(lic) > 0 {
+		out["license"] = lic[len(lic)-1].Data()
+	}
+	return printJSON(out)
+}
+
+func deadLetters(ctx context.Context) error {
+	st, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	docs, err := st.Client.Collection(store.DeadLetters).Documents(ctx).GetAll()
+	if err != nil {
+		return err
+	}
+	list := make([]map[string]any, 0, len(docs))
+	for _, d := range docs {
+		m := d.Data()
+		delete(m, "event") // the full event: shown by replay tooling, too long for a list
+		list = append(list, m)
+	}
+	return printJSON(list)
+}
+
+func calls(ctx context.Context, args []string) error {
+	urls := map[string]string{
+		"gitlab": "GITLAB_DOUBLE_URL", "salesforce": "SALESFORCE_DOUBLE_URL", "slack": "SLACK_DOUBLE_URL",
+		"pagerduty": "PAGERDUTY_DOUBLE_URL", "stripe": "STRIPE_PROXY_URL",
+	}
+	if len(args) != 1 || urls[args[0]] == "" {
+		return errors.New("usage: calls gitlab|salesforce|slack|pagerduty|stripe")
+	}
+	c, err := testdouble.FetchCalls(ctx, nil, os.Getenv(urls[args[0]]))
+	if err != nil {
+		return err
+	}
+	return printJSON(c)
+}
+
+func openStore(ctx context.Context) (*store.Store, error) { return store.Open(ctx, project()) }
+
+func project() string { return envOr("GOOGLE_CLOUD_PROJECT", localstack.DefaultProject) }
+
+func webhookURL() string {
+	return envOr("FULFILLMENT_WEBHOOK_URL", fmt.Sprintf("http://127.0.0.1:%d", localstack.DefaultWebhookPort))
+}
+
+func secret() string { return envOr("STRIPE_WEBHOOK_SECRET", localstack.WebhookSecret) }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// loadEnvFile sets what .localstack/env holds, unless already set.
+func loadEnvFile() {
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		return
+	}
+	f, err := os.Open(filepath.Join(root, ".localstack", "env"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok && os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
