@@ -9,6 +9,7 @@ package failedpaymentalerting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -68,7 +69,19 @@ type AlertState struct {
 	SlackSent     bool      `firestore:"slack_sent" json:"slack_sent"`
 	PagerDutySent bool      `firestore:"pagerduty_sent" json:"pagerduty_sent"`
 	Crossings     int64     `firestore:"crossings" json:"crossings"`
+	// Claims name the delivery sending to each destination, so concurrent
+	// deliveries do not both send; a claim older than claimLease is free again.
+	Claims map[string]Claim `firestore:"claims" json:"claims,omitempty"`
 }
+
+// Claim records which delivery is sending an alert to a destination.
+type Claim struct {
+	By string    `firestore:"by" json:"by"`
+	At time.Time `firestore:"at" json:"at"`
+}
+
+// claimLease bounds how long a claimant that died keeps others from sending.
+const claimLease = 30 * time.Second
 
 // Function is failed-payment-alerting.
 type Function struct {
@@ -152,7 +165,7 @@ func (f *Function) evaluate(ctx context.Context, crossingKey string) error {
 	if !state.Firing {
 		return nil
 	}
-	return f.notify(ctx, ref, state)
+	return f.notify(ctx, ref, state, crossingKey)
 }
 
 func (f *Function) windowCount(ctx context.Context) (int64, error) {
@@ -166,29 +179,64 @@ func (f *Function) windowCount(ctx context.Context) (int64, error) {
 }
 
 // notify sends what the firing alert has not yet sent, marking each
-// destination once it accepted: a retry sends only what is missing.
-func (f *Function) notify(ctx context.Context, ref *firestore.DocumentRef, s AlertState) error {
+// destination once it accepted: a retry sends only what is missing. me names
+// this delivery; a redelivery of it may take over its own claim.
+func (f *Function) notify(ctx context.Context, ref *firestore.DocumentRef, s AlertState, me string) error {
 	a := alerting.Alert{
 		DedupKey: s.DedupKey, Severity: "critical", Source: "fulfillment/" + Name,
 		Summary: fmt.Sprintf("%d payment failures in the last %s (threshold %d)", s.Count, f.d.Window, f.d.Threshold),
 		Details: map[string]any{"count": s.Count, "window": f.d.Window.String(), "threshold": f.d.Threshold, "since": s.Since.Format(time.RFC3339)},
 	}
-	send := []struct {
-		sent  bool
+	// Page first, and try every destination: one broken channel must not
+	// keep the alert from the others.
+	destinations := []struct {
 		field string
 		to    Notifier
-	}{{s.SlackSent, "slack_sent", f.d.Slack}, {s.PagerDutySent, "pagerduty_sent", f.d.PagerDuty}}
-	for _, d := range send {
-		if d.sent || d.to == nil {
+	}{{"pagerduty_sent", f.d.PagerDuty}, {"slack_sent", f.d.Slack}}
+	var errs []error
+	for _, d := range destinations {
+		if d.to == nil {
+			continue
+		}
+		mine, err := f.claim(ctx, ref, s.DedupKey, d.field, me)
+		if err != nil || !mine {
+			errs = append(errs, err)
 			continue
 		}
 		if err := d.to.Notify(ctx, a); err != nil {
-			return fmt.Errorf("failedpaymentalerting.notify %s: %w", d.field, err)
+			errs = append(errs, fmt.Errorf("failedpaymentalerting.notify %s: %w", d.field, err))
+			continue
 		}
 		if _, err := ref.Update(ctx, []firestore.Update{{Path: d.field, Value: true}}); err != nil {
-			return fmt.Errorf("failedpaymentalerting.notify mark %s: %w", d.field, err)
+			errs = append(errs, fmt.Errorf("failedpaymentalerting.notify mark %s: %w", d.field, err))
+			continue
 		}
 		f.d.Logger.WarnContext(ctx, "payment failure alert sent", "to", d.field, "dedup_key", s.DedupKey, "count", s.Count)
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// claim takes the right to send the firing alert to one destination: false
+// when it was sent already or another delivery holds a live claim.
+func (f *Function) claim(ctx context.Context, ref *firestore.DocumentRef, dedupKey, field, me string) (bool, error) {
+	var mine bool
+	err := f.d.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		mine = false
+		var s AlertState
+		if err := f.d.Store.Get(ctx, tx, ref, &s); err != nil {
+			return err
+		}
+		sent := map[string]bool{"slack_sent": s.SlackSent, "pagerduty_sent": s.PagerDutySent}[field]
+		c, held := s.Claims[field]
+		now := f.d.Now().UTC()
+		if s.DedupKey != dedupKey || sent || (held && c.By != me && now.Sub(c.At) < claimLease) {
+			return nil
+		}
+		mine = true
+		return tx.Update(ref, []firestore.Update{{FieldPath: firestore.FieldPath{"claims", field}, Value: Claim{By: me, At: now}}})
+	})
+	if err != nil {
+		return false, fmt.Errorf("failedpaymentalerting.claim %s: %w", field, err)
+	}
+	return mine, nil
 }

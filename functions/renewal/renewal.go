@@ -112,10 +112,17 @@ func (f *Function) RenewOnTick(ctx context.Context, tick event.Event) error {
 	return errors.Join(transient...)
 }
 
-// dueSubscriptions lists running subscriptions whose term ends within the lead time.
+// republishWindow is how long after term end an expiry is looked at again, so
+// that an expiry committed before its publish failed is still announced (the
+// unit's dedupe record re-publishes it). Pub/Sub keeps messages 7 days.
+const republishWindow = 7 * 24 * time.Hour
+
+// dueSubscriptions lists running subscriptions whose term ends within the
+// lead time, and those expired within the re-publish window.
 func (f *Function) dueSubscriptions(ctx context.Context, now time.Time) ([]*subscription.Subscription, error) {
 	q := f.d.Store.Client.Collection(store.Subscriptions).
-		Where("status", "in", []string{string(subscription.Active), string(subscription.PastDue)}).
+		Where("status", "in", []string{string(subscription.Active), string(subscription.PastDue), string(subscription.Expired)}).
+		Where("term_end", ">=", now.Add(-republishWindow-f.d.LeadTime)).
 		Where("term_end", "<=", now.Add(f.d.LeadTime))
 	docs, err := q.Documents(ctx).GetAll()
 	if err != nil {
@@ -154,6 +161,12 @@ func (f *Function) renewalWork(ctx context.Context, sub *subscription.Subscripti
 				return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal invoice " + invoiceID + " raised"}
 			}),
 		}
+	case sub.Status == subscription.Expired:
+		// Already expired: the unit's dedupe record re-publishes its event.
+		unit := unitEvent(sub.ID, "expire", term)
+		return unit, &consumer.Work{Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription) subscription.Change {
+			return s.ExpireIfEnded(now)
+		})}
 	case !sub.Order.AutoRenew && !now.Before(sub.TermEnd):
 		unit := unitEvent(sub.ID, "expire", term)
 		return unit, &consumer.Work{Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription) subscription.Change {

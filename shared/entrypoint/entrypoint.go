@@ -74,5 +74,8 @@ func decode(r *http.Request, body []byte) (event.Event, error) {
 	if e == nil {
 		return event.Event{}, errors.New("empty event")
 	}
+	if err := e.Validate(); err != nil {
+		return event.Event{}, err
+	}
 	return *e, nil
 }

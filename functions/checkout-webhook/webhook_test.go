@@ -1,0 +1,281 @@
+package checkoutwebhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
+	"fulfillment/shared/emulator"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/store"
+	"fulfillment/shared/stripe"
+)
+
+func TestMain(m *testing.M) { emulator.RunTests(m) }
+
+const (
+	secret    = "whsec_current"
+	oldSecret = "whsec_previous"
+)
+
+type fixture struct {
+	st  *store.Store
+	rec *pubsub.Recorder
+	url string
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), emulator.NewProject("hook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rec := &pubsub.Recorder{}
+	srv := httptest.NewServer(New(Deps{Store: st, Publisher: rec, Secrets: []string{secret, oldSecret}, Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	return fixture{st: st, rec: rec, url: srv.URL}
+}
+
+func checkoutPayload(id string, metadata map[string]string) []byte {
+	if metadata == nil {
+		metadata = map[string]string{"plan_code": "premium", "seats": "10", "namespace_id": "ns-1"}
+	}
+	return stripe.NewEvent(id, "checkout.session.completed", time.Now(),
+		stripe.CheckoutSession("cs_"+id, "cus_1", "buyer@example.com", "paid", 34800, metadata))
+}
+
+// send posts payload with a Stripe-Signature header and returns the status
+// and the decoded JSON answer.
+func (fx fixture) send(t *testing.T, payload []byte, signature string, header ...string) (int, map[string]string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, fx.url, bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if signature != "" {
+		req.Header.Set("Stripe-Signature", signature)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var answer map[string]string
+	_ = json.Unmarshal(raw, &answer)
+	return resp.StatusCode, answer
+}
+
+func sign(payload []byte) string { return stripe.Sign(payload, time.Now(), secret) }
+
+func (fx fixture) record(t *testing.T, id string) (Record, bool) {
+	t.Helper()
+	var r Record
+	err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.WebhookEvents, id), &r)
+	if store.IsNotFound(err) {
+		return r, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, true
+}
+
+func (fx fixture) storedCount(t *testing.T) int {
+	t.Helper()
+	docs, err := fx.st.Client.Collection(store.WebhookEvents).Documents(context.Background()).GetAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(docs)
+}
+
+func TestSignedCheckoutIsStoredAndPublished(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	payload := checkoutPayload("evt_ok", nil)
+	tp := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	code, answer := fx.send(t, payload, sign(payload), "traceparent", tp)
+	if code != http.StatusOK || answer["status"] != StatusPublished {
+		t.Fatalf("answered %d %v", code, answer)
+	}
+	rec, ok := fx.record(t, "evt_ok")
+	if !ok || rec.Status != StatusPublished || rec.Raw != string(payload) || rec.Deliveries != 1 ||
+		rec.InternalType != catalog.CheckoutCompleted || rec.TraceParent != tp {
+		t.Fatalf("webhook_events record = %+v", rec)
+	}
+	out := fx.rec.On(catalog.TopicProviderEvents)
+	if len(out) != 1 {
+		t.Fatalf("published %d events, want 1", len(out))
+	}
+	e := out[0]
+	if e.ID() != "evt_ok" || e.Type() != catalog.CheckoutCompleted || e.Source() != catalog.SourceCheckoutWebhook ||
+		e.Subject() != "sub-cs_evt_ok" || cloudevent.TraceParentOf(e) != tp {
+		t.Errorf("event = %s", e)
+	}
+	var pe catalog.ProviderEvent
+	if err := e.DataAs(&pe); err != nil {
+		t.Fatal(err)
+	}
+	if pe.SubscriptionID != "sub-cs_evt_ok" || pe.Order == nil || pe.Order.Seats != 10 || pe.Customer.ProviderCustomerID != "cus_1" || pe.Invalid != "" {
+		t.Errorf("provider event = %+v", pe)
+	}
+}
+
+func TestPreviousSecretStillAccepted(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	payload := checkoutPayload("evt_rot", nil)
+	if code, answer := fx.send(t, payload, stripe.Sign(payload, time.Now(), oldSecret)); code != http.StatusOK {
+		t.Fatalf("answered %d %v", code, answer)
+	}
+	if n := len(fx.rec.On(catalog.TopicProviderEvents)); n != 1 {
+		t.Errorf("published %d, want 1", n)
+	}
+}
+
+func TestRefusedDeliveriesStoreNothing(t *testing.T) {
+	t.Parallel()
+	good := checkoutPayload("evt_refused", nil)
+	big := append(checkoutPayload("evt_big", nil), bytes.Repeat([]byte(" "), MaxBodyBytes)...)
+	notJSON := []byte("{not json")
+	noID := stripe.NewEvent("", "checkout.session.completed", time.Now(), map[string]any{})
+	cases := []struct {
+		name      string
+		payload   []byte
+		signature string
+		status    int
+	}{
+		{"wrong secret", good, stripe.Sign(good, time.Now(), "whsec_attacker"), http.StatusUnauthorized},
+		{"tampered body", append([]byte(nil), bytes.Replace(good, []byte(`"10"`), []byte(`"99"`), 1)...), sign(good), http.StatusUnauthorized},
+		{"expired signature", good, stripe.Sign(good, time.Now().Add(-10*time.Minute), secret), http.StatusUnauthorized},
+		{"missing signature", good, "", http.StatusUnauthorized},
+		{"over the size cap", big, sign(big), http.StatusRequestEntityTooLarge},
+		{"malformed JSON", notJSON, sign(notJSON), http.StatusBadRequest},
+		{"no event id", noID, sign(noID), http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fx := setup(t)
+			if code, answer := fx.send(t, c.payload, c.signature); code != c.status {
+				t.Fatalf("answered %d %v, want %d", code, answer, c.status)
+			}
+			if n := fx.storedCount(t); n != 0 {
+				t.Errorf("%d webhook_events stored", n)
+			}
+			if n := len(fx.rec.Events); n != 0 {
+				t.Errorf("published on %d topics", n)
+			}
+		})
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	resp, err := http.Get(fx.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET answered %d", resp.StatusCode)
+	}
+}
+
+func TestDuplicateDeliveryPublishesOnce(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	payload := checkoutPayload("evt_dup", nil)
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != StatusPublished {
+		t.Fatalf("first delivery answered %d %v", code, answer)
+	}
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != "duplicate" {
+		t.Fatalf("second delivery answered %d %v", code, answer)
+	}
+	if n := len(fx.rec.On(catalog.TopicProviderEvents)); n != 1 {
+		t.Errorf("published %d, want 1", n)
+	}
+	if rec, _ := fx.record(t, "evt_dup"); rec.Deliveries != 2 || rec.Status != StatusPublished {
+		t.Errorf("record = %+v", rec)
+	}
+}
+
+func TestUnhandledTypeIsIgnored(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	payload := stripe.NewEvent("evt_cust", "customer.created", time.Now(), map[string]any{"id": "cus_1", "object": "customer"})
+	code, answer := fx.send(t, payload, sign(payload))
+	if code != http.StatusOK || answer["status"] != StatusIgnored {
+		t.Fatalf("answered %d %v", code, answer)
+	}
+	if rec, ok := fx.record(t, "evt_cust"); !ok || rec.Status != StatusIgnored || rec.StripeType != "customer.created" {
+		t.Errorf("record = %+v %v", rec, ok)
+	}
+	if n := len(fx.rec.Events); n != 0 {
+		t.Errorf("published on %d topics", n)
+	}
+}
+
+func TestUnreadableMetadataIsPublishedAsInvalid(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	payload := checkoutPayload("evt_meta", map[string]string{"plan_code": "premium", "seats": "ten", "namespace_id": "ns-1"})
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK {
+		t.Fatalf("answered %d %v", code, answer)
+	}
+	out := fx.rec.On(catalog.TopicProviderEvents)
+	if len(out) != 1 {
+		t.Fatalf("published %d, want 1", len(out))
+	}
+	var pe catalog.ProviderEvent
+	if err := out[0].DataAs(&pe); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pe.Invalid, "seats") || pe.ProviderEventID != "evt_meta" || pe.SubscriptionID != "sub-cs_evt_meta" {
+		t.Errorf("provider event = %+v", pe)
+	}
+}
+
+func TestPublisherOutageAnswers503ThenRetryPublishesOnce(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	payload := checkoutPayload("evt_outage", nil)
+	fx.rec.Err = errors.New("pubsub unavailable")
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusServiceUnavailable {
+		t.Fatalf("answered %d %v during the outage, want 503", code, answer)
+	}
+	if rec, ok := fx.record(t, "evt_outage"); !ok || rec.Status != StatusStored {
+		t.Fatalf("record during the outage = %+v %v, want stored", rec, ok)
+	}
+	fx.rec.Err = nil
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != StatusPublished {
+		t.Fatalf("Stripe's retry answered %d %v", code, answer)
+	}
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != "duplicate" {
+		t.Fatalf("a later retry answered %d %v", code, answer)
+	}
+	out := fx.rec.On(catalog.TopicProviderEvents)
+	if len(out) != 1 || out[0].ID() != "evt_outage" {
+		t.Fatalf("published %v, want evt_outage once", out)
+	}
+	if rec, _ := fx.record(t, "evt_outage"); rec.Status != StatusPublished || rec.Deliveries != 3 {
+		t.Errorf("record = %+v", rec)
+	}
+}

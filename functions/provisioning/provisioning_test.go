@@ -1,0 +1,328 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/ed25519"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
+	"fulfillment/shared/consumer"
+	"fulfillment/shared/emulator"
+	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/gitlab"
+	"fulfillment/shared/license"
+	"fulfillment/shared/pubsub"
+	"fulfillment/shared/store"
+	"fulfillment/shared/testdouble"
+)
+
+func TestMain(m *testing.M) { emulator.RunTests(m) }
+
+const deadLetterTopic = "dead-letters"
+
+var jwtKey = []byte("gitlab-jwt-test-key-0123456789abcdef")
+
+type fixture struct {
+	st  *store.Store
+	rec *pubsub.Recorder
+	gl  *testdouble.GitLab
+	pub ed25519.PublicKey
+	f   *Function
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, emulator.NewProject("prov"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	gl, err := testdouble.StartGitLab("127.0.0.1:0", jwtKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gl.Close() })
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	rec := &pubsub.Recorder{}
+	f := New(Deps{
+		Store: st, Publisher: rec, GitLab: gitlab.NewClient(gl.URL(), jwtKey, nil), LicenseKey: key,
+		DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler),
+	})
+	return fixture{st: st, rec: rec, gl: gl, pub: key.Public().(ed25519.PublicKey), f: f}
+}
+
+var termStart = time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+
+func snapshot(status string, version int64, deployment string) catalog.SubscriptionSnapshot {
+	return catalog.SubscriptionSnapshot{
+		ID: "sub-cs_1", Version: version, Status: status, PurchaseID: "cs_1",
+		Order: catalog.Order{
+			PlanCode: "premium", Seats: 10, Deployment: deployment, NamespaceID: "ns-42", InstanceID: "inst-7",
+			StorageGB: 20, ComputeMinutes: 5000, AutoRenew: true, TermMonths: 12,
+		},
+		Customer:  catalog.Customer{ProviderCustomerID: "cus_1"},
+		TermStart: termStart, TermEnd: termStart.AddDate(1, 0, 0),
+	}
+}
+
+func subscriptionEvent(t *testing.T, id, typ string, snap catalog.SubscriptionSnapshot) event.Event {
+	t.Helper()
+	e, err := cloudevent.New(context.Background(), id, catalog.SourcePaymentResult, typ, snap.ID, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (fx fixture) handle(t *testing.T, e event.Event) {
+	t.Helper()
+	if err := fx.f.Handle(context.Background(), e); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+}
+
+func (fx fixture) entitlement(t *testing.T, id string) Entitlement {
+	t.Helper()
+	var e Entitlement
+	if err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.Entitlements, id), &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+const provisionPath = "/api/v4/internal/gitlab_subscriptions/namespaces/ns-42/provision"
+
+// calls counts the GitLab calls by answered status.
+func (fx fixture) calls(t *testing.T) (ok, failed int) {
+	t.Helper()
+	for _, c := range fx.gl.Calls() {
+		if c.Path != provisionPath {
+			t.Errorf("unexpected GitLab call %s %s", c.Method, c.Path)
+		}
+		if c.Status/100 == 2 {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	return ok, failed
+}
+
+func baseProduct(c testdouble.Call) map[string]any {
+	p, _ := c.Body["provision"].(map[string]any)
+	bp, _ := p["base_product"].(map[string]any)
+	return bp
+}
+
+func published(rec *pubsub.Recorder, topic string) (ids, types []string) {
+	for _, e := range rec.On(topic) {
+		ids, types = append(ids, e.ID()), append(types, e.Type())
+	}
+	return ids, types
+}
+
+func TestActivationProvisionsTheNamespace(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	in := subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	fx.handle(t, in)
+
+	calls := fx.gl.Calls()
+	if len(calls) != 1 || calls[0].Status != http.StatusOK {
+		t.Fatalf("GitLab calls = %+v", calls)
+	}
+	bp := baseProduct(calls[0])
+	if bp["plan_code"] != "premium" || bp["seats"] != float64(10) || bp["purchase_xid"] != "cs_1-v1" ||
+		bp["start_date"] != "2026-03-10" || bp["end_date"] != "2027-03-10" || bp["auto_renew"] != true {
+		t.Errorf("base_product = %v", bp)
+	}
+	prov, _ := calls[0].Body["provision"].(map[string]any)
+	if st, _ := prov["storage"].(map[string]any); st["additional_purchased_storage_size"] != float64(20*1024) {
+		t.Errorf("storage = %v", prov["storage"])
+	}
+	e := fx.entitlement(t, "sub-cs_1")
+	if e.Status != "active" || e.Version != 1 || e.Target != "namespace:ns-42" || e.PurchaseXID != "cs_1-v1" {
+		t.Errorf("entitlement = %+v", e)
+	}
+	out := fx.rec.On(catalog.TopicProvisioningEvents)
+	if len(out) != 1 || out[0].Type() != catalog.ProvisioningCompleted || out[0].ID() != cloudevent.DerivedID(in, catalog.ProvisioningCompleted) {
+		t.Fatalf("published %v", out)
+	}
+	var res catalog.ProvisioningResult
+	if err := out[0].DataAs(&res); err != nil || res.Version != 1 || res.Target != "namespace:ns-42" || res.Error != "" {
+		t.Errorf("result = %+v, %v", res, err)
+	}
+}
+
+func TestCancellationRevokesToFree(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+	fx.handle(t, subscriptionEvent(t, "can-2", catalog.SubscriptionCanceled, snapshot("canceled", 2, catalog.DeploymentSaaS)))
+
+	calls := fx.gl.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("GitLab calls = %d, want 2", len(calls))
+	}
+	if bp := baseProduct(calls[1]); bp["plan_code"] != "free" || bp["seats"] != float64(0) || bp["auto_renew"] != false {
+		t.Errorf("revoking base_product = %v", bp)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "revoked" || e.Version != 2 || e.PlanCode != "free" {
+		t.Errorf("entitlement = %+v", e)
+	}
+}
+
+func TestSelfManagedGetsASignedLicense(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "act-sm", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSelfManaged)))
+
+	if calls := fx.gl.Calls(); len(calls) != 0 {
+		t.Fatalf("self-managed subscription called GitLab: %+v", calls)
+	}
+	e := fx.entitlement(t, "sub-cs_1")
+	if e.Target != "instance:inst-7" || e.LicenseID != "lic-sub-cs_1-v1" || e.Status != "active" {
+		t.Fatalf("entitlement = %+v", e)
+	}
+	var signed license.Signed
+	if err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.Licenses, e.LicenseID), &signed); err != nil {
+		t.Fatal(err)
+	}
+	l, err := license.Verify(signed, fx.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.InstanceID != "inst-7" || l.Seats != 10 || l.ExpiresOn != "2027-03-10" {
+		t.Errorf("license = %+v", l)
+	}
+}
+
+func TestPushDeliveryOverHTTP(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	srv := httptest.NewServer(entrypoint.Serve(fx.f, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	in := subscriptionEvent(t, "act-http", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	if code, body := emulator.Post(t, srv.URL, emulator.PushBody(in, "7")); code != http.StatusNoContent {
+		t.Fatalf("push answered %d %s", code, body)
+	}
+	if ok, _ := fx.calls(t); ok != 1 {
+		t.Fatalf("GitLab provisioned %d times, want 1", ok)
+	}
+	if ids, _ := published(fx.rec, catalog.TopicProvisioningEvents); len(ids) != 1 {
+		t.Fatalf("published %v", ids)
+	}
+}
+
+func TestDuplicateDeliveryProvisionsOnce(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	in := subscriptionEvent(t, "act-dup", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	fx.handle(t, in)
+	fx.handle(t, in)
+
+	if ok, failed := fx.calls(t); ok != 1 || failed != 0 {
+		t.Fatalf("GitLab calls ok=%d failed=%d, want 1 and 0", ok, failed)
+	}
+	ids, _ := published(fx.rec, catalog.TopicProvisioningEvents)
+	want := cloudevent.DerivedID(in, catalog.ProvisioningCompleted)
+	if len(ids) != 2 || ids[0] != want || ids[1] != want {
+		t.Fatalf("published %v, want %s twice", ids, want)
+	}
+}
+
+func TestOlderVersionIsANoOp(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	newer := subscriptionEvent(t, "ren-2", catalog.SubscriptionRenewed, snapshot("active", 2, catalog.DeploymentSaaS))
+	older := subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	fx.handle(t, newer)
+	fx.handle(t, older)
+
+	calls := fx.gl.Calls()
+	if len(calls) != 1 || baseProduct(calls[0])["purchase_xid"] != "cs_1-v2" {
+		t.Fatalf("GitLab calls = %+v, want only version 2", calls)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Version != 2 {
+		t.Errorf("entitlement version = %d, want 2", e.Version)
+	}
+	// The stale event is recorded as processed, and announces nothing.
+	ref := fx.st.Doc(store.Processed, Name+"_"+cloudevent.Key(older))
+	if _, err := ref.Get(context.Background()); err != nil {
+		t.Errorf("stale event not recorded as processed: %v", err)
+	}
+	ids, _ := published(fx.rec, catalog.TopicProvisioningEvents)
+	if len(ids) != 1 || ids[0] != cloudevent.DerivedID(newer, catalog.ProvisioningCompleted) {
+		t.Errorf("published %v, want only the newer version's result", ids)
+	}
+}
+
+func TestGitLabRefusalIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	in := subscriptionEvent(t, "act-400", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	fx.gl.FailNext(1, http.StatusBadRequest)
+	if err := fx.f.Handle(context.Background(), in); err != nil {
+		t.Fatalf("Handle = %v, want nil (acknowledged)", err)
+	}
+
+	var dl consumer.DeadLetter
+	if err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.DeadLetters, Name+"_"+cloudevent.Key(in)), &dl); err != nil {
+		t.Fatalf("dead letter: %v", err)
+	}
+	if dl.EventID != in.ID() || !strings.Contains(dl.Reason, "400") {
+		t.Errorf("dead letter = %+v", dl)
+	}
+	if dead := fx.rec.On(deadLetterTopic); len(dead) != 1 || dead[0].ID() != in.ID() {
+		t.Fatalf("dead-letter topic got %v", dead)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "failed" || !strings.Contains(e.Error, "400") {
+		t.Errorf("entitlement = %+v, want failed", e)
+	}
+	out := fx.rec.On(catalog.TopicProvisioningEvents)
+	if len(out) != 1 || out[0].Type() != catalog.ProvisioningFailed || out[0].ID() != cloudevent.DerivedID(in, catalog.ProvisioningFailed) {
+		t.Fatalf("published %v, want one provisioning failed", out)
+	}
+	if ok, failed := fx.calls(t); ok != 0 || failed != 1 {
+		t.Errorf("GitLab calls ok=%d failed=%d", ok, failed)
+	}
+}
+
+func TestGitLabOutageIsRetriedAndProvisionsOnce(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	in := subscriptionEvent(t, "act-503", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	fx.gl.FailNext(1, http.StatusServiceUnavailable)
+	if err := fx.f.Handle(context.Background(), in); err == nil {
+		t.Fatal("Handle = nil while GitLab answered 503, want an error (redeliver)")
+	}
+	if _, err := fx.st.Doc(store.Entitlements, "sub-cs_1").Get(context.Background()); err == nil {
+		t.Fatal("entitlement recorded although GitLab failed")
+	}
+	if n := len(fx.rec.On(catalog.TopicProvisioningEvents)) + len(fx.rec.On(deadLetterTopic)); n != 0 {
+		t.Fatalf("%d events published on a transient failure", n)
+	}
+	fx.handle(t, in) // Pub/Sub's redelivery
+	fx.handle(t, in) // and a late duplicate
+
+	if ok, failed := fx.calls(t); ok != 1 || failed != 1 {
+		t.Fatalf("GitLab calls ok=%d failed=%d, want 1 and 1", ok, failed)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "active" || e.Version != 1 {
+		t.Errorf("entitlement = %+v", e)
+	}
+	ids, types := published(fx.rec, catalog.TopicProvisioningEvents)
+	want := cloudevent.DerivedID(in, catalog.ProvisioningCompleted)
+	if len(ids) != 2 || ids[0] != want || ids[1] != want || types[0] != catalog.ProvisioningCompleted {
+		t.Fatalf("published %v %v", ids, types)
+	}
+}
