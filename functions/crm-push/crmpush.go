@@ -55,15 +55,15 @@ type Synced struct {
 
 // Function is crm-push.
 type Function struct {
-	d    Deps
-	proc *consumer.Processor
+	consumer.Base
+	d Deps
 }
 
 // New returns crm-push.
 func New(d Deps) *Function {
 	f := &Function{d: d}
 	push := f.UpsertOnSubscriptionChange
-	f.proc = &consumer.Processor{
+	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
 			catalog.SubscriptionActivated: push,
@@ -72,19 +72,8 @@ func New(d Deps) *Function {
 			catalog.SubscriptionCanceled:  push,
 			catalog.SubscriptionExpired:   push,
 		},
-	}
+	}}
 	return f
-}
-
-// Handle processes one delivery.
-func (f *Function) Handle(ctx context.Context, e event.Event) error { return f.proc.Handle(ctx, e) }
-
-// Close releases the clients.
-func (f *Function) Close() error {
-	if f.d.Close == nil {
-		return nil
-	}
-	return f.d.Close()
 }
 
 // UpsertOnSubscriptionChange pushes the account and the subscription to
@@ -109,7 +98,7 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 			return nil, tx.Set(ref, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
 		},
 	}
-	return f.proc.Once(ctx, in, work)
+	return f.Processor.Once(ctx, in, work)
 }
 
 func (f *Function) syncedVersion(ctx context.Context, tx *firestore.Transaction, ref *firestore.DocumentRef) int64 {

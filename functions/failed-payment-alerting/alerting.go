@@ -85,8 +85,8 @@ const claimLease = 30 * time.Second
 
 // Function is failed-payment-alerting.
 type Function struct {
-	d    Deps
-	proc *consumer.Processor
+	consumer.Base
+	d Deps
 }
 
 // New returns the alerting function.
@@ -95,22 +95,11 @@ func New(d Deps) *Function {
 		d.Now = time.Now
 	}
 	f := &Function{d: d}
-	f.proc = &consumer.Processor{
+	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{catalog.PaymentFailed: f.CountOnPaymentFailed},
-	}
+	}}
 	return f
-}
-
-// Handle processes one delivery.
-func (f *Function) Handle(ctx context.Context, e event.Event) error { return f.proc.Handle(ctx, e) }
-
-// Close releases the clients.
-func (f *Function) Close() error {
-	if f.d.Close == nil {
-		return nil
-	}
-	return f.d.Close()
 }
 
 // CountOnPaymentFailed records the failure, then evaluates the window. The
@@ -121,7 +110,7 @@ func (f *Function) CountOnPaymentFailed(ctx context.Context, in event.Event) err
 	if err := cloudevent.DecodeData(in, &pf); err != nil {
 		return err
 	}
-	err := f.proc.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+	err := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
 		return nil, tx.Set(f.d.Store.Doc(failuresCollection, cloudevent.Key(in)), map[string]any{
 			"subscription_id": pf.SubscriptionID, "provider_event_id": pf.ProviderEventID,
 			"amount_cents": pf.AmountCents, "at": f.d.Now().UTC(),

@@ -34,14 +34,14 @@ type Deps struct {
 
 // Function is payment-result.
 type Function struct {
-	proc *consumer.Processor
-	d    Deps
+	consumer.Base
+	d Deps
 }
 
 // New returns payment-result.
 func New(d Deps) *Function {
 	f := &Function{d: d}
-	f.proc = &consumer.Processor{
+	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
 			catalog.CheckoutCompleted:           f.step(purchase),
@@ -51,19 +51,8 @@ func New(d Deps) *Function {
 			catalog.InvoicePaymentFailed:        f.step(invoicePaymentFailed),
 			catalog.ProviderSubscriptionDeleted: f.step(cancel),
 		},
-	}
+	}}
 	return f
-}
-
-// Handle processes one delivery.
-func (f *Function) Handle(ctx context.Context, e event.Event) error { return f.proc.Handle(ctx, e) }
-
-// Close releases the clients.
-func (f *Function) Close() error {
-	if f.d.Close == nil {
-		return nil
-	}
-	return f.d.Close()
 }
 
 // transition applies a provider event to the subscription it names (nil when
@@ -84,7 +73,7 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 		if pe.SubscriptionID == "" {
 			return failure.Permanentf("provider event %s names no subscription", pe.ProviderEventID)
 		}
-		return f.proc.Once(ctx, in, consumer.Work{
+		return f.Processor.Once(ctx, in, consumer.Work{
 			Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
 				sub, err := f.d.Store.Subscription(ctx, tx, pe.SubscriptionID)
 				if err != nil && !store.IsNotFound(err) {

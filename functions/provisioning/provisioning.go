@@ -63,15 +63,15 @@ type Entitlement struct {
 
 // Function is provisioning.
 type Function struct {
-	d    Deps
-	proc *consumer.Processor
+	consumer.Base
+	d Deps
 }
 
 // New returns provisioning.
 func New(d Deps) *Function {
 	f := &Function{d: d}
 	grant := f.ProvisionOnSubscriptionChange
-	f.proc = &consumer.Processor{
+	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
 			catalog.SubscriptionActivated: grant,
@@ -79,19 +79,8 @@ func New(d Deps) *Function {
 			catalog.SubscriptionCanceled:  grant,
 			catalog.SubscriptionExpired:   grant,
 		},
-	}
+	}}
 	return f
-}
-
-// Handle processes one delivery.
-func (f *Function) Handle(ctx context.Context, e event.Event) error { return f.proc.Handle(ctx, e) }
-
-// Close releases the clients.
-func (f *Function) Close() error {
-	if f.d.Close == nil {
-		return nil
-	}
-	return f.d.Close()
 }
 
 // Plan is the entitlement a subscription state calls for: its paid plan
@@ -124,7 +113,7 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	}
 	want := Plan(snap)
 	if f.applied(ctx, snap.ID) >= snap.Version {
-		return f.proc.Once(ctx, in, consumer.Work{Apply: noOutgoing})
+		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
 	}
 	var signed *license.Signed
 	work := consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
@@ -141,11 +130,11 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		}
 		signed, want.LicenseID = &s, licenseID(snap)
 	}
-	err := f.proc.Once(ctx, in, work)
+	err := f.Processor.Once(ctx, in, work)
 	if failure.IsPermanent(err) {
 		// Record the failure and announce it; the delivery is dead-lettered too.
 		want.Status, want.Error = "failed", err.Error()
-		if recErr := f.proc.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
 			return f.record(ctx, tx, in, want, nil)
 		}}); recErr != nil {
 			return recErr

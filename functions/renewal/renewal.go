@@ -47,8 +47,8 @@ type Deps struct {
 
 // Function is renewal.
 type Function struct {
-	d    Deps
-	proc *consumer.Processor
+	consumer.Base
+	d Deps
 }
 
 // New returns renewal.
@@ -57,26 +57,15 @@ func New(d Deps) *Function {
 		d.Now = time.Now
 	}
 	f := &Function{d: d}
-	f.proc = &consumer.Processor{
+	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		// A Scheduler tick is a plain Pub/Sub message: it arrives as messagePublished.
 		Routes: map[string]consumer.HandlerFunc{
 			cloudevent.PubSubMessagePublished: f.RenewOnTick,
 			"dev.knative.sources.ping":        f.RenewOnTick, // a PingSource tick on Knative
 		},
-	}
+	}}
 	return f
-}
-
-// Handle processes one delivery.
-func (f *Function) Handle(ctx context.Context, e event.Event) error { return f.proc.Handle(ctx, e) }
-
-// Close releases the clients.
-func (f *Function) Close() error {
-	if f.d.Close == nil {
-		return nil
-	}
-	return f.d.Close()
 }
 
 // RenewOnTick handles every subscription due at this tick. Each one is its
@@ -96,11 +85,11 @@ func (f *Function) RenewOnTick(ctx context.Context, tick event.Event) error {
 		if work == nil {
 			continue
 		}
-		err := f.proc.Once(ctx, unit, *work)
+		err := f.Processor.Once(ctx, unit, *work)
 		switch {
 		case err == nil:
 		case failure.IsPermanent(err):
-			if dlErr := f.proc.DeadLetter(ctx, unit, err); dlErr != nil {
+			if dlErr := f.Processor.DeadLetter(ctx, unit, err); dlErr != nil {
 				transient = append(transient, dlErr)
 			}
 		default:

@@ -222,3 +222,17 @@ func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error)
 	}
 	return nil
 }
+
+// Base gives a consumer function its Handle and Close: embed it.
+type Base struct {
+	*Processor
+	OnClose func() error
+}
+
+// Close releases what the function holds.
+func (b *Base) Close() error {
+	if b.OnClose == nil {
+		return nil
+	}
+	return b.OnClose()
+}
