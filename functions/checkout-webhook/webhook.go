@@ -83,7 +83,7 @@ func (f *Function) Close() error {
 // ServeHTTP handles one webhook delivery.
 func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tp := traceParent(r)
-	ctx := logging.WithTrace(cloudevent.WithTraceParent(r.Context(), tp), tp)
+	ctx := logging.WithTrace(r.Context(), tp)
 	if r.Method != http.MethodPost {
 		reply(w, http.StatusMethodNotAllowed, "error", "POST only")
 		return
@@ -180,7 +180,7 @@ func (f *Function) publish(ctx context.Context, rec Record, ev stripe.Event) err
 		pe.Invalid = err.Error()
 	}
 	if rec.TraceParent != "" {
-		ctx = cloudevent.WithTraceParent(ctx, rec.TraceParent)
+		ctx = logging.WithTrace(ctx, rec.TraceParent)
 	}
 	ce, err := cloudevent.New(ctx, ev.ID, catalog.SourceCheckoutWebhook, rec.InternalType, pe.SubscriptionID, pe)
 	if err != nil {

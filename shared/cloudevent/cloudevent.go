@@ -15,6 +15,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/failure"
+	"fulfillment/shared/logging"
 )
 
 // PubSubMessagePublished is the type GCP gives a Pub/Sub message delivered as a CloudEvent.
@@ -34,7 +35,7 @@ func New(ctx context.Context, id, source, typ, subject string, data any) (event.
 	if subject != "" {
 		e.SetSubject(subject)
 	}
-	if tp := TraceParent(ctx); tp != "" {
+	if tp := logging.TraceParent(ctx); tp != "" {
 		e.SetExtension(TraceParentExtension, tp)
 	}
 	if err := e.SetData(event.ApplicationJSON, data); err != nil {
@@ -202,19 +203,6 @@ func ParsePush(body []byte) (event.Event, error) {
 	}
 	// The push body names the subscription, not the topic.
 	return FromMessage(*env.Message, env.Subscription)
-}
-
-type traceKey struct{}
-
-// WithTraceParent stores the W3C traceparent in ctx for New to copy onto events.
-func WithTraceParent(ctx context.Context, tp string) context.Context {
-	return context.WithValue(ctx, traceKey{}, tp)
-}
-
-// TraceParent returns the traceparent stored in ctx, or "".
-func TraceParent(ctx context.Context) string {
-	tp, _ := ctx.Value(traceKey{}).(string)
-	return tp
 }
 
 // TraceParentOf reads the traceparent extension of e, or "".

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fulfillment/shared/logging"
 	"regexp"
 	"testing"
 	"time"
@@ -26,14 +27,14 @@ func mustNew(t *testing.T, ctx context.Context, id string) event.Event {
 
 func TestNewCarriesTheTraceParent(t *testing.T) {
 	t.Parallel()
-	with := mustNew(t, WithTraceParent(context.Background(), tp), "a")
+	with := mustNew(t, logging.WithTrace(context.Background(), tp), "a")
 	if got := TraceParentOf(with); got != tp {
 		t.Errorf("traceparent = %q, want %q", got, tp)
 	}
 	if without := mustNew(t, context.Background(), "b"); TraceParentOf(without) != "" {
 		t.Errorf("traceparent set without one in the context: %q", TraceParentOf(without))
 	}
-	if TraceParent(context.Background()) != "" {
+	if logging.TraceParent(context.Background()) != "" {
 		t.Error("TraceParent of an empty context is not empty")
 	}
 }
@@ -50,7 +51,7 @@ func TestNewRefusesAnInvalidEvent(t *testing.T) {
 
 func TestMessageRoundTrip(t *testing.T) {
 	t.Parallel()
-	in := mustNew(t, WithTraceParent(context.Background(), tp), "evt-1")
+	in := mustNew(t, logging.WithTrace(context.Background(), tp), "evt-1")
 	in.SetExtension("partitionkey", "sub-1")
 	data, attrs := ToMessage(in)
 
@@ -151,7 +152,7 @@ func messagePublished(t *testing.T, id string, m Message) event.Event {
 
 func TestUnwrapOpensTheCarriedEvent(t *testing.T) {
 	t.Parallel()
-	in := mustNew(t, WithTraceParent(context.Background(), tp), "inner-1")
+	in := mustNew(t, logging.WithTrace(context.Background(), tp), "inner-1")
 	data, attrs := ToMessage(in)
 	outer := messagePublished(t, "msg-1", Message{Data: data, Attributes: attrs, MessageID: "msg-1"})
 

@@ -69,7 +69,7 @@ type Processor struct {
 func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 	in, err := cloudevent.Unwrap(delivery)
 	tp := cloudevent.TraceParentOf(in)
-	ctx = cloudevent.WithTraceParent(logging.WithTrace(ctx, tp), tp)
+	ctx = logging.WithTrace(ctx, tp)
 	log := p.Logger.With("event_id", in.ID(), "event_type", in.Type())
 	ctx = logging.WithContext(ctx, log)
 	if err == nil {

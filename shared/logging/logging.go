@@ -63,9 +63,16 @@ func FromContext(ctx context.Context) *slog.Logger {
 
 type traceKey struct{}
 
-// WithTrace records the W3C traceparent for log lines written with ctx.
+// WithTrace records the W3C traceparent in ctx: log lines written with ctx
+// carry its trace id, and events built with ctx carry it on.
 func WithTrace(ctx context.Context, traceparent string) context.Context {
 	return context.WithValue(ctx, traceKey{}, traceparent)
+}
+
+// TraceParent returns the traceparent recorded in ctx, or "".
+func TraceParent(ctx context.Context) string {
+	tp, _ := ctx.Value(traceKey{}).(string)
+	return tp
 }
 
 // traceHandler adds Cloud Logging's trace fields from the context's traceparent.
