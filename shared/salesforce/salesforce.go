@@ -83,11 +83,28 @@ func (c *Client) patch(ctx context.Context, sobject, field, value string, fields
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
+	codes := errorCodes(respBody)
+	if retryableCode(codes) {
+		// Salesforce answers these with 401/403, but a retry fixes them
+		// (a rotated token, the API allowance refilling): not permanent.
+		return fmt.Errorf("%s: %w", codes, &failure.HTTPError{Service: "salesforce", StatusCode: resp.StatusCode, Body: string(respBody)})
+	}
 	err = failure.FromResponse("salesforce", resp, respBody)
-	if codes := errorCodes(respBody); codes != "" {
+	if codes != "" {
 		err = fmt.Errorf("%s: %w", codes, err)
 	}
 	return err
+}
+
+// retryableCode reports whether Salesforce's error codes name a condition
+// that passes with time.
+func retryableCode(codes string) bool {
+	for _, c := range strings.Split(codes, ",") {
+		if c == "INVALID_SESSION_ID" || c == "REQUEST_LIMIT_EXCEEDED" {
+			return true
+		}
+	}
+	return false
 }
 
 // errorCodes pulls the errorCode values out of Salesforce's error array so

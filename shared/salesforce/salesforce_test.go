@@ -63,7 +63,8 @@ func TestUpsertErrors(t *testing.T) {
 		permanent bool
 		code      string // errorCode expected in the error text
 	}{
-		{name: "bad token", token: "expired", permanent: true, code: "INVALID_SESSION_ID"},
+		{name: "expired token", token: "expired", permanent: false, code: "INVALID_SESSION_ID"},
+		{name: "API limit", fault: 403, permanent: false, code: "REQUEST_LIMIT_EXCEEDED"},
 		{name: "Id in body", fields: map[string]any{"Id": "a0D1"}, permanent: true, code: "INVALID_FIELD_FOR_INSERT_UPDATE"},
 		{name: "503", fault: 503, permanent: false, code: "SERVER_UNAVAILABLE"},
 		{name: "429", fault: 429, permanent: false},

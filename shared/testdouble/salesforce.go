@@ -103,8 +103,11 @@ func sfFail(w http.ResponseWriter, status int, code, msg string) {
 
 func sfFaultBody(status int) []byte {
 	code := "UNKNOWN_EXCEPTION"
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		code = "SERVER_UNAVAILABLE"
+	case http.StatusForbidden: // how Salesforce reports an exhausted API allowance
+		code = "REQUEST_LIMIT_EXCEEDED"
 	}
 	b, _ := json.Marshal([]sfError{{Message: http.StatusText(status), ErrorCode: code}})
 	return b
