@@ -36,11 +36,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	st, err := store.Open(context.Background(), emulator.NewProject("hook"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := emulator.OpenStore(t, "hook")
 	rec := &pubsub.Recorder{}
 	srv := httptest.NewServer(New(Deps{Store: st, Publisher: rec, Secrets: []string{secret, oldSecret}, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
@@ -85,15 +81,7 @@ func sign(payload []byte) string { return stripe.Sign(payload, time.Now(), secre
 
 func (fx fixture) record(t *testing.T, id string) (Record, bool) {
 	t.Helper()
-	var r Record
-	err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.WebhookEvents, id), &r)
-	if store.IsNotFound(err) {
-		return r, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, true
+	return emulator.Lookup[Record](t, fx.st, store.WebhookEvents, id)
 }
 
 func (fx fixture) storedCount(t *testing.T) int {

@@ -39,11 +39,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	st, err := store.Open(context.Background(), emulator.NewProject("crm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := emulator.OpenStore(t, "crm")
 	sf, err := testdouble.StartSalesforce("127.0.0.1:0", sfToken)
 	if err != nil {
 		t.Fatal(err)
@@ -81,28 +77,11 @@ func (fx fixture) handle(t *testing.T, e event.Event) {
 }
 
 // upserts counts the Salesforce calls by answer.
-func (fx fixture) upserts() (ok, failed int) {
-	for _, c := range fx.sf.Calls() {
-		if c.Status/100 == 2 {
-			ok++
-		} else {
-			failed++
-		}
-	}
-	return ok, failed
-}
+func (fx fixture) upserts() (ok, failed int) { return testdouble.Answered(fx.sf.Calls()) }
 
 func (fx fixture) synced(t *testing.T) (Synced, bool) {
 	t.Helper()
-	var s Synced
-	err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.CRMSync, subID), &s)
-	if store.IsNotFound(err) {
-		return s, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, true
+	return emulator.Lookup[Synced](t, fx.st, store.CRMSync, subID)
 }
 
 func TestActivationUpsertsAccountAndSubscription(t *testing.T) {

@@ -58,11 +58,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	st, err := store.Open(context.Background(), emulator.NewProject("alert"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := emulator.OpenStore(t, "alert")
 	slack, err := testdouble.StartSlack("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -107,27 +103,12 @@ func (fx fixture) handle(t *testing.T, e event.Event) {
 
 // sent counts a double's calls by answer.
 func sent(s interface{ Calls() []testdouble.Call }) (ok, failed int) {
-	for _, c := range s.Calls() {
-		if c.Status/100 == 2 {
-			ok++
-		} else {
-			failed++
-		}
-	}
-	return ok, failed
+	return testdouble.Answered(s.Calls())
 }
 
 func (fx fixture) alert(t *testing.T) (AlertState, bool) {
 	t.Helper()
-	var s AlertState
-	err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.Alerts, alertID), &s)
-	if store.IsNotFound(err) {
-		return s, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, true
+	return emulator.Lookup[AlertState](t, fx.st, store.Alerts, alertID)
 }
 
 func (fx fixture) failuresStored(t *testing.T) int {

@@ -34,12 +34,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, emulator.NewProject("pr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := emulator.OpenStore(t, "pr")
 	rec := &pubsub.Recorder{}
 	f := New(Deps{Store: st, Publisher: rec, DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler)})
 	return fixture{st: st, rec: rec, f: f}

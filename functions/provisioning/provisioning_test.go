@@ -40,12 +40,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, emulator.NewProject("prov"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := emulator.OpenStore(t, "prov")
 	gl, err := testdouble.StartGitLab("127.0.0.1:0", jwtKey)
 	if err != nil {
 		t.Fatal(err)
@@ -104,17 +99,13 @@ const provisionPath = "/api/v4/internal/gitlab_subscriptions/namespaces/ns-42/pr
 // calls counts the GitLab calls by answered status.
 func (fx fixture) calls(t *testing.T) (ok, failed int) {
 	t.Helper()
-	for _, c := range fx.gl.Calls() {
+	calls := fx.gl.Calls()
+	for _, c := range calls {
 		if c.Path != provisionPath {
 			t.Errorf("unexpected GitLab call %s %s", c.Method, c.Path)
 		}
-		if c.Status/100 == 2 {
-			ok++
-		} else {
-			failed++
-		}
 	}
-	return ok, failed
+	return testdouble.Answered(calls)
 }
 
 func baseProduct(c testdouble.Call) map[string]any {

@@ -85,11 +85,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	st, err := store.Open(context.Background(), emulator.NewProject("renew"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := emulator.OpenStore(t, "renew")
 	rec, bill := &pubsub.Recorder{}, &biller{}
 	f := New(Deps{
 		Store: st, Publisher: rec, Billing: bill, LeadTime: lead, DeadLetterTopic: deadLetterTopic,

@@ -284,3 +284,15 @@ func decodeObject(r *http.Request) (map[string]any, error) {
 	}
 	return m, nil
 }
+
+// Answered counts calls by outcome: ok for a 2xx answer, failed otherwise.
+func Answered(calls []Call) (ok, failed int) {
+	for _, c := range calls {
+		if c.Status/100 == 2 {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	return ok, failed
+}
