@@ -82,8 +82,7 @@ func (f *Function) Close() error {
 
 // ServeHTTP handles one webhook delivery.
 func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tp := traceParent(r)
-	ctx := logging.WithTrace(r.Context(), tp)
+	ctx, tp := traceContext(r)
 	if r.Method != http.MethodPost {
 		reply(w, http.StatusMethodNotAllowed, "error", "POST only")
 		return
@@ -192,14 +191,19 @@ func (f *Function) publish(ctx context.Context, rec Record, ev stripe.Event) err
 	return nil
 }
 
-// traceParent continues the caller's W3C trace or starts a new one.
-func traceParent(r *http.Request) string {
-	if tp := r.Header.Get("traceparent"); logging.TraceID(tp) != "" {
-		return tp
+// traceContext is the request's trace: the server span the entry point
+// started (telemetry.Handler), else the caller's W3C trace, else a new one.
+func traceContext(r *http.Request) (context.Context, string) {
+	if tp := logging.TraceParent(r.Context()); tp != "" {
+		return r.Context(), tp
 	}
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
+	tp := r.Header.Get("traceparent")
+	if logging.TraceID(tp) == "" {
+		var b [24]byte
+		_, _ = rand.Read(b[:])
+		tp = "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
+	}
+	return logging.WithTrace(r.Context(), tp), tp
 }
 
 func reply(w http.ResponseWriter, code int, key, value string) {

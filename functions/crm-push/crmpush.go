@@ -16,6 +16,7 @@ import (
 	"fulfillment/shared/consumer"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
+	"fulfillment/shared/telemetry"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.
@@ -89,7 +90,9 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 			if f.syncedVersion(ctx, nil, ref) >= snap.Version {
 				return nil // Salesforce has this version or a newer one
 			}
-			return f.upsert(ctx, snap)
+			err := f.upsert(ctx, snap)
+			telemetry.CallDone(ctx, "salesforce", "upsert", err)
+			return err
 		},
 		Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
 			if f.syncedVersion(ctx, tx, ref) >= snap.Version {

@@ -23,6 +23,7 @@ import (
 	"fulfillment/shared/consumer"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
+	"fulfillment/shared/telemetry"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.
@@ -119,6 +120,7 @@ func (f *Function) CountOnPaymentFailed(ctx context.Context, in event.Event) err
 	if err != nil {
 		return err
 	}
+	telemetry.PaymentFailed(ctx, Name)
 	return f.evaluate(ctx, cloudevent.Key(in))
 }
 

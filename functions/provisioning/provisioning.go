@@ -22,6 +22,7 @@ import (
 	"fulfillment/shared/license"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
+	"fulfillment/shared/telemetry"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.
@@ -121,7 +122,9 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	}}
 	if snap.Order.Deployment == catalog.DeploymentSaaS {
 		work.Effect = func(ctx context.Context) error {
-			return f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, gitlabRequest(want, snap))
+			err := f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, gitlabRequest(want, snap))
+			telemetry.CallDone(ctx, "gitlab", "provision", err)
+			return err
 		}
 	} else {
 		s, err := f.issueLicense(snap, want)

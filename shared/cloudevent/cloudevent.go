@@ -15,7 +15,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/failure"
-	"fulfillment/shared/logging"
 )
 
 // PubSubMessagePublished is the type GCP gives a Pub/Sub message delivered as a CloudEvent.
@@ -35,9 +34,7 @@ func New(ctx context.Context, id, source, typ, subject string, data any) (event.
 	if subject != "" {
 		e.SetSubject(subject)
 	}
-	if tp := logging.TraceParent(ctx); tp != "" {
-		e.SetExtension(TraceParentExtension, tp)
-	}
+	InjectTrace(ctx, &e)
 	if err := e.SetData(event.ApplicationJSON, data); err != nil {
 		return event.Event{}, fmt.Errorf("cloudevent.New: %w", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"fulfillment/shared/logging"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
+	"fulfillment/shared/telemetry"
 )
 
 // processedTTL is how long a dedupe record is kept (a Firestore TTL policy
@@ -68,13 +69,14 @@ type Processor struct {
 // an error asks for redelivery.
 func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 	in, err := cloudevent.Unwrap(delivery)
-	tp := cloudevent.TraceParentOf(in)
-	ctx = logging.WithTrace(ctx, tp)
+	ctx, tel := telemetry.StartDelivery(ctx, p.Name, in)
+	defer func() { tel.End(ctx, err) }()
 	log := p.Logger.With("event_id", in.ID(), "event_type", in.Type())
 	ctx = logging.WithContext(ctx, log)
 	if err == nil {
 		route, ok := p.Routes[in.Type()]
 		if !ok {
+			tel.Ignore()
 			log.DebugContext(ctx, "event type not handled here; acknowledged")
 			return nil
 		}
@@ -215,11 +217,13 @@ func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error)
 		return fmt.Errorf("consumer.DeadLetter: record: %w", err)
 	}
 	if p.DeadLetterTopic == "" {
+		telemetry.DeadLettered(ctx, p.Name, in.Type())
 		return nil
 	}
 	if err := p.Publisher.Publish(ctx, p.DeadLetterTopic, in); err != nil {
 		return fmt.Errorf("consumer.DeadLetter: publish: %w", err)
 	}
+	telemetry.DeadLettered(ctx, p.Name, in.Type())
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -15,6 +16,7 @@ import (
 	fnhttp "knative.dev/func-go/http"
 
 	"fulfillment/shared/logging"
+	"fulfillment/shared/telemetry"
 )
 
 // Function is what every function's constructor returns to its entry points.
@@ -40,12 +42,17 @@ func RunGCP(name string, setup Setup) {
 func runGCP(name string, setup Setup, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	shutdown, err := telemetry.Setup(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer flushTelemetry(shutdown, logger)
 	fn, err := setup(ctx, logger)
 	if err != nil {
 		return fmt.Errorf("setup %s: %w", name, err)
 	}
 	defer fn.Close()
-	functions.HTTP(name, fn.ServeHTTP)
+	functions.HTTP(name, instrument(name, fn).ServeHTTP)
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", name)
 	}
@@ -77,18 +84,25 @@ func RunKnative(name string, setup Setup) {
 
 // knativeInstance adapts a Function to func-go's instance hooks.
 type knativeInstance struct {
-	name   string
-	setup  Setup
-	logger *slog.Logger
-	fn     Function
+	name     string
+	setup    Setup
+	logger   *slog.Logger
+	fn       Function
+	handler  http.Handler
+	shutdown func(context.Context) error
 }
 
 func (k *knativeInstance) Start(ctx context.Context, _ map[string]string) error {
+	shutdown, err := telemetry.Setup(ctx, k.name)
+	if err != nil {
+		return err
+	}
 	fn, err := k.setup(ctx, k.logger)
 	if err != nil {
+		flushTelemetry(shutdown, k.logger)
 		return fmt.Errorf("setup %s: %w", k.name, err)
 	}
-	k.fn = fn
+	k.fn, k.handler, k.shutdown = fn, instrument(k.name, fn), shutdown
 	return nil
 }
 
@@ -97,13 +111,14 @@ func (k *knativeInstance) Handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
-	k.fn.ServeHTTP(w, r)
+	k.handler.ServeHTTP(w, r)
 }
 
 func (k *knativeInstance) Stop(context.Context) error {
 	if k.fn == nil {
 		return nil
 	}
+	defer flushTelemetry(k.shutdown, k.logger)
 	return k.fn.Close()
 }
 
@@ -127,3 +142,24 @@ type served struct {
 
 func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Handler.ServeHTTP(w, r) }
 func (s served) Close() error                                     { return s.EventFunction.Close() }
+
+// instrument traces a function's requests. A CloudEvents function starts a
+// span per delivery from the event's traceparent (shared/consumer), so its
+// requests only pass the caller's trace header on; any other HTTP function
+// (the webhook) gets a server span continuing the caller's trace.
+func instrument(name string, fn Function) http.Handler {
+	if _, ok := fn.(served); ok {
+		return telemetry.ContinueTrace(fn)
+	}
+	return telemetry.Handler(fn, name)
+}
+
+// flushTelemetry sends what is buffered, within a bounded time: on Cloud Run
+// the instance has 10 s after SIGTERM.
+func flushTelemetry(shutdown func(context.Context) error, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", "error", err.Error())
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type loggerKey struct{}
@@ -61,36 +63,45 @@ func FromContext(ctx context.Context) *slog.Logger {
 	return slog.Default()
 }
 
-type traceKey struct{}
-
-// WithTrace records the W3C traceparent in ctx: log lines written with ctx
-// carry its trace id, and events built with ctx carry it on.
+// WithTrace continues the W3C trace context traceparent in ctx, as a remote
+// parent: log lines written with ctx carry its trace id, and events and
+// spans started from ctx belong to its trace. An invalid traceparent leaves
+// ctx as it is.
 func WithTrace(ctx context.Context, traceparent string) context.Context {
-	return context.WithValue(ctx, traceKey{}, traceparent)
+	return w3c.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 }
 
-// TraceParent returns the traceparent recorded in ctx, or "".
+// TraceParent returns the W3C traceparent of the span in ctx, or "".
 func TraceParent(ctx context.Context) string {
-	tp, _ := ctx.Value(traceKey{}).(string)
-	return tp
+	c := propagation.MapCarrier{}
+	w3c.Inject(ctx, c)
+	return c["traceparent"]
 }
 
-// traceHandler adds Cloud Logging's trace fields from the context's traceparent.
+var w3c = propagation.TraceContext{}
+
+// traceHandler adds Cloud Logging's trace fields from the context's span,
+// the OpenTelemetry one, so logs and traces join on the same ids.
 type traceHandler struct {
 	slog.Handler
 	project string
 }
 
+// Cloud Logging's special fields that tie a log line to a trace.
+const (
+	traceField   = "logging.googleapis.com/trace"
+	spanField    = "logging.googleapis.com/spanId"
+	sampledField = "logging.googleapis.com/trace_sampled"
+)
+
 func (h *traceHandler) Handle(ctx context.Context, r slog.Record) error {
-	if tp, ok := ctx.Value(traceKey{}).(string); ok {
-		if traceID, spanID, ok := parseTraceParent(tp); ok {
-			trace := traceID
-			if h.project != "" {
-				trace = "projects/" + h.project + "/traces/" + traceID
-			}
-			r.AddAttrs(slog.String("logging.googleapis.com/trace", trace),
-				slog.String("logging.googleapis.com/spanId", spanID))
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		traceID := sc.TraceID().String()
+		if h.project != "" {
+			traceID = "projects/" + h.project + "/traces/" + traceID
 		}
+		r.AddAttrs(slog.String(traceField, traceID), slog.String(spanField, sc.SpanID().String()),
+			slog.Bool(sampledField, sc.IsSampled()))
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -103,17 +114,11 @@ func (h *traceHandler) WithGroup(name string) slog.Handler {
 	return &traceHandler{Handler: h.Handler.WithGroup(name), project: h.project}
 }
 
-// parseTraceParent splits "00-<trace id>-<span id>-<flags>".
-func parseTraceParent(tp string) (traceID, spanID string, ok bool) {
-	parts := strings.Split(tp, "-")
-	if len(parts) != 4 || len(parts[1]) != 32 || len(parts[2]) != 16 {
-		return "", "", false
-	}
-	return parts[1], parts[2], true
-}
-
 // TraceID returns the trace id of a traceparent, or "".
 func TraceID(traceparent string) string {
-	id, _, _ := parseTraceParent(traceparent)
-	return id
+	sc := trace.SpanContextFromContext(WithTrace(context.Background(), traceparent))
+	if !sc.IsValid() {
+		return ""
+	}
+	return sc.TraceID().String()
 }

@@ -10,6 +10,7 @@ import (
 	stripego "github.com/stripe/stripe-go/v84"
 
 	"fulfillment/shared/failure"
+	"fulfillment/shared/telemetry"
 )
 
 // Billing raises and pays invoices through Stripe's API.
@@ -21,7 +22,7 @@ type Billing struct {
 // itself; stripe-mock's address locally).
 func NewBilling(secretKey, baseURL string) *Billing {
 	cfg := &stripego.BackendConfig{
-		HTTPClient:        &http.Client{Timeout: 30 * time.Second},
+		HTTPClient:        &http.Client{Timeout: 30 * time.Second, Transport: telemetry.Transport(nil)},
 		MaxNetworkRetries: stripego.Int64(2), // safe: every call carries an idempotency key
 		LeveledLogger:     &stripego.LeveledLogger{Level: stripego.LevelNull},
 	}
