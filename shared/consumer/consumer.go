@@ -84,6 +84,7 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 	}
 	switch {
 	case err == nil:
+		log.InfoContext(ctx, "event handled", "subject", in.Subject())
 		return nil
 	case failure.IsPermanent(err):
 		log.WarnContext(ctx, "permanent failure; dead-lettering", "error", err.Error())

@@ -96,7 +96,8 @@ func HTTPClient(timeout time.Duration) *http.Client {
 // caller's trace from its traceparent header (or starts one), and records
 // OpenTelemetry's HTTP server metrics.
 func Handler(h http.Handler, operation string) http.Handler {
-	return otelhttp.NewHandler(h, operation, otelhttp.WithPropagators(w3c))
+	return otelhttp.NewHandler(h, operation, otelhttp.WithPropagators(w3c),
+		otelhttp.WithSpanNameFormatter(func(op string, r *http.Request) string { return r.Method + " " + op }))
 }
 
 // ContinueTrace serves h with the caller's traceparent header, if any, as

@@ -69,7 +69,9 @@ func start(addr string, h http.Handler, o options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testdouble.start: %w", err)
 	}
-	s := &Server{ln: ln, headers: o.headers, fault: o.faultBody, onReset: o.onReset}
+	// Every double records the W3C trace header: a caller's trace must reach it.
+	headers := append(append([]string(nil), o.headers...), "Traceparent")
+	s := &Server{ln: ln, headers: headers, fault: o.faultBody, onReset: o.onReset}
 	if s.fault == nil {
 		s.fault = defaultFaultBody
 	}

@@ -18,6 +18,9 @@ import (
 
 var stack *localstack.Stack
 
+// stackLogs holds what every process of the stack logged (see trace_test.go).
+var stackLogs = &lockedWriter{w: &strings.Builder{}}
+
 // Alerting and renewal settings the tests rely on.
 const (
 	alertThreshold = 5
@@ -27,11 +30,10 @@ const (
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	var logs strings.Builder
 	var err error
 	stack, err = localstack.Start(ctx, localstack.Options{
 		Project: emulator.NewProject("e2e"),
-		Logs:    &lockedWriter{w: &logs},
+		Logs:    stackLogs,
 		Env: map[string]map[string]string{
 			"failed-payment-alerting": {"ALERT_THRESHOLD": fmt.Sprint(alertThreshold), "ALERT_WINDOW": "1h"},
 			"renewal":                 {"RENEWAL_LEAD_TIME": renewalLead},
@@ -39,13 +41,13 @@ func TestMain(m *testing.M) {
 	})
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "local stack:", err, "\n", logs.String())
+		fmt.Fprintln(os.Stderr, "local stack:", err, "\n", stackLogs.String())
 		os.Exit(1)
 	}
 	code := m.Run()
 	stack.Stop()
 	if code != 0 && os.Getenv("E2E_LOGS") != "" {
-		fmt.Fprintln(os.Stderr, logs.String())
+		fmt.Fprintln(os.Stderr, stackLogs.String())
 	}
 	os.Exit(code)
 }

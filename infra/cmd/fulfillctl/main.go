@@ -36,6 +36,7 @@ const usage = `fulfillctl: operate the fulfillment stack
   show ID                 the subscription, its history, entitlement, license and CRM sync
   dead-letters            every dead-lettered delivery with its reason
   calls DOUBLE            what gitlab, salesforce, slack, pagerduty or stripe received
+  trace [-all] ID         the span tree of a trace id, or of each trace about a subscription id
 `
 
 func main() {
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string) error {
 		return deadLetters(ctx)
 	case "calls":
 		return calls(ctx, rest)
+	case "trace":
+		return traceCmd(ctx, rest)
 	}
 	fmt.Print(usage)
 	return fmt.Errorf("unknown command %q", cmd)

@@ -59,6 +59,7 @@ func realMain() error {
 		"SLACK_DOUBLE_URL":        s.Slack.URL(),
 		"PAGERDUTY_DOUBLE_URL":    s.PagerDuty.URL(),
 		"STRIPE_PROXY_URL":        s.Stripe.URL(),
+		"FULFILLMENT_TRACES_URL":  s.Traces.URL(),
 	}
 	if err := writeEnv(filepath.Join(dir, "env"), env); err != nil {
 		return err
@@ -72,8 +73,9 @@ func realMain() error {
 	for _, d := range [][2]string{{"gitlab", s.GitLab.URL()}, {"salesforce", s.Salesforce.URL()}, {"slack", s.Slack.URL()}, {"pagerduty", s.PagerDuty.URL()}, {"stripe (stripe-mock)", s.Stripe.URL()}} {
 		fmt.Printf("  %-24s %s\n", d[0], d[1])
 	}
+	fmt.Printf("\ntraces (OTLP/HTTP receiver): %s\n", s.Traces.URL())
 	fmt.Printf("\nproject %s; logs in %s\n", s.Project, logPath)
-	fmt.Println("try: go run ./infra/cmd/fulfillctl purchase   (then: fulfillctl show <subscription id>)")
+	fmt.Println("try: go run ./infra/cmd/fulfillctl purchase   (then: fulfillctl show|trace <subscription id>)")
 	fmt.Println("Ctrl-C stops everything.")
 	<-ctx.Done()
 	fmt.Println("\nstopping...")

@@ -20,6 +20,7 @@ type Span struct {
 	SpanID     string            `json:"span_id"`
 	ParentID   string            `json:"parent_id,omitempty"`
 	Service    string            `json:"service"`
+	Scope      string            `json:"scope"` // the instrumentation library that made it
 	Name       string            `json:"name"`
 	Kind       string            `json:"kind"`
 	Start      time.Time         `json:"start"`
@@ -41,8 +42,9 @@ func FromOTLP(req *coltracepb.ExportTraceServiceRequest) []Span {
 	for _, rs := range req.GetResourceSpans() {
 		service := attrs(rs.GetResource().GetAttributes())["service.name"]
 		for _, ss := range rs.GetScopeSpans() {
+			scope := ss.GetScope().GetName()
 			for _, s := range ss.GetSpans() {
-				sp := Span{
+				sp := Span{Scope: scope,
 					TraceID: hex.EncodeToString(s.GetTraceId()), SpanID: hex.EncodeToString(s.GetSpanId()),
 					ParentID: hex.EncodeToString(s.GetParentSpanId()), Service: service, Name: s.GetName(),
 					Kind:       strings.ToLower(strings.TrimPrefix(s.GetKind().String(), "SPAN_KIND_")),

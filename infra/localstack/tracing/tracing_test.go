@@ -3,24 +3,28 @@ package tracing
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
 
 	"fulfillment/shared/cloudevent"
 	"fulfillment/shared/failure"
+	"fulfillment/shared/logging"
 	"fulfillment/shared/telemetry"
 )
 
 // TestReceiverKeepsATraceExportedOverOTLP sends one trace over three hops
-// (a server span, then two deliveries continued from the events'
-// traceparent) through the real OTLP/HTTP exporter, and reads it back.
+// through the real OTLP/HTTP exporter: the webhook's server span, then two
+// deliveries continued from the events' traceparent; the first event is
+// built under a client library's span, as outgoing events are built inside
+// a Firestore transaction. It reads the trace back and renders it.
 func TestReceiverKeepsATraceExportedOverOTLP(t *testing.T) {
 	r, err := StartReceiver("127.0.0.1:0")
 	if err != nil {
@@ -37,11 +41,17 @@ func TestReceiverKeepsATraceExportedOverOTLP(t *testing.T) {
 	defer tp.Shutdown(ctx)
 	otel.SetTracerProvider(tp)
 
-	rootCtx, root := tp.Tracer("test").Start(ctx, "POST checkout-webhook", trace.WithSpanKind(trace.SpanKindServer))
-	first, err := cloudevent.New(rootCtx, "evt-1", "//test", "test.paid.v1", "sub-1", map[string]string{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var first event.Event
+	webhook := telemetry.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		txCtx, tx := tp.Tracer("cloud.google.com/go/firestore").Start(req.Context(), "RunTransaction")
+		defer tx.End()
+		if first, err = cloudevent.New(txCtx, "evt-1", "//test", "test.paid.v1", "sub-1", map[string]string{}); err != nil {
+			t.Error(err)
+		}
+	}), "checkout-webhook")
+	webhook.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil))
+	traceID := logging.TraceID(cloudevent.TraceParentOf(first))
+
 	hop1, d1 := telemetry.StartDelivery(ctx, "payment-result", first)
 	second, err := cloudevent.New(hop1, "evt-2", "//test", "test.activated.v1", "sub-1", map[string]string{})
 	if err != nil {
@@ -50,33 +60,46 @@ func TestReceiverKeepsATraceExportedOverOTLP(t *testing.T) {
 	d1.End(hop1, nil)
 	hop2, d2 := telemetry.StartDelivery(ctx, "provisioning", second)
 	d2.End(hop2, failure.Permanentf("namespace unknown"))
-	root.End()
 
-	traceID := root.SpanContext().TraceID().String()
 	spans := r.Trace(traceID)
-	if len(spans) != 3 {
-		t.Fatalf("received %d spans of trace %s, want 3: %+v", len(spans), traceID, spans)
+	if len(spans) != 4 {
+		t.Fatalf("received %d spans of trace %s, want 4: %+v", len(spans), traceID, spans)
 	}
-	if roots := Roots(spans); len(roots) != 1 || roots[0].Name != "POST checkout-webhook" {
-		t.Fatalf("roots %+v, want the server span only", roots)
+	if roots := Roots(spans); len(roots) != 1 || roots[0].Name != "POST checkout-webhook" || roots[0].Kind != "server" {
+		t.Fatalf("roots %+v, want the webhook's server span only", roots)
 	}
 	if ids := r.TracesOf("sub-1"); len(ids) != 1 || ids[0] != traceID {
 		t.Errorf("traces of sub-1 = %v, want [%s]", ids, traceID)
 	}
 
-	var out strings.Builder
-	Render(&out, spans)
-	want := []string{
-		"trace " + traceID + ": 3 spans, 1 services",
-		"└─ [local] POST checkout-webhook",
-		"   └─ [local] process test.paid.v1",
-		"      └─ [local] process test.activated.v1",
-		"ERROR: permanent",
-	}
-	got := out.String()
-	for _, w := range want {
-		if !strings.Contains(got, w) {
-			t.Errorf("tree lacks %q:\n%s", w, got)
+	for _, c := range []struct {
+		all        bool
+		want, not []string
+	}{
+		{all: false, want: []string{
+			"trace " + traceID + ": 4 spans, 1 services",
+			"└─ [local] POST checkout-webhook",
+			"\n   └─ [local] process test.paid.v1",
+			"\n      └─ [local] process test.activated.v1",
+			"ERROR: permanent",
+		}, not: []string{"RunTransaction"}},
+		{all: true, want: []string{
+			"└─ [local] POST checkout-webhook",
+			"\n   └─ [local] RunTransaction",
+			"\n      └─ [local] process test.paid.v1",
+		}},
+	} {
+		var out strings.Builder
+		Render(&out, spans, c.all)
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("all=%v: tree lacks %q:\n%s", c.all, w, out.String())
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(out.String(), n) {
+				t.Errorf("all=%v: tree shows %q:\n%s", c.all, n, out.String())
+			}
 		}
 	}
 }
