@@ -73,7 +73,7 @@ func TestReceiverKeepsATraceExportedOverOTLP(t *testing.T) {
 	}
 
 	for _, c := range []struct {
-		all        bool
+		all       bool
 		want, not []string
 	}{
 		{all: false, want: []string{
