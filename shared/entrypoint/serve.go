@@ -42,7 +42,7 @@ func RunGCP(name string, setup Setup) {
 func runGCP(name string, setup Setup, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	shutdown, err := telemetry.Setup(ctx, name)
+	shutdown, err := telemetry.Setup(ctx, name, logger)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ type knativeInstance struct {
 }
 
 func (k *knativeInstance) Start(ctx context.Context, _ map[string]string) error {
-	shutdown, err := telemetry.Setup(ctx, k.name)
+	shutdown, err := telemetry.Setup(ctx, k.name, k.logger)
 	if err != nil {
 		return err
 	}

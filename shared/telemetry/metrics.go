@@ -69,15 +69,23 @@ var meter = sync.OnceValue(func() *instruments {
 	h, err := m.Float64Histogram(MetricEventDuration, metric.WithUnit("s"),
 		metric.WithDescription("Time to handle one delivery, per function, event type and outcome."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-	otel.Handle(err)
+	report(err)
 	i.duration = h
 	return &i
 })
 
 func counter(m metric.Meter, name, desc string) metric.Int64Counter {
 	c, err := m.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit("{event}"))
-	otel.Handle(err)
+	report(err)
 	return c
+}
+
+// report hands an instrument error to OpenTelemetry's error handler; the
+// instrument returned with it still works (it records nothing).
+func report(err error) {
+	if err != nil {
+		otel.Handle(err)
+	}
 }
 
 // EventDone records one delivery's outcome and how long it took.

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"go.opentelemetry.io/otel"
@@ -84,9 +85,13 @@ func envOr(key, def string) string {
 }
 
 // Setup installs the global tracer and meter providers and the W3C trace
-// context propagator for service, configured from the environment. The
-// returned shutdown flushes what is buffered; call it before exiting.
-func Setup(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
+// context propagator for service, configured from the environment, and
+// sends OpenTelemetry's own errors (an unreachable collector, say) to logger.
+// The returned shutdown flushes what is buffered; call it before exiting.
+func Setup(ctx context.Context, service string, logger *slog.Logger) (shutdown func(context.Context) error, err error) {
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn("telemetry", "error", err.Error())
+	}))
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		return nil, err

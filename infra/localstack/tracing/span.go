@@ -36,6 +36,9 @@ func (s Span) Duration() time.Duration { return s.End.Sub(s.Start) }
 // (the subscription id), by which a subscription's traces are found.
 const SubjectAttribute = "cloudevents.event_subject"
 
+// IgnoredAttribute marks a delivery of a type the function does not handle.
+const IgnoredAttribute = "fulfillment.ignored"
+
 // FromOTLP flattens an OTLP export request into spans.
 func FromOTLP(req *coltracepb.ExportTraceServiceRequest) []Span {
 	var out []Span

@@ -60,10 +60,13 @@ func TestReceiverKeepsATraceExportedOverOTLP(t *testing.T) {
 	d1.End(hop1, nil)
 	hop2, d2 := telemetry.StartDelivery(ctx, "provisioning", second)
 	d2.End(hop2, failure.Permanentf("namespace unknown"))
+	hop3, d3 := telemetry.StartDelivery(ctx, "crm-push", first)
+	d3.Ignore()
+	d3.End(hop3, nil)
 
 	spans := r.Trace(traceID)
-	if len(spans) != 4 {
-		t.Fatalf("received %d spans of trace %s, want 4: %+v", len(spans), traceID, spans)
+	if len(spans) != 5 {
+		t.Fatalf("received %d spans of trace %s, want 5: %+v", len(spans), traceID, spans)
 	}
 	if roots := Roots(spans); len(roots) != 1 || roots[0].Name != "POST checkout-webhook" || roots[0].Kind != "server" {
 		t.Fatalf("roots %+v, want the webhook's server span only", roots)
@@ -77,11 +80,12 @@ func TestReceiverKeepsATraceExportedOverOTLP(t *testing.T) {
 		want, not []string
 	}{
 		{all: false, want: []string{
-			"trace " + traceID + ": 4 spans, 1 services",
+			"trace " + traceID + ": 5 spans, 1 services",
 			"└─ [local] POST checkout-webhook",
-			"\n   └─ [local] process test.paid.v1",
-			"\n      └─ [local] process test.activated.v1",
+			"\n   ├─ [local] process test.paid.v1",
+			"\n   │  └─ [local] process test.activated.v1",
 			"ERROR: permanent",
+			"\n   └─ [local] process test.paid.v1", "(type not handled here)",
 		}, not: []string{"RunTransaction"}},
 		{all: true, want: []string{
 			"└─ [local] POST checkout-webhook",

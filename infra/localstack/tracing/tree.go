@@ -90,6 +90,9 @@ func (t tree) print(w io.Writer, spans []Span, indent string) {
 		if s.Error != "" {
 			line += "  ERROR: " + s.Error
 		}
+		if s.Attributes[IgnoredAttribute] == "true" {
+			line += "  (type not handled here)"
+		}
 		fmt.Fprintln(w, line)
 		var kids []Span
 		for _, c := range t.children[s.SpanID] {
