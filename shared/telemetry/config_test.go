@@ -1,6 +1,12 @@
 package telemetry
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
 
 func TestConfigIsOffByDefaultAndReadsTheStandardVariables(t *testing.T) {
 	cases := []struct {
@@ -30,5 +36,27 @@ func TestConfigIsOffByDefaultAndReadsTheStandardVariables(t *testing.T) {
 				t.Errorf("config = %+v, want %+v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestSamplerDropsOnlyBackgroundClientCalls(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler()))
+	defer tp.Shutdown(context.Background())
+	tr := tp.Tracer("test")
+	_, background := tr.Start(context.Background(), "Publish", trace.WithSpanKind(trace.SpanKindClient))
+	reqCtx, request := tr.Start(context.Background(), "POST checkout-webhook", trace.WithSpanKind(trace.SpanKindServer))
+	_, call := tr.Start(reqCtx, "HTTP POST", trace.WithSpanKind(trace.SpanKindClient))
+	_, delivery := tr.Start(context.Background(), "process x", trace.WithSpanKind(trace.SpanKindConsumer))
+	for _, c := range []struct {
+		name string
+		span trace.Span
+		want bool
+	}{{"background client call", background, false}, {"request", request, true}, {"call within a request", call, true}, {"delivery", delivery, true}} {
+		if got := c.span.SpanContext().IsSampled(); got != c.want {
+			t.Errorf("%s sampled = %v, want %v", c.name, got, c.want)
+		}
+		if !c.span.SpanContext().IsValid() {
+			t.Errorf("%s has no trace id: logs could not carry it", c.name)
+		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Exporter and protocol values, as the OpenTelemetry specification names them.
@@ -119,10 +120,14 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (shutdown f
 	}, nil
 }
 
-// tracerProvider always records spans (sampling follows OTEL_TRACES_SAMPLER,
-// parent-based by default); it exports them only when asked to.
+// tracerProvider makes spans whether or not it exports them; it exports
+// only when asked to. Sampling follows OTEL_TRACES_SAMPLER when set, else
+// sampler().
 func tracerProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
+		opts = append(opts, sdktrace.WithSampler(sampler()))
+	}
 	if cfg.Traces == ExporterOTLP {
 		var exp sdktrace.SpanExporter
 		var err error
@@ -158,3 +163,20 @@ func meterProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sd
 	}
 	return sdkmetric.NewMeterProvider(opts...), nil
 }
+
+// sampler is the SDK's default (follow the parent; sample every root) but
+// for a root client span: a call made outside any request, such as the
+// Pub/Sub client's batched publish RPCs (run on a background context), which
+// would otherwise each be a trace of one span.
+func sampler() sdktrace.Sampler { return sdktrace.ParentBased(noBackgroundCalls{}) }
+
+type noBackgroundCalls struct{}
+
+func (noBackgroundCalls) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	if p.Kind == trace.SpanKindClient {
+		return sdktrace.SamplingResult{Decision: sdktrace.Drop, Tracestate: trace.SpanContextFromContext(p.ParentContext).TraceState()}
+	}
+	return sdktrace.AlwaysSample().ShouldSample(p)
+}
+
+func (noBackgroundCalls) Description() string { return "NoBackgroundCalls" }
