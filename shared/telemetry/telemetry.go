@@ -97,19 +97,8 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (shutdown f
 	if err != nil {
 		return nil, err
 	}
-	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read last, win.
-	res, err := resource.New(ctx, resource.WithSchemaURL(semconv.SchemaURL),
-		resource.WithAttributes(semconv.ServiceName(service)), resource.WithTelemetrySDK(), resource.WithFromEnv())
+	tp, mp, err := providers(ctx, service, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry.Setup: resource: %w", err)
-	}
-	tp, err := tracerProvider(ctx, cfg, res)
-	if err != nil {
-		return nil, err
-	}
-	mp, err := meterProvider(ctx, cfg, res)
-	if err != nil {
-		_ = tp.Shutdown(ctx)
 		return nil, err
 	}
 	otel.SetTracerProvider(tp)
@@ -118,6 +107,26 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (shutdown f
 	return func(ctx context.Context) error {
 		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx))
 	}, nil
+}
+
+// providers builds the tracer and meter providers cfg asks for.
+func providers(ctx context.Context, service string, cfg Config) (*sdktrace.TracerProvider, *sdkmetric.MeterProvider, error) {
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read last, win.
+	res, err := resource.New(ctx, resource.WithSchemaURL(semconv.SchemaURL),
+		resource.WithAttributes(semconv.ServiceName(service)), resource.WithTelemetrySDK(), resource.WithFromEnv())
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry.Setup: resource: %w", err)
+	}
+	tp, err := tracerProvider(ctx, cfg, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	mp, err := meterProvider(ctx, cfg, res)
+	if err != nil {
+		_ = tp.Shutdown(ctx)
+		return nil, nil, err
+	}
+	return tp, mp, nil
 }
 
 // tracerProvider makes spans whether or not it exports them; it exports
