@@ -2,10 +2,23 @@
 # need themselves (the official emulators, stripe-mock, the functions).
 
 STRIPE_MOCK_VERSION := v0.203.0
+KO_VERSION := v0.18.1
 FUNCTION ?=
+ENV ?=
+DRY_RUN ?=
 BIN := $(CURDIR)/bin
 
-.PHONY: run test test-unit tools lint fmt vet clean
+# Images: ko builds on a base assembled here (CA certificates only, put into
+# ko's cache by infra/cmd/kobase), so no registry is needed to build. With
+# REGISTRY set, ko pushes there; without it, images go to an OCI layout in
+# .images/<name>.
+export KOCACHE ?= $(CURDIR)/.kocache
+REGISTRY ?=
+KO_BASE = KO_DEFAULTBASEIMAGE=$$(go run ./infra/cmd/kobase)
+KO_OFFLINE = KO_DOCKER_REPO=fulfillment.invalid/functions $(BIN)/ko build --bare --push=false --sbom=none
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+.PHONY: run test test-unit tools lint fmt vet clean image images deploy
 
 ## run: the whole system locally (emulators, six functions, doubles), until Ctrl-C
 run: tools
@@ -20,11 +33,28 @@ test: tools
 test-unit:
 	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/...
 
-## tools: stripe-mock, pinned, into ./bin
-tools: $(BIN)/stripe-mock
+## tools: stripe-mock and ko, pinned, into ./bin
+tools: $(BIN)/stripe-mock $(BIN)/ko
 
 $(BIN)/stripe-mock:
 	GOBIN=$(BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+$(BIN)/ko:
+	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)
+
+## image: one function's images, both entry points: make image FUNCTION=<name> [REGISTRY=<repo>]
+image: $(BIN)/ko
+	@test -n "$(FUNCTION)" && test -d functions/$(FUNCTION) || { echo "usage: make image FUNCTION=<one of: $(FUNCTIONS)>" >&2; exit 2; }
+ifeq ($(REGISTRY),)
+	$(KO_BASE) $(KO_OFFLINE) --oci-layout-path=$(CURDIR)/.images/$(FUNCTION) ./functions/$(FUNCTION)/cmd/gcp ./functions/$(FUNCTION)/cmd/knative
+else
+	$(KO_BASE) KO_DOCKER_REPO=$(REGISTRY)/$(FUNCTION) $(BIN)/ko build --bare ./functions/$(FUNCTION)/cmd/gcp
+	$(KO_BASE) KO_DOCKER_REPO=$(REGISTRY)/$(FUNCTION)-knative $(BIN)/ko build --bare ./functions/$(FUNCTION)/cmd/knative
+endif
+
+## images: every function's images, offline, into .images/all
+images: $(BIN)/ko
+	$(KO_BASE) $(KO_OFFLINE) --oci-layout-path=$(CURDIR)/.images/all $(foreach f,$(FUNCTIONS),./functions/$(f)/cmd/gcp ./functions/$(f)/cmd/knative)
 
 lint: vet
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
@@ -36,4 +66,4 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf $(BIN) .localstack
+	rm -rf $(BIN) .localstack .kocache .images
