@@ -56,6 +56,11 @@ endif
 images: $(BIN)/ko
 	$(KO_BASE) $(KO_OFFLINE) --oci-layout-path=$(CURDIR)/.images/all $(foreach f,$(FUNCTIONS),./functions/$(f)/cmd/gcp ./functions/$(f)/cmd/knative)
 
+## deploy: one function to Cloud Run: new revision, canary, watch, promote or roll back
+##   make deploy FUNCTION=<name> ENV=<staging|production> [DRY_RUN=1] [DEPLOY_FLAGS="-canary 25 -watch 15m"]
+deploy: $(if $(DRY_RUN),,$(BIN)/ko)
+	@go run ./infra/cmd/deploy -function=$(FUNCTION) -env=$(ENV) $(if $(DRY_RUN),-dry-run) $(DEPLOY_FLAGS)
+
 lint: vet
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 

@@ -1,0 +1,124 @@
+// Command deploy ships one function to one environment on Cloud Run: build
+// and push its image, deploy it as a revision with no traffic, give it a
+// canary share, watch its error rate and latency, then promote it or roll
+// back. With -dry-run it prints every command instead (make deploy DRY_RUN=1).
+//
+//	go run ./infra/cmd/deploy -function provisioning -env staging [-dry-run]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2/google"
+
+	"fulfillment/infra/deploy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := realMain(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "deploy:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	function := fs.String("function", "", "function to deploy (a directory under functions/)")
+	env := fs.String("env", "", "environment: terraform/environments/<env>.tfvars")
+	dryRun := fs.Bool("dry-run", false, "print every command instead of running it")
+	canary := fs.Int("canary", 10, "percent of traffic the new revision gets while watched")
+	watch := fs.Duration("watch", 10*time.Minute, "how long the canary is watched")
+	every := fs.Duration("every", time.Minute, "how often its metrics are read")
+	maxErrorRate := fs.Float64("max-error-rate", 0.01, "roll back above this share of 5xx answers")
+	maxP95 := fs.Duration("max-p95", 2*time.Second, "roll back above this p95 latency")
+	minRequests := fs.Int("min-requests", 20, "requests needed to judge the canary (0 for a function that may see none, e.g. renewal)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if *function == "" || *env == "" {
+		return errors.New("usage: deploy -function <name> -env <staging|production> [-dry-run]")
+	}
+	if _, err := os.Stat(filepath.Join(root, "functions", *function)); err != nil {
+		return fmt.Errorf("no function %q under functions/", *function)
+	}
+	where, err := deploy.LoadEnvironment(root, *env)
+	if err != nil {
+		return err
+	}
+	if *canary < 1 || *canary > 99 {
+		return fmt.Errorf("canary share %d%%: want 1 to 99", *canary)
+	}
+
+	plan := deploy.NewPlan(deploy.Target{
+		Function: *function, Env: *env, Project: where.Project, Region: where.Region, Registry: where.Registry(),
+		CanaryPercent: *canary, WatchFor: *watch, Every: *every,
+		Thresholds: deploy.Thresholds{MaxErrorRate: *maxErrorRate, MaxP95: *maxP95, MinRequests: *minRequests},
+		Suffix:     time.Now().UTC().Format("20060102-150405"),
+	})
+	if *dryRun {
+		plan.Print(os.Stdout, deploy.CloudMonitoring{})
+		return nil
+	}
+
+	client, err := google.DefaultClient(ctx, "https://www.googleapis.com/auth/monitoring.read")
+	if err != nil {
+		return fmt.Errorf("credentials for Cloud Monitoring: %w", err)
+	}
+	d, err := deploy.Run(ctx, plan, shell{dir: root}, deploy.CloudMonitoring{Client: client}, deploy.RealClock{}, os.Stdout)
+	if err != nil {
+		return err
+	}
+	if d.Verdict == deploy.Rollback {
+		return fmt.Errorf("rolled back: %s", d.Reason)
+	}
+	return nil
+}
+
+// shell runs commands in the module root, tools from ./bin first.
+type shell struct{ dir string }
+
+func (s shell) Run(ctx context.Context, c deploy.Command) (string, error) {
+	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = append(cmd.Env, "PATH="+filepath.Join(s.dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if c.Capture == "" {
+		os.Stdout.Write(out)
+	}
+	return strings.TrimSpace(string(out)), err
+}
+
+// moduleRoot is the directory holding go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the fulfillment module")
+		}
+		dir = parent
+	}
+}
