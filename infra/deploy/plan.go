@@ -105,12 +105,14 @@ func NewPlan(t Target) Plan {
 				RollbackOnFailure: true,
 			},
 		},
+		// Traffic follows the latest revision again (the canary is the
+		// latest), so a later terraform change to settings is served.
 		Promote: Command{
-			Why:  "promote: all traffic to " + t.Revision(),
-			Args: gcloud("run", "services", "update-traffic", t.Function, "--to-revisions="+t.Revision()+"=100"),
+			Why:  "promote: all traffic to the latest revision, " + t.Revision(),
+			Args: gcloud("run", "services", "update-traffic", t.Function, "--to-latest"),
 		},
 		Rollback: Command{
-			Why:  "roll back: all traffic to the previous revision",
+			Why:  "roll back: all traffic to the previous revision (pinned until the next deploy)",
 			Args: gcloud("run", "services", "update-traffic", t.Function, "--to-revisions=${"+Previous+"}=100"),
 		},
 	}

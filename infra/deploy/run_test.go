@@ -68,7 +68,7 @@ func stagingPlan() deploy.Plan {
 
 const (
 	toCanary   = "--to-revisions=provisioning-20261121-150000=10"
-	toNew      = "--to-revisions=provisioning-20261121-150000=100"
+	toNew      = "--to-latest"
 	toPrevious = "--to-revisions=provisioning-00041-abc=100"
 )
 
@@ -181,7 +181,7 @@ func TestPrintShowsTheWholeSequence(t *testing.T) {
 		toCanary,
 		`metric.type="run.googleapis.com/request_count" AND metric.labels.response_code_class="5xx"`,
 		"error rate exceeds 1.00%",
-		"promote: all traffic to provisioning-20261121-150000",
+		"promote: all traffic to the latest revision, provisioning-20261121-150000",
 		toNew,
 		"--to-revisions=${PREVIOUS}=100",
 	} {
