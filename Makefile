@@ -32,7 +32,7 @@ test: tools
 
 ## test-unit: the tests that need no emulator
 test-unit:
-	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/...
+	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/... ./infra/deploy/... ./infra/knative/... ./terraform/...
 
 ## tools: stripe-mock and ko, pinned, into ./bin
 tools: $(BIN)/stripe-mock $(BIN)/ko
