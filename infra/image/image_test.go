@@ -65,34 +65,38 @@ func TestEveryFunctionImageBuildsOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ko names images after the layout's path, which must be lowercase
-	// (t.TempDir has the test's name in it).
-	out, err := os.MkdirTemp("", "fulfillment-images")
-	if err != nil {
-		t.Fatal(err)
+	build := func(paths ...string) (layoutDir string, refs []string) {
+		// ko names images after the layout's path, which must be lowercase
+		// (t.TempDir has the test's name in it).
+		out, err := os.MkdirTemp("", "fulfillment-images")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(out) })
+		cmd := exec.Command(ko, append([]string{"build", "--push=false", "--bare", "--sbom=none", "--oci-layout-path=" + out}, paths...)...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "KOCACHE="+kocache, "KO_DEFAULTBASEIMAGE="+base.String(), "KO_DOCKER_REPO=fulfillment.invalid/functions")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("ko build: %v\n%s", err, stderr.String())
+		}
+		refs = strings.Fields(stdout.String())
+		if len(refs) != len(paths) {
+			t.Fatalf("ko printed %d images for %d entry points:\n%s", len(refs), len(paths), stdout.String())
+		}
+		return out, refs
 	}
-	t.Cleanup(func() { os.RemoveAll(out) })
-	cmd := exec.Command(ko, append([]string{"build", "--push=false", "--bare", "--sbom=none", "--oci-layout-path=" + out}, paths...)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KOCACHE="+kocache, "KO_DEFAULTBASEIMAGE="+base.String(), "KO_DOCKER_REPO=fulfillment.invalid/functions")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ko build: %v\n%s", err, stderr.String())
-	}
+	out, refs := build(paths...)
 
 	// ko prints the images in no particular order: each binary's Go build
 	// info says which entry point it is.
-	refs := strings.Fields(stdout.String())
-	if len(refs) != len(paths) {
-		t.Fatalf("ko printed %d images for %d entry points:\n%s", len(refs), len(paths), stdout.String())
-	}
 	built, err := layout.FromPath(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	baseLayer := baseLayerDigest(t)
-	found := map[string]bool{}
+	found := map[string]string{} // entry point => image digest
 	for _, ref := range refs {
 		img := imageAt(t, built, ref)
 		layers, err := img.Layers()
@@ -114,12 +118,19 @@ func TestEveryFunctionImageBuildsOffline(t *testing.T) {
 		if path.Base(pkg) != path.Base(entry) {
 			t.Errorf("%s: entrypoint %s runs package %s", ref, entry, pkg)
 		}
-		found["./"+strings.TrimPrefix(pkg, "fulfillment/")] = true
+		_, digest, _ := strings.Cut(ref, "@")
+		found["./"+strings.TrimPrefix(pkg, "fulfillment/")] = digest
 	}
 	for _, p := range paths {
-		if !found[p] {
+		if found[p] == "" {
 			t.Errorf("no image holds %s (built: %v)", p, found)
 		}
+	}
+
+	// Reproducible: building one again gives the same digest.
+	_, again := build(paths[0])
+	if _, digest, _ := strings.Cut(again[0], "@"); digest != found[paths[0]] {
+		t.Errorf("%s built twice: %s, then %s", paths[0], found[paths[0]], digest)
 	}
 }
 
