@@ -417,3 +417,73 @@ func slug(heading string) string {
 	s = regexp.MustCompile(`[^a-z0-9 -]`).ReplaceAllString(s, "")
 	return strings.ReplaceAll(s, " ", "-")
 }
+
+// A check `tofu validate` would make, without providers: every var.X and
+// local.X a module refers to is declared in it, and every module call sets
+// only variables the module declares, and all it requires.
+func TestReferencesAndModuleCallsResolve(t *testing.T) {
+	files := parseAll(t)
+	dirs := map[string]bool{}
+	for path := range files {
+		if strings.HasSuffix(path, ".tf") {
+			dirs[filepath.Dir(path)] = true
+		}
+	}
+	for dir := range dirs {
+		declared := map[string]map[string]bool{"var": {}, "local": {}, "module": {}}
+		for path, f := range files {
+			if filepath.Dir(path) != dir || !strings.HasSuffix(path, ".tf") {
+				continue
+			}
+			for _, b := range f.body.Blocks {
+				switch b.Type {
+				case "variable", "module":
+					declared[map[string]string{"variable": "var", "module": "module"}[b.Type]][b.Labels[0]] = true
+				case "locals":
+					for name := range b.Body.Attributes {
+						declared["local"][name] = true
+					}
+				}
+			}
+		}
+		for path, f := range files {
+			if filepath.Dir(path) != dir || !strings.HasSuffix(path, ".tf") {
+				continue
+			}
+			hclsyntax.VisitAll(f.body, func(n hclsyntax.Node) hcl.Diagnostics {
+				expr, ok := n.(hclsyntax.Expression)
+				if !ok {
+					return nil
+				}
+				for _, tr := range expr.Variables() {
+					root := tr.RootName()
+					if names, known := declared[root]; known && len(tr) > 1 {
+						if attr, ok := tr[1].(hcl.TraverseAttr); ok && !names[attr.Name] {
+							t.Errorf("%s:%d: %s.%s is not declared in %s", path, tr.SourceRange().Start.Line, root, attr.Name, dir)
+						}
+					}
+				}
+				return nil
+			})
+		}
+	}
+
+	for _, call := range blocks(files, ".", "module") {
+		src, _ := call.Body.Attributes["source"].Expr.Value(nil)
+		dir := filepath.Clean(src.AsString())
+		vars := map[string]bool{}
+		for _, v := range blocks(files, dir, "variable") {
+			vars[v.Labels[0]] = v.Body.Attributes["default"] == nil
+		}
+		for name := range call.Body.Attributes {
+			if _, ok := vars[name]; !ok && name != "source" && name != "for_each" && name != "count" && name != "depends_on" && name != "providers" {
+				t.Errorf("module %s sets %s, which %s does not declare", call.Labels[0], name, dir)
+			}
+		}
+		for name, required := range vars {
+			if _, set := call.Body.Attributes[name]; required && !set {
+				t.Errorf("module %s does not set %s, which %s requires", call.Labels[0], name, dir)
+			}
+		}
+	}
+}
