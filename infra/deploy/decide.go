@@ -20,7 +20,7 @@ type Thresholds struct {
 // Sample is what the canary revision served since it got traffic.
 type Sample struct {
 	Requests int           // every request (Pub/Sub pushes included)
-	Errors   int           // 5xx answers: the function failed (Pub/Sub redelivers those)
+	Errors   int           // 5xx answers (Pub/Sub redelivers those) and dead-lettered events
 	P95      time.Duration // 95th percentile latency; 0 when unknown
 }
 

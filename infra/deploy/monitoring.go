@@ -10,8 +10,11 @@ import (
 	"time"
 )
 
-// CloudMonitoring reads a Cloud Run revision's request count, 5xx count and
-// p95 latency from the Cloud Monitoring API (projects.timeSeries.list).
+// CloudMonitoring reads a Cloud Run revision's request count, 5xx count,
+// dead-letter count and p95 latency from the Cloud Monitoring API
+// (projects.timeSeries.list). Dead letters count as errors: a function that
+// dead-letters an event answers 2xx (Pub/Sub must not redeliver it), so a
+// canary that wrongly refuses every event would otherwise look healthy.
 type CloudMonitoring struct {
 	Client   *http.Client // authorized for monitoring.read
 	Endpoint string       // https://monitoring.googleapis.com, or a test server
@@ -20,9 +23,10 @@ type CloudMonitoring struct {
 const (
 	requestCount = "run.googleapis.com/request_count"
 	latencies    = "run.googleapis.com/request_latencies" // milliseconds
+	deadLettered = "logging.googleapis.com/user/dead_lettered"
 )
 
-// Describe lists the three queries, for the dry run.
+// Describe lists the queries, for the dry run.
 func (m CloudMonitoring) Describe(t Target) []string {
 	var out []string
 	for _, q := range m.queries(t) {
@@ -31,23 +35,24 @@ func (m CloudMonitoring) Describe(t Target) []string {
 	return out
 }
 
-// Canary sums the revision's requests and 5xx answers and takes the p95
-// latency over [since, until], aligned as one period.
+// Canary sums the revision's requests, 5xx answers and dead letters and
+// takes the p95 latency over [since, until], aligned as one period.
 func (m CloudMonitoring) Canary(ctx context.Context, t Target, since, until time.Time) (Sample, error) {
-	var v [3]float64
+	var v [4]float64
 	for i, q := range m.queries(t) {
 		q.Set("interval.startTime", since.UTC().Format(time.RFC3339))
 		q.Set("interval.endTime", until.UTC().Format(time.RFC3339))
 		q.Set("aggregation.alignmentPeriod", strconv.Itoa(max(60, int(until.Sub(since).Seconds())))+"s")
 		var err error
-		if v[i], err = m.value(ctx, m.base(t)+"?"+q.Encode(), i == 2); err != nil {
+		if v[i], err = m.value(ctx, m.base(t)+"?"+q.Encode(), i == 3); err != nil {
 			return Sample{}, err
 		}
 	}
-	return Sample{Requests: int(v[0]), Errors: int(v[1]), P95: time.Duration(v[2] * float64(time.Millisecond))}, nil
+	return Sample{Requests: int(v[0]), Errors: int(v[1] + v[2]), P95: time.Duration(v[3] * float64(time.Millisecond))}, nil
 }
 
-// queries: all requests, 5xx answers, p95 latency (ms) of the canary revision.
+// queries: all requests, 5xx answers, dead letters, p95 latency (ms) of the
+// canary revision.
 func (m CloudMonitoring) queries(t Target) []url.Values {
 	revision := fmt.Sprintf(`resource.type="cloud_run_revision" AND resource.labels.service_name="%s" AND resource.labels.revision_name="%s"`, t.Function, t.Revision())
 	query := func(filter, reducer string) url.Values {
@@ -60,6 +65,7 @@ func (m CloudMonitoring) queries(t Target) []url.Values {
 	return []url.Values{
 		query(`metric.type="`+requestCount+`" AND `+revision, "REDUCE_SUM"),
 		query(`metric.type="`+requestCount+`" AND metric.labels.response_code_class="5xx" AND `+revision, "REDUCE_SUM"),
+		query(`metric.type="`+deadLettered+`" AND `+revision, "REDUCE_SUM"),
 		query(`metric.type="`+latencies+`" AND `+revision, "REDUCE_PERCENTILE_95"),
 	}
 }

@@ -31,6 +31,8 @@ func TestCloudMonitoringReadsTheCanaryRevision(t *testing.T) {
 			return
 		}
 		switch {
+		case strings.Contains(q.Get("filter"), "user/dead_lettered"):
+			w.Write([]byte(`{"timeSeries":[{"points":[{"value":{"int64Value":"2"}}]}]}`))
 		case strings.Contains(q.Get("filter"), `response_code_class="5xx"`):
 			w.Write([]byte(`{"timeSeries":[{"points":[{"value":{"int64Value":"3"}}]}]}`))
 		case strings.Contains(q.Get("filter"), "request_latencies"):
@@ -48,9 +50,12 @@ func TestCloudMonitoringReadsTheCanaryRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := deploy.Sample{Requests: 120, Errors: 3, P95: 412500 * time.Microsecond}
+	want := deploy.Sample{Requests: 120, Errors: 3 + 2, P95: 412500 * time.Microsecond}
 	if got != want {
 		t.Fatalf("sample = %+v, want %+v", got, want)
+	}
+	if len(filters) != 4 {
+		t.Errorf("%d queries, want requests, 5xx, dead letters and latency", len(filters))
 	}
 	for _, f := range filters {
 		if !strings.Contains(f, `resource.labels.revision_name="provisioning-20261121-150000"`) {

@@ -134,7 +134,7 @@ func (p Plan) Print(w io.Writer, m Metrics) {
 		fmt.Fprintf(w, "#    %s\n", q)
 	}
 	th := t.Thresholds
-	fmt.Fprintf(w, "#    roll back at once if, with at least %d requests, the error rate exceeds %.2f%% or p95 latency exceeds %s;\n", max(th.MinRequests, 1), 100*th.MaxErrorRate, th.MaxP95)
+	fmt.Fprintf(w, "#    roll back at once if, with at least %d requests, the error rate (5xx and dead letters) exceeds %.2f%% or p95 latency exceeds %s;\n", max(th.MinRequests, 1), 100*th.MaxErrorRate, th.MaxP95)
 	fmt.Fprintf(w, "#    after %s promote if it served at least %d requests, else roll back.\n", t.WatchFor, th.MinRequests)
 	fmt.Fprintf(w, "\n# %da. %s\n%s\n", n+1, p.Promote.Why, p.Promote)
 	fmt.Fprintf(w, "\n# %db. %s\n%s\n", n+1, p.Rollback.Why, p.Rollback)

@@ -180,7 +180,7 @@ func TestPrintShowsTheWholeSequence(t *testing.T) {
 		"--no-traffic",
 		toCanary,
 		`metric.type="run.googleapis.com/request_count" AND metric.labels.response_code_class="5xx"`,
-		"error rate exceeds 1.00%",
+		"error rate (5xx and dead letters) exceeds 1.00%",
 		"promote: all traffic to the latest revision, provisioning-20261121-150000",
 		toNew,
 		"--to-revisions=${PREVIOUS}=100",

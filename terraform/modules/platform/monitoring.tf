@@ -25,6 +25,12 @@ locals {
       description = "Renewal ticks or renewals that failed: the renewal function's warnings and errors, and failed renewal-tick jobs."
       filter      = "(resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"renewal\" AND severity>=WARNING) OR (resource.type=\"cloud_scheduler_job\" AND resource.labels.job_id=\"renewal-tick\" AND severity>=ERROR)"
     }
+    # Per revision (a log metric keeps the resource's labels): make deploy
+    # counts a canary's dead letters as errors.
+    dead_lettered = {
+      description = "Events a function could not process and dead-lettered."
+      filter      = "resource.type=\"cloud_run_revision\" AND jsonPayload.message=\"permanent failure; dead-lettering\""
+    }
     provisioning_failures = {
       description = "Provisioning calls that failed (transient, retried) or were dead-lettered (permanent)."
       filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"provisioning\" AND severity>=WARNING"
