@@ -57,10 +57,14 @@ endif
 images: $(BIN)/ko
 	$(KO_BASE) $(KO_OFFLINE) --oci-layout-path=$(CURDIR)/.images/all $(foreach f,$(FUNCTIONS),./functions/$(f)/cmd/gcp ./functions/$(f)/cmd/knative)
 
-## deploy: one function to Cloud Run: new revision, canary, watch, promote or roll back
+## deploy: one function: new revision, canary, watch, promote or roll back
 ##   make deploy FUNCTION=<name> ENV=<staging|production> [DRY_RUN=1] [DEPLOY_FLAGS="-canary 25 -watch 15m"]
+##   on Knative: make deploy FUNCTION=<name> ENV=<kube context> KNATIVE=1 REGISTRY=<repo> PROMETHEUS=<url>
+KNATIVE ?=
+PROMETHEUS ?=
 deploy: $(if $(DRY_RUN),,$(BIN)/ko)
-	@go run ./infra/cmd/deploy -function=$(FUNCTION) -env=$(ENV) $(if $(DRY_RUN),-dry-run) $(DEPLOY_FLAGS)
+	@go run ./infra/cmd/deploy -function=$(FUNCTION) -env=$(ENV) $(if $(DRY_RUN),-dry-run) \
+		$(if $(KNATIVE),-knative -registry=$(REGISTRY) -prometheus=$(PROMETHEUS)) $(DEPLOY_FLAGS)
 
 ## tofu: OpenTofu, pinned, into ./bin. `go install` refuses it (its go.mod has
 ## replace directives), so it is built inside its own module (~5 min of CPU).

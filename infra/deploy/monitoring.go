@@ -28,7 +28,7 @@ const (
 
 // Describe lists the queries, for the dry run.
 func (m CloudMonitoring) Describe(t Target) []string {
-	var out []string
+	out := []string{"requests, 5xx answers, dead letters, p95 latency (errors: 5xx answers and dead letters):"}
 	for _, q := range m.queries(t) {
 		out = append(out, fmt.Sprintf("GET %s filter=%s reducer=%s over [watch start, now]", m.base(t), q.Get("filter"), q.Get("aggregation.crossSeriesReducer")))
 	}

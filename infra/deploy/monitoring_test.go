@@ -89,3 +89,44 @@ func TestLoadEnvironmentReadsTheTerraformVariables(t *testing.T) {
 		t.Error("an unknown environment loaded")
 	}
 }
+
+// A double of Prometheus's /api/v1/query answering in its JSON shape.
+func TestPrometheusReadsTheKnativeCanaryRevision(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query().Get("query")
+		mu.Lock()
+		queries = append(queries, q)
+		mu.Unlock()
+		if r.URL.Path != "/api/v1/query" || r.URL.Query().Get("time") != "1700000300" || !strings.Contains(q, "[300s]") {
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"status":"error","error":"bad query"}`))
+			return
+		}
+		switch {
+		case strings.Contains(q, "histogram_quantile"):
+			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000300,"87.5"]}]}}`))
+		case strings.Contains(q, `response_code_class="5xx"`):
+			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+		default:
+			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000300,"41.99"]}]}}`))
+		}
+	}))
+	defer srv.Close()
+
+	target := knativePlan().Target
+	got, err := deploy.Prometheus{Client: srv.Client(), URL: srv.URL}.Canary(context.Background(), target, time.Unix(1700000000, 0), time.Unix(1700000300, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (deploy.Sample{Requests: 42, Errors: 0, P95: 87500 * time.Microsecond}); got != want {
+		t.Fatalf("sample = %+v, want %+v", got, want)
+	}
+	for _, q := range queries {
+		if !strings.Contains(q, `namespace_name="fulfillment",revision_name="provisioning-20261121-150000"`) {
+			t.Errorf("query not limited to the canary revision: %s", q)
+		}
+	}
+}

@@ -7,13 +7,18 @@ import (
 	"time"
 )
 
-// Target is one function deployed to one environment.
+// Target is one function deployed to one environment: a GCP project's
+// Cloud Run (Project, Region) or a Knative cluster (Context, Namespace).
 type Target struct {
 	Function string
 	Env      string
 	Project  string
 	Region   string
-	Registry string // Artifact Registry repository the image is pushed to
+	Registry string // repository the image is pushed to (Artifact Registry on GCP)
+
+	Knative   bool
+	Context   string // kubeconfig context of the cluster
+	Namespace string
 
 	CanaryPercent int
 	WatchFor      time.Duration // how long the canary is watched before promotion
@@ -71,24 +76,25 @@ type Plan struct {
 // Revision is the name of the revision the deploy creates.
 func (t Target) Revision() string { return t.Function + "-" + t.Suffix }
 
+func (t Target) where() string {
+	if t.Knative {
+		return fmt.Sprintf("Knative context %s, namespace %s", t.Context, t.Namespace)
+	}
+	return fmt.Sprintf("project %s, region %s", t.Project, t.Region)
+}
+
 // NewPlan lists the commands that ship t.
 func NewPlan(t Target) Plan {
+	if t.Knative {
+		return newKnativePlan(t)
+	}
 	where := []string{"--project=" + t.Project, "--region=" + t.Region}
 	gcloud := func(args ...string) []string { return append(append([]string{"gcloud"}, args...), where...) }
 	return Plan{
 		Target: t,
 		Prepare: []Command{
-			{
-				Why:     "assemble the base image (CA certificates only) in ko's cache",
-				Args:    []string{"go", "run", "./infra/cmd/kobase"},
-				Capture: Base,
-			},
-			{
-				Why:     "build and push " + t.Function + "'s Cloud Run image",
-				Env:     []string{"KO_DOCKER_REPO=" + t.Registry + "/" + t.Function, "KO_DEFAULTBASEIMAGE=${" + Base + "}"},
-				Args:    []string{"ko", "build", "--bare", "./functions/" + t.Function + "/cmd/gcp"},
-				Capture: Image,
-			},
+			baseImage(),
+			build(t, "gcp", t.Function),
 			{
 				Why:     "find the revision serving 100% now: the rollback target",
 				Args:    gcloud("run", "services", "describe", t.Function, "--format=value(status.traffic[0].revisionName,status.traffic[0].percent)"),
@@ -118,10 +124,64 @@ func NewPlan(t Target) Plan {
 	}
 }
 
+// newKnativePlan ships t with kn: the same sequence on a Knative Service.
+func newKnativePlan(t Target) Plan {
+	where := []string{"--context=" + t.Context, "--namespace=" + t.Namespace}
+	kn := func(args ...string) []string { return append(append([]string{"kn"}, args...), where...) }
+	return Plan{
+		Target: t,
+		Prepare: []Command{
+			baseImage(),
+			build(t, "knative", t.Function+"-knative"),
+			{
+				Why:     "find the revision serving 100% now: the rollback target",
+				Args:    []string{"kubectl", "--context=" + t.Context, "--namespace=" + t.Namespace, "get", "ksvc", t.Function, "--output=jsonpath={.status.traffic[0].revisionName} {.status.traffic[0].percent}"},
+				Capture: Previous,
+			},
+			{
+				Why:  "deploy the image as revision " + t.Revision() + " with no traffic",
+				Args: kn("service", "update", t.Function, "--image=${"+Image+"}", "--revision-name="+t.Revision(), "--traffic=${"+Previous+"}=100"),
+			},
+			{
+				Why:  fmt.Sprintf("shift %d%% of traffic to the canary", t.CanaryPercent),
+				Args: kn("service", "update", t.Function, fmt.Sprintf("--traffic=%s=%d,${%s}=%d", t.Revision(), t.CanaryPercent, Previous, 100-t.CanaryPercent)),
+
+				RollbackOnFailure: true,
+			},
+		},
+		Promote: Command{
+			Why:  "promote: all traffic to the latest revision, " + t.Revision(),
+			Args: kn("service", "update", t.Function, "--traffic=@latest=100"),
+		},
+		Rollback: Command{
+			Why:  "roll back: all traffic to the previous revision (pinned until the next deploy)",
+			Args: kn("service", "update", t.Function, "--traffic=${"+Previous+"}=100"),
+		},
+	}
+}
+
+func baseImage() Command {
+	return Command{
+		Why:     "assemble the base image (CA certificates only) in ko's cache",
+		Args:    []string{"go", "run", "./infra/cmd/kobase"},
+		Capture: Base,
+	}
+}
+
+// build pushes the function's image for one entry point (cmd/gcp or cmd/knative).
+func build(t Target, entry, repository string) Command {
+	return Command{
+		Why:     "build and push " + t.Function + "'s " + entry + " image",
+		Env:     []string{"KO_DOCKER_REPO=" + t.Registry + "/" + repository, "KO_DEFAULTBASEIMAGE=${" + Base + "}"},
+		Args:    []string{"ko", "build", "--bare", "./functions/" + t.Function + "/cmd/" + entry},
+		Capture: Image,
+	}
+}
+
 // Print writes the whole sequence, both outcomes included: what DRY_RUN shows.
 func (p Plan) Print(w io.Writer, m Metrics) {
 	t := p.Target
-	fmt.Fprintf(w, "# deploy %s to %s (project %s, region %s), revision %s\n", t.Function, t.Env, t.Project, t.Region, t.Revision())
+	fmt.Fprintf(w, "# deploy %s to %s (%s), revision %s\n", t.Function, t.Env, t.where(), t.Revision())
 	for i, c := range p.Prepare {
 		fmt.Fprintf(w, "\n# %d. %s\n%s\n", i+1, c.Why, c)
 		if c.Capture != "" {
@@ -134,7 +194,7 @@ func (p Plan) Print(w io.Writer, m Metrics) {
 		fmt.Fprintf(w, "#    %s\n", q)
 	}
 	th := t.Thresholds
-	fmt.Fprintf(w, "#    roll back at once if, with at least %d requests, the error rate (5xx and dead letters) exceeds %.2f%% or p95 latency exceeds %s;\n", max(th.MinRequests, 1), 100*th.MaxErrorRate, th.MaxP95)
+	fmt.Fprintf(w, "#    roll back at once if, with at least %d requests, the error rate exceeds %.2f%% or p95 latency exceeds %s;\n", max(th.MinRequests, 1), 100*th.MaxErrorRate, th.MaxP95)
 	fmt.Fprintf(w, "#    after %s promote if it served at least %d requests, else roll back.\n", t.WatchFor, th.MinRequests)
 	fmt.Fprintf(w, "\n# %da. %s\n%s\n", n+1, p.Promote.Why, p.Promote)
 	fmt.Fprintf(w, "\n# %db. %s\n%s\n", n+1, p.Rollback.Why, p.Rollback)

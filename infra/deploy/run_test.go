@@ -180,13 +180,50 @@ func TestPrintShowsTheWholeSequence(t *testing.T) {
 		"--no-traffic",
 		toCanary,
 		`metric.type="run.googleapis.com/request_count" AND metric.labels.response_code_class="5xx"`,
-		"error rate (5xx and dead letters) exceeds 1.00%",
+		"error rate exceeds 1.00%",
+		"errors: 5xx answers and dead letters",
 		"promote: all traffic to the latest revision, provisioning-20261121-150000",
 		toNew,
 		"--to-revisions=${PREVIOUS}=100",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dry run lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func knativePlan() deploy.Plan {
+	t := stagingPlan().Target
+	t.Knative, t.Env, t.Context, t.Namespace, t.Registry = true, "kind-dev", "kind-dev", "fulfillment", "registry.example/fulfillment"
+	return deploy.NewPlan(t)
+}
+
+func TestRunRollsBackAKnativeCanary(t *testing.T) {
+	t.Parallel()
+	tools := &gcloudAndKo{}
+	metrics := &canaryMetrics{samples: []deploy.Sample{{Requests: 40, Errors: 8}}}
+
+	d, err := deploy.Run(context.Background(), knativePlan(), tools, metrics, &fakeClock{now: time.Unix(0, 0)}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != deploy.Rollback {
+		t.Fatalf("decision = %s (%s), want rollback", d.Verdict, d.Reason)
+	}
+	want := []string{
+		"go run ./infra/cmd/kobase",
+		"KO_DOCKER_REPO=registry.example/fulfillment/provisioning-knative KO_DEFAULTBASEIMAGE=fulfillment.invalid/base/static@sha256:aaaa ko build --bare ./functions/provisioning/cmd/knative",
+		"kubectl --context=kind-dev --namespace=fulfillment get ksvc provisioning",
+		"kn service update provisioning --image=us-central1-docker.pkg.dev/p/functions/provisioning@sha256:bbbb --revision-name=provisioning-20261121-150000 --traffic=provisioning-00041-abc=100",
+		"kn service update provisioning --traffic=provisioning-20261121-150000=10,provisioning-00041-abc=90",
+		"kn service update provisioning --traffic=provisioning-00041-abc=100",
+	}
+	if len(tools.ran) != len(want) {
+		t.Fatalf("ran %d commands, want %d:\n%s", len(tools.ran), len(want), strings.Join(tools.ran, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(tools.ran[i], w) {
+			t.Errorf("command %d = %q, want it to start %q", i+1, tools.ran[i], w)
 		}
 	}
 }

@@ -1,9 +1,12 @@
-// Command deploy ships one function to one environment on Cloud Run: build
-// and push its image, deploy it as a revision with no traffic, give it a
-// canary share, watch its error rate and latency, then promote it or roll
-// back. With -dry-run it prints every command instead (make deploy DRY_RUN=1).
+// Command deploy ships one function to one environment, on Cloud Run or on
+// a Knative cluster: build and push its image, deploy it as a revision with
+// no traffic, give it a canary share, watch its error rate and latency, then
+// promote it or roll back. With -dry-run it prints every command instead
+// (make deploy DRY_RUN=1).
 //
 //	go run ./infra/cmd/deploy -function provisioning -env staging [-dry-run]
+//	go run ./infra/cmd/deploy -function provisioning -env my-cluster -knative \
+//	  -registry registry.example/fulfillment -prometheus http://prometheus:9090
 package main
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -35,7 +39,11 @@ func main() {
 func realMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	function := fs.String("function", "", "function to deploy (a directory under functions/)")
-	env := fs.String("env", "", "environment: terraform/environments/<env>.tfvars")
+	env := fs.String("env", "", "environment: terraform/environments/<env>.tfvars, or with -knative the kubeconfig context")
+	knative := fs.Bool("knative", false, "deploy to a Knative cluster (kn, kubectl) instead of Cloud Run")
+	namespace := fs.String("namespace", "fulfillment", "with -knative: the functions' namespace (infra/knative)")
+	registry := fs.String("registry", "", "with -knative: the image repository to push to")
+	prometheus := fs.String("prometheus", "", "with -knative: Prometheus scraping Knative's queue-proxy metrics")
 	dryRun := fs.Bool("dry-run", false, "print every command instead of running it")
 	canary := fs.Int("canary", 10, "percent of traffic the new revision gets while watched")
 	watch := fs.Duration("watch", 10*time.Minute, "how long the canary is watched")
@@ -56,30 +64,44 @@ func realMain(ctx context.Context, args []string) error {
 	if _, err := os.Stat(filepath.Join(root, "functions", *function)); err != nil {
 		return fmt.Errorf("no function %q under functions/", *function)
 	}
-	where, err := deploy.LoadEnvironment(root, *env)
-	if err != nil {
-		return err
-	}
 	if *canary < 1 || *canary > 99 {
 		return fmt.Errorf("canary share %d%%: want 1 to 99", *canary)
 	}
-
-	plan := deploy.NewPlan(deploy.Target{
-		Function: *function, Env: *env, Project: where.Project, Region: where.Region, Registry: where.Registry(),
+	target := deploy.Target{
+		Function: *function, Env: *env,
 		CanaryPercent: *canary, WatchFor: *watch, Every: *every,
 		Thresholds: deploy.Thresholds{MaxErrorRate: *maxErrorRate, MaxP95: *maxP95, MinRequests: *minRequests},
 		Suffix:     time.Now().UTC().Format("20060102-150405"),
-	})
+	}
+	var metrics deploy.Metrics
+	if *knative {
+		if *registry == "" || *prometheus == "" {
+			return errors.New("-knative needs -registry and -prometheus")
+		}
+		target.Knative, target.Context, target.Namespace, target.Registry = true, *env, *namespace, *registry
+		metrics = deploy.Prometheus{Client: http.DefaultClient, URL: *prometheus}
+	} else {
+		where, err := deploy.LoadEnvironment(root, *env)
+		if err != nil {
+			return err
+		}
+		target.Project, target.Region, target.Registry = where.Project, where.Region, where.Registry()
+		metrics = deploy.CloudMonitoring{}
+	}
+	plan := deploy.NewPlan(target)
 	if *dryRun {
-		plan.Print(os.Stdout, deploy.CloudMonitoring{})
+		plan.Print(os.Stdout, metrics)
 		return nil
 	}
 
-	client, err := google.DefaultClient(ctx, "https://www.googleapis.com/auth/monitoring.read")
-	if err != nil {
-		return fmt.Errorf("credentials for Cloud Monitoring: %w", err)
+	if !*knative {
+		client, err := google.DefaultClient(ctx, "https://www.googleapis.com/auth/monitoring.read")
+		if err != nil {
+			return fmt.Errorf("credentials for Cloud Monitoring: %w", err)
+		}
+		metrics = deploy.CloudMonitoring{Client: client}
 	}
-	d, err := deploy.Run(ctx, plan, shell{dir: root}, deploy.CloudMonitoring{Client: client}, deploy.RealClock{}, os.Stdout)
+	d, err := deploy.Run(ctx, plan, shell{dir: root}, metrics, deploy.RealClock{}, os.Stdout)
 	if err != nil {
 		return err
 	}
