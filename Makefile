@@ -73,7 +73,7 @@ tofu: $(BIN)/tofu
 $(BIN)/tofu:
 	@set -e; src=$$(go mod download -json github.com/opentofu/opentofu@$(TOFU_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
 	tmp=$$(mktemp -d); cp -r "$$src/." "$$tmp"; chmod -R u+w "$$tmp"; \
-	(cd "$$tmp" && go build -o $(BIN)/tofu ./cmd/tofu); rm -rf "$$tmp"
+	mkdir -p $(BIN); (cd "$$tmp" && go build -ldflags="-X github.com/opentofu/opentofu/version.dev=no" -o $(BIN)/tofu ./cmd/tofu); rm -rf "$$tmp"
 
 ## lint: go vet, gofmt, and `tofu fmt -check` on terraform/ (with ./bin/tofu;
 ## without it, the HCL format check of terraform/invariants_test.go)
