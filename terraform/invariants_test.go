@@ -144,15 +144,9 @@ func field(t *testing.T, obj hclsyntax.Expression, name string) hclsyntax.Expres
 
 func functionDirs(t *testing.T) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join("..", "functions"))
+	names, err := topology.FunctionDirs("..")
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
 	}
 	return names
 }

@@ -130,15 +130,9 @@ func (m *manifests) add(t *testing.T, path, gvk string, doc []byte) {
 
 func functionNames(t *testing.T) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join("..", "..", "functions"))
+	names, err := topology.FunctionDirs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
 	}
 	return names
 }

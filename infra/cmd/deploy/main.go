@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2/google"
 
 	"fulfillment/infra/deploy"
+	"fulfillment/infra/localstack"
 )
 
 func main() {
@@ -54,7 +55,7 @@ func realMain(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	root, err := moduleRoot()
+	root, err := localstack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -125,22 +126,4 @@ func (s shell) Run(ctx context.Context, c deploy.Command) (string, error) {
 		os.Stdout.Write(out)
 	}
 	return strings.TrimSpace(string(out)), err
-}
-
-// moduleRoot is the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the fulfillment module")
-		}
-		dir = parent
-	}
 }
