@@ -260,6 +260,22 @@ func TestEveryPushHasRetryPolicyDeadLetterAndOIDC(t *testing.T) {
 	if !strings.Contains(source(files, oidc.Body.Attributes["service_account_email"].Expr), "google_service_account.invoker") {
 		t.Error("push must authenticate as the separate invoker identity")
 	}
+	// Every push anywhere (the Knative bridge too) retries, dead-letters and authenticates.
+	pushes := 0
+	for path, f := range files {
+		for _, b := range f.body.Blocks {
+			if b.Type != "resource" || b.Labels[0] != "google_pubsub_subscription" || child(b, "push_config") == nil {
+				continue
+			}
+			pushes++
+			if child(b, "retry_policy") == nil || child(b, "dead_letter_policy") == nil || child(child(b, "push_config"), "oidc_token") == nil {
+				t.Errorf("%s: push subscription %s lacks a retry policy, a dead-letter policy or OIDC", path, b.Labels[1])
+			}
+		}
+	}
+	if pushes < 2 {
+		t.Errorf("%d push subscriptions found, want the function's and the Knative bridge's", pushes)
+	}
 	one(t, files, "modules/function", "resource", "google_pubsub_topic", "dead_letter")
 	one(t, files, "modules/function", "resource", "google_service_account", "invoker")
 	one(t, files, "modules/function", "resource", "google_service_account", "function")

@@ -35,6 +35,8 @@ module "platform" {
   topics             = distinct(concat(local.topology.topics, [for s in values(local.schedules) : s.topic]))
   pull_subscriptions = local.topology.pull_subscriptions
   schedules          = local.schedules
+  delivery           = local.topology.delivery
+  knative_broker_url = var.knative_broker_url
   secrets            = distinct(flatten([for f in values(local.functions) : values(f.secrets)]))
 
   notification_channels      = var.notification_channels

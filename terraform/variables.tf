@@ -102,3 +102,9 @@ variable "webhook_slo_goal" {
   type        = number
   default     = 0.9995
 }
+
+variable "knative_broker_url" {
+  description = "Ingress URL of the fulfillment Broker of a Knative cluster running the functions (infra/knative), or empty."
+  type        = string
+  default     = ""
+}

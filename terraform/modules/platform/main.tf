@@ -3,6 +3,9 @@
 # firestore.tf; alerts, SLOs and the dashboard in monitoring.tf.
 
 locals {
+  # Pub/Sub's service agent: it pushes, dead-letters and mints push OIDC tokens.
+  pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
   apis = [
     "artifactregistry.googleapis.com",
     "cloudscheduler.googleapis.com",

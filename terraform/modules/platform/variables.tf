@@ -64,3 +64,19 @@ variable "payment_failures_window" {
   type        = string
   default     = "900s"
 }
+
+variable "delivery" {
+  description = "Push delivery policy (topology.yaml: delivery), for the Knative bridge."
+  type = object({
+    ack_deadline_seconds  = number
+    max_delivery_attempts = number
+    minimum_backoff       = string
+    maximum_backoff       = string
+  })
+}
+
+variable "knative_broker_url" {
+  description = "Ingress URL of the fulfillment Broker on a Knative cluster; when set, every topic is pushed there (knative.tf)."
+  type        = string
+  default     = ""
+}
