@@ -2,10 +2,24 @@
 # need themselves (the official emulators, stripe-mock, the functions).
 
 STRIPE_MOCK_VERSION := v0.203.0
+KO_VERSION := v0.18.1
+TOFU_VERSION := v1.10.10
 FUNCTION ?=
+ENV ?=
+DRY_RUN ?=
 BIN := $(CURDIR)/bin
 
-.PHONY: run test test-unit tools lint fmt vet clean
+# Images: ko builds on a base assembled here (CA certificates only, put into
+# ko's cache by infra/cmd/kobase), so no registry is needed to build. With
+# REGISTRY set, ko pushes there; without it, images go to an OCI layout in
+# .images/<name>.
+export KOCACHE ?= $(CURDIR)/.kocache
+REGISTRY ?=
+KO_BASE = KO_DEFAULTBASEIMAGE=$$(go run ./infra/cmd/kobase)
+KO_OFFLINE = KO_DOCKER_REPO=fulfillment.invalid/functions $(BIN)/ko build --bare --push=false --sbom=none
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+.PHONY: run test test-unit tools tofu lint fmt vet clean image images deploy
 
 ## run: the whole system locally (emulators, six functions, doubles), until Ctrl-C
 run: tools
@@ -18,22 +32,66 @@ test: tools
 
 ## test-unit: the tests that need no emulator
 test-unit:
-	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/...
+	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/... ./infra/deploy/... ./infra/knative/... ./terraform/...
 
-## tools: stripe-mock, pinned, into ./bin
-tools: $(BIN)/stripe-mock
+## tools: stripe-mock and ko, pinned, into ./bin
+tools: $(BIN)/stripe-mock $(BIN)/ko
 
 $(BIN)/stripe-mock:
 	GOBIN=$(BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
+$(BIN)/ko:
+	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)
+
+## image: one function's images, both entry points: make image FUNCTION=<name> [REGISTRY=<repo>]
+image: $(BIN)/ko
+	@test -n "$(FUNCTION)" && test -d functions/$(FUNCTION) || { echo "usage: make image FUNCTION=<one of: $(FUNCTIONS)>" >&2; exit 2; }
+ifeq ($(REGISTRY),)
+	$(KO_BASE) $(KO_OFFLINE) --oci-layout-path=$(CURDIR)/.images/$(FUNCTION) ./functions/$(FUNCTION)/cmd/gcp ./functions/$(FUNCTION)/cmd/knative
+else
+	$(KO_BASE) KO_DOCKER_REPO=$(REGISTRY)/$(FUNCTION) $(BIN)/ko build --bare ./functions/$(FUNCTION)/cmd/gcp
+	$(KO_BASE) KO_DOCKER_REPO=$(REGISTRY)/$(FUNCTION)-knative $(BIN)/ko build --bare ./functions/$(FUNCTION)/cmd/knative
+endif
+
+## images: every function's images, offline, into .images/all
+images: $(BIN)/ko
+	$(KO_BASE) $(KO_OFFLINE) --oci-layout-path=$(CURDIR)/.images/all $(foreach f,$(FUNCTIONS),./functions/$(f)/cmd/gcp ./functions/$(f)/cmd/knative)
+
+## deploy: one function: new revision, canary, watch, promote or roll back
+##   make deploy FUNCTION=<name> ENV=<staging|production> [DRY_RUN=1] [DEPLOY_FLAGS="-canary 25 -watch 15m"]
+##   on Knative: make deploy FUNCTION=<name> ENV=<kube context> KNATIVE=1 REGISTRY=<repo> PROMETHEUS=<url>
+KNATIVE ?=
+PROMETHEUS ?=
+deploy: $(if $(DRY_RUN),,$(BIN)/ko)
+	@go run ./infra/cmd/deploy -function=$(FUNCTION) -env=$(ENV) $(if $(DRY_RUN),-dry-run) \
+		$(if $(KNATIVE),-knative -registry=$(REGISTRY) -prometheus=$(PROMETHEUS)) $(DEPLOY_FLAGS)
+
+## tofu: OpenTofu, pinned, into ./bin. `go install` refuses it (its go.mod has
+## replace directives), so it is built inside its own module (~5 min of CPU).
+tofu: $(BIN)/tofu
+
+$(BIN)/tofu:
+	@set -e; src=$$(go mod download -json github.com/opentofu/opentofu@$(TOFU_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	tmp=$$(mktemp -d); cp -r "$$src/." "$$tmp"; chmod -R u+w "$$tmp"; \
+	mkdir -p $(BIN); (cd "$$tmp" && go build -ldflags="-X github.com/opentofu/opentofu/version.dev=no" -o $(BIN)/tofu ./cmd/tofu); rm -rf "$$tmp"
+
+## lint: go vet, gofmt, and `tofu fmt -check` on terraform/ (with ./bin/tofu;
+## without it, the HCL format check of terraform/invariants_test.go)
 lint: vet
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	@if [ -x $(BIN)/tofu ]; then \
+		TF_CLI_CONFIG_FILE=/dev/null $(BIN)/tofu fmt -check -recursive -diff terraform; \
+	else \
+		echo "lint: no ./bin/tofu (make tofu builds it): checking terraform/ formatting with hclwrite instead"; \
+		go test -count=1 -run TestEveryFileParsesAndIsFormatted ./terraform/; \
+	fi
 
 vet:
 	go vet ./...
 
 fmt:
 	gofmt -w .
+	@if [ -x $(BIN)/tofu ]; then TF_CLI_CONFIG_FILE=/dev/null $(BIN)/tofu fmt -recursive terraform; fi
 
 clean:
-	rm -rf $(BIN) .localstack
+	rm -rf $(BIN) .localstack .kocache .images

@@ -1,6 +1,10 @@
 # The fulfillment system on GCP: the shared platform plus one instance of
-# modules/function per function in infra/topology/topology.yaml, which is the
-# single definition of topics, subscriptions and delivery policy.
+# modules/function per entry of local.functions (functions.tf). Topics and the
+# delivery policy come from infra/topology/topology.yaml, the definition the
+# local stack uses too. Environments only set variables:
+#
+#   tofu init -backend-config=environments/staging.backend.hcl
+#   tofu apply -var-file=environments/staging.tfvars -var-file=images.tfvars
 
 terraform {
   required_version = ">= 1.5"
@@ -10,6 +14,8 @@ terraform {
       version = "~> 6.0"
     }
   }
+  # State per environment: bucket and prefix in environments/<env>.backend.hcl.
+  backend "gcs" {}
 }
 
 provider "google" {
@@ -19,52 +25,6 @@ provider "google" {
 
 locals {
   topology = yamldecode(file("${path.module}/../infra/topology/topology.yaml"))
-
-  # What the topology does not say about each function: its settings, its
-  # secrets (environment variable => Secret Manager secret id) and the topics
-  # it publishes to. Every function in the topology must have an entry.
-  functions = {
-    checkout-webhook = {
-      env       = {}
-      secrets   = { STRIPE_WEBHOOK_SECRETS = "stripe-webhook-secrets" }
-      publishes = ["provider-events"]
-    }
-    payment-result = {
-      env       = {}
-      secrets   = {}
-      publishes = ["subscription-events"]
-    }
-    provisioning = {
-      env = { GITLAB_URL = var.gitlab_url }
-      secrets = {
-        GITLAB_JWT_KEY      = "gitlab-jwt-key"
-        LICENSE_SIGNING_KEY = "license-signing-key"
-      }
-      publishes = ["provisioning-events"]
-    }
-    crm-push = {
-      env       = { SALESFORCE_INSTANCE_URL = var.salesforce_instance_url }
-      secrets   = { SALESFORCE_ACCESS_TOKEN = "salesforce-access-token" }
-      publishes = []
-    }
-    failed-payment-alerting = {
-      env = {
-        PAGERDUTY_EVENTS_URL = var.pagerduty_events_url
-        ALERT_THRESHOLD      = tostring(var.alert_threshold)
-        ALERT_WINDOW         = var.alert_window
-      }
-      secrets = {
-        SLACK_WEBHOOK_URL     = "slack-webhook-url"
-        PAGERDUTY_ROUTING_KEY = "pagerduty-routing-key"
-      }
-      publishes = []
-    }
-    renewal = {
-      env       = { RENEWAL_LEAD_TIME = var.renewal_lead_time }
-      secrets   = { STRIPE_API_KEY = "stripe-api-key" }
-      publishes = []
-    }
-  }
 }
 
 module "platform" {
@@ -72,26 +32,36 @@ module "platform" {
 
   project            = var.project
   region             = var.region
-  topics             = local.topology.topics
+  topics             = distinct(concat(local.topology.topics, [for s in values(local.schedules) : s.topic]))
   pull_subscriptions = local.topology.pull_subscriptions
+  schedules          = local.schedules
+  delivery           = local.topology.delivery
+  knative_broker_url = var.knative_broker_url
   secrets            = distinct(flatten([for f in values(local.functions) : values(f.secrets)]))
+
+  notification_channels      = var.notification_channels
+  runbook_url                = var.runbook_url
+  webhook_service            = "checkout-webhook"
+  webhook_slo_goal           = var.webhook_slo_goal
+  payment_failures_threshold = var.alert_threshold
 }
 
 module "function" {
   source   = "./modules/function"
-  for_each = local.topology.functions
+  for_each = local.functions
 
   name      = each.key
   project   = var.project
   region    = var.region
-  image     = var.images[each.key]
-  public    = try(each.value.trigger, null) == "http"
-  topic     = try(each.value.topic, null)
-  publishes = local.functions[each.key].publishes
+  image     = lookup(var.images, each.key, var.placeholder_image)
+  public    = each.value.public
+  invokers  = each.value.invokers
+  topic     = try(local.topology.functions[each.key].topic, null)
+  publishes = each.value.publishes
   delivery  = local.topology.delivery
   log_level = var.log_level
-  env       = local.functions[each.key].env
-  secrets   = local.functions[each.key].secrets
+  env       = each.value.env
+  secrets   = each.value.secrets
 
   pubsub_service_agent = module.platform.pubsub_service_agent
   min_instances        = lookup(var.min_instances, each.key, 0)

@@ -10,16 +10,24 @@ variable "region" {
 
 variable "images" {
   description = <<-EOT
-    Image of each function by name, pinned by digest: the output of
-    `ko build ./functions/<name>/cmd/gcp`. Release-specific, so passed by the
-    deploy (-var-file of a generated file), not set in environments/*.tfvars.
+    Image a function's service is created with, by name, pinned by digest
+    (`make image FUNCTION=<name> REGISTRY=...`). After creation `make deploy`
+    owns the image and the traffic (terraform ignores both), so this only
+    matters for the first apply; functions not listed start on placeholder_image.
   EOT
   type        = map(string)
+  default     = {}
 
   validation {
     condition     = alltrue([for image in values(var.images) : strcontains(image, "@sha256:")])
     error_message = "Pin every image by digest (…@sha256:…)."
   }
+}
+
+variable "placeholder_image" {
+  description = "Image a new service starts with until its first `make deploy`."
+  type        = string
+  default     = "us-docker.pkg.dev/cloudrun/container/hello"
 }
 
 variable "log_level" {
@@ -63,4 +71,40 @@ variable "alert_window" {
 variable "renewal_lead_time" {
   description = "How long before a term ends renewal charges (Go duration, e.g. 72h)."
   type        = string
+}
+
+variable "renewal_schedule" {
+  description = "Cron schedule (UTC) of the renewal tick."
+  type        = string
+  default     = "0 * * * *"
+}
+
+variable "reconciliation_schedule" {
+  description = "Cron schedule (UTC) of the quarterly seat reconciliation: the first day of each quarter."
+  type        = string
+  default     = "0 6 1 1,4,7,10 *"
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids (PagerDuty, Slack, e-mail) every alert goes to; created out of band."
+  type        = list(string)
+  default     = []
+}
+
+variable "runbook_url" {
+  description = "Where docs/runbook.md is published; each alert links to its section."
+  type        = string
+  default     = "https://gitlab.com/fulfillment/fulfillment/-/blob/main/docs/runbook.md"
+}
+
+variable "webhook_slo_goal" {
+  description = "Share of webhook requests answered without a server error over 28 days."
+  type        = number
+  default     = 0.9995
+}
+
+variable "knative_broker_url" {
+  description = "Ingress URL of the fulfillment Broker of a Knative cluster running the functions (infra/knative), or empty."
+  type        = string
+  default     = ""
 }

@@ -10,3 +10,7 @@ salesforce_instance_url = "https://fulfillment.my.salesforce.com"
 alert_threshold         = 10
 alert_window            = "15m"
 renewal_lead_time       = "72h"
+
+# Where alerts go: the ids of the PagerDuty notification channel(s), created out of
+# band in Cloud Monitoring (projects/<project>/notificationChannels/<number>).
+notification_channels = []

@@ -1,7 +1,8 @@
 # One function: its identity, its Cloud Run service, how events reach it
-# (a Pub/Sub push subscription authenticated with OIDC) and where they go when
-# they cannot be processed (its dead-letter topic, listed and replayed through
-# a pull subscription of the same name).
+# (a Pub/Sub push subscription authenticated with OIDC, as a separate invoker
+# identity) or who may call it (HTTP), and where events go when they cannot be
+# processed (its dead-letter topic, listed and replayed through a pull
+# subscription of the same name).
 
 locals {
   subscribes  = var.topic != null
@@ -22,9 +23,12 @@ resource "google_service_account" "function" {
   display_name = "Function ${var.name}"
 }
 
-resource "google_project_iam_member" "firestore" {
+# Firestore reads and writes, and exporting its traces and metrics.
+resource "google_project_iam_member" "function" {
+  for_each = toset(["roles/datastore.user", "roles/cloudtrace.agent", "roles/monitoring.metricWriter"])
+
   project = var.project
-  role    = "roles/datastore.user"
+  role    = each.value
   member  = google_service_account.function.member
 }
 
@@ -52,8 +56,10 @@ resource "google_cloud_run_v2_service" "this" {
   project  = var.project
   name     = var.name
   location = var.region
-  # Pub/Sub push counts as internal traffic; only the webhook faces the internet.
-  ingress = var.public ? "INGRESS_TRAFFIC_ALL" : "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  # Pub/Sub push counts as internal traffic: a pushed function is reachable
+  # only from inside the project. An HTTP function faces the internet, and
+  # IAM still refuses callers without the invoker role unless it is public.
+  ingress = local.subscribes ? "INGRESS_TRAFFIC_INTERNAL_ONLY" : "INGRESS_TRAFFIC_ALL"
 
   template {
     service_account = google_service_account.function.email
@@ -89,6 +95,12 @@ resource "google_cloud_run_v2_service" "this" {
     }
   }
 
+  # make deploy owns the image and the traffic split after creation (a new
+  # revision, a canary share, promotion or rollback): terraform leaves them be.
+  lifecycle {
+    ignore_changes = [template[0].containers[0].image, template[0].revision, traffic, client, client_version]
+  }
+
   # The service account must be able to read its secrets before a revision starts.
   depends_on = [google_secret_manager_secret_iam_member.reads]
 }
@@ -101,6 +113,17 @@ resource "google_cloud_run_v2_service_iam_member" "public" {
   name     = google_cloud_run_v2_service.this.name
   role     = "roles/run.invoker"
   member   = "allUsers"
+}
+
+# Callers of an HTTP function that is not public (e.g. seat reports).
+resource "google_cloud_run_v2_service_iam_member" "callers" {
+  for_each = toset(var.invokers)
+
+  project  = var.project
+  location = var.region
+  name     = google_cloud_run_v2_service.this.name
+  role     = "roles/run.invoker"
+  member   = each.value
 }
 
 # --- Delivery: Pub/Sub pushes to the service as the invoker ----------------

@@ -27,6 +27,17 @@ variable "public" {
   default     = false
 }
 
+variable "invokers" {
+  description = "IAM members who may call an HTTP function that is not public."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = !contains(var.invokers, "allUsers") && !contains(var.invokers, "allAuthenticatedUsers")
+    error_message = "Make a function public with public = true, not through invokers."
+  }
+}
+
 variable "topic" {
   description = "Topic pushed to the function; null for an HTTP-only function."
   type        = string

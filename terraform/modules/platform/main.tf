@@ -1,11 +1,18 @@
-# What every function shares: APIs, topics, the Firestore database, the
-# renewal tick and the secrets' containers.
+# What every function shares: APIs, topics, the image registry, the
+# Scheduler ticks and the secrets' containers. The Firestore database is in
+# firestore.tf; alerts, SLOs and the dashboard in monitoring.tf.
 
 locals {
+  # Pub/Sub's service agent: it pushes, dead-letters and mints push OIDC tokens.
+  pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
   apis = [
+    "artifactregistry.googleapis.com",
     "cloudscheduler.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
@@ -45,36 +52,32 @@ resource "google_pubsub_subscription" "pull" {
   }
 }
 
-resource "google_firestore_database" "this" {
-  project                 = var.project
-  name                    = "(default)"
-  location_id             = var.region
-  type                    = "FIRESTORE_NATIVE"
-  delete_protection_state = "DELETE_PROTECTION_ENABLED"
-  depends_on              = [google_project_service.this]
+# Where make deploy pushes the functions' images (<region>-docker.pkg.dev/<project>/functions/<name>).
+resource "google_artifact_registry_repository" "functions" {
+  project       = var.project
+  location      = var.region
+  repository_id = "functions"
+  format        = "DOCKER"
+  description   = "Function images built by ko (make deploy)."
+  depends_on    = [google_project_service.this]
 }
 
-# Consumer dedupe records expire: Firestore deletes a document in
-# "processed" once its expire_at timestamp has passed.
-resource "google_firestore_field" "processed_expire_at" {
-  project    = var.project
-  database   = google_firestore_database.this.name
-  collection = "processed"
-  field      = "expire_at"
+resource "google_cloud_scheduler_job" "tick" {
+  for_each = var.schedules
 
-  ttl_config {}
-}
-
-resource "google_cloud_scheduler_job" "renewal_tick" {
   project     = var.project
   region      = var.region
-  name        = "renewal-tick"
-  description = "Asks the renewal function to look for subscriptions due for renewal."
-  schedule    = var.renewal_schedule
+  name        = each.key
+  description = each.value.description
+  schedule    = each.value.schedule
   time_zone   = "Etc/UTC"
 
+  retry_config {
+    retry_count = 3
+  }
+
   pubsub_target {
-    topic_name = google_pubsub_topic.this["renewal-ticks"].id
+    topic_name = google_pubsub_topic.this[each.value.topic].id
     data       = base64encode("{}")
   }
 

@@ -1,4 +1,4 @@
 output "pubsub_service_agent" {
   description = "Pub/Sub's service agent, which pushes, dead-letters and mints push OIDC tokens."
-  value       = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  value       = local.pubsub_service_agent
 }

@@ -1,0 +1,2 @@
+bucket = "fulfillment-production-tfstate"
+prefix = "fulfillment"

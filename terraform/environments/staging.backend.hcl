@@ -1,0 +1,2 @@
+bucket = "fulfillment-staging-tfstate"
+prefix = "fulfillment"
