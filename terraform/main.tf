@@ -61,7 +61,9 @@ module "function" {
   delivery  = local.topology.delivery
   log_level = var.log_level
   env       = each.value.env
-  secrets   = each.value.secrets
+
+  otlp_endpoint = var.otlp_endpoint
+  secrets       = each.value.secrets
 
   pubsub_service_agent = module.platform.pubsub_service_agent
   min_instances        = lookup(var.min_instances, each.key, 0)

@@ -30,6 +30,12 @@ variable "placeholder_image" {
   default     = "us-docker.pkg.dev/cloudrun/container/hello"
 }
 
+variable "otlp_endpoint" {
+  description = "OpenTelemetry collector (OTLP over HTTP) every function exports traces and metrics to; empty turns export off."
+  type        = string
+  default     = ""
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of every function (debug, info, warn, error)."
   type        = string

@@ -12,6 +12,12 @@ locals {
     DEAD_LETTER_TOPIC    = local.dead_letter
     LOG_LEVEL            = var.log_level
     FUNCTION_TARGET      = var.name
+    # Traces and metrics go to an OpenTelemetry collector when one is set;
+    # without it they stay off (logs still carry the trace id).
+    OTEL_SERVICE_NAME           = var.name
+    OTEL_TRACES_EXPORTER        = var.otlp_endpoint == "" ? "none" : "otlp"
+    OTEL_METRICS_EXPORTER       = var.otlp_endpoint == "" ? "none" : "otlp"
+    OTEL_EXPORTER_OTLP_ENDPOINT = var.otlp_endpoint
   })
 }
 

@@ -60,6 +60,12 @@ variable "delivery" {
   })
 }
 
+variable "otlp_endpoint" {
+  description = "OpenTelemetry collector (OTLP over HTTP) for traces and metrics; empty turns export off."
+  type        = string
+  default     = ""
+}
+
 variable "log_level" {
   type    = string
   default = "info"
