@@ -5,7 +5,7 @@ STRIPE_MOCK_VERSION := v0.203.0
 FUNCTION ?=
 BIN := $(CURDIR)/bin
 
-.PHONY: run test test-unit tools lint fmt vet clean
+.PHONY: run test test-unit bench-renewal tools lint fmt vet clean
 
 ## run: the whole system locally (emulators, six functions, doubles), until Ctrl-C
 run: tools
@@ -16,9 +16,14 @@ test: tools
 	go vet ./...
 	go run ./infra/cmd/withemulators -- go test -count=1 -timeout 12m ./...
 
+## bench-renewal: time one tick's fan-out over N due subscriptions on the emulators (N=100000 for the figure in the docs)
+N ?= 100000
+bench-renewal:
+	RENEWAL_BENCH_N=$(N) go run ./infra/cmd/withemulators -- go test -count=1 -run '^$$' -bench BenchmarkRenewalFanOut -benchtime 1x -timeout 30m ./functions/renewal/
+
 ## test-unit: the tests that need no emulator
 test-unit:
-	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/...
+	go test -count=1 ./shared/subscription/... ./shared/proration/... ./shared/clock/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/...
 
 ## tools: stripe-mock, pinned, into ./bin
 tools: $(BIN)/stripe-mock

@@ -54,6 +54,7 @@ func (f *Function) fanOut(ctx context.Context, page catalog.FanOutPage) error {
 			return fmt.Errorf("renewal.fanOut: %w", err)
 		}
 		if len(docs) == 0 {
+			page.AfterID = "" // the previous page was the last
 			break
 		}
 		events := make([]event.Event, 0, len(docs))
@@ -69,7 +70,7 @@ func (f *Function) fanOut(ctx context.Context, page catalog.FanOutPage) error {
 			events = append(events, e)
 			page.AfterID, page.AfterReview = due.SubscriptionID, due.ReviewAt
 		}
-		if err := f.d.Publisher.Publish(ctx, catalog.TopicRenewalTicks, events...); err != nil {
+		if err := f.d.FanOut.Publish(ctx, catalog.TopicRenewalTicks, events...); err != nil {
 			return err
 		}
 		page.Events += len(events)

@@ -35,8 +35,11 @@ type Biller interface {
 
 // Deps are what renewal needs.
 type Deps struct {
-	Store           *store.Store
-	Publisher       pubsub.Publisher
+	Store     *store.Store
+	Publisher pubsub.Publisher
+	// FanOut publishes the renewal-due events of a tick (default Publisher):
+	// a BatchPublisher in production.
+	FanOut          pubsub.Publisher
 	Billing         Biller
 	Policy          subscription.Policy
 	Clock           clock.Clock
@@ -57,6 +60,9 @@ type Function struct {
 func New(d Deps) *Function {
 	if d.Clock == nil {
 		d.Clock = clock.System{}
+	}
+	if d.FanOut == nil {
+		d.FanOut = d.Publisher
 	}
 	if d.PageSize <= 0 {
 		d.PageSize = 500

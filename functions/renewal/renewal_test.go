@@ -47,7 +47,7 @@ type testClock struct {
 	t  time.Time
 }
 
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type fixture struct {
@@ -160,7 +160,7 @@ func day(s string) time.Time {
 	return t
 }
 
-func tickEvent(t *testing.T, messageID string) event.Event {
+func tickEvent(t testing.TB, messageID string) event.Event {
 	t.Helper()
 	e, err := cloudevent.ParsePush(emulator.RawPushBody([]byte(`{"job":"renewals"}`), nil, messageID))
 	if err != nil {
@@ -198,6 +198,20 @@ func TestTickFansOutOneDueEventPerDueSubscriptionByPages(t *testing.T) {
 	}
 	if n := len(fx.published(catalog.TopicRenewalTicks, catalog.RenewalFanOutPage)); n != 1 {
 		t.Fatalf("%d page events, want the fan-out to end", n)
+	}
+	// A fan-out whose last page is full ends on the next, empty, page.
+	full := setup(t, options{pageSize: 2, pagesPerRun: 1})
+	for i := range 2 {
+		full.seed(t, fmt.Sprintf("full-%d", i), nil)
+	}
+	full.handle(t, tickEvent(t, "tick-full"))
+	handOver := full.published(catalog.TopicRenewalTicks, catalog.RenewalFanOutPage)
+	if len(handOver) != 1 {
+		t.Fatalf("%d hand-over pages after a full page", len(handOver))
+	}
+	full.handle(t, handOver[0])
+	if n := len(full.published(catalog.TopicRenewalTicks, catalog.RenewalFanOutPage)); n != 1 {
+		t.Fatalf("an empty page handed over again: %d pages", n)
 	}
 	// A repeated tick publishes the same ids: renewal dedupes them.
 	first := fx.published(catalog.TopicRenewalTicks, catalog.RenewalDue)[0]

@@ -34,8 +34,10 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	if _, fake := clk.(*clock.File); fake {
 		logger.WarnContext(ctx, "time is read from "+clock.FileEnv+": test stacks only")
 	}
+	fanOut := NewBatchPublisher(p.Publisher.Raw())
 	f := New(Deps{
-		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
+		Store: p.Store, Publisher: p.Publisher, FanOut: fanOut, DeadLetterTopic: p.DeadLetterTopic, Logger: logger,
+		Close:   func() error { fanOut.Stop(); return p.Close() },
 		Billing: stripe.NewBilling(key, apiURL, timeout), Policy: policy, Clock: clk, PageSize: pageSize,
 	})
 	return entrypoint.Serve(f, logger), nil
