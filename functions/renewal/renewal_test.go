@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -411,5 +412,35 @@ func TestChangesAreChargedProratedOnce(t *testing.T) {
 	fx.review(t, s.ID, s.TermEnd)
 	if got := fx.sub(t, s.ID); got.Status != subscription.Expired || len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionExpired)) != 1 {
 		t.Fatalf("at term end: %s", got.Status)
+	}
+}
+
+func TestAStripeOutageAsksForTheDueEventAgainAndChargesOnce(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "outage", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+	})
+	fx.clock.Set(day("2027-01-08"))
+	due := catalog.Due{SubscriptionID: s.ID, Version: s.Version, ReviewAt: *s.NextReviewAt}
+	e, err := cloudevent.New(context.Background(), dueID(due), catalog.SourceRenewal, catalog.RenewalDue, s.ID, due)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.stripe.FailNext(50, http.StatusServiceUnavailable)
+	if err := fx.f.Handle(context.Background(), e); err == nil {
+		t.Fatal("a Stripe outage was acknowledged")
+	}
+	if got := fx.sub(t, s.ID); !got.RenewalPendingFor.IsZero() || len(fx.rec.On(deadLetterTopic)) != 0 {
+		t.Fatalf("after the outage: pending for %s, %d dead letters", got.RenewalPendingFor, len(fx.rec.On(deadLetterTopic)))
+	}
+	fx.stripe.Reset()
+	fx.handle(t, e) // Pub/Sub redelivers the same due event
+	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	if n := len(fx.charged("/v1/invoices", key)); n != 1 || len(fx.charged("/pay", key)) != 1 {
+		t.Fatalf("after the redelivery: %d invoices, %d payments; want 1 each", n, len(fx.charged("/pay", key)))
+	}
+	if got := fx.sub(t, s.ID); !got.RenewalPendingFor.Equal(s.TermEnd) {
+		t.Fatalf("renewal not raised after the outage: %+v", got.RenewalPendingFor)
 	}
 }

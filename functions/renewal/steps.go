@@ -13,6 +13,7 @@ import (
 	"fulfillment/shared/cloudevent"
 	"fulfillment/shared/consumer"
 	"fulfillment/shared/failure"
+	"fulfillment/shared/store"
 	"fulfillment/shared/stripe"
 	"fulfillment/shared/subscription"
 )
@@ -32,11 +33,25 @@ func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 	}
 	return f.Processor.Once(ctx, in, consumer.Work{
 		Effect: func(ctx context.Context) error { return f.runDueSteps(ctx, due.SubscriptionID) },
-		Apply: f.mutate(in, due.SubscriptionID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
-			s.Reschedule(now, f.d.Policy)
-			return subscription.Change{From: s.Status, To: s.Status, Reason: "next review scheduled"}, nil
-		}),
+		Apply:  f.reschedule(due.SubscriptionID),
 	})
+}
+
+// reschedule sets the subscription's next review: only that field, and no
+// history record (a review that found nothing to do is not a change).
+func (f *Function) reschedule(id string) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+	return func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		sub, err := f.d.Store.Subscription(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		sub.Reschedule(f.d.Clock.Now(), f.d.Policy)
+		var next any // nil clears it: the subscription leaves the review queries
+		if sub.NextReviewAt != nil {
+			next = *sub.NextReviewAt
+		}
+		return nil, tx.Update(f.d.Store.Doc(store.Subscriptions, id), []firestore.Update{{Path: "next_review_at", Value: next}})
+	}
 }
 
 func (f *Function) runDueSteps(ctx context.Context, id string) error {
@@ -53,6 +68,12 @@ func (f *Function) runDueSteps(ctx context.Context, id string) error {
 		for _, st := range steps {
 			unit := unitEvent(sub.ID, st)
 			err := f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+			for retry := 0; err != nil && !failure.IsPermanent(err) && retry < 2; retry++ {
+				// Once again: after a commit whose publish failed it finds the
+				// step done and publishes its recorded events. A redelivered
+				// due event would no longer see the step due, so do it here.
+				err = f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+			}
 			if failure.IsPermanent(err) {
 				err = f.Processor.DeadLetter(ctx, unit, err)
 			}

@@ -326,7 +326,7 @@ func (s *Subscription) Due(now time.Time, p Policy) []Step {
 }
 
 // Reschedule sets the next review to the soonest step after now (nil when
-// nothing is left), and reports whether it changed.
+// nothing is left).
 func (s *Subscription) Reschedule(now time.Time, p Policy) {
 	s.NextReviewAt = nil
 	for _, st := range s.Steps(p) {
