@@ -171,6 +171,7 @@ func change(ctx context.Context, name string, args []string) error {
 	if c.SubscriptionID == "" {
 		return errors.New(name + ": -sub is required")
 	}
+	c = onlyFor(name, c)
 	pub, err := pubsub.NewClient(ctx, project())
 	if err != nil {
 		return err
@@ -181,6 +182,22 @@ func change(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	return printJSON(map[string]any{"command_id": id, "type": changeTypes[name], "command": c})
+}
+
+// onlyFor keeps the fields the command uses, so the event says what it asks.
+func onlyFor(name string, c catalog.Command) catalog.Command {
+	out := catalog.Command{SubscriptionID: c.SubscriptionID}
+	switch name {
+	case "add-seats":
+		out.Seats = c.Seats
+	case "change-plan":
+		out.PlanCode = c.PlanCode
+	case "add-pack":
+		out.PackKind, out.PackAmount = c.PackKind, c.PackAmount
+	case "auto-renew":
+		out.AutoRenew = c.AutoRenew
+	}
+	return out
 }
 
 func seatReport(ctx context.Context, args []string) error {
