@@ -196,7 +196,7 @@ func (f *Function) record(ctx context.Context, tx *firestore.Transaction, in eve
 
 func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.ProvisionRequest {
 	req := gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
-		PlanCode: e.PlanCode, Seats: e.Seats, StartDate: e.StartsOn, EndDate: e.EndsOn,
+		PlanCode: e.PlanCode, Seats: e.Seats, MaxSeatsUsed: s.MaxSeatsUsed, StartDate: e.StartsOn, EndDate: e.EndsOn,
 		AutoRenew: s.Order.AutoRenew && e.Status == "active", PurchaseXID: e.PurchaseXID,
 	}}
 	if e.StorageGB > 0 {

@@ -26,6 +26,9 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
 	p, err := platform.Open(ctx)
 	if err != nil {
 		return nil, err

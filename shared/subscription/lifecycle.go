@@ -32,6 +32,20 @@ func DefaultPolicy() Policy {
 	}
 }
 
+// Validate refuses a schedule that cannot run: retries on increasing
+// positive days, no negative periods.
+func (p Policy) Validate() error {
+	for i, d := range p.RetryDays {
+		if d <= 0 || (i > 0 && d <= p.RetryDays[i-1]) {
+			return fmt.Errorf("subscription.Policy: retry days %v must be positive and increasing", p.RetryDays)
+		}
+	}
+	if p.NoticeLead < 0 || p.ChargeLead < 0 || p.GraceDays < 0 || p.SuspensionDays < 0 || p.TrueUpDelay < 0 || p.SettleAfter < 0 {
+		return fmt.Errorf("subscription.Policy: negative period in %+v", p)
+	}
+	return nil
+}
+
 // Reconciliation is the quarterly true-up last looked at in a term.
 type Reconciliation struct {
 	TermStart time.Time `firestore:"term_start" json:"term_start"`

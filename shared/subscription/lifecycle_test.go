@@ -209,3 +209,21 @@ func TestRescheduleAndNoticeBeforeCharge(t *testing.T) {
 		t.Fatalf("unknown charge steps %+v", st)
 	}
 }
+
+func TestPolicyValidation(t *testing.T) {
+	if err := DefaultPolicy().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, days := range [][]int{{3, 3}, {7, 3}, {0, 5}} {
+		p := DefaultPolicy()
+		p.RetryDays = days
+		if p.Validate() == nil {
+			t.Errorf("retry days %v accepted", days)
+		}
+	}
+	p := DefaultPolicy()
+	p.GraceDays = -1
+	if p.Validate() == nil {
+		t.Error("negative grace accepted")
+	}
+}

@@ -214,7 +214,9 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	y.tick() // Scheduler may fire twice: nothing is charged twice
 	y.until("true-up billed, 14 seats", func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 })
 	y.charge(fmt.Sprintf("trueup-%s-2026-01-15-q1", y.subID), 102207) // 4 x $348 x 268/365 days
-	y.provisioned(2, "premium", 14)
+	if bp := y.provisioned(2, "premium", 14); bp["max_seats_used"] != float64(14) {
+		t.Fatalf("true-up provisioned %v, want max_seats_used 14", bp)
+	}
 	y.crm("active", "premium", 14)
 
 	// Add 5 seats mid-term, charged for the rest of the term.
