@@ -369,3 +369,45 @@ func (y *year) history(event string, n int) {
 		y.t.Fatalf("%d history records of %s, want %d", got, event, n)
 	}
 }
+
+func TestCanceledAutoRenewIsNeverChargedAndExpiresDeprovisioned(t *testing.T) {
+	y := startYear(t)
+	y.p = purchase(t)
+	y.subID = y.p.SubscriptionID()
+	y.webhook(y.p.CheckoutCompleted(uniq("evt"), y.now()))
+	y.until("active", func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+	y.provisioned(1, "premium", 10)
+
+	// Cancel auto-renew, undo it, cancel it again: GitLab follows each.
+	for i, on := range []bool{false, true, false} {
+		y.setClock(fmt.Sprintf("2026-0%d-01T10:00:00Z", i+3))
+		y.command(catalog.CommandSetAutoRenew, catalog.Command{AutoRenew: on})
+		y.until(fmt.Sprintf("auto-renew %t", on), func(s *subscription.Subscription) bool { return s.Order.AutoRenew == on })
+		if bp := y.provisioned(i+2, "premium", 10); bp["auto_renew"] != on {
+			t.Fatalf("GitLab told auto_renew %v, want %t", bp["auto_renew"], on)
+		}
+	}
+	eventually(t, 30*time.Second, "CRM shows auto-renew off", func() (bool, string) {
+		rec, _ := y.s.Salesforce.Record("Fulfillment_Subscription__c", y.subID)
+		return rec["Auto_Renew__c"] == false, fmt.Sprint(rec)
+	})
+
+	// No notice and no charge before term end...
+	y.setClock("2027-01-08T10:00:00Z")
+	y.tick()
+	reviewed := y.until("reviewed up to the expiry", func(s *subscription.Subscription) bool {
+		return s.NextReviewAt != nil && s.NextReviewAt.Format(time.DateOnly) == "2027-01-15"
+	})
+	if !reviewed.NoticeSentFor.IsZero() || !reviewed.RenewalPendingFor.IsZero() || len(y.stripeCalls("renewal-")) != 0 {
+		t.Fatalf("a non-renewing subscription got a notice (%s) or a charge (%d calls)", reviewed.NoticeSentFor, len(y.stripeCalls("renewal-")))
+	}
+	// ...and at term end it expires and is deprovisioned.
+	y.setClock("2027-01-15T10:00:00Z")
+	y.tick()
+	y.until("expired", func(s *subscription.Subscription) bool { return s.Status == subscription.Expired })
+	y.provisioned(5, "free", 0)
+	y.crm("expired", "premium", 10)
+	if n := len(y.stripeCalls("")); n != 0 {
+		t.Fatalf("%d Stripe calls for a subscription that never renewed", n)
+	}
+}
