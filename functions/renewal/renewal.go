@@ -61,6 +61,9 @@ func New(d Deps) *Function {
 	if d.Clock == nil {
 		d.Clock = clock.System{}
 	}
+	if d.Policy.NoticeLead == 0 && d.Policy.ChargeLead == 0 && d.Policy.RetryDays == nil {
+		d.Policy = subscription.DefaultPolicy()
+	}
 	if d.FanOut == nil {
 		d.FanOut = d.Publisher
 	}

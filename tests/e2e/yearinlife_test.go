@@ -267,7 +267,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 		return s.Status == subscription.Active && s.TermStart.Equal(term1)
 	})
 	term2 := renewed.TermEnd
-	if renewed.Order.Seats != 19 || term2.Format(time.DateOnly) != "2028-01-15" || renewed.Dunning != (subscription.Dunning{}) {
+	if renewed.Order.Seats != 19 || term2.Format(time.DateOnly) != "2028-01-15" || renewed.Dunning != (subscription.Dunning{}) || renewed.MaxSeatsUsed != 0 {
 		t.Fatalf("renewed: %+v term end %s dunning %+v", renewed.Order, term2, renewed.Dunning)
 	}
 	if bp := y.provisioned(5, "ultimate", 19); bp["end_date"] != "2028-01-15" {
