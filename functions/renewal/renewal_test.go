@@ -444,3 +444,31 @@ func TestAStripeOutageAsksForTheDueEventAgainAndChargesOnce(t *testing.T) {
 		t.Fatalf("renewal not raised after the outage: %+v", got.RenewalPendingFor)
 	}
 }
+
+func TestAPayCallThatNeverReachedStripeIsPaidOnceAfterAsking(t *testing.T) {
+	fx := setup(t, options{stripeTimeout: 300 * time.Millisecond})
+	s := fx.seed(t, "lost", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+	})
+	fx.stripe.LoseRequests("/pay", 3) // the first call and stripe-go's two retries
+
+	fx.review(t, s.ID, day("2027-01-08"))
+	unknown := fx.sub(t, s.ID)
+	if unknown.ChargeUnknownSince.IsZero() || len(fx.charged("/pay", "")) != 0 {
+		t.Fatalf("after the lost call: unknown since %s, %d payments", unknown.ChargeUnknownSince, len(fx.charged("/pay", "")))
+	}
+	fx.review(t, s.ID, day("2027-01-08").Add(30*time.Minute)) // an early due event: nothing, and not recorded
+	if len(fx.stripe.Calls()) != 5 {                          // item, invoice, 3 lost pay calls
+		t.Fatalf("Stripe asked before the settle time: %d calls", len(fx.stripe.Calls()))
+	}
+	fx.review(t, s.ID, day("2027-01-08").Add(2*time.Hour))
+	pays := fx.charged("/pay", "")
+	if len(pays) != 1 || pays[0].Headers["Idempotency-Key"] != stripe.RenewalKey(s.ID, s.TermEnd)+"-pay-settle" ||
+		pays[0].Path != "/v1/invoices/"+unknown.RenewalInvoiceID+"/pay" {
+		t.Fatalf("after asking Stripe: payments %v, want one under the settle key", pays)
+	}
+	if got := fx.sub(t, s.ID); !got.RenewalPendingFor.Equal(s.TermEnd) || !got.ChargeUnknownSince.IsZero() {
+		t.Fatalf("not settled: pending for %s, unknown since %s", got.RenewalPendingFor, got.ChargeUnknownSince)
+	}
+}

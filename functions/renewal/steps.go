@@ -31,6 +31,11 @@ func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 	if err := cloudevent.DecodeData(in, &due); err != nil {
 		return err
 	}
+	if due.ReviewAt.After(f.d.Clock.Now()) {
+		// Early (another tick's clock ran ahead): acknowledge without
+		// recording, so the same event is processed when it is due.
+		return nil
+	}
 	return f.Processor.Once(ctx, in, consumer.Work{
 		Effect: func(ctx context.Context) error { return f.runDueSteps(ctx, due.SubscriptionID) },
 		Apply:  f.reschedule(due.SubscriptionID),

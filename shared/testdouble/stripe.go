@@ -30,6 +30,11 @@ type StripeProxy struct {
 	slowSuffix string
 	slowFor    time.Duration
 	slowLeft   int
+	// lost holds requests whose path ends in lostSuffix, lostLeft more
+	// times, until the client gives up, and never forwards them: a Stripe
+	// that never got the call.
+	lostSuffix string
+	lostLeft   int
 }
 
 // stored is the outcome of the first request made with an idempotency key.
@@ -65,7 +70,25 @@ func (p *StripeProxy) reset() {
 	defer p.mu.Unlock()
 	p.idem = map[string]*stored{}
 	p.paid = map[string]bool{}
-	p.slowLeft = 0
+	p.slowLeft, p.lostLeft = 0, 0
+}
+
+// LoseRequests makes the next n requests whose path ends in pathSuffix go
+// unanswered until the client gives up, without reaching stripe-mock.
+func (p *StripeProxy) LoseRequests(pathSuffix string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lostSuffix, p.lostLeft = pathSuffix, n
+}
+
+func (p *StripeProxy) takeLost(path string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lostLeft == 0 || !strings.HasSuffix(path, p.lostSuffix) {
+		return false
+	}
+	p.lostLeft--
+	return true
 }
 
 // SlowAnswers makes the next n requests whose path ends in pathSuffix (e.g.
@@ -140,6 +163,11 @@ func (p *StripeProxy) withPaidStatus(r *http.Request, body []byte) []byte {
 }
 
 func (p *StripeProxy) serve(w http.ResponseWriter, r *http.Request) {
+	if p.takeLost(r.URL.Path) {
+		<-r.Context().Done()
+		w.WriteHeader(http.StatusGatewayTimeout) // recorded as such; the client is gone
+		return
+	}
 	if d := p.takeSlow(r.URL.Path); d > 0 {
 		w = &slowWriter{ResponseWriter: w, r: r, delay: d}
 	}
