@@ -127,14 +127,9 @@ func refuse(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrChange, fmt.Sprintf(format, args...))
 }
 
-// plan is the subscription's current plan (validated at purchase).
-func (s *Subscription) plan() catalog.Plan {
-	p, _ := catalog.LookupPlan(s.Order.PlanCode)
-	return p
-}
-
-// termCents is what one term of order costs at the subscription's term length.
-func (s *Subscription) termCents(o catalog.Order) int64 {
+// termCents is what one term of order costs at list price (plans are
+// validated at purchase and at each plan change).
+func termCents(o catalog.Order) int64 {
 	p, _ := catalog.LookupPlan(o.PlanCode)
 	return p.TermPriceCents(o)
 }
@@ -142,7 +137,7 @@ func (s *Subscription) termCents(o catalog.Order) int64 {
 // SeatsCents is the prorated price of n more seats from day at.
 func (s *Subscription) SeatsCents(n int, at time.Time) int64 {
 	o := catalog.Order{PlanCode: s.Order.PlanCode, Seats: n, TermMonths: s.Order.TermMonths}
-	return proration.Cents(s.termCents(o), s.TermStart, s.TermEnd, at)
+	return proration.Cents(termCents(o), s.TermStart, s.TermEnd, at)
 }
 
 // AddSeats adds n seats now; they are charged prorated (SeatsCents).
@@ -162,7 +157,7 @@ func (s *Subscription) AddSeats(n int, at time.Time) (Change, error) {
 func (s *Subscription) UpgradeCents(plan string, at time.Time) int64 {
 	to := s.Order
 	to.PlanCode = plan
-	return proration.Upgrade(s.termCents(s.Order), s.termCents(to), s.TermStart, s.TermEnd, at)
+	return proration.Upgrade(termCents(s.Order), termCents(to), s.TermStart, s.TermEnd, at)
 }
 
 // ChangePlan moves to plan: at once when it costs more (an upgrade, charged
@@ -176,7 +171,7 @@ func (s *Subscription) ChangePlan(plan string, at time.Time) (Change, error) {
 	}
 	to := s.Order
 	to.PlanCode = plan
-	switch now, next := s.termCents(s.Order), s.termCents(to); {
+	switch now, next := termCents(s.Order), termCents(to); {
 	case plan == s.Order.PlanCode:
 		return noOp(s.Status, "already on "+plan), nil
 	case next > now:
@@ -196,7 +191,7 @@ func (s *Subscription) PackCents(kind string, amount int, at time.Time) int64 {
 	} else {
 		o.ComputeMinutes = amount
 	}
-	return proration.Cents(s.termCents(o), s.TermStart, s.TermEnd, at)
+	return proration.Cents(termCents(o), s.TermStart, s.TermEnd, at)
 }
 
 // AddPack adds a storage or compute-minute pack, once per purchase id.
