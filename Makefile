@@ -19,7 +19,7 @@ KO_BASE = KO_DEFAULTBASEIMAGE=$$(go run ./infra/cmd/kobase)
 KO_OFFLINE = KO_DOCKER_REPO=fulfillment.invalid/functions $(BIN)/ko build --bare --push=false --sbom=none
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: run test test-unit tools tofu lint fmt vet clean image images deploy
+.PHONY: run test test-unit tools tofu lint fmt vet clean image images deploy bench-renewal
 
 ## run: the whole system locally (emulators, six functions, doubles), until Ctrl-C
 run: tools
@@ -30,9 +30,14 @@ test: tools
 	go vet ./...
 	go run ./infra/cmd/withemulators -- go test -count=1 -timeout 12m ./...
 
+## bench-renewal: time one tick's fan-out over N due subscriptions on the emulators (N=100000 for the figure in the docs)
+N ?= 100000
+bench-renewal:
+	RENEWAL_BENCH_N=$(N) go run ./infra/cmd/withemulators -- go test -count=1 -run '^$$' -bench BenchmarkRenewalFanOut -benchtime 1x -timeout 30m ./functions/renewal/
+
 ## test-unit: the tests that need no emulator
 test-unit:
-	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/... ./infra/deploy/... ./infra/knative/... ./terraform/...
+	go test -count=1 ./shared/subscription/... ./shared/proration/... ./shared/clock/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/... ./infra/deploy/... ./infra/knative/... ./terraform/...
 
 ## tools: stripe-mock and ko, pinned, into ./bin
 tools: $(BIN)/stripe-mock $(BIN)/ko

@@ -61,22 +61,30 @@ locals {
       invokers  = []
       env       = { RENEWAL_LEAD_TIME = var.renewal_lead_time }
       secrets   = { STRIPE_API_KEY = "stripe-api-key" }
-      publishes = ["subscription-events"]
+      publishes = ["subscription-events", "renewal-ticks"] # renewal-ticks: its own fan-out pages and renewal-due events
+    }
+    # Daily seat reports. Not public: Cloud Run lets only the listed
+    # identities in (the seat-link gateway), and the function checks each
+    # report's bearer token on top.
+    seat-usage = {
+      public    = false
+      invokers  = var.seat_usage_invokers
+      env       = {}
+      secrets   = { SEAT_USAGE_TOKEN_KEY = "seat-usage-token-key" }
+      publishes = []
     }
   }
 
   # Cloud Scheduler jobs: each publishes an empty tick to its topic, which
-  # the subscribed function turns into work.
+  # the subscribed function turns into work. One tick is enough: each
+  # subscription keeps its own next_review_at, and renewal runs whatever is
+  # due on it (renewal notice, charge, its own quarterly reconciliation
+  # notice and true-up, dunning retries, suspension, expiry).
   schedules = {
     renewal-tick = {
       description = "Asks the renewal function to look for subscriptions due for renewal."
       schedule    = var.renewal_schedule
       topic       = "renewal-ticks"
-    }
-    quarterly-reconciliation = {
-      description = "Starts the quarterly seat reconciliation (notices, then prorated invoices for seats owed)."
-      schedule    = var.reconciliation_schedule
-      topic       = "reconciliation-ticks"
     }
   }
 }

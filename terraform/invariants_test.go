@@ -311,19 +311,21 @@ func TestPlatformHasTheDatabaseSchedulesAndSecrets(t *testing.T) {
 	if v, _ := ttl["processed"].Value(nil); v.IsNull() || v.AsString() != "expire_at" {
 		t.Error("no TTL policy on processed.expire_at")
 	}
-	index := one(t, files, "modules/platform", "resource", "google_firestore_index", "subscriptions_status_term_end")
-	var fields []string
-	for _, b := range index.Body.Blocks {
-		if b.Type == "fields" {
-			fields = append(fields, source(files, b.Body.Attributes["field_path"].Expr))
-		}
+	// The review and seat-usage queries run on automatic single-field
+	// indexes: the only field overrides are the TTL ones, and none of them
+	// is a field those queries use.
+	if n := len(blocks(files, "modules/platform", "resource", "google_firestore_field")); n != 1 {
+		t.Errorf("%d google_firestore_field resources, want only the TTL one", n)
 	}
-	if !equal(fields, []string{`"status"`, `"term_end"`}) {
-		t.Errorf("subscriptions index fields = %v, want status, term_end (the renewal query)", fields)
+	for collection, field := range ttl {
+		v, _ := field.Value(nil)
+		if f := v.AsString(); f == "next_review_at" || f == "order.namespace_id" || f == "order.instance_id" {
+			t.Errorf("TTL on %s.%s would drop the index renewal or seat-usage queries", collection, f)
+		}
 	}
 
 	schedules := localObject(t, files, ".", "schedules")
-	for _, name := range []string{"renewal-tick", "quarterly-reconciliation"} {
+	for _, name := range []string{"renewal-tick"} {
 		if _, ok := schedules[name]; !ok {
 			t.Errorf("no Scheduler job %s", name)
 		}

@@ -85,12 +85,6 @@ variable "renewal_schedule" {
   default     = "0 * * * *"
 }
 
-variable "reconciliation_schedule" {
-  description = "Cron schedule (UTC) of the quarterly seat reconciliation: the first day of each quarter."
-  type        = string
-  default     = "0 6 1 1,4,7,10 *"
-}
-
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel ids (PagerDuty, Slack, e-mail) every alert goes to; created out of band."
   type        = list(string)
@@ -113,4 +107,10 @@ variable "knative_broker_url" {
   description = "Ingress URL of the fulfillment Broker of a Knative cluster running the functions (infra/knative), or empty."
   type        = string
   default     = ""
+}
+
+variable "seat_usage_invokers" {
+  description = "IAM members allowed to call seat-usage (the seat-link gateway's service account); each report also carries its own bearer token."
+  type        = list(string)
+  default     = []
 }

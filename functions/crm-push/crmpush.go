@@ -72,6 +72,9 @@ func New(d Deps) *Function {
 			catalog.SubscriptionPastDue:   push,
 			catalog.SubscriptionCanceled:  push,
 			catalog.SubscriptionExpired:   push,
+			catalog.SubscriptionChanged:   push,
+			catalog.SubscriptionGrace:     push,
+			catalog.SubscriptionSuspended: push,
 		},
 	}}
 	return f

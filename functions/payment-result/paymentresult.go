@@ -156,7 +156,7 @@ func invoicePaymentFailed(sub *subscription.Subscription, pe catalog.ProviderEve
 	if sub == nil {
 		return nil, subscription.Change{}, unknownSubscription(pe)
 	}
-	return sub, sub.ApplyPaymentFailed(pe.TermStart, pe.OccurredAt), nil
+	return sub, sub.ApplyPaymentFailed(pe.TermStart, pe.OccurredAt, pe.InvoiceID), nil
 }
 
 func cancel(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscription.Subscription, subscription.Change, error) {

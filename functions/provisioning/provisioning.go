@@ -79,13 +79,15 @@ func New(d Deps) *Function {
 			catalog.SubscriptionRenewed:   grant,
 			catalog.SubscriptionCanceled:  grant,
 			catalog.SubscriptionExpired:   grant,
+			catalog.SubscriptionChanged:   grant, // seats, plan, packs, auto-renew
+			catalog.SubscriptionSuspended: grant, // deprovisioned; data kept
 		},
 	}}
 	return f
 }
 
 // Plan is the entitlement a subscription state calls for: its paid plan
-// while it runs, nothing once it has ended.
+// while it runs, nothing while suspended or once it has ended.
 func Plan(s catalog.SubscriptionSnapshot) Entitlement {
 	e := Entitlement{
 		SubscriptionID: s.ID, PlanCode: s.Order.PlanCode, Seats: s.Order.Seats,
@@ -99,7 +101,7 @@ func Plan(s catalog.SubscriptionSnapshot) Entitlement {
 	if s.Order.Deployment == catalog.DeploymentSelfManaged {
 		e.Target = "instance:" + s.Order.InstanceID
 	}
-	if s.Status == "canceled" || s.Status == "expired" {
+	if s.Status == "canceled" || s.Status == "expired" || s.Status == "suspended" {
 		e.PlanCode, e.Seats, e.StorageGB, e.ComputeMinutes, e.Status = "free", 0, 0, 0, "revoked"
 	}
 	return e
@@ -197,7 +199,7 @@ func (f *Function) record(ctx context.Context, tx *firestore.Transaction, in eve
 
 func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.ProvisionRequest {
 	req := gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
-		PlanCode: e.PlanCode, Seats: e.Seats, StartDate: e.StartsOn, EndDate: e.EndsOn,
+		PlanCode: e.PlanCode, Seats: e.Seats, MaxSeatsUsed: s.MaxSeatsUsed, StartDate: e.StartsOn, EndDate: e.EndsOn,
 		AutoRenew: s.Order.AutoRenew && e.Status == "active", PurchaseXID: e.PurchaseXID,
 	}}
 	if e.StorageGB > 0 {

@@ -2,11 +2,11 @@ package renewal
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,92 +16,81 @@ import (
 
 	"fulfillment/shared/catalog"
 	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
 	"fulfillment/shared/emulator"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/failure"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
 	"fulfillment/shared/stripe"
 	"fulfillment/shared/subscription"
+	"fulfillment/shared/testdouble"
 )
 
-func TestMain(m *testing.M) { emulator.RunTests(m) }
+var stripeMock *testdouble.StripeMock
 
-const (
-	deadLetterTopic = "dead-letters"
-	lead            = 7 * 24 * time.Hour
-)
-
-var now = time.Date(2026, 3, 10, 6, 0, 0, 0, time.UTC)
-
-// charge is one ChargeRenewal call the fake biller received.
-type charge struct {
-	Invoice stripe.RenewalInvoice
-	Key     string
-	Err     error
-}
-
-// biller is an in-process Biller: it records every call and fails the
-// calls for which fail returns an error.
-type biller struct {
-	mu    sync.Mutex
-	calls []charge
-	fail  func(r stripe.RenewalInvoice, attempt int) error
-}
-
-func (b *biller) ChargeRenewal(_ context.Context, r stripe.RenewalInvoice) (string, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func TestMain(m *testing.M) {
 	var err error
-	if b.fail != nil {
-		attempt := 1
-		for _, c := range b.calls {
-			if c.Invoice.SubscriptionID == r.SubscriptionID {
-				attempt++
-			}
-		}
-		err = b.fail(r, attempt)
+	if stripeMock, err = testdouble.StartStripeMock(context.Background(), io.Discard); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	b.calls = append(b.calls, charge{Invoice: r, Key: r.IdempotencyKey("invoice"), Err: err})
-	if err != nil {
-		return "", err
-	}
-	return "in_" + r.SubscriptionID, nil
+	code := emulator.Run(m)
+	stripeMock.Stop()
+	os.Exit(code)
 }
 
-func (b *biller) Calls() []charge {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]charge(nil), b.calls...)
+const deadLetterTopic = "dead-letters"
+
+// t0 is the purchase time of every seeded subscription: the term runs
+// 2026-01-15 .. 2027-01-15.
+var t0 = time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
 }
+
+func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type fixture struct {
-	st   *store.Store
-	rec  *pubsub.Recorder
-	bill *biller
-	f    *Function
+	st     *store.Store
+	rec    *pubsub.Recorder
+	stripe *testdouble.StripeProxy
+	clock  *testClock
+	f      *Function
 }
 
-func setup(t *testing.T) fixture {
+type options struct {
+	pageSize, pagesPerRun int
+	stripeTimeout         time.Duration
+}
+
+func setup(t *testing.T, o options) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "renew")
-	rec, bill := &pubsub.Recorder{}, &biller{}
-	f := New(Deps{
-		Store: st, Publisher: rec, Billing: bill, LeadTime: lead, DeadLetterTopic: deadLetterTopic,
-		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now },
+	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	fx := fixture{st: st, rec: &pubsub.Recorder{}, stripe: proxy, clock: &testClock{t: t0}}
+	fx.f = New(Deps{
+		Store: st, Publisher: fx.rec, Billing: stripe.NewBilling("sk_test_123", proxy.URL(), o.stripeTimeout),
+		Policy: subscription.DefaultPolicy(), Clock: fx.clock, PageSize: o.pageSize, PagesPerRun: o.pagesPerRun,
+		DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler),
 	})
-	return fixture{st: st, rec: rec, bill: bill, f: f}
+	return fx
 }
 
-// seed stores a running subscription whose term ends at termEnd.
-func (fx fixture) seed(t *testing.T, id string, status subscription.Status, autoRenew bool, termEnd time.Time) *subscription.Subscription {
+// seed stores a premium subscription bought at t0 with 10 seats, changed by edit.
+func (fx fixture) seed(t *testing.T, id string, edit func(*subscription.Subscription)) *subscription.Subscription {
 	t.Helper()
-	s := &subscription.Subscription{
-		ID: id, Status: status, PurchaseID: "cs_" + id, Version: 1,
-		Order:    catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSaaS, NamespaceID: "ns", AutoRenew: autoRenew, TermMonths: 12},
-		Customer: catalog.Customer{ProviderCustomerID: "cus_" + id},
-		TermEnd:  termEnd, TermStart: termEnd.AddDate(-1, 0, 0), LastEventAt: termEnd.AddDate(-1, 0, 0),
+	o := catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSaaS, NamespaceID: "ns-" + id, AutoRenew: true, TermMonths: 12}
+	s, _, err := subscription.Purchase(id, "cs_"+id, o, catalog.Customer{ProviderCustomerID: "cus_" + id}, true, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(s)
 	}
 	if _, err := fx.st.Doc(store.Subscriptions, id).Set(context.Background(), s); err != nil {
 		t.Fatal(err)
@@ -118,207 +107,368 @@ func (fx fixture) sub(t *testing.T, id string) *subscription.Subscription {
 	return s
 }
 
-// tick is a Cloud Scheduler tick as delivered: a plain Pub/Sub message.
-func tick(t *testing.T, messageID string) event.Event {
+func (fx fixture) handle(t *testing.T, e event.Event) {
 	t.Helper()
-	e, err := cloudevent.FromMessage(cloudevent.Message{Data: []byte("{}"), MessageID: messageID, PublishTime: now}, "projects/p/topics/"+catalog.TopicRenewalTicks)
+	if err := fx.f.Handle(context.Background(), e); err != nil {
+		t.Fatalf("handle %s: %v", e.Type(), err)
+	}
+}
+
+// review delivers the renewal-due event a tick would publish for id now.
+func (fx fixture) review(t *testing.T, id string, at time.Time) {
+	t.Helper()
+	fx.clock.Set(at)
+	s := fx.sub(t, id)
+	due := catalog.Due{SubscriptionID: id, Version: s.Version}
+	if s.NextReviewAt != nil {
+		due.ReviewAt = *s.NextReviewAt
+	}
+	e, err := cloudevent.New(context.Background(), dueID(due), catalog.SourceRenewal, catalog.RenewalDue, id, due)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, e)
+}
+
+func (fx fixture) published(topic, typ string) []event.Event {
+	var out []event.Event
+	for _, e := range fx.rec.On(topic) {
+		if e.Type() == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// charged lists the Stripe calls that reached stripe-mock (not replays of
+// an idempotency key) on a path ending in suffix with a key starting with prefix.
+func (fx fixture) charged(suffix, keyPrefix string) []testdouble.Call {
+	var out []testdouble.Call
+	for _, c := range fx.stripe.Calls() {
+		if c.Method == "POST" && strings.HasSuffix(c.Path, suffix) && strings.HasPrefix(c.Headers["Idempotency-Key"], keyPrefix) &&
+			!c.Replayed && c.Status < 300 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func day(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func tickEvent(t testing.TB, messageID string) event.Event {
+	t.Helper()
+	e, err := cloudevent.ParsePush(emulator.RawPushBody([]byte(`{"job":"renewals"}`), nil, messageID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-// unitSource and unitID name a renewal action the way renewal does.
-func unit(id, action string, termEnd time.Time) event.Event {
-	e := event.New()
-	e.SetID(id + "/" + action + "/" + termEnd.Format(time.DateOnly))
-	e.SetSource(catalog.SourceRenewal)
+func TestTickFansOutOneDueEventPerDueSubscriptionByPages(t *testing.T) {
+	fx := setup(t, options{pageSize: 2, pagesPerRun: 2})
+	due := map[string]bool{}
+	for i := range 7 {
+		id := fmt.Sprintf("due-%d", i)
+		fx.seed(t, id, func(s *subscription.Subscription) { s.ReviewAt(t0.Add(-time.Duration(i) * time.Minute)) })
+		due[id] = true
+	}
+	fx.seed(t, "later", func(s *subscription.Subscription) { s.ReviewAt(t0.Add(time.Hour)) })
+	fx.seed(t, "never", func(s *subscription.Subscription) { s.NextReviewAt = nil })
+
+	fx.handle(t, tickEvent(t, "tick-1"))
+	pages := fx.published(catalog.TopicRenewalTicks, catalog.RenewalFanOutPage)
+	if n := len(fx.published(catalog.TopicRenewalTicks, catalog.RenewalDue)); n != 4 || len(pages) != 1 {
+		t.Fatalf("first delivery: %d due events and %d pages, want 4 and 1", n, len(pages))
+	}
+	fx.handle(t, pages[0])
+	got := map[string]bool{}
+	for _, e := range fx.published(catalog.TopicRenewalTicks, catalog.RenewalDue) {
+		if got[e.Subject()] {
+			t.Errorf("%s fanned out twice", e.Subject())
+		}
+		got[e.Subject()] = true
+	}
+	if fmt.Sprint(got) != fmt.Sprint(due) {
+		t.Fatalf("fanned out %v, want %v", got, due)
+	}
+	if n := len(fx.published(catalog.TopicRenewalTicks, catalog.RenewalFanOutPage)); n != 1 {
+		t.Fatalf("%d page events, want the fan-out to end", n)
+	}
+	// A fan-out whose last page is full ends on the next, empty, page.
+	full := setup(t, options{pageSize: 2, pagesPerRun: 1})
+	for i := range 2 {
+		full.seed(t, fmt.Sprintf("full-%d", i), nil)
+	}
+	full.handle(t, tickEvent(t, "tick-full"))
+	handOver := full.published(catalog.TopicRenewalTicks, catalog.RenewalFanOutPage)
+	if len(handOver) != 1 {
+		t.Fatalf("%d hand-over pages after a full page", len(handOver))
+	}
+	full.handle(t, handOver[0])
+	if n := len(full.published(catalog.TopicRenewalTicks, catalog.RenewalFanOutPage)); n != 1 {
+		t.Fatalf("an empty page handed over again: %d pages", n)
+	}
+	// A repeated tick publishes the same ids: renewal dedupes them.
+	first := fx.published(catalog.TopicRenewalTicks, catalog.RenewalDue)[0]
+	fx.handle(t, tickEvent(t, "tick-2"))
+	if again := fx.published(catalog.TopicRenewalTicks, catalog.RenewalDue)[7]; again.ID() != first.ID() {
+		t.Fatalf("repeated tick gave id %s, first gave %s", again.ID(), first.ID())
+	}
+}
+
+func TestNoticeThenOneRenewalChargeAtTheMaxSeatsUsed(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "renew", func(s *subscription.Subscription) {
+		s.RecordUsage(day("2026-05-01"), 12, t0)
+		// The quarters were reconciled in time: the overage is left for the renewal.
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+	})
+
+	fx.review(t, s.ID, day("2026-12-31")) // 15 days before term end: the notice only
+	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionRenewalNotice)); n != 1 {
+		t.Fatalf("%d renewal notices", n)
+	}
+	if calls := fx.stripe.Calls(); len(calls) != 0 {
+		t.Fatalf("Stripe called before the charge lead: %d calls", len(calls))
+	}
+	next := fx.sub(t, s.ID)
+	if !next.NoticeSentFor.Equal(s.TermEnd) || next.NextReviewAt == nil || !next.NextReviewAt.Equal(day("2027-01-08")) {
+		t.Fatalf("after the notice: notice for %s, next review %v", next.NoticeSentFor, next.NextReviewAt)
+	}
+	for range 3 { // the same due event twice, then a later tick
+		fx.review(t, s.ID, day("2027-01-08"))
+	}
+	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	items := fx.charged("/v1/invoiceitems", key)
+	if len(items) != 1 || len(fx.charged("/v1/invoices", key)) != 1 || len(fx.charged("/pay", key)) != 1 {
+		t.Fatalf("renewal charged %d items, %d invoices, %d payments; want 1 each", len(items), len(fx.charged("/v1/invoices", key)), len(fx.charged("/pay", key)))
+	}
+	if items[0].Body["amount"] != "417600" || items[0].Body["metadata[term_start]"] != "2027-01-15" {
+		t.Errorf("renewal item %v, want 12 seats x 34800 for the term from 2027-01-15", items[0].Body)
+	}
+	raised := fx.sub(t, s.ID)
+	// Nothing is left to schedule: the payment's result comes by webhook.
+	if !raised.RenewalPendingFor.Equal(s.TermEnd) || raised.RenewalSeats != 12 || raised.NextReviewAt != nil {
+		t.Fatalf("after the charge: pending for %s, seats %d, next review %v", raised.RenewalPendingFor, raised.RenewalSeats, raised.NextReviewAt)
+	}
+}
+
+func TestAPayCallWithoutAnAnswerIsSettledByAskingStripe(t *testing.T) {
+	fx := setup(t, options{stripeTimeout: 300 * time.Millisecond})
+	s := fx.seed(t, "timeout", func(s *subscription.Subscription) { s.NoticeSentFor = s.TermEnd })
+	fx.stripe.SlowAnswers("/pay", 10, 2*time.Second) // stripe-mock pays; the answer comes too late
+
+	fx.review(t, s.ID, day("2027-01-08"))
+	unknown := fx.sub(t, s.ID)
+	if unknown.ChargeUnknownSince.IsZero() || !unknown.RenewalPendingFor.IsZero() || unknown.RenewalInvoiceID == "" {
+		t.Fatalf("after the timeout: unknown since %s, pending for %s, invoice %q", unknown.ChargeUnknownSince, unknown.RenewalPendingFor, unknown.RenewalInvoiceID)
+	}
+	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	if n := len(fx.charged("/pay", key)); n != 1 {
+		t.Fatalf("%d payments reached Stripe, want exactly the first", n)
+	}
+	fx.stripe.SlowAnswers("/pay", 0, 0)
+
+	fx.review(t, s.ID, day("2027-01-08").Add(2*time.Hour)) // past CHARGE_SETTLE_AFTER
+	var lookups int
+	for _, c := range fx.stripe.Calls() {
+		if c.Method == "GET" && c.Path == "/v1/invoices/"+unknown.RenewalInvoiceID {
+			lookups++
+		}
+	}
+	if lookups != 1 {
+		t.Fatalf("%d invoice lookups, want 1", lookups)
+	}
+	if n := len(fx.charged("/pay", "")); n != 1 {
+		t.Fatalf("%d payments reached Stripe after settling, want still 1 (the invoice was paid)", n)
+	}
+	settled := fx.sub(t, s.ID)
+	if !settled.ChargeUnknownSince.IsZero() || !settled.RenewalPendingFor.Equal(s.TermEnd) || settled.RenewalInvoiceID != unknown.RenewalInvoiceID {
+		t.Fatalf("after settling: unknown since %s, pending for %s", settled.ChargeUnknownSince, settled.RenewalPendingFor)
+	}
+}
+
+func TestDunningRetriesThenGraceSuspensionAndCancellation(t *testing.T) {
+	fx := setup(t, options{})
+	failedAt := day("2027-01-09")
+	s := fx.seed(t, "dunning", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.MarkRenewalPending("in_dunning", day("2027-01-08"))
+		s.ApplyPaymentFailed(s.TermEnd, failedAt, "in_dunning")
+	})
+	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	for n, d := range []int{3, 7, 14} {
+		fx.review(t, s.ID, failedAt.AddDate(0, 0, d))
+		if got := len(fx.charged("/v1/invoices/in_dunning/pay", key+"-retry-")); got != n+1 {
+			t.Fatalf("day %d: %d retries reached Stripe, want %d", d, got, n+1)
+		}
+	}
+	steps := []struct {
+		day    int
+		status subscription.Status
+		event  string
+	}{{15, subscription.Grace, catalog.SubscriptionGrace}, {22, subscription.Suspended, catalog.SubscriptionSuspended}, {52, subscription.Canceled, catalog.SubscriptionCanceled}}
+	for _, st := range steps {
+		fx.review(t, s.ID, failedAt.AddDate(0, 0, st.day))
+		if got := fx.sub(t, s.ID); got.Status != st.status {
+			t.Fatalf("day %d: status %s, want %s", st.day, got.Status, st.status)
+		}
+		if n := len(fx.published(catalog.TopicSubscriptionEvents, st.event)); n != 1 {
+			t.Fatalf("day %d: %d %s events", st.day, n, st.event)
+		}
+	}
+	if got := fx.sub(t, s.ID); got.NextReviewAt != nil {
+		t.Fatalf("a canceled subscription is still reviewed at %v", got.NextReviewAt)
+	}
+}
+
+func TestQuarterlyReconciliationNoticeThenProratedInvoiceOnce(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "quarter", func(s *subscription.Subscription) { s.RecordUsage(day("2026-03-01"), 14, t0) })
+	fx.review(t, s.ID, day("2026-04-15"))
+	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionReconciliationNotice)); n != 1 {
+		t.Fatalf("%d reconciliation notices", n)
+	}
+	if len(fx.stripe.Calls()) != 0 {
+		t.Fatal("charged before the 7 days after the notice")
+	}
+	for range 2 {
+		fx.review(t, s.ID, day("2026-04-22"))
+	}
+	items := fx.charged("/v1/invoiceitems", "trueup-quarter-2026-01-15-q1")
+	if len(items) != 1 || items[0].Body["amount"] != "102207" { // 4 x 34800 x 268/365 days
+		t.Fatalf("true-up items %v", items)
+	}
+	got := fx.sub(t, s.ID)
+	if got.Order.Seats != 14 || got.SeatsOwed != 0 || !got.Reconciliation.Billed {
+		t.Fatalf("after the true-up: seats %d owed %d %+v", got.Order.Seats, got.SeatsOwed, got.Reconciliation)
+	}
+	changed := fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionChanged)
+	var snap catalog.SubscriptionSnapshot
+	if len(changed) != 1 || changed[0].DataAs(&snap) != nil || snap.Order.Seats != 14 {
+		t.Fatalf("changed events %d, snapshot seats %d", len(changed), snap.Order.Seats)
+	}
+}
+
+func command(t *testing.T, id, typ string, cmd catalog.Command, at time.Time) event.Event {
+	t.Helper()
+	e, err := cloudevent.New(context.Background(), id, catalog.SourceOperator, typ, cmd.SubscriptionID, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetTime(at)
 	return e
 }
 
-func (fx fixture) handle(t *testing.T, e event.Event) {
-	t.Helper()
-	if err := fx.f.Handle(context.Background(), e); err != nil {
-		t.Fatalf("Handle: %v", err)
+func TestChangesAreChargedProratedOnce(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "changes", nil)
+	mid := day("2026-07-16") // 183 of 365 days left
+	add := command(t, "cmd-add", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 5}, mid)
+	fx.handle(t, add)
+	fx.handle(t, add) // redelivered
+	if items := fx.charged("/v1/invoiceitems", "change-cmd-add"); len(items) != 1 || items[0].Body["amount"] != "87238" {
+		t.Fatalf("add seats charged %v", items)
+	}
+	fx.handle(t, command(t, "cmd-up", catalog.CommandChangePlan, catalog.Command{SubscriptionID: s.ID, PlanCode: "ultimate"}, mid))
+	if items := fx.charged("/v1/invoiceitems", "change-cmd-up"); len(items) != 1 || items[0].Body["amount"] != "631726" { // 15 x 84000 x 183/365
+		t.Fatalf("upgrade charged %v", items)
+	}
+	fx.handle(t, command(t, "cmd-down", catalog.CommandChangePlan, catalog.Command{SubscriptionID: s.ID, PlanCode: "premium"}, mid))
+	fx.handle(t, command(t, "cmd-pack", catalog.CommandAddPack, catalog.Command{SubscriptionID: s.ID, PackKind: subscription.PackStorage, PackAmount: 10}, mid))
+	fx.handle(t, command(t, "cmd-norenew", catalog.CommandSetAutoRenew, catalog.Command{SubscriptionID: s.ID, AutoRenew: false}, mid))
+	if n := len(fx.charged("/v1/invoiceitems", "change-cmd-down")); n != 0 {
+		t.Fatalf("a downgrade was charged %d times", n)
+	}
+	if items := fx.charged("/v1/invoiceitems", "change-cmd-pack"); len(items) != 1 || items[0].Body["amount"] != "3008" { // 6000 x 183/365
+		t.Fatalf("pack charged %v", items)
+	}
+	got := fx.sub(t, s.ID)
+	if got.Order.Seats != 15 || got.Order.PlanCode != "ultimate" || got.PendingPlan != "premium" || got.Order.StorageGB != 10 || got.Order.AutoRenew {
+		t.Fatalf("after the changes: %+v pending %q", got.Order, got.PendingPlan)
+	}
+	ids := map[string]bool{} // the redelivered command re-publishes its event under the same id
+	for _, e := range fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionChanged) {
+		ids[e.ID()] = true
+	}
+	if len(ids) != 5 {
+		t.Fatalf("%d distinct changed events, want 5", len(ids))
+	}
+	// A change the subscription cannot take is dead-lettered, never charged.
+	fx.handle(t, command(t, "cmd-bad", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: -3}, mid))
+	if dl := fx.rec.On(deadLetterTopic); len(dl) != 1 || dl[0].ID() != "cmd-bad" {
+		t.Fatal("refused command not dead-lettered")
+	}
+	if n := len(fx.charged("/v1/invoiceitems", "change-cmd-bad")); n != 0 {
+		t.Fatal("a refused change was charged")
+	}
+	// Auto-renew off: the subscription expires at term end.
+	fx.review(t, s.ID, s.TermEnd)
+	if got := fx.sub(t, s.ID); got.Status != subscription.Expired || len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionExpired)) != 1 {
+		t.Fatalf("at term end: %s", got.Status)
 	}
 }
 
-func TestTickChargesDueAndExpiresEnded(t *testing.T) {
-	t.Parallel()
-	fx := setup(t)
-	dueEnd := time.Date(2026, 3, 13, 0, 0, 0, 0, time.UTC)
-	endedEnd := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
-	fx.seed(t, "due", subscription.Active, true, dueEnd)
-	fx.seed(t, "ended", subscription.Active, false, endedEnd)
-	fx.seed(t, "later", subscription.Active, true, now.AddDate(0, 2, 0))
-	fx.seed(t, "gone", subscription.Canceled, true, dueEnd)
-	fx.handle(t, tick(t, "m1"))
-
-	calls := fx.bill.Calls()
-	if len(calls) != 1 {
-		t.Fatalf("biller calls = %+v, want one for the due subscription", calls)
-	}
-	inv := calls[0].Invoice
-	if inv.SubscriptionID != "due" || inv.CustomerID != "cus_due" || !inv.TermStart.Equal(dueEnd) || inv.AmountCents != 10*29*12*100 || inv.Currency != "usd" {
-		t.Errorf("invoice = %+v", inv)
-	}
-	if calls[0].Key != "renewal-due-2026-03-13-invoice" {
-		t.Errorf("idempotency key = %s", calls[0].Key)
-	}
-	due := fx.sub(t, "due")
-	if !due.RenewalPendingFor.Equal(dueEnd) || due.RenewalInvoiceID != "in_due" || due.Version != 2 || due.Status != subscription.Active {
-		t.Errorf("due subscription = %+v", due)
-	}
-	if s := fx.sub(t, "ended"); s.Status != subscription.Expired || s.Version != 2 {
-		t.Errorf("ended subscription = %+v", s)
-	}
-	for _, id := range []string{"later", "gone"} {
-		if s := fx.sub(t, id); s.Version != 1 {
-			t.Errorf("%s was touched: %+v", id, s)
-		}
-	}
-	out := fx.rec.On(catalog.TopicSubscriptionEvents)
-	if len(out) != 1 || out[0].Type() != catalog.SubscriptionExpired || out[0].Subject() != "ended" ||
-		out[0].ID() != cloudevent.DerivedID(unit("ended", "expire", endedEnd), catalog.SubscriptionExpired) {
-		t.Fatalf("published %v, want one expiry", out)
-	}
-	h, err := fx.st.SubscriptionHistory(context.Background(), "due")
-	if err != nil || len(h) != 1 || !strings.Contains(h[0].Reason, "in_due") {
-		t.Errorf("history = %+v, %v", h, err)
-	}
-}
-
-func TestTickOverHTTPAsPlainPush(t *testing.T) {
-	t.Parallel()
-	fx := setup(t)
-	fx.seed(t, "due", subscription.PastDue, true, now.Add(48*time.Hour))
-	srv := httptest.NewServer(entrypoint.Serve(fx.f, slog.New(slog.DiscardHandler)))
-	defer srv.Close()
-	body := emulator.RawPushBody([]byte(`{"job":"renewal"}`), nil, "4242")
-	if code, answer := emulator.Post(t, srv.URL, body); code != http.StatusNoContent {
-		t.Fatalf("push answered %d %s", code, answer)
-	}
-	if calls := fx.bill.Calls(); len(calls) != 1 || calls[0].Invoice.SubscriptionID != "due" {
-		t.Fatalf("biller calls = %+v", calls)
-	}
-}
-
-func TestRepeatedTicksChargeOnce(t *testing.T) {
-	t.Parallel()
-	fx := setup(t)
-	fx.seed(t, "due", subscription.Active, true, now.Add(72*time.Hour))
-	first := tick(t, "m1")
-	fx.handle(t, first)
-	fx.handle(t, first)         // the same tick redelivered
-	fx.handle(t, tick(t, "m2")) // the next tick
-	if calls := fx.bill.Calls(); len(calls) != 1 {
-		t.Fatalf("biller called %d times, want 1", len(calls))
-	}
-	if s := fx.sub(t, "due"); s.Version != 2 {
-		t.Errorf("version = %d, want 2", s.Version)
-	}
-	h, _ := fx.st.SubscriptionHistory(context.Background(), "due")
-	if len(h) != 1 {
-		t.Errorf("history has %d records, want 1", len(h))
-	}
-}
-
-func TestAlreadyRaisedRenewalIsLeftAlone(t *testing.T) {
-	t.Parallel()
-	fx := setup(t)
-	end := now.Add(72 * time.Hour)
-	s := fx.seed(t, "raised", subscription.Active, true, end)
-	s.RenewalPendingFor, s.RenewalInvoiceID = end, "in_earlier"
-	if _, err := fx.st.Doc(store.Subscriptions, s.ID).Set(context.Background(), s); err != nil {
+func TestAStripeOutageAsksForTheDueEventAgainAndChargesOnce(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "outage", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+	})
+	fx.clock.Set(day("2027-01-08"))
+	due := catalog.Due{SubscriptionID: s.ID, Version: s.Version, ReviewAt: *s.NextReviewAt}
+	e, err := cloudevent.New(context.Background(), dueID(due), catalog.SourceRenewal, catalog.RenewalDue, s.ID, due)
+	if err != nil {
 		t.Fatal(err)
 	}
-	fx.handle(t, tick(t, "m9"))
-	if calls := fx.bill.Calls(); len(calls) != 0 {
-		t.Fatalf("charged a renewal already raised: %+v", calls)
+	fx.stripe.FailNext(50, http.StatusServiceUnavailable)
+	if err := fx.f.Handle(context.Background(), e); err == nil {
+		t.Fatal("a Stripe outage was acknowledged")
 	}
-	if got := fx.sub(t, "raised"); got.Version != 1 || got.RenewalInvoiceID != "in_earlier" {
-		t.Errorf("subscription = %+v", got)
+	if got := fx.sub(t, s.ID); !got.RenewalPendingFor.IsZero() || len(fx.rec.On(deadLetterTopic)) != 0 {
+		t.Fatalf("after the outage: pending for %s, %d dead letters", got.RenewalPendingFor, len(fx.rec.On(deadLetterTopic)))
 	}
-}
-
-func TestPermanentChargeFailureIsDeadLetteredOthersStillRenew(t *testing.T) {
-	t.Parallel()
-	fx := setup(t)
-	end := time.Date(2026, 3, 12, 0, 0, 0, 0, time.UTC)
-	fx.seed(t, "bad", subscription.Active, true, end)
-	fx.seed(t, "good", subscription.Active, true, end)
-	fx.bill.fail = func(r stripe.RenewalInvoice, _ int) error {
-		if r.SubscriptionID == "bad" {
-			return failure.Permanentf("stripe answered 400: No such customer: %s", r.CustomerID)
-		}
-		return nil
+	fx.stripe.Reset()
+	fx.handle(t, e) // Pub/Sub redelivers the same due event
+	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	if n := len(fx.charged("/v1/invoices", key)); n != 1 || len(fx.charged("/pay", key)) != 1 {
+		t.Fatalf("after the redelivery: %d invoices, %d payments; want 1 each", n, len(fx.charged("/pay", key)))
 	}
-	fx.handle(t, tick(t, "m1"))
-
-	u := unit("bad", "charge", end)
-	var dl consumer.DeadLetter
-	if err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.DeadLetters, Name+"_"+cloudevent.Key(u)), &dl); err != nil {
-		t.Fatalf("dead letter: %v", err)
-	}
-	if dl.EventID != "bad/charge/2026-03-12" || !strings.Contains(dl.Reason, "No such customer") {
-		t.Errorf("dead letter = %+v", dl)
-	}
-	if dead := fx.rec.On(deadLetterTopic); len(dead) != 1 || dead[0].ID() != u.ID() {
-		t.Fatalf("dead-letter topic got %v", dead)
-	}
-	if s := fx.sub(t, "bad"); s.Version != 1 || !s.RenewalPendingFor.IsZero() {
-		t.Errorf("bad subscription changed: %+v", s)
-	}
-	if s := fx.sub(t, "good"); s.RenewalInvoiceID != "in_good" {
-		t.Errorf("good subscription not renewed: %+v", s)
+	if got := fx.sub(t, s.ID); !got.RenewalPendingFor.Equal(s.TermEnd) {
+		t.Fatalf("renewal not raised after the outage: %+v", got.RenewalPendingFor)
 	}
 }
 
-func TestTransientChargeFailureIsRetriedWithTheSameKey(t *testing.T) {
-	t.Parallel()
-	fx := setup(t)
-	fx.seed(t, "flaky", subscription.Active, true, now.Add(24*time.Hour))
-	fx.bill.fail = func(_ stripe.RenewalInvoice, attempt int) error {
-		if attempt == 1 {
-			return fmt.Errorf("stripe.ChargeRenewal invoice: %w", errors.New("503 service unavailable"))
-		}
-		return nil
-	}
-	if err := fx.f.Handle(context.Background(), tick(t, "m1")); err == nil {
-		t.Fatal("Handle = nil after a transient charge failure, want an error (redeliver the tick)")
-	}
-	if s := fx.sub(t, "flaky"); s.Version != 1 {
-		t.Fatalf("subscription changed after a failed charge: %+v", s)
-	}
-	if dead := fx.rec.On(deadLetterTopic); len(dead) != 0 {
-		t.Fatal("a transient failure was dead-lettered")
-	}
-	fx.handle(t, tick(t, "m1"))
-	fx.handle(t, tick(t, "m1"))
+func TestAPayCallThatNeverReachedStripeIsPaidOnceAfterAsking(t *testing.T) {
+	fx := setup(t, options{stripeTimeout: 300 * time.Millisecond})
+	s := fx.seed(t, "lost", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+	})
+	fx.stripe.LoseRequests("/pay", 3) // the first call and stripe-go's two retries
 
-	calls := fx.bill.Calls()
-	if len(calls) != 2 || calls[0].Err == nil || calls[1].Err != nil || calls[0].Key != calls[1].Key {
-		t.Fatalf("biller calls = %+v, want a failed and a successful call with one key", calls)
+	fx.review(t, s.ID, day("2027-01-08"))
+	unknown := fx.sub(t, s.ID)
+	if unknown.ChargeUnknownSince.IsZero() || len(fx.charged("/pay", "")) != 0 {
+		t.Fatalf("after the lost call: unknown since %s, %d payments", unknown.ChargeUnknownSince, len(fx.charged("/pay", "")))
 	}
-	if s := fx.sub(t, "flaky"); s.Version != 2 || s.RenewalInvoiceID != "in_flaky" {
-		t.Errorf("subscription = %+v", s)
+	fx.review(t, s.ID, day("2027-01-08").Add(30*time.Minute)) // an early due event: nothing, and not recorded
+	if len(fx.stripe.Calls()) != 5 {                          // item, invoice, 3 lost pay calls
+		t.Fatalf("Stripe asked before the settle time: %d calls", len(fx.stripe.Calls()))
 	}
-}
-
-func TestPublishOutageOnExpiryIsRepublished(t *testing.T) {
-	t.Parallel()
-	fx := setup(t)
-	end := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
-	fx.seed(t, "ended", subscription.Active, false, end)
-	fx.rec.Err = errors.New("pubsub unavailable")
-	if err := fx.f.Handle(context.Background(), tick(t, "m1")); err == nil {
-		t.Fatal("Handle = nil during a Pub/Sub outage, want an error (redeliver the tick)")
+	fx.review(t, s.ID, day("2027-01-08").Add(2*time.Hour))
+	pays := fx.charged("/pay", "")
+	if len(pays) != 1 || pays[0].Headers["Idempotency-Key"] != stripe.RenewalKey(s.ID, s.TermEnd)+"-pay-settle" ||
+		pays[0].Path != "/v1/invoices/"+unknown.RenewalInvoiceID+"/pay" {
+		t.Fatalf("after asking Stripe: payments %v, want one under the settle key", pays)
 	}
-	fx.rec.Err = nil
-	fx.handle(t, tick(t, "m1"))
-
-	out := fx.rec.On(catalog.TopicSubscriptionEvents)
-	if len(out) != 1 || out[0].ID() != cloudevent.DerivedID(unit("ended", "expire", end), catalog.SubscriptionExpired) {
-		t.Fatalf("published %v, want the recorded expiry once", out)
+	if got := fx.sub(t, s.ID); !got.RenewalPendingFor.Equal(s.TermEnd) || !got.ChargeUnknownSince.IsZero() {
+		t.Fatalf("not settled: pending for %s, unknown since %s", got.RenewalPendingFor, got.ChargeUnknownSince)
 	}
 }

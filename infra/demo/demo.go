@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"time"
 
+	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/stripe"
 )
@@ -68,6 +70,15 @@ func InvoiceEvent(eventID, invoiceID, customerID, subscriptionID string, termSta
 	return stripe.NewEvent(eventID, typ, at, stripe.Invoice(invoiceID, customerID, subscriptionID, termStart, 34800, paid))
 }
 
+// InvoiceEventFor is InvoiceEvent for a given invoice amount.
+func InvoiceEventFor(eventID, invoiceID, customerID, subscriptionID string, termStart time.Time, amountCents int64, paid bool, at time.Time) []byte {
+	typ := "invoice.payment_failed"
+	if paid {
+		typ = "invoice.paid"
+	}
+	return stripe.NewEvent(eventID, typ, at, stripe.Invoice(invoiceID, customerID, subscriptionID, termStart, amountCents, paid))
+}
+
 // Response is the webhook's answer.
 type Response struct {
 	Status int
@@ -95,4 +106,38 @@ func SendWebhook(ctx context.Context, url, secret string, payload []byte) (Respo
 func Tick(ctx context.Context, pub *pubsub.Client) (string, error) {
 	body, _ := json.Marshal(map[string]string{"job": "renewals", "scheduled_at": time.Now().UTC().Format(time.RFC3339)})
 	return pub.PublishRaw(ctx, catalog.TopicRenewalTicks, body, nil)
+}
+
+// SendCommand publishes a subscription change on renewal's topic, as the
+// operator CLI does; id names the change (it is the charge's idempotency key).
+func SendCommand(ctx context.Context, pub *pubsub.Client, id, typ string, cmd catalog.Command, at time.Time) error {
+	e, err := cloudevent.New(ctx, id, catalog.SourceOperator, typ, cmd.SubscriptionID, cmd)
+	if err != nil {
+		return err
+	}
+	e.SetTime(at)
+	return pub.Publish(ctx, catalog.TopicRenewalTicks, e)
+}
+
+// SendSeatReport posts a daily seat report to seat-usage with the target's
+// bearer token derived from tokenKey, and returns the status and answer.
+func SendSeatReport(ctx context.Context, url, tokenKey string, r seatusage.Report) (Response, error) {
+	body, _ := json.Marshal(r)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, err
+	}
+	target := "namespace:" + r.NamespaceID
+	if r.InstanceID != "" {
+		target = "instance:" + r.InstanceID
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+seatusage.Token([]byte(tokenKey), target))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Response{}, fmt.Errorf("demo.SendSeatReport: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return Response{Status: resp.StatusCode, Body: string(bytes.TrimSpace(answer))}, nil
 }

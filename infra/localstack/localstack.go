@@ -21,6 +21,7 @@ import (
 
 	"fulfillment/infra/localstack/tracing"
 	"fulfillment/infra/topology"
+	"fulfillment/shared/clock"
 	"fulfillment/shared/emulator"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
@@ -35,6 +36,7 @@ const (
 	SalesforceToken    = "00Dlocal!salesforce-access-token"
 	PagerDutyKey       = "0123456789abcdef0123456789abcdef"
 	StripeAPIKey       = "sk_test_123"
+	SeatUsageTokenKey  = "local-seat-usage-token-key"
 	DefaultProject     = "fulfillment-local"
 	DefaultWebhookPort = 8080
 )
@@ -43,7 +45,7 @@ const (
 var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
 
 // Functions lists every function, in start order.
-var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal"}
+var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage"}
 
 // Options shape a stack.
 type Options struct {
@@ -54,6 +56,9 @@ type Options struct {
 	WebhookPort int
 	// Env adds or overrides function settings, per function name ("*" for all).
 	Env map[string]map[string]string
+	// ClockFile, when set, is the shared clock every function reads the time
+	// from (shared/clock): write it with clock.Set to move the stack in time.
+	ClockFile string
 }
 
 // Stack is a running local system.
@@ -102,7 +107,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
-	if err := s.startDoubles(ctx, o.Root, o.Logs); err != nil {
+	if err := s.startDoubles(ctx, o.Logs); err != nil {
 		return s, err
 	}
 	if err := s.startTraceReceiver(); err != nil {
@@ -144,7 +149,7 @@ func (s *Stack) startEmulators(ctx context.Context, o Options) error {
 	return nil
 }
 
-func (s *Stack) startDoubles(ctx context.Context, root string, logs io.Writer) (err error) {
+func (s *Stack) startDoubles(ctx context.Context, logs io.Writer) (err error) {
 	if s.GitLab, err = testdouble.StartGitLab("127.0.0.1:0", []byte(GitLabJWTKey)); err != nil {
 		return err
 	}
@@ -161,7 +166,7 @@ func (s *Stack) startDoubles(ctx context.Context, root string, logs io.Writer) (
 		return err
 	}
 	s.closers = append(s.closers, s.PagerDuty.Close)
-	mockURL, err := s.startStripeMock(ctx, root, logs)
+	mockURL, err := s.startStripeMock(ctx, logs)
 	if err != nil {
 		return err
 	}
@@ -173,26 +178,13 @@ func (s *Stack) startDoubles(ctx context.Context, root string, logs io.Writer) (
 }
 
 // startStripeMock runs stripe-mock (installed into bin/ by the Makefile).
-func (s *Stack) startStripeMock(ctx context.Context, root string, logs io.Writer) (string, error) {
-	bin := filepath.Join(root, "bin", "stripe-mock")
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("stripe-mock"); err != nil {
-			return "", errors.New("localstack: stripe-mock not found: run `make tools` (go install github.com/stripe/stripe-mock)")
-		}
-	}
-	httpPort, err := emulator.FreePort()
+func (s *Stack) startStripeMock(ctx context.Context, logs io.Writer) (string, error) {
+	m, err := testdouble.StartStripeMock(ctx, logs)
 	if err != nil {
 		return "", err
 	}
-	httpsPort, err := emulator.FreePort()
-	if err != nil {
-		return "", err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-	if err := s.spawn(bin, nil, logs, "-http-addr", addr, "-https-addr", fmt.Sprintf("127.0.0.1:%d", httpsPort)); err != nil {
-		return "", err
-	}
-	return "http://" + addr, waitListening(ctx, addr, 30*time.Second)
+	s.closers = append(s.closers, func() error { m.Stop(); return nil })
+	return m.URL, nil
 }
 
 func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) error {
@@ -223,10 +215,14 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"PAGERDUTY_ROUTING_KEY":   PagerDutyKey,
 		"STRIPE_API_KEY":          StripeAPIKey,
 		"STRIPE_API_URL":          s.Stripe.URL(),
+		"SEAT_USAGE_TOKEN_KEY":    SeatUsageTokenKey,
 		"LOG_LEVEL":               "info",
 	}
 	for k, v := range s.telemetryEnv() {
 		env[k] = v
+	}
+	if o.ClockFile != "" {
+		env[clock.FileEnv] = o.ClockFile
 	}
 	for _, scope := range []string{"*", fn} {
 		for k, v := range o.Env[scope] {

@@ -33,6 +33,16 @@ const (
 	SubscriptionPastDue   = "fulfillment.subscription.past_due.v1"
 	SubscriptionCanceled  = "fulfillment.subscription.canceled.v1"
 	SubscriptionExpired   = "fulfillment.subscription.expired.v1"
+	// SubscriptionChanged: seats, plan, packs or auto-renew changed mid-term.
+	SubscriptionChanged = "fulfillment.subscription.changed.v1"
+	// SubscriptionRenewalNotice: the renewal will be charged soon (notice lead days before term end).
+	SubscriptionRenewalNotice = "fulfillment.subscription.renewal_notice.v1"
+	// SubscriptionReconciliationNotice: seats are owed this quarter; a prorated invoice follows.
+	SubscriptionReconciliationNotice = "fulfillment.subscription.reconciliation_notice.v1"
+	// SubscriptionGrace: every payment retry failed; features kept for the grace period.
+	SubscriptionGrace = "fulfillment.subscription.grace.v1"
+	// SubscriptionSuspended: paid features deprovisioned, data kept.
+	SubscriptionSuspended = "fulfillment.subscription.suspended.v1"
 	PaymentFailed         = "fulfillment.payment.failed.v1"
 )
 
@@ -112,6 +122,11 @@ type SubscriptionSnapshot struct {
 	TermEnd    time.Time `json:"term_end"`
 	PurchaseID string    `json:"purchase_id"`
 	Reason     string    `json:"reason,omitempty"`
+	// Seat usage this term and what the next term will be charged for.
+	MaxSeatsUsed int    `json:"max_seats_used,omitempty"`
+	SeatsOwed    int    `json:"seats_owed,omitempty"`
+	RenewalSeats int    `json:"renewal_seats,omitempty"`
+	PendingPlan  string `json:"pending_plan,omitempty"`
 }
 
 // PaymentFailure is the payload of PaymentFailed.

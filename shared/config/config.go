@@ -59,6 +59,23 @@ func (e *Env) Int(key string, def int) int {
 	return n
 }
 
+// Ints returns a comma-separated list of integers ("3,7,14"), or def.
+func (e *Env) Ints(key string, def []int) []int {
+	items := e.List(key)
+	if len(items) == 0 {
+		return def
+	}
+	out := make([]int, 0, len(items))
+	for _, v := range items {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s item %q is not an integer", key, v))
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // Duration returns the variable as a time.Duration ("90s", "168h"), or def.
 func (e *Env) Duration(key string, def time.Duration) time.Duration {
 	v := os.Getenv(key)

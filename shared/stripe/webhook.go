@@ -192,6 +192,7 @@ const (
 	MetaTermMonths     = "term_months"
 	MetaSubscriptionID = "subscription_id"
 	MetaTermStart      = "term_start"
+	MetaCharge         = "charge"
 )
 
 // OrderFromMetadata reads an order from checkout session metadata. Defaults:

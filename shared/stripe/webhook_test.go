@@ -260,7 +260,7 @@ func TestParseEventAndInternalType(t *testing.T) {
 
 func TestRenewalIdempotencyKey(t *testing.T) {
 	t.Parallel()
-	r := RenewalInvoice{SubscriptionID: "sub-1", TermStart: time.Date(2027, 3, 10, 15, 0, 0, 0, time.UTC)}
+	r := Bill{Key: RenewalKey("sub-1", time.Date(2027, 3, 10, 15, 0, 0, 0, time.UTC))}
 	if got := r.IdempotencyKey("pay"); got != "renewal-sub-1-2027-03-10-pay" {
 		t.Errorf("key = %s", got)
 	}

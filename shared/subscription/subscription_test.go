@@ -107,32 +107,32 @@ func TestPaymentFailureOrdering(t *testing.T) {
 	s := active(t)
 	next := s.TermEnd
 	late := t0.AddDate(1, 0, 0)
-	if c := s.ApplyPaymentFailed(next, late); c.Event != catalog.SubscriptionPastDue || s.Status != PastDue {
+	if c := s.ApplyPaymentFailed(next, late, "in_1"); c.Event != catalog.SubscriptionPastDue || s.Status != PastDue {
 		t.Fatalf("failure not applied: %+v", c)
 	}
-	if c := s.ApplyPaymentFailed(next, late.Add(time.Hour)); !c.NoOp {
+	if c := s.ApplyPaymentFailed(next, late.Add(time.Hour), "in_1"); !c.NoOp {
 		t.Fatal("second failure changed state")
 	}
 	if c := s.ApplyInvoicePaid(next, late.Add(2*time.Hour)); c.To != Active || c.Event != catalog.SubscriptionRenewed {
 		t.Fatalf("payment after failure did not restore: %+v", c)
 	}
 	// A failure for the term now paid arrives late: it must not undo the payment.
-	if c := s.ApplyPaymentFailed(next, late.Add(time.Hour)); !c.NoOp || s.Status != Active {
+	if c := s.ApplyPaymentFailed(next, late.Add(time.Hour), "in_1"); !c.NoOp || s.Status != Active {
 		t.Fatalf("stale failure applied: %+v status %s", c, s.Status)
 	}
 }
 
-func TestRenewalDueOncePerTerm(t *testing.T) {
+func TestRenewalChargeStepOncePerTerm(t *testing.T) {
 	s := active(t)
-	lead := 7 * 24 * time.Hour
-	if s.RenewalDue(s.TermEnd.Add(-8*24*time.Hour), lead) {
-		t.Fatal("due before the lead time")
+	p := DefaultPolicy()
+	if hasStep(s.Due(s.TermEnd.Add(-8*24*time.Hour), p), ActCharge) {
+		t.Fatal("charge due before the lead time")
 	}
 	now := s.TermEnd.Add(-24 * time.Hour)
-	if !s.RenewalDue(now, lead) {
-		t.Fatal("not due within the lead time")
+	if !hasStep(s.Due(now, p), ActCharge) {
+		t.Fatal("charge not due within the lead time")
 	}
-	if !s.MarkRenewalPending("in_1", now) || s.RenewalDue(now, lead) {
+	if !s.MarkRenewalPending("in_1", now) || hasStep(s.Due(now, p), ActCharge) {
 		t.Fatal("still due after the renewal was raised")
 	}
 	if s.MarkRenewalPending("in_2", now) {

@@ -2,6 +2,7 @@ package testdouble
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,19 @@ type StripeProxy struct {
 
 	mu   sync.Mutex
 	idem map[string]*stored // by Idempotency-Key
+	// paid remembers invoices paid through the proxy: stripe-mock is
+	// stateless, so a later status lookup is answered as Stripe would.
+	paid map[string]bool
+	// slow holds the answers of requests whose path ends in slowSuffix for
+	// slowFor, slowLeft more times: a Stripe that executes but answers too late.
+	slowSuffix string
+	slowFor    time.Duration
+	slowLeft   int
+	// lost holds requests whose path ends in lostSuffix, lostLeft more
+	// times, until the client gives up, and never forwards them: a Stripe
+	// that never got the call.
+	lostSuffix string
+	lostLeft   int
 }
 
 // stored is the outcome of the first request made with an idempotency key.
@@ -39,7 +53,7 @@ func StartStripeProxy(addr, upstreamURL string) (*StripeProxy, error) {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("testdouble.StartStripeProxy: bad upstream %q", upstreamURL)
 	}
-	p := &StripeProxy{upstream: u, hc: &http.Client{Timeout: 30 * time.Second}, idem: map[string]*stored{}}
+	p := &StripeProxy{upstream: u, hc: &http.Client{Timeout: 30 * time.Second}, idem: map[string]*stored{}, paid: map[string]bool{}}
 	s, err := start(addr, http.HandlerFunc(p.serve), options{
 		headers: []string{"Idempotency-Key", "Stripe-Version", "Stripe-Account", "Content-Type"},
 		onReset: p.reset,
@@ -55,9 +69,108 @@ func (p *StripeProxy) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.idem = map[string]*stored{}
+	p.paid = map[string]bool{}
+	p.slowLeft, p.lostLeft = 0, 0
+}
+
+// LoseRequests makes the next n requests whose path ends in pathSuffix go
+// unanswered until the client gives up, without reaching stripe-mock.
+func (p *StripeProxy) LoseRequests(pathSuffix string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lostSuffix, p.lostLeft = pathSuffix, n
+}
+
+func (p *StripeProxy) takeLost(path string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lostLeft == 0 || !strings.HasSuffix(path, p.lostSuffix) {
+		return false
+	}
+	p.lostLeft--
+	return true
+}
+
+// SlowAnswers makes the next n requests whose path ends in pathSuffix (e.g.
+// "/pay") run at stripe-mock as usual but answer only after d, so a client
+// with a shorter timeout never learns the outcome.
+func (p *StripeProxy) SlowAnswers(pathSuffix string, n int, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.slowSuffix, p.slowLeft, p.slowFor = pathSuffix, n, d
+}
+
+// takeSlow reports how long to hold the answer to a request on path.
+func (p *StripeProxy) takeSlow(path string) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.slowLeft == 0 || !strings.HasSuffix(path, p.slowSuffix) {
+		return 0
+	}
+	p.slowLeft--
+	return p.slowFor
+}
+
+// slowWriter holds the answer back until the delay passed or the client gave up.
+type slowWriter struct {
+	http.ResponseWriter
+	r     *http.Request
+	delay time.Duration
+}
+
+func (w *slowWriter) WriteHeader(code int) {
+	select {
+	case <-time.After(w.delay):
+	case <-w.r.Context().Done():
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+const invoicesPath = "/v1/invoices/"
+
+// notePaid remembers an invoice paid with a 2xx answer.
+func (p *StripeProxy) notePaid(r *http.Request, status int) {
+	id, ok := strings.CutPrefix(r.URL.Path, invoicesPath)
+	if id, isPay := strings.CutSuffix(id, "/pay"); ok && isPay && status < 300 && r.Method == http.MethodPost {
+		p.mu.Lock()
+		p.paid[id] = true
+		p.mu.Unlock()
+	}
+}
+
+// withPaidStatus answers an invoice lookup with status paid once the proxy saw it paid.
+func (p *StripeProxy) withPaidStatus(r *http.Request, body []byte) []byte {
+	id, ok := strings.CutPrefix(r.URL.Path, invoicesPath)
+	if !ok || r.Method != http.MethodGet || strings.Contains(id, "/") {
+		return body
+	}
+	p.mu.Lock()
+	paid := p.paid[id]
+	p.mu.Unlock()
+	if !paid {
+		return body
+	}
+	var inv map[string]any
+	if json.Unmarshal(body, &inv) != nil {
+		return body
+	}
+	inv["status"] = "paid"
+	out, err := json.Marshal(inv)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 func (p *StripeProxy) serve(w http.ResponseWriter, r *http.Request) {
+	if p.takeLost(r.URL.Path) {
+		<-r.Context().Done()
+		w.WriteHeader(http.StatusGatewayTimeout) // recorded as such; the client is gone
+		return
+	}
+	if d := p.takeSlow(r.URL.Path); d > 0 {
+		w = &slowWriter{ResponseWriter: w, r: r, delay: d}
+	}
 	body, _ := io.ReadAll(r.Body)
 	key := r.Header.Get("Idempotency-Key")
 	// Stripe ignores idempotency keys on GET and DELETE.
@@ -96,6 +209,9 @@ func (p *StripeProxy) claim(key, reqID string) (stored, bool) {
 // the upstream cannot be reached nothing is kept, so a retry runs again.
 func (p *StripeProxy) forwardOnce(w http.ResponseWriter, r *http.Request, body []byte, key string) {
 	resp, respBody, err := p.forward(r, body)
+	if err == nil {
+		p.notePaid(r, resp.StatusCode)
+	}
 	p.mu.Lock()
 	if err != nil {
 		delete(p.idem, key)
@@ -109,6 +225,10 @@ func (p *StripeProxy) forwardOnce(w http.ResponseWriter, r *http.Request, body [
 
 func (p *StripeProxy) forwardAndWrite(w http.ResponseWriter, r *http.Request, body []byte) {
 	resp, respBody, err := p.forward(r, body)
+	if err == nil {
+		p.notePaid(r, resp.StatusCode)
+		respBody = p.withPaidStatus(r, respBody)
+	}
 	writeUpstream(w, resp, respBody, err)
 }
 

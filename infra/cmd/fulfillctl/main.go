@@ -18,9 +18,11 @@ import (
 	"strings"
 	"time"
 
+	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/catalog"
+	"fulfillment/shared/clock"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
 	"fulfillment/shared/testdouble"
@@ -33,6 +35,15 @@ const usage = `fulfillctl: operate the fulfillment stack
   fail-payment -sub ID    send a signed invoice.payment_failed for the next term
   pay-invoice -sub ID     send a signed invoice.paid for the next term (a renewal's result)
   tick                    publish a renewal tick, as Cloud Scheduler does
+  add-seats -sub ID -seats N            add seats now (charged prorated)
+  change-plan -sub ID -plan CODE        upgrade now (charged prorated) or downgrade at term end
+  add-pack -sub ID -kind storage|compute_minutes -amount N
+                          buy a storage (GB) or compute-minute pack for the rest of the term
+  auto-renew -sub ID -on=true|false     restore or cancel automatic renewal
+  seat-report -namespace ID|-instance ID -users N [-date YYYY-MM-DD]
+                          send a daily seat report to seat-usage
+  clock [-set RFC3339 | -advance 720h | -real]
+                          show or move the local stack's clock (every function reads it)
   show ID                 the subscription, its history, entitlement, license and CRM sync
   dead-letters            every dead-lettered delivery with its reason
   calls DOUBLE            what gitlab, salesforce, slack, pagerduty or stripe received
@@ -62,6 +73,12 @@ func run(ctx context.Context, args []string) error {
 		return invoice(ctx, rest, true)
 	case "tick":
 		return tick(ctx)
+	case "add-seats", "change-plan", "add-pack", "auto-renew":
+		return change(ctx, cmd, rest)
+	case "seat-report":
+		return seatReport(ctx, rest)
+	case "clock":
+		return moveClock(rest)
 	case "show":
 		return show(ctx, rest)
 	case "dead-letters":
@@ -92,7 +109,7 @@ func purchase(ctx context.Context, args []string) error {
 		p.NamespaceID = ""
 	}
 	p.AutoRenew, p.Paid = !*noRenew, !*async
-	resp, err := demo.SendWebhook(ctx, webhookURL(), secret(), p.CheckoutCompleted("evt_demo_"+id, time.Now()))
+	resp, err := demo.SendWebhook(ctx, webhookURL(), secret(), p.CheckoutCompleted("evt_demo_"+id, now()))
 	if err != nil {
 		return err
 	}
@@ -115,7 +132,7 @@ func invoice(ctx context.Context, args []string, paid bool) error {
 		return err
 	}
 	id := fmt.Sprintf("%d", time.Now().UnixNano())
-	payload := demo.InvoiceEvent("evt_demo_"+id, "in_demo_"+id, sub.Customer.ProviderCustomerID, sub.ID, sub.TermEnd, paid, time.Now())
+	payload := demo.InvoiceEvent("evt_demo_"+id, "in_demo_"+id, sub.Customer.ProviderCustomerID, sub.ID, sub.TermEnd, paid, now())
 	resp, err := demo.SendWebhook(ctx, webhookURL(), secret(), payload)
 	if err != nil {
 		return err
@@ -135,6 +152,108 @@ func tick(ctx context.Context) error {
 	}
 	return printJSON(map[string]string{"topic": catalog.TopicRenewalTicks, "message_id": id})
 }
+
+// changeTypes maps the change commands to the command events renewal applies.
+var changeTypes = map[string]string{
+	"add-seats": catalog.CommandAddSeats, "change-plan": catalog.CommandChangePlan,
+	"add-pack": catalog.CommandAddPack, "auto-renew": catalog.CommandSetAutoRenew,
+}
+
+func change(ctx context.Context, name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var c catalog.Command
+	fs.StringVar(&c.SubscriptionID, "sub", "", "subscription id")
+	fs.IntVar(&c.Seats, "seats", 0, "seats to add (add-seats)")
+	fs.StringVar(&c.PlanCode, "plan", "", "plan code (change-plan)")
+	fs.StringVar(&c.PackKind, "kind", "storage", "pack kind: storage or compute_minutes (add-pack)")
+	fs.IntVar(&c.PackAmount, "amount", 0, "GB or minutes (add-pack)")
+	fs.BoolVar(&c.AutoRenew, "on", true, "auto-renew on or off (auto-renew)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.SubscriptionID == "" {
+		return errors.New(name + ": -sub is required")
+	}
+	c = onlyFor(name, c)
+	pub, err := pubsub.NewClient(ctx, project())
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	id := fmt.Sprintf("cmd_%s_%d", name, time.Now().UnixNano())
+	if err := demo.SendCommand(ctx, pub, id, changeTypes[name], c, now()); err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"command_id": id, "type": changeTypes[name], "command": c})
+}
+
+// onlyFor keeps the fields the command uses, so the event says what it asks.
+func onlyFor(name string, c catalog.Command) catalog.Command {
+	out := catalog.Command{SubscriptionID: c.SubscriptionID}
+	switch name {
+	case "add-seats":
+		out.Seats = c.Seats
+	case "change-plan":
+		out.PlanCode = c.PlanCode
+	case "add-pack":
+		out.PackKind, out.PackAmount = c.PackKind, c.PackAmount
+	case "auto-renew":
+		out.AutoRenew = c.AutoRenew
+	}
+	return out
+}
+
+func seatReport(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("seat-report", flag.ContinueOnError)
+	var r seatusage.Report
+	fs.StringVar(&r.NamespaceID, "namespace", "", "SaaS namespace id")
+	fs.StringVar(&r.InstanceID, "instance", "", "self-managed instance id")
+	fs.IntVar(&r.BillableUsersCount, "users", 0, "billable users that day")
+	fs.StringVar(&r.Date, "date", now().Format(time.DateOnly), "report date")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r.MaxHistoricalUserCount = r.BillableUsersCount
+	resp, err := demo.SendSeatReport(ctx, os.Getenv("SEAT_USAGE_URL"), envOr("SEAT_USAGE_TOKEN_KEY", localstack.SeatUsageTokenKey), r)
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"status": resp.Status, "answer": json.RawMessage(resp.Body)})
+}
+
+// moveClock shows or moves the clock file every function of the local stack reads.
+func moveClock(args []string) error {
+	fs := flag.NewFlagSet("clock", flag.ContinueOnError)
+	set := fs.String("set", "", "move to this RFC 3339 time")
+	advance := fs.Duration("advance", 0, "move forward by this much (e.g. 720h)")
+	real := fs.Bool("real", false, "back to real time")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path := os.Getenv(clock.FileEnv)
+	if path == "" {
+		return errors.New("clock: no " + clock.FileEnv + " (start the stack with make run)")
+	}
+	var err error
+	switch {
+	case *real:
+		err = os.WriteFile(path, nil, 0o644)
+	case *set != "":
+		var t time.Time
+		if t, err = time.Parse(time.RFC3339, *set); err == nil {
+			err = clock.Set(path, t)
+		}
+	case *advance != 0:
+		err = clock.Set(path, now().Add(*advance))
+	}
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]string{"now": now().Format(time.RFC3339), "clock_file": path})
+}
+
+// now is the stack's time: the clock file when the stack has one.
+func now() time.Time { return clock.FromEnv().Now() }
 
 func show(ctx context.Context, args []string) error {
 	if len(args) != 1 {

@@ -40,9 +40,15 @@ func realMain() error {
 		return err
 	}
 	defer logs.Close()
-	fmt.Println("starting the emulators, stripe-mock, the doubles and six functions (about 30 s)...")
+	fmt.Printf("starting the emulators, stripe-mock, the doubles and %d functions (about 30 s)...\n", len(localstack.Functions))
+	// The functions read the time from this file; empty means real time.
+	// `fulfillctl clock` moves the whole stack through a subscription's year.
+	clockPath := filepath.Join(dir, "clock")
+	if err := os.WriteFile(clockPath, nil, 0o644); err != nil {
+		return err
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	s, err := localstack.Start(startCtx, localstack.Options{Root: root, Logs: logs, WebhookPort: localstack.DefaultWebhookPort})
+	s, err := localstack.Start(startCtx, localstack.Options{Root: root, Logs: logs, WebhookPort: localstack.DefaultWebhookPort, ClockFile: clockPath})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%w (logs: %s)", err, logPath)
@@ -60,6 +66,8 @@ func realMain() error {
 		"PAGERDUTY_DOUBLE_URL":    s.PagerDuty.URL(),
 		"STRIPE_PROXY_URL":        s.Stripe.URL(),
 		"FULFILLMENT_TRACES_URL":  s.Traces.URL(),
+		"SEAT_USAGE_URL":          s.URLs["seat-usage"],
+		"FULFILLMENT_CLOCK_FILE":  clockPath,
 	}
 	if err := writeEnv(filepath.Join(dir, "env"), env); err != nil {
 		return err

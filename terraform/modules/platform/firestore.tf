@@ -1,5 +1,5 @@
-# The Firestore database, its TTL policies and the composite indexes the
-# functions' queries need (single-field indexes are automatic).
+# The Firestore database and its TTL policies (the functions' queries need
+# only the automatic single-field indexes: see the end of this file).
 
 resource "google_firestore_database" "this" {
   project                 = var.project
@@ -32,20 +32,8 @@ resource "google_firestore_field" "ttl" {
   index_config {}
 }
 
-# renewal: subscriptions whose status is one of several and whose term ends
-# within a window (status IN [...] AND term_end BETWEEN ...).
-resource "google_firestore_index" "subscriptions_status_term_end" {
-  project    = var.project
-  database   = google_firestore_database.this.name
-  collection = "subscriptions"
-
-  fields {
-    field_path = "status"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "term_end"
-    order      = "ASCENDING"
-  }
-}
+# No composite index is needed. renewal's review query is a range and order
+# on subscriptions.next_review_at (then the document id), and seat-usage looks
+# subscriptions up by order.namespace_id or order.instance_id (equality): the
+# automatic single-field indexes serve both, so none of those fields may be
+# exempted from indexing.

@@ -1,0 +1,108 @@
+package renewal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
+	"fulfillment/shared/store"
+)
+
+// FanOutOnTick starts a fan-out at the tick's time. A repeated tick
+// publishes the same renewal-due events (their ids name the subscription's
+// version and review time), which renewal dedupes.
+func (f *Function) FanOutOnTick(ctx context.Context, tick event.Event) error {
+	return f.fanOut(ctx, catalog.FanOutPage{Tick: tick.ID(), Now: f.d.Clock.Now()})
+}
+
+// FanOutOnPage continues a fan-out after the cursor the previous delivery
+// reached, so no delivery runs past its acknowledgement deadline.
+func (f *Function) FanOutOnPage(ctx context.Context, in event.Event) error {
+	var page catalog.FanOutPage
+	if err := cloudevent.DecodeData(in, &page); err != nil {
+		return err
+	}
+	return f.fanOut(ctx, page)
+}
+
+// dueQuery lists subscriptions to review at now, in review-time then id
+// order: a range and order on one field, served by Firestore's automatic
+// single-field index (no composite index needed).
+func (f *Function) dueQuery(now time.Time) firestore.Query {
+	return f.d.Store.Client.Collection(store.Subscriptions).
+		Where("next_review_at", "<=", now).
+		OrderBy("next_review_at", firestore.Asc).OrderBy(firestore.DocumentID, firestore.Asc).
+		Select("next_review_at", "version").
+		Limit(f.d.PageSize)
+}
+
+// fanOut publishes one renewal-due event per subscription due, page by
+// page, and hands the rest on in a fan-out page event after PagesPerRun pages.
+func (f *Function) fanOut(ctx context.Context, page catalog.FanOutPage) error {
+	for range f.d.PagesPerRun {
+		q := f.dueQuery(page.Now)
+		if page.AfterID != "" {
+			q = q.StartAfter(page.AfterReview, page.AfterID)
+		}
+		docs, err := q.Documents(ctx).GetAll()
+		if err != nil {
+			return fmt.Errorf("renewal.fanOut: %w", err)
+		}
+		if len(docs) == 0 {
+			page.AfterID = "" // the previous page was the last
+			break
+		}
+		events := make([]event.Event, 0, len(docs))
+		for _, d := range docs {
+			due, err := dueOf(d)
+			if err != nil {
+				return err
+			}
+			e, err := cloudevent.New(ctx, dueID(due), catalog.SourceRenewal, catalog.RenewalDue, due.SubscriptionID, due)
+			if err != nil {
+				return err
+			}
+			events = append(events, e)
+			page.AfterID, page.AfterReview = due.SubscriptionID, due.ReviewAt
+		}
+		if err := f.d.FanOut.Publish(ctx, catalog.TopicRenewalTicks, events...); err != nil {
+			return err
+		}
+		page.Events += len(events)
+		if len(docs) < f.d.PageSize {
+			page.AfterID = ""
+			break
+		}
+	}
+	if page.AfterID == "" {
+		f.d.Logger.InfoContext(ctx, "renewal fan-out done", "tick", page.Tick, "due", page.Events)
+		return nil
+	}
+	next, err := cloudevent.New(ctx, fmt.Sprintf("%s/after/%s", page.Tick, page.AfterID), catalog.SourceRenewal, catalog.RenewalFanOutPage, page.Tick, page)
+	if err != nil {
+		return err
+	}
+	return f.d.Publisher.Publish(ctx, catalog.TopicRenewalTicks, next)
+}
+
+func dueOf(d *firestore.DocumentSnapshot) (catalog.Due, error) {
+	var v struct {
+		NextReviewAt time.Time `firestore:"next_review_at"`
+		Version      int64     `firestore:"version"`
+	}
+	if err := d.DataTo(&v); err != nil {
+		return catalog.Due{}, fmt.Errorf("renewal.dueOf %s: %w", d.Ref.ID, err)
+	}
+	return catalog.Due{SubscriptionID: d.Ref.ID, ReviewAt: v.NextReviewAt, Version: v.Version}, nil
+}
+
+// dueID names one review of one subscription: the same state and review
+// time always give the same event, so repeated ticks dedupe.
+func dueID(d catalog.Due) string {
+	return fmt.Sprintf("due/%s/v%d/%s", d.SubscriptionID, d.Version, d.ReviewAt.UTC().Format(time.RFC3339Nano))
+}

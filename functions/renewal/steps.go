@@ -1,0 +1,260 @@
+package renewal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/cloudevent"
+	"fulfillment/shared/consumer"
+	"fulfillment/shared/failure"
+	"fulfillment/shared/store"
+	"fulfillment/shared/stripe"
+	"fulfillment/shared/subscription"
+)
+
+// maxCatchUp bounds the rounds of steps one review runs (a clock that jumped
+// a whole year makes several steps due, one after another).
+const maxCatchUp = 12
+
+// RunStepsOnDue runs every step due for one subscription, each its own
+// exactly-once unit keyed by subscription, action and term, then schedules
+// the next review. A permanent failure of a step is dead-lettered under the
+// step's unit; a transient one asks for the due event again.
+func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
+	var due catalog.Due
+	if err := cloudevent.DecodeData(in, &due); err != nil {
+		return err
+	}
+	if due.ReviewAt.After(f.d.Clock.Now()) {
+		// Early (another tick's clock ran ahead): acknowledge without
+		// recording, so the same event is processed when it is due.
+		return nil
+	}
+	return f.Processor.Once(ctx, in, consumer.Work{
+		Effect: func(ctx context.Context) error { return f.runDueSteps(ctx, due.SubscriptionID) },
+		Apply:  f.reschedule(due.SubscriptionID),
+	})
+}
+
+// reschedule sets the subscription's next review: only that field, and no
+// history record (a review that found nothing to do is not a change).
+func (f *Function) reschedule(id string) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+	return func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		sub, err := f.d.Store.Subscription(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		sub.Reschedule(f.d.Clock.Now(), f.d.Policy)
+		var next any // nil clears it: the subscription leaves the review queries
+		if sub.NextReviewAt != nil {
+			next = *sub.NextReviewAt
+		}
+		return nil, tx.Update(f.d.Store.Doc(store.Subscriptions, id), []firestore.Update{{Path: "next_review_at", Value: next}})
+	}
+}
+
+func (f *Function) runDueSteps(ctx context.Context, id string) error {
+	for range maxCatchUp {
+		sub, err := f.d.Store.Subscription(ctx, nil, id)
+		if err != nil {
+			return err
+		}
+		now := f.d.Clock.Now()
+		steps := sub.Due(now, f.d.Policy)
+		if len(steps) == 0 {
+			return nil
+		}
+		for _, st := range steps {
+			unit := unitEvent(sub.ID, st)
+			err := f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+			for retry := 0; err != nil && !failure.IsPermanent(err) && retry < 2; retry++ {
+				// Once again: after a commit whose publish failed it finds the
+				// step done and publishes its recorded events. A redelivered
+				// due event would no longer see the step due, so do it here.
+				err = f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+			}
+			if failure.IsPermanent(err) {
+				err = f.Processor.DeadLetter(ctx, unit, err)
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", sub.ID, st.Key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// stepWork is what one step does: its outside call (Effect) and its state
+// change, applied only if the step is still due when the transaction reads
+// the subscription. Amounts are priced at the step's due date, so a retried
+// call sends the same parameters with the same idempotency key.
+func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
+	step := func(apply func(s *subscription.Subscription, now time.Time) subscription.Change) consumer.Work {
+		return consumer.Work{Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+			if !s.StillDue(st, now, f.d.Policy) {
+				return noOp(s, "step no longer due"), nil
+			}
+			return apply(s, now), nil
+		})}
+	}
+	switch st.Action {
+	case subscription.ActNotice:
+		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.SendRenewalNotice(now) })
+	case subscription.ActCharge:
+		return f.chargeWork(unit, sub, st)
+	case subscription.ActSettle:
+		return f.settleWork(unit, sub, st)
+	case subscription.ActReconNotice:
+		return step(func(s *subscription.Subscription, now time.Time) subscription.Change {
+			return s.NoticeReconciliation(st.N, now)
+		})
+	case subscription.ActTrueUp:
+		bill := f.bill(sub, fmt.Sprintf("trueup-%s-%s-q%d", sub.ID, sub.TermStart.Format(time.DateOnly), st.N), sub.TrueUpCents(st.At),
+			fmt.Sprintf("quarter %d true-up: %d seats to %s", st.N, sub.Reconciliation.Seats, sub.TermEnd.Format(time.DateOnly)))
+		var invoiceID string
+		w := step(func(s *subscription.Subscription, now time.Time) subscription.Change {
+			return s.ApplyTrueUp(invoiceID, now)
+		})
+		w.Effect = func(ctx context.Context) (err error) {
+			invoiceID, err = f.d.Billing.Charge(ctx, bill)
+			return knownOutcome(err)
+		}
+		return w
+	case subscription.ActRetry:
+		w := step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.RecordRetry(st.N, now) })
+		w.Effect = func(ctx context.Context) error {
+			key := fmt.Sprintf("%s-retry-%d", stripe.RenewalKey(sub.ID, sub.TermEnd), st.N)
+			return knownOutcome(f.d.Billing.RetryPayment(ctx, sub.Dunning.InvoiceID, key))
+		}
+		return w
+	case subscription.ActGrace:
+		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.EnterGrace(now) })
+	case subscription.ActSuspend:
+		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.Suspend(now) })
+	case subscription.ActCancel:
+		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.CancelUnpaid(now) })
+	default: // subscription.ActExpire
+		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.ExpireIfEnded(now) })
+	}
+}
+
+// chargeWork raises the renewal invoice for the next term. If the pay call
+// gets no answer the charge is marked unknown, to be settled by asking
+// Stripe (settleWork), never by charging again.
+func (f *Function) chargeWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
+	next := sub.RenewalOrder()
+	plan, _ := catalog.LookupPlan(next.PlanCode)
+	bill := f.bill(sub, stripe.RenewalKey(sub.ID, sub.TermEnd), plan.TermPriceCents(next),
+		fmt.Sprintf("%s, %d seats, term from %s", plan.Code, next.Seats, sub.TermEnd.Format(time.DateOnly)))
+	bill.TermStart = sub.TermEnd
+	var invoiceID string
+	var unknown bool
+	return consumer.Work{
+		Effect: func(ctx context.Context) (err error) {
+			invoiceID, err = f.d.Billing.Charge(ctx, bill)
+			if id, ok := stripe.IsOutcomeUnknown(err); ok {
+				invoiceID, unknown = id, true
+				return nil
+			}
+			return err
+		},
+		Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+			if !s.StillDue(st, now, f.d.Policy) {
+				return noOp(s, "renewal already raised"), nil
+			}
+			if unknown {
+				s.RenewalInvoiceID = invoiceID
+				return s.MarkChargeUnknown(now), nil
+			}
+			s.MarkRenewalPending(invoiceID, now)
+			return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal invoice " + invoiceID + " raised"}, nil
+		}),
+	}
+}
+
+// settleWork asks Stripe what became of a renewal charge whose answer never
+// came: a paid invoice is left to its webhook; an unpaid one is paid now
+// under a key of its own (the first pay call did not take).
+func (f *Function) settleWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
+	invoiceID := sub.RenewalInvoiceID
+	return consumer.Work{
+		Effect: func(ctx context.Context) error {
+			status, err := f.d.Billing.InvoiceStatus(ctx, invoiceID)
+			if err != nil || status == "paid" || status == "void" || status == "uncollectible" {
+				return err
+			}
+			key := stripe.RenewalKey(sub.ID, sub.TermEnd) + "-pay-settle"
+			return knownOutcome(f.d.Billing.RetryPayment(ctx, invoiceID, key))
+		},
+		Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+			if !s.StillDue(st, now, f.d.Policy) {
+				return noOp(s, "charge already settled"), nil
+			}
+			s.MarkRenewalPending(invoiceID, now)
+			return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal charge settled with Stripe: invoice " + invoiceID}, nil
+		}),
+	}
+}
+
+// knownOutcome turns an unknown payment outcome into a transient error: the
+// redelivery calls again with the same idempotency key, which Stripe answers
+// from the first call, so it never charges twice.
+func knownOutcome(err error) error {
+	if _, ok := stripe.IsOutcomeUnknown(err); ok {
+		return errors.Unwrap(err)
+	}
+	return err
+}
+
+func (f *Function) bill(sub *subscription.Subscription, key string, cents int64, description string) stripe.Bill {
+	return stripe.Bill{
+		SubscriptionID: sub.ID, CustomerID: sub.Customer.ProviderCustomerID, AmountCents: cents,
+		Currency: "usd", Description: description, Key: key,
+	}
+}
+
+func noOp(s *subscription.Subscription, reason string) subscription.Change {
+	return subscription.Change{From: s.Status, To: s.Status, NoOp: true, Reason: reason}
+}
+
+// mutate re-reads the subscription in the transaction, applies change, saves
+// it with its history, and announces any subscription event.
+func (f *Function) mutate(unit event.Event, id string, change func(*subscription.Subscription, time.Time) (subscription.Change, error)) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+	return func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		sub, err := f.d.Store.Subscription(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		c, err := change(sub, f.d.Clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := f.d.Store.SaveSubscription(tx, sub, c, unit.Type(), unit.ID(), cloudevent.Key(unit)); err != nil {
+			return nil, err
+		}
+		if c.NoOp || c.Event == "" {
+			return nil, nil
+		}
+		e, err := cloudevent.New(ctx, cloudevent.DerivedID(unit, c.Event), catalog.SourceRenewal, c.Event, sub.ID, sub.Snapshot(c.Reason))
+		if err != nil {
+			return nil, err
+		}
+		return []consumer.Outgoing{{Topic: catalog.TopicSubscriptionEvents, Event: e}}, nil
+	}
+}
+
+// unitEvent names one step of one subscription.
+func unitEvent(subscriptionID string, st subscription.Step) event.Event {
+	e := event.New()
+	e.SetID(subscriptionID + "/" + st.Key)
+	e.SetSource(catalog.SourceRenewal)
+	e.SetType("fulfillment.renewal." + string(st.Action) + ".v1")
+	e.SetSubject(subscriptionID)
+	return e
+}

@@ -1,0 +1,9 @@
+// Command knative serves seat-usage with knative func-go.
+package main
+
+import (
+	seatusage "fulfillment/functions/seat-usage"
+	"fulfillment/shared/entrypoint"
+)
+
+func main() { entrypoint.RunKnative(seatusage.Name, seatusage.Setup) }

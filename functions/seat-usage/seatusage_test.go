@@ -1,0 +1,114 @@
+package seatusage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/clock"
+	"fulfillment/shared/emulator"
+	"fulfillment/shared/store"
+	"fulfillment/shared/subscription"
+)
+
+func TestMain(m *testing.M) { emulator.RunTests(m) }
+
+var (
+	key = []byte("seat-usage-test-key")
+	t0  = time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
+)
+
+type fixture struct {
+	st  *store.Store
+	url string
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	st := emulator.OpenStore(t, "seats")
+	srv := httptest.NewServer(New(Deps{Store: st, TokenKey: key, Clock: clock.Func(func() time.Time { return t0 }), Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	return fixture{st: st, url: srv.URL}
+}
+
+func (fx fixture) seed(t *testing.T, id, namespace string, status subscription.Status) {
+	t.Helper()
+	o := catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSaaS, NamespaceID: namespace, AutoRenew: true, TermMonths: 12}
+	s, _, err := subscription.Purchase(id, "cs_"+id, o, catalog.Customer{}, true, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Status = status
+	if _, err := fx.st.Doc(store.Subscriptions, id).Set(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (fx fixture) report(t *testing.T, token string, r Report) (int, Answer) {
+	t.Helper()
+	body, _ := json.Marshal(r)
+	req, _ := http.NewRequest(http.MethodPost, fx.url, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a Answer
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	return resp.StatusCode, a
+}
+
+func TestLateDuplicateAndOutOfOrderReportsKeepTheTermMaximum(t *testing.T) {
+	fx := setup(t)
+	fx.seed(t, "old", "ns-1", subscription.Expired) // a past subscription of the same namespace
+	fx.seed(t, "sub-1", "ns-1", subscription.Active)
+	tok := Token(key, "namespace:ns-1")
+	for _, r := range []struct {
+		date  string
+		users int
+	}{{"2026-02-03", 12}, {"2026-02-01", 11}, {"2026-02-05", 14}, {"2026-02-03", 12}, {"2026-02-05", 14}, {"2026-01-10", 30}, {"2026-02-04", 13}} {
+		if code, _ := fx.report(t, tok, Report{Date: r.date, NamespaceID: "ns-1", BillableUsersCount: r.users, MaxHistoricalUserCount: r.users}); code != http.StatusOK {
+			t.Fatalf("report %s answered %d", r.date, code)
+		}
+	}
+	s, err := fx.st.Subscription(context.Background(), nil, "sub-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxSeatsUsed != 14 || s.SeatsOwed != 4 {
+		t.Fatalf("max seats used %d, owed %d; want 14 and 4 (the report before the term ignored)", s.MaxSeatsUsed, s.SeatsOwed)
+	}
+	docs, err := fx.st.Client.Collection(SeatReports).Documents(context.Background()).GetAll()
+	if err != nil || len(docs) != 5 {
+		t.Fatalf("%d distinct daily reports kept, want 5 (%v)", len(docs), err)
+	}
+}
+
+func TestReportsNeedTheTargetsOwnToken(t *testing.T) {
+	fx := setup(t)
+	fx.seed(t, "sub-2", "ns-2", subscription.Active)
+	r := Report{Date: "2026-02-01", NamespaceID: "ns-2", BillableUsersCount: 50}
+	for name, tok := range map[string]string{"none": "", "another namespace's": Token(key, "namespace:ns-3"), "another key's": Token([]byte("x"), "namespace:ns-2")} {
+		if code, _ := fx.report(t, tok, r); code != http.StatusUnauthorized {
+			t.Errorf("%s token: %d, want 401", name, code)
+		}
+	}
+	if code, _ := fx.report(t, Token(key, "namespace:ns-2"), Report{Date: "yesterday", NamespaceID: "ns-2"}); code != http.StatusBadRequest {
+		t.Errorf("bad date: %d, want 400", code)
+	}
+	if code, _ := fx.report(t, Token(key, "namespace:ns-9"), Report{Date: "2026-02-01", NamespaceID: "ns-9", BillableUsersCount: 1}); code != http.StatusNotFound {
+		t.Errorf("unknown namespace: %d, want 404", code)
+	}
+	if s, _ := fx.st.Subscription(context.Background(), nil, "sub-2"); s.MaxSeatsUsed != 0 {
+		t.Fatalf("a refused report counted: max %d", s.MaxSeatsUsed)
+	}
+}
