@@ -36,21 +36,28 @@ func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 		// recording, so the same event is processed when it is due.
 		return nil
 	}
+	// The next review is the first step after the time the steps were last
+	// looked at, not after the commit's time: a step falling due in between
+	// would otherwise be skipped until the review after it.
+	var reviewedAt time.Time
 	return f.Processor.Once(ctx, in, consumer.Work{
-		Effect: func(ctx context.Context) error { return f.runDueSteps(ctx, due.SubscriptionID) },
-		Apply:  f.reschedule(due.SubscriptionID),
+		Effect: func(ctx context.Context) (err error) {
+			reviewedAt, err = f.runDueSteps(ctx, due.SubscriptionID)
+			return err
+		},
+		Apply: f.reschedule(due.SubscriptionID, &reviewedAt),
 	})
 }
 
 // reschedule sets the subscription's next review: only that field, and no
 // history record (a review that found nothing to do is not a change).
-func (f *Function) reschedule(id string) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+func (f *Function) reschedule(id string, reviewedAt *time.Time) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
 	return func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
 		sub, err := f.d.Store.Subscription(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
-		sub.Reschedule(f.d.Clock.Now(), f.d.Policy)
+		sub.Reschedule(*reviewedAt, f.d.Policy)
 		var next any // nil clears it: the subscription leaves the review queries
 		if sub.NextReviewAt != nil {
 			next = *sub.NextReviewAt
@@ -59,16 +66,17 @@ func (f *Function) reschedule(id string) func(context.Context, *firestore.Transa
 	}
 }
 
-func (f *Function) runDueSteps(ctx context.Context, id string) error {
+// runDueSteps runs the steps due and returns when it last looked for them.
+func (f *Function) runDueSteps(ctx context.Context, id string) (reviewedAt time.Time, err error) {
 	for range maxCatchUp {
 		sub, err := f.d.Store.Subscription(ctx, nil, id)
 		if err != nil {
-			return err
+			return reviewedAt, err
 		}
-		now := f.d.Clock.Now()
-		steps := sub.Due(now, f.d.Policy)
+		reviewedAt = f.d.Clock.Now()
+		steps := sub.Due(reviewedAt, f.d.Policy)
 		if len(steps) == 0 {
-			return nil
+			return reviewedAt, nil
 		}
 		for _, st := range steps {
 			unit := unitEvent(sub.ID, st)
@@ -83,11 +91,11 @@ func (f *Function) runDueSteps(ctx context.Context, id string) error {
 				err = f.Processor.DeadLetter(ctx, unit, err)
 			}
 			if err != nil {
-				return fmt.Errorf("%s %s: %w", sub.ID, st.Key, err)
+				return reviewedAt, fmt.Errorf("%s %s: %w", sub.ID, st.Key, err)
 			}
 		}
 	}
-	return nil
+	return reviewedAt, nil
 }
 
 // stepWork is what one step does: its outside call (Effect) and its state

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,12 +37,17 @@ func startYear(t *testing.T) *year {
 	y.setClock("2026-01-15T10:00:00Z")
 	ctx, cancel := ctxTimeout(3 * time.Minute)
 	defer cancel()
-	var logs strings.Builder
-	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("year"), ClockFile: y.clock, Logs: &lockedWriter{w: &logs}})
+	logs := &lockedWriter{w: &strings.Builder{}}
+	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("year"), ClockFile: y.clock, Logs: logs})
 	if err != nil {
 		t.Fatalf("year stack: %v\n%s", err, logs.String())
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() && os.Getenv("E2E_LOGS") != "" {
+			t.Log(logs.String())
+		}
+	})
 	y.s = s
 	return y
 }
@@ -297,12 +303,14 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 		t.Fatalf("suspension provisioned %v", bp)
 	}
 	y.crm("suspended", "ultimate", 19)
-	var ent struct {
-		Status string `firestore:"status"`
-	}
-	if err := y.s.Store.Get(background, nil, y.s.Store.Doc(store.Entitlements, y.subID), &ent); err != nil || ent.Status != "revoked" {
-		t.Fatalf("entitlement after suspension: %+v %v", ent, err)
-	}
+	// provisioning calls GitLab before it commits the entitlement: wait for it.
+	eventually(t, 30*time.Second, "entitlement revoked after suspension", func() (bool, string) {
+		var ent struct {
+			Status string `firestore:"status"`
+		}
+		err := y.s.Store.Get(background, nil, y.s.Store.Doc(store.Entitlements, y.subID), &ent)
+		return err == nil && ent.Status == "revoked", fmt.Sprintf("%+v %v", ent, err)
+	})
 	y.setClock("2028-03-01T11:00:00Z")
 	y.tick()
 	y.until("canceled", func(s *subscription.Subscription) bool { return s.Status == subscription.Canceled })
