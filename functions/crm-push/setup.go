@@ -6,6 +6,7 @@ import (
 
 	"fulfillment/shared/config"
 	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/httpx"
 	"fulfillment/shared/platform"
 	"fulfillment/shared/salesforce"
 )
@@ -25,7 +26,7 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	}
 	f := New(Deps{
 		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		CRM: salesforce.NewClient(instance, token, nil),
+		CRM: salesforce.NewClient(instance, token, httpx.NewClient(httpx.Options{Name: "salesforce", Logger: logger})),
 	})
 	return entrypoint.Serve(f, logger), nil
 }

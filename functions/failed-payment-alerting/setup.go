@@ -11,6 +11,7 @@ import (
 	"fulfillment/shared/alerting"
 	"fulfillment/shared/config"
 	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/httpx"
 	"fulfillment/shared/platform"
 )
 
@@ -34,10 +35,10 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	if err != nil {
 		return nil, err
 	}
-	pd := alerting.NewPagerDuty(eventsURL, routingKey, nil)
+	pd := alerting.NewPagerDuty(eventsURL, routingKey, httpx.NewClient(httpx.Options{Name: "pagerduty", Logger: logger}))
 	f := New(Deps{
 		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		Slack: alerting.NewSlack(slackURL, nil), PagerDuty: NotifierFunc(pd.Trigger),
+		Slack: alerting.NewSlack(slackURL, httpx.NewClient(httpx.Options{Name: "slack", Logger: logger})), PagerDuty: NotifierFunc(pd.Trigger),
 		Threshold: threshold, Window: window,
 	})
 	return entrypoint.Serve(f, logger), nil

@@ -116,11 +116,18 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
 	}
 	var signed *license.Signed
-	work := consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
-		return f.record(ctx, tx, in, want, signed)
-	}}
+	work := consumer.Work{
+		Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+			return f.record(ctx, tx, in, want, signed)
+		},
+		// One version at a time reaches GitLab, so an older one never lands after a newer one.
+		Serialize: snap.ID,
+	}
 	if snap.Order.Deployment == catalog.DeploymentSaaS {
 		work.Effect = func(ctx context.Context) error {
+			if f.applied(ctx, snap.ID) >= snap.Version {
+				return nil // a newer version was applied while this one waited
+			}
 			return f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, gitlabRequest(want, snap))
 		}
 	} else {

@@ -6,6 +6,7 @@ import (
 
 	"fulfillment/shared/config"
 	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/httpx"
 	"fulfillment/shared/gitlab"
 	"fulfillment/shared/license"
 	"fulfillment/shared/platform"
@@ -31,7 +32,7 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	}
 	f := New(Deps{
 		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		GitLab: gitlab.NewClient(gitlabURL, []byte(jwtKey), nil), LicenseKey: key,
+		GitLab: gitlab.NewClient(gitlabURL, []byte(jwtKey), httpx.NewClient(httpx.Options{Name: "gitlab", Logger: logger})), LicenseKey: key,
 	})
 	return entrypoint.Serve(f, logger), nil
 }

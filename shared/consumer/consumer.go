@@ -23,6 +23,7 @@ import (
 
 	"fulfillment/shared/cloudevent"
 	"fulfillment/shared/failure"
+	"fulfillment/shared/faultpoint"
 	"fulfillment/shared/logging"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
@@ -31,6 +32,16 @@ import (
 // processedTTL is how long a dedupe record is kept (a Firestore TTL policy
 // on expire_at deletes it); Pub/Sub keeps redelivering for at most 7 days.
 const processedTTL = 30 * 24 * time.Hour
+
+// DefaultMaxDeliveryAttempts matches the topology's max_delivery_attempts:
+// the delivery Pub/Sub will not repeat.
+const DefaultMaxDeliveryAttempts = 10
+
+// Crash points the fault-injection suite can kill a consumer at (see faultpoint).
+const (
+	CrashBeforeCommit = "consumer.before-commit"
+	CrashAfterCommit  = "consumer.after-commit"
+)
 
 // Outgoing is an event to publish after the transaction commits.
 type Outgoing struct {
@@ -47,6 +58,11 @@ type Work struct {
 	// Apply changes state inside the transaction and returns the events to
 	// publish after commit. It may run more than once: Firestore only.
 	Apply func(ctx context.Context, tx *firestore.Transaction) ([]Outgoing, error)
+	// Serialize, when set, names what deliveries must not work on at the
+	// same time (a subscription id): the delivery holds a lease on it from
+	// before Effect until its transaction commits, so two versions of one
+	// subscription never reach an outside system concurrently.
+	Serialize string
 }
 
 // HandlerFunc handles one event type.
@@ -62,6 +78,17 @@ type Processor struct {
 	// Routes maps event types to handlers. Other types are acknowledged and
 	// logged as ignored: topics fan out every type to every consumer.
 	Routes map[string]HandlerFunc
+	// MaxDeliveryAttempts is the subscription's dead-letter threshold (0:
+	// DefaultMaxDeliveryAttempts). A transient failure on the last attempt
+	// is recorded in dead_letters: Pub/Sub would not deliver it again.
+	MaxDeliveryAttempts int
+}
+
+func (p *Processor) maxAttempts() int {
+	if p.MaxDeliveryAttempts > 0 {
+		return p.MaxDeliveryAttempts
+	}
+	return DefaultMaxDeliveryAttempts
 }
 
 // Handle processes one delivery and decides its fate: nil acknowledges it,
@@ -89,8 +116,15 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 			return fmt.Errorf("%s: dead-letter failed, redeliver: %w", p.Name, dlErr)
 		}
 		return nil
+	case cloudevent.DeliveryAttempt(ctx) >= p.maxAttempts():
+		cause := fmt.Errorf("gave up after %d delivery attempts: %w", cloudevent.DeliveryAttempt(ctx), err)
+		log.WarnContext(ctx, "transient failure on the last delivery attempt; dead-lettering", "error", cause.Error())
+		if dlErr := p.DeadLetter(ctx, in, cause); dlErr != nil {
+			return fmt.Errorf("%s: dead-letter failed: %w", p.Name, dlErr)
+		}
+		return nil
 	default:
-		log.ErrorContext(ctx, "transient failure; redelivery expected", "error", err.Error())
+		log.ErrorContext(ctx, "transient failure; redelivery expected", "error", err.Error(), "attempt", cloudevent.DeliveryAttempt(ctx))
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
 }
@@ -126,11 +160,19 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	case !store.IsNotFound(err):
 		return err
 	}
+	if w.Serialize != "" {
+		release, err := p.lease(ctx, w.Serialize, cloudevent.Key(in))
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	if w.Effect != nil {
 		if err := w.Effect(ctx); err != nil {
 			return err
 		}
 	}
+	faultpoint.Crash(CrashBeforeCommit)
 	var recorded []outgoingRecord
 	err = p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		recorded = nil
@@ -158,6 +200,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	if err != nil {
 		return fmt.Errorf("consumer.Once: %w", err)
 	}
+	faultpoint.Crash(CrashAfterCommit)
 	return p.publish(ctx, recorded)
 }
 

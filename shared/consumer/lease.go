@@ -1,0 +1,62 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/firestore"
+
+	"fulfillment/shared/logging"
+	"fulfillment/shared/store"
+)
+
+// Leases is the collection of per-key leases (see Work.Serialize).
+const Leases = "consumer_leases"
+
+// leaseTTL outlasts any one delivery (the ack deadline is 60 s; outside
+// calls time out well within it), so a lease left by a crashed process frees
+// itself without an operator.
+const leaseTTL = 60 * time.Second
+
+// ErrBusy says another delivery holds the lease: transient, Pub/Sub
+// redelivers after a backoff, by when the holder has committed.
+var ErrBusy = errors.New("another delivery for the same key is in flight")
+
+type leaseRecord struct {
+	Holder    string    `firestore:"holder"`
+	ExpiresAt time.Time `firestore:"expires_at"`
+}
+
+// lease takes the lease on key for holder (the delivery's event key; a
+// redelivery of the same event takes it over) and returns its release.
+func (p *Processor) lease(ctx context.Context, key, holder string) (release func(), err error) {
+	ref := p.Store.Doc(Leases, p.Name+"_"+key)
+	err = p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		var cur leaseRecord
+		switch err := p.Store.Get(ctx, tx, ref, &cur); {
+		case err == nil && cur.Holder != holder && time.Now().Before(cur.ExpiresAt):
+			return ErrBusy
+		case err != nil && !store.IsNotFound(err):
+			return err
+		}
+		return tx.Set(ref, leaseRecord{Holder: holder, ExpiresAt: time.Now().Add(leaseTTL)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
+	}
+	return func() {
+		// Release only our own lease: past its expiry another may hold it.
+		err := p.Store.Client.RunTransaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *firestore.Transaction) error {
+			var cur leaseRecord
+			if err := p.Store.Get(ctx, tx, ref, &cur); err != nil || cur.Holder != holder {
+				return nil
+			}
+			return tx.Delete(ref)
+		})
+		if err != nil {
+			logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", key, "error", err.Error())
+		}
+	}, nil
+}
