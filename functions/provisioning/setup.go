@@ -6,8 +6,8 @@ import (
 
 	"fulfillment/shared/config"
 	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/httpx"
 	"fulfillment/shared/gitlab"
+	"fulfillment/shared/httpx"
 	"fulfillment/shared/license"
 	"fulfillment/shared/platform"
 )
