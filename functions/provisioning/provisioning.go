@@ -30,6 +30,7 @@ const Name = "provisioning"
 // Provisioner is GitLab's provisioning API.
 type Provisioner interface {
 	Provision(ctx context.Context, namespaceID string, req gitlab.ProvisionRequest) error
+	Current(ctx context.Context, namespaceID string) (gitlab.Current, bool, error)
 }
 
 // Deps are what provisioning needs.
@@ -125,10 +126,7 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	}
 	if snap.Order.Deployment == catalog.DeploymentSaaS {
 		work.Effect = func(ctx context.Context) error {
-			if f.applied(ctx, snap.ID) >= snap.Version {
-				return nil // a newer version was applied while this one waited
-			}
-			return f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, gitlabRequest(want, snap))
+			return f.provisionOnce(ctx, snap, gitlabRequest(want, snap))
 		}
 	} else {
 		s, err := f.issueLicense(snap, want)
@@ -148,6 +146,23 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		}
 	}
 	return err
+}
+
+// provisionOnce calls GitLab unless a newer version was applied while this
+// delivery waited for the lease, or GitLab already holds this plan (a
+// redelivery after a crash between the call and the commit).
+func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, req gitlab.ProvisionRequest) error {
+	if f.applied(ctx, snap.ID) >= snap.Version {
+		return nil
+	}
+	cur, ok, err := f.d.GitLab.Current(ctx, snap.Order.NamespaceID)
+	if err != nil {
+		return err
+	}
+	if ok && cur.Matches(req) {
+		return nil
+	}
+	return f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, req)
 }
 
 // applied is the version of the entitlement last applied, 0 for none.

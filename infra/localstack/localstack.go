@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,6 +73,17 @@ type Stack struct {
 	ownEmulators bool
 	procs        []*exec.Cmd
 	closers      []func() error
+	functions    map[string]*supervised
+	stopping     atomic.Bool
+	supervisors  sync.WaitGroup
+}
+
+// supervised is a function process the stack restarts whenever it exits,
+// as Cloud Run starts a new instance after a crash.
+type supervised struct {
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	restarts int
 }
 
 // Start brings the stack up; on error everything started is stopped.
@@ -86,7 +99,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			return nil, err
 		}
 	}
-	s = &Stack{Project: o.Project, URLs: map[string]string{}}
+	s = &Stack{Project: o.Project, URLs: map[string]string{}, functions: map[string]*supervised{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -224,7 +237,12 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 			env[k] = v
 		}
 	}
-	if err := s.spawn(bin, env, o.Logs); err != nil {
+	sup := &supervised{}
+	s.functions[fn] = sup
+	started := make(chan error, 1)
+	s.supervisors.Add(1)
+	go s.supervise(fn, sup, bin, env, o.Logs, started)
+	if err := <-started; err != nil {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -232,8 +250,67 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 	return waitListening(ctx, addr, 30*time.Second)
 }
 
-// spawn starts a child process in its own group, stopped with the stack.
-func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ...string) error {
+// supervise runs a function process and starts it again each time it exits,
+// until the stack stops. The first start's outcome goes to started.
+func (s *Stack) supervise(fn string, sup *supervised, bin string, env map[string]string, logs io.Writer, started chan<- error) {
+	defer s.supervisors.Done()
+	first := true
+	for !s.stopping.Load() {
+		cmd := command(bin, env, logs)
+		err := cmd.Start()
+		if first {
+			started <- err
+			first = false
+		}
+		if err != nil {
+			if s.stopping.Load() {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		sup.mu.Lock()
+		sup.cmd = cmd
+		sup.mu.Unlock()
+		err = cmd.Wait()
+		if s.stopping.Load() {
+			return
+		}
+		sup.mu.Lock()
+		sup.restarts++
+		sup.mu.Unlock()
+		fmt.Fprintf(logs, "localstack: %s exited (%v); restarting\n", fn, err)
+	}
+}
+
+// Kill ends a function's process at once (SIGKILL, mid-flight); the stack
+// starts it again, on the same port.
+func (s *Stack) Kill(fn string) error {
+	sup, ok := s.functions[fn]
+	if !ok {
+		return fmt.Errorf("localstack: no function %q", fn)
+	}
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+	if sup.cmd == nil || sup.cmd.Process == nil {
+		return nil
+	}
+	return syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// Restarts counts how often a function's process exited and was started
+// again (crash points and Kill alike).
+func (s *Stack) Restarts(fn string) int {
+	sup, ok := s.functions[fn]
+	if !ok {
+		return 0
+	}
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+	return sup.restarts
+}
+
+func command(bin string, env map[string]string, logs io.Writer, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
@@ -241,6 +318,12 @@ func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ..
 	}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	return cmd
+}
+
+// spawn starts a child process in its own group, stopped with the stack.
+func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ...string) error {
+	cmd := command(bin, env, logs, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("localstack: start %s: %w", bin, err)
 	}
@@ -250,6 +333,28 @@ func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ..
 
 // Stop ends every process and server the stack started.
 func (s *Stack) Stop() {
+	s.stopping.Store(true)
+	for _, sup := range s.functions {
+		sup.mu.Lock()
+		if sup.cmd != nil && sup.cmd.Process != nil {
+			_ = syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGTERM)
+		}
+		sup.mu.Unlock()
+	}
+	done := make(chan struct{})
+	go func() { s.supervisors.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		for _, sup := range s.functions {
+			sup.mu.Lock()
+			if sup.cmd != nil && sup.cmd.Process != nil {
+				_ = syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGKILL)
+			}
+			sup.mu.Unlock()
+		}
+		<-done
+	}
 	for _, cmd := range s.procs {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	}

@@ -161,11 +161,15 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		return err
 	}
 	if w.Serialize != "" {
-		release, err := p.lease(ctx, w.Serialize, cloudevent.Key(in))
+		release, err := p.lease(ctx, w.Serialize)
 		if err != nil {
 			return err
 		}
 		defer release()
+		// A delivery of the same event may have committed while this one waited.
+		if err := p.Store.Get(ctx, nil, ref, &done); err == nil {
+			return p.publish(ctx, done.Outgoing)
+		}
 	}
 	if w.Effect != nil {
 		if err := w.Effect(ctx); err != nil {

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -15,10 +16,10 @@ import (
 // Leases is the collection of per-key leases (see Work.Serialize).
 const Leases = "consumer_leases"
 
-// leaseTTL outlasts any one delivery (the ack deadline is 60 s; outside
-// calls time out well within it), so a lease left by a crashed process frees
-// itself without an operator.
-const leaseTTL = 60 * time.Second
+// leaseTTL outlasts any one delivery's outside calls (httpx gives each call
+// 12 s), so a lease left by a crashed process frees itself without an
+// operator; until then its redeliveries are refused as busy.
+const leaseTTL = 40 * time.Second
 
 // ErrBusy says another delivery holds the lease: transient, Pub/Sub
 // redelivers after a backoff, by when the holder has committed.
@@ -29,10 +30,11 @@ type leaseRecord struct {
 	ExpiresAt time.Time `firestore:"expires_at"`
 }
 
-// lease takes the lease on key for holder (the delivery's event key; a
-// redelivery of the same event takes it over) and returns its release.
-func (p *Processor) lease(ctx context.Context, key, holder string) (release func(), err error) {
+// lease takes the lease on key for this delivery alone (two deliveries of
+// the same event must not overlap either) and returns its release.
+func (p *Processor) lease(ctx context.Context, key string) (release func(), err error) {
 	ref := p.Store.Doc(Leases, p.Name+"_"+key)
+	holder := rand.Text()
 	err = p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		var cur leaseRecord
 		switch err := p.Store.Get(ctx, tx, ref, &cur); {

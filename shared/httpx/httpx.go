@@ -33,7 +33,7 @@ var ErrOpen = gobreaker.ErrOpenState
 type Options struct {
 	Name            string        // the dependency, in errors and logs
 	AttemptTimeout  time.Duration // until response headers, per attempt (default 10 s)
-	CallTimeout     time.Duration // the whole call, retries included (default 25 s)
+	CallTimeout     time.Duration // the whole call, retries included (default 12 s)
 	MaxAttempts     int           // default 3
 	BaseDelay       time.Duration // first backoff (default 100 ms), doubling
 	MaxDelay        time.Duration // backoff cap (default 2 s)
@@ -51,7 +51,7 @@ func (o *Options) defaults() {
 		}
 	}
 	def(&o.AttemptTimeout, 10*time.Second)
-	def(&o.CallTimeout, 25*time.Second)
+	def(&o.CallTimeout, 12*time.Second)
 	def(&o.BaseDelay, 100*time.Millisecond)
 	def(&o.MaxDelay, 2*time.Second)
 	def(&o.MaxRetryAfter, 5*time.Second)
