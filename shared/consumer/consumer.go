@@ -116,15 +116,15 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 			return fmt.Errorf("%s: dead-letter failed, redeliver: %w", p.Name, dlErr)
 		}
 		return nil
-	case cloudevent.DeliveryAttempt(ctx) >= p.maxAttempts():
-		cause := fmt.Errorf("gave up after %d delivery attempts: %w", cloudevent.DeliveryAttempt(ctx), err)
+	case p.attempt(ctx, in) >= p.maxAttempts():
+		cause := fmt.Errorf("gave up after %d delivery attempts: %w", p.maxAttempts(), err)
 		log.WarnContext(ctx, "transient failure on the last delivery attempt; dead-lettering", "error", cause.Error())
 		if dlErr := p.DeadLetter(ctx, in, cause); dlErr != nil {
 			return fmt.Errorf("%s: dead-letter failed: %w", p.Name, dlErr)
 		}
 		return nil
 	default:
-		log.ErrorContext(ctx, "transient failure; redelivery expected", "error", err.Error(), "attempt", cloudevent.DeliveryAttempt(ctx))
+		log.ErrorContext(ctx, "transient failure; redelivery expected", "error", err.Error())
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
 }
@@ -172,7 +172,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		}
 	}
 	if w.Effect != nil {
-		if err := w.Effect(ctx); err != nil {
+		if err := p.effect(ctx, w); err != nil {
 			return err
 		}
 	}

@@ -132,6 +132,8 @@ func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
 	}
 }
 
+// The emulator's pushes carry no deliveryAttempt: the consumer counts failed
+// deliveries itself and records the last one in dead_letters.
 func TestTransientFailureIsDeadLetteredOnlyOnTheLastAttempt(t *testing.T) {
 	t.Parallel()
 	p, rec := processor(t)
@@ -141,22 +143,38 @@ func TestTransientFailureIsDeadLetteredOnlyOnTheLastAttempt(t *testing.T) {
 	}}
 	p.MaxDeliveryAttempts = 5
 	for attempt := 1; attempt < 5; attempt++ {
-		if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), attempt), in); err == nil {
+		if err := p.Handle(context.Background(), in); err == nil {
 			t.Fatalf("attempt %d acknowledged", attempt)
 		}
-	}
-	if err := p.Handle(context.Background(), in); err == nil { // attempt unknown: never dead-letter
-		t.Fatal("a delivery without an attempt count was acknowledged")
 	}
 	if n := len(rec.On(deadLetterTopic)); n != 0 {
 		t.Fatalf("dead-lettered early: %d", n)
 	}
-	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 5), in); err != nil {
+	if err := p.Handle(context.Background(), in); err != nil {
 		t.Fatalf("last attempt: %v, want acknowledged", err)
 	}
 	dl, found := emulator.Lookup[consumer.DeadLetter](t, p.Store, store.DeadLetters, "test-consumer_"+cloudevent.Key(in))
 	if !found || dl.Reason != "gave up after 5 delivery attempts: dependency down" || dl.EventID != in.ID() {
 		t.Fatalf("dead letter %+v found=%v", dl, found)
+	}
+	if n := len(rec.On(deadLetterTopic)); n != 1 {
+		t.Fatalf("dead-letter topic got %d", n)
+	}
+}
+
+// Pub/Sub's own count (the push's deliveryAttempt) is trusted when it is ahead.
+func TestPubSubDeliveryAttemptCounts(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	in := input(t, "evt-late-attempt")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return errors.New("dependency down")
+	}}
+	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 3), in); err == nil {
+		t.Fatal("attempt 3 of 10 acknowledged")
+	}
+	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), consumer.DefaultMaxDeliveryAttempts), in); err != nil {
+		t.Fatalf("last attempt: %v", err)
 	}
 	if n := len(rec.On(deadLetterTopic)); n != 1 {
 		t.Fatalf("dead-letter topic got %d", n)

@@ -16,10 +16,13 @@ import (
 // Leases is the collection of per-key leases (see Work.Serialize).
 const Leases = "consumer_leases"
 
-// leaseTTL outlasts any one delivery's outside calls (httpx gives each call
-// 12 s), so a lease left by a crashed process frees itself without an
-// operator; until then its redeliveries are refused as busy.
-const leaseTTL = 40 * time.Second
+// leaseTTL bounds how long a crashed holder blocks the subscription's next
+// delivery; effectBudget, shorter, bounds the outside calls made under the
+// lease, so they cannot outlive it and overlap the next holder's.
+const (
+	leaseTTL     = 20 * time.Second
+	effectBudget = 15 * time.Second
+)
 
 // ErrBusy says another delivery holds the lease: transient, Pub/Sub
 // redelivers after a backoff, by when the holder has committed.
@@ -61,4 +64,14 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 			logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", key, "error", err.Error())
 		}
 	}, nil
+}
+
+// effect runs w.Effect, within the lease's budget when it holds one.
+func (p *Processor) effect(ctx context.Context, w Work) error {
+	if w.Serialize == "" {
+		return w.Effect(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, effectBudget)
+	defer cancel()
+	return w.Effect(ctx)
 }
