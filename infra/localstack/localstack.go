@@ -74,6 +74,7 @@ type Stack struct {
 	procs        []*exec.Cmd
 	closers      []func() error
 	functions    map[string]*supervised
+	redeliverers []*redeliverer
 	stopping     atomic.Bool
 	supervisors  sync.WaitGroup
 }
@@ -131,8 +132,13 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return s, err
 	}
 	endpoints := map[string]string{}
-	for fn, u := range s.URLs {
-		endpoints[fn] = u + "/"
+	for _, fn := range top.Subscribers() {
+		r := newRedeliverer(fn, s.URLs[fn]+"/", top.Delivery, s.PubSub, o.Logs)
+		s.redeliverers = append(s.redeliverers, r)
+		if err := r.listen(); err != nil {
+			return s, err
+		}
+		endpoints[fn] = r.url
 	}
 	return s, top.Apply(ctx, s.PubSub.Raw(), endpoints)
 }
@@ -202,16 +208,16 @@ func (s *Stack) startStripeMock(ctx context.Context, root string, logs io.Writer
 	return "http://" + addr, waitListening(ctx, addr, 30*time.Second)
 }
 
+// startFunction runs fn as a supervised process behind a front door (see
+// frontDoor) whose address is the function's URL.
 func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) error {
-	port := 0
+	port, err := emulator.FreePort()
+	if err != nil {
+		return err
+	}
+	front := "127.0.0.1:0"
 	if fn == "checkout-webhook" && o.WebhookPort != 0 {
-		port = o.WebhookPort
-	} else {
-		p, err := emulator.FreePort()
-		if err != nil {
-			return err
-		}
-		port = p
+		front = fmt.Sprintf("127.0.0.1:%d", o.WebhookPort)
 	}
 	env := map[string]string{
 		"PORT": fmt.Sprint(port), "HOST": "127.0.0.1", "FUNCTION_TARGET": fn,
@@ -246,8 +252,16 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	s.URLs[fn] = "http://" + addr
-	return waitListening(ctx, addr, 30*time.Second)
+	if err := waitListening(ctx, addr, 30*time.Second); err != nil {
+		return err
+	}
+	door, err := startFrontDoor(front, addr, o.Logs)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, door.Close)
+	s.URLs[fn] = door.URL()
+	return nil
 }
 
 // supervise runs a function process and starts it again each time it exits,
@@ -333,6 +347,10 @@ func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ..
 
 // Stop ends every process and server the stack started.
 func (s *Stack) Stop() {
+	for _, r := range s.redeliverers {
+		_ = r.Close()
+	}
+	s.redeliverers = nil
 	s.stopping.Store(true)
 	for _, sup := range s.functions {
 		sup.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -33,12 +34,36 @@ type leaseRecord struct {
 	ExpiresAt time.Time `firestore:"expires_at"`
 }
 
+// leaseWait is how long a delivery waits for a lease held by a working
+// delivery (they hold it for milliseconds) before it gives up as busy.
+const leaseWait = 3 * time.Second
+
 // lease takes the lease on key for this delivery alone (two deliveries of
-// the same event must not overlap either) and returns its release.
+// the same event must not overlap either) and returns its release. It waits
+// up to leaseWait for the current holder before answering ErrBusy.
 func (p *Processor) lease(ctx context.Context, key string) (release func(), err error) {
 	ref := p.Store.Doc(Leases, p.Name+"_"+key)
 	holder := rand.Text()
-	err = p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	deadline := time.Now().Add(leaseWait)
+	for {
+		err = p.tryLease(ctx, ref, holder)
+		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(25*time.Millisecond + time.Duration(mrand.IntN(50))*time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
+	}
+	return p.releaser(ctx, ref, key, holder), nil
+}
+
+func (p *Processor) tryLease(ctx context.Context, ref *firestore.DocumentRef, holder string) error {
+	return p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		var cur leaseRecord
 		switch err := p.Store.Get(ctx, tx, ref, &cur); {
 		case err == nil && cur.Holder != holder && time.Now().Before(cur.ExpiresAt):
@@ -48,9 +73,9 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 		}
 		return tx.Set(ref, leaseRecord{Holder: holder, ExpiresAt: time.Now().Add(leaseTTL)})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
-	}
+}
+
+func (p *Processor) releaser(ctx context.Context, ref *firestore.DocumentRef, key, holder string) func() {
 	return func() {
 		// Release only our own lease: past its expiry another may hold it.
 		err := p.Store.Client.RunTransaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *firestore.Transaction) error {
@@ -63,7 +88,7 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 		if err != nil {
 			logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", key, "error", err.Error())
 		}
-	}, nil
+	}
 }
 
 // effect runs w.Effect, within the lease's budget when it holds one.

@@ -2,6 +2,8 @@ package faults
 
 import (
 	"context"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"fulfillment/infra/consistency"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
+	"fulfillment/infra/topology"
 	"fulfillment/shared/consumer"
 	"fulfillment/shared/store"
 	"fulfillment/shared/subscription"
@@ -88,6 +91,9 @@ func TestOrdersSurviveDuplicatesReorderingCrashesAndOutages(t *testing.T) {
 	}
 	if len(f.unexpectedDead) != 0 || f.poisonDead != f.poison {
 		t.Errorf("dead letters: %d of %d poison inputs, unexpected: %v", f.poisonDead, f.poison, first(f.unexpectedDead, 10))
+	}
+	if len(f.pubsubDead) != 0 {
+		t.Errorf("Pub/Sub dead-lettered %d deliveries no consumer recorded, e.g. %v", len(f.pubsubDead), first(f.pubsubDead, 10))
 	}
 	if len(f.drifts) != 0 {
 		t.Errorf("consistency check: %d drifts, e.g. %v", len(f.drifts), first(f.drifts, 10))
@@ -354,6 +360,7 @@ type results struct {
 	charges, dupCharges            int
 	poison, poisonDead             int
 	unexpectedDead                 []string
+	pubsubDead                     []string
 	drifts                         []string
 	crashes                        int
 	restarts                       map[string]int
@@ -412,8 +419,15 @@ func figures(t *testing.T, orders []order, s snapshot) results {
 			applied[fmt.Sprint(bp["purchase_xid"])]++
 		}
 	}
-	for _, n := range applied {
+	for xid, n := range applied {
 		r.dupProvisioning += n - 1
+		if n > 1 {
+			for _, c := range stack.GitLab.Calls() {
+				if strings.Contains(c.Path, "/namespaces/") && strings.Contains(c.Raw+c.Path, strings.Split(xid, "-v")[0][3:]) {
+					t.Logf("GitLab call for %s: %s %s %s -> %d", xid, c.Time.Format("15:04:05.000"), c.Method, c.Path, c.Status)
+				}
+			}
+		}
 	}
 	// Charges Stripe executed (not replayed from its idempotency store), by key.
 	executed := map[string]int{}
@@ -427,6 +441,7 @@ func figures(t *testing.T, orders []order, s snapshot) results {
 	for _, n := range executed {
 		r.dupCharges += n - 1
 	}
+	r.pubsubDead = pubsubDeadLetters(t)
 	report, err := consistency.Check(context.Background(), stack.Store)
 	if err != nil {
 		t.Errorf("consistency check: %v", err)
@@ -471,13 +486,13 @@ fault-injection suite (seed %d)
   final states equal to model    %d / %d (%.1f%%)
   duplicate provisioning calls   %d (of %d applied, by purchase id)
   duplicate charges              %d (of %d executed, by idempotency key)
-  dead letters                   %d for %d poison inputs; unexpected %d
+  dead letters                   %d for %d poison inputs; unexpected %d; dead-lettered by Pub/Sub unrecorded %d
   consistency drifts             %d
   all webhooks accepted after    %s
   converged after                %s
 `, r.seed, r.orders, r.events, r.deliveries, r.crashes, strings.Join(fns, ", "), r.gitlab503, r.gitlab429, r.sfFailed,
 		r.lost, r.matched, r.modelled, pct, r.dupProvisioning, r.provisioningCalls, r.dupCharges, r.charges,
-		r.poisonDead, r.poison, len(r.unexpectedDead), len(r.drifts), r.sent.Round(time.Millisecond), r.converged.Round(time.Millisecond))
+		r.poisonDead, r.poison, len(r.unexpectedDead), len(r.pubsubDead), len(r.drifts), r.sent.Round(time.Millisecond), r.converged.Round(time.Millisecond))
 }
 
 func first(s []string, n int) []string {
@@ -485,4 +500,39 @@ func first(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// pubsubDeadLetters drains the dead-letter topics' pull subscriptions: what
+// Pub/Sub gave up on, recorded or not. It returns those with no record.
+func pubsubDeadLetters(t *testing.T) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recorded, err := readAll[consumer.DeadLetter](ctx, store.DeadLetters)
+	if err != nil {
+		t.Errorf("dead letters: %v", err)
+	}
+	byID := map[string]bool{}
+	for _, d := range recorded {
+		byID[d.EventID] = true
+	}
+	var out []string
+	for _, fn := range localstack.Functions[1:] {
+		name := fmt.Sprintf("projects/%s/subscriptions/%s", stack.Project, topology.DeadLetterTopic(fn))
+		for {
+			resp, err := stack.PubSub.Raw().SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: name, MaxMessages: 1000})
+			if err != nil || len(resp.ReceivedMessages) == 0 {
+				break
+			}
+			var acks []string
+			for _, m := range resp.ReceivedMessages {
+				acks = append(acks, m.AckId)
+				id := m.Message.Attributes["ce-id"]
+				if !byID[id] {
+					out = append(out, fmt.Sprintf("%s: %s (%s)", fn, id, m.Message.Attributes["ce-type"]))
+				}
+			}
+			_ = stack.PubSub.Raw().SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: name, AckIds: acks})
+		}
+	}
+	return out
 }
