@@ -37,7 +37,7 @@ type fixture struct {
 	f   *Function
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "crm")
 	sf, err := testdouble.StartSalesforce("127.0.0.1:0", sfToken)

@@ -33,7 +33,7 @@ type fixture struct {
 	f   *Function
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "pr")
 	rec := &pubsub.Recorder{}

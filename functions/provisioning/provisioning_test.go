@@ -38,7 +38,7 @@ type fixture struct {
 	f   *Function
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "prov")
 	gl, err := testdouble.StartGitLab("127.0.0.1:0", jwtKey)

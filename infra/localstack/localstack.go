@@ -55,6 +55,9 @@ type Options struct {
 	WebhookPort int
 	// Env adds or overrides function settings, per function name ("*" for all).
 	Env map[string]map[string]string
+	// MaximumBackoff, when set, caps the redelivery backoff below the
+	// topology's (a test that waits for convergence need not wait 60 s).
+	MaximumBackoff time.Duration
 }
 
 // Stack is a running local system.
@@ -130,6 +133,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	top, err := topology.Load()
 	if err != nil {
 		return s, err
+	}
+	if o.MaximumBackoff > 0 {
+		top.Delivery.MaximumBackoff = o.MaximumBackoff
 	}
 	endpoints := map[string]string{}
 	for _, fn := range top.Subscribers() {

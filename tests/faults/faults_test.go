@@ -307,7 +307,7 @@ func waitConverged(t *testing.T, orders []order, budget time.Duration) snapshot 
 			}
 			return s
 		}
-		time.Sleep(time.Second)
+		time.Sleep(2 * time.Second)
 	}
 }
 

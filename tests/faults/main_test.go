@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	stack, err = localstack.Start(ctx, localstack.Options{
 		Project: emulator.NewProject("faults"),
 		Logs:    logs,
+		// Production waits up to 60 s between redeliveries; the suite's
+		// convergence time would measure mostly that wait.
+		MaximumBackoff: 8 * time.Second,
 		Env: map[string]map[string]string{
 			"*": {faultpoint.EnvVar: crash},
 			// Renewal handles every due subscription in one push: it is killed
