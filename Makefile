@@ -18,7 +18,7 @@ test: tools
 
 ## test-unit: the tests that need no emulator
 test-unit:
-	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/...
+	go test -count=1 ./shared/subscription/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./shared/httpx/... ./shared/faultpoint/... ./infra/topology/... ./infra/consistency/...
 
 ## fuzz: every fuzz target for FUZZTIME each (webhook signature and body,
 ## push and CloudEvent decoding, each consumer's Handle), one emulator pair
