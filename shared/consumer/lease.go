@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"fulfillment/shared/logging"
-	"fulfillment/shared/store"
 )
 
 // Leases is the collection of per-key leases (see Work.Serialize).
@@ -41,14 +42,22 @@ const leaseWait = 3 * time.Second
 // lease takes the lease on key for this delivery alone (two deliveries of
 // the same event must not overlap either) and returns its release. It waits
 // up to leaseWait for the current holder before answering ErrBusy.
+//
+// It relies on preconditions the server checks (create only if absent,
+// delete only the version read), not on transaction isolation: the
+// Firestore emulator was seen letting two deliveries hold one lease.
 func (p *Processor) lease(ctx context.Context, key string) (release func(), err error) {
 	ref := p.Store.Doc(Leases, p.Name+"_"+key)
 	holder := rand.Text()
 	deadline := time.Now().Add(leaseWait)
 	for {
-		err = p.tryLease(ctx, ref, holder)
+		var taken time.Time
+		taken, err = p.tryLease(ctx, ref, holder)
+		if err == nil {
+			return p.releaser(ctx, ref, key, taken), nil
+		}
 		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
-			break
+			return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -56,36 +65,43 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 		case <-time.After(25*time.Millisecond + time.Duration(mrand.IntN(50))*time.Millisecond):
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
+}
+
+// tryLease creates the lease document, or removes an expired one so the
+// next try can; it returns the update time of the lease it took.
+func (p *Processor) tryLease(ctx context.Context, ref *firestore.DocumentRef, holder string) (time.Time, error) {
+	wr, err := ref.Create(ctx, leaseRecord{Holder: holder, ExpiresAt: time.Now().Add(leaseTTL)})
+	if err == nil {
+		return wr.UpdateTime, nil
 	}
-	return p.releaser(ctx, ref, key, holder), nil
+	if status.Code(err) != codes.AlreadyExists {
+		return time.Time{}, err
+	}
+	snap, err := ref.Get(ctx)
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return time.Time{}, ErrBusy // released meanwhile: try again
+	case err != nil:
+		return time.Time{}, err
+	}
+	var cur leaseRecord
+	if err := snap.DataTo(&cur); err != nil {
+		return time.Time{}, err
+	}
+	if time.Now().Before(cur.ExpiresAt) {
+		return time.Time{}, ErrBusy
+	}
+	// Left by a crashed holder: remove exactly that lease; if another
+	// delivery took it over first, the precondition fails and we wait.
+	_, _ = ref.Delete(ctx, firestore.LastUpdateTime(snap.UpdateTime))
+	return time.Time{}, ErrBusy
 }
 
-func (p *Processor) tryLease(ctx context.Context, ref *firestore.DocumentRef, holder string) error {
-	return p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		var cur leaseRecord
-		switch err := p.Store.Get(ctx, tx, ref, &cur); {
-		case err == nil && cur.Holder != holder && time.Now().Before(cur.ExpiresAt):
-			return ErrBusy
-		case err != nil && !store.IsNotFound(err):
-			return err
-		}
-		return tx.Set(ref, leaseRecord{Holder: holder, ExpiresAt: time.Now().Add(leaseTTL)})
-	})
-}
-
-func (p *Processor) releaser(ctx context.Context, ref *firestore.DocumentRef, key, holder string) func() {
+// releaser deletes the lease only if it is still the one this delivery took.
+func (p *Processor) releaser(ctx context.Context, ref *firestore.DocumentRef, key string, taken time.Time) func() {
 	return func() {
-		// Release only our own lease: past its expiry another may hold it.
-		err := p.Store.Client.RunTransaction(context.WithoutCancel(ctx), func(ctx context.Context, tx *firestore.Transaction) error {
-			var cur leaseRecord
-			if err := p.Store.Get(ctx, tx, ref, &cur); err != nil || cur.Holder != holder {
-				return nil
-			}
-			return tx.Delete(ref)
-		})
-		if err != nil {
+		_, err := ref.Delete(context.WithoutCancel(ctx), firestore.LastUpdateTime(taken))
+		if err != nil && status.Code(err) != codes.FailedPrecondition && status.Code(err) != codes.NotFound {
 			logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", key, "error", err.Error())
 		}
 	}
