@@ -122,7 +122,7 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 			return f.record(ctx, tx, in, want, signed)
 		},
 		// One version at a time reaches GitLab, so an older one never lands after a newer one.
-		Serialize: snap.ID,
+		Serialize: snap.ID, Version: snap.Version,
 	}
 	if snap.Order.Deployment == catalog.DeploymentSaaS {
 		work.Effect = func(ctx context.Context) error {

@@ -63,6 +63,11 @@ type Work struct {
 	// before Effect until its transaction commits, so two versions of one
 	// subscription never reach an outside system concurrently.
 	Serialize string
+	// Version, with Serialize, orders the deliveries for that key: one
+	// older than a version already attempted (its outside call made, maybe
+	// not yet committed) does nothing but record that it was seen. The newer
+	// one is redelivered until it commits, so the target never goes back.
+	Version int64
 }
 
 // HandlerFunc handles one event type.
@@ -169,6 +174,13 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		// A delivery of the same event may have committed while this one waited.
 		if err := p.Store.Get(ctx, nil, ref, &done); err == nil {
 			return p.publish(ctx, done.Outgoing)
+		}
+		superseded, err := p.claimVersion(ctx, w.Serialize, w.Version)
+		if err != nil {
+			return err
+		}
+		if superseded {
+			w = Work{Apply: func(context.Context, *firestore.Transaction) ([]Outgoing, error) { return nil, nil }}
 		}
 	}
 	if w.Effect != nil {

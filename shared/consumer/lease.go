@@ -13,10 +13,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	"fulfillment/shared/logging"
+	"fulfillment/shared/store"
 )
 
-// Leases is the collection of per-key leases (see Work.Serialize).
-const Leases = "consumer_leases"
+// Leases is the collection of per-key leases (see Work.Serialize), and
+// Versions the newest version attempted per key (see Work.Version).
+const (
+	Leases   = "consumer_leases"
+	Versions = "consumer_versions"
+)
 
 // leaseTTL bounds how long a crashed holder blocks the subscription's next
 // delivery; effectBudget, shorter, bounds the outside calls made under the
@@ -43,18 +48,17 @@ const leaseWait = 3 * time.Second
 // the same event must not overlap either) and returns its release. It waits
 // up to leaseWait for the current holder before answering ErrBusy.
 //
-// It relies on preconditions the server checks (create only if absent,
-// delete only the version read), not on transaction isolation: the
-// Firestore emulator was seen letting two deliveries hold one lease.
+// Taking it is a create-if-absent, which the server checks, rather than a
+// read-then-write transaction on an absent document: the Firestore emulator
+// was seen letting two deliveries hold one lease that way.
 func (p *Processor) lease(ctx context.Context, key string) (release func(), err error) {
 	ref := p.Store.Doc(Leases, p.Name+"_"+key)
 	holder := rand.Text()
 	deadline := time.Now().Add(leaseWait)
 	for {
-		var taken time.Time
-		taken, err = p.tryLease(ctx, ref, holder)
+		err = p.tryLease(ctx, ref, holder)
 		if err == nil {
-			return p.releaser(ctx, ref, key, taken), nil
+			return p.releaser(ctx, ref, key, holder), nil
 		}
 		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
 			return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
@@ -67,41 +71,44 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 	}
 }
 
-// tryLease creates the lease document, or removes an expired one so the
-// next try can; it returns the update time of the lease it took.
-func (p *Processor) tryLease(ctx context.Context, ref *firestore.DocumentRef, holder string) (time.Time, error) {
-	wr, err := ref.Create(ctx, leaseRecord{Holder: holder, ExpiresAt: time.Now().Add(leaseTTL)})
-	if err == nil {
-		return wr.UpdateTime, nil
-	}
+// tryLease creates the lease document, or removes an expired one (left by
+// a crashed holder) so that the next try can.
+func (p *Processor) tryLease(ctx context.Context, ref *firestore.DocumentRef, holder string) error {
+	_, err := ref.Create(ctx, leaseRecord{Holder: holder, ExpiresAt: time.Now().Add(leaseTTL)})
 	if status.Code(err) != codes.AlreadyExists {
-		return time.Time{}, err
-	}
-	snap, err := ref.Get(ctx)
-	switch {
-	case status.Code(err) == codes.NotFound:
-		return time.Time{}, ErrBusy // released meanwhile: try again
-	case err != nil:
-		return time.Time{}, err
+		return err
 	}
 	var cur leaseRecord
-	if err := snap.DataTo(&cur); err != nil {
-		return time.Time{}, err
+	switch err := p.Store.Get(ctx, nil, ref, &cur); {
+	case store.IsNotFound(err):
+		return ErrBusy // released meanwhile: try again
+	case err != nil:
+		return err
+	case time.Now().Before(cur.ExpiresAt):
+		return ErrBusy
 	}
-	if time.Now().Before(cur.ExpiresAt) {
-		return time.Time{}, ErrBusy
+	if err := p.deleteIfHeldBy(ctx, ref, cur.Holder); err != nil {
+		return err
 	}
-	// Left by a crashed holder: remove exactly that lease; if another
-	// delivery took it over first, the precondition fails and we wait.
-	_, _ = ref.Delete(ctx, firestore.LastUpdateTime(snap.UpdateTime))
-	return time.Time{}, ErrBusy
+	return ErrBusy
 }
 
-// releaser deletes the lease only if it is still the one this delivery took.
-func (p *Processor) releaser(ctx context.Context, ref *firestore.DocumentRef, key string, taken time.Time) func() {
+// deleteIfHeldBy removes the lease if holder still has it.
+func (p *Processor) deleteIfHeldBy(ctx context.Context, ref *firestore.DocumentRef, holder string) error {
+	return p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		var cur leaseRecord
+		if err := p.Store.Get(ctx, tx, ref, &cur); err != nil || cur.Holder != holder {
+			return nil
+		}
+		return tx.Delete(ref)
+	})
+}
+
+// releaser deletes the lease if this delivery still holds it.
+func (p *Processor) releaser(ctx context.Context, ref *firestore.DocumentRef, key, holder string) func() {
 	return func() {
-		_, err := ref.Delete(context.WithoutCancel(ctx), firestore.LastUpdateTime(taken))
-		if err != nil && status.Code(err) != codes.FailedPrecondition && status.Code(err) != codes.NotFound {
+		ctx := context.WithoutCancel(ctx)
+		if err := p.deleteIfHeldBy(ctx, ref, holder); err != nil {
 			logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", key, "error", err.Error())
 		}
 	}
@@ -115,4 +122,31 @@ func (p *Processor) effect(ctx context.Context, w Work) error {
 	ctx, cancel := context.WithTimeout(ctx, effectBudget)
 	defer cancel()
 	return w.Effect(ctx)
+}
+
+type versionRecord struct {
+	Version int64 `firestore:"version"`
+}
+
+// claimVersion, under the key's lease, reports whether a newer version than
+// v was already attempted, and otherwise records v as attempted.
+func (p *Processor) claimVersion(ctx context.Context, key string, v int64) (superseded bool, err error) {
+	if v <= 0 {
+		return false, nil
+	}
+	ref := p.Store.Doc(Versions, p.Name+"_"+key)
+	var cur versionRecord
+	if err := p.Store.Get(ctx, nil, ref, &cur); err != nil && !store.IsNotFound(err) {
+		return false, fmt.Errorf("consumer.claimVersion: %w", err)
+	}
+	if cur.Version > v {
+		return true, nil
+	}
+	if cur.Version == v {
+		return false, nil
+	}
+	if _, err := ref.Set(ctx, versionRecord{Version: v}); err != nil {
+		return false, fmt.Errorf("consumer.claimVersion: %w", err)
+	}
+	return false, nil
 }
