@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 		Logs:    logs,
 		// Production waits up to 60 s between redeliveries; the suite's
 		// convergence time would measure mostly that wait.
-		MaximumBackoff: 8 * time.Second,
+		MaximumBackoff: 15 * time.Second,
 		Env: map[string]map[string]string{
 			"*": {faultpoint.EnvVar: crash},
 			// Renewal handles every due subscription in one push: it is killed
