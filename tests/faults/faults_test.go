@@ -419,11 +419,16 @@ func figures(t *testing.T, orders []order, s snapshot) results {
 			applied[fmt.Sprint(bp["purchase_xid"])]++
 		}
 	}
+	namespaceOf := map[string]string{}
+	for _, o := range orders {
+		namespaceOf[o.purchase.SessionID] = o.purchase.NamespaceID
+	}
 	for xid, n := range applied {
 		r.dupProvisioning += n - 1
-		if n > 1 {
+		if n > 1 { // show the namespace's calls to make a failure readable
+			ns := namespaceOf[xid[:strings.LastIndex(xid, "-v")]]
 			for _, c := range stack.GitLab.Calls() {
-				if strings.Contains(c.Path, "/namespaces/") && strings.Contains(c.Raw+c.Path, strings.Split(xid, "-v")[0][3:]) {
+				if strings.Contains(c.Path, "/"+ns+"/") {
 					t.Logf("GitLab call for %s: %s %s %s -> %d", xid, c.Time.Format("15:04:05.000"), c.Method, c.Path, c.Status)
 				}
 			}
