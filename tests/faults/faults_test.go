@@ -65,7 +65,7 @@ func TestOrdersSurviveDuplicatesReorderingCrashesAndOutages(t *testing.T) {
 	sent := time.Since(start)
 	tick(t, 2) // a tick after the last order, delivered twice
 
-	budget := 3*time.Minute + time.Duration(n/500)*time.Minute
+	budget := 3*time.Minute + time.Duration(n/500)*2*time.Minute
 	final := waitConverged(t, orders, budget)
 	converged := time.Since(start)
 	cancel()
