@@ -41,8 +41,8 @@ func TestMain(m *testing.M) {
 	crash := fmt.Sprintf("%s:%s,%s:%s", consumer.CrashBeforeCommit, crashProbability, consumer.CrashAfterCommit, crashProbability)
 	var err error
 	stack, err = localstack.Start(ctx, localstack.Options{
-		Project: emulator.NewProject("faults"),
-		Logs:    logs,
+		Project:        emulator.NewProject("faults"),
+		Logs:           logs,
 		MaximumBackoff: maximumBackoff(envInt("FAULT_ORDERS", 500)),
 		Env: map[string]map[string]string{
 			"*": {faultpoint.EnvVar: crash},
