@@ -19,9 +19,9 @@ KO_BASE = KO_DEFAULTBASEIMAGE=$$(go run ./infra/cmd/kobase)
 KO_OFFLINE = KO_DOCKER_REPO=fulfillment.invalid/functions $(BIN)/ko build --bare --push=false --sbom=none
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: run test test-unit tools tofu lint fmt vet clean image images deploy bench-renewal
+.PHONY: run test test-unit tools tofu lint fmt vet clean image images deploy bench-renewal fuzz faults
 
-## run: the whole system locally (emulators, six functions, doubles), until Ctrl-C
+## run: the whole system locally (emulators, every function, doubles), until Ctrl-C
 run: tools
 	go run ./infra/cmd/localstack
 
@@ -37,7 +37,26 @@ bench-renewal:
 
 ## test-unit: the tests that need no emulator
 test-unit:
-	go test -count=1 ./shared/subscription/... ./shared/proration/... ./shared/clock/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./infra/topology/... ./infra/deploy/... ./infra/knative/... ./terraform/...
+	go test -count=1 ./shared/subscription/... ./shared/proration/... ./shared/clock/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./shared/httpx/... ./shared/faultpoint/... ./infra/topology/... ./infra/consistency/... ./infra/deploy/... ./infra/knative/... ./terraform/...
+
+## fuzz: every fuzz target for FUZZTIME each (webhook signature and body,
+## push and CloudEvent decoding, each consumer's Handle), one emulator pair
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./shared/stripe:FuzzVerifySignature ./shared/stripe:FuzzParseAndNormalize \
+	./shared/cloudevent:FuzzParsePush ./shared/entrypoint:FuzzCloudEventHandler \
+	./functions/checkout-webhook:FuzzWebhook ./functions/payment-result:FuzzHandle \
+	./functions/provisioning:FuzzHandle ./functions/crm-push:FuzzHandle \
+	./functions/failed-payment-alerting:FuzzHandle
+fuzz:
+	go run ./infra/cmd/withemulators -- sh -c 'set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*} $${t##*:}"; \
+		go test -run "^$$" -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; done'
+
+## faults: the fault-injection suite at a chosen size, e.g. make faults ORDERS=5000
+ORDERS ?= 500
+faults: tools
+	FAULT_ORDERS=$(ORDERS) go run ./infra/cmd/withemulators -- go test -count=1 -v -timeout 60m -run . ./tests/faults/
 
 ## tools: stripe-mock and ko, pinned, into ./bin
 tools: $(BIN)/stripe-mock $(BIN)/ko

@@ -34,7 +34,7 @@ type fixture struct {
 	url string
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "hook")
 	rec := &pubsub.Recorder{}

@@ -103,6 +103,8 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 			}
 			return nil, tx.Set(ref, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
 		},
+		// One version at a time reaches Salesforce, so an older one never lands after a newer one.
+		Serialize: snap.ID, Version: snap.Version,
 	}
 	return f.Processor.Once(ctx, in, work)
 }

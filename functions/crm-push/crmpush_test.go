@@ -37,7 +37,7 @@ type fixture struct {
 	f   *Function
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "crm")
 	sf, err := testdouble.StartSalesforce("127.0.0.1:0", sfToken)
@@ -208,5 +208,42 @@ func TestSalesforceOutageIsRetriedAndUpsertsOnce(t *testing.T) {
 	}
 	if s, ok := fx.synced(t); !ok || s.Version != 1 {
 		t.Errorf("crm_sync = %+v %v", s, ok)
+	}
+}
+
+// Two versions in flight at once, the older one slow at Salesforce: the
+// newer one is what Salesforce ends with.
+func TestConcurrentVersionsNeverLeaveAnOlderOneInSalesforce(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	v2 := subscriptionEvent(t, "past-due-c", catalog.SubscriptionPastDue, "past_due", 2)
+	v3 := subscriptionEvent(t, "cancel-c", catalog.SubscriptionCanceled, "canceled", 3)
+	fx.sf.DelayNext(1, 600*time.Millisecond) // v2's account upsert is slow
+	v2done := make(chan error, 1)
+	go func() { v2done <- fx.f.Handle(context.Background(), v2) }()
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for len(fx.sf.Calls()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // v2's first call is under way (recorded once answered)
+		if _, ok := emulator.Lookup[map[string]any](t, fx.st, "consumer_leases", Name+"_"+subID); ok {
+			break
+		}
+	}
+	err := fx.f.Handle(context.Background(), v3)
+	if e := <-v2done; e != nil {
+		t.Fatalf("v2: %v", e)
+	}
+	for deadline := time.Now().Add(10 * time.Second); err != nil; err = fx.f.Handle(context.Background(), v3) {
+		if time.Now().After(deadline) {
+			t.Fatalf("v3 never acknowledged: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fx.handle(t, v2) // a late duplicate of the older version
+	rec, _ := fx.sf.Record(SubscriptionObject, subID)
+	if rec["Status__c"] != "canceled" || rec["Version__c"] != float64(3) {
+		t.Fatalf("Salesforce ends with %v v%v, want canceled v3", rec["Status__c"], rec["Version__c"])
+	}
+	if s, _ := fx.synced(t); s.Version != 3 {
+		t.Fatalf("crm_sync at v%d", s.Version)
 	}
 }

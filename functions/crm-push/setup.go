@@ -3,17 +3,12 @@ package crmpush
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"fulfillment/shared/config"
 	"fulfillment/shared/entrypoint"
 	"fulfillment/shared/platform"
 	"fulfillment/shared/salesforce"
-	"fulfillment/shared/telemetry"
 )
-
-// outboundTimeout bounds one call to an outside system (the clients' own default).
-const outboundTimeout = 10 * time.Second
 
 // Setup builds crm-push from the environment: SALESFORCE_INSTANCE_URL and
 // SALESFORCE_ACCESS_TOKEN (an OAuth2 bearer token) are required.
@@ -30,7 +25,7 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	}
 	f := New(Deps{
 		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		CRM: salesforce.NewClient(instance, token, telemetry.HTTPClient(outboundTimeout)),
+		CRM: salesforce.NewClient(instance, token, platform.OutboundClient("salesforce", logger)),
 	})
 	return entrypoint.Serve(f, logger), nil
 }

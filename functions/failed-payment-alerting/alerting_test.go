@@ -56,7 +56,7 @@ type fixture struct {
 	f     *Function
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "alert")
 	slack, err := testdouble.StartSlack("127.0.0.1:0")

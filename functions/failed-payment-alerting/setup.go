@@ -12,11 +12,7 @@ import (
 	"fulfillment/shared/config"
 	"fulfillment/shared/entrypoint"
 	"fulfillment/shared/platform"
-	"fulfillment/shared/telemetry"
 )
-
-// outboundTimeout bounds one call to an outside system (the clients' own default).
-const outboundTimeout = 10 * time.Second
 
 // Setup builds the function from the environment: SLACK_WEBHOOK_URL,
 // PAGERDUTY_ROUTING_KEY (required), PAGERDUTY_EVENTS_URL, ALERT_THRESHOLD
@@ -38,10 +34,10 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	if err != nil {
 		return nil, err
 	}
-	pd := alerting.NewPagerDuty(eventsURL, routingKey, telemetry.HTTPClient(outboundTimeout))
+	pd := alerting.NewPagerDuty(eventsURL, routingKey, platform.OutboundClient("pagerduty", logger))
 	f := New(Deps{
 		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		Slack: alerting.NewSlack(slackURL, telemetry.HTTPClient(outboundTimeout)), PagerDuty: NotifierFunc(pd.Trigger),
+		Slack: alerting.NewSlack(slackURL, platform.OutboundClient("slack", logger)), PagerDuty: NotifierFunc(pd.Trigger),
 		Threshold: threshold, Window: window,
 	})
 	return entrypoint.Serve(f, logger), nil

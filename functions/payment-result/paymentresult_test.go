@@ -2,6 +2,7 @@ package paymentresult
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -32,7 +33,7 @@ type fixture struct {
 	f   *Function
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "pr")
 	rec := &pubsub.Recorder{}
@@ -383,4 +384,44 @@ func TestEventBeforeItsPurchaseIsRetried(t *testing.T) {
 	if s := fx.sub(t, "sub-cs_ooo"); s.Version != 2 || !s.TermStart.Equal(termEnd) {
 		t.Fatalf("after the retried invoice: %+v", s)
 	}
+}
+
+// An invoice for a subscription that never comes is retried, and on the
+// push's last delivery attempt recorded in dead_letters (Pub/Sub would not
+// deliver it again), through the real HTTP entry point.
+func TestUnknownSubscriptionIsDeadLetteredOnTheLastDeliveryAttempt(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	srv := httptest.NewServer(entrypoint.Serve(fx.f, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	orphan := invoice(t, "evt_orphan", catalog.InvoicePaid, "sub-cs_never", t0.AddDate(1, 0, 0), t0)
+
+	for attempt := 1; attempt < consumer.DefaultMaxDeliveryAttempts; attempt++ {
+		if status, body := emulator.Post(t, srv.URL, pushWithAttempt(orphan, attempt)); status != http.StatusInternalServerError {
+			t.Fatalf("attempt %d answered %d %s, want 500 (redeliver)", attempt, status, body)
+		}
+	}
+	if _, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan)); found {
+		t.Fatal("dead-lettered before the last attempt")
+	}
+	if status, body := emulator.Post(t, srv.URL, pushWithAttempt(orphan, consumer.DefaultMaxDeliveryAttempts)); status/100 != 2 {
+		t.Fatalf("last attempt answered %d %s, want it acknowledged", status, body)
+	}
+	dl, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan))
+	if !found || !strings.Contains(dl.Reason, "gave up after 10 delivery attempts") || !strings.Contains(dl.Reason, "not found") {
+		t.Fatalf("dead letter = %+v, %v", dl, found)
+	}
+	if dead := fx.rec.On(deadLetterTopic); len(dead) != 1 || dead[0].ID() != orphan.ID() {
+		t.Fatalf("dead-letter topic got %v", dead)
+	}
+}
+
+// pushWithAttempt is a Pub/Sub push body carrying e with its deliveryAttempt,
+// as Pub/Sub sends it on a subscription with a dead-letter policy.
+func pushWithAttempt(e event.Event, attempt int) []byte {
+	var body map[string]any
+	_ = json.Unmarshal(emulator.PushBody(e, "m-"+e.ID()), &body)
+	body["deliveryAttempt"] = attempt
+	b, _ := json.Marshal(body)
+	return b
 }

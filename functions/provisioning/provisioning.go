@@ -31,6 +31,7 @@ const Name = "provisioning"
 // Provisioner is GitLab's provisioning API.
 type Provisioner interface {
 	Provision(ctx context.Context, namespaceID string, req gitlab.ProvisionRequest) error
+	Current(ctx context.Context, namespaceID string) (gitlab.Current, bool, error)
 }
 
 // Deps are what provisioning needs.
@@ -119,14 +120,16 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
 	}
 	var signed *license.Signed
-	work := consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
-		return f.record(ctx, tx, in, want, signed)
-	}}
+	work := consumer.Work{
+		Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+			return f.record(ctx, tx, in, want, signed)
+		},
+		// One version at a time reaches GitLab, so an older one never lands after a newer one.
+		Serialize: snap.ID, Version: snap.Version,
+	}
 	if snap.Order.Deployment == catalog.DeploymentSaaS {
 		work.Effect = func(ctx context.Context) error {
-			err := f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, gitlabRequest(want, snap))
-			telemetry.CallDone(ctx, "gitlab", "provision", err)
-			return err
+			return f.provisionOnce(ctx, snap, gitlabRequest(want, snap))
 		}
 	} else {
 		s, err := f.issueLicense(snap, want)
@@ -145,6 +148,25 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 			return recErr
 		}
 	}
+	return err
+}
+
+// provisionOnce calls GitLab unless a newer version was applied while this
+// delivery waited for the lease, or GitLab already holds this plan (a
+// redelivery after a crash between the call and the commit).
+func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, req gitlab.ProvisionRequest) error {
+	if f.applied(ctx, snap.ID) >= snap.Version {
+		return nil
+	}
+	cur, ok, err := f.d.GitLab.Current(ctx, snap.Order.NamespaceID)
+	if err != nil {
+		return err
+	}
+	if ok && cur.Matches(req) {
+		return nil
+	}
+	err = f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, req)
+	telemetry.CallDone(ctx, "gitlab", "provision", err)
 	return err
 }
 

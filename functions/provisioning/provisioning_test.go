@@ -38,7 +38,7 @@ type fixture struct {
 	f   *Function
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "prov")
 	gl, err := testdouble.StartGitLab("127.0.0.1:0", jwtKey)
@@ -96,17 +96,24 @@ func (fx fixture) entitlement(t *testing.T, id string) Entitlement {
 
 const provisionPath = "/api/v4/internal/gitlab_subscriptions/namespaces/ns-42/provision"
 
-// calls counts the GitLab calls by answered status.
+// calls counts the GitLab calls by answered status, leaving out the reads
+// of the namespace's current plan that answered (200 or 404).
 func (fx fixture) calls(t *testing.T) (ok, failed int) {
 	t.Helper()
-	calls := fx.gl.Calls()
-	for _, c := range calls {
-		if c.Path != provisionPath {
+	var counted []testdouble.Call
+	for _, c := range fx.gl.Calls() {
+		switch {
+		case c.Method == http.MethodGet && c.Path == currentPath && (c.Status == http.StatusOK || c.Status == http.StatusNotFound):
+		case c.Path == provisionPath || c.Path == currentPath:
+			counted = append(counted, c)
+		default:
 			t.Errorf("unexpected GitLab call %s %s", c.Method, c.Path)
 		}
 	}
-	return testdouble.Answered(calls)
+	return testdouble.Answered(counted)
 }
+
+const currentPath = "/api/v4/namespaces/ns-42/gitlab_subscription"
 
 func baseProduct(c testdouble.Call) map[string]any {
 	p, _ := c.Body["provision"].(map[string]any)
@@ -127,7 +134,7 @@ func TestActivationProvisionsTheNamespace(t *testing.T) {
 	in := subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
 	fx.handle(t, in)
 
-	calls := fx.gl.Calls()
+	calls := fx.gl.Provisions()
 	if len(calls) != 1 || calls[0].Status != http.StatusOK {
 		t.Fatalf("GitLab calls = %+v", calls)
 	}
@@ -160,7 +167,7 @@ func TestCancellationRevokesToFree(t *testing.T) {
 	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
 	fx.handle(t, subscriptionEvent(t, "can-2", catalog.SubscriptionCanceled, snapshot("canceled", 2, catalog.DeploymentSaaS)))
 
-	calls := fx.gl.Calls()
+	calls := fx.gl.Provisions()
 	if len(calls) != 2 {
 		t.Fatalf("GitLab calls = %d, want 2", len(calls))
 	}
@@ -177,7 +184,7 @@ func TestSelfManagedGetsASignedLicense(t *testing.T) {
 	fx := setup(t)
 	fx.handle(t, subscriptionEvent(t, "act-sm", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSelfManaged)))
 
-	if calls := fx.gl.Calls(); len(calls) != 0 {
+	if calls := fx.gl.Provisions(); len(calls) != 0 {
 		t.Fatalf("self-managed subscription called GitLab: %+v", calls)
 	}
 	e := fx.entitlement(t, "sub-cs_1")
@@ -239,7 +246,7 @@ func TestOlderVersionIsANoOp(t *testing.T) {
 	fx.handle(t, newer)
 	fx.handle(t, older)
 
-	calls := fx.gl.Calls()
+	calls := fx.gl.Provisions()
 	if len(calls) != 1 || baseProduct(calls[0])["purchase_xid"] != "cs_1-v2" {
 		t.Fatalf("GitLab calls = %+v, want only version 2", calls)
 	}
@@ -315,5 +322,80 @@ func TestGitLabOutageIsRetriedAndProvisionsOnce(t *testing.T) {
 	want := cloudevent.DerivedID(in, catalog.ProvisioningCompleted)
 	if len(ids) != 2 || ids[0] != want || ids[1] != want || types[0] != catalog.ProvisioningCompleted {
 		t.Fatalf("published %v %v", ids, types)
+	}
+}
+
+// Two versions of one subscription in flight at once: the older one reaches
+// GitLab first but slowly, the newer one right after. The newer one must be
+// what GitLab ends with, whatever order the calls would have landed in.
+func TestConcurrentVersionsNeverLeaveAnOlderOneAtGitLab(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "act-c", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+	renewed := snapshot("active", 2, catalog.DeploymentSaaS)
+	renewed.TermStart, renewed.TermEnd = renewed.TermEnd, renewed.TermEnd.AddDate(1, 0, 0)
+	v2 := subscriptionEvent(t, "renew-c", catalog.SubscriptionRenewed, renewed)
+	v3 := subscriptionEvent(t, "cancel-c", catalog.SubscriptionCanceled, snapshot("canceled", 3, catalog.DeploymentSaaS))
+
+	fx.gl.DelayNext(1, 500*time.Millisecond) // v2's first call to GitLab is slow
+	v2done := make(chan error, 1)
+	go func() { v2done <- fx.f.Handle(context.Background(), v2) }()
+	// v3 arrives while v2 is in flight.
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for len(fx.gl.Calls()) < 3 && time.Now().Before(deadline) { // act's GET+POST, then v2's GET
+		time.Sleep(5 * time.Millisecond)
+	}
+	v3err := fx.f.Handle(context.Background(), v3)
+	if err := <-v2done; err != nil {
+		t.Fatalf("v2: %v", err)
+	}
+	redeliverUntilAcked(t, fx, v3, v3err)
+	fx.handle(t, v2) // a late duplicate of the older version changes nothing
+
+	got, _ := fx.gl.Provisioned("ns-42")
+	bp, _ := got["base_product"].(map[string]any)
+	if bp["plan_code"] != "free" || bp["purchase_xid"] != "cs_1-v3" {
+		t.Fatalf("GitLab ends with %v, want version 3 (free)", bp)
+	}
+	posts := fx.gl.Provisions()
+	if last := baseProduct(posts[len(posts)-1]); last["purchase_xid"] != "cs_1-v3" {
+		t.Fatalf("last provisioning call was %v", last["purchase_xid"])
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Version != 3 || e.Status != "revoked" {
+		t.Fatalf("entitlement %+v", e)
+	}
+}
+
+// redeliverUntilAcked plays Pub/Sub: a delivery that failed comes again
+// until it is acknowledged.
+func redeliverUntilAcked(t *testing.T, fx fixture, e event.Event, err error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for err != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never acknowledged: %v", e.ID(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		err = fx.f.Handle(context.Background(), e)
+	}
+}
+
+// A crash between GitLab's answer and the commit leaves GitLab provisioned
+// and nothing recorded: the redelivery finds GitLab already holding the plan
+// and does not call it again.
+func TestRedeliveryAfterACrashBeforeCommitDoesNotProvisionTwice(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	snap := snapshot("active", 1, catalog.DeploymentSaaS)
+	// What the crashed delivery did before dying: the call, no commit.
+	if err := fx.f.d.GitLab.Provision(context.Background(), "ns-42", gitlabRequest(Plan(snap), snap)); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, subscriptionEvent(t, "act-crash", catalog.SubscriptionActivated, snap))
+	if n := len(fx.gl.Provisions()); n != 1 {
+		t.Fatalf("%d provisioning calls, want the crashed one only", n)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "active" || e.Version != 1 {
+		t.Fatalf("entitlement %+v", e)
 	}
 }

@@ -3,18 +3,13 @@ package provisioning
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"fulfillment/shared/config"
 	"fulfillment/shared/entrypoint"
 	"fulfillment/shared/gitlab"
 	"fulfillment/shared/license"
 	"fulfillment/shared/platform"
-	"fulfillment/shared/telemetry"
 )
-
-// outboundTimeout bounds one call to an outside system (the clients' own default).
-const outboundTimeout = 10 * time.Second
 
 // Setup builds provisioning from the environment: GITLAB_URL, GITLAB_JWT_KEY
 // and LICENSE_SIGNING_KEY (base64 Ed25519 seed) are required.
@@ -36,7 +31,7 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	}
 	f := New(Deps{
 		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		GitLab: gitlab.NewClient(gitlabURL, []byte(jwtKey), telemetry.HTTPClient(outboundTimeout)), LicenseKey: key,
+		GitLab: gitlab.NewClient(gitlabURL, []byte(jwtKey), platform.OutboundClient("gitlab", logger)), LicenseKey: key,
 	})
 	return entrypoint.Serve(f, logger), nil
 }

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +61,9 @@ type Options struct {
 	// ClockFile, when set, is the shared clock every function reads the time
 	// from (shared/clock): write it with clock.Set to move the stack in time.
 	ClockFile string
+	// MaximumBackoff, when set, caps the redelivery backoff below the
+	// topology's (a test that waits for convergence need not wait 60 s).
+	MaximumBackoff time.Duration
 }
 
 // Stack is a running local system.
@@ -77,8 +82,19 @@ type Stack struct {
 	Traces *tracing.Receiver
 
 	ownEmulators bool
-	procs        []*exec.Cmd
 	closers      []func() error
+	functions    map[string]*supervised
+	redeliverers []*redeliverer
+	stopping     atomic.Bool
+	supervisors  sync.WaitGroup
+}
+
+// supervised is a function process the stack restarts whenever it exits,
+// as Cloud Run starts a new instance after a crash.
+type supervised struct {
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	restarts int
 }
 
 // Start brings the stack up; on error everything started is stopped.
@@ -94,7 +110,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			return nil, err
 		}
 	}
-	s = &Stack{Project: o.Project, URLs: map[string]string{}}
+	s = &Stack{Project: o.Project, URLs: map[string]string{}, functions: map[string]*supervised{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -128,9 +144,17 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
+	if o.MaximumBackoff > 0 {
+		top.Delivery.MaximumBackoff = o.MaximumBackoff
+	}
 	endpoints := map[string]string{}
-	for fn, u := range s.URLs {
-		endpoints[fn] = u + "/"
+	for _, fn := range top.Subscribers() {
+		r := newRedeliverer(fn, s.URLs[fn]+"/", top.Delivery, s.PubSub, o.Logs)
+		s.redeliverers = append(s.redeliverers, r)
+		if err := r.listen(); err != nil {
+			return s, err
+		}
+		endpoints[fn] = r.url
 	}
 	return s, top.Apply(ctx, s.PubSub.Raw(), endpoints)
 }
@@ -187,16 +211,16 @@ func (s *Stack) startStripeMock(ctx context.Context, logs io.Writer) (string, er
 	return m.URL, nil
 }
 
+// startFunction runs fn as a supervised process behind a front door (see
+// frontDoor) whose address is the function's URL.
 func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) error {
-	port := 0
+	port, err := emulator.FreePort()
+	if err != nil {
+		return err
+	}
+	front := "127.0.0.1:0"
 	if fn == "checkout-webhook" && o.WebhookPort != 0 {
-		port = o.WebhookPort
-	} else {
-		p, err := emulator.FreePort()
-		if err != nil {
-			return err
-		}
-		port = p
+		front = fmt.Sprintf("127.0.0.1:%d", o.WebhookPort)
 	}
 	env := map[string]string{
 		"PORT": fmt.Sprint(port), "HOST": "127.0.0.1", "FUNCTION_TARGET": fn,
@@ -229,12 +253,25 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 			env[k] = v
 		}
 	}
-	if err := s.spawn(bin, env, o.Logs); err != nil {
+	sup := &supervised{}
+	s.functions[fn] = sup
+	started := make(chan error, 1)
+	s.supervisors.Add(1)
+	go s.supervise(fn, sup, bin, env, o.Logs, started)
+	if err := <-started; err != nil {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	s.URLs[fn] = "http://" + addr
-	return waitListening(ctx, addr, 30*time.Second)
+	if err := waitListening(ctx, addr, 30*time.Second); err != nil {
+		return err
+	}
+	door, err := startFrontDoor(front, addr, o.Logs)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, door.Close)
+	s.URLs[fn] = door.URL()
+	return nil
 }
 
 // startTraceReceiver runs the OTLP/HTTP receiver the functions export
@@ -259,8 +296,67 @@ func (s *Stack) telemetryEnv() map[string]string {
 	}
 }
 
-// spawn starts a child process in its own group, stopped with the stack.
-func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ...string) error {
+// supervise runs a function process and starts it again each time it exits,
+// until the stack stops. The first start's outcome goes to started.
+func (s *Stack) supervise(fn string, sup *supervised, bin string, env map[string]string, logs io.Writer, started chan<- error) {
+	defer s.supervisors.Done()
+	first := true
+	for !s.stopping.Load() {
+		cmd := command(bin, env, logs)
+		err := cmd.Start()
+		if first {
+			started <- err
+			first = false
+		}
+		if err != nil {
+			if s.stopping.Load() {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		sup.mu.Lock()
+		sup.cmd = cmd
+		sup.mu.Unlock()
+		err = cmd.Wait()
+		if s.stopping.Load() {
+			return
+		}
+		sup.mu.Lock()
+		sup.restarts++
+		sup.mu.Unlock()
+		fmt.Fprintf(logs, "localstack: %s exited (%v); restarting\n", fn, err)
+	}
+}
+
+// Kill ends a function's process at once (SIGKILL, mid-flight); the stack
+// starts it again, on the same port.
+func (s *Stack) Kill(fn string) error {
+	sup, ok := s.functions[fn]
+	if !ok {
+		return fmt.Errorf("localstack: no function %q", fn)
+	}
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+	if sup.cmd == nil || sup.cmd.Process == nil {
+		return nil
+	}
+	return syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// Restarts counts how often a function's process exited and was started
+// again (crash points and Kill alike).
+func (s *Stack) Restarts(fn string) int {
+	sup, ok := s.functions[fn]
+	if !ok {
+		return 0
+	}
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+	return sup.restarts
+}
+
+func command(bin string, env map[string]string, logs io.Writer, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
@@ -268,29 +364,37 @@ func (s *Stack) spawn(bin string, env map[string]string, logs io.Writer, args ..
 	}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("localstack: start %s: %w", bin, err)
-	}
-	s.procs = append(s.procs, cmd)
-	return nil
+	return cmd
 }
 
 // Stop ends every process and server the stack started.
 func (s *Stack) Stop() {
-	for _, cmd := range s.procs {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	for _, r := range s.redeliverers {
+		_ = r.Close()
 	}
-	for _, cmd := range s.procs {
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+	s.redeliverers = nil
+	s.stopping.Store(true)
+	for _, sup := range s.functions {
+		sup.mu.Lock()
+		if sup.cmd != nil && sup.cmd.Process != nil {
+			_ = syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGTERM)
 		}
+		sup.mu.Unlock()
 	}
-	s.procs = nil
+	done := make(chan struct{})
+	go func() { s.supervisors.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		for _, sup := range s.functions {
+			sup.mu.Lock()
+			if sup.cmd != nil && sup.cmd.Process != nil {
+				_ = syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGKILL)
+			}
+			sup.mu.Unlock()
+		}
+		<-done
+	}
 	if s.PubSub != nil {
 		_ = s.PubSub.Close()
 	}

@@ -1,6 +1,10 @@
 package topology
 
-import "testing"
+import (
+	"testing"
+
+	"fulfillment/shared/consumer"
+)
 
 func TestEverySubscribingFunctionHasATopicThatExists(t *testing.T) {
 	top, err := Load()
@@ -29,5 +33,17 @@ func TestEverySubscribingFunctionHasATopicThatExists(t *testing.T) {
 	}
 	if d := top.Delivery; d.MaxDeliveryAttempts < 5 || d.MinimumBackoff <= 0 || d.MaximumBackoff < d.MinimumBackoff {
 		t.Errorf("delivery policy %+v cannot retry and dead-letter", d)
+	}
+}
+
+// The consumers count failed deliveries against the same limit Pub/Sub
+// dead-letters at: the last attempt is where they record the dead letter.
+func TestConsumersKnowTheMaxDeliveryAttempts(t *testing.T) {
+	top, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(top.Delivery.MaxDeliveryAttempts) != consumer.DefaultMaxDeliveryAttempts {
+		t.Fatalf("topology max_delivery_attempts %d, consumer.DefaultMaxDeliveryAttempts %d", top.Delivery.MaxDeliveryAttempts, consumer.DefaultMaxDeliveryAttempts)
 	}
 }

@@ -152,6 +152,9 @@ func validate(e event.Event) error {
 type pushEnvelope struct {
 	Message      *Message `json:"message"`
 	Subscription string   `json:"subscription"`
+	// DeliveryAttempt counts deliveries of this message (1 for the first);
+	// Pub/Sub sets it on subscriptions with a dead-letter policy.
+	DeliveryAttempt int `json:"deliveryAttempt,omitempty"`
 }
 
 // Unwrap returns the event a delivery carries: a messagePublished event whose
@@ -194,12 +197,36 @@ func topicOf(source string) string {
 
 // ParsePush decodes a raw Pub/Sub push body into the event it carries.
 func ParsePush(body []byte) (event.Event, error) {
+	e, _, err := ParsePushAttempt(body)
+	return e, err
+}
+
+// ParsePushAttempt is ParsePush that also returns the push's delivery
+// attempt (0 when Pub/Sub did not say).
+func ParsePushAttempt(body []byte) (event.Event, int, error) {
 	var env pushEnvelope
 	if err := json.Unmarshal(body, &env); err != nil || env.Message == nil {
-		return event.Event{}, failure.Permanentf("cloudevent.ParsePush: not a Pub/Sub push body")
+		return event.Event{}, 0, failure.Permanentf("cloudevent.ParsePush: not a Pub/Sub push body")
 	}
 	// The push body names the subscription, not the topic.
-	return FromMessage(*env.Message, env.Subscription)
+	e, err := FromMessage(*env.Message, env.Subscription)
+	return e, env.DeliveryAttempt, err
+}
+
+type deliveryAttemptKey struct{}
+
+// WithDeliveryAttempt records in ctx which delivery of the event this is.
+func WithDeliveryAttempt(ctx context.Context, n int) context.Context {
+	if n <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, deliveryAttemptKey{}, n)
+}
+
+// DeliveryAttempt is the delivery attempt recorded in ctx, 0 when unknown.
+func DeliveryAttempt(ctx context.Context) int {
+	n, _ := ctx.Value(deliveryAttemptKey{}).(int)
+	return n
 }
 
 // TraceParentOf reads the traceparent extension of e, or "".

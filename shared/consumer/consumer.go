@@ -23,6 +23,7 @@ import (
 
 	"fulfillment/shared/cloudevent"
 	"fulfillment/shared/failure"
+	"fulfillment/shared/faultpoint"
 	"fulfillment/shared/logging"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
@@ -32,6 +33,16 @@ import (
 // processedTTL is how long a dedupe record is kept (a Firestore TTL policy
 // on expire_at deletes it); Pub/Sub keeps redelivering for at most 7 days.
 const processedTTL = 30 * 24 * time.Hour
+
+// DefaultMaxDeliveryAttempts matches the topology's max_delivery_attempts:
+// the delivery Pub/Sub will not repeat.
+const DefaultMaxDeliveryAttempts = 10
+
+// Crash points the fault-injection suite can kill a consumer at (see faultpoint).
+const (
+	CrashBeforeCommit = "consumer.before-commit"
+	CrashAfterCommit  = "consumer.after-commit"
+)
 
 // Outgoing is an event to publish after the transaction commits.
 type Outgoing struct {
@@ -48,6 +59,16 @@ type Work struct {
 	// Apply changes state inside the transaction and returns the events to
 	// publish after commit. It may run more than once: Firestore only.
 	Apply func(ctx context.Context, tx *firestore.Transaction) ([]Outgoing, error)
+	// Serialize, when set, names what deliveries must not work on at the
+	// same time (a subscription id): the delivery holds a lease on it from
+	// before Effect until its transaction commits, so two versions of one
+	// subscription never reach an outside system concurrently.
+	Serialize string
+	// Version, with Serialize, orders the deliveries for that key: one
+	// older than a version already attempted (its outside call made, maybe
+	// not yet committed) does nothing but record that it was seen. The newer
+	// one is redelivered until it commits, so the target never goes back.
+	Version int64
 }
 
 // HandlerFunc handles one event type.
@@ -63,6 +84,17 @@ type Processor struct {
 	// Routes maps event types to handlers. Other types are acknowledged and
 	// logged as ignored: topics fan out every type to every consumer.
 	Routes map[string]HandlerFunc
+	// MaxDeliveryAttempts is the subscription's dead-letter threshold (0:
+	// DefaultMaxDeliveryAttempts). A transient failure on the last attempt
+	// is recorded in dead_letters: Pub/Sub would not deliver it again.
+	MaxDeliveryAttempts int
+}
+
+func (p *Processor) maxAttempts() int {
+	if p.MaxDeliveryAttempts > 0 {
+		return p.MaxDeliveryAttempts
+	}
+	return DefaultMaxDeliveryAttempts
 }
 
 // Handle processes one delivery and decides its fate: nil acknowledges it,
@@ -90,6 +122,13 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 		log.WarnContext(ctx, "permanent failure; dead-lettering", "error", err.Error())
 		if dlErr := p.DeadLetter(ctx, in, err); dlErr != nil {
 			return fmt.Errorf("%s: dead-letter failed, redeliver: %w", p.Name, dlErr)
+		}
+		return nil
+	case p.attempt(ctx, in) >= p.maxAttempts():
+		cause := fmt.Errorf("gave up after %d delivery attempts: %w", p.maxAttempts(), err)
+		log.WarnContext(ctx, "transient failure on the last delivery attempt; dead-lettering", "error", cause.Error())
+		if dlErr := p.DeadLetter(ctx, in, cause); dlErr != nil {
+			return fmt.Errorf("%s: dead-letter failed: %w", p.Name, dlErr)
 		}
 		return nil
 	default:
@@ -129,11 +168,30 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	case !store.IsNotFound(err):
 		return err
 	}
+	if w.Serialize != "" {
+		release, err := p.lease(ctx, w.Serialize)
+		if err != nil {
+			return err
+		}
+		defer release()
+		// A delivery of the same event may have committed while this one waited.
+		if err := p.Store.Get(ctx, nil, ref, &done); err == nil {
+			return p.publish(ctx, done.Outgoing)
+		}
+		superseded, err := p.claimVersion(ctx, w.Serialize, w.Version)
+		if err != nil {
+			return err
+		}
+		if superseded {
+			w = Work{Apply: func(context.Context, *firestore.Transaction) ([]Outgoing, error) { return nil, nil }}
+		}
+	}
 	if w.Effect != nil {
-		if err := w.Effect(ctx); err != nil {
+		if err := p.effect(ctx, w); err != nil {
 			return err
 		}
 	}
+	faultpoint.Crash(CrashBeforeCommit)
 	var recorded []outgoingRecord
 	err = p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		recorded = nil
@@ -161,6 +219,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	if err != nil {
 		return fmt.Errorf("consumer.Once: %w", err)
 	}
+	faultpoint.Crash(CrashAfterCommit)
 	return p.publish(ctx, recorded)
 }
 

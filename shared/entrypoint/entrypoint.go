@@ -46,13 +46,13 @@ func CloudEventHandler(fn EventFunc, logger *slog.Logger) http.Handler {
 			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
 			return
 		}
-		e, err := decode(r, body)
+		e, attempt, err := decode(r, body)
 		if err != nil {
 			logger.WarnContext(r.Context(), "undecodable delivery", "error", err.Error())
 			http.Error(w, "not a CloudEvent or Pub/Sub push: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := fn(r.Context(), e); err != nil {
+		if err := fn(cloudevent.WithDeliveryAttempt(r.Context(), attempt), e); err != nil {
 			http.Error(w, "processing failed; redeliver", http.StatusInternalServerError)
 			return
 		}
@@ -60,10 +60,17 @@ func CloudEventHandler(fn EventFunc, logger *slog.Logger) http.Handler {
 	})
 }
 
-func decode(r *http.Request, body []byte) (event.Event, error) {
+// decode returns the event and, for a Pub/Sub push, its delivery attempt
+// (what decides the last attempt's dead letter, see shared/consumer).
+func decode(r *http.Request, body []byte) (event.Event, int, error) {
 	if r.Header.Get("Ce-Specversion") == "" && !bytes.Contains([]byte(r.Header.Get("Content-Type")), []byte("cloudevents")) {
-		return cloudevent.ParsePush(body)
+		return cloudevent.ParsePushAttempt(body)
 	}
+	e, err := decodeCloudEvent(r, body)
+	return e, 0, err
+}
+
+func decodeCloudEvent(r *http.Request, body []byte) (event.Event, error) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer msg.Finish(nil)

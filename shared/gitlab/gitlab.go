@@ -132,6 +132,67 @@ func (c *Client) post(ctx context.Context, namespaceID string, req ProvisionRequ
 	return nil
 }
 
+// Current is the plan a namespace has now, as GitLab reports it.
+type Current struct {
+	PlanCode  string
+	Seats     int
+	StartDate string
+	EndDate   string
+}
+
+// Matches reports whether GitLab already holds what req would provision, so
+// a repeated delivery (after a crash between the call and our commit) need
+// not call again.
+func (c Current) Matches(req ProvisionRequest) bool {
+	bp := req.BaseProduct
+	return c.PlanCode == bp.PlanCode && c.Seats == bp.Seats && c.StartDate == bp.StartDate && c.EndDate == bp.EndDate
+}
+
+// Current reads the namespace's subscription
+// (GET /api/v4/namespaces/:id/gitlab_subscription); ok is false when the
+// namespace has none.
+func (c *Client) Current(ctx context.Context, namespaceID string) (cur Current, ok bool, err error) {
+	token, err := c.token(time.Now())
+	if err != nil {
+		return Current{}, false, failure.Permanent(err)
+	}
+	u := c.baseURL + "/api/v4/namespaces/" + url.PathEscape(namespaceID) + "/gitlab_subscription"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Current{}, false, failure.Permanent(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set(TokenHeader, token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Current{}, false, fmt.Errorf("gitlab.Current: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return Current{}, false, nil
+	case resp.StatusCode/100 != 2:
+		return Current{}, false, fmt.Errorf("gitlab.Current: %w", failure.FromResponse("gitlab", resp, body))
+	}
+	var s struct {
+		Plan struct {
+			Code string `json:"code"`
+		} `json:"plan"`
+		Usage struct {
+			Seats int `json:"seats_in_subscription"`
+		} `json:"usage"`
+		Billing struct {
+			Start string `json:"subscription_start_date"`
+			End   string `json:"subscription_end_date"`
+		} `json:"billing"`
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		return Current{}, false, fmt.Errorf("gitlab.Current: %w", err)
+	}
+	return Current{PlanCode: s.Plan.Code, Seats: s.Usage.Seats, StartDate: s.Billing.Start, EndDate: s.Billing.End}, true, nil
+}
+
 // token signs a fresh short-lived JWT for one request.
 func (c *Client) token(now time.Time) (string, error) {
 	claims := jwt.RegisteredClaims{

@@ -6,10 +6,14 @@ package platform
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
 
 	"fulfillment/shared/config"
+	"fulfillment/shared/httpx"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
+	"fulfillment/shared/telemetry"
 )
 
 // Platform holds the shared clients and settings.
@@ -41,4 +45,12 @@ func Open(ctx context.Context) (*Platform, error) {
 // Close closes both clients, flushing the publisher first.
 func (p *Platform) Close() error {
 	return errors.Join(p.Publisher.Close(), p.Store.Close())
+}
+
+// OutboundClient is the HTTP client for one outside dependency (GitLab,
+// Salesforce, Slack, PagerDuty): timeouts, retries with jittered backoff,
+// Retry-After and a circuit breaker of its own (httpx), each attempt traced
+// with the caller's trace context (telemetry).
+func OutboundClient(dependency string, logger *slog.Logger) *http.Client {
+	return httpx.NewClient(httpx.Options{Name: dependency, Logger: logger, Base: telemetry.Transport(nil)})
 }

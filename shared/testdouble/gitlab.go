@@ -34,6 +34,7 @@ func StartGitLab(addr string, key []byte) (*GitLab, error) {
 	g := &GitLab{key: key, namespaces: map[string]map[string]any{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v4/internal/gitlab_subscriptions/namespaces/{id}/provision", g.provision)
+	mux.HandleFunc("GET /api/v4/namespaces/{id}/gitlab_subscription", g.subscription)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
 	})
@@ -54,6 +55,39 @@ func (g *GitLab) Provisioned(namespaceID string) (map[string]any, bool) {
 	defer g.mu.Unlock()
 	p, ok := g.namespaces[namespaceID]
 	return p, ok
+}
+
+// Provisions returns the provisioning calls (POST) received so far.
+func (g *GitLab) Provisions() []Call {
+	var out []Call
+	for _, c := range g.Calls() {
+		if c.Method == http.MethodPost {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// subscription answers GET /namespaces/:id/gitlab_subscription with the
+// namespace's current plan, in GitLab's shape (plan, usage, billing).
+func (g *GitLab) subscription(w http.ResponseWriter, r *http.Request) {
+	if err := g.verify(r.Header.Get(gitlabTokenHeader)); err != nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "401 Unauthorized"})
+		return
+	}
+	g.mu.Lock()
+	p, ok := g.namespaces[r.PathValue("id")]
+	g.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Namespace Not Found"})
+		return
+	}
+	bp, _ := p["base_product"].(map[string]any)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"plan":    map[string]any{"code": bp["plan_code"], "trial": bp["trial"], "auto_renew": bp["auto_renew"]},
+		"usage":   map[string]any{"seats_in_subscription": bp["seats"], "max_seats_used": bp["max_seats_used"]},
+		"billing": map[string]any{"subscription_start_date": bp["start_date"], "subscription_end_date": bp["end_date"]},
+	})
 }
 
 func (g *GitLab) reset() {

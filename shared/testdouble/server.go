@@ -52,6 +52,15 @@ type Server struct {
 	mu      sync.Mutex
 	calls   []Call
 	faults  []int // statuses for the next calls, in order
+	windows []*faultWindow
+	delays  []time.Duration // how long the next calls take, in order
+}
+
+// faultWindow fails every nth call with status until a time.
+type faultWindow struct {
+	from, until time.Time
+	status      int
+	every, seen int
 }
 
 // options configure the shared Server for one double.
@@ -103,7 +112,7 @@ func (s *Server) Calls() []Call {
 // Reset forgets recorded calls, pending faults and the double's own state.
 func (s *Server) Reset() {
 	s.mu.Lock()
-	s.calls, s.faults = nil, nil
+	s.calls, s.faults, s.windows, s.delays = nil, nil, nil, nil
 	s.mu.Unlock()
 	if s.onReset != nil {
 		s.onReset()
@@ -120,15 +129,58 @@ func (s *Server) FailNext(n, status int) {
 	}
 }
 
+// DelayNext makes the next n calls wait d before they are served, as a slow
+// dependency does.
+func (s *Server) DelayNext(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.delays = append(s.delays, d)
+	}
+}
+
+func (s *Server) takeDelay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.delays) == 0 {
+		return 0
+	}
+	d := s.delays[0]
+	s.delays = s.delays[1:]
+	return d
+}
+
+// FailWindow makes calls answer status from start for the duration d:
+// every call when every is 1, every second one when 2 (half), and so on.
+// Windows may overlap; 429 and 503 carry Retry-After: 1.
+func (s *Server) FailWindow(start time.Time, d time.Duration, status, every int) {
+	if every < 1 {
+		every = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.windows = append(s.windows, &faultWindow{from: start, until: start.Add(d), status: status, every: every})
+}
+
 func (s *Server) takeFault() (int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.faults) == 0 {
-		return 0, false
+	if len(s.faults) > 0 {
+		status := s.faults[0]
+		s.faults = s.faults[1:]
+		return status, true
 	}
-	status := s.faults[0]
-	s.faults = s.faults[1:]
-	return status, true
+	now := time.Now()
+	for _, w := range s.windows {
+		if now.Before(w.from) || !now.Before(w.until) {
+			continue
+		}
+		w.seen++
+		if w.seen%w.every == 0 {
+			return w.status, true
+		}
+	}
+	return 0, false
 }
 
 func (s *Server) add(c Call) {
@@ -152,6 +204,9 @@ func (s *Server) record(h http.Handler, faultType string) http.Handler {
 		raw, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		if d := s.takeDelay(); d > 0 {
+			time.Sleep(d)
+		}
 		if status, ok := s.takeFault(); ok {
 			s.writeFault(sw, status, faultType)
 		} else {

@@ -274,3 +274,31 @@ func TestFailNextThenRecover(t *testing.T) {
 		t.Errorf("statuses = %v", got)
 	}
 }
+
+func TestFailWindowFailsEveryNthCallWithinTheWindowOnly(t *testing.T) {
+	sf, err := testdouble.StartSalesforce("127.0.0.1:0", "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	sf.FailWindow(time.Now(), time.Hour, http.StatusServiceUnavailable, 2)
+	sf.FailWindow(time.Now().Add(time.Hour), time.Hour, http.StatusTooManyRequests, 1) // not yet open
+	for range 6 {
+		req, _ := http.NewRequest(http.MethodPatch, sf.URL()+"/services/data/v62.0/sobjects/Account/Ext__c/1", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	ok, failed := testdouble.Answered(sf.Calls())
+	if ok != 3 || failed != 3 {
+		t.Fatalf("ok %d failed %d, want half of 6 failed", ok, failed)
+	}
+	for _, c := range sf.Calls() {
+		if c.Status != http.StatusOK && c.Status != http.StatusCreated && c.Status != http.StatusServiceUnavailable {
+			t.Fatalf("status %d", c.Status)
+		}
+	}
+}

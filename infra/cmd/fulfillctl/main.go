@@ -45,7 +45,13 @@ const usage = `fulfillctl: operate the fulfillment stack
   clock [-set RFC3339 | -advance 720h | -real]
                           show or move the local stack's clock (every function reads it)
   show ID                 the subscription, its history, entitlement, license and CRM sync
-  dead-letters            every dead-lettered delivery with its reason
+  dead-letters [-sub NAME] [-json]
+                          dead-lettered deliveries per subscription, with the reason
+  dead-letter ID          one dead letter in full, its event decoded
+  replay ID | -all [-sub NAME]
+                          send dead letters to their subscription again (a progress bar for -all)
+  consistency [-json]     compare every subscription with what provisioning and CRM last
+                          acknowledged; list each drift (exit status 1 when there is any)
   calls DOUBLE            what gitlab, salesforce, slack, pagerduty or stripe received
   trace [-all] ID         the span tree of a trace id, or of each trace about a subscription id
 `
@@ -82,7 +88,13 @@ func run(ctx context.Context, args []string) error {
 	case "show":
 		return show(ctx, rest)
 	case "dead-letters":
-		return deadLetters(ctx)
+		return deadLetters(ctx, rest)
+	case "dead-letter":
+		return showDeadLetter(ctx, rest)
+	case "replay":
+		return replay(ctx, rest)
+	case "consistency":
+		return checkConsistency(ctx, rest)
 	case "calls":
 		return calls(ctx, rest)
 	case "trace":
@@ -283,25 +295,6 @@ func show(ctx context.Context, args []string) error {
 		out["license"] = lic[len(lic)-1].Data()
 	}
 	return printJSON(out)
-}
-
-func deadLetters(ctx context.Context) error {
-	st, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	docs, err := st.Client.Collection(store.DeadLetters).Documents(ctx).GetAll()
-	if err != nil {
-		return err
-	}
-	list := make([]map[string]any, 0, len(docs))
-	for _, d := range docs {
-		m := d.Data()
-		delete(m, "event") // the full event: shown by replay tooling, too long for a list
-		list = append(list, m)
-	}
-	return printJSON(list)
 }
 
 func calls(ctx context.Context, args []string) error {

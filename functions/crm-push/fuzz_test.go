@@ -1,0 +1,14 @@
+package crmpush
+
+import (
+	"testing"
+
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/fuzzing"
+)
+
+// FuzzHandle feeds arbitrary event data to the function: no input may panic it.
+func FuzzHandle(f *testing.F) {
+	fx := setup(f)
+	fuzzing.Events(f, []string{catalog.SubscriptionActivated, catalog.SubscriptionRenewed, catalog.SubscriptionPastDue, catalog.SubscriptionCanceled, catalog.SubscriptionExpired}, fx.f.Handle)
+}

@@ -1,0 +1,58 @@
+package consistency
+
+import (
+	"testing"
+	"time"
+
+	crmpush "fulfillment/functions/crm-push"
+	"fulfillment/functions/provisioning"
+	"fulfillment/shared/catalog"
+	"fulfillment/shared/subscription"
+)
+
+func sub(status subscription.Status) subscription.Subscription {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return subscription.Subscription{
+		ID: "sub-1", Status: status, Version: 4, PurchaseID: "cs_1", TermStart: start, TermEnd: start.AddDate(1, 0, 0),
+		Order: catalog.Order{PlanCode: "premium", Seats: 5, Deployment: catalog.DeploymentSaaS, NamespaceID: "ns-1", TermMonths: 12},
+	}
+}
+
+func TestCompare(t *testing.T) {
+	active := sub(subscription.Active)
+	applied := provisioning.Plan(active.Snapshot(""))
+	synced := &crmpush.Synced{SubscriptionID: "sub-1", Status: "active"}
+	canceled := sub(subscription.Canceled)
+	stale := applied
+	stale.Seats = 3
+	failed := applied
+	failed.Status = "failed"
+	tests := []struct {
+		name   string
+		sub    subscription.Subscription
+		ent    *provisioning.Entitlement
+		synced *crmpush.Synced
+		want   []string // "target field"
+	}{
+		{"in step", active, &applied, synced, nil},
+		{"past due keeps the entitlement", sub(subscription.PastDue), &applied, &crmpush.Synced{Status: "past_due"}, nil},
+		{"never provisioned nor synced", active, nil, nil, []string{"provisioning entitlement", "crm status"}},
+		{"older seats applied", active, &stale, synced, []string{"provisioning seats"}},
+		{"provisioning failed", active, &failed, synced, []string{"provisioning status"}},
+		{"canceled but still entitled", canceled, &applied, &crmpush.Synced{Status: "canceled"}, []string{"provisioning status", "provisioning plan_code", "provisioning seats"}},
+		{"pending announced to nobody", sub(subscription.Pending), nil, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Compare(tt.sub, tt.ent, tt.synced)
+			if len(got) != len(tt.want) {
+				t.Fatalf("drifts %v, want %v", got, tt.want)
+			}
+			for i, d := range got {
+				if d.Target+" "+d.Field != tt.want[i] {
+					t.Errorf("drift %d = %s, want %s", i, d, tt.want[i])
+				}
+			}
+		})
+	}
+}

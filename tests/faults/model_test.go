@@ -1,0 +1,152 @@
+package faults
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"fulfillment/infra/demo"
+	"fulfillment/shared/stripe"
+	"fulfillment/shared/subscription"
+)
+
+// kind is what happens to one order.
+type kind string
+
+const (
+	bought        kind = "bought"          // checkout only
+	renewed       kind = "renewed"         // checkout, then the next term's invoice paid
+	pastDue       kind = "past-due"        // checkout, then the next term's payment failed
+	dunnedRenewed kind = "past-due-repaid" // checkout, payment failed, then paid
+	canceled      kind = "canceled"        // checkout, then canceled at the provider
+	poison        kind = "poison"          // an input no retry can fix
+)
+
+// order is one simulated customer and the provider events it produces.
+type order struct {
+	n        int
+	kind     kind
+	purchase demo.Purchase
+	events   []providerEvent
+	// poisonEventID is the event meant to be dead-lettered.
+	poisonEventID string
+}
+
+type providerEvent struct {
+	id      string
+	payload []byte
+}
+
+// expected is the model's final state of an order's subscription.
+type expected struct {
+	status    subscription.Status
+	termStart time.Time
+	termEnd   time.Time
+	gitlab    string // plan GitLab must hold, "" for self-managed
+}
+
+// generate builds n orders whose events happen around base. Kinds are drawn
+// with fixed weights; every 10th order is self-managed.
+func generate(rng *rand.Rand, n int, base time.Time, run string) []order {
+	weights := []struct {
+		k kind
+		w int
+	}{{bought, 30}, {renewed, 20}, {pastDue, 15}, {dunnedRenewed, 10}, {canceled, 20}, {poison, 5}}
+	orders := make([]order, n)
+	for i := range orders {
+		r, k := rng.IntN(100), bought
+		for _, w := range weights {
+			if r < w.w {
+				k = w.k
+				break
+			}
+			r -= w.w
+		}
+		orders[i] = newOrder(i, k, base, run)
+	}
+	return orders
+}
+
+func newOrder(i int, k kind, base time.Time, run string) order {
+	id := fmt.Sprintf("%s_%05d", run, i)
+	p := demo.Purchase{
+		SessionID: "cs_f_" + id, CustomerID: "cus_f_" + id, Email: fmt.Sprintf("buyer.%s@customer.example", id),
+		Plan: "premium", Seats: 1 + i%40, NamespaceID: "ns_f_" + id, AutoRenew: true, Paid: true,
+	}
+	if i%10 == 9 {
+		p.NamespaceID, p.InstanceID, p.Plan = "", "inst_f_"+id, "ultimate"
+	}
+	o := order{n: i, kind: k, purchase: p}
+	at := base.Add(time.Duration(i) * time.Millisecond)
+	checkoutID := "evt_f_co_" + id
+	if k == poison && i%2 == 0 {
+		p.Plan = "platinum" // no such plan: payment-result refuses the order
+		o.purchase = p
+		o.poisonEventID = checkoutID
+	}
+	o.events = append(o.events, providerEvent{checkoutID, p.CheckoutCompleted(checkoutID, at)})
+	next := termEnd(at)
+	sub := p.SubscriptionID()
+	invoice := func(suffix string, paid bool, when time.Time) {
+		eid := "evt_f_" + suffix + "_" + id
+		o.events = append(o.events, providerEvent{eid, demo.InvoiceEvent(eid, "in_f_"+suffix+"_"+id, p.CustomerID, sub, next, paid, when)})
+	}
+	switch k {
+	case renewed:
+		invoice("paid", true, at.Add(2*time.Minute))
+	case pastDue:
+		invoice("failed", false, at.Add(time.Minute))
+	case dunnedRenewed:
+		invoice("failed", false, at.Add(time.Minute))
+		invoice("paid", true, at.Add(2*time.Minute))
+	case canceled:
+		eid := "evt_f_del_" + id
+		o.events = append(o.events, providerEvent{eid, stripe.NewEvent(eid, "customer.subscription.deleted", at.Add(3*time.Minute),
+			map[string]any{"id": "sub_stripe_" + id, "object": "subscription", "status": "canceled",
+				"metadata": map[string]string{stripe.MetaSubscriptionID: sub}})})
+	case poison:
+		if o.poisonEventID == "" { // an invoice that names no subscription
+			eid := "evt_f_bad_" + id
+			obj := stripe.Invoice("in_f_bad_"+id, p.CustomerID, sub, next, 100, true)
+			obj["metadata"] = map[string]string{}
+			o.events = append(o.events, providerEvent{eid, stripe.NewEvent(eid, "invoice.paid", at.Add(time.Minute), obj)})
+			o.poisonEventID = eid
+		}
+	}
+	return o
+}
+
+// termEnd is the end of a first term bought at at (terms run whole days, 12 months).
+func termEnd(at time.Time) time.Time {
+	y, m, d := at.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 12, 0)
+}
+
+// want is the model: what each kind of order ends as, whatever the order
+// and number of deliveries. nil: no subscription at all.
+func (o order) want() *expected {
+	at := o.eventsStart()
+	start, end := termEnd(at).AddDate(0, -12, 0), termEnd(at)
+	e := &expected{status: subscription.Active, termStart: start, termEnd: end, gitlab: o.purchase.Plan}
+	switch o.kind {
+	case poison:
+		if o.purchase.Plan == "platinum" {
+			return nil
+		}
+	case renewed, dunnedRenewed:
+		e.termStart, e.termEnd = end, end.AddDate(0, 12, 0)
+	case pastDue:
+		e.status = subscription.PastDue
+	case canceled:
+		e.status, e.gitlab = subscription.Canceled, "free"
+	}
+	if o.purchase.InstanceID != "" {
+		e.gitlab = ""
+	}
+	return e
+}
+
+func (o order) eventsStart() time.Time { return runBase.Add(time.Duration(o.n) * time.Millisecond) }
+
+// runBase is the provider time of the first order; set once per run.
+var runBase time.Time
