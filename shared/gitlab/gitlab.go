@@ -134,10 +134,13 @@ func (c *Client) post(ctx context.Context, namespaceID string, req ProvisionRequ
 
 // Current is the plan a namespace has now, as GitLab reports it.
 type Current struct {
-	PlanCode  string
-	Seats     int
-	StartDate string
-	EndDate   string
+	PlanCode     string
+	Seats        int
+	MaxSeatsUsed int
+	StartDate    string
+	EndDate      string
+	AutoRenew    bool
+	Trial        bool
 }
 
 // Matches reports whether GitLab already holds what req would provision, so
@@ -145,7 +148,8 @@ type Current struct {
 // not call again.
 func (c Current) Matches(req ProvisionRequest) bool {
 	bp := req.BaseProduct
-	return c.PlanCode == bp.PlanCode && c.Seats == bp.Seats && c.StartDate == bp.StartDate && c.EndDate == bp.EndDate
+	return c == Current{PlanCode: bp.PlanCode, Seats: bp.Seats, MaxSeatsUsed: bp.MaxSeatsUsed,
+		StartDate: bp.StartDate, EndDate: bp.EndDate, AutoRenew: bp.AutoRenew, Trial: bp.Trial}
 }
 
 // Current reads the namespace's subscription
@@ -177,10 +181,13 @@ func (c *Client) Current(ctx context.Context, namespaceID string) (cur Current, 
 	}
 	var s struct {
 		Plan struct {
-			Code string `json:"code"`
+			Code      string `json:"code"`
+			AutoRenew bool   `json:"auto_renew"`
+			Trial     bool   `json:"trial"`
 		} `json:"plan"`
 		Usage struct {
-			Seats int `json:"seats_in_subscription"`
+			Seats        int `json:"seats_in_subscription"`
+			MaxSeatsUsed int `json:"max_seats_used"`
 		} `json:"usage"`
 		Billing struct {
 			Start string `json:"subscription_start_date"`
@@ -190,7 +197,8 @@ func (c *Client) Current(ctx context.Context, namespaceID string) (cur Current, 
 	if err := json.Unmarshal(body, &s); err != nil {
 		return Current{}, false, fmt.Errorf("gitlab.Current: %w", err)
 	}
-	return Current{PlanCode: s.Plan.Code, Seats: s.Usage.Seats, StartDate: s.Billing.Start, EndDate: s.Billing.End}, true, nil
+	return Current{PlanCode: s.Plan.Code, Seats: s.Usage.Seats, MaxSeatsUsed: s.Usage.MaxSeatsUsed,
+		StartDate: s.Billing.Start, EndDate: s.Billing.End, AutoRenew: s.Plan.AutoRenew, Trial: s.Plan.Trial}, true, nil
 }
 
 // token signs a fresh short-lived JWT for one request.

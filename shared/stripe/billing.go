@@ -132,6 +132,10 @@ func (b *Billing) pay(ctx context.Context, invoiceID, key string) error {
 		return nil
 	case errors.As(err, &se) && se.Type == stripego.ErrorTypeCard:
 		return nil // declined: the webhook reports it
+	case errors.As(err, &se) && se.HTTPStatusCode == http.StatusConflict:
+		// Another call with this key is still in flight: it holds the
+		// outcome, and asking again later replays it. Known, and transient.
+		return fmt.Errorf("stripe.pay %s: %w", invoiceID, err)
 	case errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
 		!failure.RetryableStatus(se.HTTPStatusCode) && se.HTTPStatusCode != http.StatusConflict:
 		return failure.Permanent(fmt.Errorf("stripe.pay %s: %w", invoiceID, err))

@@ -313,8 +313,20 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	})
 	y.setClock("2028-03-01T11:00:00Z")
 	y.tick()
-	y.until("canceled", func(s *subscription.Subscription) bool { return s.Status == subscription.Canceled })
-	y.provisioned(7, "free", 0)
+	canceled := y.until("canceled", func(s *subscription.Subscription) bool { return s.Status == subscription.Canceled })
+	// GitLab already holds what cancellation provisions (free, 0 seats, since
+	// the suspension): provisioning records the version and calls nobody.
+	eventually(t, 30*time.Second, "entitlement at the cancellation's version", func() (bool, string) {
+		var ent struct {
+			Status  string `firestore:"status"`
+			Version int64  `firestore:"version"`
+		}
+		err := y.s.Store.Get(background, nil, y.s.Store.Doc(store.Entitlements, y.subID), &ent)
+		return err == nil && ent.Status == "revoked" && ent.Version == canceled.Version, fmt.Sprintf("%+v %v", ent, err)
+	})
+	if bp := y.provisioned(6, "free", 0); bp["auto_renew"] != false {
+		t.Fatalf("after cancellation GitLab holds %v", bp)
+	}
 	y.crm("canceled", "ultimate", 19)
 
 	// Over the two years: every charge reached Stripe once per idempotency key.
