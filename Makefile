@@ -26,9 +26,12 @@ run: tools
 	go run ./infra/cmd/localstack
 
 ## test: every test; one emulator pair for the whole run, stopped at the end
+## (and prints the fault-injection suite's figures, which it also asserts)
 test: tools
 	go vet ./...
-	go run ./infra/cmd/withemulators -- go test -count=1 -timeout 12m ./...
+	@mkdir -p .localstack && rm -f .localstack/faults-report.txt
+	FAULT_REPORT=$(CURDIR)/.localstack/faults-report.txt go run ./infra/cmd/withemulators -- go test -count=1 -timeout 12m ./...
+	@cat .localstack/faults-report.txt
 
 ## bench-renewal: time one tick's fan-out over N due subscriptions on the emulators (N=100000 for the figure in the docs)
 N ?= 100000

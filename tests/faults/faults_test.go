@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"io"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"fmt"
@@ -76,6 +77,15 @@ func TestOrdersSurviveDuplicatesReorderingCrashesAndOutages(t *testing.T) {
 	f.orders, f.events, f.deliveries, f.seed = n, events, len(deliveries), seed
 	f.sent, f.converged = sent, converged
 	f.print(os.Stdout)
+	// go test shows a passing package's output only with -v: make test
+	// prints the figures from this file instead.
+	if path := os.Getenv("FAULT_REPORT"); path != "" {
+		var b strings.Builder
+		f.print(&b)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Errorf("fault report: %v", err)
+		}
+	}
 
 	if f.lost != 0 {
 		t.Errorf("orders lost: %d", f.lost)
@@ -471,7 +481,7 @@ func figures(t *testing.T, orders []order, s snapshot) results {
 	return r
 }
 
-func (r results) print(w *os.File) {
+func (r results) print(w io.Writer) {
 	fns := make([]string, 0, len(r.restarts))
 	for fn, n := range r.restarts {
 		if n > 0 {

@@ -11,10 +11,12 @@ resource "google_firestore_database" "this" {
 }
 
 # Documents Firestore deletes once their timestamp has passed: consumer dedupe
-# records (processed/*, kept 7 days, as long as Pub/Sub may redeliver).
+# records (processed/*, kept 30 days: Pub/Sub redelivers for at most 7) and
+# failed-delivery counts (delivery_attempts/*).
 locals {
   ttl_fields = {
-    processed = "expire_at"
+    processed         = "expire_at"
+    delivery_attempts = "expire_at" # failed-delivery counts, kept as long as Pub/Sub may redeliver
   }
 }
 
