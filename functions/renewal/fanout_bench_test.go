@@ -52,8 +52,8 @@ func BenchmarkRenewalFanOut(b *testing.B) {
 	seedDue(b, st, n)
 	fmt.Fprintf(os.Stderr, "seeded %d due subscriptions in %s\n", n, time.Since(seeded).Round(time.Millisecond))
 
-	batch := NewBatchPublisher(ps.Raw())
-	defer batch.Stop()
+	batch := ps.Batched()
+	defer batch.Close()
 	pub := &pageCatcher{Publisher: batch}
 	f := New(Deps{Store: st, Publisher: pub, Policy: subscription.DefaultPolicy(), Logger: slog.New(slog.DiscardHandler),
 		Clock: &testClock{t: t0}})

@@ -38,7 +38,7 @@ type Deps struct {
 	Store     *store.Store
 	Publisher pubsub.Publisher
 	// FanOut publishes the renewal-due events of a tick (default Publisher):
-	// a BatchPublisher in production.
+	// the platform's publisher, Batched, in production.
 	FanOut          pubsub.Publisher
 	Billing         Biller
 	Policy          subscription.Policy

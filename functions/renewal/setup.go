@@ -2,6 +2,7 @@ package renewal
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -37,10 +38,10 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 	if _, fake := clk.(*clock.File); fake {
 		logger.WarnContext(ctx, "time is read from "+clock.FileEnv+": test stacks only")
 	}
-	fanOut := NewBatchPublisher(p.Publisher.Raw())
+	fanOut := p.Publisher.Batched()
 	f := New(Deps{
 		Store: p.Store, Publisher: p.Publisher, FanOut: fanOut, DeadLetterTopic: p.DeadLetterTopic, Logger: logger,
-		Close:   func() error { fanOut.Stop(); return p.Close() },
+		Close:   func() error { return errors.Join(fanOut.Close(), p.Close()) },
 		Billing: stripe.NewBilling(key, apiURL, timeout), Policy: policy, Clock: clk, PageSize: pageSize,
 	})
 	return entrypoint.Serve(f, logger), nil

@@ -28,7 +28,6 @@ const (
 	Licenses      = "licenses"
 	CRMSync       = "crm_sync"
 	Alerts        = "alerts"
-	AlertShards   = "alert_window_shards"
 )
 
 // ErrNotFound is returned when a document does not exist.
