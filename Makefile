@@ -43,14 +43,15 @@ test-unit:
 	go test -count=1 ./shared/subscription/... ./shared/proration/... ./shared/clock/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./shared/httpx/... ./shared/faultpoint/... ./infra/topology/... ./infra/consistency/... ./infra/deploy/... ./infra/knative/... ./terraform/...
 
 ## fuzz: every fuzz target for FUZZTIME each (webhook signature and body,
-## push and CloudEvent decoding, each consumer's Handle), one emulator pair
+## push and CloudEvent decoding, each consumer's Handle, seat reports), one emulator pair
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./shared/stripe:FuzzVerifySignature ./shared/stripe:FuzzParseAndNormalize \
 	./shared/cloudevent:FuzzParsePush ./shared/entrypoint:FuzzCloudEventHandler \
 	./functions/checkout-webhook:FuzzWebhook ./functions/payment-result:FuzzHandle \
 	./functions/provisioning:FuzzHandle ./functions/crm-push:FuzzHandle \
-	./functions/failed-payment-alerting:FuzzHandle
+	./functions/failed-payment-alerting:FuzzHandle ./functions/renewal:FuzzHandle \
+	./functions/seat-usage:FuzzSeatReport
 fuzz:
 	go run ./infra/cmd/withemulators -- sh -c 'set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $${t%%:*} $${t##*:}"; \

@@ -64,7 +64,7 @@ type options struct {
 	stripeTimeout         time.Duration
 }
 
-func setup(t *testing.T, o options) fixture {
+func setup(t testing.TB, o options) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "renew")
 	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)

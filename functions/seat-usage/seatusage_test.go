@@ -29,7 +29,7 @@ type fixture struct {
 	url string
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	st := emulator.OpenStore(t, "seats")
 	srv := httptest.NewServer(New(Deps{Store: st, TokenKey: key, Clock: clock.Func(func() time.Time { return t0 }), Logger: slog.New(slog.DiscardHandler)}))
