@@ -9,11 +9,8 @@ package localstack
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -25,6 +22,7 @@ import (
 	"fulfillment/infra/topology"
 	"fulfillment/shared/clock"
 	"fulfillment/shared/emulator"
+	"fulfillment/shared/localproc"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
 	"fulfillment/shared/testdouble"
@@ -262,7 +260,7 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := waitListening(ctx, addr, 30*time.Second); err != nil {
+	if err := localproc.WaitListening(ctx, addr, 30*time.Second); err != nil {
 		return err
 	}
 	door, err := startFrontDoor(front, addr, o.Logs)
@@ -302,7 +300,7 @@ func (s *Stack) supervise(fn string, sup *supervised, bin string, env map[string
 	defer s.supervisors.Done()
 	first := true
 	for !s.stopping.Load() {
-		cmd := command(bin, env, logs)
+		cmd := localproc.Command(bin, env, logs)
 		err := cmd.Start()
 		if first {
 			started <- err
@@ -338,10 +336,7 @@ func (s *Stack) Kill(fn string) error {
 	}
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
-	if sup.cmd == nil || sup.cmd.Process == nil {
-		return nil
-	}
-	return syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGKILL)
+	return localproc.Signal(sup.cmd, syscall.SIGKILL)
 }
 
 // Restarts counts how often a function's process exited and was started
@@ -356,17 +351,6 @@ func (s *Stack) Restarts(fn string) int {
 	return sup.restarts
 }
 
-func command(bin string, env map[string]string, logs io.Writer, args ...string) *exec.Cmd {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	return cmd
-}
-
 // Stop ends every process and server the stack started.
 func (s *Stack) Stop() {
 	for _, r := range s.redeliverers {
@@ -376,9 +360,7 @@ func (s *Stack) Stop() {
 	s.stopping.Store(true)
 	for _, sup := range s.functions {
 		sup.mu.Lock()
-		if sup.cmd != nil && sup.cmd.Process != nil {
-			_ = syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGTERM)
-		}
+		_ = localproc.Signal(sup.cmd, syscall.SIGTERM)
 		sup.mu.Unlock()
 	}
 	done := make(chan struct{})
@@ -388,9 +370,7 @@ func (s *Stack) Stop() {
 	case <-time.After(5 * time.Second):
 		for _, sup := range s.functions {
 			sup.mu.Lock()
-			if sup.cmd != nil && sup.cmd.Process != nil {
-				_ = syscall.Kill(-sup.cmd.Process.Pid, syscall.SIGKILL)
-			}
+			_ = localproc.Signal(sup.cmd, syscall.SIGKILL)
 			sup.mu.Unlock()
 		}
 		<-done
@@ -427,36 +407,5 @@ func build(ctx context.Context, root string) (map[string]string, error) {
 	return bins, nil
 }
 
-func waitListening(ctx context.Context, addr string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("localstack: nothing listening on %s after %s", addr, limit)
-}
-
 // RepoRoot finds the module root from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("localstack: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return localproc.ModuleRoot() }

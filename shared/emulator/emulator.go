@@ -11,14 +11,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"fulfillment/shared/localproc"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -76,9 +75,7 @@ func (e *Emulators) start(ctx context.Context, logs io.Writer, args ...string) (
 		return "", err
 	}
 	host := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command("gcloud", append(args, "--host-port="+host, "--quiet")...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd := localproc.Command("gcloud", nil, logs, append(args, "--host-port="+host, "--quiet")...)
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("emulator.Start gcloud %s: %w", strings.Join(args, " "), err)
 	}
@@ -94,19 +91,7 @@ func (e *Emulators) Export() {
 
 // Stop ends the emulators this pair started (none for one from FromEnv).
 func (e *Emulators) Stop() {
-	for _, cmd := range e.procs {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	}
-	for _, cmd := range e.procs {
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
+	localproc.Stop(10*time.Second, e.procs...)
 	e.procs = nil
 }
 
@@ -130,14 +115,7 @@ func waitReady(ctx context.Context, host string, limit time.Duration) error {
 }
 
 // FreePort asks the kernel for a free loopback port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return localproc.FreePort() }
 
 var projectSeq atomic.Int64
 
