@@ -472,3 +472,36 @@ func TestAPayCallThatNeverReachedStripeIsPaidOnceAfterAsking(t *testing.T) {
 		t.Fatalf("not settled: pending for %s, unknown since %s", got.RenewalPendingFor, got.ChargeUnknownSince)
 	}
 }
+
+// A step Stripe refuses for good is dead-lettered once per review as a
+// renewal-due event, the subscription stays in the reviews (back within a
+// day), and replaying the dead letter once the cause is fixed charges once.
+func TestARefusedStepIsDeadLetteredReplayableAndKeptInReview(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "refused", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+	})
+	at := day("2027-01-08")
+	fx.stripe.FailNext(50, http.StatusBadRequest)
+	fx.review(t, s.ID, at)
+
+	dead := fx.rec.On(deadLetterTopic)
+	if len(dead) != 1 || dead[0].Type() != catalog.RenewalDue || dead[0].Subject() != s.ID {
+		t.Fatalf("dead letters: %v; want one renewal-due event for %s", dead, s.ID)
+	}
+	if n := len(fx.stripe.Calls()); n != 1 {
+		t.Fatalf("Stripe was called %d times for a refused step in one review, want 1", n)
+	}
+	got := fx.sub(t, s.ID)
+	if got.NextReviewAt == nil || got.NextReviewAt.After(at.Add(failedStepRetry)) || !got.RenewalPendingFor.IsZero() {
+		t.Fatalf("after the refusal: next review %v, pending for %s", got.NextReviewAt, got.RenewalPendingFor)
+	}
+
+	fx.stripe.Reset()
+	fx.handle(t, dead[0]) // fulfillctl replay
+	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	if n := len(fx.charged("/pay", key)); n != 1 || !fx.sub(t, s.ID).RenewalPendingFor.Equal(s.TermEnd) {
+		t.Fatalf("after the replay: %d payments, pending for %s", n, fx.sub(t, s.ID).RenewalPendingFor)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -22,10 +23,23 @@ import (
 // a whole year makes several steps due, one after another).
 const maxCatchUp = 12
 
+// failedStepRetry is how soon a review comes back to a step that failed
+// permanently: the subscription must not leave the review queries while a
+// charge or a dunning step is stuck, and the cause may be fixed meanwhile.
+const failedStepRetry = 24 * time.Hour
+
+// review is what one review of a subscription saw.
+type review struct {
+	at     time.Time // when the due steps were last looked for
+	failed bool      // a step failed permanently and was dead-lettered
+}
+
 // RunStepsOnDue runs every step due for one subscription, each its own
 // exactly-once unit keyed by subscription, action and term, then schedules
-// the next review. A permanent failure of a step is dead-lettered under the
-// step's unit; a transient one asks for the due event again.
+// the next review. A permanent failure of a step is dead-lettered as a
+// renewal-due event (replaying it reviews the subscription again) and the
+// step is tried again at the next review, within failedStepRetry; a
+// transient one asks for the due event again.
 func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 	var due catalog.Due
 	if err := cloudevent.DecodeData(in, &due); err != nil {
@@ -39,25 +53,28 @@ func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 	// The next review is the first step after the time the steps were last
 	// looked at, not after the commit's time: a step falling due in between
 	// would otherwise be skipped until the review after it.
-	var reviewedAt time.Time
+	var r review
 	return f.Processor.Once(ctx, in, consumer.Work{
 		Effect: func(ctx context.Context) (err error) {
-			reviewedAt, err = f.runDueSteps(ctx, due.SubscriptionID)
+			r, err = f.runDueSteps(ctx, due.SubscriptionID)
 			return err
 		},
-		Apply: f.reschedule(due.SubscriptionID, &reviewedAt),
+		Apply: f.reschedule(due.SubscriptionID, &r),
 	})
 }
 
 // reschedule sets the subscription's next review: only that field, and no
 // history record (a review that found nothing to do is not a change).
-func (f *Function) reschedule(id string, reviewedAt *time.Time) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+func (f *Function) reschedule(id string, r *review) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
 	return func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
 		sub, err := f.d.Store.Subscription(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
-		sub.Reschedule(*reviewedAt, f.d.Policy)
+		sub.Reschedule(r.at, f.d.Policy)
+		if retry := r.at.Add(failedStepRetry); r.failed && (sub.NextReviewAt == nil || sub.NextReviewAt.After(retry)) {
+			sub.ReviewAt(retry)
+		}
 		var next any // nil clears it: the subscription leaves the review queries
 		if sub.NextReviewAt != nil {
 			next = *sub.NextReviewAt
@@ -66,17 +83,19 @@ func (f *Function) reschedule(id string, reviewedAt *time.Time) func(context.Con
 	}
 }
 
-// runDueSteps runs the steps due and returns when it last looked for them.
-func (f *Function) runDueSteps(ctx context.Context, id string) (reviewedAt time.Time, err error) {
+// runDueSteps runs the steps due, each at most once per review even when it
+// fails permanently, and says when it last looked for them.
+func (f *Function) runDueSteps(ctx context.Context, id string) (r review, err error) {
+	deadLettered := map[string]bool{}
 	for range maxCatchUp {
 		sub, err := f.d.Store.Subscription(ctx, nil, id)
 		if err != nil {
-			return reviewedAt, err
+			return r, err
 		}
-		reviewedAt = f.d.Clock.Now()
-		steps := sub.Due(reviewedAt, f.d.Policy)
+		r.at = f.d.Clock.Now()
+		steps := slices.DeleteFunc(sub.Due(r.at, f.d.Policy), func(st subscription.Step) bool { return deadLettered[st.Key] })
 		if len(steps) == 0 {
-			return reviewedAt, nil
+			return r, nil
 		}
 		for _, st := range steps {
 			unit := unitEvent(sub.ID, st)
@@ -88,14 +107,29 @@ func (f *Function) runDueSteps(ctx context.Context, id string) (reviewedAt time.
 				err = f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
 			}
 			if failure.IsPermanent(err) {
-				err = f.Processor.DeadLetter(ctx, unit, err)
+				deadLettered[st.Key], r.failed = true, true
+				err = f.deadLetterStep(ctx, sub, st, r.at, err)
 			}
 			if err != nil {
-				return reviewedAt, fmt.Errorf("%s %s: %w", sub.ID, st.Key, err)
+				return r, fmt.Errorf("%s %s: %w", sub.ID, st.Key, err)
 			}
 		}
 	}
-	return reviewedAt, nil
+	return r, nil
+}
+
+// deadLetterStep records a step's permanent failure as a renewal-due event
+// for its subscription, so that replaying it (fulfillctl replay) reviews the
+// subscription again. Its id names the step and the review, so each failure
+// is a dead letter of its own and a replayed one is not taken for a duplicate.
+func (f *Function) deadLetterStep(ctx context.Context, sub *subscription.Subscription, st subscription.Step, at time.Time, cause error) error {
+	id := fmt.Sprintf("redo/%s/%s/%s", sub.ID, st.Key, at.UTC().Format(time.RFC3339Nano))
+	redo, err := cloudevent.New(ctx, id, catalog.SourceRenewal, catalog.RenewalDue, sub.ID,
+		catalog.Due{SubscriptionID: sub.ID, ReviewAt: at, Version: sub.Version})
+	if err != nil {
+		return err
+	}
+	return f.Processor.DeadLetter(ctx, redo, cause)
 }
 
 // stepWork is what one step does: its outside call (Effect) and its state

@@ -55,8 +55,9 @@ func StartStripeProxy(addr, upstreamURL string) (*StripeProxy, error) {
 	}
 	p := &StripeProxy{upstream: u, hc: &http.Client{Timeout: 30 * time.Second}, idem: map[string]*stored{}, paid: map[string]bool{}}
 	s, err := start(addr, http.HandlerFunc(p.serve), options{
-		headers: []string{"Idempotency-Key", "Stripe-Version", "Stripe-Account", "Content-Type"},
-		onReset: p.reset,
+		headers:   []string{"Idempotency-Key", "Stripe-Version", "Stripe-Account", "Content-Type"},
+		onReset:   p.reset,
+		faultBody: stripeFaultBody,
 	})
 	if err != nil {
 		return nil, err
@@ -289,6 +290,17 @@ func copyHeader(dst, src http.Header) {
 }
 
 // stripeError writes Stripe's error envelope.
+// stripeFaultBody is an injected failure in Stripe's error shape: 4xx are
+// invalid requests, 5xx API errors.
+func stripeFaultBody(status int) []byte {
+	typ := "api_error"
+	if status < 500 {
+		typ = "invalid_request_error"
+	}
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"type": typ, "message": http.StatusText(status)}})
+	return b
+}
+
 func stripeError(w http.ResponseWriter, status int, typ, code, msg string) {
 	e := map[string]string{"type": typ, "message": msg}
 	if code != "" {
