@@ -505,3 +505,26 @@ func TestARefusedStepIsDeadLetteredReplayableAndKeptInReview(t *testing.T) {
 		t.Fatalf("after the replay: %d payments, pending for %s", n, fx.sub(t, s.ID).RenewalPendingFor)
 	}
 }
+
+// A charge's invoice holds only its own item: it is created empty and the
+// item is added to it by id, so it cannot collect another charge's pending item.
+func TestAChargeInvoicesOnlyItsOwnItem(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "own-item", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+	})
+	fx.review(t, s.ID, day("2027-01-08"))
+	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	invoices, items := fx.charged("/v1/invoices", key), fx.charged("/v1/invoiceitems", key)
+	if len(invoices) != 1 || len(items) != 1 {
+		t.Fatalf("%d invoices, %d items; want 1 each", len(invoices), len(items))
+	}
+	if got := invoices[0].Body["pending_invoice_items_behavior"]; got != "exclude" {
+		t.Errorf("invoice pending_invoice_items_behavior = %v, want exclude", got)
+	}
+	invoiceID := fx.sub(t, s.ID).RenewalInvoiceID
+	if got := items[0].Body["invoice"]; invoiceID == "" || got != invoiceID {
+		t.Errorf("item added to invoice %v, want the charge's own %q", got, invoiceID)
+	}
+}

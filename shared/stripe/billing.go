@@ -83,7 +83,8 @@ func IsOutcomeUnknown(err error) (string, bool) {
 	return "", false
 }
 
-// Charge adds the line item, creates the invoice and pays it. A declined
+// Charge creates the invoice, adds the line item to it and pays it (Stripe
+// finalizes the draft when it is paid). A declined
 // card is an answer, not a failure: the invoice.payment_failed webhook
 // carries it. A pay call that fails without an answer returns an
 // OutcomeUnknownError with the invoice id; the creation steps are safe to
@@ -93,19 +94,13 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 	if !inv.TermStart.IsZero() {
 		meta[MetaTermStart] = inv.TermStart.Format(time.DateOnly)
 	}
-	item := &stripego.InvoiceItemCreateParams{
-		Customer: stripego.String(inv.CustomerID), Amount: stripego.Int64(inv.AmountCents),
-		Currency: stripego.String(inv.Currency), Description: stripego.String(inv.Description),
-	}
-	item.Metadata = meta
-	item.SetIdempotencyKey(inv.IdempotencyKey("item"))
-	if _, err := b.client.V1InvoiceItems.Create(ctx, item); err != nil {
-		return "", classify("stripe.Charge item", err)
-	}
+	// The invoice is created empty and the item added to it by id: an
+	// invoice that pulled in the customer's pending items could collect
+	// another charge's item, which that charge would then bill again.
 	params := &stripego.InvoiceCreateParams{
 		Customer:                    stripego.String(inv.CustomerID),
 		AutoAdvance:                 stripego.Bool(false),
-		PendingInvoiceItemsBehavior: stripego.String("include"),
+		PendingInvoiceItemsBehavior: stripego.String("exclude"),
 		CollectionMethod:            stripego.String("charge_automatically"),
 	}
 	params.Metadata = meta
@@ -113,6 +108,15 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 	created, err := b.client.V1Invoices.Create(ctx, params)
 	if err != nil {
 		return "", classify("stripe.Charge invoice", err)
+	}
+	item := &stripego.InvoiceItemCreateParams{
+		Customer: stripego.String(inv.CustomerID), Invoice: stripego.String(created.ID), Amount: stripego.Int64(inv.AmountCents),
+		Currency: stripego.String(inv.Currency), Description: stripego.String(inv.Description),
+	}
+	item.Metadata = meta
+	item.SetIdempotencyKey(inv.IdempotencyKey("item"))
+	if _, err := b.client.V1InvoiceItems.Create(ctx, item); err != nil {
+		return "", classify("stripe.Charge item", err)
 	}
 	return created.ID, b.pay(ctx, created.ID, inv.IdempotencyKey("pay"))
 }
