@@ -23,6 +23,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 
+	"fulfillment/shared/catalog"
 	"fulfillment/shared/clock"
 	"fulfillment/shared/store"
 	"fulfillment/shared/subscription"
@@ -146,8 +147,9 @@ func decode(body []byte, rep *Report) (time.Time, error) {
 	if (rep.NamespaceID == "") == (rep.InstanceID == "") {
 		return time.Time{}, errors.New("a report names exactly one of namespace_id and instance_id")
 	}
-	if rep.BillableUsersCount < 0 || rep.MaxHistoricalUserCount < 0 {
-		return time.Time{}, errors.New("user counts cannot be negative")
+	if rep.BillableUsersCount < 0 || rep.MaxHistoricalUserCount < 0 ||
+		rep.BillableUsersCount > catalog.MaxSeats || rep.MaxHistoricalUserCount > catalog.MaxSeats {
+		return time.Time{}, fmt.Errorf("user counts must be within 0..%d", catalog.MaxSeats)
 	}
 	date, err := time.Parse(time.DateOnly, rep.Date)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -110,5 +111,46 @@ func TestReportsNeedTheTargetsOwnToken(t *testing.T) {
 	}
 	if s, _ := fx.st.Subscription(context.Background(), nil, "sub-2"); s.MaxSeatsUsed != 0 {
 		t.Fatalf("a refused report counted: max %d", s.MaxSeatsUsed)
+	}
+}
+
+func TestSeatCountsOutsideTheLimitAreRefused(t *testing.T) {
+	fx := setup(t)
+	fx.seed(t, "sub-3", "ns-3", subscription.Active)
+	tok := Token(key, "namespace:ns-3")
+	ctx := context.Background()
+	before, err := fx.st.Subscription(ctx, nil, "sub-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name              string
+		users, historical int
+	}{
+		{"max int users", math.MaxInt64, 0},
+		{"one over the limit", catalog.MaxSeats + 1, 0},
+		{"negative users", -1, 0},
+		{"max int historical", 12, math.MaxInt64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _ := fx.report(t, tok, Report{Date: "2026-02-01", NamespaceID: "ns-3", BillableUsersCount: tc.users, MaxHistoricalUserCount: tc.historical})
+			if code != http.StatusBadRequest {
+				t.Fatalf("answered %d, want 400", code)
+			}
+		})
+	}
+	after, err := fx.st.Subscription(ctx, nil, "sub-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.MaxSeatsUsed != before.MaxSeatsUsed || after.SeatsOwed != before.SeatsOwed || after.Version != before.Version || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatalf("a refused report changed the subscription: max %d owed %d version %d", after.MaxSeatsUsed, after.SeatsOwed, after.Version)
+	}
+	if docs, err := fx.st.Client.Collection(SeatReports).Documents(ctx).GetAll(); err != nil || len(docs) != 0 {
+		t.Fatalf("%d refused reports kept (%v)", len(docs), err)
+	}
+	// The limit itself is a count like any other.
+	if code, a := fx.report(t, tok, Report{Date: "2026-02-01", NamespaceID: "ns-3", BillableUsersCount: catalog.MaxSeats}); code != http.StatusOK || a.MaxSeatsUsed != catalog.MaxSeats {
+		t.Fatalf("a report at the limit: %d %+v", code, a)
 	}
 }

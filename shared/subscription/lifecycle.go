@@ -103,6 +103,8 @@ func (s *Subscription) usageCurrent() bool { return s.UsageTermStart.Equal(s.Ter
 // each term). It changes no version: usage is not announced.
 func (s *Subscription) RecordUsage(date time.Time, activeUsers int, now time.Time) Change {
 	switch {
+	case activeUsers < 0 || activeUsers > catalog.MaxSeats:
+		return noOp(s.Status, fmt.Sprintf("seat count %d outside 0..%d", activeUsers, catalog.MaxSeats))
 	case !s.running():
 		return noOp(s.Status, "not running")
 	case day(date).Before(s.TermStart) || !day(date).Before(s.TermEnd):
@@ -147,6 +149,9 @@ func (s *Subscription) AddSeats(n int, at time.Time) (Change, error) {
 	}
 	if n <= 0 {
 		return Change{}, refuse("seats to add must be positive, got %d", n)
+	}
+	if n > catalog.MaxSeats-s.Order.Seats {
+		return Change{}, refuse("%d seats added to %d would exceed the limit of %d", n, s.Order.Seats, catalog.MaxSeats)
 	}
 	s.Order.Seats += n
 	s.SeatsOwed = max(0, s.MaxSeatsUsed-s.Order.Seats)
@@ -207,12 +212,15 @@ func (s *Subscription) AddPack(purchaseID, kind string, amount int, at time.Time
 			return noOp(s.Status, "pack "+purchaseID+" already added"), nil
 		}
 	}
-	s.Packs = append(s.Packs, Pack{PurchaseID: purchaseID, Kind: kind, Amount: amount, BoughtAt: at})
+	total := &s.Order.ComputeMinutes
 	if kind == PackStorage {
-		s.Order.StorageGB += amount
-	} else {
-		s.Order.ComputeMinutes += amount
+		total = &s.Order.StorageGB
 	}
+	if amount > catalog.MaxPackAmount-*total {
+		return Change{}, refuse("%s pack of %d added to %d would exceed the limit of %d", kind, amount, *total, catalog.MaxPackAmount)
+	}
+	s.Packs = append(s.Packs, Pack{PurchaseID: purchaseID, Kind: kind, Amount: amount, BoughtAt: at})
+	*total += amount
 	return s.bump(Change{From: Active, To: Active, Event: catalog.SubscriptionChanged, Reason: fmt.Sprintf("%s pack %s of %d", kind, purchaseID, amount)}, at), nil
 }
 

@@ -1,6 +1,8 @@
 package subscription
 
 import (
+	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -225,5 +227,75 @@ func TestPolicyValidation(t *testing.T) {
 	p.GraceDays = -1
 	if p.Validate() == nil {
 		t.Error("negative grace accepted")
+	}
+}
+
+func TestSeatsAndPacksAboveTheLimitsAreRefused(t *testing.T) {
+	mid := time.Date(2026, 9, 9, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		apply func(s *Subscription) (Change, error)
+	}{
+		{"zero seats", func(s *Subscription) (Change, error) { return s.AddSeats(0, mid) }},
+		{"negative seats", func(s *Subscription) (Change, error) { return s.AddSeats(-5, mid) }},
+		{"max int seats", func(s *Subscription) (Change, error) { return s.AddSeats(math.MaxInt64, mid) }},
+		{"seats over the limit", func(s *Subscription) (Change, error) { return s.AddSeats(catalog.MaxSeats+1, mid) }},
+		{"seats taking the total over", func(s *Subscription) (Change, error) { return s.AddSeats(catalog.MaxSeats-9, mid) }}, // 10 held
+		{"zero storage", func(s *Subscription) (Change, error) { return s.AddPack("p", PackStorage, 0, mid) }},
+		{"negative compute", func(s *Subscription) (Change, error) { return s.AddPack("p", PackCompute, -1, mid) }},
+		{"max int storage", func(s *Subscription) (Change, error) { return s.AddPack("p", PackStorage, math.MaxInt64, mid) }},
+		{"compute over the limit", func(s *Subscription) (Change, error) {
+			return s.AddPack("p", PackCompute, catalog.MaxPackAmount+1, mid)
+		}},
+		{"storage taking the total over", func(s *Subscription) (Change, error) {
+			s.Order.StorageGB = catalog.MaxPackAmount // already bought to the limit
+			return s.AddPack("p", PackStorage, 1, mid)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := active(t)
+			c, err := tc.apply(s)
+			if !failure.IsPermanent(err) || !errors.Is(err, ErrChange) {
+				t.Fatalf("change %+v err %v, want a permanent ErrChange", c, err)
+			}
+			if s.Order.Seats != 10 || s.Order.ComputeMinutes != 0 || len(s.Packs) != 0 || s.Version != 1 {
+				t.Fatalf("refused change applied: order %+v packs %d version %d", s.Order, len(s.Packs), s.Version)
+			}
+			if err := catalog.CheckLimits(s.Order); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// Up to the limit exactly is allowed, and priced positive.
+	s := active(t)
+	if got := s.SeatsCents(catalog.MaxSeats-10, mid); got <= 0 {
+		t.Fatalf("%d seats priced %d", catalog.MaxSeats-10, got)
+	}
+	if _, err := s.AddSeats(catalog.MaxSeats-10, mid); err != nil || s.Order.Seats != catalog.MaxSeats {
+		t.Fatalf("add seats to the limit: seats %d %v", s.Order.Seats, err)
+	}
+	if _, err := s.AddSeats(1, mid); !failure.IsPermanent(err) {
+		t.Fatalf("a seat past the limit: %v", err)
+	}
+}
+
+func TestSeatCountsAboveTheLimitDoNotCount(t *testing.T) {
+	s := active(t)
+	at := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{-1, catalog.MaxSeats + 1, math.MaxInt64} {
+		if c := s.RecordUsage(at, n, at); !c.NoOp {
+			t.Errorf("%d users counted: %+v", n, c)
+		}
+	}
+	if s.MaxSeatsUsed != 0 || s.RenewalOrder().Seats != 10 {
+		t.Fatalf("max seats used %d, renewal seats %d", s.MaxSeatsUsed, s.RenewalOrder().Seats)
+	}
+	if c := s.RecordUsage(at, catalog.MaxSeats, at); c.NoOp || s.RenewalOrder().Seats != catalog.MaxSeats {
+		t.Fatalf("the limit itself: %+v", c)
+	}
+	p, _ := catalog.LookupPlan(s.RenewalOrder().PlanCode)
+	if got := p.TermPriceCents(s.RenewalOrder()); got != int64(catalog.MaxSeats)*p.SeatCentsPerYear {
+		t.Fatalf("renewal at the seat limit priced %d", got)
 	}
 }

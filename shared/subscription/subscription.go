@@ -101,6 +101,9 @@ func ValidateOrder(o catalog.Order) error {
 	case o.StorageGB < 0 || o.ComputeMinutes < 0:
 		return failure.Permanent(fmt.Errorf("%w: negative add-on", ErrInvalidOrder))
 	}
+	if err := catalog.CheckLimits(o); err != nil {
+		return failure.Permanent(fmt.Errorf("%w: %w", ErrInvalidOrder, err))
+	}
 	return nil
 }
 

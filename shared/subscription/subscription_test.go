@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -47,6 +48,11 @@ func TestPurchaseRefusesInvalidOrdersPermanently(t *testing.T) {
 		"self-managed no inst":  func(o *catalog.Order) { o.Deployment = catalog.DeploymentSelfManaged },
 		"unknown deployment":    func(o *catalog.Order) { o.Deployment = "mainframe" },
 		"negative storage pack": func(o *catalog.Order) { o.StorageGB = -1 },
+		"seats over the limit":  func(o *catalog.Order) { o.Seats = catalog.MaxSeats + 1 },
+		"max int seats":         func(o *catalog.Order) { o.Seats = math.MaxInt64 },
+		"storage over limit":    func(o *catalog.Order) { o.StorageGB = catalog.MaxPackAmount + 1 },
+		"compute over limit":    func(o *catalog.Order) { o.ComputeMinutes = math.MaxInt64 },
+		"term over the limit":   func(o *catalog.Order) { o.TermMonths = catalog.MaxTermMonths + 1 },
 	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {
