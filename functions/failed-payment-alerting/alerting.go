@@ -21,6 +21,7 @@ import (
 	"fulfillment/shared/catalog"
 	"fulfillment/shared/cloudevent"
 	"fulfillment/shared/consumer"
+	"fulfillment/shared/failure"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
 	"fulfillment/shared/telemetry"
@@ -204,7 +205,33 @@ func (f *Function) notify(ctx context.Context, ref *firestore.DocumentRef, s Ale
 		}
 		f.d.Logger.WarnContext(ctx, "payment failure alert sent", "to", d.field, "dedup_key", s.DedupKey, "count", s.Count)
 	}
-	return errors.Join(errs...)
+	return joinDestinationErrors(errs)
+}
+
+// joinDestinationErrors joins the destinations' errors. The result is
+// permanent only when every error is: a destination that failed transiently
+// must be retried even if another refused for good (destinations already
+// marked sent are skipped on the retry). A permanent error kept in a
+// transient join would make failure.IsPermanent dead-letter the whole
+// delivery, so then the permanent ones are kept only as text.
+func joinDestinationErrors(errs []error) error {
+	var transient, permanent []error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case failure.IsPermanent(err):
+			permanent = append(permanent, err)
+		default:
+			transient = append(transient, err)
+		}
+	}
+	if len(transient) == 0 {
+		return errors.Join(permanent...)
+	}
+	for _, err := range permanent {
+		transient = append(transient, errors.New(err.Error()))
+	}
+	return errors.Join(transient...)
 }
 
 // claim takes the right to send the firing alert to one destination: false

@@ -20,6 +20,7 @@ import (
 	"fulfillment/shared/consumer"
 	"fulfillment/shared/emulator"
 	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/failure"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
 	"fulfillment/shared/testdouble"
@@ -310,5 +311,53 @@ func TestRevokedSlackWebhookStillPages(t *testing.T) {
 	}
 	if ok, _ := sent(fx.pd); ok != 1 {
 		t.Fatalf("PagerDuty sent %d, want 1 although Slack is gone", ok)
+	}
+}
+
+func TestSlackOutageWithPagerDutyRefusalIsRetried(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	for n := 1; n < threshold; n++ {
+		fx.handle(t, failureEvent(t, n))
+	}
+	crossing := failureEvent(t, threshold)
+	fx.slack.FailNext(1, http.StatusServiceUnavailable)
+	fx.pd.FailNext(2, http.StatusBadRequest) // refused for good, on every try
+	err := fx.f.Handle(context.Background(), crossing)
+	if err == nil || failure.IsPermanent(err) {
+		t.Fatalf("Handle = %v, want a transient error (Slack's 503 must be retried)", err)
+	}
+	dlKey := Name + "_" + cloudevent.Key(crossing)
+	if _, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, dlKey); found {
+		t.Fatal("dead-lettered although Slack's failure was transient")
+	}
+	if dead := fx.rec.On(deadLetterTopic); len(dead) != 0 {
+		t.Fatalf("dead-letter topic got %v", dead)
+	}
+	if s, _ := fx.alert(t); !s.Firing || s.SlackSent || s.PagerDutySent {
+		t.Fatalf("alert state after the first delivery = %+v", s)
+	}
+
+	// Pub/Sub's redelivery: Slack is sent; PagerDuty, refusing again, is the
+	// only error left, so the delivery is now dead-lettered.
+	if err := fx.f.Handle(context.Background(), crossing); err != nil {
+		t.Fatalf("redelivery: Handle = %v, want nil (dead-lettered)", err)
+	}
+	if ok, failed := sent(fx.slack); ok != 1 || failed != 1 {
+		t.Errorf("Slack ok=%d failed=%d, want 1 and 1", ok, failed)
+	}
+	if ok, failed := sent(fx.pd); ok != 0 || failed != 2 {
+		t.Errorf("PagerDuty ok=%d failed=%d, want 0 and 2", ok, failed)
+	}
+	if s, _ := fx.alert(t); !s.SlackSent || s.PagerDutySent {
+		t.Errorf("alert state = %+v", s)
+	}
+	if _, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, dlKey); !found {
+		t.Error("PagerDuty's permanent refusal not dead-lettered once Slack was sent")
+	}
+
+	fx.handle(t, crossing) // a late duplicate: Slack is not sent again
+	if ok, _ := sent(fx.slack); ok != 1 {
+		t.Errorf("Slack sent %d, want 1", ok)
 	}
 }
