@@ -41,7 +41,13 @@ type Options struct {
 	BreakerFailures uint32        // consecutive failures that open the breaker (default 5)
 	BreakerOpen     time.Duration // how long it stays open before a probe (default 5 s)
 	Logger          *slog.Logger  // breaker state changes; nil: not logged
-	Base            http.RoundTripper
+	// Base sends one attempt. nil (the norm): a clone of
+	// http.DefaultTransport whose ResponseHeaderTimeout is AttemptTimeout. A
+	// Base given here must bound its attempts itself.
+	Base http.RoundTripper
+	// Wrap, when set, wraps Base (e.g. telemetry.Transport, to trace each
+	// attempt) without losing the per-attempt timeout of the default Base.
+	Wrap func(http.RoundTripper) http.RoundTripper
 }
 
 func (o *Options) defaults() {
@@ -66,6 +72,10 @@ func (o *Options) defaults() {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.ResponseHeaderTimeout = o.AttemptTimeout
 		o.Base = t
+	}
+	if o.Wrap != nil {
+		o.Base = o.Wrap(o.Base)
+		o.Wrap = nil // applied once, however often defaults runs
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -177,5 +178,48 @@ func TestRetryAfterParsesSecondsAndDates(t *testing.T) {
 	}
 	if _, ok := RetryAfter("soon", now); ok {
 		t.Fatal("accepted garbage")
+	}
+}
+
+// countingTransport stands for a wrapper such as telemetry.Transport.
+type countingTransport struct {
+	base http.RoundTripper
+	n    atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
+}
+
+func TestHungAttemptIsRetriedThroughAWrappingTransport(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if calls.Add(1) == 1 { // the first attempt hangs until the client gives up on it
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+
+	wrap := &countingTransport{}
+	o := fast("dep")
+	o.AttemptTimeout, o.CallTimeout = 200*time.Millisecond, 5*time.Second
+	o.Wrap = func(base http.RoundTripper) http.RoundTripper { wrap.base = base; return wrap }
+	begin := time.Now()
+	resp, err := post(t, NewClient(o), srv.URL)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("resp %v err %v, want the retry's 200", resp, err)
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("call took %s: the hung attempt was not cut at the attempt timeout", took)
+	}
+	if calls.Load() != 2 || wrap.n.Load() != 2 {
+		t.Errorf("server calls %d, wrapped attempts %d; want 2 and 2", calls.Load(), wrap.n.Load())
 	}
 }

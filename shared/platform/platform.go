@@ -52,5 +52,7 @@ func (p *Platform) Close() error {
 // Retry-After and a circuit breaker of its own (httpx), each attempt traced
 // with the caller's trace context (telemetry).
 func OutboundClient(dependency string, logger *slog.Logger) *http.Client {
-	return httpx.NewClient(httpx.Options{Name: dependency, Logger: logger, Base: telemetry.Transport(nil)})
+	// Wrap, not Base: httpx's own transport carries the per-attempt timeout,
+	// so a hung attempt is cut and retried rather than eating the call timeout.
+	return httpx.NewClient(httpx.Options{Name: dependency, Logger: logger, Wrap: telemetry.Transport})
 }
