@@ -5,6 +5,7 @@ package crmpush
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"fulfillment/shared/catalog"
 	"fulfillment/shared/cloudevent"
 	"fulfillment/shared/consumer"
+	"fulfillment/shared/failure"
 	"fulfillment/shared/pubsub"
 	"fulfillment/shared/store"
 	"fulfillment/shared/telemetry"
@@ -87,19 +89,27 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 	if err := cloudevent.DecodeData(in, &snap); err != nil {
 		return err
 	}
+	if snap.ID == "" || snap.Version <= 0 {
+		return failure.Permanentf("crmpush: subscription snapshot without id or version (id %q, version %d)", snap.ID, snap.Version)
+	}
 	ref := f.d.Store.Doc(store.CRMSync, snap.ID)
 	work := consumer.Work{
 		Effect: func(ctx context.Context) error {
-			if f.syncedVersion(ctx, nil, ref) >= snap.Version {
+			synced, err := f.syncedVersion(ctx, nil, ref)
+			if err != nil {
+				return err
+			}
+			if synced >= snap.Version {
 				return nil // Salesforce has this version or a newer one
 			}
-			err := f.upsert(ctx, snap)
+			err = f.upsert(ctx, snap)
 			telemetry.CallDone(ctx, "salesforce", "upsert", err)
 			return err
 		},
 		Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
-			if f.syncedVersion(ctx, tx, ref) >= snap.Version {
-				return nil, nil
+			synced, err := f.syncedVersion(ctx, tx, ref)
+			if err != nil || synced >= snap.Version {
+				return nil, err
 			}
 			return nil, tx.Set(ref, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
 		},
@@ -109,12 +119,17 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 	return f.Processor.Once(ctx, in, work)
 }
 
-func (f *Function) syncedVersion(ctx context.Context, tx *firestore.Transaction, ref *firestore.DocumentRef) int64 {
+// syncedVersion is the version Salesforce last got, 0 for none. A failed
+// read is an error, never "none": it could let an older version overwrite.
+func (f *Function) syncedVersion(ctx context.Context, tx *firestore.Transaction, ref *firestore.DocumentRef) (int64, error) {
 	var s Synced
 	if err := f.d.Store.Get(ctx, tx, ref, &s); err != nil {
-		return 0
+		if store.IsNotFound(err) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("crmpush.syncedVersion: %w", err)
 	}
-	return s.Version
+	return s.Version, nil
 }
 
 // upsert sends the account, then the subscription that refers to it.

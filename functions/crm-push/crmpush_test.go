@@ -2,6 +2,7 @@ package crmpush
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -245,5 +246,29 @@ func TestConcurrentVersionsNeverLeaveAnOlderOneInSalesforce(t *testing.T) {
 	}
 	if s, _ := fx.synced(t); s.Version != 3 {
 		t.Fatalf("crm_sync at v%d", s.Version)
+	}
+}
+
+func TestSnapshotWithoutVersionIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	for _, version := range []int64{0, -1} {
+		in := subscriptionEvent(t, fmt.Sprintf("act-v%d", version), catalog.SubscriptionActivated, "active", version)
+		if err := fx.f.Handle(context.Background(), in); err != nil {
+			t.Fatalf("version %d: Handle = %v, want nil (acknowledged)", version, err)
+		}
+		dl, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(in))
+		if !found || dl.EventID != in.ID() || !strings.Contains(dl.Reason, "version") {
+			t.Errorf("version %d: dead letter = %+v (found %v)", version, dl, found)
+		}
+	}
+	if dead := fx.rec.On(deadLetterTopic); len(dead) != 2 {
+		t.Fatalf("dead-letter topic got %v, want 2", dead)
+	}
+	if ok, failed := fx.upserts(); ok+failed != 0 {
+		t.Errorf("Salesforce called %d times", ok+failed)
+	}
+	if _, ok := fx.synced(t); ok {
+		t.Error("crm_sync recorded for a snapshot without a version")
 	}
 }

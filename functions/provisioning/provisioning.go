@@ -115,8 +115,15 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	if err := cloudevent.DecodeData(in, &snap); err != nil {
 		return err
 	}
+	if snap.ID == "" || snap.Version <= 0 {
+		return failure.Permanentf("provisioning: subscription snapshot without id or version (id %q, version %d)", snap.ID, snap.Version)
+	}
 	want := Plan(snap)
-	if f.applied(ctx, snap.ID) >= snap.Version {
+	applied, err := f.applied(ctx, snap.ID)
+	if err != nil {
+		return err
+	}
+	if applied >= snap.Version {
 		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
 	}
 	var signed *license.Signed
@@ -138,7 +145,7 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		}
 		signed, want.LicenseID = &s, licenseID(snap)
 	}
-	err := f.Processor.Once(ctx, in, work)
+	err = f.Processor.Once(ctx, in, work)
 	if failure.IsPermanent(err) {
 		// Record the failure and announce it; the delivery is dead-lettered too.
 		want.Status, want.Error = "failed", err.Error()
@@ -155,7 +162,11 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 // delivery waited for the lease, or GitLab already holds this plan (a
 // redelivery after a crash between the call and the commit).
 func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, req gitlab.ProvisionRequest) error {
-	if f.applied(ctx, snap.ID) >= snap.Version {
+	applied, err := f.applied(ctx, snap.ID)
+	if err != nil {
+		return err
+	}
+	if applied >= snap.Version {
 		return nil
 	}
 	cur, ok, err := f.d.GitLab.Current(ctx, snap.Order.NamespaceID)
@@ -170,13 +181,20 @@ func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionS
 	return err
 }
 
-// applied is the version of the entitlement last applied, 0 for none.
-func (f *Function) applied(ctx context.Context, id string) int64 {
+// applied is the version of the entitlement last applied, 0 for none (or a
+// failed one). A failed read is an error, never "none".
+func (f *Function) applied(ctx context.Context, id string) (int64, error) {
 	var e Entitlement
-	if err := f.d.Store.Get(ctx, nil, f.d.Store.Doc(store.Entitlements, id), &e); err != nil || e.Status == "failed" {
-		return 0
+	if err := f.d.Store.Get(ctx, nil, f.d.Store.Doc(store.Entitlements, id), &e); err != nil {
+		if store.IsNotFound(err) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("provisioning.applied: %w", err)
 	}
-	return e.Version
+	if e.Status == "failed" {
+		return 0, nil
+	}
+	return e.Version, nil
 }
 
 func noOutgoing(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {

@@ -3,6 +3,7 @@ package provisioning
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -397,5 +398,33 @@ func TestRedeliveryAfterACrashBeforeCommitDoesNotProvisionTwice(t *testing.T) {
 	}
 	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "active" || e.Version != 1 {
 		t.Fatalf("entitlement %+v", e)
+	}
+}
+
+func TestSnapshotWithoutIDOrVersionIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	noID := snapshot("active", 1, catalog.DeploymentSaaS)
+	noID.ID = ""
+	for i, snap := range []catalog.SubscriptionSnapshot{
+		snapshot("active", 0, catalog.DeploymentSaaS), snapshot("active", -1, catalog.DeploymentSaaS), noID,
+	} {
+		in := subscriptionEvent(t, fmt.Sprintf("act-bad-%d", i), catalog.SubscriptionActivated, snap)
+		if err := fx.f.Handle(context.Background(), in); err != nil {
+			t.Fatalf("%d: Handle = %v, want nil (acknowledged)", i, err)
+		}
+		dl, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(in))
+		if !found || dl.EventID != in.ID() || !strings.Contains(dl.Reason, "without id or version") {
+			t.Errorf("%d: dead letter = %+v (found %v)", i, dl, found)
+		}
+	}
+	if dead := fx.rec.On(deadLetterTopic); len(dead) != 3 {
+		t.Fatalf("dead-letter topic got %v, want 3", dead)
+	}
+	if ok, failed := fx.calls(t); ok+failed != 0 {
+		t.Errorf("GitLab called: ok=%d failed=%d", ok, failed)
+	}
+	if _, found := emulator.Lookup[Entitlement](t, fx.st, store.Entitlements, "sub-cs_1"); found {
+		t.Error("entitlement recorded for a snapshot without a version")
 	}
 }
