@@ -40,14 +40,14 @@ bench-renewal:
 
 ## test-unit: the tests that need no emulator
 test-unit:
-	go test -count=1 ./shared/subscription/... ./shared/proration/... ./shared/clock/... ./shared/license/... ./shared/logging/... ./shared/failure/... ./shared/httpx/... ./shared/faultpoint/... ./infra/topology/... ./infra/consistency/... ./infra/deploy/... ./infra/knative/... ./terraform/...
+	go test -count=1 ./shared/domain/... ./shared/runtime/logging/... ./shared/runtime/failure/... ./shared/runtime/httpx/... ./shared/runtime/faultpoint/... ./infra/topology/... ./infra/consistency/... ./infra/deploy/... ./infra/knative/... ./terraform/...
 
 ## fuzz: every fuzz target for FUZZTIME each (webhook signature and body,
 ## push and CloudEvent decoding, each consumer's Handle, seat reports), one emulator pair
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
-	./shared/stripe:FuzzVerifySignature ./shared/stripe:FuzzParseAndNormalize \
-	./shared/cloudevent:FuzzParsePush ./shared/entrypoint:FuzzCloudEventHandler \
+	./shared/adapters/stripe:FuzzVerifySignature ./shared/adapters/stripe:FuzzParseAndNormalize \
+	./shared/runtime/cloudevent:FuzzParsePush ./shared/runtime/entrypoint:FuzzCloudEventHandler \
 	./functions/checkout-webhook:FuzzWebhook ./functions/payment-result:FuzzHandle \
 	./functions/provisioning:FuzzHandle ./functions/crm-push:FuzzHandle \
 	./functions/failed-payment-alerting:FuzzHandle ./functions/renewal:FuzzHandle \

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"fulfillment/shared/stripe"
+	"fulfillment/shared/adapters/stripe"
 )
 
 // FuzzWebhook posts arbitrary bodies with arbitrary or genuine signatures:

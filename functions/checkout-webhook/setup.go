@@ -4,9 +4,9 @@ import (
 	"context"
 	"log/slog"
 
-	"fulfillment/shared/config"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/platform"
+	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/platform"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.

@@ -20,12 +20,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/logging"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/stripe"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/logging"
 )
 
 // MaxBodyBytes caps a webhook body; Stripe events are a few KiB.

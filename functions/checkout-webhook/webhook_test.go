@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/stripe"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/testsupport/emulator"
 )
 
 func TestMain(m *testing.M) { emulator.RunTests(m) }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"log/slog"
 
-	"fulfillment/shared/config"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/platform"
-	"fulfillment/shared/salesforce"
+	"fulfillment/shared/adapters/salesforce"
+	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/platform"
 )
 
 // Setup builds crm-push from the environment: SALESFORCE_INSTANCE_URL and

@@ -17,14 +17,14 @@ import (
 	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/alerting"
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/failure"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/telemetry"
+	"fulfillment/shared/adapters/alerting"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/runtime/telemetry"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.

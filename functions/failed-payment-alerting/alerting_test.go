@@ -14,16 +14,16 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/alerting"
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/failure"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/alerting"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 func TestMain(m *testing.M) { emulator.RunTests(m) }

@@ -8,10 +8,10 @@ import (
 
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
 
-	"fulfillment/shared/alerting"
-	"fulfillment/shared/config"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/platform"
+	"fulfillment/shared/adapters/alerting"
+	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/platform"
 )
 
 // Setup builds the function from the environment: SLACK_WEBHOOK_URL,

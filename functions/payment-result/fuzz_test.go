@@ -3,8 +3,8 @@ package paymentresult
 import (
 	"testing"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/fuzzing"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/testsupport/fuzzing"
 )
 
 // FuzzHandle feeds arbitrary event data to the function: no input may panic it.

@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/platform"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/platform"
 )
 
 // Setup builds payment-result from the environment (GOOGLE_CLOUD_PROJECT, DEAD_LETTER_TOPIC).

@@ -14,15 +14,15 @@ import (
 	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/failure"
-	"fulfillment/shared/gitlab"
-	"fulfillment/shared/license"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/telemetry"
+	"fulfillment/shared/adapters/gitlab"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/runtime/telemetry"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.

@@ -13,16 +13,16 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/gitlab"
-	"fulfillment/shared/license"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/gitlab"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 func TestMain(m *testing.M) { emulator.RunTests(m) }

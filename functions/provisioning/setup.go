@@ -4,11 +4,11 @@ import (
 	"context"
 	"log/slog"
 
-	"fulfillment/shared/config"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/gitlab"
-	"fulfillment/shared/license"
-	"fulfillment/shared/platform"
+	"fulfillment/shared/adapters/gitlab"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/platform"
 )
 
 // Setup builds provisioning from the environment: GITLAB_URL, GITLAB_JWT_KEY

@@ -13,11 +13,11 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/emulator"
 )
 
 // BenchmarkRenewalFanOut seeds RENEWAL_BENCH_N (default 2000) subscriptions

@@ -6,11 +6,11 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/fuzzing"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/testsupport/fuzzing"
 )
 
 // FuzzHandle feeds arbitrary event data to the function: no input may panic

@@ -13,14 +13,14 @@ import (
 	"context"
 	"log/slog"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/clock"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/stripe"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.

@@ -14,14 +14,14 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/stripe"
-	"fulfillment/shared/subscription"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 var stripeMock *testdouble.StripeMock

@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"time"
 
-	"fulfillment/shared/clock"
-	"fulfillment/shared/config"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/platform"
-	"fulfillment/shared/stripe"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/platform"
 )
 
 // Setup builds renewal from the environment: STRIPE_API_KEY (required),

@@ -10,13 +10,13 @@ import (
 	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/failure"
-	"fulfillment/shared/store"
-	"fulfillment/shared/stripe"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/failure"
 )
 
 // maxCatchUp bounds the rounds of steps one review runs (a clock that jumped

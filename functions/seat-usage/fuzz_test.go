@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/domain/subscription"
 )
 
 // FuzzSeatReport posts arbitrary bodies with arbitrary tokens or the genuine

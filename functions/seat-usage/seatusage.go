@@ -23,10 +23,10 @@ import (
 
 	"cloud.google.com/go/firestore"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/clock"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/subscription"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/clock"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/emulator"
 )
 
 func TestMain(m *testing.M) { emulator.RunTests(m) }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"log/slog"
 
-	"fulfillment/shared/clock"
-	"fulfillment/shared/config"
-	"fulfillment/shared/entrypoint"
-	"fulfillment/shared/platform"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/platform"
 )
 
 // Setup builds seat-usage from the environment: SEAT_USAGE_TOKEN_KEY (the

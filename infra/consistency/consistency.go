@@ -13,8 +13,8 @@ import (
 
 	crmpush "fulfillment/functions/crm-push"
 	"fulfillment/functions/provisioning"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/subscription"
 )
 
 // Drift is one disagreement between a subscription and a target.

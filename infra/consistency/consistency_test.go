@@ -6,8 +6,8 @@ import (
 
 	crmpush "fulfillment/functions/crm-push"
 	"fulfillment/functions/provisioning"
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
 )
 
 func sub(status subscription.Status) subscription.Subscription {

@@ -17,10 +17,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/infra/topology"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
 )
 
 // Record is a dead letter and its document id.

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	seatusage "fulfillment/functions/seat-usage"
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/stripe"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/cloudevent"
 )
 
 // Purchase describes a checkout to simulate.

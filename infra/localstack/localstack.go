@@ -20,12 +20,12 @@ import (
 
 	"fulfillment/infra/localstack/tracing"
 	"fulfillment/infra/topology"
-	"fulfillment/shared/clock"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/localproc"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/localproc"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // Local secrets: fixed so the operator CLI can sign webhooks for the stack.

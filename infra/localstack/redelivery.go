@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"fulfillment/infra/topology"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/pubsub"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/runtime/cloudevent"
 )
 
 // redeliverer plays Pub/Sub's retry policy in front of a push endpoint.

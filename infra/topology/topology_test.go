@@ -3,7 +3,7 @@ package topology
 import (
 	"testing"
 
-	"fulfillment/shared/consumer"
+	"fulfillment/shared/runtime/consumer"
 )
 
 func TestEverySubscribingFunctionHasATopicThatExists(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/store"
-	"fulfillment/shared/stripe"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
 )
 
 var jsonUnmarshal = json.Unmarshal

@@ -12,8 +12,8 @@ import (
 
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/subscription"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // lockedWriter lets every child process log into one buffer.

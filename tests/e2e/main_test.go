@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/emulator"
+	"fulfillment/shared/testsupport/emulator"
 )
 
 var stack *localstack.Stack

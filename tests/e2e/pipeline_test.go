@@ -8,12 +8,12 @@ import (
 
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/license"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 func TestPurchaseIsActivatedProvisionedAndInCRM(t *testing.T) {

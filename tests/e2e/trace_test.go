@@ -11,10 +11,10 @@ import (
 
 	checkoutwebhook "fulfillment/functions/checkout-webhook"
 	"fulfillment/infra/localstack/tracing"
-	"fulfillment/shared/logging"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/logging"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // purchasePath is every function a paid SaaS purchase passes through.

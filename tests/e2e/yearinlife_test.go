@@ -11,13 +11,13 @@ import (
 	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/clock"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/store"
-	"fulfillment/shared/stripe"
-	"fulfillment/shared/subscription"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // year is a stack of its own whose functions all read one clock file, so

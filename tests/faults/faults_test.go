@@ -24,10 +24,10 @@ import (
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/infra/topology"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/store"
-	"fulfillment/shared/subscription"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // delivery is one send of a provider event (an event is sent 1 to 3 times).

@@ -23,9 +23,9 @@ import (
 	"time"
 
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/consumer"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/faultpoint"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/faultpoint"
+	"fulfillment/shared/testsupport/emulator"
 )
 
 var (

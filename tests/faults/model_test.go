@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"fulfillment/infra/demo"
-	"fulfillment/shared/stripe"
-	"fulfillment/shared/subscription"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/subscription"
 )
 
 // kind is what happens to one order.

@@ -12,8 +12,8 @@ import (
 
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/emulator"
-	"fulfillment/shared/store"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/testsupport/emulator"
 )
 
 // The operator's loop, with the real CLI against the running stack: GitLab

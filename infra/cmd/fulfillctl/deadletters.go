@@ -14,7 +14,7 @@ import (
 	"fulfillment/infra/consistency"
 	"fulfillment/infra/deadletter"
 	"fulfillment/infra/topology"
-	"fulfillment/shared/pubsub"
+	"fulfillment/shared/adapters/pubsub"
 )
 
 // deadLetters lists dead letters grouped by subscription (the consumer).

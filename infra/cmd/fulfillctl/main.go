@@ -21,11 +21,11 @@ import (
 	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
-	"fulfillment/shared/catalog"
-	"fulfillment/shared/clock"
-	"fulfillment/shared/pubsub"
-	"fulfillment/shared/store"
-	"fulfillment/shared/testdouble"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 const usage = `fulfillctl: operate the fulfillment stack

@@ -14,7 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"fulfillment/shared/emulator"
+	"fulfillment/shared/testsupport/emulator"
 )
 
 func main() {

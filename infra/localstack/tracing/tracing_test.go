@@ -14,10 +14,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"fulfillment/shared/cloudevent"
-	"fulfillment/shared/failure"
-	"fulfillment/shared/logging"
-	"fulfillment/shared/telemetry"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/runtime/logging"
+	"fulfillment/shared/runtime/telemetry"
 )
 
 // TestReceiverKeepsATraceExportedOverOTLP sends one trace over three hops

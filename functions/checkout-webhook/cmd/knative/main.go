@@ -3,7 +3,7 @@ package main
 
 import (
 	checkoutwebhook "fulfillment/functions/checkout-webhook"
-	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/runtime/entrypoint"
 )
 
 func main() { entrypoint.RunKnative(checkoutwebhook.Name, checkoutwebhook.Setup) }

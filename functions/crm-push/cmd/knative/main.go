@@ -3,7 +3,7 @@ package main
 
 import (
 	crmpush "fulfillment/functions/crm-push"
-	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/runtime/entrypoint"
 )
 
 func main() { entrypoint.RunKnative(crmpush.Name, crmpush.Setup) }

@@ -3,7 +3,7 @@ package main
 
 import (
 	failedpaymentalerting "fulfillment/functions/failed-payment-alerting"
-	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/runtime/entrypoint"
 )
 
 func main() { entrypoint.RunKnative(failedpaymentalerting.Name, failedpaymentalerting.Setup) }

@@ -3,7 +3,7 @@ package main
 
 import (
 	paymentresult "fulfillment/functions/payment-result"
-	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/runtime/entrypoint"
 )
 
 func main() { entrypoint.RunGCP(paymentresult.Name, paymentresult.Setup) }

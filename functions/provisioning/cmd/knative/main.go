@@ -3,7 +3,7 @@ package main
 
 import (
 	provisioning "fulfillment/functions/provisioning"
-	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/runtime/entrypoint"
 )
 
 func main() { entrypoint.RunKnative(provisioning.Name, provisioning.Setup) }

@@ -3,7 +3,7 @@ package main
 
 import (
 	renewal "fulfillment/functions/renewal"
-	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/runtime/entrypoint"
 )
 
 func main() { entrypoint.RunKnative(renewal.Name, renewal.Setup) }

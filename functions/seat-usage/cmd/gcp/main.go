@@ -3,7 +3,7 @@ package main
 
 import (
 	seatusage "fulfillment/functions/seat-usage"
-	"fulfillment/shared/entrypoint"
+	"fulfillment/shared/runtime/entrypoint"
 )
 
 func main() { entrypoint.RunGCP(seatusage.Name, seatusage.Setup) }

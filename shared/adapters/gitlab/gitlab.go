@@ -1,0 +1,241 @@
+// Package gitlab calls GitLab's internal subscription-provisioning API, the
+// one CustomersDot uses to apply a purchase to a root namespace.
+package gitlab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"fulfillment/shared/runtime/failure"
+)
+
+// The claims GitLab's GitlabSubscriptions::API::Internal::Auth verifies.
+const (
+	TokenHeader = "X-Customers-Dot-Internal-Token"
+	// DefaultIssuer is the subscription portal URL with a trailing slash, as
+	// published in its OpenID configuration.
+	DefaultIssuer = "https://customers.gitlab.com/"
+	Audience      = "gitlab-subscriptions"
+	Subject       = "customers-dot-internal-api"
+	// tokenTTL keeps a leaked token useless within minutes.
+	tokenTTL = 5 * time.Minute
+)
+
+// ProvisionRequest is the "provision" hash of
+// POST /api/v4/internal/gitlab_subscriptions/namespaces/:id/provision.
+// Storage and ComputeMinutes are omitted when zero, which GitLab reads as
+// "leave unchanged".
+type ProvisionRequest struct {
+	BaseProduct    BaseProduct    `json:"base_product"`
+	Storage        Storage        `json:"storage,omitzero"`
+	ComputeMinutes ComputeMinutes `json:"compute_minutes,omitzero"`
+}
+
+// BaseProduct is the subscription itself. Dates are YYYY-MM-DD. Expiry is a
+// provision with PlanCode "free" and Seats 0, so Seats, Trial and AutoRenew
+// are always sent.
+type BaseProduct struct {
+	PlanCode      string `json:"plan_code"`
+	Seats         int    `json:"seats"`
+	MaxSeatsUsed  int    `json:"max_seats_used,omitempty"`
+	StartDate     string `json:"start_date,omitempty"`
+	EndDate       string `json:"end_date,omitempty"`
+	AutoRenew     bool   `json:"auto_renew"`
+	Trial         bool   `json:"trial"`
+	TrialStartsOn string `json:"trial_starts_on,omitempty"`
+	TrialEndsOn   string `json:"trial_ends_on,omitempty"`
+	// PurchaseXID is our idempotency key (the order/subscription id): it
+	// ties a provision to the purchase in logs and in the test doubles.
+	// GitLab's base_product params do not declare it, so GitLab drops it;
+	// redelivery is still safe because provisioning sets state rather than
+	// adding to it.
+	PurchaseXID string `json:"purchase_xid,omitempty"`
+}
+
+// Storage is purchased storage on top of the plan, in MiB.
+type Storage struct {
+	AdditionalPurchasedStorageSize   int    `json:"additional_purchased_storage_size,omitempty"`
+	AdditionalPurchasedStorageEndsOn string `json:"additional_purchased_storage_ends_on,omitempty"`
+}
+
+// ComputeMinutes are CI minutes: the plan's quota and purchased extras.
+type ComputeMinutes struct {
+	SharedRunnersMinutesLimit      int `json:"shared_runners_minutes_limit,omitempty"`
+	ExtraSharedRunnersMinutesLimit int `json:"extra_shared_runners_minutes_limit,omitempty"`
+}
+
+// Client provisions namespaces on one GitLab instance.
+type Client struct {
+	baseURL string
+	key     []byte
+	hc      *http.Client
+	// Issuer is the token's iss claim; staging portals differ from production.
+	Issuer string
+}
+
+// NewClient returns a client for baseURL (e.g. https://gitlab.com) signing
+// tokens with signingKey. A nil hc gets a 10 s timeout.
+func NewClient(baseURL string, signingKey []byte, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Client{baseURL: strings.TrimRight(baseURL, "/"), key: signingKey, hc: hc, Issuer: DefaultIssuer}
+}
+
+// Provision applies req to the root namespace namespaceID. Bad input and 4xx
+// answers are permanent; network errors, 408, 429 and 5xx are transient.
+func (c *Client) Provision(ctx context.Context, namespaceID string, req ProvisionRequest) error {
+	if err := validate(namespaceID, req); err != nil {
+		return fmt.Errorf("gitlab.Provision: %w", failure.Permanent(err))
+	}
+	if err := c.post(ctx, namespaceID, req); err != nil {
+		return fmt.Errorf("gitlab.Provision: namespace %s: %w", namespaceID, err)
+	}
+	return nil
+}
+
+func (c *Client) post(ctx context.Context, namespaceID string, req ProvisionRequest) error {
+	body, err := json.Marshal(map[string]ProvisionRequest{"provision": req})
+	if err != nil {
+		return failure.Permanent(err)
+	}
+	token, err := c.token(time.Now())
+	if err != nil {
+		return failure.Permanent(err)
+	}
+	u := c.baseURL + "/api/v4/internal/gitlab_subscriptions/namespaces/" + url.PathEscape(namespaceID) + "/provision"
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return failure.Permanent(err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set(TokenHeader, token)
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return err // network error or timeout: transient
+	}
+	defer resp.Body.Close()
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return failure.FromResponse("gitlab", resp, respBody)
+	}
+	return nil
+}
+
+// Current is the plan a namespace has now, as GitLab reports it.
+type Current struct {
+	PlanCode     string
+	Seats        int
+	MaxSeatsUsed int
+	StartDate    string
+	EndDate      string
+	AutoRenew    bool
+	Trial        bool
+}
+
+// Matches reports whether GitLab already holds what req would provision, so
+// a repeated delivery (after a crash between the call and our commit) need
+// not call again.
+func (c Current) Matches(req ProvisionRequest) bool {
+	bp := req.BaseProduct
+	return c == Current{PlanCode: bp.PlanCode, Seats: bp.Seats, MaxSeatsUsed: bp.MaxSeatsUsed,
+		StartDate: bp.StartDate, EndDate: bp.EndDate, AutoRenew: bp.AutoRenew, Trial: bp.Trial}
+}
+
+// Current reads the namespace's subscription
+// (GET /api/v4/namespaces/:id/gitlab_subscription); ok is false when the
+// namespace has none.
+func (c *Client) Current(ctx context.Context, namespaceID string) (cur Current, ok bool, err error) {
+	token, err := c.token(time.Now())
+	if err != nil {
+		return Current{}, false, failure.Permanent(err)
+	}
+	u := c.baseURL + "/api/v4/namespaces/" + url.PathEscape(namespaceID) + "/gitlab_subscription"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Current{}, false, failure.Permanent(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set(TokenHeader, token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Current{}, false, fmt.Errorf("gitlab.Current: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return Current{}, false, nil
+	case resp.StatusCode/100 != 2:
+		return Current{}, false, fmt.Errorf("gitlab.Current: %w", failure.FromResponse("gitlab", resp, body))
+	}
+	var s struct {
+		Plan struct {
+			Code      string `json:"code"`
+			AutoRenew bool   `json:"auto_renew"`
+			Trial     bool   `json:"trial"`
+		} `json:"plan"`
+		Usage struct {
+			Seats        int `json:"seats_in_subscription"`
+			MaxSeatsUsed int `json:"max_seats_used"`
+		} `json:"usage"`
+		Billing struct {
+			Start string `json:"subscription_start_date"`
+			End   string `json:"subscription_end_date"`
+		} `json:"billing"`
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		return Current{}, false, fmt.Errorf("gitlab.Current: %w", err)
+	}
+	return Current{PlanCode: s.Plan.Code, Seats: s.Usage.Seats, MaxSeatsUsed: s.Usage.MaxSeatsUsed,
+		StartDate: s.Billing.Start, EndDate: s.Billing.End, AutoRenew: s.Plan.AutoRenew, Trial: s.Plan.Trial}, true, nil
+}
+
+// token signs a fresh short-lived JWT for one request.
+func (c *Client) token(now time.Time) (string, error) {
+	claims := jwt.RegisteredClaims{
+		Issuer:    c.Issuer,
+		Subject:   Subject,
+		Audience:  jwt.ClaimStrings{Audience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(tokenTTL)),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(c.key)
+}
+
+func validate(namespaceID string, req ProvisionRequest) error {
+	if namespaceID == "" {
+		return fmt.Errorf("empty namespace id")
+	}
+	bp := req.BaseProduct
+	if bp.PlanCode == "" {
+		return fmt.Errorf("empty plan_code")
+	}
+	if bp.Seats < 0 || bp.MaxSeatsUsed < 0 {
+		return fmt.Errorf("negative seats")
+	}
+	dates := map[string]string{
+		"start_date": bp.StartDate, "end_date": bp.EndDate,
+		"trial_starts_on": bp.TrialStartsOn, "trial_ends_on": bp.TrialEndsOn,
+		"additional_purchased_storage_ends_on": req.Storage.AdditionalPurchasedStorageEndsOn,
+	}
+	for name, d := range dates {
+		if d == "" {
+			continue
+		}
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			return fmt.Errorf("%s %q is not YYYY-MM-DD", name, d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package stripe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v84"
+
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/runtime/telemetry"
+)
+
+// Billing raises and pays invoices through Stripe's API.
+type Billing struct {
+	client *stripego.Client
+}
+
+// NewBilling returns a client for Stripe's API at baseURL ("" for Stripe
+// itself; stripe-mock's address locally). timeout bounds each HTTP call
+// (0: 30 s).
+func NewBilling(secretKey, baseURL string, timeout time.Duration) *Billing {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	cfg := &stripego.BackendConfig{
+		HTTPClient:        &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil)},
+		MaxNetworkRetries: stripego.Int64(2), // safe: every call carries an idempotency key
+		LeveledLogger:     &stripego.LeveledLogger{Level: stripego.LevelNull},
+	}
+	if baseURL != "" {
+		cfg.URL = stripego.String(baseURL)
+	}
+	return &Billing{client: stripego.NewClient(secretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(cfg)))}
+}
+
+// Bill is one charge to raise: a renewal, a true-up, added seats, an
+// upgrade or a pack.
+type Bill struct {
+	SubscriptionID string
+	CustomerID     string
+	AmountCents    int64
+	Currency       string
+	Description    string
+	// Key names the charge: the same key never charges twice (Stripe's
+	// Idempotency-Key, one per step: Key-item, Key-invoice, Key-pay).
+	Key string
+	// TermStart is set for a renewal: the term the invoice pays for, which
+	// the invoice.paid webhook carries back.
+	TermStart time.Time
+}
+
+// RenewalKey is the key of the renewal of subscriptionID for the term starting at termStart.
+func RenewalKey(subscriptionID string, termStart time.Time) string {
+	return fmt.Sprintf("renewal-%s-%s", subscriptionID, termStart.Format(time.DateOnly))
+}
+
+// IdempotencyKey is the key of one step of the charge.
+func (inv Bill) IdempotencyKey(step string) string { return inv.Key + "-" + step }
+
+// OutcomeUnknownError says a payment call may or may not have charged: it
+// timed out or failed in a way that does not tell. It must not be retried
+// blindly: ask Stripe (InvoiceStatus) first.
+type OutcomeUnknownError struct {
+	InvoiceID string
+	Err       error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("payment of invoice %s: outcome unknown: %v", e.InvoiceID, e.Err)
+}
+
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// IsOutcomeUnknown reports whether err is an OutcomeUnknownError, and its invoice.
+func IsOutcomeUnknown(err error) (string, bool) {
+	var u *OutcomeUnknownError
+	if errors.As(err, &u) {
+		return u.InvoiceID, true
+	}
+	return "", false
+}
+
+// Charge creates the invoice, adds the line item to it and pays it (Stripe
+// finalizes the draft when it is paid). A declined
+// card is an answer, not a failure: the invoice.payment_failed webhook
+// carries it. A pay call that fails without an answer returns an
+// OutcomeUnknownError with the invoice id; the creation steps are safe to
+// retry (they charge nothing).
+func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err error) {
+	meta := map[string]string{MetaSubscriptionID: inv.SubscriptionID, MetaCharge: inv.Key}
+	if !inv.TermStart.IsZero() {
+		meta[MetaTermStart] = inv.TermStart.Format(time.DateOnly)
+	}
+	// The invoice is created empty and the item added to it by id: an
+	// invoice that pulled in the customer's pending items could collect
+	// another charge's item, which that charge would then bill again.
+	params := &stripego.InvoiceCreateParams{
+		Customer:                    stripego.String(inv.CustomerID),
+		AutoAdvance:                 stripego.Bool(false),
+		PendingInvoiceItemsBehavior: stripego.String("exclude"),
+		CollectionMethod:            stripego.String("charge_automatically"),
+	}
+	params.Metadata = meta
+	params.SetIdempotencyKey(inv.IdempotencyKey("invoice"))
+	created, err := b.client.V1Invoices.Create(ctx, params)
+	if err != nil {
+		return "", classify("stripe.Charge invoice", err)
+	}
+	item := &stripego.InvoiceItemCreateParams{
+		Customer: stripego.String(inv.CustomerID), Invoice: stripego.String(created.ID), Amount: stripego.Int64(inv.AmountCents),
+		Currency: stripego.String(inv.Currency), Description: stripego.String(inv.Description),
+	}
+	item.Metadata = meta
+	item.SetIdempotencyKey(inv.IdempotencyKey("item"))
+	if _, err := b.client.V1InvoiceItems.Create(ctx, item); err != nil {
+		return "", classify("stripe.Charge item", err)
+	}
+	return created.ID, b.pay(ctx, created.ID, inv.IdempotencyKey("pay"))
+}
+
+// RetryPayment tries to pay an open invoice again (dunning); key names the attempt.
+func (b *Billing) RetryPayment(ctx context.Context, invoiceID, key string) error {
+	return b.pay(ctx, invoiceID, key)
+}
+
+func (b *Billing) pay(ctx context.Context, invoiceID, key string) error {
+	pay := &stripego.InvoicePayParams{}
+	pay.SetIdempotencyKey(key)
+	_, err := b.client.V1Invoices.Pay(ctx, invoiceID, pay)
+	var se *stripego.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.Type == stripego.ErrorTypeCard:
+		return nil // declined: the webhook reports it
+	case errors.As(err, &se) && se.HTTPStatusCode == http.StatusConflict:
+		// Another call with this key is still in flight: it holds the
+		// outcome, and asking again later replays it. Known, and transient.
+		return fmt.Errorf("stripe.pay %s: %w", invoiceID, err)
+	case errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+		!failure.RetryableStatus(se.HTTPStatusCode) && se.HTTPStatusCode != http.StatusConflict:
+		return failure.Permanent(fmt.Errorf("stripe.pay %s: %w", invoiceID, err))
+	}
+	return &OutcomeUnknownError{InvoiceID: invoiceID, Err: err}
+}
+
+// InvoiceStatus asks Stripe where an invoice is: draft, open, paid, void or
+// uncollectible.
+func (b *Billing) InvoiceStatus(ctx context.Context, invoiceID string) (string, error) {
+	inv, err := b.client.V1Invoices.Retrieve(ctx, invoiceID, nil)
+	if err != nil {
+		return "", classify("stripe.InvoiceStatus", err)
+	}
+	return string(inv.Status), nil
+}
+
+// classify marks Stripe's 4xx answers (other than 408/409/429) permanent.
+func classify(where string, err error) error {
+	var se *stripego.Error
+	if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+		!failure.RetryableStatus(se.HTTPStatusCode) && se.HTTPStatusCode != http.StatusConflict {
+		return failure.Permanent(fmt.Errorf("%s: %w", where, err))
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}

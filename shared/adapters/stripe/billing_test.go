@@ -1,0 +1,48 @@
+package stripe
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"fulfillment/shared/runtime/failure"
+)
+
+// payAnswering pays an invoice against a server that always gives one answer.
+func payAnswering(t *testing.T, status int, body string) error {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	b := NewBilling("sk_test_x", srv.URL, 5*time.Second)
+	return b.RetryPayment(context.Background(), "in_1", "renewal-sub-1-2027-01-01-pay")
+}
+
+func TestPayClassifiesStripesAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		status            int
+		body              string
+		unknown, perm, ok bool
+	}{
+		{name: "paid", status: 200, body: `{"id":"in_1","object":"invoice","status":"paid"}`, ok: true},
+		{name: "card declined is an answer", status: 402, body: `{"error":{"type":"card_error","code":"card_declined","message":"declined"}}`, ok: true},
+		{name: "key in use by a call in flight", status: 409, body: `{"error":{"type":"invalid_request_error","code":"idempotency_key_in_use","message":"in progress"}}`},
+		{name: "bad request", status: 400, body: `{"error":{"type":"invalid_request_error","message":"no such invoice"}}`, perm: true},
+		{name: "server error", status: 500, body: `{"error":{"type":"api_error","message":"boom"}}`, unknown: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := payAnswering(t, tc.status, tc.body)
+			_, unknown := IsOutcomeUnknown(err)
+			if (err == nil) != tc.ok || unknown != tc.unknown || failure.IsPermanent(err) != tc.perm {
+				t.Fatalf("err = %v: unknown %v, permanent %v; want ok %v unknown %v permanent %v",
+					err, unknown, failure.IsPermanent(err), tc.ok, tc.unknown, tc.perm)
+			}
+		})
+	}
+}

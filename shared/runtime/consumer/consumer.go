@@ -1,0 +1,302 @@
+// Package consumer is the idempotent-consumer machinery every CloudEvents
+// function runs on: at-least-once deliveries in, exactly-once effects out.
+//
+// A delivery is deduped on its CloudEvent source and id in the same Firestore
+// transaction as the state change, and the events it causes are recorded with
+// the dedupe record and published after commit. A redelivery of an event
+// already processed publishes the recorded events again (they have
+// deterministic ids, so the next consumer dedupes them) and acknowledges.
+// Errors decide delivery: transient ones are returned (Pub/Sub redelivers with
+// backoff), permanent ones are recorded in dead_letters, sent to the
+// dead-letter topic, and acknowledged.
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/runtime/faultpoint"
+	"fulfillment/shared/runtime/logging"
+	"fulfillment/shared/runtime/telemetry"
+)
+
+// processedTTL is how long a dedupe record is kept (a Firestore TTL policy
+// on expire_at deletes it); Pub/Sub keeps redelivering for at most 7 days.
+const processedTTL = 30 * 24 * time.Hour
+
+// DefaultMaxDeliveryAttempts matches the topology's max_delivery_attempts:
+// the delivery Pub/Sub will not repeat.
+const DefaultMaxDeliveryAttempts = 10
+
+// Crash points the fault-injection suite can kill a consumer at (see faultpoint).
+const (
+	CrashBeforeCommit = "consumer.before-commit"
+	CrashAfterCommit  = "consumer.after-commit"
+)
+
+// Outgoing is an event to publish after the transaction commits.
+type Outgoing struct {
+	Topic string
+	Event event.Event
+}
+
+// Work is what one delivery does.
+type Work struct {
+	// Effect calls outside systems. It runs before the transaction, only for
+	// deliveries not yet processed, and must be idempotent (it may run again
+	// if the transaction fails): it carries the provider's idempotency key.
+	Effect func(ctx context.Context) error
+	// Apply changes state inside the transaction and returns the events to
+	// publish after commit. It may run more than once: Firestore only.
+	Apply func(ctx context.Context, tx *firestore.Transaction) ([]Outgoing, error)
+	// Serialize, when set, names what deliveries must not work on at the
+	// same time (a subscription id): the delivery holds a lease on it from
+	// before Effect until its transaction commits, so two versions of one
+	// subscription never reach an outside system concurrently.
+	Serialize string
+	// Version, with Serialize, orders the deliveries for that key: one
+	// older than a version already attempted (its outside call made, maybe
+	// not yet committed) does nothing but record that it was seen. The newer
+	// one is redelivered until it commits, so the target never goes back.
+	Version int64
+}
+
+// HandlerFunc handles one event type.
+type HandlerFunc func(ctx context.Context, in event.Event) error
+
+// Processor runs the deliveries of one consumer.
+type Processor struct {
+	Name            string
+	Store           *store.Store
+	Publisher       pubsub.Publisher
+	DeadLetterTopic string
+	Logger          *slog.Logger
+	// Routes maps event types to handlers. Other types are acknowledged and
+	// logged as ignored: topics fan out every type to every consumer.
+	Routes map[string]HandlerFunc
+	// MaxDeliveryAttempts is the subscription's dead-letter threshold (0:
+	// DefaultMaxDeliveryAttempts). A transient failure on the last attempt
+	// is recorded in dead_letters: Pub/Sub would not deliver it again.
+	MaxDeliveryAttempts int
+}
+
+func (p *Processor) maxAttempts() int {
+	if p.MaxDeliveryAttempts > 0 {
+		return p.MaxDeliveryAttempts
+	}
+	return DefaultMaxDeliveryAttempts
+}
+
+// Handle processes one delivery and decides its fate: nil acknowledges it,
+// an error asks for redelivery.
+func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
+	in, err := cloudevent.Unwrap(delivery)
+	ctx, tel := telemetry.StartDelivery(ctx, p.Name, in)
+	defer func() { tel.End(ctx, err) }()
+	log := p.Logger.With("event_id", in.ID(), "event_type", in.Type())
+	ctx = logging.WithContext(ctx, log)
+	if err == nil {
+		route, ok := p.Routes[in.Type()]
+		if !ok {
+			tel.Ignore()
+			log.DebugContext(ctx, "event type not handled here; acknowledged")
+			return nil
+		}
+		err = route(ctx, in)
+	}
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "event handled", "subject", in.Subject())
+		return nil
+	case failure.IsPermanent(err):
+		log.WarnContext(ctx, "permanent failure; dead-lettering", "error", err.Error())
+		if dlErr := p.DeadLetter(ctx, in, err); dlErr != nil {
+			return fmt.Errorf("%s: dead-letter failed, redeliver: %w", p.Name, dlErr)
+		}
+		return nil
+	case p.attempt(ctx, in) >= p.maxAttempts():
+		cause := fmt.Errorf("gave up after %d delivery attempts: %w", p.maxAttempts(), err)
+		log.WarnContext(ctx, "transient failure on the last delivery attempt; dead-lettering", "error", cause.Error())
+		if dlErr := p.DeadLetter(ctx, in, cause); dlErr != nil {
+			return fmt.Errorf("%s: dead-letter failed: %w", p.Name, dlErr)
+		}
+		return nil
+	default:
+		log.ErrorContext(ctx, "transient failure; redelivery expected", "error", err.Error())
+		return fmt.Errorf("%s: %w", p.Name, err)
+	}
+}
+
+type outgoingRecord struct {
+	Topic string `firestore:"topic"`
+	Event string `firestore:"event"`
+}
+
+type processedRecord struct {
+	Consumer    string           `firestore:"consumer"`
+	EventID     string           `firestore:"event_id"`
+	Source      string           `firestore:"source"`
+	Type        string           `firestore:"type"`
+	Outgoing    []outgoingRecord `firestore:"outgoing"`
+	ProcessedAt time.Time        `firestore:"processed_at"`
+	ExpireAt    time.Time        `firestore:"expire_at"`
+}
+
+func (p *Processor) processedRef(in event.Event) *firestore.DocumentRef {
+	return p.Store.Doc(store.Processed, p.Name+"_"+cloudevent.Key(in))
+}
+
+// Once runs w for the delivery in exactly once in effect.
+func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
+	ref := p.processedRef(in)
+	var done processedRecord
+	err := p.Store.Get(ctx, nil, ref, &done)
+	switch {
+	case err == nil:
+		logging.FromContext(ctx).InfoContext(ctx, "duplicate delivery; re-publishing recorded events", "events", len(done.Outgoing))
+		return p.publish(ctx, done.Outgoing)
+	case !store.IsNotFound(err):
+		return err
+	}
+	if w.Serialize != "" {
+		release, err := p.lease(ctx, w.Serialize)
+		if err != nil {
+			return err
+		}
+		defer release()
+		// A delivery of the same event may have committed while this one waited.
+		if err := p.Store.Get(ctx, nil, ref, &done); err == nil {
+			return p.publish(ctx, done.Outgoing)
+		}
+		superseded, err := p.claimVersion(ctx, w.Serialize, w.Version)
+		if err != nil {
+			return err
+		}
+		if superseded {
+			w = Work{Apply: func(context.Context, *firestore.Transaction) ([]Outgoing, error) { return nil, nil }}
+		}
+	}
+	if w.Effect != nil {
+		if err := p.effect(ctx, w); err != nil {
+			return err
+		}
+	}
+	faultpoint.Crash(CrashBeforeCommit)
+	var recorded []outgoingRecord
+	err = p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		recorded = nil
+		var prior processedRecord
+		switch err := p.Store.Get(ctx, tx, ref, &prior); {
+		case err == nil: // a concurrent delivery of the same event won
+			recorded = prior.Outgoing
+			return nil
+		case !store.IsNotFound(err):
+			return err
+		}
+		out, err := w.Apply(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if recorded, err = encode(out); err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		return tx.Create(ref, processedRecord{
+			Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(),
+			Outgoing: recorded, ProcessedAt: now, ExpireAt: now.Add(processedTTL),
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("consumer.Once: %w", err)
+	}
+	faultpoint.Crash(CrashAfterCommit)
+	return p.publish(ctx, recorded)
+}
+
+func encode(out []Outgoing) ([]outgoingRecord, error) {
+	recs := make([]outgoingRecord, 0, len(out))
+	for _, o := range out {
+		b, err := json.Marshal(o.Event)
+		if err != nil {
+			return nil, failure.Permanentf("consumer: encode outgoing %s: %w", o.Event.ID(), err)
+		}
+		recs = append(recs, outgoingRecord{Topic: o.Topic, Event: string(b)})
+	}
+	return recs, nil
+}
+
+// publish sends recorded events; a failure is transient: the redelivery
+// finds the dedupe record and publishes them again.
+func (p *Processor) publish(ctx context.Context, recs []outgoingRecord) error {
+	for _, r := range recs {
+		var e event.Event
+		if err := json.Unmarshal([]byte(r.Event), &e); err != nil {
+			return fmt.Errorf("consumer.publish: decode recorded event: %w", err)
+		}
+		if err := p.Publisher.Publish(ctx, r.Topic, e); err != nil {
+			return fmt.Errorf("consumer.publish: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeadLetter is what the dead_letters collection keeps of a failed delivery.
+type DeadLetter struct {
+	Consumer string    `firestore:"consumer" json:"consumer"`
+	EventID  string    `firestore:"event_id" json:"event_id"`
+	Source   string    `firestore:"source" json:"source"`
+	Type     string    `firestore:"type" json:"type"`
+	Reason   string    `firestore:"reason" json:"reason"`
+	Event    string    `firestore:"event" json:"event"`
+	At       time.Time `firestore:"at" json:"at"`
+	Topic    string    `firestore:"topic" json:"topic"`
+}
+
+// DeadLetter records a delivery no retry can fix and sends it to the
+// dead-letter topic, where an operator can list and replay it.
+func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error) error {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		raw = in.Data()
+	}
+	rec := DeadLetter{
+		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(),
+		Reason: cause.Error(), Event: string(raw), At: time.Now().UTC(), Topic: p.DeadLetterTopic,
+	}
+	if _, err := p.Store.Doc(store.DeadLetters, p.Name+"_"+cloudevent.Key(in)).Set(ctx, rec); err != nil {
+		return fmt.Errorf("consumer.DeadLetter: record: %w", err)
+	}
+	if p.DeadLetterTopic == "" {
+		telemetry.DeadLettered(ctx, p.Name, in.Type())
+		return nil
+	}
+	if err := p.Publisher.Publish(ctx, p.DeadLetterTopic, in); err != nil {
+		return fmt.Errorf("consumer.DeadLetter: publish: %w", err)
+	}
+	telemetry.DeadLettered(ctx, p.Name, in.Type())
+	return nil
+}
+
+// Base gives a consumer function its Handle and Close: embed it.
+type Base struct {
+	*Processor
+	OnClose func() error
+}
+
+// Close releases what the function holds.
+func (b *Base) Close() error {
+	if b.OnClose == nil {
+		return nil
+	}
+	return b.OnClose()
+}

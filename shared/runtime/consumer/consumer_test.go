@@ -1,0 +1,238 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/testsupport/emulator"
+)
+
+func TestMain(m *testing.M) { emulator.RunTests(m) }
+
+const deadLetterTopic = "consumer-dead-letter"
+
+func processor(t *testing.T) (*consumer.Processor, *pubsub.Recorder) {
+	t.Helper()
+	rec := &pubsub.Recorder{}
+	return &consumer.Processor{
+		Name: "test-consumer", Store: emulator.OpenStore(t, "consumer"), Publisher: rec,
+		DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler),
+	}, rec
+}
+
+func input(t *testing.T, id string) event.Event {
+	t.Helper()
+	e, err := cloudevent.New(context.Background(), id, "//test/source", "test.input.v1", "", map[string]string{"k": id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func outgoing(t *testing.T, in event.Event) consumer.Outgoing {
+	t.Helper()
+	out, err := cloudevent.New(context.Background(), cloudevent.DerivedID(in, "out"), "//test/consumer", "test.output.v1", "", map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consumer.Outgoing{Topic: "out-topic", Event: out}
+}
+
+// setMarker writes a state document inside the transaction.
+func setMarker(p *consumer.Processor, id string) func(context.Context, *firestore.Transaction) error {
+	return func(_ context.Context, tx *firestore.Transaction) error {
+		return tx.Set(p.Store.Doc("consumer_test_state", id), map[string]any{"done": true})
+	}
+}
+
+// A write that fails leaves no dedupe claim: the redelivery does the work
+// (OpenMeter's issue 5118 claimed the key first and lost the event).
+func TestNoDedupeClaimSurvivesAFailedWrite(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	in := input(t, "evt-fail-then-ok")
+	boom := errors.New("state write failed")
+	err := p.Once(context.Background(), in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		if err := setMarker(p, in.ID())(ctx, tx); err != nil {
+			return nil, err
+		}
+		return []consumer.Outgoing{outgoing(t, in)}, boom
+	}})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Once = %v, want the write's error", err)
+	}
+	if _, found := emulator.Lookup[map[string]any](t, p.Store, store.Processed, "test-consumer_"+cloudevent.Key(in)); found {
+		t.Fatal("a dedupe record survived the failed write")
+	}
+	if _, found := emulator.Lookup[map[string]any](t, p.Store, "consumer_test_state", in.ID()); found {
+		t.Fatal("half of the failed transaction was written")
+	}
+	if n := len(rec.On("out-topic")); n != 0 {
+		t.Fatalf("%d events published for a failed write", n)
+	}
+
+	ran := 0
+	redeliver := func() error {
+		return p.Once(context.Background(), in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+			ran++
+			return []consumer.Outgoing{outgoing(t, in)}, setMarker(p, in.ID())(ctx, tx)
+		}})
+	}
+	if err := redeliver(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redeliver(); err != nil { // a duplicate after success
+		t.Fatal(err)
+	}
+	if ran != 1 {
+		t.Fatalf("work ran %d times over two deliveries after the failure, want 1", ran)
+	}
+	if _, found := emulator.Lookup[map[string]any](t, p.Store, "consumer_test_state", in.ID()); !found {
+		t.Fatal("the redelivery did not write the state")
+	}
+	if out := rec.On("out-topic"); len(out) != 2 || out[0].ID() != out[1].ID() {
+		t.Fatalf("published %d events, want the recorded one twice (first time and re-published)", len(out))
+	}
+}
+
+// A failing effect (the outside call) leaves no claim either.
+func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
+	t.Parallel()
+	p, _ := processor(t)
+	in := input(t, "evt-effect-fails")
+	applied := 0
+	work := func(effectErr error) consumer.Work {
+		return consumer.Work{
+			Effect: func(context.Context) error { return effectErr },
+			Apply: func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+				applied++
+				return nil, nil
+			},
+		}
+	}
+	if err := p.Once(context.Background(), in, work(errors.New("503"))); err == nil {
+		t.Fatal("Once = nil for a failed effect")
+	}
+	if _, found := emulator.Lookup[map[string]any](t, p.Store, store.Processed, "test-consumer_"+cloudevent.Key(in)); found || applied != 0 {
+		t.Fatalf("claim recorded %v, applied %d after a failed effect", found, applied)
+	}
+	if err := p.Once(context.Background(), in, work(nil)); err != nil || applied != 1 {
+		t.Fatalf("redelivery: %v, applied %d", err, applied)
+	}
+}
+
+// The emulator's pushes carry no deliveryAttempt: the consumer counts failed
+// deliveries itself and records the last one in dead_letters.
+func TestTransientFailureIsDeadLetteredOnlyOnTheLastAttempt(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	in := input(t, "evt-always-transient")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return errors.New("dependency down")
+	}}
+	p.MaxDeliveryAttempts = 5
+	for attempt := 1; attempt < 5; attempt++ {
+		if err := p.Handle(context.Background(), in); err == nil {
+			t.Fatalf("attempt %d acknowledged", attempt)
+		}
+	}
+	if n := len(rec.On(deadLetterTopic)); n != 0 {
+		t.Fatalf("dead-lettered early: %d", n)
+	}
+	if err := p.Handle(context.Background(), in); err != nil {
+		t.Fatalf("last attempt: %v, want acknowledged", err)
+	}
+	dl, found := emulator.Lookup[consumer.DeadLetter](t, p.Store, store.DeadLetters, "test-consumer_"+cloudevent.Key(in))
+	if !found || dl.Reason != "gave up after 5 delivery attempts: dependency down" || dl.EventID != in.ID() {
+		t.Fatalf("dead letter %+v found=%v", dl, found)
+	}
+	if n := len(rec.On(deadLetterTopic)); n != 1 {
+		t.Fatalf("dead-letter topic got %d", n)
+	}
+}
+
+// Pub/Sub's own count (the push's deliveryAttempt) is trusted when it is ahead.
+func TestPubSubDeliveryAttemptCounts(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	in := input(t, "evt-late-attempt")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return errors.New("dependency down")
+	}}
+	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 3), in); err == nil {
+		t.Fatal("attempt 3 of 10 acknowledged")
+	}
+	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), consumer.DefaultMaxDeliveryAttempts), in); err != nil {
+		t.Fatalf("last attempt: %v", err)
+	}
+	if n := len(rec.On(deadLetterTopic)); n != 1 {
+		t.Fatalf("dead-letter topic got %d", n)
+	}
+}
+
+func TestPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	in := input(t, "evt-poison")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return failure.Permanentf("bad payload")
+	}}
+	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 1), in); err != nil {
+		t.Fatalf("Handle = %v, want acknowledged", err)
+	}
+	if _, found := emulator.Lookup[consumer.DeadLetter](t, p.Store, store.DeadLetters, "test-consumer_"+cloudevent.Key(in)); !found || len(rec.On(deadLetterTopic)) != 1 {
+		t.Fatal("poison input not dead-lettered")
+	}
+}
+
+// While one delivery holds a subscription's lease (its outside call in
+// flight), another for the same subscription is refused as busy, and runs
+// once the first has committed.
+func TestSerializedWorkRefusesAConcurrentDelivery(t *testing.T) {
+	t.Parallel()
+	p, _ := processor(t)
+	first, second := input(t, "evt-v1"), input(t, "evt-v2")
+	inEffect, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Once(context.Background(), first, consumer.Work{
+			Serialize: "sub-1",
+			Effect:    func(context.Context) error { close(inEffect); <-release; return nil },
+			Apply:     func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) { return nil, nil },
+		})
+	}()
+	<-inEffect
+	noop := consumer.Work{Serialize: "sub-1", Apply: func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) { return nil, nil }}
+	if err := p.Once(context.Background(), second, noop); !errors.Is(err, consumer.ErrBusy) {
+		t.Fatalf("concurrent delivery: %v, want ErrBusy", err)
+	}
+	if err := p.Once(context.Background(), first, noop); !errors.Is(err, consumer.ErrBusy) {
+		t.Fatalf("concurrent duplicate of the same event: %v, want ErrBusy", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := p.Once(context.Background(), second, noop)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second delivery still refused: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,88 @@
+// Package entrypoint serves a function over HTTP on either runtime:
+// functions-framework-go (GCP) or knative func-go. Both serve the same
+// http.Handler.
+//
+// CloudEvents are decoded here, synchronously, per request, instead of by
+// the SDK receivers those frameworks wrap (cloudevents.NewHTTPReceiveHandler):
+// under concurrent requests that receiver hands events between requests
+// through one shared channel and can leave a request unanswered (sdk-go
+// issues 1224 and 1332), which for Pub/Sub push is a stuck delivery.
+package entrypoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"fulfillment/shared/runtime/cloudevent"
+)
+
+// maxEventBytes caps a delivery: Pub/Sub messages are at most 10 MB, ours far smaller.
+const maxEventBytes = 1 << 20
+
+// EventFunc handles one CloudEvent; an error asks for redelivery.
+type EventFunc func(ctx context.Context, e event.Event) error
+
+// CloudEventHandler serves fn for three request shapes: a raw Pub/Sub push
+// body, a binary or structured CloudEvent (Eventarc, Knative Eventing).
+// 2xx acknowledges; 500 asks for redelivery; 400 refuses a body that is no
+// event at all (Pub/Sub then retries it and, past the maximum attempts,
+// moves it to the dead-letter topic).
+func CloudEventHandler(fn EventFunc, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST a CloudEvent or a Pub/Sub push", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+		if err != nil {
+			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		e, attempt, err := decode(r, body)
+		if err != nil {
+			logger.WarnContext(r.Context(), "undecodable delivery", "error", err.Error())
+			http.Error(w, "not a CloudEvent or Pub/Sub push: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := fn(cloudevent.WithDeliveryAttempt(r.Context(), attempt), e); err != nil {
+			http.Error(w, "processing failed; redeliver", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// decode returns the event and, for a Pub/Sub push, its delivery attempt
+// (what decides the last attempt's dead letter, see shared/consumer).
+func decode(r *http.Request, body []byte) (event.Event, int, error) {
+	if r.Header.Get("Ce-Specversion") == "" && !bytes.Contains([]byte(r.Header.Get("Content-Type")), []byte("cloudevents")) {
+		return cloudevent.ParsePushAttempt(body)
+	}
+	e, err := decodeCloudEvent(r, body)
+	return e, 0, err
+}
+
+func decodeCloudEvent(r *http.Request, body []byte) (event.Event, error) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	defer msg.Finish(nil)
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if e == nil {
+		return event.Event{}, errors.New("empty event")
+	}
+	if err := e.Validate(); err != nil {
+		return event.Event{}, err
+	}
+	return *e, nil
+}

@@ -1,0 +1,165 @@
+package entrypoint
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/cloudevents/sdk-go/v2/event"
+	fnhttp "knative.dev/func-go/http"
+
+	"fulfillment/shared/runtime/logging"
+	"fulfillment/shared/runtime/telemetry"
+)
+
+// Function is what every function's constructor returns to its entry points.
+type Function interface {
+	http.Handler
+	Close() error
+}
+
+// Setup builds a function from the environment.
+type Setup func(ctx context.Context, logger *slog.Logger) (Function, error)
+
+// RunGCP serves the function with functions-framework-go on PORT (8080),
+// registered under name so FUNCTION_TARGET=name selects it. It exits the
+// process on failure, after logging why.
+func RunGCP(name string, setup Setup) {
+	logger := logging.Default(name)
+	if err := runGCP(name, setup, logger); err != nil {
+		logger.Error("function stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func runGCP(name string, setup Setup, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	shutdown, err := telemetry.Setup(ctx, name, logger)
+	if err != nil {
+		return err
+	}
+	defer flushTelemetry(shutdown, logger)
+	fn, err := setup(ctx, logger)
+	if err != nil {
+		return fmt.Errorf("setup %s: %w", name, err)
+	}
+	defer fn.Close()
+	functions.HTTP(name, instrument(name, fn).ServeHTTP)
+	if os.Getenv("FUNCTION_TARGET") == "" {
+		os.Setenv("FUNCTION_TARGET", name)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	logger.Info("serving", "runtime", "functions-framework", "port", port)
+	errc := make(chan error, 1)
+	go func() { errc <- funcframework.StartHostPort(os.Getenv("HOST"), port) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// RunKnative serves the function with knative func-go, which listens on
+// LISTEN_ADDRESS (set it to 0.0.0.0:8080 in containers: func-go binds
+// 127.0.0.1 when only PORT is set) and serves /health/readiness and liveness.
+func RunKnative(name string, setup Setup) {
+	logger := logging.Default(name)
+	if err := fnhttp.Start(&knativeInstance{name: name, setup: setup, logger: logger}); err != nil {
+		logger.Error("function stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// knativeInstance adapts a Function to func-go's instance hooks.
+type knativeInstance struct {
+	name     string
+	setup    Setup
+	logger   *slog.Logger
+	fn       Function
+	handler  http.Handler
+	shutdown func(context.Context) error
+}
+
+func (k *knativeInstance) Start(ctx context.Context, _ map[string]string) error {
+	shutdown, err := telemetry.Setup(ctx, k.name, k.logger)
+	if err != nil {
+		return err
+	}
+	fn, err := k.setup(ctx, k.logger)
+	if err != nil {
+		flushTelemetry(shutdown, k.logger)
+		return fmt.Errorf("setup %s: %w", k.name, err)
+	}
+	k.fn, k.handler, k.shutdown = fn, instrument(k.name, fn), shutdown
+	return nil
+}
+
+func (k *knativeInstance) Handle(w http.ResponseWriter, r *http.Request) {
+	if k.fn == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	k.handler.ServeHTTP(w, r)
+}
+
+func (k *knativeInstance) Stop(context.Context) error {
+	if k.fn == nil {
+		return nil
+	}
+	defer flushTelemetry(k.shutdown, k.logger)
+	return k.fn.Close()
+}
+
+func (k *knativeInstance) Ready(context.Context) (bool, error) { return k.fn != nil, nil }
+
+// EventFunction is a CloudEvents function: New(...) plus Handle.
+type EventFunction interface {
+	Handle(ctx context.Context, e event.Event) error
+	Close() error
+}
+
+// Serve adapts an EventFunction to the HTTP entry points.
+func Serve(f EventFunction, logger *slog.Logger) Function {
+	return served{Handler: CloudEventHandler(f.Handle, logger), EventFunction: f}
+}
+
+type served struct {
+	http.Handler
+	EventFunction
+}
+
+func (s served) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Handler.ServeHTTP(w, r) }
+func (s served) Close() error                                     { return s.EventFunction.Close() }
+
+// instrument traces a function's requests. A CloudEvents function starts a
+// span per delivery from the event's traceparent (shared/consumer), so its
+// requests only pass the caller's trace header on; any other HTTP function
+// (the webhook) gets a server span continuing the caller's trace.
+func instrument(name string, fn Function) http.Handler {
+	if _, ok := fn.(served); ok {
+		return telemetry.ContinueTrace(fn)
+	}
+	return telemetry.Handler(fn, name)
+}
+
+// flushTelemetry sends what is buffered, within a bounded time: on Cloud Run
+// the instance has 10 s after SIGTERM.
+func flushTelemetry(shutdown func(context.Context) error, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", "error", err.Error())
+	}
+}

@@ -1,0 +1,141 @@
+// Package emulator starts the official Firestore and Pub/Sub emulators
+// (gcloud) on free ports and stops them, for tests and the local stack.
+//
+// One pair serves a whole `make test` run (it exports FIRESTORE_EMULATOR_HOST
+// and PUBSUB_EMULATOR_HOST); tests keep apart by each using its own project
+// id, which both emulators keep separate. A package run alone starts its own
+// pair in TestMain.
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"fulfillment/shared/testsupport/localproc"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Env variables the Google client libraries read.
+const (
+	FirestoreHostEnv = "FIRESTORE_EMULATOR_HOST"
+	PubSubHostEnv    = "PUBSUB_EMULATOR_HOST"
+)
+
+// Emulators is a running pair.
+type Emulators struct {
+	FirestoreHost string
+	PubSubHost    string
+	procs         []*exec.Cmd
+}
+
+// FromEnv returns the pair the environment points at, if both are set.
+func FromEnv() (*Emulators, bool) {
+	fs, ps := os.Getenv(FirestoreHostEnv), os.Getenv(PubSubHostEnv)
+	if fs == "" || ps == "" {
+		return nil, false
+	}
+	return &Emulators{FirestoreHost: fs, PubSubHost: ps}, true
+}
+
+// Start starts both emulators on free loopback ports and waits until both
+// answer. Their output goes to logs (nil: discarded).
+func Start(ctx context.Context, logs io.Writer) (*Emulators, error) {
+	if logs == nil {
+		logs = io.Discard
+	}
+	e := &Emulators{}
+	var err error
+	if e.FirestoreHost, err = e.start(ctx, logs, "emulators", "firestore", "start"); err != nil {
+		return nil, err
+	}
+	if e.PubSubHost, err = e.start(ctx, logs, "beta", "emulators", "pubsub", "start", "--project=emulator"); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	for _, host := range []string{e.FirestoreHost, e.PubSubHost} {
+		if err := waitReady(ctx, host, 90*time.Second); err != nil {
+			e.Stop()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// start runs one gcloud emulator in its own process group, so Stop can end
+// the JVM gcloud spawns along with gcloud itself.
+func (e *Emulators) start(ctx context.Context, logs io.Writer, args ...string) (string, error) {
+	port, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := localproc.Command("gcloud", nil, logs, append(args, "--host-port="+host, "--quiet")...)
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("emulator.Start gcloud %s: %w", strings.Join(args, " "), err)
+	}
+	e.procs = append(e.procs, cmd)
+	return host, nil
+}
+
+// Export points the Google client libraries of this process at the pair.
+func (e *Emulators) Export() {
+	os.Setenv(FirestoreHostEnv, e.FirestoreHost)
+	os.Setenv(PubSubHostEnv, e.PubSubHost)
+}
+
+// Stop ends the emulators this pair started (none for one from FromEnv).
+func (e *Emulators) Stop() {
+	localproc.Stop(10*time.Second, e.procs...)
+	e.procs = nil
+}
+
+func waitReady(ctx context.Context, host string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + host + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("emulator at %s not ready after %s", host, limit)
+}
+
+// FreePort asks the kernel for a free loopback port.
+func FreePort() (int, error) { return localproc.FreePort() }
+
+var projectSeq atomic.Int64
+
+// NewProject returns a project id no other test in this run uses, so tests
+// sharing the emulators keep apart.
+func NewProject(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), projectSeq.Add(1))
+}
+
+// ClearFirestore deletes every document of project in the Firestore emulator.
+func ClearFirestore(host, project string) error {
+	req, _ := http.NewRequest(http.MethodDelete,
+		fmt.Sprintf("http://%s/emulator/v1/projects/%s/databases/(default)/documents", host, project), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New("emulator: clear firestore: " + resp.Status)
+	}
+	return nil
+}
