@@ -1,0 +1,24 @@
+package firestore_test
+
+import (
+	"context"
+	"testing"
+
+	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/firestore"
+	"fulfillment/shared/testsupport/docstoretest"
+	"fulfillment/shared/testsupport/emulator"
+)
+
+func TestMain(m *testing.M) { emulator.RunTests(m) }
+
+func TestContract(t *testing.T) {
+	docstoretest.Run(t, func(t *testing.T) docstore.DB {
+		db, err := firestore.Open(context.Background(), emulator.NewProject("contract"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

@@ -1,0 +1,184 @@
+// Package firestore is the docstore adapter on Cloud Firestore (the
+// emulator when FIRESTORE_EMULATOR_HOST is set), with the official client.
+package firestore
+
+import (
+	"context"
+	"fmt"
+
+	fs "cloud.google.com/go/firestore"
+	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"fulfillment/shared/adapters/docstore"
+)
+
+// DB is a docstore on one Firestore database.
+type DB struct {
+	Client *fs.Client
+}
+
+// Open connects to Firestore for project.
+func Open(ctx context.Context, project string) (*DB, error) {
+	c, err := fs.NewClient(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("firestore.Open: %w", err)
+	}
+	return &DB{Client: c}, nil
+}
+
+// Close closes the client.
+func (db *DB) Close() error { return db.Client.Close() }
+
+func (db *DB) ref(collection, id string) *fs.DocumentRef {
+	return db.Client.Collection(collection).Doc(id)
+}
+
+// mapErr turns the client's status codes into docstore's errors.
+func mapErr(op string, ref *fs.DocumentRef, err error) error {
+	switch status.Code(err) {
+	case codes.OK:
+		return nil
+	case codes.NotFound:
+		return fmt.Errorf("firestore.%s %s: %w", op, ref.Path, docstore.ErrNotFound)
+	case codes.AlreadyExists:
+		return fmt.Errorf("firestore.%s %s: %w", op, ref.Path, docstore.ErrAlreadyExists)
+	}
+	return fmt.Errorf("firestore.%s %s: %w", op, ref.Path, err)
+}
+
+func snapTo(op string, snap *fs.DocumentSnapshot, err error, ref *fs.DocumentRef, v any) error {
+	if err != nil {
+		return mapErr(op, ref, err)
+	}
+	if err := snap.DataTo(v); err != nil {
+		return fmt.Errorf("firestore.%s %s: %w", op, ref.Path, err)
+	}
+	return nil
+}
+
+// Get reads one document.
+func (db *DB) Get(ctx context.Context, collection, id string, v any) error {
+	ref := db.ref(collection, id)
+	snap, err := ref.Get(ctx)
+	return snapTo("Get", snap, err, ref, v)
+}
+
+// Create writes v unless the document exists; the server checks it.
+func (db *DB) Create(ctx context.Context, collection, id string, v any) error {
+	ref := db.ref(collection, id)
+	_, err := ref.Create(ctx, v)
+	return mapErr("Create", ref, err)
+}
+
+// Set writes v.
+func (db *DB) Set(ctx context.Context, collection, id string, v any) error {
+	ref := db.ref(collection, id)
+	_, err := ref.Set(ctx, v)
+	return mapErr("Set", ref, err)
+}
+
+// Delete removes the document.
+func (db *DB) Delete(ctx context.Context, collection, id string) error {
+	ref := db.ref(collection, id)
+	_, err := ref.Delete(ctx)
+	return mapErr("Delete", ref, err)
+}
+
+// RunTx runs fn in a Firestore transaction (the client retries it on contention).
+func (db *DB) RunTx(ctx context.Context, fn func(context.Context, docstore.Tx) error) error {
+	err := db.Client.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
+		return fn(ctx, &tx{db: db, t: t})
+	})
+	if err != nil && status.Code(err) == codes.AlreadyExists && !docstore.IsAlreadyExists(err) {
+		return fmt.Errorf("firestore.RunTx: %w: %w", docstore.ErrAlreadyExists, err)
+	}
+	return err
+}
+
+type tx struct {
+	db *DB
+	t  *fs.Transaction
+}
+
+func (t *tx) Get(collection, id string, v any) error {
+	ref := t.db.ref(collection, id)
+	snap, err := t.t.Get(ref)
+	if err != nil && err.Error() == clientReadAfterWrite {
+		return docstore.ErrReadAfterWrite
+	}
+	return snapTo("Get", snap, err, ref, v)
+}
+
+// clientReadAfterWrite is the client's refusal, which it does not export.
+const clientReadAfterWrite = "firestore: read after write in transaction"
+
+func (t *tx) Create(collection, id string, v any) error {
+	ref := t.db.ref(collection, id)
+	return mapErr("Create", ref, t.t.Create(ref, v))
+}
+
+func (t *tx) Set(collection, id string, v any) error {
+	ref := t.db.ref(collection, id)
+	return mapErr("Set", ref, t.t.Set(ref, v))
+}
+
+func (t *tx) Delete(collection, id string) error {
+	ref := t.db.ref(collection, id)
+	return mapErr("Delete", ref, t.t.Delete(ref))
+}
+
+func (db *DB) query(q docstore.Query) fs.Query {
+	fq := db.Client.Collection(q.Collection).Query
+	for _, f := range q.Where {
+		fq = fq.Where(f.Field, string(f.Op), f.Value)
+	}
+	for _, o := range q.OrderBy {
+		if o == docstore.DocumentID {
+			fq = fq.OrderBy(fs.DocumentID, fs.Asc)
+			continue
+		}
+		fq = fq.OrderBy(o, fs.Asc)
+	}
+	if len(q.StartAfter) > 0 {
+		fq = fq.StartAfter(q.StartAfter...)
+	}
+	if q.Limit > 0 {
+		fq = fq.Limit(q.Limit)
+	}
+	if len(q.Select) > 0 {
+		fq = fq.Select(q.Select...)
+	}
+	return fq
+}
+
+// Query runs q.
+func (db *DB) Query(ctx context.Context, q docstore.Query) ([]docstore.Doc, error) {
+	snaps, err := db.query(q).Documents(ctx).GetAll()
+	if err != nil {
+		return nil, fmt.Errorf("firestore.Query %s: %w", q.Collection, err)
+	}
+	docs := make([]docstore.Doc, len(snaps))
+	for i, s := range snaps {
+		docs[i] = docstore.NewDoc(s.Ref.ID, s.DataTo)
+	}
+	return docs, nil
+}
+
+// Count runs q as a count aggregation.
+func (db *DB) Count(ctx context.Context, q docstore.Query) (int64, error) {
+	q.OrderBy, q.StartAfter, q.Limit, q.Select = nil, nil, 0, nil
+	fq := db.query(q)
+	res, err := fq.NewAggregationQuery().WithCount("n").Get(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("firestore.Count %s: %w", q.Collection, err)
+	}
+	switch n := res["n"].(type) {
+	case int64:
+		return n, nil
+	case *firestorepb.Value:
+		return n.GetIntegerValue(), nil
+	}
+	return 0, fmt.Errorf("firestore.Count %s: unexpected result %T", q.Collection, res["n"])
+}
