@@ -16,10 +16,7 @@ import (
 	"net/http"
 	"time"
 
-	"cloud.google.com/go/firestore"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
@@ -135,7 +132,8 @@ func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, 
 	if err := f.publish(ctx, rec, ev); err != nil {
 		return "", err
 	}
-	if _, err := f.d.Store.Doc(store.WebhookEvents, ev.ID).Update(ctx, []firestore.Update{{Path: "status", Value: StatusPublished}}); err != nil {
+	rec.Status = StatusPublished
+	if err := f.d.Store.DB.Set(ctx, store.WebhookEvents, ev.ID, rec); err != nil {
 		// Published already: a Stripe retry will only publish the same event id again.
 		f.d.Logger.WarnContext(ctx, "could not mark webhook event published", "error", err.Error())
 	}
@@ -145,7 +143,6 @@ func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, 
 // store creates the webhook_events record, or returns the existing one for a
 // repeated delivery.
 func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, tp string) (Record, error) {
-	ref := f.d.Store.Doc(store.WebhookEvents, ev.ID)
 	internal, handled := stripe.InternalType(ev.Type)
 	rec := Record{
 		ID: ev.ID, StripeType: ev.Type, InternalType: internal, Livemode: ev.Livemode,
@@ -155,18 +152,24 @@ func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, t
 	if !handled {
 		rec.Status = StatusIgnored
 	}
-	_, err := ref.Create(ctx, rec)
-	if status.Code(err) != codes.AlreadyExists {
+	err := f.d.Store.DB.Create(ctx, store.WebhookEvents, ev.ID, rec)
+	if !docstore.IsAlreadyExists(err) {
 		if err != nil {
 			return Record{}, fmt.Errorf("checkoutwebhook.store: %w", err)
 		}
 		return rec, nil
 	}
 	var existing Record
-	if err := f.d.Store.Get(ctx, nil, ref, &existing); err != nil {
+	err = f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Get(store.WebhookEvents, ev.ID, &existing); err != nil {
+			return err
+		}
+		existing.Deliveries++
+		return tx.Set(store.WebhookEvents, ev.ID, existing)
+	})
+	if err != nil {
 		return Record{}, fmt.Errorf("checkoutwebhook.store: %w", err)
 	}
-	_, _ = ref.Update(ctx, []firestore.Update{{Path: "deliveries", Value: firestore.Increment(1)}})
 	return existing, nil
 }
 

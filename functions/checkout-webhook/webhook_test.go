@@ -13,15 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/runtime/cloudevent"
-	"fulfillment/shared/testsupport/emulator"
+
+	"fulfillment/shared/testsupport/storetest"
 )
 
-func TestMain(m *testing.M) { emulator.RunTests(m) }
+func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 const (
 	secret    = "whsec_current"
@@ -36,7 +38,7 @@ type fixture struct {
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	st := emulator.OpenStore(t, "hook")
+	st := storetest.Open(t, "hook")
 	rec := &pubsub.Recorder{}
 	srv := httptest.NewServer(New(Deps{Store: st, Publisher: rec, Secrets: []string{secret, oldSecret}, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
@@ -81,12 +83,12 @@ func sign(payload []byte) string { return stripe.Sign(payload, time.Now(), secre
 
 func (fx fixture) record(t *testing.T, id string) (Record, bool) {
 	t.Helper()
-	return emulator.Lookup[Record](t, fx.st, store.WebhookEvents, id)
+	return storetest.Lookup[Record](t, fx.st, store.WebhookEvents, id)
 }
 
 func (fx fixture) storedCount(t *testing.T) int {
 	t.Helper()
-	docs, err := fx.st.Client.Collection(store.WebhookEvents).Documents(context.Background()).GetAll()
+	docs, err := fx.st.DB.Query(context.Background(), docstore.Query{Collection: store.WebhookEvents})
 	if err != nil {
 		t.Fatal(err)
 	}

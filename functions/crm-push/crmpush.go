@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/adapters/pubsub"
@@ -67,7 +66,7 @@ func New(d Deps) *Function {
 	f := &Function{d: d}
 	push := f.UpsertOnSubscriptionChange
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
-		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
 			catalog.SubscriptionActivated: push,
 			catalog.SubscriptionRenewed:   push,
@@ -92,10 +91,9 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 	if snap.ID == "" || snap.Version <= 0 {
 		return failure.Permanentf("crmpush: subscription snapshot without id or version (id %q, version %d)", snap.ID, snap.Version)
 	}
-	ref := f.d.Store.Doc(store.CRMSync, snap.ID)
 	work := consumer.Work{
 		Effect: func(ctx context.Context) error {
-			synced, err := f.syncedVersion(ctx, nil, ref)
+			synced, err := f.syncedVersion(ctx, nil, snap.ID)
 			if err != nil {
 				return err
 			}
@@ -106,12 +104,12 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 			telemetry.CallDone(ctx, "salesforce", "upsert", err)
 			return err
 		},
-		Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
-			synced, err := f.syncedVersion(ctx, tx, ref)
+		Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+			synced, err := f.syncedVersion(ctx, tx, snap.ID)
 			if err != nil || synced >= snap.Version {
 				return nil, err
 			}
-			return nil, tx.Set(ref, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
+			return nil, tx.Set(store.CRMSync, snap.ID, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
 		},
 		// One version at a time reaches Salesforce, so an older one never lands after a newer one.
 		Serialize: snap.ID, Version: snap.Version,
@@ -121,9 +119,9 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 
 // syncedVersion is the version Salesforce last got, 0 for none. A failed
 // read is an error, never "none": it could let an older version overwrite.
-func (f *Function) syncedVersion(ctx context.Context, tx *firestore.Transaction, ref *firestore.DocumentRef) (int64, error) {
+func (f *Function) syncedVersion(ctx context.Context, tx store.Tx, id string) (int64, error) {
 	var s Synced
-	if err := f.d.Store.Get(ctx, tx, ref, &s); err != nil {
+	if err := f.d.Store.Get(ctx, tx, store.CRMSync, id, &s); err != nil {
 		if store.IsNotFound(err) {
 			return 0, nil
 		}

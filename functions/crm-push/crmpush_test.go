@@ -20,10 +20,11 @@ import (
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
-func TestMain(m *testing.M) { emulator.RunTests(m) }
+func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 const (
 	deadLetterTopic = "dead-letters"
@@ -40,7 +41,7 @@ type fixture struct {
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	st := emulator.OpenStore(t, "crm")
+	st := storetest.Open(t, "crm")
 	sf, err := testdouble.StartSalesforce("127.0.0.1:0", sfToken)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +83,7 @@ func (fx fixture) upserts() (ok, failed int) { return testdouble.Answered(fx.sf.
 
 func (fx fixture) synced(t *testing.T) (Synced, bool) {
 	t.Helper()
-	return emulator.Lookup[Synced](t, fx.st, store.CRMSync, subID)
+	return storetest.Lookup[Synced](t, fx.st, store.CRMSync, subID)
 }
 
 func TestActivationUpsertsAccountAndSubscription(t *testing.T) {
@@ -160,7 +161,7 @@ func TestOlderVersionIsNotSentOverANewer(t *testing.T) {
 	if s, _ := fx.synced(t); s.Version != 2 {
 		t.Errorf("crm_sync version = %d, want 2", s.Version)
 	}
-	if _, err := fx.st.Doc(store.Processed, Name+"_"+cloudevent.Key(older)).Get(context.Background()); err != nil {
+	if err := fx.st.Get(context.Background(), nil, store.Processed, Name+"_"+cloudevent.Key(older), &map[string]any{}); err != nil {
 		t.Errorf("stale event not recorded as processed: %v", err)
 	}
 }
@@ -174,7 +175,7 @@ func TestSalesforceRefusalIsDeadLettered(t *testing.T) {
 		t.Fatalf("Handle = %v, want nil (acknowledged)", err)
 	}
 	var dl consumer.DeadLetter
-	if err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.DeadLetters, Name+"_"+cloudevent.Key(in)), &dl); err != nil {
+	if err := fx.st.Get(context.Background(), nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}
 	if dl.EventID != in.ID() || !strings.Contains(dl.Reason, "UNKNOWN_EXCEPTION") {
@@ -225,7 +226,7 @@ func TestConcurrentVersionsNeverLeaveAnOlderOneInSalesforce(t *testing.T) {
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for len(fx.sf.Calls()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // v2's first call is under way (recorded once answered)
-		if _, ok := emulator.Lookup[map[string]any](t, fx.st, "consumer_leases", Name+"_"+subID); ok {
+		if _, ok := storetest.Lookup[map[string]any](t, fx.st, "consumer_leases", Name+"_"+subID); ok {
 			break
 		}
 	}
@@ -257,7 +258,7 @@ func TestSnapshotWithoutVersionIsDeadLettered(t *testing.T) {
 		if err := fx.f.Handle(context.Background(), in); err != nil {
 			t.Fatalf("version %d: Handle = %v, want nil (acknowledged)", version, err)
 		}
-		dl, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(in))
+		dl, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(in))
 		if !found || dl.EventID != in.ID() || !strings.Contains(dl.Reason, "version") {
 			t.Errorf("version %d: dead letter = %+v (found %v)", version, dl, found)
 		}

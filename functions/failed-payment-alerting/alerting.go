@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/adapters/alerting"
@@ -98,7 +97,7 @@ func New(d Deps) *Function {
 	}
 	f := &Function{d: d}
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
-		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{catalog.PaymentFailed: f.CountOnPaymentFailed},
 	}}
 	return f
@@ -112,8 +111,8 @@ func (f *Function) CountOnPaymentFailed(ctx context.Context, in event.Event) err
 	if err := cloudevent.DecodeData(in, &pf); err != nil {
 		return err
 	}
-	err := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
-		return nil, tx.Set(f.d.Store.Doc(failuresCollection, cloudevent.Key(in)), map[string]any{
+	err := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+		return nil, tx.Set(failuresCollection, cloudevent.Key(in), map[string]any{
 			"subscription_id": pf.SubscriptionID, "provider_event_id": pf.ProviderEventID,
 			"amount_cents": pf.AmountCents, "at": f.d.Now().UTC(),
 		})
@@ -125,31 +124,25 @@ func (f *Function) CountOnPaymentFailed(ctx context.Context, in event.Event) err
 	return f.evaluate(ctx, cloudevent.Key(in))
 }
 
-// evaluate counts the window and moves the alert state: it fires on a
-// crossing (one alert, whose dedup key comes from the crossing event) and
-// clears when the window falls back under the threshold.
+// evaluate counts the window and moves the alert state (see nextAlertState),
+// then sends what a firing alert has not yet sent.
 func (f *Function) evaluate(ctx context.Context, crossingKey string) error {
-	count, err := f.windowCount(ctx)
+	count, err := f.d.Store.CountSince(ctx, failuresCollection, "at", f.d.Now().Add(-f.d.Window).UTC())
 	if err != nil {
-		return err
+		return fmt.Errorf("failedpaymentalerting.evaluate: %w", err)
 	}
-	ref := f.d.Store.Doc(store.Alerts, alertID)
 	var state AlertState
-	err = f.d.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		state = AlertState{}
-		if err := f.d.Store.Get(ctx, tx, ref, &state); err != nil && !store.IsNotFound(err) {
+	err = f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var cur AlertState
+		if err := tx.Get(store.Alerts, alertID, &cur); err != nil && !store.IsNotFound(err) {
 			return err
 		}
-		switch {
-		case count >= int64(f.d.Threshold) && !state.Firing:
-			state = AlertState{Firing: true, DedupKey: "payment-failures-" + crossingKey, Count: count,
-				Since: f.d.Now().UTC(), Crossings: state.Crossings + 1}
-		case count < int64(f.d.Threshold) && state.Firing:
-			state.Firing = false
-		default:
-			return nil // no change: no write, no contention
+		next, changed := nextAlertState(cur, count, int64(f.d.Threshold), crossingKey, f.d.Now().UTC())
+		state = next
+		if !changed {
+			return nil // no write, no contention
 		}
-		return tx.Set(ref, state)
+		return tx.Set(store.Alerts, alertID, next)
 	})
 	if err != nil {
 		return fmt.Errorf("failedpaymentalerting.evaluate: %w", err)
@@ -157,23 +150,29 @@ func (f *Function) evaluate(ctx context.Context, crossingKey string) error {
 	if !state.Firing {
 		return nil
 	}
-	return f.notify(ctx, ref, state, crossingKey)
+	return f.notify(ctx, state, crossingKey)
 }
 
-func (f *Function) windowCount(ctx context.Context) (int64, error) {
-	since := f.d.Now().Add(-f.d.Window).UTC()
-	q := f.d.Store.Client.Collection(failuresCollection).Where("at", ">=", since)
-	res, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("failedpaymentalerting.windowCount: %w", err)
+// nextAlertState decides the alert from the window's count: it fires on a
+// crossing (one alert, whose dedup key comes from the crossing event) and
+// clears when the window falls back under the threshold; changed says
+// whether there is anything to write.
+func nextAlertState(cur AlertState, count, threshold int64, crossingKey string, now time.Time) (next AlertState, changed bool) {
+	switch {
+	case count >= threshold && !cur.Firing:
+		return AlertState{Firing: true, DedupKey: "payment-failures-" + crossingKey, Count: count,
+			Since: now, Crossings: cur.Crossings + 1}, true
+	case count < threshold && cur.Firing:
+		cur.Firing = false
+		return cur, true
 	}
-	return aggregateInt(res["n"])
+	return cur, false
 }
 
 // notify sends what the firing alert has not yet sent, marking each
 // destination once it accepted: a retry sends only what is missing. me names
 // this delivery; a redelivery of it may take over its own claim.
-func (f *Function) notify(ctx context.Context, ref *firestore.DocumentRef, s AlertState, me string) error {
+func (f *Function) notify(ctx context.Context, s AlertState, me string) error {
 	a := alerting.Alert{
 		DedupKey: s.DedupKey, Severity: "critical", Source: "fulfillment/" + Name,
 		Summary: fmt.Sprintf("%d payment failures in the last %s (threshold %d)", s.Count, f.d.Window, f.d.Threshold),
@@ -190,7 +189,7 @@ func (f *Function) notify(ctx context.Context, ref *firestore.DocumentRef, s Ale
 		if d.to == nil {
 			continue
 		}
-		mine, err := f.claim(ctx, ref, s.DedupKey, d.field, me)
+		mine, err := f.claim(ctx, s.DedupKey, d.field, me)
 		if err != nil || !mine {
 			errs = append(errs, err)
 			continue
@@ -199,7 +198,7 @@ func (f *Function) notify(ctx context.Context, ref *firestore.DocumentRef, s Ale
 			errs = append(errs, fmt.Errorf("failedpaymentalerting.notify %s: %w", d.field, err))
 			continue
 		}
-		if _, err := ref.Update(ctx, []firestore.Update{{Path: d.field, Value: true}}); err != nil {
+		if err := f.markSent(ctx, s.DedupKey, d.field); err != nil {
 			errs = append(errs, fmt.Errorf("failedpaymentalerting.notify mark %s: %w", d.field, err))
 			continue
 		}
@@ -236,12 +235,12 @@ func joinDestinationErrors(errs []error) error {
 
 // claim takes the right to send the firing alert to one destination: false
 // when it was sent already or another delivery holds a live claim.
-func (f *Function) claim(ctx context.Context, ref *firestore.DocumentRef, dedupKey, field, me string) (bool, error) {
+func (f *Function) claim(ctx context.Context, dedupKey, field, me string) (bool, error) {
 	var mine bool
-	err := f.d.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		mine = false
 		var s AlertState
-		if err := f.d.Store.Get(ctx, tx, ref, &s); err != nil {
+		if err := tx.Get(store.Alerts, alertID, &s); err != nil {
 			return err
 		}
 		sent := map[string]bool{"slack_sent": s.SlackSent, "pagerduty_sent": s.PagerDutySent}[field]
@@ -251,10 +250,34 @@ func (f *Function) claim(ctx context.Context, ref *firestore.DocumentRef, dedupK
 			return nil
 		}
 		mine = true
-		return tx.Update(ref, []firestore.Update{{FieldPath: firestore.FieldPath{"claims", field}, Value: Claim{By: me, At: now}}})
+		if s.Claims == nil {
+			s.Claims = map[string]Claim{}
+		}
+		s.Claims[field] = Claim{By: me, At: now}
+		return tx.Set(store.Alerts, alertID, s)
 	})
 	if err != nil {
 		return false, fmt.Errorf("failedpaymentalerting.claim %s: %w", field, err)
 	}
 	return mine, nil
+}
+
+// markSent records that the firing alert reached one destination.
+func (f *Function) markSent(ctx context.Context, dedupKey, field string) error {
+	return f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var s AlertState
+		if err := tx.Get(store.Alerts, alertID, &s); err != nil {
+			return err
+		}
+		if s.DedupKey != dedupKey {
+			return nil // a later crossing replaced this alert
+		}
+		switch field {
+		case "slack_sent":
+			s.SlackSent = true
+		case "pagerduty_sent":
+			s.PagerDutySent = true
+		}
+		return tx.Set(store.Alerts, alertID, s)
+	})
 }

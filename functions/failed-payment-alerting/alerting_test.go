@@ -15,6 +15,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/adapters/alerting"
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
@@ -23,10 +24,11 @@ import (
 	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
-func TestMain(m *testing.M) { emulator.RunTests(m) }
+func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 const (
 	deadLetterTopic = "dead-letters"
@@ -59,7 +61,7 @@ type fixture struct {
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	st := emulator.OpenStore(t, "alert")
+	st := storetest.Open(t, "alert")
 	slack, err := testdouble.StartSlack("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +111,12 @@ func sent(s interface{ Calls() []testdouble.Call }) (ok, failed int) {
 
 func (fx fixture) alert(t *testing.T) (AlertState, bool) {
 	t.Helper()
-	return emulator.Lookup[AlertState](t, fx.st, store.Alerts, alertID)
+	return storetest.Lookup[AlertState](t, fx.st, store.Alerts, alertID)
 }
 
 func (fx fixture) failuresStored(t *testing.T) int {
 	t.Helper()
-	docs, err := fx.st.Client.Collection(failuresCollection).Documents(context.Background()).GetAll()
+	docs, err := fx.st.DB.Query(context.Background(), docstore.Query{Collection: failuresCollection})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +259,7 @@ func TestUndecodableFailureIsDeadLettered(t *testing.T) {
 		t.Fatalf("Handle = %v, want nil (acknowledged)", err)
 	}
 	var dl consumer.DeadLetter
-	if err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.DeadLetters, Name+"_"+cloudevent.Key(in)), &dl); err != nil {
+	if err := fx.st.Get(context.Background(), nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}
 	if dl.EventID != "pf-bad" || dl.Type != catalog.PaymentFailed || dl.Topic != deadLetterTopic {
@@ -328,7 +330,7 @@ func TestSlackOutageWithPagerDutyRefusalIsRetried(t *testing.T) {
 		t.Fatalf("Handle = %v, want a transient error (Slack's 503 must be retried)", err)
 	}
 	dlKey := Name + "_" + cloudevent.Key(crossing)
-	if _, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, dlKey); found {
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, dlKey); found {
 		t.Fatal("dead-lettered although Slack's failure was transient")
 	}
 	if dead := fx.rec.On(deadLetterTopic); len(dead) != 0 {
@@ -352,7 +354,7 @@ func TestSlackOutageWithPagerDutyRefusalIsRetried(t *testing.T) {
 	if s, _ := fx.alert(t); !s.SlackSent || s.PagerDutySent {
 		t.Errorf("alert state = %+v", s)
 	}
-	if _, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, dlKey); !found {
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, dlKey); !found {
 		t.Error("PagerDuty's permanent refusal not dead-lettered once Slack was sent")
 	}
 

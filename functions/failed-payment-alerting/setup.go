@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/firestore/apiv1/firestorepb"
-
 	"fulfillment/shared/adapters/alerting"
 	"fulfillment/shared/runtime/config"
 	"fulfillment/shared/runtime/entrypoint"
@@ -41,12 +39,4 @@ func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error
 		Threshold: threshold, Window: window,
 	})
 	return entrypoint.Serve(f, logger), nil
-}
-
-// aggregateInt reads a count from an aggregation result.
-func aggregateInt(v any) (int64, error) {
-	if pv, ok := v.(*firestorepb.Value); ok {
-		return pv.GetIntegerValue(), nil
-	}
-	return 0, fmt.Errorf("failedpaymentalerting: unexpected aggregation value %T", v)
 }

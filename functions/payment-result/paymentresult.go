@@ -8,7 +8,6 @@ import (
 	"context"
 	"log/slog"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/adapters/pubsub"
@@ -42,7 +41,7 @@ type Function struct {
 func New(d Deps) *Function {
 	f := &Function{d: d}
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
-		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
 			catalog.CheckoutCompleted:           f.step(purchase),
 			catalog.CheckoutAsyncPaymentSucceed: f.step(settleInitialPayment(true)),
@@ -74,7 +73,7 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 			return failure.Permanentf("provider event %s names no subscription", pe.ProviderEventID)
 		}
 		return f.Processor.Once(ctx, in, consumer.Work{
-			Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+			Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 				sub, err := f.d.Store.Subscription(ctx, tx, pe.SubscriptionID)
 				if err != nil && !store.IsNotFound(err) {
 					return nil, err

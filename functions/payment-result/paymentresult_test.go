@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
@@ -21,9 +22,10 @@ import (
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/storetest"
 )
 
-func TestMain(m *testing.M) { emulator.RunTests(m) }
+func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 const deadLetterTopic = "dead-letters"
 
@@ -35,7 +37,7 @@ type fixture struct {
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	st := emulator.OpenStore(t, "pr")
+	st := storetest.Open(t, "pr")
 	rec := &pubsub.Recorder{}
 	f := New(Deps{Store: st, Publisher: rec, DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler)})
 	return fixture{st: st, rec: rec, f: f}
@@ -319,7 +321,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 				t.Fatalf("Handle = %v, want nil (acknowledged)", err)
 			}
 			var dl consumer.DeadLetter
-			if err := fx.st.Get(context.Background(), nil, fx.st.Doc(store.DeadLetters, Name+"_"+cloudevent.Key(in)), &dl); err != nil {
+			if err := fx.st.Get(context.Background(), nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); err != nil {
 				t.Fatalf("dead letter: %v", err)
 			}
 			if dl.EventID != in.ID() || dl.Consumer != Name || dl.Topic != deadLetterTopic || !strings.Contains(dl.Reason, c.reason) {
@@ -332,7 +334,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 			if ids, _ := published(fx.rec, catalog.TopicSubscriptionEvents); len(ids) != 0 {
 				t.Errorf("published %v for a dead-lettered event", ids)
 			}
-			docs, err := fx.st.Client.Collection(store.Subscriptions).Documents(context.Background()).GetAll()
+			docs, err := fx.st.DB.Query(context.Background(), docstore.Query{Collection: store.Subscriptions})
 			if err != nil || len(docs) != 0 {
 				t.Errorf("subscriptions stored: %d, %v", len(docs), err)
 			}
@@ -401,13 +403,13 @@ func TestUnknownSubscriptionIsDeadLetteredOnTheLastDeliveryAttempt(t *testing.T)
 			t.Fatalf("attempt %d answered %d %s, want 500 (redeliver)", attempt, status, body)
 		}
 	}
-	if _, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan)); found {
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan)); found {
 		t.Fatal("dead-lettered before the last attempt")
 	}
 	if status, body := emulator.Post(t, srv.URL, pushWithAttempt(orphan, consumer.DefaultMaxDeliveryAttempts)); status/100 != 2 {
 		t.Fatalf("last attempt answered %d %s, want it acknowledged", status, body)
 	}
-	dl, found := emulator.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan))
+	dl, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan))
 	if !found || !strings.Contains(dl.Reason, "gave up after 10 delivery attempts") || !strings.Contains(dl.Reason, "not found") {
 		t.Fatalf("dead letter = %+v, %v", dl, found)
 	}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/adapters/gitlab"
@@ -74,7 +73,7 @@ func New(d Deps) *Function {
 	f := &Function{d: d}
 	grant := f.ProvisionOnSubscriptionChange
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
-		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
 			catalog.SubscriptionActivated: grant,
 			catalog.SubscriptionRenewed:   grant,
@@ -128,7 +127,7 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	}
 	var signed *license.Signed
 	work := consumer.Work{
-		Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 			return f.record(ctx, tx, in, want, signed)
 		},
 		// One version at a time reaches GitLab, so an older one never lands after a newer one.
@@ -149,7 +148,7 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	if failure.IsPermanent(err) {
 		// Record the failure and announce it; the delivery is dead-lettered too.
 		want.Status, want.Error = "failed", err.Error()
-		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 			return f.record(ctx, tx, in, want, nil)
 		}}); recErr != nil {
 			return recErr
@@ -185,7 +184,7 @@ func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionS
 // failed one). A failed read is an error, never "none".
 func (f *Function) applied(ctx context.Context, id string) (int64, error) {
 	var e Entitlement
-	if err := f.d.Store.Get(ctx, nil, f.d.Store.Doc(store.Entitlements, id), &e); err != nil {
+	if err := f.d.Store.Get(ctx, nil, store.Entitlements, id, &e); err != nil {
 		if store.IsNotFound(err) {
 			return 0, nil
 		}
@@ -197,27 +196,26 @@ func (f *Function) applied(ctx context.Context, id string) (int64, error) {
 	return e.Version, nil
 }
 
-func noOutgoing(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+func noOutgoing(context.Context, store.Tx) ([]consumer.Outgoing, error) {
 	return nil, nil
 }
 
 // record writes the entitlement (and license) unless a newer one is there,
 // and announces the outcome.
-func (f *Function) record(ctx context.Context, tx *firestore.Transaction, in event.Event, e Entitlement, signed *license.Signed) ([]consumer.Outgoing, error) {
-	ref := f.d.Store.Doc(store.Entitlements, e.SubscriptionID)
+func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e Entitlement, signed *license.Signed) ([]consumer.Outgoing, error) {
 	var current Entitlement
-	switch err := f.d.Store.Get(ctx, tx, ref, &current); {
+	switch err := f.d.Store.Get(ctx, tx, store.Entitlements, e.SubscriptionID, &current); {
 	case err == nil && current.Version > e.Version && current.Status != "failed":
 		return nil, nil // a newer version was applied meanwhile
 	case err != nil && !store.IsNotFound(err):
 		return nil, err
 	}
 	e.AppliedAt = time.Now().UTC()
-	if err := tx.Set(ref, e); err != nil {
+	if err := tx.Set(store.Entitlements, e.SubscriptionID, e); err != nil {
 		return nil, err
 	}
 	if signed != nil {
-		if err := tx.Set(f.d.Store.Doc(store.Licenses, e.LicenseID), map[string]any{
+		if err := tx.Set(store.Licenses, e.LicenseID, map[string]any{
 			"subscription_id": e.SubscriptionID, "payload": signed.Payload, "signature": signed.Signature, "issued_at": e.AppliedAt,
 		}); err != nil {
 			return nil, err

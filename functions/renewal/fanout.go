@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/runtime/cloudevent"
 )
@@ -30,39 +28,20 @@ func (f *Function) FanOutOnPage(ctx context.Context, in event.Event) error {
 	return f.fanOut(ctx, page)
 }
 
-// dueQuery lists subscriptions to review at now, in review-time then id
-// order: a range and order on one field, served by Firestore's automatic
-// single-field index (no composite index needed).
-func (f *Function) dueQuery(now time.Time) firestore.Query {
-	return f.d.Store.Client.Collection(store.Subscriptions).
-		Where("next_review_at", "<=", now).
-		OrderBy("next_review_at", firestore.Asc).OrderBy(firestore.DocumentID, firestore.Asc).
-		Select("next_review_at", "version").
-		Limit(f.d.PageSize)
-}
-
 // fanOut publishes one renewal-due event per subscription due, page by
 // page, and hands the rest on in a fan-out page event after PagesPerRun pages.
 func (f *Function) fanOut(ctx context.Context, page catalog.FanOutPage) error {
 	for range f.d.PagesPerRun {
-		q := f.dueQuery(page.Now)
-		if page.AfterID != "" {
-			q = q.StartAfter(page.AfterReview, page.AfterID)
-		}
-		docs, err := q.Documents(ctx).GetAll()
+		dues, err := f.d.Store.DueReviews(ctx, page.Now, page.AfterReview, page.AfterID, f.d.PageSize)
 		if err != nil {
 			return fmt.Errorf("renewal.fanOut: %w", err)
 		}
-		if len(docs) == 0 {
+		if len(dues) == 0 {
 			page.AfterID = "" // the previous page was the last
 			break
 		}
-		events := make([]event.Event, 0, len(docs))
-		for _, d := range docs {
-			due, err := dueOf(d)
-			if err != nil {
-				return err
-			}
+		events := make([]event.Event, 0, len(dues))
+		for _, due := range dues {
 			e, err := cloudevent.New(ctx, dueID(due), catalog.SourceRenewal, catalog.RenewalDue, due.SubscriptionID, due)
 			if err != nil {
 				return err
@@ -74,7 +53,7 @@ func (f *Function) fanOut(ctx context.Context, page catalog.FanOutPage) error {
 			return err
 		}
 		page.Events += len(events)
-		if len(docs) < f.d.PageSize {
+		if len(dues) < f.d.PageSize {
 			page.AfterID = ""
 			break
 		}
@@ -88,17 +67,6 @@ func (f *Function) fanOut(ctx context.Context, page catalog.FanOutPage) error {
 		return err
 	}
 	return f.d.Publisher.Publish(ctx, catalog.TopicRenewalTicks, next)
-}
-
-func dueOf(d *firestore.DocumentSnapshot) (catalog.Due, error) {
-	var v struct {
-		NextReviewAt time.Time `firestore:"next_review_at"`
-		Version      int64     `firestore:"version"`
-	}
-	if err := d.DataTo(&v); err != nil {
-		return catalog.Due{}, fmt.Errorf("renewal.dueOf %s: %w", d.Ref.ID, err)
-	}
-	return catalog.Due{SubscriptionID: d.Ref.ID, ReviewAt: v.NextReviewAt, Version: v.Version}, nil
 }
 
 // dueID names one review of one subscription: the same state and review

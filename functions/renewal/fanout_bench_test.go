@@ -3,6 +3,7 @@ package renewal
 import (
 	"context"
 	"fmt"
+	"fulfillment/shared/adapters/firestore"
 	"log/slog"
 	"os"
 	"strconv"
@@ -89,11 +90,11 @@ func BenchmarkRenewalFanOut(b *testing.B) {
 func seedDue(b *testing.B, st *store.Store, n int) {
 	b.Helper()
 	ctx := context.Background()
-	bw := st.Client.BulkWriter(ctx)
+	bw := st.DB.(*firestore.DB).Client.BulkWriter(ctx)
 	for i := range n {
 		id := fmt.Sprintf("bench-%07d", i)
 		doc := map[string]any{"id": id, "status": "active", "version": 1, "next_review_at": t0.Add(-time.Duration(i) * time.Second)}
-		if _, err := bw.Set(st.Doc(store.Subscriptions, id), doc); err != nil {
+		if _, err := bw.Set(st.DB.(*firestore.DB).Client.Collection(store.Subscriptions).Doc(id), doc); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -29,7 +29,7 @@ func FuzzHandle(f *testing.F) {
 	types := []string{cloudevent.PubSubMessagePublished, "dev.knative.sources.ping", catalog.RenewalFanOutPage, catalog.RenewalDue,
 		catalog.CommandAddSeats, catalog.CommandChangePlan, catalog.CommandAddPack, catalog.CommandSetAutoRenew}
 	fuzzing.Events(f, types, func(ctx context.Context, e event.Event) error {
-		if _, err := fx.st.Doc(store.Subscriptions, sub.ID).Set(ctx, sub); err != nil {
+		if err := fx.st.DB.Set(ctx, store.Subscriptions, sub.ID, sub); err != nil {
 			panic("storing sub-1: " + err.Error()) // not the function's doing, but no input may go untested
 		}
 		return fx.f.Handle(ctx, e)

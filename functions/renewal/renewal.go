@@ -75,7 +75,7 @@ func New(d Deps) *Function {
 	}
 	f := &Function{d: d}
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
-		Name: Name, Store: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
 			// A Scheduler tick is a plain Pub/Sub message: it arrives as messagePublished.
 			cloudevent.PubSubMessagePublished: f.FanOutOnTick,

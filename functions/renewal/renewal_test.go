@@ -21,6 +21,7 @@ import (
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := emulator.Run(m)
+	code := storetest.Run(m)
 	stripeMock.Stop()
 	os.Exit(code)
 }
@@ -66,7 +67,7 @@ type options struct {
 
 func setup(t testing.TB, o options) fixture {
 	t.Helper()
-	st := emulator.OpenStore(t, "renew")
+	st := storetest.Open(t, "renew")
 	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func (fx fixture) seed(t *testing.T, id string, edit func(*subscription.Subscrip
 	if edit != nil {
 		edit(s)
 	}
-	if _, err := fx.st.Doc(store.Subscriptions, id).Set(context.Background(), s); err != nil {
+	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, id, s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -265,6 +266,11 @@ func TestAPayCallWithoutAnAnswerIsSettledByAskingStripe(t *testing.T) {
 	fx.stripe.SlowAnswers("/pay", 10, 2*time.Second) // stripe-mock pays; the answer comes too late
 
 	fx.review(t, s.ID, day("2027-01-08"))
+	// The proxy records a lost call once it sees the client gone, a moment
+	// after the client gave up: wait for the three.
+	for deadline := time.Now().Add(5 * time.Second); len(fx.stripe.Calls()) < 5 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	unknown := fx.sub(t, s.ID)
 	if unknown.ChargeUnknownSince.IsZero() || !unknown.RenewalPendingFor.IsZero() || unknown.RenewalInvoiceID == "" {
 		t.Fatalf("after the timeout: unknown since %s, pending for %s, invoice %q", unknown.ChargeUnknownSince, unknown.RenewalPendingFor, unknown.RenewalInvoiceID)
@@ -454,6 +460,11 @@ func TestAPayCallThatNeverReachedStripeIsPaidOnceAfterAsking(t *testing.T) {
 	fx.stripe.LoseRequests("/pay", 3) // the first call and stripe-go's two retries
 
 	fx.review(t, s.ID, day("2027-01-08"))
+	// The proxy records a lost call once it sees the client gone, a moment
+	// after the client gave up: wait for the three.
+	for deadline := time.Now().Add(5 * time.Second); len(fx.stripe.Calls()) < 5 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	unknown := fx.sub(t, s.ID)
 	if unknown.ChargeUnknownSince.IsZero() || len(fx.charged("/pay", "")) != 0 {
 		t.Fatalf("after the lost call: unknown since %s, %d payments", unknown.ChargeUnknownSince, len(fx.charged("/pay", "")))

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/adapters/store"
@@ -65,8 +64,8 @@ func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 
 // reschedule sets the subscription's next review: only that field, and no
 // history record (a review that found nothing to do is not a change).
-func (f *Function) reschedule(id string, r *review) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
-	return func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+func (f *Function) reschedule(id string, r *review) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+	return func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 		sub, err := f.d.Store.Subscription(ctx, tx, id)
 		if err != nil {
 			return nil, err
@@ -75,11 +74,7 @@ func (f *Function) reschedule(id string, r *review) func(context.Context, *fires
 		if retry := r.at.Add(failedStepRetry); r.failed && (sub.NextReviewAt == nil || sub.NextReviewAt.After(retry)) {
 			sub.ReviewAt(retry)
 		}
-		var next any // nil clears it: the subscription leaves the review queries
-		if sub.NextReviewAt != nil {
-			next = *sub.NextReviewAt
-		}
-		return nil, tx.Update(f.d.Store.Doc(store.Subscriptions, id), []firestore.Update{{Path: "next_review_at", Value: next}})
+		return nil, f.d.Store.SaveNextReview(tx, sub)
 	}
 }
 
@@ -267,8 +262,8 @@ func noOp(s *subscription.Subscription, reason string) subscription.Change {
 
 // mutate re-reads the subscription in the transaction, applies change, saves
 // it with its history, and announces any subscription event.
-func (f *Function) mutate(unit event.Event, id string, change func(*subscription.Subscription, time.Time) (subscription.Change, error)) func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
-	return func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+func (f *Function) mutate(unit event.Event, id string, change func(*subscription.Subscription, time.Time) (subscription.Change, error)) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+	return func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 		sub, err := f.d.Store.Subscription(ctx, tx, id)
 		if err != nil {
 			return nil, err

@@ -21,8 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/firestore"
-
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/clock"
@@ -171,8 +169,8 @@ func (f *Function) record(ctx context.Context, rep Report, date time.Time) (Answ
 		return Answer{}, err
 	}
 	var ans Answer
-	reportRef := f.d.Store.Doc(SeatReports, fmt.Sprintf("%s_%s_%s", id, strings.ReplaceAll(rep.target(), ":", "-"), rep.Date))
-	err = f.d.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	reportID := fmt.Sprintf("%s_%s_%s", id, strings.ReplaceAll(rep.target(), ":", "-"), rep.Date)
+	err = f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		sub, err := f.d.Store.Subscription(ctx, tx, id)
 		if err != nil {
 			return err
@@ -186,7 +184,7 @@ func (f *Function) record(ctx context.Context, rep Report, date time.Time) (Answ
 				return err
 			}
 		}
-		return tx.Set(reportRef, map[string]any{
+		return tx.Set(SeatReports, reportID, map[string]any{
 			"subscription_id": id, "target": rep.target(), "date": rep.Date, "billable_users": rep.BillableUsersCount,
 			"max_historical_users": rep.MaxHistoricalUserCount, "received_at": now,
 		})
@@ -200,16 +198,12 @@ func (f *Function) subscriptionOf(ctx context.Context, rep Report) (string, erro
 	if rep.InstanceID != "" {
 		field, value = "order.instance_id", rep.InstanceID
 	}
-	docs, err := f.d.Store.Client.Collection(store.Subscriptions).Where(field, "==", value).Documents(ctx).GetAll()
+	subs, err := f.d.Store.SubscriptionsWhere(ctx, field, value)
 	if err != nil {
 		return "", fmt.Errorf("seatusage.subscriptionOf: %w", err)
 	}
 	var found *subscription.Subscription
-	for _, d := range docs {
-		var s subscription.Subscription
-		if err := d.DataTo(&s); err != nil {
-			return "", fmt.Errorf("seatusage.subscriptionOf %s: %w", d.Ref.ID, err)
-		}
+	for _, s := range subs {
 		if running(s.Status) && (found == nil || s.TermStart.After(found.TermStart)) {
 			found = &s
 		}

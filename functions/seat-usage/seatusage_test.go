@@ -11,14 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/domain/subscription"
-	"fulfillment/shared/testsupport/emulator"
+
+	"fulfillment/shared/testsupport/storetest"
 )
 
-func TestMain(m *testing.M) { emulator.RunTests(m) }
+func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 var (
 	key = []byte("seat-usage-test-key")
@@ -32,7 +34,7 @@ type fixture struct {
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	st := emulator.OpenStore(t, "seats")
+	st := storetest.Open(t, "seats")
 	srv := httptest.NewServer(New(Deps{Store: st, TokenKey: key, Clock: clock.Func(func() time.Time { return t0 }), Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	return fixture{st: st, url: srv.URL}
@@ -46,7 +48,7 @@ func (fx fixture) seed(t *testing.T, id, namespace string, status subscription.S
 		t.Fatal(err)
 	}
 	s.Status = status
-	if _, err := fx.st.Doc(store.Subscriptions, id).Set(context.Background(), s); err != nil {
+	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, id, s); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -88,7 +90,7 @@ func TestLateDuplicateAndOutOfOrderReportsKeepTheTermMaximum(t *testing.T) {
 	if s.MaxSeatsUsed != 14 || s.SeatsOwed != 4 {
 		t.Fatalf("max seats used %d, owed %d; want 14 and 4 (the report before the term ignored)", s.MaxSeatsUsed, s.SeatsOwed)
 	}
-	docs, err := fx.st.Client.Collection(SeatReports).Documents(context.Background()).GetAll()
+	docs, err := fx.st.DB.Query(context.Background(), docstore.Query{Collection: SeatReports})
 	if err != nil || len(docs) != 5 {
 		t.Fatalf("%d distinct daily reports kept, want 5 (%v)", len(docs), err)
 	}
@@ -146,7 +148,7 @@ func TestSeatCountsOutsideTheLimitAreRefused(t *testing.T) {
 	if after.MaxSeatsUsed != before.MaxSeatsUsed || after.SeatsOwed != before.SeatsOwed || after.Version != before.Version || !after.UpdatedAt.Equal(before.UpdatedAt) {
 		t.Fatalf("a refused report changed the subscription: max %d owed %d version %d", after.MaxSeatsUsed, after.SeatsOwed, after.Version)
 	}
-	if docs, err := fx.st.Client.Collection(SeatReports).Documents(ctx).GetAll(); err != nil || len(docs) != 0 {
+	if docs, err := fx.st.DB.Query(ctx, docstore.Query{Collection: SeatReports}); err != nil || len(docs) != 0 {
 		t.Fatalf("%d refused reports kept (%v)", len(docs), err)
 	}
 	// The limit itself is a count like any other.

@@ -13,6 +13,7 @@ import (
 
 	crmpush "fulfillment/functions/crm-push"
 	"fulfillment/functions/provisioning"
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/subscription"
 )
@@ -116,17 +117,9 @@ func lookup[T any](m map[string]T, id string) *T {
 func all[T any](ctx context.Context, st *store.Store, collection string) (map[string]T, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	docs, err := st.Client.Collection(collection).Documents(ctx).GetAll()
+	out, err := store.ByID[T](ctx, st, docstore.Query{Collection: collection})
 	if err != nil {
 		return nil, fmt.Errorf("consistency: read %s: %w", collection, err)
-	}
-	out := make(map[string]T, len(docs))
-	for _, d := range docs {
-		var v T
-		if err := d.DataTo(&v); err != nil {
-			return nil, fmt.Errorf("consistency: %s/%s: %w", collection, d.Ref.ID, err)
-		}
-		out[d.Ref.ID] = v
 	}
 	return out, nil
 }

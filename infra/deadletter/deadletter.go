@@ -17,6 +17,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/infra/topology"
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/runtime/cloudevent"
@@ -31,27 +32,26 @@ type Record struct {
 
 // List returns the dead letters of one consumer ("" for all), oldest first.
 func List(ctx context.Context, st *store.Store, consumerName string) ([]Record, error) {
-	q := st.Client.Collection(store.DeadLetters).Query
+	q := docstore.Query{Collection: store.DeadLetters}
 	if consumerName != "" {
-		q = q.Where("consumer", "==", consumerName)
+		q.Where = []docstore.Filter{{Field: "consumer", Op: docstore.Eq, Value: consumerName}}
 	}
-	docs, err := q.Documents(ctx).GetAll()
+	byID, err := store.ByID[consumer.DeadLetter](ctx, st, q)
 	if err != nil {
 		return nil, fmt.Errorf("deadletter.List: %w", err)
 	}
-	out := make([]Record, 0, len(docs))
-	for _, d := range docs {
-		var dl consumer.DeadLetter
-		if err := d.DataTo(&dl); err != nil {
-			return nil, fmt.Errorf("deadletter.List %s: %w", d.Ref.ID, err)
-		}
-		out = append(out, Record{ID: d.Ref.ID, DeadLetter: dl})
+	out := make([]Record, 0, len(byID))
+	for id, dl := range byID {
+		out = append(out, Record{ID: id, DeadLetter: dl})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Consumer != out[j].Consumer {
 			return out[i].Consumer < out[j].Consumer
 		}
-		return out[i].At.Before(out[j].At)
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].ID < out[j].ID
 	})
 	return out, nil
 }
@@ -59,7 +59,7 @@ func List(ctx context.Context, st *store.Store, consumerName string) ([]Record, 
 // Get reads one dead letter by its id (as List shows it).
 func Get(ctx context.Context, st *store.Store, id string) (Record, error) {
 	var dl consumer.DeadLetter
-	if err := st.Get(ctx, nil, st.Doc(store.DeadLetters, id), &dl); err != nil {
+	if err := st.Get(ctx, nil, store.DeadLetters, id, &dl); err != nil {
 		return Record{}, fmt.Errorf("deadletter.Get: %w", err)
 	}
 	return Record{ID: id, DeadLetter: dl}, nil
@@ -86,14 +86,14 @@ func Replay(ctx context.Context, st *store.Store, pub pubsub.Publisher, top topo
 	}
 	key := r.Consumer + "_" + cloudevent.Key(e)
 	for _, coll := range []string{store.Processed, consumer.Attempts} {
-		if _, err := st.Doc(coll, key).Delete(ctx); err != nil {
+		if err := st.DB.Delete(ctx, coll, key); err != nil {
 			return fmt.Errorf("deadletter.Replay %s: clear %s: %w", r.ID, coll, err)
 		}
 	}
 	if err := pub.Publish(ctx, fn.Topic, e); err != nil {
 		return fmt.Errorf("deadletter.Replay %s: publish: %w", r.ID, err)
 	}
-	if _, err := st.Doc(store.DeadLetters, r.ID).Delete(ctx); err != nil {
+	if err := st.DB.Delete(ctx, store.DeadLetters, r.ID); err != nil {
 		return fmt.Errorf("deadletter.Replay %s: remove record: %w", r.ID, err)
 	}
 	return nil

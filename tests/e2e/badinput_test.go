@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"fulfillment/shared/adapters/docstore"
 	"net/http"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func post(t *testing.T, payload []byte, signature string) (int, string) {
 
 func storedWebhook(id string) (map[string]any, bool) {
 	var rec map[string]any
-	err := stack.Store.Get(background, nil, stack.Store.Doc(store.WebhookEvents, id), &rec)
+	err := stack.Store.Get(background, nil, store.WebhookEvents, id, &rec)
 	return rec, err == nil
 }
 
@@ -115,7 +116,7 @@ func TestUnknownPlanIsRecordedAndDeadLetteredOnce(t *testing.T) {
 		Reason   string `firestore:"reason"`
 	}
 	eventually(t, 20*time.Second, "dead letter recorded", func() (bool, string) {
-		docs, err := stack.Store.Client.Collection(store.DeadLetters).Where("event_id", "==", id).Documents(background).GetAll()
+		docs, err := stack.Store.DB.Query(background, docstore.Query{Collection: store.DeadLetters, Where: []docstore.Filter{{Field: "event_id", Op: docstore.Eq, Value: id}}})
 		if err != nil || len(docs) != 1 {
 			return false, fmt.Sprint(len(docs), err)
 		}

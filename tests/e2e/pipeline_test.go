@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/ed25519"
 	"fmt"
+	"fulfillment/shared/adapters/docstore"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestPurchaseIsActivatedProvisionedAndInCRM(t *testing.T) {
 		Version int64  `firestore:"version"`
 	}
 	eventually(t, 10*time.Second, "entitlement recorded", func() (bool, string) {
-		err := stack.Store.Get(background, nil, stack.Store.Doc(store.Entitlements, p.SubscriptionID()), &ent)
+		err := stack.Store.Get(background, nil, store.Entitlements, p.SubscriptionID(), &ent)
 		return err == nil && ent.Status == "active" && ent.Version == sub.Version, fmt.Sprint(ent, err)
 	})
 	history, err := stack.Store.SubscriptionHistory(background, p.SubscriptionID())
@@ -62,7 +63,7 @@ func TestSelfManagedPurchaseGetsAVerifiableLicense(t *testing.T) {
 	var signed license.Signed
 	id := fmt.Sprintf("lic-%s-v%d", sub.ID, sub.Version)
 	eventually(t, 20*time.Second, "license issued", func() (bool, string) {
-		err := stack.Store.Get(background, nil, stack.Store.Doc(store.Licenses, id), &signed)
+		err := stack.Store.Get(background, nil, store.Licenses, id, &signed)
 		return err == nil, fmt.Sprint(err)
 	})
 	key, err := license.KeyFromSeed(localstack.LicenseSeed)
@@ -92,7 +93,7 @@ func TestTheSameEventTwiceGivesOneSubscriptionAndOneProvisioningCall(t *testing.
 	var rec struct {
 		Raw string `firestore:"raw"`
 	}
-	if err := stack.Store.Get(background, nil, stack.Store.Doc(store.WebhookEvents, eventID(t, payload)), &rec); err != nil {
+	if err := stack.Store.Get(background, nil, store.WebhookEvents, eventID(t, payload), &rec); err != nil {
 		t.Fatal(err)
 	}
 	again, err := cloudevent.New(background, eventID(t, payload), catalog.SourceCheckoutWebhook, catalog.CheckoutCompleted, sub.ID,
@@ -142,7 +143,7 @@ func TestAPaymentFailureBurstRaisesExactlyOneAlert(t *testing.T) {
 		mustAccept(t, demo.InvoiceEvent(uniq("evt"), uniq("in"), p.CustomerID, sub.ID, sub.TermEnd, false, time.Now()))
 	}
 	eventually(t, 30*time.Second, "every failure counted", func() (bool, string) {
-		docs, err := stack.Store.Client.Collection("payment_failures").Where("subscription_id", "==", sub.ID).Documents(background).GetAll()
+		docs, err := stack.Store.DB.Query(background, docstore.Query{Collection: "payment_failures", Where: []docstore.Filter{{Field: "subscription_id", Op: docstore.Eq, Value: sub.ID}}})
 		return err == nil && len(docs) == burst, fmt.Sprint(len(docs), err)
 	})
 	eventually(t, 10*time.Second, "one Slack and one PagerDuty alert", func() (bool, string) {

@@ -31,7 +31,7 @@ func TestOnePurchaseIsOneTraceAcrossEveryFunction(t *testing.T) {
 	waitSubscription(t, p.SubscriptionID(), func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
 
 	var rec checkoutwebhook.Record
-	if err := stack.Store.Get(background, nil, stack.Store.Doc(store.WebhookEvents, evt), &rec); err != nil {
+	if err := stack.Store.Get(background, nil, store.WebhookEvents, evt, &rec); err != nil {
 		t.Fatal(err)
 	}
 	traceID := logging.TraceID(rec.TraceParent)

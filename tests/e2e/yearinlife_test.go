@@ -308,7 +308,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 		var ent struct {
 			Status string `firestore:"status"`
 		}
-		err := y.s.Store.Get(background, nil, y.s.Store.Doc(store.Entitlements, y.subID), &ent)
+		err := y.s.Store.Get(background, nil, store.Entitlements, y.subID, &ent)
 		return err == nil && ent.Status == "revoked", fmt.Sprintf("%+v %v", ent, err)
 	})
 	y.setClock("2028-03-01T11:00:00Z")
@@ -321,7 +321,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 			Status  string `firestore:"status"`
 			Version int64  `firestore:"version"`
 		}
-		err := y.s.Store.Get(background, nil, y.s.Store.Doc(store.Entitlements, y.subID), &ent)
+		err := y.s.Store.Get(background, nil, store.Entitlements, y.subID, &ent)
 		return err == nil && ent.Status == "revoked" && ent.Version == canceled.Version, fmt.Sprintf("%+v %v", ent, err)
 	})
 	if bp := y.provisioned(6, "free", 0); bp["auto_renew"] != false {

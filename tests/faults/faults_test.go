@@ -24,6 +24,7 @@ import (
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/infra/topology"
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/consumer"
@@ -245,19 +246,7 @@ func read(t *testing.T) (snapshot, error) {
 }
 
 func readAll[T any](ctx context.Context, collection string) (map[string]T, error) {
-	docs, err := stack.Store.Client.Collection(collection).Documents(ctx).GetAll()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]T, len(docs))
-	for _, d := range docs {
-		var v T
-		if err := d.DataTo(&v); err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", collection, d.Ref.ID, err)
-		}
-		out[d.Ref.ID] = v
-	}
-	return out, nil
+	return store.ByID[T](ctx, stack.Store, docstore.Query{Collection: collection})
 }
 
 // check compares one order with the model, in Firestore and at the targets;

@@ -34,7 +34,7 @@ func TestOperatorListsReplaysAndChecksConsistency(t *testing.T) {
 		var e struct {
 			Status string `firestore:"status"`
 		}
-		return stack.Store.Get(t.Context(), nil, stack.Store.Doc(store.Entitlements, sub), &e) == nil && e.Status == "failed"
+		return stack.Store.Get(t.Context(), nil, store.Entitlements, sub, &e) == nil && e.Status == "failed"
 	})
 
 	out, err := ctl("dead-letters", "-sub", "provisioning")

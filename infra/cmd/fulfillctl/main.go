@@ -21,6 +21,7 @@ import (
 	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
@@ -287,12 +288,13 @@ func show(ctx context.Context, args []string) error {
 	out := map[string]any{"subscription": sub, "history": history}
 	for name, coll := range map[string]string{"entitlement": store.Entitlements, "crm_sync": store.CRMSync} {
 		var doc map[string]any
-		if err := st.Get(ctx, nil, st.Doc(coll, sub.ID), &doc); err == nil {
+		if err := st.Get(ctx, nil, coll, sub.ID, &doc); err == nil {
 			out[name] = doc
 		}
 	}
-	if lic, err := st.Client.Collection(store.Licenses).Where("subscription_id", "==", sub.ID).Documents(ctx).GetAll(); err == nil && len(lic) > 0 {
-		out["license"] = lic[len(lic)-1].Data()
+	lic, err := store.All[map[string]any](ctx, st, docstore.Query{Collection: store.Licenses, Where: []docstore.Filter{{Field: "subscription_id", Op: docstore.Eq, Value: sub.ID}}})
+	if err == nil && len(lic) > 0 {
+		out["license"] = lic[len(lic)-1]
 	}
 	return printJSON(out)
 }

@@ -1,19 +1,19 @@
-// Package store is the Firestore adapter: the collections every function
-// shares and typed reads and writes on them. Writes that belong to a state
-// change take the caller's transaction, so the dedupe record, the state and
-// the outgoing events commit together (see shared/consumer).
+// Package store is the repositories every function shares, written once
+// over the docstore port: subscriptions (with their history) and the
+// collections and queries of each function. Which database sits below is
+// chosen at start (shared/adapters/firestore in production, memory in
+// tests); writes that belong to a state change take the caller's
+// transaction, so the dedupe record, the state and the outgoing events
+// commit together (see shared/runtime/consumer).
 package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"cloud.google.com/go/firestore"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/domain/subscription"
 )
 
@@ -31,55 +31,48 @@ const (
 )
 
 // ErrNotFound is returned when a document does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = docstore.ErrNotFound
 
-// Store wraps the Firestore client.
+// IsNotFound reports whether err says a document does not exist.
+func IsNotFound(err error) bool { return docstore.IsNotFound(err) }
+
+// Tx is one attempt of a transaction (see docstore.Tx).
+type Tx = docstore.Tx
+
+// Store is the repositories on one database.
 type Store struct {
-	Client *firestore.Client
+	DB docstore.DB
 }
+
+// New returns the repositories on db.
+func New(db docstore.DB) *Store { return &Store{DB: db} }
 
 // Open connects to Firestore for project (the emulator when FIRESTORE_EMULATOR_HOST is set).
 func Open(ctx context.Context, project string) (*Store, error) {
-	c, err := firestore.NewClient(ctx, project)
+	db, err := firestore.Open(ctx, project)
 	if err != nil {
 		return nil, fmt.Errorf("store.Open: %w", err)
 	}
-	return &Store{Client: c}, nil
+	return New(db), nil
 }
 
-// Close closes the client.
-func (s *Store) Close() error { return s.Client.Close() }
+// Close closes the database.
+func (s *Store) Close() error { return s.DB.Close() }
 
-// Doc is a document reference in a top-level collection.
-func (s *Store) Doc(collection, id string) *firestore.DocumentRef {
-	return s.Client.Collection(collection).Doc(id)
+// Get reads collection/id into v, inside tx when tx is not nil.
+func (s *Store) Get(ctx context.Context, tx Tx, collection, id string, v any) error {
+	return docstore.Get(ctx, s.DB, tx, collection, id, v)
 }
 
-// Get reads a document into v, inside tx when tx is not nil.
-func (s *Store) Get(ctx context.Context, tx *firestore.Transaction, ref *firestore.DocumentRef, v any) error {
-	var snap *firestore.DocumentSnapshot
-	var err error
-	if tx != nil {
-		snap, err = tx.Get(ref)
-	} else {
-		snap, err = ref.Get(ctx)
-	}
-	if status.Code(err) == codes.NotFound {
-		return fmt.Errorf("store.Get %s: %w", ref.Path, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store.Get %s: %w", ref.Path, err)
-	}
-	if err := snap.DataTo(v); err != nil {
-		return fmt.Errorf("store.Get %s: %w", ref.Path, err)
-	}
-	return nil
+// RunTx runs fn in a transaction; fn may run more than once.
+func (s *Store) RunTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	return s.DB.RunTx(ctx, fn)
 }
 
 // Subscription reads a subscription, inside tx when tx is not nil.
-func (s *Store) Subscription(ctx context.Context, tx *firestore.Transaction, id string) (*subscription.Subscription, error) {
+func (s *Store) Subscription(ctx context.Context, tx Tx, id string) (*subscription.Subscription, error) {
 	var sub subscription.Subscription
-	if err := s.Get(ctx, tx, s.Doc(Subscriptions, id), &sub); err != nil {
+	if err := s.Get(ctx, tx, Subscriptions, id, &sub); err != nil {
 		return nil, err
 	}
 	return &sub, nil
@@ -98,12 +91,16 @@ type HistoryRecord struct {
 	Recorded time.Time `firestore:"recorded" json:"recorded"`
 }
 
+// Cause names the input that caused a change: its type, its id, and the key
+// of its history record (so a retried write keeps one record).
+type Cause struct {
+	Type, ID, Key string
+}
+
 // SaveSubscription writes sub and the history record of change inside tx.
-// causeKey names the input that caused it, so a retried write keeps one record.
-func (s *Store) SaveSubscription(tx *firestore.Transaction, sub *subscription.Subscription, change subscription.Change, causeType, causeID, causeKey string) error {
-	ref := s.Doc(Subscriptions, sub.ID)
+func (s *Store) SaveSubscription(tx Tx, sub *subscription.Subscription, change subscription.Change, causeType, causeID, causeKey string) error {
 	if !change.NoOp {
-		if err := tx.Set(ref, sub); err != nil {
+		if err := tx.Set(Subscriptions, sub.ID, sub); err != nil {
 			return fmt.Errorf("store.SaveSubscription: %w", err)
 		}
 	}
@@ -111,28 +108,76 @@ func (s *Store) SaveSubscription(tx *firestore.Transaction, sub *subscription.Su
 		From: string(change.From), To: string(change.To), Event: change.Event, Reason: change.Reason,
 		Cause: causeType, CauseID: causeID, Version: sub.Version, NoOp: change.NoOp, Recorded: time.Now().UTC(),
 	}
-	if err := tx.Set(ref.Collection(History).Doc(causeKey), h); err != nil {
+	if err := tx.Set(historyOf(sub.ID), causeKey, h); err != nil {
 		return fmt.Errorf("store.SaveSubscription history: %w", err)
 	}
 	return nil
 }
 
+// UpdateSubscription is the subscription repository's Update: it reads the
+// subscription, lets change decide, and saves the result with its history
+// record, in one transaction it owns. change may run more than once.
+func (s *Store) UpdateSubscription(ctx context.Context, id string, cause Cause, change func(*subscription.Subscription) (subscription.Change, error)) (*subscription.Subscription, subscription.Change, error) {
+	type result struct {
+		sub *subscription.Subscription
+		c   subscription.Change
+	}
+	var out result
+	err := s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
+		sub, err := s.Subscription(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		c, err := change(sub)
+		if err != nil {
+			return err
+		}
+		out = result{sub, c}
+		return s.SaveSubscription(tx, sub, c, cause.Type, cause.ID, cause.Key)
+	})
+	if err != nil {
+		return nil, subscription.Change{}, fmt.Errorf("store.UpdateSubscription %s: %w", id, err)
+	}
+	return out.sub, out.c, nil
+}
+
+func historyOf(id string) string { return Subscriptions + "/" + id + "/" + History }
+
 // SubscriptionHistory lists a subscription's transitions, oldest first.
 func (s *Store) SubscriptionHistory(ctx context.Context, id string) ([]HistoryRecord, error) {
-	docs, err := s.Doc(Subscriptions, id).Collection(History).OrderBy("recorded", firestore.Asc).Documents(ctx).GetAll()
+	return All[HistoryRecord](ctx, s, docstore.Query{Collection: historyOf(id), OrderBy: []string{"recorded"}})
+}
+
+// All runs q and decodes every document as a T.
+func All[T any](ctx context.Context, s *Store, q docstore.Query) ([]T, error) {
+	docs, err := s.DB.Query(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("store.SubscriptionHistory: %w", err)
+		return nil, fmt.Errorf("store.All %s: %w", q.Collection, err)
 	}
-	out := make([]HistoryRecord, 0, len(docs))
+	out := make([]T, 0, len(docs))
 	for _, d := range docs {
-		var h HistoryRecord
-		if err := d.DataTo(&h); err != nil {
-			return nil, fmt.Errorf("store.SubscriptionHistory: %w", err)
+		var v T
+		if err := d.DataTo(&v); err != nil {
+			return nil, fmt.Errorf("store.All %s/%s: %w", q.Collection, d.ID, err)
 		}
-		out = append(out, h)
+		out = append(out, v)
 	}
 	return out, nil
 }
 
-// IsNotFound reports whether err says a document does not exist.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+// ByID runs q and decodes every document as a T, keyed by document id.
+func ByID[T any](ctx context.Context, s *Store, q docstore.Query) (map[string]T, error) {
+	docs, err := s.DB.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("store.ByID %s: %w", q.Collection, err)
+	}
+	out := make(map[string]T, len(docs))
+	for _, d := range docs {
+		var v T
+		if err := d.DataTo(&v); err != nil {
+			return nil, fmt.Errorf("store.ByID %s/%s: %w", q.Collection, d.ID, err)
+		}
+		out[d.ID] = v
+	}
+	return out, nil
+}

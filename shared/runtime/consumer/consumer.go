@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/adapters/pubsub"
@@ -58,7 +57,7 @@ type Work struct {
 	Effect func(ctx context.Context) error
 	// Apply changes state inside the transaction and returns the events to
 	// publish after commit. It may run more than once: Firestore only.
-	Apply func(ctx context.Context, tx *firestore.Transaction) ([]Outgoing, error)
+	Apply func(ctx context.Context, tx store.Tx) ([]Outgoing, error)
 	// Serialize, when set, names what deliveries must not work on at the
 	// same time (a subscription id): the delivery holds a lease on it from
 	// before Effect until its transaction commits, so two versions of one
@@ -76,8 +75,10 @@ type HandlerFunc func(ctx context.Context, in event.Event) error
 
 // Processor runs the deliveries of one consumer.
 type Processor struct {
-	Name            string
-	Store           *store.Store
+	Name string
+	// Journal keeps the bookkeeping: dedupe records with their outgoing
+	// events, leases, version claims, attempt counts, dead letters.
+	Journal         Journal
 	Publisher       pubsub.Publisher
 	DeadLetterTopic string
 	Logger          *slog.Logger
@@ -137,36 +138,18 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 	}
 }
 
-type outgoingRecord struct {
-	Topic string `firestore:"topic"`
-	Event string `firestore:"event"`
-}
-
-type processedRecord struct {
-	Consumer    string           `firestore:"consumer"`
-	EventID     string           `firestore:"event_id"`
-	Source      string           `firestore:"source"`
-	Type        string           `firestore:"type"`
-	Outgoing    []outgoingRecord `firestore:"outgoing"`
-	ProcessedAt time.Time        `firestore:"processed_at"`
-	ExpireAt    time.Time        `firestore:"expire_at"`
-}
-
-func (p *Processor) processedRef(in event.Event) *firestore.DocumentRef {
-	return p.Store.Doc(store.Processed, p.Name+"_"+cloudevent.Key(in))
-}
+func (p *Processor) key(in event.Event) string { return p.Name + "_" + cloudevent.Key(in) }
 
 // Once runs w for the delivery in exactly once in effect.
 func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
-	ref := p.processedRef(in)
-	var done processedRecord
-	err := p.Store.Get(ctx, nil, ref, &done)
+	key := p.key(in)
+	done, found, err := p.Journal.Processed(ctx, nil, key)
 	switch {
-	case err == nil:
+	case err != nil:
+		return err
+	case found:
 		logging.FromContext(ctx).InfoContext(ctx, "duplicate delivery; re-publishing recorded events", "events", len(done.Outgoing))
 		return p.publish(ctx, done.Outgoing)
-	case !store.IsNotFound(err):
-		return err
 	}
 	if w.Serialize != "" {
 		release, err := p.lease(ctx, w.Serialize)
@@ -175,7 +158,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		}
 		defer release()
 		// A delivery of the same event may have committed while this one waited.
-		if err := p.Store.Get(ctx, nil, ref, &done); err == nil {
+		if done, found, err := p.Journal.Processed(ctx, nil, key); err == nil && found {
 			return p.publish(ctx, done.Outgoing)
 		}
 		superseded, err := p.claimVersion(ctx, w.Serialize, w.Version)
@@ -183,7 +166,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 			return err
 		}
 		if superseded {
-			w = Work{Apply: func(context.Context, *firestore.Transaction) ([]Outgoing, error) { return nil, nil }}
+			w = Work{Apply: func(context.Context, store.Tx) ([]Outgoing, error) { return nil, nil }}
 		}
 	}
 	if w.Effect != nil {
@@ -192,52 +175,38 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		}
 	}
 	faultpoint.Crash(CrashBeforeCommit)
-	var recorded []outgoingRecord
-	err = p.Store.Client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		recorded = nil
-		var prior processedRecord
-		switch err := p.Store.Get(ctx, tx, ref, &prior); {
-		case err == nil: // a concurrent delivery of the same event won
-			recorded = prior.Outgoing
-			return nil
-		case !store.IsNotFound(err):
-			return err
-		}
+	now := time.Now().UTC()
+	committed, err := p.Journal.CommitProcessed(ctx, key, store.ProcessedRecord{
+		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(), ProcessedAt: now, ExpireAt: now.Add(processedTTL),
+	}, func(ctx context.Context, tx store.Tx) ([]store.OutgoingRecord, error) {
 		out, err := w.Apply(ctx, tx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if recorded, err = encode(out); err != nil {
-			return err
-		}
-		now := time.Now().UTC()
-		return tx.Create(ref, processedRecord{
-			Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(),
-			Outgoing: recorded, ProcessedAt: now, ExpireAt: now.Add(processedTTL),
-		})
+		return encode(out)
 	})
 	if err != nil {
 		return fmt.Errorf("consumer.Once: %w", err)
 	}
 	faultpoint.Crash(CrashAfterCommit)
-	return p.publish(ctx, recorded)
+	return p.publish(ctx, committed.Outgoing)
 }
 
-func encode(out []Outgoing) ([]outgoingRecord, error) {
-	recs := make([]outgoingRecord, 0, len(out))
+func encode(out []Outgoing) ([]store.OutgoingRecord, error) {
+	recs := make([]store.OutgoingRecord, 0, len(out))
 	for _, o := range out {
 		b, err := json.Marshal(o.Event)
 		if err != nil {
 			return nil, failure.Permanentf("consumer: encode outgoing %s: %w", o.Event.ID(), err)
 		}
-		recs = append(recs, outgoingRecord{Topic: o.Topic, Event: string(b)})
+		recs = append(recs, store.OutgoingRecord{Topic: o.Topic, Event: string(b)})
 	}
 	return recs, nil
 }
 
 // publish sends recorded events; a failure is transient: the redelivery
 // finds the dedupe record and publishes them again.
-func (p *Processor) publish(ctx context.Context, recs []outgoingRecord) error {
+func (p *Processor) publish(ctx context.Context, recs []store.OutgoingRecord) error {
 	for _, r := range recs {
 		var e event.Event
 		if err := json.Unmarshal([]byte(r.Event), &e); err != nil {
@@ -251,16 +220,7 @@ func (p *Processor) publish(ctx context.Context, recs []outgoingRecord) error {
 }
 
 // DeadLetter is what the dead_letters collection keeps of a failed delivery.
-type DeadLetter struct {
-	Consumer string    `firestore:"consumer" json:"consumer"`
-	EventID  string    `firestore:"event_id" json:"event_id"`
-	Source   string    `firestore:"source" json:"source"`
-	Type     string    `firestore:"type" json:"type"`
-	Reason   string    `firestore:"reason" json:"reason"`
-	Event    string    `firestore:"event" json:"event"`
-	At       time.Time `firestore:"at" json:"at"`
-	Topic    string    `firestore:"topic" json:"topic"`
-}
+type DeadLetter = store.DeadLetter
 
 // DeadLetter records a delivery no retry can fix and sends it to the
 // dead-letter topic, where an operator can list and replay it.
@@ -273,7 +233,7 @@ func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error)
 		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(),
 		Reason: cause.Error(), Event: string(raw), At: time.Now().UTC(), Topic: p.DeadLetterTopic,
 	}
-	if _, err := p.Store.Doc(store.DeadLetters, p.Name+"_"+cloudevent.Key(in)).Set(ctx, rec); err != nil {
+	if err := p.Journal.SaveDeadLetter(ctx, p.key(in), rec); err != nil {
 		return fmt.Errorf("consumer.DeadLetter: record: %w", err)
 	}
 	if p.DeadLetterTopic == "" {

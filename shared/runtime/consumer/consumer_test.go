@@ -4,21 +4,22 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"fulfillment/shared/adapters/memory"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/failure"
-	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/storetest"
 )
 
-func TestMain(m *testing.M) { emulator.RunTests(m) }
+func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 const deadLetterTopic = "consumer-dead-letter"
 
@@ -26,9 +27,18 @@ func processor(t *testing.T) (*consumer.Processor, *pubsub.Recorder) {
 	t.Helper()
 	rec := &pubsub.Recorder{}
 	return &consumer.Processor{
-		Name: "test-consumer", Store: emulator.OpenStore(t, "consumer"), Publisher: rec,
+		// Plain memory: these tests count how often work ran, so no
+		// transaction attempt is thrown away and rerun.
+		Name: "test-consumer", Journal: journal(t), Publisher: rec,
 		DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler),
 	}, rec
+}
+
+func journal(t *testing.T) *store.Store {
+	if os.Getenv(storetest.Env) == "firestore" {
+		return storetest.Open(t, "consumer")
+	}
+	return store.New(memory.New())
 }
 
 func input(t *testing.T, id string) event.Event {
@@ -50,9 +60,9 @@ func outgoing(t *testing.T, in event.Event) consumer.Outgoing {
 }
 
 // setMarker writes a state document inside the transaction.
-func setMarker(p *consumer.Processor, id string) func(context.Context, *firestore.Transaction) error {
-	return func(_ context.Context, tx *firestore.Transaction) error {
-		return tx.Set(p.Store.Doc("consumer_test_state", id), map[string]any{"done": true})
+func setMarker(p *consumer.Processor, id string) func(context.Context, store.Tx) error {
+	return func(_ context.Context, tx store.Tx) error {
+		return tx.Set("consumer_test_state", id, map[string]any{"done": true})
 	}
 }
 
@@ -63,7 +73,7 @@ func TestNoDedupeClaimSurvivesAFailedWrite(t *testing.T) {
 	p, rec := processor(t)
 	in := input(t, "evt-fail-then-ok")
 	boom := errors.New("state write failed")
-	err := p.Once(context.Background(), in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+	err := p.Once(context.Background(), in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 		if err := setMarker(p, in.ID())(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -72,10 +82,10 @@ func TestNoDedupeClaimSurvivesAFailedWrite(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Once = %v, want the write's error", err)
 	}
-	if _, found := emulator.Lookup[map[string]any](t, p.Store, store.Processed, "test-consumer_"+cloudevent.Key(in)); found {
+	if _, found := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), store.Processed, "test-consumer_"+cloudevent.Key(in)); found {
 		t.Fatal("a dedupe record survived the failed write")
 	}
-	if _, found := emulator.Lookup[map[string]any](t, p.Store, "consumer_test_state", in.ID()); found {
+	if _, found := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), "consumer_test_state", in.ID()); found {
 		t.Fatal("half of the failed transaction was written")
 	}
 	if n := len(rec.On("out-topic")); n != 0 {
@@ -84,7 +94,7 @@ func TestNoDedupeClaimSurvivesAFailedWrite(t *testing.T) {
 
 	ran := 0
 	redeliver := func() error {
-		return p.Once(context.Background(), in, consumer.Work{Apply: func(ctx context.Context, tx *firestore.Transaction) ([]consumer.Outgoing, error) {
+		return p.Once(context.Background(), in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 			ran++
 			return []consumer.Outgoing{outgoing(t, in)}, setMarker(p, in.ID())(ctx, tx)
 		}})
@@ -98,7 +108,7 @@ func TestNoDedupeClaimSurvivesAFailedWrite(t *testing.T) {
 	if ran != 1 {
 		t.Fatalf("work ran %d times over two deliveries after the failure, want 1", ran)
 	}
-	if _, found := emulator.Lookup[map[string]any](t, p.Store, "consumer_test_state", in.ID()); !found {
+	if _, found := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), "consumer_test_state", in.ID()); !found {
 		t.Fatal("the redelivery did not write the state")
 	}
 	if out := rec.On("out-topic"); len(out) != 2 || out[0].ID() != out[1].ID() {
@@ -115,7 +125,7 @@ func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
 	work := func(effectErr error) consumer.Work {
 		return consumer.Work{
 			Effect: func(context.Context) error { return effectErr },
-			Apply: func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) {
+			Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
 				applied++
 				return nil, nil
 			},
@@ -124,7 +134,7 @@ func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
 	if err := p.Once(context.Background(), in, work(errors.New("503"))); err == nil {
 		t.Fatal("Once = nil for a failed effect")
 	}
-	if _, found := emulator.Lookup[map[string]any](t, p.Store, store.Processed, "test-consumer_"+cloudevent.Key(in)); found || applied != 0 {
+	if _, found := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), store.Processed, "test-consumer_"+cloudevent.Key(in)); found || applied != 0 {
 		t.Fatalf("claim recorded %v, applied %d after a failed effect", found, applied)
 	}
 	if err := p.Once(context.Background(), in, work(nil)); err != nil || applied != 1 {
@@ -153,7 +163,7 @@ func TestTransientFailureIsDeadLetteredOnlyOnTheLastAttempt(t *testing.T) {
 	if err := p.Handle(context.Background(), in); err != nil {
 		t.Fatalf("last attempt: %v, want acknowledged", err)
 	}
-	dl, found := emulator.Lookup[consumer.DeadLetter](t, p.Store, store.DeadLetters, "test-consumer_"+cloudevent.Key(in))
+	dl, found := storetest.Lookup[consumer.DeadLetter](t, p.Journal.(*store.Store), store.DeadLetters, "test-consumer_"+cloudevent.Key(in))
 	if !found || dl.Reason != "gave up after 5 delivery attempts: dependency down" || dl.EventID != in.ID() {
 		t.Fatalf("dead letter %+v found=%v", dl, found)
 	}
@@ -191,7 +201,7 @@ func TestPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
 	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 1), in); err != nil {
 		t.Fatalf("Handle = %v, want acknowledged", err)
 	}
-	if _, found := emulator.Lookup[consumer.DeadLetter](t, p.Store, store.DeadLetters, "test-consumer_"+cloudevent.Key(in)); !found || len(rec.On(deadLetterTopic)) != 1 {
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, p.Journal.(*store.Store), store.DeadLetters, "test-consumer_"+cloudevent.Key(in)); !found || len(rec.On(deadLetterTopic)) != 1 {
 		t.Fatal("poison input not dead-lettered")
 	}
 }
@@ -209,11 +219,11 @@ func TestSerializedWorkRefusesAConcurrentDelivery(t *testing.T) {
 		done <- p.Once(context.Background(), first, consumer.Work{
 			Serialize: "sub-1",
 			Effect:    func(context.Context) error { close(inEffect); <-release; return nil },
-			Apply:     func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) { return nil, nil },
+			Apply:     func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil },
 		})
 	}()
 	<-inEffect
-	noop := consumer.Work{Serialize: "sub-1", Apply: func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) { return nil, nil }}
+	noop := consumer.Work{Serialize: "sub-1", Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil }}
 	if err := p.Once(context.Background(), second, noop); !errors.Is(err, consumer.ErrBusy) {
 		t.Fatalf("concurrent delivery: %v, want ErrBusy", err)
 	}

@@ -3,11 +3,11 @@ package telemetry_test
 import (
 	"context"
 	"errors"
+	"fulfillment/shared/adapters/store"
 	"log/slog"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -20,6 +20,7 @@ import (
 	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/runtime/telemetry"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/storetest"
 )
 
 // reader collects what the instruments recorded, on demand.
@@ -36,12 +37,12 @@ func TestConsumerCountsHandledFailedAndDeadLettered(t *testing.T) {
 	const fn = "metrics-consumer"
 	pub := &pubsub.Recorder{}
 	p := &consumer.Processor{
-		Name: fn, Store: emulator.OpenStore(t, "telemetry"), Publisher: pub, DeadLetterTopic: "dead-letters-test",
+		Name: fn, Journal: storetest.Open(t, "telemetry"), Publisher: pub, DeadLetterTopic: "dead-letters-test",
 		Logger: slog.New(slog.DiscardHandler),
 	}
 	p.Routes = map[string]consumer.HandlerFunc{
 		"test.ok.v1": func(ctx context.Context, in event.Event) error {
-			return p.Once(ctx, in, consumer.Work{Apply: func(context.Context, *firestore.Transaction) ([]consumer.Outgoing, error) { return nil, nil }})
+			return p.Once(ctx, in, consumer.Work{Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil }})
 		},
 		"test.flaky.v1": func(context.Context, event.Event) error { return errors.New("firestore unavailable") },
 		"test.bad.v1":   func(context.Context, event.Event) error { return failure.Permanentf("bad payload") },

@@ -28,20 +28,6 @@ func OpenStore(t testing.TB, prefix string) *store.Store {
 	return st
 }
 
-// Lookup reads collection/id into a T; false when there is no such document.
-func Lookup[T any](t testing.TB, st *store.Store, collection, id string) (T, bool) {
-	t.Helper()
-	var v T
-	err := st.Get(context.Background(), nil, st.Doc(collection, id), &v)
-	if store.IsNotFound(err) {
-		return v, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v, true
-}
-
 // PushBody is the raw body of a Pub/Sub push delivery carrying e in binary
 // mode (ce- attributes), as the emulator or GCP posts it to a push endpoint.
 func PushBody(e event.Event, messageID string) []byte {

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"fulfillment/shared/adapters/docstore"
+)
+
+// The consumer's bookkeeping collections (see shared/runtime/consumer).
+const (
+	Leases   = "consumer_leases"
+	Versions = "consumer_versions"
+	Attempts = "delivery_attempts"
+)
+
+// OutgoingRecord is an event recorded with its dedupe record, to publish
+// after commit and again on a redelivery.
+type OutgoingRecord struct {
+	Topic string `firestore:"topic"`
+	Event string `firestore:"event"`
+}
+
+// ProcessedRecord says a consumer processed an event, and what it published.
+type ProcessedRecord struct {
+	Consumer    string           `firestore:"consumer"`
+	EventID     string           `firestore:"event_id"`
+	Source      string           `firestore:"source"`
+	Type        string           `firestore:"type"`
+	Outgoing    []OutgoingRecord `firestore:"outgoing"`
+	ProcessedAt time.Time        `firestore:"processed_at"`
+	ExpireAt    time.Time        `firestore:"expire_at"`
+}
+
+// DeadLetter is what the dead_letters collection keeps of a failed delivery.
+type DeadLetter struct {
+	Consumer string    `firestore:"consumer" json:"consumer"`
+	EventID  string    `firestore:"event_id" json:"event_id"`
+	Source   string    `firestore:"source" json:"source"`
+	Type     string    `firestore:"type" json:"type"`
+	Reason   string    `firestore:"reason" json:"reason"`
+	Event    string    `firestore:"event" json:"event"`
+	At       time.Time `firestore:"at" json:"at"`
+	Topic    string    `firestore:"topic" json:"topic"`
+}
+
+// Processed reads the dedupe record key; found is false when there is none.
+func (s *Store) Processed(ctx context.Context, tx Tx, key string) (rec ProcessedRecord, found bool, err error) {
+	err = s.Get(ctx, tx, Processed, key, &rec)
+	if docstore.IsNotFound(err) {
+		return rec, false, nil
+	}
+	return rec, err == nil, err
+}
+
+// CommitProcessed runs apply and records the dedupe record key with the
+// events apply returns, in one transaction. A record already there (a
+// concurrent delivery of the same event won) is returned instead, with
+// apply not run. apply may run more than once.
+func (s *Store) CommitProcessed(ctx context.Context, key string, rec ProcessedRecord, apply func(ctx context.Context, tx Tx) ([]OutgoingRecord, error)) (ProcessedRecord, error) {
+	var committed ProcessedRecord
+	err := s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
+		prior, found, err := s.Processed(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if found {
+			committed = prior
+			return nil
+		}
+		out, err := apply(ctx, tx)
+		if err != nil {
+			return err
+		}
+		committed = rec
+		committed.Outgoing = out
+		return tx.Create(Processed, key, committed)
+	})
+	return committed, err
+}
+
+type leaseRecord struct {
+	Holder    string    `firestore:"holder"`
+	ExpiresAt time.Time `firestore:"expires_at"`
+}
+
+// TakeLease gives key's lease to holder until ttl from now: false when a
+// live lease is held by another. An expired lease (left by a crashed
+// holder) is removed, and taken on the next try.
+//
+// Taking is a create-if-absent, which the server checks, rather than a
+// read-then-write transaction on an absent document: the Firestore emulator
+// was seen letting two deliveries hold one lease that way.
+func (s *Store) TakeLease(ctx context.Context, key, holder string, ttl time.Duration) (bool, error) {
+	err := s.DB.Create(ctx, Leases, key, leaseRecord{Holder: holder, ExpiresAt: time.Now().Add(ttl)})
+	if !docstore.IsAlreadyExists(err) {
+		return err == nil, err
+	}
+	var cur leaseRecord
+	switch err := s.Get(ctx, nil, Leases, key, &cur); {
+	case docstore.IsNotFound(err):
+		return false, nil // released meanwhile: try again
+	case err != nil:
+		return false, err
+	case time.Now().Before(cur.ExpiresAt):
+		return false, nil
+	}
+	return false, s.ReleaseLease(ctx, key, cur.Holder)
+}
+
+// ReleaseLease removes key's lease if holder still has it.
+func (s *Store) ReleaseLease(ctx context.Context, key, holder string) error {
+	return s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
+		var cur leaseRecord
+		if err := tx.Get(Leases, key, &cur); err != nil || cur.Holder != holder {
+			return nil
+		}
+		return tx.Delete(Leases, key)
+	})
+}
+
+type versionRecord struct {
+	Version int64 `firestore:"version"`
+}
+
+// ClaimVersion, under key's lease, reports whether a newer version than v
+// was already attempted, and otherwise records v as attempted.
+func (s *Store) ClaimVersion(ctx context.Context, key string, v int64) (superseded bool, err error) {
+	var cur versionRecord
+	if err := s.Get(ctx, nil, Versions, key, &cur); err != nil && !docstore.IsNotFound(err) {
+		return false, fmt.Errorf("store.ClaimVersion: %w", err)
+	}
+	switch {
+	case cur.Version > v:
+		return true, nil
+	case cur.Version == v:
+		return false, nil
+	}
+	if err := s.DB.Set(ctx, Versions, key, versionRecord{Version: v}); err != nil {
+		return false, fmt.Errorf("store.ClaimVersion: %w", err)
+	}
+	return false, nil
+}
+
+type attemptRecord struct {
+	Failures int       `firestore:"failures"`
+	Last     time.Time `firestore:"last"`
+	ExpireAt time.Time `firestore:"expire_at"`
+}
+
+// CountFailedAttempt records one more failed delivery of key and returns
+// how many there were; the record expires after ttl.
+func (s *Store) CountFailedAttempt(ctx context.Context, key string, ttl time.Duration) (int, error) {
+	var n int
+	err := s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
+		var rec attemptRecord
+		if err := tx.Get(Attempts, key, &rec); err != nil && !docstore.IsNotFound(err) {
+			return err
+		}
+		n = rec.Failures + 1
+		now := time.Now().UTC()
+		return tx.Set(Attempts, key, attemptRecord{Failures: n, Last: now, ExpireAt: now.Add(ttl)})
+	})
+	return n, err
+}
+
+// SaveDeadLetter records a delivery no retry can fix.
+func (s *Store) SaveDeadLetter(ctx context.Context, key string, dl DeadLetter) error {
+	return s.DB.Set(ctx, DeadLetters, key, dl)
+}
