@@ -14,6 +14,7 @@ require (
 )
 
 require (
+	github.com/caarlos0/env/v11 v11.4.2
 	github.com/google/go-containerregistry v0.20.7
 	github.com/hashicorp/hcl/v2 v2.24.0
 	github.com/schollz/progressbar/v3 v3.19.1
