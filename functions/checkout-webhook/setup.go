@@ -2,7 +2,7 @@ package checkoutwebhook
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 
 	"fulfillment/shared/runtime/config"
 	"fulfillment/shared/runtime/entrypoint"
@@ -12,22 +12,23 @@ import (
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.
 const Name = "checkout-webhook"
 
-// Setup builds the webhook from the environment: STRIPE_WEBHOOK_SECRETS
-// (comma-separated, required), GOOGLE_CLOUD_PROJECT, DEAD_LETTER_TOPIC.
-func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error) {
-	env := &config.Env{}
-	secrets := env.List("STRIPE_WEBHOOK_SECRETS")
-	if len(secrets) == 0 {
-		env.Required("STRIPE_WEBHOOK_SECRETS")
-	}
-	if err := env.Err(); err != nil {
-		return nil, err
-	}
-	p, err := platform.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return New(Deps{
-		Store: p.Store, Publisher: p.Publisher, Secrets: secrets, Logger: logger, Close: p.Close,
-	}), nil
+// Config are the webhook's settings.
+type Config struct {
+	config.Common
+	// Secrets are Stripe's endpoint signing secrets, comma-separated:
+	// several while a secret is rotated.
+	Secrets config.List `env:"STRIPE_WEBHOOK_SECRETS,required,notEmpty"`
 }
+
+// Validate refuses a list of separators alone.
+func (c *Config) Validate() error {
+	if len(c.Secrets) == 0 {
+		return errors.New("STRIPE_WEBHOOK_SECRETS is required")
+	}
+	return nil
+}
+
+// Setup builds the webhook from the environment (Config).
+var Setup = platform.Setup(func(_ context.Context, w platform.Wiring[Config]) (entrypoint.Function, error) {
+	return New(Deps{Store: w.Store, Publisher: w.Publisher, Secrets: w.Config.Secrets, Logger: w.Logger, Close: w.Close}), nil
+})

@@ -2,41 +2,43 @@ package failedpaymentalerting
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
+	"errors"
 	"time"
 
 	"fulfillment/shared/adapters/alerting"
 	"fulfillment/shared/runtime/config"
-	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/platform"
 )
 
-// Setup builds the function from the environment: SLACK_WEBHOOK_URL,
-// PAGERDUTY_ROUTING_KEY (required), PAGERDUTY_EVENTS_URL, ALERT_THRESHOLD
-// (default 5 failures) and ALERT_WINDOW (default 10m).
-func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error) {
-	env := &config.Env{}
-	slackURL := env.Required("SLACK_WEBHOOK_URL")
-	routingKey := env.Required("PAGERDUTY_ROUTING_KEY")
-	eventsURL := env.String("PAGERDUTY_EVENTS_URL", alerting.DefaultEventsURL)
-	threshold := env.Int("ALERT_THRESHOLD", 5)
-	window := env.Duration("ALERT_WINDOW", 10*time.Minute)
-	if err := env.Err(); err != nil {
-		return nil, err
-	}
-	if threshold < 1 || window <= 0 {
-		return nil, fmt.Errorf("config: ALERT_THRESHOLD must be >= 1 and ALERT_WINDOW positive")
-	}
-	p, err := platform.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pd := alerting.NewPagerDuty(eventsURL, routingKey, platform.OutboundClient("pagerduty", logger))
-	f := New(Deps{
-		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		Slack: alerting.NewSlack(slackURL, platform.OutboundClient("slack", logger)), PagerDuty: NotifierFunc(pd.Trigger),
-		Threshold: threshold, Window: window,
-	})
-	return entrypoint.Serve(f, logger), nil
+// Config are the function's settings.
+type Config struct {
+	config.Common
+	// SlackURL is the Slack incoming webhook alerts are posted to.
+	SlackURL string `env:"SLACK_WEBHOOK_URL,required,notEmpty"`
+	// RoutingKey is the PagerDuty Events API v2 integration key.
+	RoutingKey string `env:"PAGERDUTY_ROUTING_KEY,required,notEmpty"`
+	// EventsURL is PagerDuty's Events API (alerting.DefaultEventsURL).
+	EventsURL string `env:"PAGERDUTY_EVENTS_URL" envDefault:"https://events.pagerduty.com"`
+	// Threshold is how many payment failures within Window page someone.
+	Threshold int `env:"ALERT_THRESHOLD" envDefault:"5"`
+	// Window is the sliding window failures are counted over.
+	Window time.Duration `env:"ALERT_WINDOW" envDefault:"10m"`
 }
+
+// Validate refuses a threshold or window that could never page.
+func (c *Config) Validate() error {
+	if c.Threshold < 1 || c.Window <= 0 {
+		return errors.New("ALERT_THRESHOLD must be >= 1 and ALERT_WINDOW positive")
+	}
+	return nil
+}
+
+// Setup builds the function from the environment (Config).
+var Setup = platform.SetupEvents(func(_ context.Context, w platform.Wiring[Config]) (*Function, error) {
+	pd := alerting.NewPagerDuty(w.Config.EventsURL, w.Config.RoutingKey, platform.OutboundClient("pagerduty", w.Logger))
+	return New(Deps{
+		Store: w.Store, Publisher: w.Publisher, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger, Close: w.Close,
+		Slack: alerting.NewSlack(w.Config.SlackURL, platform.OutboundClient("slack", w.Logger)), PagerDuty: NotifierFunc(pd.Trigger),
+		Threshold: w.Config.Threshold, Window: w.Config.Window,
+	}), nil
+})

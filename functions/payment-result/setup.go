@@ -2,18 +2,17 @@ package paymentresult
 
 import (
 	"context"
-	"log/slog"
 
-	"fulfillment/shared/runtime/entrypoint"
+	"fulfillment/shared/runtime/config"
 	"fulfillment/shared/runtime/platform"
 )
 
-// Setup builds payment-result from the environment (GOOGLE_CLOUD_PROJECT, DEAD_LETTER_TOPIC).
-func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error) {
-	p, err := platform.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f := New(Deps{Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close})
-	return entrypoint.Serve(f, logger), nil
+// Config are payment-result's settings: only the common ones.
+type Config struct {
+	config.Common
 }
+
+// Setup builds payment-result from the environment (Config).
+var Setup = platform.SetupEvents(func(_ context.Context, w platform.Wiring[Config]) (*Function, error) {
+	return New(Deps{Store: w.Store, Publisher: w.Publisher, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger, Close: w.Close}), nil
+})

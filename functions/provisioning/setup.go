@@ -2,36 +2,34 @@ package provisioning
 
 import (
 	"context"
-	"log/slog"
 
 	"fulfillment/shared/adapters/gitlab"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/runtime/config"
-	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/platform"
 )
 
-// Setup builds provisioning from the environment: GITLAB_URL, GITLAB_JWT_KEY
-// and LICENSE_SIGNING_KEY (base64 Ed25519 seed) are required.
-func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error) {
-	env := &config.Env{}
-	gitlabURL := env.Required("GITLAB_URL")
-	jwtKey := env.Required("GITLAB_JWT_KEY")
-	seed := env.Required("LICENSE_SIGNING_KEY")
-	if err := env.Err(); err != nil {
-		return nil, err
-	}
-	key, err := license.KeyFromSeed(seed)
-	if err != nil {
-		return nil, err
-	}
-	p, err := platform.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f := New(Deps{
-		Store: p.Store, Publisher: p.Publisher, DeadLetterTopic: p.DeadLetterTopic, Logger: logger, Close: p.Close,
-		GitLab: gitlab.NewClient(gitlabURL, []byte(jwtKey), platform.OutboundClient("gitlab", logger)), LicenseKey: key,
-	})
-	return entrypoint.Serve(f, logger), nil
+// Config are provisioning's settings.
+type Config struct {
+	config.Common
+	// GitLabURL is the GitLab instance whose provisioning API is called.
+	GitLabURL string `env:"GITLAB_URL,required,notEmpty"`
+	// GitLabJWTKey signs the JWTs that authenticate those calls.
+	GitLabJWTKey string `env:"GITLAB_JWT_KEY,required,notEmpty"`
+	// LicenseSigningKey is the base64 Ed25519 seed self-managed licenses are
+	// signed with.
+	LicenseSigningKey string `env:"LICENSE_SIGNING_KEY,required,notEmpty"`
 }
+
+// Setup builds provisioning from the environment (Config).
+var Setup = platform.SetupEvents(func(_ context.Context, w platform.Wiring[Config]) (*Function, error) {
+	key, err := license.KeyFromSeed(w.Config.LicenseSigningKey)
+	if err != nil {
+		return nil, err
+	}
+	return New(Deps{
+		Store: w.Store, Publisher: w.Publisher, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger, Close: w.Close,
+		GitLab:     gitlab.NewClient(w.Config.GitLabURL, []byte(w.Config.GitLabJWTKey), platform.OutboundClient("gitlab", w.Logger)),
+		LicenseKey: key,
+	}), nil
+})

@@ -3,64 +3,75 @@ package renewal
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"fulfillment/shared/adapters/stripe"
-	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/config"
-	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/platform"
 )
 
-// Setup builds renewal from the environment: STRIPE_API_KEY (required),
-// STRIPE_API_URL (stripe-mock locally; empty for Stripe), STRIPE_TIMEOUT
-// (30s), RENEWAL_PAGE_SIZE (500), and the schedule (PolicyFromEnv).
-func Setup(ctx context.Context, logger *slog.Logger) (entrypoint.Function, error) {
-	env := &config.Env{}
-	key := env.Required("STRIPE_API_KEY")
-	apiURL := env.String("STRIPE_API_URL", "")
-	timeout := env.Duration("STRIPE_TIMEOUT", 30*time.Second)
-	pageSize := env.Int("RENEWAL_PAGE_SIZE", 500)
-	policy := PolicyFromEnv(env)
-	if err := env.Err(); err != nil {
-		return nil, err
-	}
-	if err := policy.Validate(); err != nil {
-		return nil, err
-	}
-	p, err := platform.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	clk := clock.FromEnv()
-	if _, fake := clk.(*clock.File); fake {
-		logger.WarnContext(ctx, "time is read from "+clock.FileEnv+": test stacks only")
-	}
-	fanOut := p.Publisher.Batched()
-	f := New(Deps{
-		Store: p.Store, Publisher: p.Publisher, FanOut: fanOut, DeadLetterTopic: p.DeadLetterTopic, Logger: logger,
-		Close:   func() error { return errors.Join(fanOut.Close(), p.Close()) },
-		Billing: stripe.NewBilling(key, apiURL, timeout), Policy: policy, Clock: clk, PageSize: pageSize,
-	})
-	return entrypoint.Serve(f, logger), nil
+// Config are renewal's settings.
+type Config struct {
+	config.Common
+	// StripeAPIKey is the Stripe secret key charges are made with.
+	StripeAPIKey string `env:"STRIPE_API_KEY,required,notEmpty"`
+	// StripeAPIURL is stripe-mock locally; empty for Stripe itself.
+	StripeAPIURL string `env:"STRIPE_API_URL"`
+	// StripeTimeout bounds one call to Stripe.
+	StripeTimeout time.Duration `env:"STRIPE_TIMEOUT" envDefault:"30s"`
+	// PageSize is how many subscriptions one fan-out query page reads.
+	PageSize int `env:"RENEWAL_PAGE_SIZE" envDefault:"500"`
+	// Schedule is the subscription schedule.
+	Schedule PolicyConfig
 }
 
-// PolicyFromEnv reads the subscription schedule; defaults are
-// subscription.DefaultPolicy: RENEWAL_NOTICE_DAYS (15), RENEWAL_LEAD_TIME
-// (168h: charge a week before term end), DUNNING_RETRY_DAYS ("3,7,14": days
-// after the first failure), DUNNING_GRACE_DAYS (7), DUNNING_SUSPENSION_DAYS
-// (30: suspended this long before canceled), TRUE_UP_DELAY_DAYS (7) and
-// CHARGE_SETTLE_AFTER (1h: when an unanswered charge is checked with Stripe).
-func PolicyFromEnv(env *config.Env) subscription.Policy {
+// Validate refuses a schedule that cannot run.
+func (c *Config) Validate() error { return c.Schedule.Policy().Validate() }
+
+// PolicyConfig is the subscription schedule as operators set it; its
+// defaults are subscription.DefaultPolicy's.
+type PolicyConfig struct {
+	// NoticeDays is how many days before term end the renewal notice goes out.
+	NoticeDays int `env:"RENEWAL_NOTICE_DAYS" envDefault:"15"`
+	// ChargeLead is how long before term end the renewal is charged.
+	ChargeLead time.Duration `env:"RENEWAL_LEAD_TIME" envDefault:"168h"`
+	// RetryDays are the payment retries, in days after the first failure.
+	RetryDays config.Ints `env:"DUNNING_RETRY_DAYS" envDefault:"3,7,14"`
+	// GraceDays is the grace period after the last retry.
+	GraceDays int `env:"DUNNING_GRACE_DAYS" envDefault:"7"`
+	// SuspensionDays is how long a subscription stays suspended before it is
+	// canceled.
+	SuspensionDays int `env:"DUNNING_SUSPENSION_DAYS" envDefault:"30"`
+	// TrueUpDelayDays is how many days after its notice the quarterly true-up
+	// is invoiced.
+	TrueUpDelayDays int `env:"TRUE_UP_DELAY_DAYS" envDefault:"7"`
+	// SettleAfter is when an unanswered charge is checked with Stripe.
+	SettleAfter time.Duration `env:"CHARGE_SETTLE_AFTER" envDefault:"1h"`
+}
+
+// Policy is the schedule c describes.
+func (c PolicyConfig) Policy() subscription.Policy {
 	p := subscription.DefaultPolicy()
-	p.NoticeLead = time.Duration(env.Int("RENEWAL_NOTICE_DAYS", 15)) * 24 * time.Hour
-	p.ChargeLead = env.Duration("RENEWAL_LEAD_TIME", p.ChargeLead)
-	p.RetryDays = env.Ints("DUNNING_RETRY_DAYS", p.RetryDays)
-	p.GraceDays = env.Int("DUNNING_GRACE_DAYS", p.GraceDays)
-	p.SuspensionDays = env.Int("DUNNING_SUSPENSION_DAYS", p.SuspensionDays)
-	p.TrueUpDelay = time.Duration(env.Int("TRUE_UP_DELAY_DAYS", 7)) * 24 * time.Hour
-	p.SettleAfter = env.Duration("CHARGE_SETTLE_AFTER", p.SettleAfter)
+	p.NoticeLead = time.Duration(c.NoticeDays) * 24 * time.Hour
+	p.ChargeLead = c.ChargeLead
+	if len(c.RetryDays) > 0 { // a list of separators alone keeps the default
+		p.RetryDays = c.RetryDays
+	}
+	p.GraceDays = c.GraceDays
+	p.SuspensionDays = c.SuspensionDays
+	p.TrueUpDelay = time.Duration(c.TrueUpDelayDays) * 24 * time.Hour
+	p.SettleAfter = c.SettleAfter
 	return p
 }
+
+// Setup builds renewal from the environment (Config).
+var Setup = platform.SetupEvents(func(_ context.Context, w platform.Wiring[Config]) (*Function, error) {
+	fanOut := w.Publisher.Batched()
+	return New(Deps{
+		Store: w.Store, Publisher: w.Publisher, FanOut: fanOut, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger,
+		Close:   func() error { return errors.Join(fanOut.Close(), w.Close()) },
+		Billing: stripe.NewBilling(w.Config.StripeAPIKey, w.Config.StripeAPIURL, w.Config.StripeTimeout),
+		Policy:  w.Config.Schedule.Policy(), Clock: w.Clock, PageSize: w.Config.PageSize,
+	}), nil
+})

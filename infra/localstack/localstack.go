@@ -1,6 +1,7 @@
 // Package localstack runs the whole system on one machine: the official
 // Firestore and Pub/Sub emulators, every function as its own process (its
-// real GCP entry point), push subscriptions between them from the topology,
+// real Setup and GCP entry point, built by the stack's own main, cmd/function,
+// which alone injects the test clock and crash points), push subscriptions between them from the topology,
 // stripe-mock behind a recording proxy, and recording doubles for GitLab,
 // Salesforce, Slack and PagerDuty. `make run` and the end-to-end tests both
 // start it.
@@ -57,7 +58,8 @@ type Options struct {
 	// Env adds or overrides function settings, per function name ("*" for all).
 	Env map[string]map[string]string
 	// ClockFile, when set, is the shared clock every function reads the time
-	// from (shared/clock): write it with clock.Set to move the stack in time.
+	// from (shared/domain/clock): write it with clock.Set to move the stack in
+	// time. The stack's main (cmd/function) injects it; production never reads it.
 	ClockFile string
 	// MaximumBackoff, when set, caps the redelivery backoff below the
 	// topology's (a test that waits for convergence need not wait 60 s).
@@ -117,7 +119,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := s.startEmulators(ctx, o); err != nil {
 		return s, err
 	}
-	bins, err := build(ctx, o.Root)
+	bin, err := build(ctx, o.Root)
 	if err != nil {
 		return s, err
 	}
@@ -128,7 +130,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return s, err
 	}
 	for _, fn := range Functions {
-		if err := s.startFunction(ctx, fn, bins[fn], o); err != nil {
+		if err := s.startFunction(ctx, fn, bin, o); err != nil {
 			return s, err
 		}
 	}
@@ -390,21 +392,21 @@ func (s *Stack) Stop() {
 	}
 }
 
-// build compiles every function's GCP entry point into the build cache's
-// output folder; repeated builds are quick.
-func build(ctx context.Context, root string) (map[string]string, error) {
-	dir := filepath.Join(root, "bin", "functions")
-	bins := map[string]string{}
-	for _, fn := range Functions {
-		out := filepath.Join(dir, fn)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./functions/"+fn+"/cmd/gcp")
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("localstack: build %s: %w\n%s", fn, err, b)
-		}
-		bins[fn] = out
+// mainPackage is the stack's entry point for every function: each function's
+// Setup and GCP entry point, plus the test hooks it reads from
+// FULFILLMENT_CLOCK_FILE and FAULT_CRASH, which production mains never read.
+const mainPackage = "./infra/localstack/cmd/function"
+
+// build compiles the stack's function main (one binary; FUNCTION_TARGET
+// picks the function) into bin/; repeated builds are quick.
+func build(ctx context.Context, root string) (string, error) {
+	out := filepath.Join(root, "bin", "functions", "localstack-function")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, mainPackage)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("localstack: build %s: %w\n%s", mainPackage, err, b)
 	}
-	return bins, nil
+	return out, nil
 }
 
 // RepoRoot finds the module root from the working directory.

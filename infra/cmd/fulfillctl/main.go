@@ -266,6 +266,9 @@ func moveClock(args []string) error {
 }
 
 // now is the stack's time: the clock file when the stack has one.
+// FULFILLMENT_CLOCK_FILE is an explicit setting of this operator CLI (make run
+// writes it into .localstack/env), not a function's: the functions get the
+// clock injected by the local stack's main, and production reads no clock file.
 func now() time.Time { return clock.FromEnv().Now() }
 
 func show(ctx context.Context, args []string) error {

@@ -1,8 +1,9 @@
 // Package clock is the one place functions read the time from. In
-// production it is the system clock. When FULFILLMENT_CLOCK_FILE is set (the
-// local stack and end-to-end tests only) every Now reads that file, which
-// holds an RFC 3339 instant, so one test can move every process through a
-// subscription's year at once. An empty or missing file means real time.
+// production it is the system clock. A test stack injects File instead (the
+// local stack's main passes it to each function's Setup): every Now reads
+// that file, which holds an RFC 3339 instant, so one test can move every
+// process through a subscription's year at once. An empty or missing file
+// means real time. No function reads FULFILLMENT_CLOCK_FILE itself.
 package clock
 
 import (
@@ -12,7 +13,8 @@ import (
 	"time"
 )
 
-// FileEnv names the clock file; unset in production.
+// FileEnv names the clock file for the local stack's main and the operator
+// CLI; production functions never read it.
 const FileEnv = "FULFILLMENT_CLOCK_FILE"
 
 // Clock tells the time.
@@ -32,7 +34,9 @@ type Func func() time.Time
 // Now calls f.
 func (f Func) Now() time.Time { return f().UTC() }
 
-// FromEnv returns the file clock when FULFILLMENT_CLOCK_FILE is set, else System.
+// FromEnv returns the file clock when FULFILLMENT_CLOCK_FILE is set, else
+// System. For test mains and the operator CLI only: a function's Setup takes
+// its clock as an injected hook (entrypoint.Hooks) and never calls this.
 func FromEnv() Clock {
 	if path := os.Getenv(FileEnv); path != "" {
 		return &File{Path: path}

@@ -1,112 +1,130 @@
 // Package config reads a function's settings from the environment (Secret
-// Manager values arrive there on GCP). Every setting has a default that runs
-// against the local stack, except secrets; a bad value stops the function at
+// Manager values arrive there on GCP) into one struct per function, with
+// github.com/caarlos0/env: each field's `env` tag names its variable and
+// `envDefault` its default, used when the variable is unset or empty. Every
+// setting has a default that runs against the local stack, except secrets,
+// which are `required,notEmpty`. A missing or bad value stops the function at
 // start with an error naming the variable.
 package config
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"reflect"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/caarlos0/env/v11"
 )
 
-// Env collects settings and the first error met, so a function reads all of
-// its settings and checks once.
-type Env struct {
-	errs []string
-}
-
-// String returns the variable or def.
-func (e *Env) String(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-// Required returns the variable, noting an error when it is empty.
-func (e *Env) Required(key string) string {
-	v := os.Getenv(key)
-	if v == "" {
-		e.errs = append(e.errs, key+" is required")
-	}
-	return v
-}
-
-// List splits a comma-separated variable, dropping empty items.
-func (e *Env) List(key string) []string {
-	var out []string
-	for _, s := range strings.Split(os.Getenv(key), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// Int returns the variable as an integer, or def.
-func (e *Env) Int(key string, def int) int {
-	v := os.Getenv(key)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		e.errs = append(e.errs, fmt.Sprintf("%s=%q is not an integer", key, v))
-	}
-	return n
-}
-
-// Ints returns a comma-separated list of integers ("3,7,14"), or def.
-func (e *Env) Ints(key string, def []int) []int {
-	items := e.List(key)
-	if len(items) == 0 {
-		return def
-	}
-	out := make([]int, 0, len(items))
-	for _, v := range items {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Sprintf("%s item %q is not an integer", key, v))
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
-// Duration returns the variable as a time.Duration ("90s", "168h"), or def.
-func (e *Env) Duration(key string, def time.Duration) time.Duration {
-	v := os.Getenv(key)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		e.errs = append(e.errs, fmt.Sprintf("%s=%q is not a duration", key, v))
-	}
-	return d
-}
-
-// Err reports every bad or missing setting at once.
-func (e *Env) Err() error {
-	if len(e.errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("config: %s", strings.Join(e.errs, "; "))
-}
-
-// Common are the settings every function has.
+// Common are the settings every function has; each function's settings
+// struct embeds it.
 type Common struct {
-	Project         string
-	DeadLetterTopic string
+	// Project is the GCP project whose Firestore and Pub/Sub the function uses.
+	Project string `env:"GOOGLE_CLOUD_PROJECT" envDefault:"fulfillment-local"`
+	// DeadLetterTopic receives the events the function gives up on; empty
+	// for a function that dead-letters nothing.
+	DeadLetterTopic string `env:"DEAD_LETTER_TOPIC"`
 }
 
-// ReadCommon reads the common settings.
-func (e *Env) ReadCommon() Common {
-	return Common{
-		Project:         e.String("GOOGLE_CLOUD_PROJECT", "fulfillment-local"),
-		DeadLetterTopic: e.String("DEAD_LETTER_TOPIC", ""),
+// CommonSettings returns the common settings of a struct that embeds Common.
+func (c Common) CommonSettings() Common { return c }
+
+// Settings is a function's settings struct: it embeds Common.
+type Settings interface {
+	CommonSettings() Common
+}
+
+// Validator is a settings struct with checks across its fields, run by Read
+// after every variable is parsed.
+type Validator interface {
+	Validate() error
+}
+
+// Read fills a settings struct of type C from the environment and validates
+// it. Every missing or bad variable is reported at once.
+func Read[C any]() (C, error) {
+	var c C
+	if err := env.Parse(&c); err != nil {
+		return c, fmt.Errorf("config: %w", nameVariables(reflect.TypeOf(c), err))
 	}
+	if v, ok := any(&c).(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// nameVariables rewrites the library's parse errors, which name the Go
+// field, to name the variable an operator sets.
+func nameVariables(t reflect.Type, err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if key := variableOf(t, pe.Name); key != "" {
+				e = fmt.Errorf("%s: %w", key, pe.Err)
+			}
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// variableOf finds the variable of the field called name in t or in the
+// structs it holds.
+func variableOf(t reflect.Type, name string) string {
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == name {
+			if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
+				return key
+			}
+		}
+		if key := variableOf(f.Type, name); key != "" {
+			return key
+		}
+	}
+	return ""
+}
+
+// List is a comma-separated setting ("a, b,c"): items are trimmed and empty
+// ones dropped.
+type List []string
+
+// UnmarshalText splits text.
+func (l *List) UnmarshalText(text []byte) error {
+	*l = nil
+	for _, s := range strings.Split(string(text), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// Ints is a comma-separated list of integers ("3, 7, 14"), read as List is.
+type Ints []int
+
+// UnmarshalText parses text.
+func (n *Ints) UnmarshalText(text []byte) error {
+	var items List
+	_ = items.UnmarshalText(text)
+	*n = make(Ints, 0, len(items))
+	for _, s := range items {
+		i, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("item %q is not an integer", s)
+		}
+		*n = append(*n, i)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	fnhttp "knative.dev/func-go/http"
 
+	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/runtime/logging"
 	"fulfillment/shared/runtime/telemetry"
 )
@@ -25,21 +26,43 @@ type Function interface {
 	Close() error
 }
 
-// Setup builds a function from the environment.
-type Setup func(ctx context.Context, logger *slog.Logger) (Function, error)
+// Setup builds a function from the environment, with the hooks a test stack
+// injects (none in production).
+type Setup func(ctx context.Context, logger *slog.Logger, hooks Hooks) (Function, error)
+
+// Hooks are what only a test stack hands a function: production's mains pass
+// none, and nothing in a function reads them from the environment. The zero
+// value is production. The local stack's own main (infra/localstack/cmd/function)
+// sets them, and enables the crash points (shared/runtime/faultpoint).
+type Hooks struct {
+	// Clock, when set, replaces the system clock: the local stack's shared
+	// clock file, which moves every process through a subscription's year.
+	Clock clock.Clock
+}
+
+// ClockOrSystem is the injected clock, else the system clock.
+func (h Hooks) ClockOrSystem() clock.Clock {
+	if h.Clock == nil {
+		return clock.System{}
+	}
+	return h.Clock
+}
 
 // RunGCP serves the function with functions-framework-go on PORT (8080),
 // registered under name so FUNCTION_TARGET=name selects it. It exits the
 // process on failure, after logging why.
-func RunGCP(name string, setup Setup) {
+func RunGCP(name string, setup Setup) { RunGCPWith(name, setup, Hooks{}) }
+
+// RunGCPWith is RunGCP with test hooks: for the local stack's main only.
+func RunGCPWith(name string, setup Setup, hooks Hooks) {
 	logger := logging.Default(name)
-	if err := runGCP(name, setup, logger); err != nil {
+	if err := runGCP(name, setup, hooks, logger); err != nil {
 		logger.Error("function stopped", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func runGCP(name string, setup Setup, logger *slog.Logger) error {
+func runGCP(name string, setup Setup, hooks Hooks, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	shutdown, err := telemetry.Setup(ctx, name, logger)
@@ -47,7 +70,7 @@ func runGCP(name string, setup Setup, logger *slog.Logger) error {
 		return err
 	}
 	defer flushTelemetry(shutdown, logger)
-	fn, err := setup(ctx, logger)
+	fn, err := setup(ctx, logger, hooks)
 	if err != nil {
 		return fmt.Errorf("setup %s: %w", name, err)
 	}
@@ -97,7 +120,7 @@ func (k *knativeInstance) Start(ctx context.Context, _ map[string]string) error 
 	if err != nil {
 		return err
 	}
-	fn, err := k.setup(ctx, k.logger)
+	fn, err := k.setup(ctx, k.logger, Hooks{})
 	if err != nil {
 		flushTelemetry(shutdown, k.logger)
 		return fmt.Errorf("setup %s: %w", k.name, err)

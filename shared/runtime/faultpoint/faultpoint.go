@@ -1,6 +1,8 @@
 // Package faultpoint lets the fault-injection suite kill a function at a
 // named line, to prove that a crash there loses nothing. It is inert unless
-// FAULT_CRASH is set, which only the test stack does, e.g.
+// a test main calls Enable; production never does, and nothing here reads
+// the environment. The local stack's main (infra/localstack/cmd/function)
+// enables the points named in FAULT_CRASH, e.g.
 //
 //	FAULT_CRASH="consumer.after-commit:0.02,consumer.before-commit:0.02"
 //
@@ -13,20 +15,19 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 )
 
-// EnvVar names the setting; production never sets it.
+// EnvVar names the variable the local stack's main reads the points from;
+// this package never reads it.
 const EnvVar = "FAULT_CRASH"
 
 // ExitCode is what a crashed process exits with, so a supervisor can tell a
 // planned crash from a real one.
 const ExitCode = 86
 
-var (
-	once   sync.Once
-	points map[string]float64
-)
+// points are the enabled crash points; nil (production) leaves Crash inert.
+var points atomic.Pointer[map[string]float64]
 
 // Parse reads "name:probability,..."; malformed entries are errors.
 func Parse(spec string) (map[string]float64, error) {
@@ -46,26 +47,28 @@ func Parse(spec string) (map[string]float64, error) {
 	return out, nil
 }
 
-func load() {
-	spec := os.Getenv(EnvVar)
-	if spec == "" {
-		return
-	}
+// Enable arms the crash points of spec ("name:probability,..."); an empty
+// spec disarms them. Only a test main calls it, before serving.
+func Enable(spec string) error {
 	p, err := Parse(spec)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return err
 	}
-	points = p
+	if len(p) == 0 {
+		points.Store(nil)
+		return nil
+	}
+	points.Store(&p)
+	return nil
 }
 
-// Crash exits the process at point name if the test stack asked for it.
+// Crash exits the process at point name if a test main enabled it.
 func Crash(name string) {
-	once.Do(load)
-	if points == nil {
+	p := points.Load()
+	if p == nil {
 		return
 	}
-	if p := points[name]; p > 0 && rand.Float64() < p {
+	if prob := (*p)[name]; prob > 0 && rand.Float64() < prob {
 		fmt.Fprintf(os.Stderr, `{"severity":"WARNING","message":"faultpoint: crashing on purpose","point":%q}`+"\n", name)
 		os.Exit(ExitCode)
 	}

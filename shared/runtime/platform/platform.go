@@ -1,6 +1,7 @@
 // Package platform opens the GCP clients every function shares: Firestore
 // and Pub/Sub for GOOGLE_CLOUD_PROJECT (the emulators when their *_EMULATOR_HOST
-// variables are set).
+// variables are set), and wires a function once (Setup, SetupEvents): read
+// its settings, open the platform, hand both to its constructor.
 package platform
 
 import (
@@ -11,7 +12,9 @@ import (
 
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/httpx"
 	"fulfillment/shared/runtime/telemetry"
 )
@@ -24,12 +27,7 @@ type Platform struct {
 }
 
 // Open connects both clients.
-func Open(ctx context.Context) (*Platform, error) {
-	env := &config.Env{}
-	common := env.ReadCommon()
-	if err := env.Err(); err != nil {
-		return nil, err
-	}
+func Open(ctx context.Context, common config.Common) (*Platform, error) {
 	st, err := store.Open(ctx, common.Project)
 	if err != nil {
 		return nil, err
@@ -45,6 +43,58 @@ func Open(ctx context.Context) (*Platform, error) {
 // Close closes both clients, flushing the publisher first.
 func (p *Platform) Close() error {
 	return errors.Join(p.Publisher.Close(), p.Store.Close())
+}
+
+// Wiring is what a function's constructor is handed: its settings, the
+// shared clients, the logger and the clock.
+type Wiring[C config.Settings] struct {
+	Config C
+	// Platform gives Store, Publisher, DeadLetterTopic and Close.
+	*Platform
+	Logger *slog.Logger
+	// Clock is the system clock unless a test stack injected one.
+	Clock clock.Clock
+}
+
+// Build makes a function from its wiring.
+type Build[C config.Settings, F any] func(ctx context.Context, w Wiring[C]) (F, error)
+
+// Setup is the entry points' Setup for an HTTP function whose settings are C.
+func Setup[C config.Settings](build Build[C, entrypoint.Function]) entrypoint.Setup {
+	return func(ctx context.Context, logger *slog.Logger, hooks entrypoint.Hooks) (entrypoint.Function, error) {
+		return wire(ctx, logger, hooks, build)
+	}
+}
+
+// SetupEvents is the entry points' Setup for a CloudEvents function whose
+// settings are C: its Handle is served by entrypoint.Serve.
+func SetupEvents[C config.Settings, F entrypoint.EventFunction](build Build[C, F]) entrypoint.Setup {
+	return func(ctx context.Context, logger *slog.Logger, hooks entrypoint.Hooks) (entrypoint.Function, error) {
+		f, err := wire(ctx, logger, hooks, build)
+		if err != nil {
+			return nil, err
+		}
+		return entrypoint.Serve(f, logger), nil
+	}
+}
+
+// wire reads C from the environment (config.Read), opens the platform for
+// C's project and calls build; a failed build closes the platform again.
+func wire[C config.Settings, F any](ctx context.Context, logger *slog.Logger, hooks entrypoint.Hooks, build Build[C, F]) (F, error) {
+	var none F
+	cfg, err := config.Read[C]()
+	if err != nil {
+		return none, err
+	}
+	p, err := Open(ctx, cfg.CommonSettings())
+	if err != nil {
+		return none, err
+	}
+	f, err := build(ctx, Wiring[C]{Config: cfg, Platform: p, Logger: logger, Clock: hooks.ClockOrSystem()})
+	if err != nil {
+		return none, errors.Join(err, p.Close())
+	}
+	return f, nil
 }
 
 // OutboundClient is the HTTP client for one outside dependency (GitLab,

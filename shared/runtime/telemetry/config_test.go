@@ -8,32 +8,42 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-func TestConfigIsOffByDefaultAndReadsTheStandardVariables(t *testing.T) {
+func TestExportIsOffByDefaultAndFollowsTheStandardVariables(t *testing.T) {
 	cases := []struct {
-		name    string
-		env     map[string]string
-		want    Config
-		wantErr bool
+		name            string
+		env             map[string]string
+		traces, metrics bool
+		wantErr         bool
 	}{
-		{"nothing set: off", nil, Config{Traces: "none", Metrics: "none", TracesProtocol: "http/protobuf", MetricsProto: "http/protobuf"}, false},
-		{"otlp over gRPC for both", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-			Config{Traces: "otlp", Metrics: "otlp", TracesProtocol: "grpc", MetricsProto: "grpc"}, false},
-		{"per-signal protocol wins", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"},
-			Config{Traces: "otlp", Metrics: "none", TracesProtocol: "http/protobuf", MetricsProto: "grpc"}, false},
-		{"unknown exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, Config{}, true},
-		{"unknown protocol", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, Config{}, true},
+		{"nothing set: off", nil, false, false, false},
+		{"none: off", map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, false, false, false},
+		{"otlp over gRPC for both", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, true, true, false},
+		{"traces alone, per-signal protocol", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, true, false, false},
+		{"unknown exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, false, false, true},
+		{"unknown protocol", map[string]string{"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, false, false, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"} {
 				t.Setenv(k, c.env[k])
 			}
-			got, err := ConfigFromEnv()
-			if (err != nil) != c.wantErr {
-				t.Fatalf("err = %v, want error %v", err, c.wantErr)
+			ctx := context.Background()
+			exp, errT := spanExporter(ctx)
+			r, errM := metricReader(ctx)
+			if gotErr := errT != nil || errM != nil; gotErr != c.wantErr {
+				t.Fatalf("errors = %v, %v; want an error: %v", errT, errM, c.wantErr)
 			}
-			if !c.wantErr && got != c.want {
-				t.Errorf("config = %+v, want %+v", got, c.want)
+			if c.wantErr {
+				return
+			}
+			if (exp != nil) != c.traces || (r != nil) != c.metrics {
+				t.Errorf("span exporter %T, metric reader %T; want traces %v, metrics %v", exp, r, c.traces, c.metrics)
+			}
+			if exp != nil {
+				_ = exp.Shutdown(ctx)
+			}
+			if r != nil {
+				_ = r.Shutdown(ctx)
 			}
 		})
 	}

@@ -115,17 +115,20 @@ func (c *collector) serveGRPC(t *testing.T) string {
 // TestExportsOverEitherOTLPProtocol: what the configuration names is where
 // spans and metrics go, over HTTP or gRPC.
 func TestExportsOverEitherOTLPProtocol(t *testing.T) {
-	for _, protocol := range []string{ProtocolHTTP, ProtocolGRPC} {
+	for _, protocol := range []string{"http/protobuf", "grpc"} {
 		t.Run(protocol, func(t *testing.T) {
 			c := &collector{}
 			endpoint := c.serveHTTP(t)
-			if protocol == ProtocolGRPC {
+			if protocol == "grpc" {
 				endpoint = c.serveGRPC(t)
 			}
 			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+			t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
+			t.Setenv("OTEL_METRICS_EXPORTER", "otlp")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			tp, mp, err := providers(ctx, "export-test", Config{Traces: ExporterOTLP, Metrics: ExporterOTLP, TracesProtocol: protocol, MetricsProto: protocol})
+			tp, mp, err := providers(ctx, "export-test")
 			if err != nil {
 				t.Fatal(err)
 			}

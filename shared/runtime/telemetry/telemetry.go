@@ -1,13 +1,15 @@
 // Package telemetry sets up OpenTelemetry for a function: traces that follow
 // one purchase across every function (W3C trace context in the CloudEvents
 // traceparent extension and in HTTP headers), the metrics operators alert
-// on, and the exporters, chosen by the standard OTEL_* variables.
+// on, and the exporters, chosen by the standard OTEL_* variables through
+// OpenTelemetry's autoexport.
 //
 // Exporting is off unless configured: OTEL_TRACES_EXPORTER and
-// OTEL_METRICS_EXPORTER are "none" by default and "otlp" to export, over
-// OTEL_EXPORTER_OTLP_PROTOCOL ("http/protobuf", the default, or "grpc") to
-// OTEL_EXPORTER_OTLP_ENDPOINT. Spans are made even with exporting off: their
-// trace ids are what the logs carry and the next function continues.
+// OTEL_METRICS_EXPORTER are "none" by default (autoexport's own default is
+// "otlp") and "otlp" to export, over OTEL_EXPORTER_OTLP_PROTOCOL
+// ("http/protobuf", the default, or "grpc") to OTEL_EXPORTER_OTLP_ENDPOINT.
+// Spans are made even with exporting off: their trace ids are what the logs
+// carry and the next function continues.
 package telemetry
 
 import (
@@ -17,11 +19,8 @@ import (
 	"log/slog"
 	"os"
 
+	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -30,60 +29,38 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Exporter and protocol values, as the OpenTelemetry specification names them.
-const (
-	ExporterNone = "none"
-	ExporterOTLP = "otlp"
-	ProtocolHTTP = "http/protobuf"
-	ProtocolGRPC = "grpc"
-)
-
-// Config says where telemetry goes.
-type Config struct {
-	Traces         string // ExporterNone or ExporterOTLP
-	Metrics        string // ExporterNone or ExporterOTLP
-	TracesProtocol string // ProtocolHTTP or ProtocolGRPC
-	MetricsProto   string // ProtocolHTTP or ProtocolGRPC
+// spanExporter is the exporter OTEL_TRACES_EXPORTER names ("otlp", "console",
+// "none"), with OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL and the SDK's other
+// OTEL_EXPORTER_OTLP_* variables; nil when nothing is to be exported.
+func spanExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
+	exp, err := autoexport.NewSpanExporter(ctx, autoexport.WithFallbackSpanExporter(noSpanExporter))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry.Setup: trace exporter (OTEL_TRACES_EXPORTER): %w", err)
+	}
+	if exp == nil || autoexport.IsNoneSpanExporter(exp) {
+		return nil, nil
+	}
+	return exp, nil
 }
 
-// ConfigFromEnv reads OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER and
-// OTEL_EXPORTER_OTLP_PROTOCOL (or its per-signal variants). Endpoints,
-// headers, timeouts, sampling and batching are read by the SDK itself.
-func ConfigFromEnv() (Config, error) {
-	proto := envOr("OTEL_EXPORTER_OTLP_PROTOCOL", ProtocolHTTP)
-	c := Config{
-		Traces:         envOr("OTEL_TRACES_EXPORTER", ExporterNone),
-		Metrics:        envOr("OTEL_METRICS_EXPORTER", ExporterNone),
-		TracesProtocol: envOr("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", proto),
-		MetricsProto:   envOr("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", proto),
+// metricReader is the reader OTEL_METRICS_EXPORTER names ("otlp", exporting
+// every OTEL_METRIC_EXPORT_INTERVAL, "console", "prometheus", "none"); nil
+// when nothing is to be exported.
+func metricReader(ctx context.Context) (sdkmetric.Reader, error) {
+	r, err := autoexport.NewMetricReader(ctx, autoexport.WithFallbackMetricReader(noMetricReader))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry.Setup: metric exporter (OTEL_METRICS_EXPORTER): %w", err)
 	}
-	return c, c.validate()
+	if r == nil || autoexport.IsNoneMetricReader(r) {
+		return nil, nil
+	}
+	return r, nil
 }
 
-func (c Config) validate() error {
-	var errs []error
-	for name, v := range map[string]string{"OTEL_TRACES_EXPORTER": c.Traces, "OTEL_METRICS_EXPORTER": c.Metrics} {
-		if v != ExporterNone && v != ExporterOTLP {
-			errs = append(errs, fmt.Errorf("%s=%q: want %q or %q", name, v, ExporterOTLP, ExporterNone))
-		}
-	}
-	for _, v := range []string{c.TracesProtocol, c.MetricsProto} {
-		if v != ProtocolHTTP && v != ProtocolGRPC {
-			errs = append(errs, fmt.Errorf("OTLP protocol %q: want %q or %q", v, ProtocolHTTP, ProtocolGRPC))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("telemetry config: %w", err)
-	}
-	return nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
+// noSpanExporter and noMetricReader are the fallbacks for an unset
+// OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER: "none".
+func noSpanExporter(context.Context) (sdktrace.SpanExporter, error) { return nil, nil }
+func noMetricReader(context.Context) (sdkmetric.Reader, error)      { return nil, nil }
 
 // Setup installs the global tracer and meter providers and the W3C trace
 // context propagator for service, configured from the environment, and
@@ -93,11 +70,7 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (shutdown f
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.Warn("telemetry", "error", err.Error())
 	}))
-	cfg, err := ConfigFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	tp, mp, err := providers(ctx, service, cfg)
+	tp, mp, err := providers(ctx, service)
 	if err != nil {
 		return nil, err
 	}
@@ -109,19 +82,19 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (shutdown f
 	}, nil
 }
 
-// providers builds the tracer and meter providers cfg asks for.
-func providers(ctx context.Context, service string, cfg Config) (*sdktrace.TracerProvider, *sdkmetric.MeterProvider, error) {
+// providers builds the tracer and meter providers the environment asks for.
+func providers(ctx context.Context, service string) (*sdktrace.TracerProvider, *sdkmetric.MeterProvider, error) {
 	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read last, win.
 	res, err := resource.New(ctx, resource.WithSchemaURL(semconv.SchemaURL),
 		resource.WithAttributes(semconv.ServiceName(service)), resource.WithTelemetrySDK(), resource.WithFromEnv())
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry.Setup: resource: %w", err)
 	}
-	tp, err := tracerProvider(ctx, cfg, res)
+	tp, err := tracerProvider(ctx, res)
 	if err != nil {
 		return nil, nil, err
 	}
-	mp, err := meterProvider(ctx, cfg, res)
+	mp, err := meterProvider(ctx, res)
 	if err != nil {
 		_ = tp.Shutdown(ctx)
 		return nil, nil, err
@@ -132,43 +105,31 @@ func providers(ctx context.Context, service string, cfg Config) (*sdktrace.Trace
 // tracerProvider makes spans whether or not it exports them; it exports
 // only when asked to. Sampling follows OTEL_TRACES_SAMPLER when set, else
 // sampler().
-func tracerProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sdktrace.TracerProvider, error) {
+func tracerProvider(ctx context.Context, res *resource.Resource) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
 		opts = append(opts, sdktrace.WithSampler(sampler()))
 	}
-	if cfg.Traces == ExporterOTLP {
-		var exp sdktrace.SpanExporter
-		var err error
-		if cfg.TracesProtocol == ProtocolGRPC {
-			exp, err = otlptracegrpc.New(ctx)
-		} else {
-			exp, err = otlptracehttp.New(ctx)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("telemetry.Setup: trace exporter: %w", err)
-		}
+	exp, err := spanExporter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if exp != nil {
 		opts = append(opts, sdktrace.WithBatcher(exp))
 	}
 	return sdktrace.NewTracerProvider(opts...), nil
 }
 
-// meterProvider exports every OTEL_METRIC_EXPORT_INTERVAL (60 s by default)
-// when asked to; without a reader, recording costs next to nothing.
-func meterProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sdkmetric.MeterProvider, error) {
+// meterProvider exports when asked to; without a reader, recording costs
+// next to nothing.
+func meterProvider(ctx context.Context, res *resource.Resource) (*sdkmetric.MeterProvider, error) {
 	opts := []sdkmetric.Option{sdkmetric.WithResource(res)}
-	if cfg.Metrics == ExporterOTLP {
-		var exp sdkmetric.Exporter
-		var err error
-		if cfg.MetricsProto == ProtocolGRPC {
-			exp, err = otlpmetricgrpc.New(ctx)
-		} else {
-			exp, err = otlpmetrichttp.New(ctx)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("telemetry.Setup: metric exporter: %w", err)
-		}
-		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+	r, err := metricReader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		opts = append(opts, sdkmetric.WithReader(r))
 	}
 	return sdkmetric.NewMeterProvider(opts...), nil
 }
