@@ -19,7 +19,7 @@ KO_BASE = KO_DEFAULTBASEIMAGE=$$(go run ./infra/cmd/kobase)
 KO_OFFLINE = KO_DOCKER_REPO=fulfillment.invalid/functions $(BIN)/ko build --bare --push=false --sbom=none
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: run test test-unit tools tofu lint fmt vet clean image images deploy bench-renewal fuzz faults
+.PHONY: run test test-fast tools tofu lint fmt vet clean image images deploy bench-renewal fuzz faults
 
 ## run: the whole system locally (emulators, every function, doubles), until Ctrl-C
 run: tools
@@ -33,14 +33,19 @@ test: tools
 	FAULT_REPORT=$(CURDIR)/.localstack/faults-report.txt go run ./infra/cmd/withemulators -- go test -count=1 -timeout 12m ./...
 	@cat .localstack/faults-report.txt
 
+## test-fast: every unit and component test, on the in-memory storage
+## adapter: no JVM, no emulator (the contract suite's Firestore half, e2e and
+## the fault suite, and infra/image, which builds every image with ko, run in
+## make test)
+FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e '/shared/adapters/firestore$$' -e '/infra/image$$')
+test-fast: $(BIN)/stripe-mock
+	go vet ./...
+	FULFILLMENT_TEST_STORE=memory go test -count=1 $(FAST_PKGS)
+
 ## bench-renewal: time one tick's fan-out over N due subscriptions on the emulators (N=100000 for the figure in the docs)
 N ?= 100000
 bench-renewal:
 	RENEWAL_BENCH_N=$(N) go run ./infra/cmd/withemulators -- go test -count=1 -run '^$$' -bench BenchmarkRenewalFanOut -benchtime 1x -timeout 30m ./functions/renewal/
-
-## test-unit: the tests that need no emulator
-test-unit:
-	go test -count=1 ./shared/domain/... ./shared/runtime/logging/... ./shared/runtime/failure/... ./shared/runtime/httpx/... ./shared/runtime/faultpoint/... ./infra/topology/... ./infra/consistency/... ./infra/deploy/... ./infra/knative/... ./terraform/...
 
 ## fuzz: every fuzz target for FUZZTIME each (webhook signature and body,
 ## push and CloudEvent decoding, each consumer's Handle, seat reports), one emulator pair

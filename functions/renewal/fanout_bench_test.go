@@ -36,7 +36,7 @@ func BenchmarkRenewalFanOut(b *testing.B) {
 	}
 	ctx := context.Background()
 	project := emulator.NewProject("bench")
-	st, err := store.Open(ctx, project)
+	st, err := firestore.OpenStore(ctx, project)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"fulfillment/infra/localstack/tracing"
 	"fulfillment/infra/topology"
+	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/clock"
@@ -134,7 +135,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			return s, err
 		}
 	}
-	if s.Store, err = store.Open(ctx, o.Project); err != nil {
+	if s.Store, err = firestore.OpenStore(ctx, o.Project); err != nil {
 		return s, err
 	}
 	if s.PubSub, err = pubsub.NewClient(ctx, o.Project); err != nil {

@@ -22,6 +22,7 @@ import (
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
@@ -317,7 +318,7 @@ func calls(ctx context.Context, args []string) error {
 	return printJSON(c)
 }
 
-func openStore(ctx context.Context) (*store.Store, error) { return store.Open(ctx, project()) }
+func openStore(ctx context.Context) (*store.Store, error) { return firestore.OpenStore(ctx, project()) }
 
 func project() string { return envOr("GOOGLE_CLOUD_PROJECT", localstack.DefaultProject) }
 

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/store"
 )
 
 // DB is a docstore on one Firestore database.
@@ -26,6 +27,15 @@ func Open(ctx context.Context, project string) (*DB, error) {
 		return nil, fmt.Errorf("firestore.Open: %w", err)
 	}
 	return &DB{Client: c}, nil
+}
+
+// OpenStore returns the shared repositories on Firestore for project.
+func OpenStore(ctx context.Context, project string) (*store.Store, error) {
+	db, err := Open(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	return store.New(db), nil
 }
 
 // Close closes the client.

@@ -1,8 +1,7 @@
 // Package store is the repositories every function shares, written once
 // over the docstore port: subscriptions (with their history) and the
 // collections and queries of each function. Which database sits below is
-// chosen at start (shared/adapters/firestore in production, memory in
-// tests); writes that belong to a state change take the caller's
+// chosen at start (firestore.OpenStore in production, memory in tests); writes that belong to a state change take the caller's
 // transaction, so the dedupe record, the state and the outgoing events
 // commit together (see shared/runtime/consumer).
 package store
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"fulfillment/shared/adapters/docstore"
-	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/domain/subscription"
 )
 
@@ -46,15 +44,6 @@ type Store struct {
 
 // New returns the repositories on db.
 func New(db docstore.DB) *Store { return &Store{DB: db} }
-
-// Open connects to Firestore for project (the emulator when FIRESTORE_EMULATOR_HOST is set).
-func Open(ctx context.Context, project string) (*Store, error) {
-	db, err := firestore.Open(ctx, project)
-	if err != nil {
-		return nil, fmt.Errorf("store.Open: %w", err)
-	}
-	return New(db), nil
-}
 
 // Close closes the database.
 func (s *Store) Close() error { return s.DB.Close() }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/clock"
@@ -28,7 +29,7 @@ type Platform struct {
 
 // Open connects both clients.
 func Open(ctx context.Context, common config.Common) (*Platform, error) {
-	st, err := store.Open(ctx, common.Project)
+	st, err := firestore.OpenStore(ctx, common.Project)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,6 @@ import (
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/runtime/telemetry"
-	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -28,11 +27,11 @@ var reader = sdkmetric.NewManualReader()
 
 func TestMain(m *testing.M) {
 	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
-	emulator.RunTests(m)
+	storetest.RunTests(m)
 }
 
 // TestConsumerCountsHandledFailedAndDeadLettered runs deliveries through the
-// real consumer machinery on the Firestore emulator and reads the metrics.
+// real consumer machinery on the test store and reads the metrics.
 func TestConsumerCountsHandledFailedAndDeadLettered(t *testing.T) {
 	const fn = "metrics-consumer"
 	pub := &pubsub.Recorder{}

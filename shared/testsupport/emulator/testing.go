@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/runtime/cloudevent"
 )
@@ -20,7 +21,7 @@ import (
 // prefix), closed when the test ends.
 func OpenStore(t testing.TB, prefix string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), NewProject(prefix))
+	st, err := firestore.OpenStore(context.Background(), NewProject(prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
