@@ -23,6 +23,11 @@ const (
 	InvoicePaid                 = "fulfillment.provider.invoice.paid.v1"
 	InvoicePaymentFailed        = "fulfillment.provider.invoice.payment_failed.v1"
 	ProviderSubscriptionDeleted = "fulfillment.provider.subscription.deleted.v1"
+	InvoiceVoided               = "fulfillment.provider.invoice.voided.v1"
+	InvoiceUncollectible        = "fulfillment.provider.invoice.marked_uncollectible.v1"
+	ChargeRefunded              = "fulfillment.provider.charge.refunded.v1"
+	ChargeDisputeCreated        = "fulfillment.provider.charge.dispute.created.v1"
+	ChargeDisputeClosed         = "fulfillment.provider.charge.dispute.closed.v1"
 )
 
 // Subscription events, published on TopicSubscriptionEvents by payment-result
@@ -44,6 +49,8 @@ const (
 	// SubscriptionSuspended: paid features deprovisioned, data kept.
 	SubscriptionSuspended = "fulfillment.subscription.suspended.v1"
 	PaymentFailed         = "fulfillment.payment.failed.v1"
+	// PaymentDisputed: a customer disputed a charge; the team must answer it.
+	PaymentDisputed = "fulfillment.payment.disputed.v1"
 )
 
 // Provisioning events, published on TopicProvisioningEvents by provisioning.
@@ -103,6 +110,19 @@ type ProviderEvent struct {
 	Currency          string    `json:"currency,omitempty"`
 	TermStart         time.Time `json:"term_start,omitzero"`
 	FailureReason     string    `json:"failure_reason,omitempty"`
+	// ChargeKey is the ledger key a charge's invoice carries (metadata
+	// "charge"): how a mid-term charge's invoice finds its ledger line.
+	ChargeKey string `json:"charge_key,omitempty"`
+	// PaymentIntentID and ChargeID name the payment of an invoice, which
+	// refunds and disputes refer to.
+	PaymentIntentID string `json:"payment_intent_id,omitempty"`
+	ChargeID        string `json:"charge_id,omitempty"`
+	// RefundedCents is the total refunded so far; Refunded says in whole.
+	RefundedCents int64 `json:"refunded_cents,omitempty"`
+	Refunded      bool  `json:"refunded,omitempty"`
+	// DisputeStatus is the closed dispute's status: won or lost.
+	DisputeStatus string `json:"dispute_status,omitempty"`
+	Livemode      bool   `json:"livemode,omitempty"`
 	Order             *Order    `json:"order,omitempty"`
 	Customer          *Customer `json:"customer,omitempty"`
 	// Invalid says what the webhook could not read in this genuine event; the

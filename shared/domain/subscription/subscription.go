@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/runtime/failure"
 )
 
@@ -60,6 +61,11 @@ type Subscription struct {
 	Reconciliation Reconciliation `firestore:"reconciliation" json:"reconciliation"`
 	Dunning        Dunning        `firestore:"dunning" json:"dunning"`
 	Packs          []Pack         `firestore:"packs" json:"packs,omitempty"`
+	// Currency is what the customer paid the checkout in; every later
+	// charge is in it ("usd" for subscriptions bought before it was kept).
+	Currency string `firestore:"currency" json:"currency,omitempty"`
+	// Ledger is every charge asked for, its outcome and what it granted.
+	Ledger ledger.Ledger `firestore:"ledger" json:"ledger,omitempty"`
 	// NextReviewAt is when the renewal tick should look at this subscription
 	// again (nil: never). Ticks query on it, so it is the one index renewals need.
 	NextReviewAt *time.Time `firestore:"next_review_at" json:"next_review_at"`
