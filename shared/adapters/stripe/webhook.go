@@ -48,6 +48,11 @@ var handledTypes = map[string]string{
 	"invoice.paid":                             catalog.InvoicePaid,
 	"invoice.payment_failed":                   catalog.InvoicePaymentFailed,
 	"customer.subscription.deleted":            catalog.ProviderSubscriptionDeleted,
+	"invoice.voided":                           catalog.InvoiceVoided,
+	"invoice.marked_uncollectible":             catalog.InvoiceUncollectible,
+	"charge.refunded":                          catalog.ChargeRefunded,
+	"charge.dispute.created":                   catalog.ChargeDisputeCreated,
+	"charge.dispute.closed":                    catalog.ChargeDisputeClosed,
 }
 
 // InternalType maps a Stripe event type to the internal one; ok is false for
@@ -93,23 +98,58 @@ type object struct {
 	AmountDue         int64             `json:"amount_due"`
 	Currency          string            `json:"currency"`
 	Metadata          map[string]string `json:"metadata"`
-	CustomerDetails   *struct {
+	// Invoices: the payment of the invoice (an older API's payment_intent,
+	// or the invoice payments list since API version 2025-03-31).
+	PaymentIntent json.RawMessage `json:"payment_intent"`
+	Payments      *struct {
+		Data []struct {
+			Payment struct {
+				PaymentIntent json.RawMessage `json:"payment_intent"`
+			} `json:"payment"`
+		} `json:"data"`
+	} `json:"payments"`
+	// Charges and disputes.
+	Invoice         json.RawMessage `json:"invoice"`
+	Charge          json.RawMessage `json:"charge"`
+	Amount          int64           `json:"amount"`
+	AmountRefunded  int64           `json:"amount_refunded"`
+	Refunded        bool            `json:"refunded"`
+	Status          string          `json:"status"`
+	CustomerDetails *struct {
 		Email string `json:"email"`
 		Name  string `json:"name"`
 	} `json:"customer_details"`
 }
 
 // customerID reads "customer", which Stripe sends as an id or an expanded object.
-func (o object) customerID() string {
+func (o object) customerID() string { return refID(o.Customer) }
+
+// refID reads a reference that is an id or, expanded, an object with one.
+func refID(raw json.RawMessage) string {
 	var id string
-	if json.Unmarshal(o.Customer, &id) == nil {
+	if json.Unmarshal(raw, &id) == nil {
 		return id
 	}
 	var obj struct {
 		ID string `json:"id"`
 	}
-	_ = json.Unmarshal(o.Customer, &obj)
+	_ = json.Unmarshal(raw, &obj)
 	return obj.ID
+}
+
+// paymentIntent is the invoice's payment intent, in either API shape.
+func (o object) paymentIntent() string {
+	if id := refID(o.PaymentIntent); id != "" {
+		return id
+	}
+	if o.Payments != nil {
+		for _, p := range o.Payments.Data {
+			if id := refID(p.Payment.PaymentIntent); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
 }
 
 // SubscriptionIDForCheckout is our subscription id for a checkout session.
@@ -126,9 +166,13 @@ func Normalize(e Event) (catalog.ProviderEvent, error) {
 	}
 	pe := catalog.ProviderEvent{
 		Provider: "stripe", ProviderEventID: e.ID, ProviderType: e.Type,
-		OccurredAt: time.Unix(e.Created, 0).UTC(), Currency: o.Currency,
+		OccurredAt: time.Unix(e.Created, 0).UTC(), Currency: o.Currency, Livemode: e.Livemode,
 	}
 	switch {
+	case strings.HasPrefix(e.Type, "charge.dispute."):
+		return normalizeDispute(pe, o)
+	case strings.HasPrefix(e.Type, "charge."):
+		return normalizeCharge(pe, o)
 	case strings.HasPrefix(e.Type, "checkout.session."):
 		return normalizeCheckout(pe, o)
 	case strings.HasPrefix(e.Type, "invoice."):
@@ -163,13 +207,20 @@ func normalizeCheckout(pe catalog.ProviderEvent, o object) (catalog.ProviderEven
 func normalizeInvoice(pe catalog.ProviderEvent, o object) (catalog.ProviderEvent, error) {
 	pe.InvoiceID = o.ID
 	pe.SubscriptionID = o.Metadata[MetaSubscriptionID]
+	pe.ChargeKey = o.Metadata[MetaCharge]
+	pe.PaymentIntentID = o.paymentIntent()
 	pe.AmountCents = o.AmountPaid
-	if pe.ProviderType == "invoice.payment_failed" {
+	if pe.ProviderType != "invoice.paid" {
 		pe.AmountCents = o.AmountDue
+	}
+	if pe.ProviderType == "invoice.payment_failed" {
 		pe.FailureReason = "invoice payment failed"
 	}
 	if pe.SubscriptionID == "" {
 		return pe, fmt.Errorf("stripe.Normalize %s: metadata.%s missing", pe.ProviderEventID, MetaSubscriptionID)
+	}
+	if o.Metadata[MetaTermStart] == "" && pe.ChargeKey != "" {
+		return pe, nil // a mid-term charge: its ledger line says what it pays for
 	}
 	ts, err := time.Parse(time.DateOnly, o.Metadata[MetaTermStart])
 	if err != nil {
@@ -232,4 +283,37 @@ func OrderFromMetadata(m map[string]string) (catalog.Order, error) {
 		o.AutoRenew = b
 	}
 	return o, errors.Join(errs...)
+}
+
+// normalizeCharge reads a refund. Charges carry no metadata of ours: the
+// subscription is found from the invoice (older API versions) or the
+// payment intent.
+func normalizeCharge(pe catalog.ProviderEvent, o object) (catalog.ProviderEvent, error) {
+	pe.ChargeID = o.ID
+	pe.InvoiceID = refID(o.Invoice)
+	pe.PaymentIntentID = refID(o.PaymentIntent)
+	pe.SubscriptionID = o.Metadata[MetaSubscriptionID]
+	pe.AmountCents, pe.RefundedCents, pe.Refunded = o.Amount, o.AmountRefunded, o.Refunded
+	if pe.InvoiceID == "" && pe.PaymentIntentID == "" && pe.SubscriptionID == "" {
+		return pe, fmt.Errorf("stripe.Normalize %s: charge %s names no invoice or payment intent", pe.ProviderEventID, o.ID)
+	}
+	return pe, nil
+}
+
+// normalizeDispute reads a dispute opened or closed on a charge.
+func normalizeDispute(pe catalog.ProviderEvent, o object) (catalog.ProviderEvent, error) {
+	pe.ChargeID = refID(o.Charge)
+	pe.PaymentIntentID = refID(o.PaymentIntent)
+	pe.AmountCents = o.Amount
+	pe.SubscriptionID = o.Metadata[MetaSubscriptionID]
+	if pe.ProviderType == "charge.dispute.closed" {
+		pe.DisputeStatus = o.Status
+		if o.Status != "won" && o.Status != "lost" {
+			return pe, fmt.Errorf("stripe.Normalize %s: dispute closed as %q, want won or lost", pe.ProviderEventID, o.Status)
+		}
+	}
+	if pe.ChargeID == "" && pe.PaymentIntentID == "" {
+		return pe, fmt.Errorf("stripe.Normalize %s: dispute names no charge or payment intent", pe.ProviderEventID)
+	}
+	return pe, nil
 }
