@@ -17,6 +17,7 @@ import (
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -95,7 +96,7 @@ func Plan(s catalog.SubscriptionSnapshot) Entitlement {
 		StorageGB: s.Order.StorageGB, ComputeMinutes: s.Order.ComputeMinutes,
 		Status: "active", Version: s.Version,
 		// One provisioning order per subscription version: GitLab's idempotency key.
-		PurchaseXID: fmt.Sprintf("%s-v%d", s.PurchaseID, s.Version),
+		PurchaseXID: idempotency.PurchaseXID(s.PurchaseID, s.Version),
 		Target:      "namespace:" + s.Order.NamespaceID,
 	}
 	if s.Order.Deployment == catalog.DeploymentSelfManaged {
@@ -250,7 +251,7 @@ func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.Provisi
 }
 
 func licenseID(s catalog.SubscriptionSnapshot) string {
-	return fmt.Sprintf("lic-%s-v%d", s.ID, s.Version)
+	return idempotency.LicenseID(s.ID, s.Version)
 }
 
 // issueLicense signs the license; Ed25519 signatures are deterministic, so a

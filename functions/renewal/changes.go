@@ -8,6 +8,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -43,7 +44,7 @@ func (f *Function) ChangeOnCommand(ctx context.Context, in event.Event) error {
 			if cents <= 0 {
 				return nil
 			}
-			_, err := f.d.Billing.Charge(ctx, f.bill(sub, "change-"+in.ID(), cents, what))
+			_, err := f.d.Billing.Charge(ctx, f.bill(sub, idempotency.Change(in.ID()), cents, what))
 			return knownOutcome(err)
 		},
 		Apply: f.mutate(in, sub.ID, func(s *subscription.Subscription, _ time.Time) (subscription.Change, error) {

@@ -12,6 +12,7 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -152,7 +153,7 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 			return s.NoticeReconciliation(st.N, now)
 		})
 	case subscription.ActTrueUp:
-		bill := f.bill(sub, fmt.Sprintf("trueup-%s-%s-q%d", sub.ID, sub.TermStart.Format(time.DateOnly), st.N), sub.TrueUpCents(st.At),
+		bill := f.bill(sub, idempotency.TrueUp(sub.ID, sub.TermStart, st.N), sub.TrueUpCents(st.At),
 			fmt.Sprintf("quarter %d true-up: %d seats to %s", st.N, sub.Reconciliation.Seats, sub.TermEnd.Format(time.DateOnly)))
 		var invoiceID string
 		w := step(func(s *subscription.Subscription, now time.Time) subscription.Change {
@@ -166,7 +167,7 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 	case subscription.ActRetry:
 		w := step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.RecordRetry(st.N, now) })
 		w.Effect = func(ctx context.Context) error {
-			key := fmt.Sprintf("%s-retry-%d", stripe.RenewalKey(sub.ID, sub.TermEnd), st.N)
+			key := idempotency.RenewalRetry(sub.ID, sub.TermEnd, st.N)
 			return knownOutcome(f.d.Billing.RetryPayment(ctx, sub.Dunning.InvoiceID, key))
 		}
 		return w
@@ -187,7 +188,7 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 func (f *Function) chargeWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
 	next := sub.RenewalOrder()
 	plan, _ := catalog.LookupPlan(next.PlanCode)
-	bill := f.bill(sub, stripe.RenewalKey(sub.ID, sub.TermEnd), plan.TermPriceCents(next),
+	bill := f.bill(sub, idempotency.Renewal(sub.ID, sub.TermEnd), plan.TermPriceCents(next),
 		fmt.Sprintf("%s, %d seats, term from %s", plan.Code, next.Seats, sub.TermEnd.Format(time.DateOnly)))
 	bill.TermStart = sub.TermEnd
 	var invoiceID string
@@ -226,7 +227,7 @@ func (f *Function) settleWork(unit event.Event, sub *subscription.Subscription, 
 			if err != nil || status == "paid" || status == "void" || status == "uncollectible" {
 				return err
 			}
-			key := stripe.RenewalKey(sub.ID, sub.TermEnd) + "-pay-settle"
+			key := idempotency.RenewalSettle(sub.ID, sub.TermEnd)
 			return knownOutcome(f.d.Billing.RetryPayment(ctx, invoiceID, key))
 		},
 		Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {

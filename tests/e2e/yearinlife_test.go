@@ -12,9 +12,9 @@ import (
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/store"
-	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/testdouble"
@@ -245,7 +245,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	y.setClock("2026-12-31T10:00:00Z")
 	y.tick()
 	y.until("renewal notice sent", func(s *subscription.Subscription) bool { return s.NoticeSentFor.Equal(term1) })
-	renewalKey := stripe.RenewalKey(y.subID, term1)
+	renewalKey := idempotency.Renewal(y.subID, term1)
 	if n := len(y.stripeCalls(renewalKey)); n != 0 {
 		t.Fatalf("renewal charged with the notice: %d calls", n)
 	}
@@ -286,7 +286,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	y.setClock("2028-01-08T10:00:00Z")
 	y.tick()
 	second := y.until("second renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term2) })
-	key2 := stripe.RenewalKey(y.subID, term2)
+	key2 := idempotency.Renewal(y.subID, term2)
 	y.charge(key2, 19*118800)
 	y.setClock("2028-01-08T11:00:00Z")
 	y.invoiceResult(term2, second.RenewalInvoiceID, 19*118800, false)
