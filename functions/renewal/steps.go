@@ -224,7 +224,7 @@ func (f *Function) settleWork(unit event.Event, sub *subscription.Subscription, 
 	return consumer.Work{
 		Effect: func(ctx context.Context) error {
 			status, err := f.d.Billing.InvoiceStatus(ctx, invoiceID)
-			if err != nil || status == "paid" || status == "void" || status == "uncollectible" {
+			if err != nil || status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible {
 				return err
 			}
 			key := idempotency.RenewalSettle(sub.ID, sub.TermEnd)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"fulfillment/functions/provisioning"
 	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
@@ -306,10 +307,10 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	// provisioning calls GitLab before it commits the entitlement: wait for it.
 	eventually(t, 30*time.Second, "entitlement revoked after suspension", func() (bool, string) {
 		var ent struct {
-			Status string `firestore:"status"`
+			Status provisioning.EntitlementStatus `firestore:"status"`
 		}
 		err := y.s.Store.Get(background, nil, store.Entitlements, y.subID, &ent)
-		return err == nil && ent.Status == "revoked", fmt.Sprintf("%+v %v", ent, err)
+		return err == nil && ent.Status == provisioning.EntitlementRevoked, fmt.Sprintf("%+v %v", ent, err)
 	})
 	y.setClock("2028-03-01T11:00:00Z")
 	y.tick()
@@ -318,11 +319,11 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	// the suspension): provisioning records the version and calls nobody.
 	eventually(t, 30*time.Second, "entitlement at the cancellation's version", func() (bool, string) {
 		var ent struct {
-			Status  string `firestore:"status"`
-			Version int64  `firestore:"version"`
+			Status  provisioning.EntitlementStatus `firestore:"status"`
+			Version int64                          `firestore:"version"`
 		}
 		err := y.s.Store.Get(background, nil, store.Entitlements, y.subID, &ent)
-		return err == nil && ent.Status == "revoked" && ent.Version == canceled.Version, fmt.Sprintf("%+v %v", ent, err)
+		return err == nil && ent.Status == provisioning.EntitlementRevoked && ent.Version == canceled.Version, fmt.Sprintf("%+v %v", ent, err)
 	})
 	if bp := y.provisioned(6, "free", 0); bp["auto_renew"] != false {
 		t.Fatalf("after cancellation GitLab holds %v", bp)

@@ -141,14 +141,26 @@ func (b *Billing) pay(ctx context.Context, invoiceID, key string) error {
 	return &OutcomeUnknownError{InvoiceID: invoiceID, Err: err}
 }
 
+// InvoiceStatus is where Stripe says an invoice is (its status field).
+type InvoiceStatus string
+
+// The states of an invoice.
+const (
+	InvoiceDraft         InvoiceStatus = "draft"
+	InvoiceOpen          InvoiceStatus = "open"
+	InvoicePaid          InvoiceStatus = "paid"
+	InvoiceVoid          InvoiceStatus = "void"
+	InvoiceUncollectible InvoiceStatus = "uncollectible"
+)
+
 // InvoiceStatus asks Stripe where an invoice is: draft, open, paid, void or
 // uncollectible.
-func (b *Billing) InvoiceStatus(ctx context.Context, invoiceID string) (string, error) {
+func (b *Billing) InvoiceStatus(ctx context.Context, invoiceID string) (InvoiceStatus, error) {
 	inv, err := b.client.V1Invoices.Retrieve(ctx, invoiceID, nil)
 	if err != nil {
 		return "", classify("stripe.InvoiceStatus", err)
 	}
-	return string(inv.Status), nil
+	return InvoiceStatus(inv.Status), nil
 }
 
 // classify marks Stripe's 4xx answers (other than 408/409/429) permanent.
