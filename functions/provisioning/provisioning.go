@@ -139,32 +139,34 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	if applied >= snap.Version {
 		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
 	}
-	var signed *license.Signed
-	work := consumer.Work{
-		Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
-			return f.record(ctx, tx, in, want, signed)
-		},
-		// One version at a time reaches GitLab, so an older one never lands after a newer one.
-		Serialize: snap.ID, Version: snap.Version,
-	}
-	if snap.Order.Deployment == catalog.DeploymentSaaS {
-		work.Effect = func(ctx context.Context) error {
-			return f.provisionOnce(ctx, snap, gitlabRequest(want, snap))
+	record := func(e Entitlement, signed *license.Signed) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+		return func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+			return f.record(ctx, tx, in, e, signed)
 		}
+	}
+	var work consumer.Work
+	if snap.Order.Deployment == catalog.DeploymentSaaS {
+		req := gitlabRequest(want, snap)
+		work = consumer.AfterEffect(func(ctx context.Context) error {
+			return f.provisionOnce(ctx, snap, req)
+		}, record(want, nil))
 	} else {
+		// Signing is deterministic and calls nobody: the license is a value
+		// the transaction records, not an effect.
 		s, err := f.issueLicense(snap, want)
 		if err != nil {
 			return err
 		}
-		signed, want.LicenseID = &s, licenseID(snap)
+		want.LicenseID = licenseID(snap)
+		work = consumer.Work{Apply: record(want, &s)}
 	}
+	// One version at a time reaches GitLab, so an older one never lands after a newer one.
+	work.Serialize, work.Version = snap.ID, snap.Version
 	err = f.Processor.Once(ctx, in, work)
 	if failure.IsPermanent(err) {
 		// Record the failure and announce it; the delivery is dead-lettered too.
 		want.Status, want.Error = EntitlementFailed, err.Error()
-		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
-			return f.record(ctx, tx, in, want, nil)
-		}}); recErr != nil {
+		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: record(want, nil)}); recErr != nil {
 			return recErr
 		}
 	}
