@@ -91,8 +91,8 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 	if snap.ID == "" || snap.Version <= 0 {
 		return failure.Permanentf("crmpush: subscription snapshot without id or version (id %q, version %d)", snap.ID, snap.Version)
 	}
-	work := consumer.Work{
-		Effect: func(ctx context.Context) error {
+	work := consumer.AfterEffect(
+		func(ctx context.Context) error {
 			synced, err := f.syncedVersion(ctx, nil, snap.ID)
 			if err != nil {
 				return err
@@ -104,16 +104,15 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 			telemetry.CallDone(ctx, "salesforce", "upsert", err)
 			return err
 		},
-		Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+		func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 			synced, err := f.syncedVersion(ctx, tx, snap.ID)
 			if err != nil || synced >= snap.Version {
 				return nil, err
 			}
 			return nil, tx.Set(store.CRMSync, snap.ID, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
-		},
-		// One version at a time reaches Salesforce, so an older one never lands after a newer one.
-		Serialize: snap.ID, Version: snap.Version,
-	}
+		})
+	// One version at a time reaches Salesforce, so an older one never lands after a newer one.
+	work.Serialize, work.Version = snap.ID, snap.Version
 	return f.Processor.Once(ctx, in, work)
 }
 

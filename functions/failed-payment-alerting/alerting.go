@@ -20,6 +20,7 @@ import (
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/failure"
@@ -160,7 +161,7 @@ func (f *Function) evaluate(ctx context.Context, crossingKey string) error {
 func nextAlertState(cur AlertState, count, threshold int64, crossingKey string, now time.Time) (next AlertState, changed bool) {
 	switch {
 	case count >= threshold && !cur.Firing:
-		return AlertState{Firing: true, DedupKey: "payment-failures-" + crossingKey, Count: count,
+		return AlertState{Firing: true, DedupKey: idempotency.PaymentFailuresAlert(crossingKey), Count: count,
 			Since: now, Crossings: cur.Crossings + 1}, true
 	case count < threshold && cur.Firing:
 		cur.Firing = false

@@ -17,6 +17,7 @@ import (
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -44,22 +45,35 @@ type Deps struct {
 	Close           func() error
 }
 
+// EntitlementStatus is the outcome an entitlement records (stored as is).
+type EntitlementStatus string
+
+// The statuses of an entitlement.
+const (
+	// EntitlementActive: the subscription's paid plan was applied.
+	EntitlementActive EntitlementStatus = "active"
+	// EntitlementRevoked: the free plan was applied (suspended or ended).
+	EntitlementRevoked EntitlementStatus = "revoked"
+	// EntitlementFailed: GitLab refused the order; the next delivery tries again.
+	EntitlementFailed EntitlementStatus = "failed"
+)
+
 // Entitlement is what was last applied for a subscription.
 type Entitlement struct {
-	SubscriptionID string    `firestore:"subscription_id" json:"subscription_id"`
-	Target         string    `firestore:"target" json:"target"`
-	PlanCode       string    `firestore:"plan_code" json:"plan_code"`
-	Seats          int       `firestore:"seats" json:"seats"`
-	StartsOn       string    `firestore:"starts_on" json:"starts_on"`
-	EndsOn         string    `firestore:"ends_on" json:"ends_on"`
-	StorageGB      int       `firestore:"storage_gb" json:"storage_gb"`
-	ComputeMinutes int       `firestore:"compute_minutes" json:"compute_minutes"`
-	Status         string    `firestore:"status" json:"status"` // active, revoked, failed
-	Version        int64     `firestore:"version" json:"version"`
-	PurchaseXID    string    `firestore:"purchase_xid" json:"purchase_xid"`
-	LicenseID      string    `firestore:"license_id" json:"license_id,omitempty"`
-	Error          string    `firestore:"error" json:"error,omitempty"`
-	AppliedAt      time.Time `firestore:"applied_at" json:"applied_at"`
+	SubscriptionID string            `firestore:"subscription_id" json:"subscription_id"`
+	Target         string            `firestore:"target" json:"target"`
+	PlanCode       string            `firestore:"plan_code" json:"plan_code"`
+	Seats          int               `firestore:"seats" json:"seats"`
+	StartsOn       string            `firestore:"starts_on" json:"starts_on"`
+	EndsOn         string            `firestore:"ends_on" json:"ends_on"`
+	StorageGB      int               `firestore:"storage_gb" json:"storage_gb"`
+	ComputeMinutes int               `firestore:"compute_minutes" json:"compute_minutes"`
+	Status         EntitlementStatus `firestore:"status" json:"status"`
+	Version        int64             `firestore:"version" json:"version"`
+	PurchaseXID    string            `firestore:"purchase_xid" json:"purchase_xid"`
+	LicenseID      string            `firestore:"license_id" json:"license_id,omitempty"`
+	Error          string            `firestore:"error" json:"error,omitempty"`
+	AppliedAt      time.Time         `firestore:"applied_at" json:"applied_at"`
 }
 
 // Function is provisioning.
@@ -93,16 +107,16 @@ func Plan(s catalog.SubscriptionSnapshot) Entitlement {
 		SubscriptionID: s.ID, PlanCode: s.Order.PlanCode, Seats: s.Order.Seats,
 		StartsOn: s.TermStart.Format(time.DateOnly), EndsOn: s.TermEnd.Format(time.DateOnly),
 		StorageGB: s.Order.StorageGB, ComputeMinutes: s.Order.ComputeMinutes,
-		Status: "active", Version: s.Version,
+		Status: EntitlementActive, Version: s.Version,
 		// One provisioning order per subscription version: GitLab's idempotency key.
-		PurchaseXID: fmt.Sprintf("%s-v%d", s.PurchaseID, s.Version),
+		PurchaseXID: idempotency.PurchaseXID(s.PurchaseID, s.Version),
 		Target:      "namespace:" + s.Order.NamespaceID,
 	}
 	if s.Order.Deployment == catalog.DeploymentSelfManaged {
 		e.Target = "instance:" + s.Order.InstanceID
 	}
 	if s.Status == "canceled" || s.Status == "expired" || s.Status == "suspended" {
-		e.PlanCode, e.Seats, e.StorageGB, e.ComputeMinutes, e.Status = "free", 0, 0, 0, "revoked"
+		e.PlanCode, e.Seats, e.StorageGB, e.ComputeMinutes, e.Status = "free", 0, 0, 0, EntitlementRevoked
 	}
 	return e
 }
@@ -125,32 +139,34 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	if applied >= snap.Version {
 		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
 	}
-	var signed *license.Signed
-	work := consumer.Work{
-		Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
-			return f.record(ctx, tx, in, want, signed)
-		},
-		// One version at a time reaches GitLab, so an older one never lands after a newer one.
-		Serialize: snap.ID, Version: snap.Version,
-	}
-	if snap.Order.Deployment == catalog.DeploymentSaaS {
-		work.Effect = func(ctx context.Context) error {
-			return f.provisionOnce(ctx, snap, gitlabRequest(want, snap))
+	record := func(e Entitlement, signed *license.Signed) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+		return func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+			return f.record(ctx, tx, in, e, signed)
 		}
+	}
+	var work consumer.Work
+	if snap.Order.Deployment == catalog.DeploymentSaaS {
+		req := gitlabRequest(want, snap)
+		work = consumer.AfterEffect(func(ctx context.Context) error {
+			return f.provisionOnce(ctx, snap, req)
+		}, record(want, nil))
 	} else {
+		// Signing is deterministic and calls nobody: the license is a value
+		// the transaction records, not an effect.
 		s, err := f.issueLicense(snap, want)
 		if err != nil {
 			return err
 		}
-		signed, want.LicenseID = &s, licenseID(snap)
+		want.LicenseID = licenseID(snap)
+		work = consumer.Work{Apply: record(want, &s)}
 	}
+	// One version at a time reaches GitLab, so an older one never lands after a newer one.
+	work.Serialize, work.Version = snap.ID, snap.Version
 	err = f.Processor.Once(ctx, in, work)
 	if failure.IsPermanent(err) {
 		// Record the failure and announce it; the delivery is dead-lettered too.
-		want.Status, want.Error = "failed", err.Error()
-		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
-			return f.record(ctx, tx, in, want, nil)
-		}}); recErr != nil {
+		want.Status, want.Error = EntitlementFailed, err.Error()
+		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: record(want, nil)}); recErr != nil {
 			return recErr
 		}
 	}
@@ -190,7 +206,7 @@ func (f *Function) applied(ctx context.Context, id string) (int64, error) {
 		}
 		return 0, fmt.Errorf("provisioning.applied: %w", err)
 	}
-	if e.Status == "failed" {
+	if e.Status == EntitlementFailed {
 		return 0, nil
 	}
 	return e.Version, nil
@@ -205,7 +221,7 @@ func noOutgoing(context.Context, store.Tx) ([]consumer.Outgoing, error) {
 func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e Entitlement, signed *license.Signed) ([]consumer.Outgoing, error) {
 	var current Entitlement
 	switch err := f.d.Store.Get(ctx, tx, store.Entitlements, e.SubscriptionID, &current); {
-	case err == nil && current.Version > e.Version && current.Status != "failed":
+	case err == nil && current.Version > e.Version && current.Status != EntitlementFailed:
 		return nil, nil // a newer version was applied meanwhile
 	case err != nil && !store.IsNotFound(err):
 		return nil, err
@@ -222,7 +238,7 @@ func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e En
 		}
 	}
 	typ := catalog.ProvisioningCompleted
-	if e.Status == "failed" {
+	if e.Status == EntitlementFailed {
 		typ = catalog.ProvisioningFailed
 	}
 	out, err := cloudevent.New(ctx, cloudevent.DerivedID(in, typ), catalog.SourceProvisioning, typ, e.SubscriptionID, catalog.ProvisioningResult{
@@ -238,7 +254,7 @@ func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e En
 func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.ProvisionRequest {
 	req := gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
 		PlanCode: e.PlanCode, Seats: e.Seats, MaxSeatsUsed: s.MaxSeatsUsed, StartDate: e.StartsOn, EndDate: e.EndsOn,
-		AutoRenew: s.Order.AutoRenew && e.Status == "active", PurchaseXID: e.PurchaseXID,
+		AutoRenew: s.Order.AutoRenew && e.Status == EntitlementActive, PurchaseXID: e.PurchaseXID,
 	}}
 	if e.StorageGB > 0 {
 		req.Storage = gitlab.Storage{AdditionalPurchasedStorageSize: e.StorageGB * 1024, AdditionalPurchasedStorageEndsOn: e.EndsOn}
@@ -250,7 +266,7 @@ func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.Provisi
 }
 
 func licenseID(s catalog.SubscriptionSnapshot) string {
-	return fmt.Sprintf("lic-%s-v%d", s.ID, s.Version)
+	return idempotency.LicenseID(s.ID, s.Version)
 }
 
 // issueLicense signs the license; Ed25519 signatures are deterministic, so a

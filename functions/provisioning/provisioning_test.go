@@ -150,7 +150,7 @@ func TestActivationProvisionsTheNamespace(t *testing.T) {
 		t.Errorf("storage = %v", prov["storage"])
 	}
 	e := fx.entitlement(t, "sub-cs_1")
-	if e.Status != "active" || e.Version != 1 || e.Target != "namespace:ns-42" || e.PurchaseXID != "cs_1-v1" {
+	if e.Status != EntitlementActive || e.Version != 1 || e.Target != "namespace:ns-42" || e.PurchaseXID != "cs_1-v1" {
 		t.Errorf("entitlement = %+v", e)
 	}
 	out := fx.rec.On(catalog.TopicProvisioningEvents)
@@ -176,7 +176,7 @@ func TestCancellationRevokesToFree(t *testing.T) {
 	if bp := baseProduct(calls[1]); bp["plan_code"] != "free" || bp["seats"] != float64(0) || bp["auto_renew"] != false {
 		t.Errorf("revoking base_product = %v", bp)
 	}
-	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "revoked" || e.Version != 2 || e.PlanCode != "free" {
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementRevoked || e.Version != 2 || e.PlanCode != "free" {
 		t.Errorf("entitlement = %+v", e)
 	}
 }
@@ -190,7 +190,7 @@ func TestSelfManagedGetsASignedLicense(t *testing.T) {
 		t.Fatalf("self-managed subscription called GitLab: %+v", calls)
 	}
 	e := fx.entitlement(t, "sub-cs_1")
-	if e.Target != "instance:inst-7" || e.LicenseID != "lic-sub-cs_1-v1" || e.Status != "active" {
+	if e.Target != "instance:inst-7" || e.LicenseID != "lic-sub-cs_1-v1" || e.Status != EntitlementActive {
 		t.Fatalf("entitlement = %+v", e)
 	}
 	var signed license.Signed
@@ -285,7 +285,7 @@ func TestGitLabRefusalIsDeadLettered(t *testing.T) {
 	if dead := fx.rec.On(deadLetterTopic); len(dead) != 1 || dead[0].ID() != in.ID() {
 		t.Fatalf("dead-letter topic got %v", dead)
 	}
-	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "failed" || !strings.Contains(e.Error, "400") {
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementFailed || !strings.Contains(e.Error, "400") {
 		t.Errorf("entitlement = %+v, want failed", e)
 	}
 	out := fx.rec.On(catalog.TopicProvisioningEvents)
@@ -317,7 +317,7 @@ func TestGitLabOutageIsRetriedAndProvisionsOnce(t *testing.T) {
 	if ok, failed := fx.calls(t); ok != 1 || failed != 1 {
 		t.Fatalf("GitLab calls ok=%d failed=%d, want 1 and 1", ok, failed)
 	}
-	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "active" || e.Version != 1 {
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementActive || e.Version != 1 {
 		t.Errorf("entitlement = %+v", e)
 	}
 	ids, types := published(fx.rec, catalog.TopicProvisioningEvents)
@@ -363,7 +363,7 @@ func TestConcurrentVersionsNeverLeaveAnOlderOneAtGitLab(t *testing.T) {
 	if last := baseProduct(posts[len(posts)-1]); last["purchase_xid"] != "cs_1-v3" {
 		t.Fatalf("last provisioning call was %v", last["purchase_xid"])
 	}
-	if e := fx.entitlement(t, "sub-cs_1"); e.Version != 3 || e.Status != "revoked" {
+	if e := fx.entitlement(t, "sub-cs_1"); e.Version != 3 || e.Status != EntitlementRevoked {
 		t.Fatalf("entitlement %+v", e)
 	}
 }
@@ -397,7 +397,7 @@ func TestRedeliveryAfterACrashBeforeCommitDoesNotProvisionTwice(t *testing.T) {
 	if n := len(fx.gl.Provisions()); n != 1 {
 		t.Fatalf("%d provisioning calls, want the crashed one only", n)
 	}
-	if e := fx.entitlement(t, "sub-cs_1"); e.Status != "active" || e.Version != 1 {
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementActive || e.Version != 1 {
 		t.Fatalf("entitlement %+v", e)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -33,8 +34,8 @@ func (f *Function) ChangeOnCommand(ctx context.Context, in event.Event) error {
 		at = f.d.Clock.Now()
 	}
 	apply := change(in.Type(), cmd, in.ID(), at)
-	return f.Processor.Once(ctx, in, consumer.Work{
-		Effect: func(ctx context.Context) error {
+	return f.Processor.Once(ctx, in, consumer.AfterEffect(
+		func(ctx context.Context) error {
 			trial := *sub
 			if _, err := apply(&trial); err != nil {
 				return err
@@ -43,13 +44,12 @@ func (f *Function) ChangeOnCommand(ctx context.Context, in event.Event) error {
 			if cents <= 0 {
 				return nil
 			}
-			_, err := f.d.Billing.Charge(ctx, f.bill(sub, "change-"+in.ID(), cents, what))
+			_, err := f.d.Billing.Charge(ctx, f.bill(sub, idempotency.Change(in.ID()), cents, what))
 			return knownOutcome(err)
 		},
-		Apply: f.mutate(in, sub.ID, func(s *subscription.Subscription, _ time.Time) (subscription.Change, error) {
+		f.mutate(in, sub.ID, func(s *subscription.Subscription, _ time.Time) (subscription.Change, error) {
 			return apply(s)
-		}),
-	})
+		})))
 }
 
 // change is the state change a command asks for.

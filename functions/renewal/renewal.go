@@ -30,7 +30,7 @@ const Name = "renewal"
 type Biller interface {
 	Charge(ctx context.Context, b stripe.Bill) (invoiceID string, err error)
 	RetryPayment(ctx context.Context, invoiceID, key string) error
-	InvoiceStatus(ctx context.Context, invoiceID string) (string, error)
+	InvoiceStatus(ctx context.Context, invoiceID string) (stripe.InvoiceStatus, error)
 }
 
 // Deps are what renewal needs.

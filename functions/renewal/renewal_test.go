@@ -18,6 +18,7 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/testsupport/emulator"
@@ -245,7 +246,7 @@ func TestNoticeThenOneRenewalChargeAtTheMaxSeatsUsed(t *testing.T) {
 	for range 3 { // the same due event twice, then a later tick
 		fx.review(t, s.ID, day("2027-01-08"))
 	}
-	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	key := idempotency.Renewal(s.ID, s.TermEnd)
 	items := fx.charged("/v1/invoiceitems", key)
 	if len(items) != 1 || len(fx.charged("/v1/invoices", key)) != 1 || len(fx.charged("/pay", key)) != 1 {
 		t.Fatalf("renewal charged %d items, %d invoices, %d payments; want 1 each", len(items), len(fx.charged("/v1/invoices", key)), len(fx.charged("/pay", key)))
@@ -275,7 +276,7 @@ func TestAPayCallWithoutAnAnswerIsSettledByAskingStripe(t *testing.T) {
 	if unknown.ChargeUnknownSince.IsZero() || !unknown.RenewalPendingFor.IsZero() || unknown.RenewalInvoiceID == "" {
 		t.Fatalf("after the timeout: unknown since %s, pending for %s, invoice %q", unknown.ChargeUnknownSince, unknown.RenewalPendingFor, unknown.RenewalInvoiceID)
 	}
-	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	key := idempotency.Renewal(s.ID, s.TermEnd)
 	if n := len(fx.charged("/pay", key)); n != 1 {
 		t.Fatalf("%d payments reached Stripe, want exactly the first", n)
 	}
@@ -308,7 +309,7 @@ func TestDunningRetriesThenGraceSuspensionAndCancellation(t *testing.T) {
 		s.MarkRenewalPending("in_dunning", day("2027-01-08"))
 		s.ApplyPaymentFailed(s.TermEnd, failedAt, "in_dunning")
 	})
-	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	key := idempotency.Renewal(s.ID, s.TermEnd)
 	for n, d := range []int{3, 7, 14} {
 		fx.review(t, s.ID, failedAt.AddDate(0, 0, d))
 		if got := len(fx.charged("/v1/invoices/in_dunning/pay", key+"-retry-")); got != n+1 {
@@ -442,7 +443,7 @@ func TestAStripeOutageAsksForTheDueEventAgainAndChargesOnce(t *testing.T) {
 	}
 	fx.stripe.Reset()
 	fx.handle(t, e) // Pub/Sub redelivers the same due event
-	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	key := idempotency.Renewal(s.ID, s.TermEnd)
 	if n := len(fx.charged("/v1/invoices", key)); n != 1 || len(fx.charged("/pay", key)) != 1 {
 		t.Fatalf("after the redelivery: %d invoices, %d payments; want 1 each", n, len(fx.charged("/pay", key)))
 	}
@@ -475,7 +476,7 @@ func TestAPayCallThatNeverReachedStripeIsPaidOnceAfterAsking(t *testing.T) {
 	}
 	fx.review(t, s.ID, day("2027-01-08").Add(2*time.Hour))
 	pays := fx.charged("/pay", "")
-	if len(pays) != 1 || pays[0].Headers["Idempotency-Key"] != stripe.RenewalKey(s.ID, s.TermEnd)+"-pay-settle" ||
+	if len(pays) != 1 || pays[0].Headers["Idempotency-Key"] != idempotency.RenewalSettle(s.ID, s.TermEnd) ||
 		pays[0].Path != "/v1/invoices/"+unknown.RenewalInvoiceID+"/pay" {
 		t.Fatalf("after asking Stripe: payments %v, want one under the settle key", pays)
 	}
@@ -511,7 +512,7 @@ func TestARefusedStepIsDeadLetteredReplayableAndKeptInReview(t *testing.T) {
 
 	fx.stripe.Reset()
 	fx.handle(t, dead[0]) // fulfillctl replay
-	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	key := idempotency.Renewal(s.ID, s.TermEnd)
 	if n := len(fx.charged("/pay", key)); n != 1 || !fx.sub(t, s.ID).RenewalPendingFor.Equal(s.TermEnd) {
 		t.Fatalf("after the replay: %d payments, pending for %s", n, fx.sub(t, s.ID).RenewalPendingFor)
 	}
@@ -526,7 +527,7 @@ func TestAChargeInvoicesOnlyItsOwnItem(t *testing.T) {
 		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
 	})
 	fx.review(t, s.ID, day("2027-01-08"))
-	key := stripe.RenewalKey(s.ID, s.TermEnd)
+	key := idempotency.Renewal(s.ID, s.TermEnd)
 	invoices, items := fx.charged("/v1/invoices", key), fx.charged("/v1/invoiceitems", key)
 	if len(invoices) != 1 || len(items) != 1 {
 		t.Fatalf("%d invoices, %d items; want 1 each", len(invoices), len(items))

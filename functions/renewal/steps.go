@@ -12,6 +12,7 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -52,20 +53,16 @@ func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 	// The next review is the first step after the time the steps were last
 	// looked at, not after the commit's time: a step falling due in between
 	// would otherwise be skipped until the review after it.
-	var r review
-	return f.Processor.Once(ctx, in, consumer.Work{
-		Effect: func(ctx context.Context) (err error) {
-			r, err = f.runDueSteps(ctx, due.SubscriptionID)
-			return err
-		},
-		Apply: f.reschedule(due.SubscriptionID, &r),
-	})
+	return f.Processor.Once(ctx, in, consumer.WithEffect(
+		func(ctx context.Context) (review, error) { return f.runDueSteps(ctx, due.SubscriptionID) },
+		f.reschedule(due.SubscriptionID),
+	))
 }
 
 // reschedule sets the subscription's next review: only that field, and no
 // history record (a review that found nothing to do is not a change).
-func (f *Function) reschedule(id string, r *review) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
-	return func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+func (f *Function) reschedule(id string) func(context.Context, store.Tx, review) ([]consumer.Outgoing, error) {
+	return func(ctx context.Context, tx store.Tx, r review) ([]consumer.Outgoing, error) {
 		sub, err := f.d.Store.Subscription(ctx, tx, id)
 		if err != nil {
 			return nil, err
@@ -127,18 +124,21 @@ func (f *Function) deadLetterStep(ctx context.Context, sub *subscription.Subscri
 	return f.Processor.DeadLetter(ctx, redo, cause)
 }
 
-// stepWork is what one step does: its outside call (Effect) and its state
+// stepWork is what one step does: its outside call (the effect) and its state
 // change, applied only if the step is still due when the transaction reads
 // the subscription. Amounts are priced at the step's due date, so a retried
 // call sends the same parameters with the same idempotency key.
 func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
-	step := func(apply func(s *subscription.Subscription, now time.Time) subscription.Change) consumer.Work {
-		return consumer.Work{Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+	ifStillDue := func(apply func(s *subscription.Subscription, now time.Time) subscription.Change) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+		return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
 			if !s.StillDue(st, now, f.d.Policy) {
 				return noOp(s, "step no longer due"), nil
 			}
 			return apply(s, now), nil
-		})}
+		})
+	}
+	step := func(apply func(s *subscription.Subscription, now time.Time) subscription.Change) consumer.Work {
+		return consumer.Work{Apply: ifStillDue(apply)}
 	}
 	switch st.Action {
 	case subscription.ActNotice:
@@ -152,24 +152,25 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 			return s.NoticeReconciliation(st.N, now)
 		})
 	case subscription.ActTrueUp:
-		bill := f.bill(sub, fmt.Sprintf("trueup-%s-%s-q%d", sub.ID, sub.TermStart.Format(time.DateOnly), st.N), sub.TrueUpCents(st.At),
+		bill := f.bill(sub, idempotency.TrueUp(sub.ID, sub.TermStart, st.N), sub.TrueUpCents(st.At),
 			fmt.Sprintf("quarter %d true-up: %d seats to %s", st.N, sub.Reconciliation.Seats, sub.TermEnd.Format(time.DateOnly)))
-		var invoiceID string
-		w := step(func(s *subscription.Subscription, now time.Time) subscription.Change {
-			return s.ApplyTrueUp(invoiceID, now)
-		})
-		w.Effect = func(ctx context.Context) (err error) {
-			invoiceID, err = f.d.Billing.Charge(ctx, bill)
-			return knownOutcome(err)
-		}
-		return w
+		return consumer.WithEffect(
+			func(ctx context.Context) (invoiceID string, err error) {
+				invoiceID, err = f.d.Billing.Charge(ctx, bill)
+				return invoiceID, knownOutcome(err)
+			},
+			func(ctx context.Context, tx store.Tx, invoiceID string) ([]consumer.Outgoing, error) {
+				return ifStillDue(func(s *subscription.Subscription, now time.Time) subscription.Change {
+					return s.ApplyTrueUp(invoiceID, now)
+				})(ctx, tx)
+			})
 	case subscription.ActRetry:
-		w := step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.RecordRetry(st.N, now) })
-		w.Effect = func(ctx context.Context) error {
-			key := fmt.Sprintf("%s-retry-%d", stripe.RenewalKey(sub.ID, sub.TermEnd), st.N)
-			return knownOutcome(f.d.Billing.RetryPayment(ctx, sub.Dunning.InvoiceID, key))
-		}
-		return w
+		return consumer.AfterEffect(
+			func(ctx context.Context) error {
+				key := idempotency.RenewalRetry(sub.ID, sub.TermEnd, st.N)
+				return knownOutcome(f.d.Billing.RetryPayment(ctx, sub.Dunning.InvoiceID, key))
+			},
+			ifStillDue(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.RecordRetry(st.N, now) }))
 	case subscription.ActGrace:
 		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.EnterGrace(now) })
 	case subscription.ActSuspend:
@@ -187,32 +188,37 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 func (f *Function) chargeWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
 	next := sub.RenewalOrder()
 	plan, _ := catalog.LookupPlan(next.PlanCode)
-	bill := f.bill(sub, stripe.RenewalKey(sub.ID, sub.TermEnd), plan.TermPriceCents(next),
+	bill := f.bill(sub, idempotency.Renewal(sub.ID, sub.TermEnd), plan.TermPriceCents(next),
 		fmt.Sprintf("%s, %d seats, term from %s", plan.Code, next.Seats, sub.TermEnd.Format(time.DateOnly)))
 	bill.TermStart = sub.TermEnd
-	var invoiceID string
-	var unknown bool
-	return consumer.Work{
-		Effect: func(ctx context.Context) (err error) {
-			invoiceID, err = f.d.Billing.Charge(ctx, bill)
+	return consumer.WithEffect(
+		func(ctx context.Context) (raised, error) {
+			invoiceID, err := f.d.Billing.Charge(ctx, bill)
 			if id, ok := stripe.IsOutcomeUnknown(err); ok {
-				invoiceID, unknown = id, true
-				return nil
+				return raised{invoiceID: id, unknown: true}, nil
 			}
-			return err
+			return raised{invoiceID: invoiceID}, err
 		},
-		Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
-			if !s.StillDue(st, now, f.d.Policy) {
-				return noOp(s, "renewal already raised"), nil
-			}
-			if unknown {
-				s.RenewalInvoiceID = invoiceID
-				return s.MarkChargeUnknown(now), nil
-			}
-			s.MarkRenewalPending(invoiceID, now)
-			return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal invoice " + invoiceID + " raised"}, nil
-		}),
-	}
+		func(ctx context.Context, tx store.Tx, r raised) ([]consumer.Outgoing, error) {
+			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				if !s.StillDue(st, now, f.d.Policy) {
+					return noOp(s, "renewal already raised"), nil
+				}
+				if r.unknown {
+					s.RenewalInvoiceID = r.invoiceID
+					return s.MarkChargeUnknown(now), nil
+				}
+				s.MarkRenewalPending(r.invoiceID, now)
+				return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal invoice " + r.invoiceID + " raised"}, nil
+			})(ctx, tx)
+		})
+}
+
+// raised is what the renewal charge's call returned: the invoice, and
+// whether its payment's outcome is unknown.
+type raised struct {
+	invoiceID string
+	unknown   bool
 }
 
 // settleWork asks Stripe what became of a renewal charge whose answer never
@@ -220,23 +226,22 @@ func (f *Function) chargeWork(unit event.Event, sub *subscription.Subscription, 
 // under a key of its own (the first pay call did not take).
 func (f *Function) settleWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
 	invoiceID := sub.RenewalInvoiceID
-	return consumer.Work{
-		Effect: func(ctx context.Context) error {
+	return consumer.AfterEffect(
+		func(ctx context.Context) error {
 			status, err := f.d.Billing.InvoiceStatus(ctx, invoiceID)
-			if err != nil || status == "paid" || status == "void" || status == "uncollectible" {
+			if err != nil || status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible {
 				return err
 			}
-			key := stripe.RenewalKey(sub.ID, sub.TermEnd) + "-pay-settle"
+			key := idempotency.RenewalSettle(sub.ID, sub.TermEnd)
 			return knownOutcome(f.d.Billing.RetryPayment(ctx, invoiceID, key))
 		},
-		Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+		f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
 			if !s.StillDue(st, now, f.d.Policy) {
 				return noOp(s, "charge already settled"), nil
 			}
 			s.MarkRenewalPending(invoiceID, now)
 			return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal charge settled with Stripe: invoice " + invoiceID}, nil
-		}),
-	}
+		}))
 }
 
 // knownOutcome turns an unknown payment outcome into a transient error: the

@@ -82,7 +82,7 @@ func Compare(sub subscription.Subscription, ent *provisioning.Entitlement, synce
 	}
 	if sub.Status == subscription.Pending {
 		if ent != nil {
-			add("provisioning", "entitlement", "none", ent.Status)
+			add("provisioning", "entitlement", "none", string(ent.Status))
 		}
 		if synced != nil {
 			add("crm", "status", "none", synced.Status)
@@ -91,9 +91,9 @@ func Compare(sub subscription.Subscription, ent *provisioning.Entitlement, synce
 	}
 	want := provisioning.Plan(sub.Snapshot(""))
 	if ent == nil {
-		add("provisioning", "entitlement", want.Status, "none")
+		add("provisioning", "entitlement", string(want.Status), "none")
 	} else {
-		add("provisioning", "status", want.Status, ent.Status)
+		add("provisioning", "status", string(want.Status), string(ent.Status))
 		add("provisioning", "plan_code", want.PlanCode, ent.PlanCode)
 		add("provisioning", "seats", fmt.Sprint(want.Seats), fmt.Sprint(ent.Seats))
 		add("provisioning", "ends_on", want.EndsOn, ent.EndsOn)

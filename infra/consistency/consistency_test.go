@@ -26,7 +26,7 @@ func TestCompare(t *testing.T) {
 	stale := applied
 	stale.Seats = 3
 	failed := applied
-	failed.Status = "failed"
+	failed.Status = provisioning.EntitlementFailed
 	tests := []struct {
 		name   string
 		sub    subscription.Subscription

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"fulfillment/functions/provisioning"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/store"
@@ -41,12 +42,12 @@ func TestPurchaseIsActivatedProvisionedAndInCRM(t *testing.T) {
 		t.Error("no Salesforce account upserted for the customer")
 	}
 	var ent struct {
-		Status  string `firestore:"status"`
-		Version int64  `firestore:"version"`
+		Status  provisioning.EntitlementStatus `firestore:"status"`
+		Version int64                          `firestore:"version"`
 	}
 	eventually(t, 10*time.Second, "entitlement recorded", func() (bool, string) {
 		err := stack.Store.Get(background, nil, store.Entitlements, p.SubscriptionID(), &ent)
-		return err == nil && ent.Status == "active" && ent.Version == sub.Version, fmt.Sprint(ent, err)
+		return err == nil && ent.Status == provisioning.EntitlementActive && ent.Version == sub.Version, fmt.Sprint(ent, err)
 	})
 	history, err := stack.Store.SubscriptionHistory(background, p.SubscriptionID())
 	if err != nil || len(history) != 1 || history[0].To != "active" || history[0].Event != catalog.SubscriptionActivated {

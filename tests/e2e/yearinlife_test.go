@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"fulfillment/functions/provisioning"
 	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/store"
-	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/testdouble"
@@ -245,7 +246,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	y.setClock("2026-12-31T10:00:00Z")
 	y.tick()
 	y.until("renewal notice sent", func(s *subscription.Subscription) bool { return s.NoticeSentFor.Equal(term1) })
-	renewalKey := stripe.RenewalKey(y.subID, term1)
+	renewalKey := idempotency.Renewal(y.subID, term1)
 	if n := len(y.stripeCalls(renewalKey)); n != 0 {
 		t.Fatalf("renewal charged with the notice: %d calls", n)
 	}
@@ -286,7 +287,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	y.setClock("2028-01-08T10:00:00Z")
 	y.tick()
 	second := y.until("second renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term2) })
-	key2 := stripe.RenewalKey(y.subID, term2)
+	key2 := idempotency.Renewal(y.subID, term2)
 	y.charge(key2, 19*118800)
 	y.setClock("2028-01-08T11:00:00Z")
 	y.invoiceResult(term2, second.RenewalInvoiceID, 19*118800, false)
@@ -306,10 +307,10 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	// provisioning calls GitLab before it commits the entitlement: wait for it.
 	eventually(t, 30*time.Second, "entitlement revoked after suspension", func() (bool, string) {
 		var ent struct {
-			Status string `firestore:"status"`
+			Status provisioning.EntitlementStatus `firestore:"status"`
 		}
 		err := y.s.Store.Get(background, nil, store.Entitlements, y.subID, &ent)
-		return err == nil && ent.Status == "revoked", fmt.Sprintf("%+v %v", ent, err)
+		return err == nil && ent.Status == provisioning.EntitlementRevoked, fmt.Sprintf("%+v %v", ent, err)
 	})
 	y.setClock("2028-03-01T11:00:00Z")
 	y.tick()
@@ -318,11 +319,11 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	// the suspension): provisioning records the version and calls nobody.
 	eventually(t, 30*time.Second, "entitlement at the cancellation's version", func() (bool, string) {
 		var ent struct {
-			Status  string `firestore:"status"`
-			Version int64  `firestore:"version"`
+			Status  provisioning.EntitlementStatus `firestore:"status"`
+			Version int64                          `firestore:"version"`
 		}
 		err := y.s.Store.Get(background, nil, store.Entitlements, y.subID, &ent)
-		return err == nil && ent.Status == "revoked" && ent.Version == canceled.Version, fmt.Sprintf("%+v %v", ent, err)
+		return err == nil && ent.Status == provisioning.EntitlementRevoked && ent.Version == canceled.Version, fmt.Sprintf("%+v %v", ent, err)
 	})
 	if bp := y.provisioned(6, "free", 0); bp["auto_renew"] != false {
 		t.Fatalf("after cancellation GitLab holds %v", bp)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"fulfillment/functions/provisioning"
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/store"
@@ -32,9 +33,9 @@ func TestOperatorListsReplaysAndChecksConsistency(t *testing.T) {
 	sub := p.SubscriptionID()
 	poll(t, "provisioning failure recorded", func() bool {
 		var e struct {
-			Status string `firestore:"status"`
+			Status provisioning.EntitlementStatus `firestore:"status"`
 		}
-		return stack.Store.Get(t.Context(), nil, store.Entitlements, sub, &e) == nil && e.Status == "failed"
+		return stack.Store.Get(t.Context(), nil, store.Entitlements, sub, &e) == nil && e.Status == provisioning.EntitlementFailed
 	})
 
 	out, err := ctl("dead-letters", "-sub", "provisioning")

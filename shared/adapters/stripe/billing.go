@@ -9,6 +9,7 @@ import (
 
 	stripego "github.com/stripe/stripe-go/v84"
 
+	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/runtime/telemetry"
 )
@@ -45,20 +46,13 @@ type Bill struct {
 	Currency       string
 	Description    string
 	// Key names the charge: the same key never charges twice (Stripe's
-	// Idempotency-Key, one per step: Key-item, Key-invoice, Key-pay).
+	// Idempotency-Key, one per call: see idempotency.ChargeInvoice,
+	// ChargeItem and ChargePay).
 	Key string
 	// TermStart is set for a renewal: the term the invoice pays for, which
 	// the invoice.paid webhook carries back.
 	TermStart time.Time
 }
-
-// RenewalKey is the key of the renewal of subscriptionID for the term starting at termStart.
-func RenewalKey(subscriptionID string, termStart time.Time) string {
-	return fmt.Sprintf("renewal-%s-%s", subscriptionID, termStart.Format(time.DateOnly))
-}
-
-// IdempotencyKey is the key of one step of the charge.
-func (inv Bill) IdempotencyKey(step string) string { return inv.Key + "-" + step }
 
 // OutcomeUnknownError says a payment call may or may not have charged: it
 // timed out or failed in a way that does not tell. It must not be retried
@@ -104,7 +98,7 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 		CollectionMethod:            stripego.String("charge_automatically"),
 	}
 	params.Metadata = meta
-	params.SetIdempotencyKey(inv.IdempotencyKey("invoice"))
+	params.SetIdempotencyKey(idempotency.ChargeInvoice(inv.Key))
 	created, err := b.client.V1Invoices.Create(ctx, params)
 	if err != nil {
 		return "", classify("stripe.Charge invoice", err)
@@ -114,11 +108,11 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 		Currency: stripego.String(inv.Currency), Description: stripego.String(inv.Description),
 	}
 	item.Metadata = meta
-	item.SetIdempotencyKey(inv.IdempotencyKey("item"))
+	item.SetIdempotencyKey(idempotency.ChargeItem(inv.Key))
 	if _, err := b.client.V1InvoiceItems.Create(ctx, item); err != nil {
 		return "", classify("stripe.Charge item", err)
 	}
-	return created.ID, b.pay(ctx, created.ID, inv.IdempotencyKey("pay"))
+	return created.ID, b.pay(ctx, created.ID, idempotency.ChargePay(inv.Key))
 }
 
 // RetryPayment tries to pay an open invoice again (dunning); key names the attempt.
@@ -147,14 +141,26 @@ func (b *Billing) pay(ctx context.Context, invoiceID, key string) error {
 	return &OutcomeUnknownError{InvoiceID: invoiceID, Err: err}
 }
 
+// InvoiceStatus is where Stripe says an invoice is (its status field).
+type InvoiceStatus string
+
+// The states of an invoice.
+const (
+	InvoiceDraft         InvoiceStatus = "draft"
+	InvoiceOpen          InvoiceStatus = "open"
+	InvoicePaid          InvoiceStatus = "paid"
+	InvoiceVoid          InvoiceStatus = "void"
+	InvoiceUncollectible InvoiceStatus = "uncollectible"
+)
+
 // InvoiceStatus asks Stripe where an invoice is: draft, open, paid, void or
 // uncollectible.
-func (b *Billing) InvoiceStatus(ctx context.Context, invoiceID string) (string, error) {
+func (b *Billing) InvoiceStatus(ctx context.Context, invoiceID string) (InvoiceStatus, error) {
 	inv, err := b.client.V1Invoices.Retrieve(ctx, invoiceID, nil)
 	if err != nil {
 		return "", classify("stripe.InvoiceStatus", err)
 	}
-	return string(inv.Status), nil
+	return InvoiceStatus(inv.Status), nil
 }
 
 // classify marks Stripe's 4xx answers (other than 408/409/429) permanent.

@@ -33,12 +33,12 @@ func CheckoutSession(id, customerID, email, paymentStatus string, amountCents in
 
 // Invoice is an invoice object for a subscription's term, paid or not.
 func Invoice(id, customerID, subscriptionID string, termStart time.Time, amountCents int64, paid bool) map[string]any {
-	status, amountPaid := "open", int64(0)
+	status, amountPaid := InvoiceOpen, int64(0)
 	if paid {
-		status, amountPaid = "paid", amountCents
+		status, amountPaid = InvoicePaid, amountCents
 	}
 	return map[string]any{
-		"id": id, "object": "invoice", "customer": customerID, "status": status,
+		"id": id, "object": "invoice", "customer": customerID, "status": string(status),
 		"amount_due": amountCents, "amount_paid": amountPaid, "currency": "usd",
 		"metadata": map[string]string{MetaSubscriptionID: subscriptionID, MetaTermStart: termStart.Format(time.DateOnly)},
 	}

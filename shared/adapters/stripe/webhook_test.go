@@ -257,14 +257,3 @@ func TestParseEventAndInternalType(t *testing.T) {
 		t.Error("customer.created is handled")
 	}
 }
-
-func TestRenewalIdempotencyKey(t *testing.T) {
-	t.Parallel()
-	r := Bill{Key: RenewalKey("sub-1", time.Date(2027, 3, 10, 15, 0, 0, 0, time.UTC))}
-	if got := r.IdempotencyKey("pay"); got != "renewal-sub-1-2027-03-10-pay" {
-		t.Errorf("key = %s", got)
-	}
-	if r.IdempotencyKey("item") == r.IdempotencyKey("invoice") {
-		t.Error("steps share a key")
-	}
-}

@@ -49,18 +49,19 @@ type Outgoing struct {
 	Event event.Event
 }
 
-// Work is what one delivery does.
+// Work is what one delivery does: a state change (Apply) and, when made
+// by WithEffect, an outside call before it whose result Apply is given.
 type Work struct {
-	// Effect calls outside systems. It runs before the transaction, only for
-	// deliveries not yet processed, and must be idempotent (it may run again
-	// if the transaction fails): it carries the provider's idempotency key.
-	Effect func(ctx context.Context) error
 	// Apply changes state inside the transaction and returns the events to
-	// publish after commit. It may run more than once: Firestore only.
+	// publish after commit. It may run more than once: Firestore only. Work
+	// with an outside call is made by WithEffect instead, which binds its own.
 	Apply func(ctx context.Context, tx store.Tx) ([]Outgoing, error)
+	// effect, set by WithEffect, makes the outside call and returns the
+	// state change bound to its result (which replaces Apply).
+	effect func(ctx context.Context) (func(context.Context, store.Tx) ([]Outgoing, error), error)
 	// Serialize, when set, names what deliveries must not work on at the
 	// same time (a subscription id): the delivery holds a lease on it from
-	// before Effect until its transaction commits, so two versions of one
+	// before the effect until its transaction commits, so two versions of one
 	// subscription never reach an outside system concurrently.
 	Serialize string
 	// Version, with Serialize, orders the deliveries for that key: one
@@ -68,6 +69,31 @@ type Work struct {
 	// not yet committed) does nothing but record that it was seen. The newer
 	// one is redelivered until it commits, so the target never goes back.
 	Version int64
+}
+
+// WithEffect is work with an outside call. effect runs before the
+// transaction, only for deliveries not yet processed, and must be idempotent
+// (it runs again if the transaction fails): it carries the provider's
+// idempotency key. Its result is handed to apply, which changes state inside
+// the transaction and returns the events to publish after commit; apply may
+// run more than once (Firestore only) and gets the same result each time.
+// apply does not run if effect fails.
+func WithEffect[R any](effect func(ctx context.Context) (R, error), apply func(ctx context.Context, tx store.Tx, result R) ([]Outgoing, error)) Work {
+	bound := func(ctx context.Context) (func(context.Context, store.Tx) ([]Outgoing, error), error) {
+		r, err := effect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, tx store.Tx) ([]Outgoing, error) { return apply(ctx, tx, r) }, nil
+	}
+	return Work{effect: bound}
+}
+
+// AfterEffect is WithEffect for an outside call that returns nothing the
+// state change needs: apply runs only once effect has succeeded.
+func AfterEffect(effect func(ctx context.Context) error, apply func(ctx context.Context, tx store.Tx) ([]Outgoing, error)) Work {
+	return WithEffect(func(ctx context.Context) (struct{}, error) { return struct{}{}, effect(ctx) },
+		func(ctx context.Context, tx store.Tx, _ struct{}) ([]Outgoing, error) { return apply(ctx, tx) })
 }
 
 // HandlerFunc handles one event type.
@@ -169,10 +195,12 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 			w = Work{Apply: func(context.Context, store.Tx) ([]Outgoing, error) { return nil, nil }}
 		}
 	}
-	if w.Effect != nil {
-		if err := p.effect(ctx, w); err != nil {
+	if w.effect != nil {
+		apply, err := p.effect(ctx, w)
+		if err != nil {
 			return err
 		}
+		w.Apply = apply
 	}
 	faultpoint.Crash(CrashBeforeCommit)
 	now := time.Now().UTC()

@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -123,13 +124,12 @@ func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
 	in := input(t, "evt-effect-fails")
 	applied := 0
 	work := func(effectErr error) consumer.Work {
-		return consumer.Work{
-			Effect: func(context.Context) error { return effectErr },
-			Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+		return consumer.AfterEffect(
+			func(context.Context) error { return effectErr },
+			func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
 				applied++
 				return nil, nil
-			},
-		}
+			})
 	}
 	if err := p.Once(context.Background(), in, work(errors.New("503"))); err == nil {
 		t.Fatal("Once = nil for a failed effect")
@@ -139,6 +139,38 @@ func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
 	}
 	if err := p.Once(context.Background(), in, work(nil)); err != nil || applied != 1 {
 		t.Fatalf("redelivery: %v, applied %d", err, applied)
+	}
+}
+
+// The effect's result is handed to the state change as a value, and a
+// duplicate delivery neither calls the effect again nor applies anything.
+func TestEffectResultIsHandedToApply(t *testing.T) {
+	t.Parallel()
+	p, _ := processor(t)
+	in := input(t, "evt-effect-result")
+	type invoice struct{ ID string }
+	calls := 0
+	var got []invoice
+	work := consumer.WithEffect(
+		func(context.Context) (invoice, error) {
+			calls++
+			return invoice{ID: fmt.Sprintf("in_%d", calls)}, nil
+		},
+		func(ctx context.Context, tx store.Tx, inv invoice) ([]consumer.Outgoing, error) {
+			got = append(got, inv)
+			return nil, tx.Set("consumer_test_state", in.ID(), map[string]any{"invoice": inv.ID})
+		})
+	for range 2 {
+		if err := p.Once(context.Background(), in, work); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 || len(got) == 0 || got[len(got)-1] != (invoice{ID: "in_1"}) {
+		t.Fatalf("effect called %d times, apply got %v; want one call whose result reaches apply", calls, got)
+	}
+	state, found := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), "consumer_test_state", in.ID())
+	if !found || state["invoice"] != "in_1" {
+		t.Fatalf("state = %v (found %v), want the effect's invoice", state, found)
 	}
 }
 
@@ -216,11 +248,11 @@ func TestSerializedWorkRefusesAConcurrentDelivery(t *testing.T) {
 	inEffect, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Once(context.Background(), first, consumer.Work{
-			Serialize: "sub-1",
-			Effect:    func(context.Context) error { close(inEffect); <-release; return nil },
-			Apply:     func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil },
-		})
+		w := consumer.AfterEffect(
+			func(context.Context) error { close(inEffect); <-release; return nil },
+			func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil })
+		w.Serialize = "sub-1"
+		done <- p.Once(context.Background(), first, w)
 	}()
 	<-inEffect
 	noop := consumer.Work{Serialize: "sub-1", Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil }}

@@ -85,14 +85,14 @@ func (p *Processor) releaser(ctx context.Context, name, key, holder string) func
 	}
 }
 
-// effect runs w.Effect, within the lease's budget when it holds one.
-func (p *Processor) effect(ctx context.Context, w Work) error {
+// effect runs w's outside call, within the lease's budget when it holds one.
+func (p *Processor) effect(ctx context.Context, w Work) (func(context.Context, store.Tx) ([]Outgoing, error), error) {
 	if w.Serialize == "" {
-		return w.Effect(ctx)
+		return w.effect(ctx)
 	}
 	ctx, cancel := context.WithTimeout(ctx, effectBudget)
 	defer cancel()
-	return w.Effect(ctx)
+	return w.effect(ctx)
 }
 
 // claimVersion, under the key's lease, reports whether a newer version than
