@@ -27,6 +27,8 @@ type Addition struct {
 	PlanCode   string
 	PackKind   string
 	PackAmount int
+	// PurchaseID names a pack (default: the quote's key).
+	PurchaseID string
 }
 
 // Quote prices an addition at day at and stores it in the ledger under key,
@@ -56,8 +58,11 @@ func (s *Subscription) Quote(key string, a Addition, at time.Time) (*ledger.Line
 		line.AmountCents, line.Buys.PlanCode, line.Buys.PreviousPlan = s.UpgradeCents(a.PlanCode, at), a.PlanCode, s.Order.PlanCode
 		line.Description = fmt.Sprintf("upgrade to %s to %s", a.PlanCode, until)
 	case ledger.Pack:
-		_, err = trial.AddPack(key, a.PackKind, a.PackAmount, at)
-		line.AmountCents, line.Buys.PackKind, line.Buys.PackAmount, line.Buys.PurchaseID = s.PackCents(a.PackKind, a.PackAmount, at), a.PackKind, a.PackAmount, key
+		if a.PurchaseID == "" {
+			a.PurchaseID = key
+		}
+		_, err = trial.AddPack(a.PurchaseID, a.PackKind, a.PackAmount, at)
+		line.AmountCents, line.Buys.PackKind, line.Buys.PackAmount, line.Buys.PurchaseID = s.PackCents(a.PackKind, a.PackAmount, at), a.PackKind, a.PackAmount, a.PurchaseID
 		line.Description = fmt.Sprintf("%s pack of %d to %s", a.PackKind, a.PackAmount, until)
 	default:
 		err = refuse("%s is not a mid-term purchase", a.Kind)
