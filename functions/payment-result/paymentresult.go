@@ -13,6 +13,7 @@ import (
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -49,6 +50,11 @@ func New(d Deps) *Function {
 			catalog.InvoicePaid:                 f.step(invoicePaid),
 			catalog.InvoicePaymentFailed:        f.step(invoicePaymentFailed),
 			catalog.ProviderSubscriptionDeleted: f.step(cancel),
+			catalog.InvoiceVoided:               f.step(invoiceClosedUnpaid(ledger.Void)),
+			catalog.InvoiceUncollectible:        f.step(invoiceClosedUnpaid(ledger.Uncollectible)),
+			catalog.ChargeRefunded:              f.step(chargeRefunded),
+			catalog.ChargeDisputeCreated:        f.step(disputeOutcome),
+			catalog.ChargeDisputeClosed:         f.step(disputeOutcome),
 		},
 	}}
 	return f
@@ -69,8 +75,8 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 		if pe.Invalid != "" {
 			return failure.Permanentf("provider event %s is unusable: %s", pe.ProviderEventID, pe.Invalid)
 		}
-		if pe.SubscriptionID == "" {
-			return failure.Permanentf("provider event %s names no subscription", pe.ProviderEventID)
+		if err := f.resolve(ctx, &pe); err != nil {
+			return err
 		}
 		return f.Processor.Once(ctx, in, consumer.Work{
 			Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
@@ -83,6 +89,9 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 					return nil, err
 				}
 				if err := f.d.Store.SaveSubscription(tx, next, change, in.Type(), in.ID(), cloudevent.Key(in)); err != nil {
+					return nil, err
+				}
+				if err := f.index(tx, in.Type(), next, pe); err != nil {
 					return nil, err
 				}
 				return announce(ctx, in, next, change, pe)
@@ -123,7 +132,15 @@ func purchase(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscr
 		return nil, subscription.Change{}, failure.Permanentf("checkout %s carries no order", pe.CheckoutSessionID)
 	}
 	paid := pe.PaymentStatus == "paid" || pe.PaymentStatus == "no_payment_required"
-	return subscription.Purchase(pe.SubscriptionID, pe.CheckoutSessionID, *pe.Order, *pe.Customer, paid, pe.OccurredAt)
+	sub, c, err := subscription.Purchase(pe.SubscriptionID, pe.CheckoutSessionID, *pe.Order, *pe.Customer, paid, pe.OccurredAt)
+	if err != nil {
+		return nil, c, err
+	}
+	if pe.Currency != "" {
+		sub.Currency = pe.Currency
+	}
+	sub.RecordPurchase(pe.AmountCents, paid, pe.OccurredAt)
+	return sub, c, nil
 }
 
 // settleInitialPayment applies a late checkout payment result. The checkout
@@ -140,7 +157,12 @@ func settleInitialPayment(succeeded bool) transition {
 			}
 			sub = created
 		}
-		return sub, sub.SettleInitialPayment(succeeded, pe.OccurredAt), nil
+		o := ledger.Failed
+		if succeeded {
+			o = ledger.Paid
+		}
+		c := sub.SettleInitialPayment(succeeded, pe.OccurredAt)
+		return sub, both(c, sub.ApplyChargeOutcome(purchaseKey(sub), "", o, pe.AmountCents, pe.OccurredAt)), nil
 	}
 }
 
@@ -148,14 +170,22 @@ func invoicePaid(sub *subscription.Subscription, pe catalog.ProviderEvent) (*sub
 	if sub == nil {
 		return nil, subscription.Change{}, unknownSubscription(pe)
 	}
-	return sub, sub.ApplyInvoicePaid(pe.TermStart, pe.OccurredAt), nil
+	paid := sub.ApplyChargeOutcome(pe.ChargeKey, pe.InvoiceID, ledger.Paid, pe.AmountCents, pe.OccurredAt)
+	if pe.TermStart.IsZero() {
+		return sub, paid, nil // a mid-term charge: granted by its ledger line
+	}
+	return sub, both(sub.ApplyInvoicePaid(pe.TermStart, pe.OccurredAt), paid), nil
 }
 
 func invoicePaymentFailed(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscription.Subscription, subscription.Change, error) {
 	if sub == nil {
 		return nil, subscription.Change{}, unknownSubscription(pe)
 	}
-	return sub, sub.ApplyPaymentFailed(pe.TermStart, pe.OccurredAt, pe.InvoiceID), nil
+	failed := sub.ApplyChargeOutcome(pe.ChargeKey, pe.InvoiceID, ledger.Failed, pe.AmountCents, pe.OccurredAt)
+	if pe.TermStart.IsZero() {
+		return sub, failed, nil // a mid-term charge: nothing was granted, nothing to take back
+	}
+	return sub, both(sub.ApplyPaymentFailed(pe.TermStart, pe.OccurredAt, pe.InvoiceID), failed), nil
 }
 
 func cancel(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscription.Subscription, subscription.Change, error) {
@@ -176,4 +206,115 @@ type unknownSubscriptionError struct{ id, event string }
 
 func (e *unknownSubscriptionError) Error() string {
 	return "subscription " + e.id + " of provider event " + e.event + " not found (yet)"
+}
+
+// resolve finds the subscription of a refund or dispute, which carries no
+// metadata of ours, through the index of our invoices and payment intents.
+func (f *Function) resolve(ctx context.Context, pe *catalog.ProviderEvent) error {
+	if pe.SubscriptionID != "" {
+		return nil
+	}
+	ref, found, err := f.d.Store.FindPaymentRef(ctx, pe.InvoiceID, pe.PaymentIntentID)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return failure.Permanentf("provider event %s names no subscription, and its invoice %q / payment intent %q are not ours",
+			pe.ProviderEventID, pe.InvoiceID, pe.PaymentIntentID)
+	}
+	pe.SubscriptionID = ref.SubscriptionID
+	if pe.ChargeKey == "" {
+		pe.ChargeKey = ref.Key
+	}
+	if pe.InvoiceID == "" {
+		pe.InvoiceID = ref.InvoiceID
+	}
+	return nil
+}
+
+// index records the invoice and payment intent of a paid charge, so that
+// its refunds and disputes find their ledger line.
+func (f *Function) index(tx store.Tx, typ string, sub *subscription.Subscription, pe catalog.ProviderEvent) error {
+	if sub == nil || (typ != catalog.InvoicePaid && typ != catalog.CheckoutCompleted && typ != catalog.CheckoutAsyncPaymentSucceed) {
+		return nil
+	}
+	line := sub.Ledger.ByInvoice(pe.InvoiceID)
+	if line == nil && pe.ChargeKey != "" {
+		line = sub.Ledger.Find(pe.ChargeKey)
+	}
+	if line == nil && pe.CheckoutSessionID != "" {
+		line = sub.Ledger.Find(purchaseKey(sub))
+	}
+	if line == nil {
+		return nil
+	}
+	ref := store.PaymentRef{SubscriptionID: sub.ID, Key: line.Key, InvoiceID: line.InvoiceID}
+	if err := f.d.Store.SavePaymentRef(tx, pe.PaymentIntentID, ref); err != nil {
+		return err
+	}
+	if line.InvoiceID != "" && line.Kind != ledger.Purchase {
+		return f.d.Store.SavePaymentRef(tx, line.InvoiceID, ref)
+	}
+	return nil
+}
+
+func purchaseKey(s *subscription.Subscription) string { return "purchase-" + s.PurchaseID }
+
+// both combines two changes of one input: the first that changed something
+// is announced, and the history says what each change did.
+func both(first, second subscription.Change) subscription.Change {
+	switch {
+	case first.NoOp && second.NoOp:
+		return first
+	case first.NoOp:
+		return second
+	case !second.NoOp && second.Reason != "":
+		first.Reason += "; " + second.Reason
+	}
+	return first
+}
+
+// invoiceClosedUnpaid records a voided or uncollectible invoice. A pending
+// renewal's invoice closed unpaid will never be paid: the subscription
+// enters dunning as for a failed payment, so it converges to suspended and
+// canceled rather than staying active.
+func invoiceClosedUnpaid(o ledger.Outcome) transition {
+	return func(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscription.Subscription, subscription.Change, error) {
+		if sub == nil {
+			return nil, subscription.Change{}, unknownSubscription(pe)
+		}
+		recorded := sub.ApplyChargeOutcome(pe.ChargeKey, pe.InvoiceID, o, 0, pe.OccurredAt)
+		if pe.InvoiceID == "" || pe.InvoiceID != sub.RenewalInvoiceID {
+			return sub, recorded, nil
+		}
+		return sub, both(sub.ApplyPaymentFailed(sub.TermEnd, pe.OccurredAt, pe.InvoiceID), recorded), nil
+	}
+}
+
+// chargeRefunded records a refund: in whole it takes back what the charge bought.
+func chargeRefunded(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscription.Subscription, subscription.Change, error) {
+	if sub == nil {
+		return nil, subscription.Change{}, unknownSubscription(pe)
+	}
+	o := ledger.PartiallyRefunded
+	if pe.Refunded {
+		o = ledger.Refunded
+	}
+	return sub, sub.ApplyChargeOutcome(pe.ChargeKey, pe.InvoiceID, o, pe.RefundedCents, pe.OccurredAt), nil
+}
+
+// disputeOutcome records a dispute opened (the team is told) or closed: a
+// lost dispute takes back what the charge bought.
+func disputeOutcome(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscription.Subscription, subscription.Change, error) {
+	if sub == nil {
+		return nil, subscription.Change{}, unknownSubscription(pe)
+	}
+	o := ledger.Disputed
+	switch pe.DisputeStatus {
+	case "won":
+		o = ledger.DisputeWon
+	case "lost":
+		o = ledger.DisputeLost
+	}
+	return sub, sub.ApplyChargeOutcome(pe.ChargeKey, pe.InvoiceID, o, pe.AmountCents, pe.OccurredAt), nil
 }

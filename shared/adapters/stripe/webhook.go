@@ -188,6 +188,7 @@ func Normalize(e Event) (catalog.ProviderEvent, error) {
 
 func normalizeCheckout(pe catalog.ProviderEvent, o object) (catalog.ProviderEvent, error) {
 	pe.CheckoutSessionID = o.ID
+	pe.PaymentIntentID = refID(o.PaymentIntent)
 	pe.SubscriptionID = SubscriptionIDForCheckout(o.ID)
 	pe.PaymentStatus = o.PaymentStatus
 	pe.AmountCents = o.AmountTotal

@@ -121,10 +121,10 @@ type ProviderEvent struct {
 	RefundedCents int64 `json:"refunded_cents,omitempty"`
 	Refunded      bool  `json:"refunded,omitempty"`
 	// DisputeStatus is the closed dispute's status: won or lost.
-	DisputeStatus string `json:"dispute_status,omitempty"`
-	Livemode      bool   `json:"livemode,omitempty"`
-	Order             *Order    `json:"order,omitempty"`
-	Customer          *Customer `json:"customer,omitempty"`
+	DisputeStatus string    `json:"dispute_status,omitempty"`
+	Livemode      bool      `json:"livemode,omitempty"`
+	Order         *Order    `json:"order,omitempty"`
+	Customer      *Customer `json:"customer,omitempty"`
 	// Invalid says what the webhook could not read in this genuine event; the
 	// consumer dead-letters it for a person rather than guess.
 	Invalid string `json:"invalid,omitempty"`

@@ -1,0 +1,189 @@
+package paymentresult
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
+	"fulfillment/shared/domain/ledger"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/testsupport/storetest"
+)
+
+// bought is an active premium subscription of 5 seats, paid at checkout
+// (payment intent pi_buy), with a quote for 5 more seats sent on in_seats:
+// what renewal stores before it charges added seats.
+func bought(t *testing.T, fx fixture) (subID, key string) {
+	t.Helper()
+	buy := checkout(t, "evt_buy", "cs_m", "premium", "paid", t0)
+	var pe catalog.ProviderEvent
+	if err := buy.DataAs(&pe); err != nil {
+		t.Fatal(err)
+	}
+	pe.PaymentIntentID, pe.Currency, pe.AmountCents = "pi_buy", "eur", 34800
+	fx.handle(t, providerEvent(t, "evt_buy", catalog.CheckoutCompleted, pe))
+	subID, key = "sub-cs_m", idempotency.Change("cmd-seats")
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "quote", Key: "quote"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			if _, err := s.Quote(key, subscription.Addition{Kind: ledger.Seats, Seats: 5}, t0.Add(24*time.Hour)); err != nil {
+				return subscription.Change{}, err
+			}
+			return s.ChargeSent(key, "in_seats", false, t0.Add(24*time.Hour)), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return subID, key
+}
+
+// changeInvoice is the webhook of a mid-term charge's invoice: metadata
+// subscription_id and charge, no term_start.
+func changeInvoice(t *testing.T, id, typ, subID, key string, at time.Time) event.Event {
+	return providerEvent(t, id, typ, catalog.ProviderEvent{
+		OccurredAt: at, SubscriptionID: subID, InvoiceID: "in_seats", ChargeKey: key, AmountCents: 1234, PaymentIntentID: "pi_seats",
+	})
+}
+
+func TestADeclinedChangeGrantsNothingAndIsNotDeadLettered(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, key := bought(t, fx)
+	fx.handle(t, changeInvoice(t, "evt_fail", catalog.InvoicePaymentFailed, subID, key, t0.Add(25*time.Hour)))
+	s := fx.sub(t, subID)
+	if s.Order.Seats != 5 || s.Status != subscription.Active {
+		t.Fatalf("after a declined charge for 5 seats: %d seats, %s; want 5, active", s.Order.Seats, s.Status)
+	}
+	if ln := s.Ledger.Find(key); ln == nil || ln.Outcome != ledger.Failed || ln.Granted {
+		t.Fatalf("ledger line %+v, want failed and not granted", ln)
+	}
+	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(changeInvoice(t, "evt_fail", catalog.InvoicePaymentFailed, subID, key, t0))); found {
+		t.Fatal("a change invoice's failure was dead-lettered")
+	}
+	// The customer pays the invoice later: the seats are granted then.
+	fx.handle(t, changeInvoice(t, "evt_paid", catalog.InvoicePaid, subID, key, t0.Add(48*time.Hour)))
+	s = fx.sub(t, subID)
+	if s.Order.Seats != 10 {
+		t.Fatalf("after the invoice was paid: %d seats, want 10", s.Order.Seats)
+	}
+	if ln := s.Ledger.Find(key); ln.Outcome != ledger.Paid || !ln.Granted {
+		t.Fatalf("ledger line %+v, want paid and granted", ln)
+	}
+	_, types := published(fx.rec, catalog.TopicSubscriptionEvents)
+	if types[len(types)-1] != catalog.SubscriptionChanged {
+		t.Fatalf("published %v, want the change announced when paid", types)
+	}
+	// A late failure of the paid invoice changes nothing.
+	fx.handle(t, changeInvoice(t, "evt_fail2", catalog.InvoicePaymentFailed, subID, key, t0.Add(30*time.Hour)))
+	if s := fx.sub(t, subID); s.Order.Seats != 10 || s.Ledger.Find(key).Outcome != ledger.Paid {
+		t.Fatalf("a late failure took back paid seats: %d seats, %s", s.Order.Seats, s.Ledger.Find(key).Outcome)
+	}
+}
+
+func TestARefundInWholeTakesBackWhatTheChargeBought(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, key := bought(t, fx)
+	fx.handle(t, changeInvoice(t, "evt_paid", catalog.InvoicePaid, subID, key, t0.Add(25*time.Hour)))
+	partial := providerEvent(t, "evt_part", catalog.ChargeRefunded, catalog.ProviderEvent{
+		OccurredAt: t0.Add(26 * time.Hour), PaymentIntentID: "pi_seats", ChargeID: "ch_seats", RefundedCents: 100,
+	})
+	fx.handle(t, partial)
+	if s := fx.sub(t, subID); s.Order.Seats != 10 || s.Ledger.Find(key).Outcome != ledger.PartiallyRefunded {
+		t.Fatalf("after a partial refund: %d seats, %s; want 10, partially refunded", s.Order.Seats, s.Ledger.Find(key).Outcome)
+	}
+	whole := providerEvent(t, "evt_whole", catalog.ChargeRefunded, catalog.ProviderEvent{
+		OccurredAt: t0.Add(27 * time.Hour), PaymentIntentID: "pi_seats", ChargeID: "ch_seats", RefundedCents: 1234, Refunded: true,
+	})
+	fx.handle(t, whole)
+	s := fx.sub(t, subID)
+	if ln := s.Ledger.Find(key); s.Order.Seats != 5 || ln.Outcome != ledger.Refunded || !ln.Revoked {
+		t.Fatalf("after a full refund: %d seats, line %+v; want the 5 seats taken back", s.Order.Seats, ln)
+	}
+	if len(s.Ledger.Uncovered()) != 0 {
+		t.Fatalf("grants not covered by payment: %+v", s.Ledger.Uncovered())
+	}
+}
+
+func TestALostDisputeOnThePurchaseEndsTheSubscription(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, _ := bought(t, fx)
+	opened := providerEvent(t, "evt_dispute", catalog.ChargeDisputeCreated, catalog.ProviderEvent{
+		OccurredAt: t0.Add(40 * time.Hour), PaymentIntentID: "pi_buy", ChargeID: "ch_buy", AmountCents: 34800,
+	})
+	fx.handle(t, opened)
+	s := fx.sub(t, subID)
+	if s.Status != subscription.Active || s.Ledger.Find("purchase-cs_m").Outcome != ledger.Disputed {
+		t.Fatalf("after a dispute opened: %s, purchase %s; want active, disputed", s.Status, s.Ledger.Find("purchase-cs_m").Outcome)
+	}
+	if _, types := published(fx.rec, catalog.TopicSubscriptionEvents); types[len(types)-1] != catalog.PaymentDisputed {
+		t.Fatalf("published %v, want the dispute announced for the team", types)
+	}
+	lost := providerEvent(t, "evt_lost", catalog.ChargeDisputeClosed, catalog.ProviderEvent{
+		OccurredAt: t0.Add(80 * time.Hour), PaymentIntentID: "pi_buy", ChargeID: "ch_buy", DisputeStatus: "lost",
+	})
+	fx.handle(t, lost)
+	s = fx.sub(t, subID)
+	if s.Status != subscription.Canceled {
+		t.Fatalf("after a lost dispute on the purchase: %s, want canceled (paid features taken back)", s.Status)
+	}
+	if _, types := published(fx.rec, catalog.TopicSubscriptionEvents); types[len(types)-1] != catalog.SubscriptionCanceled {
+		t.Fatalf("published %v, want the cancellation announced (provisioning revokes)", types)
+	}
+}
+
+func TestARefundForAChargeNotOursIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	bought(t, fx)
+	stranger := providerEvent(t, "evt_stranger", catalog.ChargeRefunded, catalog.ProviderEvent{
+		OccurredAt: t0, PaymentIntentID: "pi_unknown", ChargeID: "ch_x", Refunded: true,
+	})
+	fx.handle(t, stranger)
+	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(stranger)); !found {
+		t.Fatal("a refund of a charge we cannot place was not recorded for a person")
+	}
+}
+
+func TestAVoidedRenewalInvoiceEntersDunning(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, _ := bought(t, fx)
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			key := idempotency.Renewal(s.ID, s.TermEnd)
+			if _, err := s.QuoteRenewal(key, s.TermEnd.Add(-7*24*time.Hour)); err != nil {
+				return subscription.Change{}, err
+			}
+			s.MarkRenewalPending("in_renew", s.TermEnd.Add(-7*24*time.Hour))
+			return s.ChargeSent(key, "in_renew", false, s.TermEnd.Add(-7*24*time.Hour)), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := fx.sub(t, subID).TermEnd
+	voided := providerEvent(t, "evt_void", catalog.InvoiceVoided, catalog.ProviderEvent{
+		OccurredAt: end.Add(-6 * 24 * time.Hour), SubscriptionID: subID, InvoiceID: "in_renew",
+	})
+	fx.handle(t, voided)
+	s := fx.sub(t, subID)
+	if s.Status != subscription.PastDue || s.Ledger.ByInvoice("in_renew").Outcome != ledger.Void {
+		t.Fatalf("after the renewal invoice was voided: %s, line %s; want past due (dunning converges), void", s.Status, s.Ledger.ByInvoice("in_renew").Outcome)
+	}
+}
+
+func TestCheckoutCurrencyIsKept(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, key := bought(t, fx)
+	s := fx.sub(t, subID)
+	if s.ChargeCurrency() != "eur" || s.Ledger.Find(key).Currency != "eur" || s.Ledger.Find("purchase-cs_m").Currency != "eur" {
+		t.Fatalf("currency %q, lines %q / %q; want eur throughout", s.ChargeCurrency(), s.Ledger.Find(key).Currency, s.Ledger.Find("purchase-cs_m").Currency)
+	}
+}
