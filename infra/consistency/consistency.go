@@ -103,6 +103,9 @@ func Compare(sub subscription.Subscription, ent *provisioning.Entitlement, synce
 	} else {
 		add("crm", "status", string(sub.Status), synced.Status)
 	}
+	for _, ln := range sub.Ledger.Uncovered() {
+		add("ledger", ln.Key, "granted only when paid", "granted, "+string(ln.Outcome))
+	}
 	return out
 }
 

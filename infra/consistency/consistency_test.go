@@ -7,6 +7,7 @@ import (
 	crmpush "fulfillment/functions/crm-push"
 	"fulfillment/functions/provisioning"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 )
 
@@ -54,5 +55,23 @@ func TestCompare(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestGrantsNotCoveredByPaymentAreDrifts(t *testing.T) {
+	s := subscription.Subscription{ID: "s", Status: subscription.Active}
+	s.Ledger = ledger.Ledger{
+		{Key: "paid", Kind: ledger.Seats, Outcome: ledger.Paid, Granted: true},
+		{Key: "declined", Kind: ledger.Seats, Outcome: ledger.Failed, Granted: true},
+		{Key: "refunded-back", Kind: ledger.Pack, Outcome: ledger.Refunded, Granted: true, Revoked: true},
+	}
+	var got []string
+	for _, d := range Compare(s, nil, nil) {
+		if d.Target == "ledger" {
+			got = append(got, d.Field)
+		}
+	}
+	if len(got) != 1 || got[0] != "declined" {
+		t.Fatalf("ledger drifts %v, want only the declined line granted", got)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	seatusage "fulfillment/functions/seat-usage"
@@ -47,13 +48,16 @@ const usage = `fulfillctl: operate the fulfillment stack
   clock [-set RFC3339 | -advance 720h | -real]
                           show or move the local stack's clock (every function reads it)
   show ID                 the subscription, its history, entitlement, license and CRM sync
+  ledger ID               the subscription's billing ledger: each charge, what it bought, its
+                          outcome, whether it was granted; totals; grants not covered by payment
   dead-letters [-sub NAME] [-json]
                           dead-lettered deliveries per subscription, with the reason
   dead-letter ID          one dead letter in full, its event decoded
   replay ID | -all [-sub NAME]
                           send dead letters to their subscription again (a progress bar for -all)
   consistency [-json]     compare every subscription with what provisioning and CRM last
-                          acknowledged; list each drift (exit status 1 when there is any)
+                          acknowledged, and its grants with its paid ledger lines; list each
+                          drift (exit status 1 when there is any)
   calls DOUBLE            what gitlab, salesforce, slack, pagerduty or stripe received
   trace [-all] ID         the span tree of a trace id, or of each trace about a subscription id
 `
@@ -87,6 +91,8 @@ func run(ctx context.Context, args []string) error {
 		return seatReport(ctx, rest)
 	case "clock":
 		return moveClock(rest)
+	case "ledger":
+		return printLedger(ctx, rest)
 	case "show":
 		return show(ctx, rest)
 	case "dead-letters":
@@ -359,4 +365,49 @@ func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printLedger prints a subscription's billing ledger: every charge, what
+// it bought, its outcome and whether it was granted, then the totals.
+func printLedger(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: ledger SUBSCRIPTION_ID")
+	}
+	st, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sub, err := st.Subscription(ctx, nil, args[0])
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "QUOTED\tKEY\tKIND\tBUYS\tAMOUNT\tINVOICE\tOUTCOME\tAT\tGRANTED")
+	for _, ln := range sub.Ledger {
+		granted := "no"
+		switch {
+		case ln.Revoked:
+			granted = "taken back"
+		case ln.Granted:
+			granted = "yes"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ln.QuotedAt.Format(time.DateOnly), ln.Key, ln.Kind, ln.Description,
+			money(ln.AmountCents, ln.Currency), ln.InvoiceID, ln.Outcome, ln.OutcomeAt.Format(time.RFC3339), granted)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	sum := sub.Ledger.Sum()
+	for cur, billed := range sum.Billed {
+		fmt.Printf("billed %s, paid %s, refunded %s\n", money(billed, cur), money(sum.Paid[cur], cur), money(sum.Refunded[cur], cur))
+	}
+	for _, ln := range sub.Ledger.Uncovered() {
+		fmt.Printf("NOT COVERED: %s granted while %s\n", ln.Key, ln.Outcome)
+	}
+	return nil
+}
+
+func money(cents int64, currency string) string {
+	return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, strings.ToUpper(currency))
 }
