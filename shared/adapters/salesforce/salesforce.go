@@ -69,14 +69,14 @@ func (c *Client) patch(ctx context.Context, sobject, field, value string, fields
 		url.PathEscape(sobject), url.PathEscape(field), url.PathEscape(value))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(body))
 	if err != nil {
-		return failure.Permanent(err)
+		return failure.Permanent(failure.Call("salesforce", err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return err // network error or timeout: transient
+		return failure.Call("salesforce", err) // network error or timeout: transient
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
