@@ -14,7 +14,7 @@ locals {
     checkout-webhook = {
       public    = true
       invokers  = []
-      env       = {}
+      env       = { STRIPE_LIVEMODE = var.stripe_livemode }
       secrets   = { STRIPE_WEBHOOK_SECRETS = "stripe-webhook-secrets" }
       publishes = ["provider-events"]
     }

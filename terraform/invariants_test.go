@@ -499,3 +499,30 @@ func TestReferencesAndModuleCallsResolve(t *testing.T) {
 		}
 	}
 }
+
+// checkout-webhook refuses events of the other Stripe mode than
+// STRIPE_LIVEMODE; production must take live events, no other environment may.
+func TestOnlyProductionTakesLiveStripeEvents(t *testing.T) {
+	files := parseAll(t)
+	hook := localObject(t, files, ".", "functions")["checkout-webhook"]
+	if got := source(files, field(t, field(t, hook, "env"), "STRIPE_LIVEMODE")); got != "var.stripe_livemode" {
+		t.Errorf("checkout-webhook's STRIPE_LIVEMODE = %s, want var.stripe_livemode", got)
+	}
+	for path, f := range files {
+		if filepath.Dir(path) != "environments" || !strings.HasSuffix(path, ".tfvars") {
+			continue
+		}
+		want := "test"
+		if filepath.Base(path) == "production.tfvars" {
+			want = "live"
+		}
+		attr, ok := f.body.Attributes["stripe_livemode"]
+		if !ok {
+			t.Errorf("%s does not set stripe_livemode", path)
+			continue
+		}
+		if v, diags := attr.Expr.Value(nil); diags.HasErrors() || v.AsString() != want {
+			t.Errorf("%s: stripe_livemode = %s, want %q", path, source(files, attr.Expr), want)
+		}
+	}
+}

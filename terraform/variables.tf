@@ -48,6 +48,16 @@ variable "min_instances" {
   default     = {}
 }
 
+variable "stripe_livemode" {
+  description = "Stripe mode of the webhook signing secrets: live in production, test elsewhere. checkout-webhook refuses events of the other mode."
+  type        = string
+
+  validation {
+    condition     = contains(["live", "test"], var.stripe_livemode)
+    error_message = "stripe_livemode is live or test."
+  }
+}
+
 variable "gitlab_url" {
   description = "GitLab instance the provisioning function calls."
   type        = string

@@ -57,8 +57,10 @@ type Deps struct {
 	Publisher pubsub.Publisher
 	// Secrets are the endpoint signing secrets; several during a rotation.
 	Secrets []string
-	Logger  *slog.Logger
-	Close   func() error
+	// Live is the Stripe mode events must come from: true for live mode.
+	Live   bool
+	Logger *slog.Logger
+	Close  func() error
 }
 
 // Function is the checkout webhook.
@@ -107,6 +109,13 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := f.d.Logger.With("stripe_event_id", ev.ID, "stripe_type", ev.Type)
+	if ev.Livemode != f.d.Live {
+		// A secret of the other mode signed it: a test-mode payment must
+		// never activate a real subscription, nor a live one a test stack.
+		log.WarnContext(ctx, "webhook from the other Stripe mode refused", "livemode", ev.Livemode, "want_livemode", f.d.Live)
+		reply(w, http.StatusBadRequest, "error", fmt.Sprintf("event livemode=%t, this endpoint takes livemode=%t only", ev.Livemode, f.d.Live))
+		return
+	}
 	result, err := f.accept(ctx, ev, payload, tp)
 	if err != nil {
 		log.ErrorContext(ctx, "webhook not accepted; Stripe will retry", "error", err.Error())

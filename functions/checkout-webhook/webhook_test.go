@@ -19,6 +19,7 @@ import (
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/config"
 
 	"fulfillment/shared/testsupport/storetest"
 )
@@ -38,9 +39,16 @@ type fixture struct {
 
 func setup(t testing.TB) fixture {
 	t.Helper()
+	return setupDeps(t, Deps{Logger: slog.New(slog.DiscardHandler)})
+}
+
+// setupDeps serves the webhook with d's settings on a fresh store and recorder.
+func setupDeps(t testing.TB, d Deps) fixture {
+	t.Helper()
 	st := storetest.Open(t, "hook")
 	rec := &pubsub.Recorder{}
-	srv := httptest.NewServer(New(Deps{Store: st, Publisher: rec, Secrets: []string{secret, oldSecret}, Logger: slog.New(slog.DiscardHandler)}))
+	d.Store, d.Publisher, d.Secrets = st, rec, []string{secret, oldSecret}
+	srv := httptest.NewServer(New(d))
 	t.Cleanup(srv.Close)
 	return fixture{st: st, rec: rec, url: srv.URL}
 }
@@ -267,5 +275,73 @@ func TestPublisherOutageAnswers503ThenRetryPublishesOnce(t *testing.T) {
 	}
 	if rec, _ := fx.record(t, "evt_outage"); rec.Status != StatusPublished || rec.Deliveries != 3 {
 		t.Errorf("record = %+v", rec)
+	}
+}
+
+// livePayload is a checkout event as Stripe sends it from live mode.
+func livePayload(id string) []byte {
+	return bytes.Replace(checkoutPayload(id, nil), []byte(`"livemode":false`), []byte(`"livemode":true`), 1)
+}
+
+// An event from the other Stripe mode than the one configured (a test-mode
+// secret configured in production, or the reverse) is refused: 400, nothing
+// stored or published, a warning logged.
+func TestEventFromTheOtherModeIsRefused(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		live    bool
+		payload []byte
+	}{
+		{"test event, live webhook", true, checkoutPayload("evt_test_in_live", nil)},
+		{"live event, test webhook", false, livePayload("evt_live_in_test")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var logs bytes.Buffer
+			fx := setupDeps(t, Deps{Live: c.live, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			code, answer := fx.send(t, c.payload, sign(c.payload))
+			if code != http.StatusBadRequest || !strings.Contains(answer["error"], "livemode") {
+				t.Fatalf("answered %d %v, want 400 naming livemode", code, answer)
+			}
+			if n := fx.storedCount(t); n != 0 {
+				t.Errorf("%d webhook_events stored", n)
+			}
+			if n := len(fx.rec.Events); n != 0 {
+				t.Errorf("published on %d topics", n)
+			}
+			if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), "livemode") {
+				t.Errorf("no warning logged: %s", logs.String())
+			}
+		})
+	}
+	t.Run("live event, live webhook", func(t *testing.T) {
+		t.Parallel()
+		fx := setupDeps(t, Deps{Live: true, Logger: slog.New(slog.DiscardHandler)})
+		payload := livePayload("evt_live")
+		if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != StatusPublished {
+			t.Fatalf("answered %d %v", code, answer)
+		}
+		if rec, ok := fx.record(t, "evt_live"); !ok || !rec.Livemode {
+			t.Errorf("record = %+v, %v", rec, ok)
+		}
+	})
+}
+
+func TestLivemodeSetting(t *testing.T) {
+	t.Setenv("STRIPE_WEBHOOK_SECRETS", secret)
+	t.Setenv("STRIPE_LIVEMODE", "")
+	c, err := config.Read[Config]()
+	if err != nil || c.Livemode != "test" || c.Live() {
+		t.Fatalf("default: %+v, %v; want test mode", c, err)
+	}
+	t.Setenv("STRIPE_LIVEMODE", "live")
+	if c, err := config.Read[Config](); err != nil || !c.Live() {
+		t.Fatalf("live: %+v, %v", c, err)
+	}
+	t.Setenv("STRIPE_LIVEMODE", "true")
+	if _, err := config.Read[Config](); err == nil || !strings.Contains(err.Error(), "STRIPE_LIVEMODE") {
+		t.Fatalf("STRIPE_LIVEMODE=true: %v, want an error naming the setting", err)
 	}
 }

@@ -112,10 +112,11 @@ func (f *Function) CountOnPaymentFailed(ctx context.Context, in event.Event) err
 	if err := cloudevent.DecodeData(in, &pf); err != nil {
 		return err
 	}
+	at := failureTime(pf, f.d.Now())
 	err := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 		return nil, tx.Set(failuresCollection, cloudevent.Key(in), map[string]any{
 			"subscription_id": pf.SubscriptionID, "provider_event_id": pf.ProviderEventID,
-			"amount_cents": pf.AmountCents, "at": f.d.Now().UTC(),
+			"amount_cents": pf.AmountCents, "at": at,
 		})
 	}})
 	if err != nil {
@@ -123,6 +124,17 @@ func (f *Function) CountOnPaymentFailed(ctx context.Context, in event.Event) err
 	}
 	telemetry.PaymentFailed(ctx, Name)
 	return f.evaluate(ctx, cloudevent.Key(in))
+}
+
+// failureTime is when the failure happened, which the window counts by: a
+// backlog replayed hours later must not page as if it were happening now.
+// A failure without a time, or dated after now (a skewed clock), counts as
+// happening now.
+func failureTime(pf catalog.PaymentFailure, now time.Time) time.Time {
+	if pf.OccurredAt.IsZero() || pf.OccurredAt.After(now) {
+		return now.UTC()
+	}
+	return pf.OccurredAt.UTC()
 }
 
 // evaluate counts the window and moves the alert state (see nextAlertState),

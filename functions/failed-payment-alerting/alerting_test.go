@@ -84,12 +84,18 @@ func setup(t testing.TB) fixture {
 	return fixture{st: st, rec: rec, slack: slack, pd: pd, clock: c, f: f}
 }
 
-func failureEvent(t *testing.T, n int) event.Event {
+// failureEvent is failure n, happening now on the fixture's clock.
+func (fx fixture) failureEvent(t *testing.T, n int) event.Event {
+	t.Helper()
+	return failureEventAt(t, n, fx.clock.Now())
+}
+
+func failureEventAt(t *testing.T, n int, occurredAt time.Time) event.Event {
 	t.Helper()
 	sub := fmt.Sprintf("sub-%d", n)
 	e, err := cloudevent.New(context.Background(), fmt.Sprintf("pf-%d", n), catalog.SourcePaymentResult, catalog.PaymentFailed, sub, catalog.PaymentFailure{
 		SubscriptionID: sub, ProviderEventID: fmt.Sprintf("evt_%d", n), AmountCents: 1000, Reason: "card_declined",
-		OccurredAt: time.Date(2026, 3, 10, 11, 0, 0, 0, time.UTC),
+		OccurredAt: occurredAt,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +133,7 @@ func TestCrossingSendsOneSlackAndOnePage(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	for n := 1; n < threshold; n++ {
-		fx.handle(t, failureEvent(t, n))
+		fx.handle(t, fx.failureEvent(t, n))
 	}
 	if len(fx.slack.Calls())+len(fx.pd.Calls()) != 0 {
 		t.Fatal("alerted below the threshold")
@@ -135,9 +141,9 @@ func TestCrossingSendsOneSlackAndOnePage(t *testing.T) {
 	if _, ok := fx.alert(t); ok {
 		t.Fatal("alert state written below the threshold")
 	}
-	crossing := failureEvent(t, threshold)
+	crossing := fx.failureEvent(t, threshold)
 	fx.handle(t, crossing)
-	fx.handle(t, failureEvent(t, threshold+1)) // still firing: no new alert
+	fx.handle(t, fx.failureEvent(t, threshold+1)) // still firing: no new alert
 
 	slackCalls, pdCalls := fx.slack.Calls(), fx.pd.Calls()
 	if len(slackCalls) != 1 || slackCalls[0].Status != http.StatusOK {
@@ -168,7 +174,7 @@ func TestPushDeliveryOverHTTP(t *testing.T) {
 	srv := httptest.NewServer(entrypoint.Serve(fx.f, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	for n := 1; n <= threshold; n++ {
-		if code, body := emulator.Post(t, srv.URL, emulator.PushBody(failureEvent(t, n), fmt.Sprint(n))); code != http.StatusNoContent {
+		if code, body := emulator.Post(t, srv.URL, emulator.PushBody(fx.failureEvent(t, n), fmt.Sprint(n))); code != http.StatusNoContent {
 			t.Fatalf("push %d answered %d %s", n, code, body)
 		}
 	}
@@ -183,7 +189,7 @@ func TestPushDeliveryOverHTTP(t *testing.T) {
 func TestDuplicateDeliveryCountsOnce(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
-	in := failureEvent(t, 1)
+	in := fx.failureEvent(t, 1)
 	for range threshold + 1 {
 		fx.handle(t, in)
 	}
@@ -202,11 +208,11 @@ func TestLateRedeliveryAfterCrossingAddsNothing(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	for n := 1; n <= threshold; n++ {
-		fx.handle(t, failureEvent(t, n))
+		fx.handle(t, fx.failureEvent(t, n))
 	}
 	before, _ := fx.alert(t)
 	fx.clock.Add(10 * time.Minute)
-	fx.handle(t, failureEvent(t, 1)) // an old failure, delivered again out of order
+	fx.handle(t, fx.failureEvent(t, 1)) // an old failure, delivered again out of order
 
 	if n := fx.failuresStored(t); n != threshold {
 		t.Errorf("%d failures stored, want %d", n, threshold)
@@ -223,10 +229,10 @@ func TestWindowSlidesClearsAndFiresAgain(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	for n := 1; n <= threshold; n++ {
-		fx.handle(t, failureEvent(t, n))
+		fx.handle(t, fx.failureEvent(t, n))
 	}
 	fx.clock.Add(window + time.Minute) // the window empties
-	fx.handle(t, failureEvent(t, 100))
+	fx.handle(t, fx.failureEvent(t, 100))
 	if s, _ := fx.alert(t); s.Firing {
 		t.Fatalf("alert still firing after the window emptied: %+v", s)
 	}
@@ -234,10 +240,10 @@ func TestWindowSlidesClearsAndFiresAgain(t *testing.T) {
 		t.Fatalf("Slack calls = %d, want 1", len(fx.slack.Calls()))
 	}
 	for n := 101; n < 100+threshold; n++ {
-		fx.handle(t, failureEvent(t, n))
+		fx.handle(t, fx.failureEvent(t, n))
 	}
 	s, _ := fx.alert(t)
-	if !s.Firing || s.Crossings != 2 || s.DedupKey != "payment-failures-"+cloudevent.Key(failureEvent(t, 100+threshold-1)) {
+	if !s.Firing || s.Crossings != 2 || s.DedupKey != "payment-failures-"+cloudevent.Key(fx.failureEvent(t, 100+threshold-1)) {
 		t.Errorf("alert state = %+v, want a second crossing", s)
 	}
 	if ok, _ := sent(fx.slack); ok != 2 {
@@ -277,9 +283,9 @@ func TestSlackOutageOnCrossingIsRetried(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	for n := 1; n < threshold; n++ {
-		fx.handle(t, failureEvent(t, n))
+		fx.handle(t, fx.failureEvent(t, n))
 	}
-	crossing := failureEvent(t, threshold)
+	crossing := fx.failureEvent(t, threshold)
 	fx.slack.FailNext(1, http.StatusServiceUnavailable)
 	if err := fx.f.Handle(context.Background(), crossing); err == nil {
 		t.Fatal("Handle = nil while Slack answered 503, want an error (redeliver)")
@@ -309,7 +315,7 @@ func TestRevokedSlackWebhookStillPages(t *testing.T) {
 	fx := setup(t)
 	fx.slack.FailNext(100, http.StatusNotFound) // Slack's answer for a revoked webhook
 	for n := 1; n <= threshold+1; n++ {
-		_ = fx.f.Handle(context.Background(), failureEvent(t, n))
+		_ = fx.f.Handle(context.Background(), fx.failureEvent(t, n))
 	}
 	if ok, _ := sent(fx.pd); ok != 1 {
 		t.Fatalf("PagerDuty sent %d, want 1 although Slack is gone", ok)
@@ -320,9 +326,9 @@ func TestSlackOutageWithPagerDutyRefusalIsRetried(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	for n := 1; n < threshold; n++ {
-		fx.handle(t, failureEvent(t, n))
+		fx.handle(t, fx.failureEvent(t, n))
 	}
-	crossing := failureEvent(t, threshold)
+	crossing := fx.failureEvent(t, threshold)
 	fx.slack.FailNext(1, http.StatusServiceUnavailable)
 	fx.pd.FailNext(2, http.StatusBadRequest) // refused for good, on every try
 	err := fx.f.Handle(context.Background(), crossing)
@@ -361,5 +367,50 @@ func TestSlackOutageWithPagerDutyRefusalIsRetried(t *testing.T) {
 	fx.handle(t, crossing) // a late duplicate: Slack is not sent again
 	if ok, _ := sent(fx.slack); ok != 1 {
 		t.Errorf("Slack sent %d, want 1", ok)
+	}
+}
+
+// The window counts failures by when they happened: a backlog of old
+// failures replayed now (after an outage, from the dead-letter topic) does
+// not page; as many recent ones do.
+func TestReplayedOldFailuresDoNotPage(t *testing.T) {
+	t.Parallel()
+	const replayed = 10
+	t.Run("a day old", func(t *testing.T) {
+		t.Parallel()
+		fx := setup(t)
+		for n := 1; n <= replayed; n++ {
+			fx.handle(t, failureEventAt(t, n, fx.clock.Now().Add(-24*time.Hour)))
+		}
+		if n := fx.failuresStored(t); n != replayed {
+			t.Errorf("%d failures stored, want %d", n, replayed)
+		}
+		if s, _ := fx.alert(t); s.Firing {
+			t.Errorf("alert fired for failures a day old: %+v", s)
+		}
+		if n := len(fx.slack.Calls()) + len(fx.pd.Calls()); n != 0 {
+			t.Errorf("%d notifications for failures a day old", n)
+		}
+	})
+	for name, at := range map[string]func(*clock) time.Time{
+		"recent":             func(c *clock) time.Time { return c.Now().Add(-time.Minute) },
+		"no occurrence time": func(*clock) time.Time { return time.Time{} }, // counted as now
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fx := setup(t)
+			for n := 1; n <= replayed; n++ {
+				fx.handle(t, failureEventAt(t, n, at(fx.clock)))
+			}
+			if s, _ := fx.alert(t); !s.Firing || s.Crossings != 1 {
+				t.Errorf("alert state = %+v, want firing once", s)
+			}
+			if ok, _ := sent(fx.slack); ok != 1 {
+				t.Errorf("Slack sent %d, want 1", ok)
+			}
+			if ok, _ := sent(fx.pd); ok != 1 {
+				t.Errorf("PagerDuty sent %d, want 1", ok)
+			}
+		})
 	}
 }

@@ -43,6 +43,10 @@ const (
 	DefaultWebhookPort = 8080
 )
 
+// SlackWebhookPath is the secret part of the local SLACK_WEBHOOK_URL (its
+// host is the Slack double's).
+const SlackWebhookPath = "/services/T000/B000/local"
+
 // LicenseSeed is the local Ed25519 seed (base64) for self-managed licenses.
 var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
 
@@ -235,7 +239,7 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"LICENSE_SIGNING_KEY":     LicenseSeed,
 		"SALESFORCE_INSTANCE_URL": s.Salesforce.URL(),
 		"SALESFORCE_ACCESS_TOKEN": SalesforceToken,
-		"SLACK_WEBHOOK_URL":       s.Slack.URL() + "/services/T000/B000/local",
+		"SLACK_WEBHOOK_URL":       s.Slack.URL() + SlackWebhookPath,
 		"PAGERDUTY_EVENTS_URL":    s.PagerDuty.URL(),
 		"PAGERDUTY_ROUTING_KEY":   PagerDutyKey,
 		"STRIPE_API_KEY":          StripeAPIKey,

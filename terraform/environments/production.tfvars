@@ -5,6 +5,7 @@ region  = "us-central1"
 min_instances = { checkout-webhook = 1 }
 
 log_level               = "info"
+stripe_livemode         = "live"
 gitlab_url              = "https://gitlab.com"
 salesforce_instance_url = "https://fulfillment.my.salesforce.com"
 alert_threshold         = 10

@@ -2,6 +2,7 @@ project = "fulfillment-staging"
 region  = "us-central1"
 
 log_level               = "debug"
+stripe_livemode         = "test"
 gitlab_url              = "https://staging.gitlab.com"
 salesforce_instance_url = "https://fulfillment--staging.sandbox.my.salesforce.com"
 alert_threshold         = 3

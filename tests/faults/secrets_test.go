@@ -26,12 +26,15 @@ func TestLogsHoldNoSecretsOrEmails(t *testing.T) {
 		"PagerDuty routing key":   localstack.PagerDutyKey,
 		"Stripe API key":          localstack.StripeAPIKey,
 		"license signing seed":    localstack.LicenseSeed,
+		"Slack webhook URL":       localstack.SlackWebhookPath,
+		"seat-usage token key":    localstack.SeatUsageTokenKey,
 	}
 	patterns := map[string]*regexp.Regexp{
-		"bearer token": regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/!-]{8,}`),
-		"JWT":          regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.`),
-		"e-mail":       regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`),
-		"Stripe key":   regexp.MustCompile(`\b(sk|rk)_(test|live)_[A-Za-z0-9]+`),
+		"bearer token":  regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/!-]{8,}`),
+		"JWT":           regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.`),
+		"e-mail":        regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`),
+		"Stripe key":    regexp.MustCompile(`\b(sk|rk)_(test|live)_[A-Za-z0-9]+`),
+		"Slack webhook": regexp.MustCompile(`/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+`),
 	}
 	lines := strings.Split(all, "\n")
 	leaks := 0

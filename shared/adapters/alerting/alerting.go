@@ -33,7 +33,8 @@ func defaultClient(hc *http.Client) *http.Client {
 }
 
 // postJSON sends v and maps the answer: 2xx is nil, the rest goes through
-// failure.FromResponse; network errors stay transient.
+// failure.FromResponse; network errors stay transient. Errors name the
+// service and host, never the URL: a Slack webhook's path is its secret.
 func postJSON(ctx context.Context, hc *http.Client, service, url string, v any) error {
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
@@ -43,12 +44,12 @@ func postJSON(ctx context.Context, hc *http.Client, service, url string, v any) 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, &body)
 	if err != nil {
-		return failure.Permanent(err)
+		return failure.Permanent(failure.Call(service, err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return failure.Call(service, err)
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

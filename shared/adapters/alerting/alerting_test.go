@@ -167,3 +167,38 @@ func TestPagerDutyTruncatesLongSummary(t *testing.T) {
 		t.Errorf("summary is %d bytes, ends %q", len(got), got[len(got)-5:])
 	}
 }
+
+// An unreachable webhook fails with an error that is logged and kept in
+// dead_letters: it may name Slack and the host, never the webhook's secret path.
+func TestUnreachableSlackErrorHidesWebhookPath(t *testing.T) {
+	t.Parallel()
+	const secretPath = "/services/T0SECRET/B0SECRET/xoxSecretWebhookToken"
+	err := alerting.NewSlack("http://127.0.0.1:1"+secretPath+"?token=q1secret", nil).Notify(context.Background(), alert)
+	if err == nil {
+		t.Fatal("Notify succeeded against an unreachable webhook")
+	}
+	if failure.IsPermanent(err) {
+		t.Errorf("network error is permanent: %v", err)
+	}
+	msg := err.Error()
+	for _, secret := range []string{"T0SECRET", "B0SECRET", "xoxSecretWebhookToken", "q1secret"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error %q leaks the webhook URL (%s)", msg, secret)
+		}
+	}
+	if !strings.Contains(msg, "slack") || !strings.Contains(msg, "127.0.0.1:1") {
+		t.Errorf("error %q does not name the service and host", msg)
+	}
+}
+
+// A webhook URL that does not even parse must not be echoed either.
+func TestMalformedSlackURLErrorHidesIt(t *testing.T) {
+	t.Parallel()
+	err := alerting.NewSlack("http://hooks.slack.example/services/T0SECRET/B0SECRET/x%zzSecret", nil).Notify(context.Background(), alert)
+	if err == nil {
+		t.Fatal("Notify succeeded with a malformed URL")
+	}
+	if msg := err.Error(); strings.Contains(msg, "T0SECRET") || strings.Contains(msg, "Secret") {
+		t.Errorf("error %q leaks the webhook URL", msg)
+	}
+}

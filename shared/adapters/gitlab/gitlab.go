@@ -115,14 +115,14 @@ func (c *Client) post(ctx context.Context, namespaceID string, req ProvisionRequ
 	u := c.baseURL + "/api/v4/internal/gitlab_subscriptions/namespaces/" + url.PathEscape(namespaceID) + "/provision"
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return failure.Permanent(err)
+		return failure.Permanent(failure.Call("gitlab", err))
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set(TokenHeader, token)
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return err // network error or timeout: transient
+		return failure.Call("gitlab", err) // network error or timeout: transient
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -163,13 +163,13 @@ func (c *Client) Current(ctx context.Context, namespaceID string) (cur Current, 
 	u := c.baseURL + "/api/v4/namespaces/" + url.PathEscape(namespaceID) + "/gitlab_subscription"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Current{}, false, failure.Permanent(err)
+		return Current{}, false, failure.Permanent(failure.Call("gitlab", err))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set(TokenHeader, token)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Current{}, false, fmt.Errorf("gitlab.Current: %w", err)
+		return Current{}, false, fmt.Errorf("gitlab.Current: %w", failure.Call("gitlab", err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

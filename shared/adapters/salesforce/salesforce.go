@@ -69,31 +69,34 @@ func (c *Client) patch(ctx context.Context, sobject, field, value string, fields
 		url.PathEscape(sobject), url.PathEscape(field), url.PathEscape(value))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(body))
 	if err != nil {
-		return failure.Permanent(err)
+		return failure.Permanent(failure.Call("salesforce", err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return err // network error or timeout: transient
+		return failure.Call("salesforce", err) // network error or timeout: transient
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
+	// The error is logged and kept in dead_letters, and Salesforce's
+	// messages echo the record's fields (a customer's e-mail): keep only
+	// the error codes, or a scrubbed body when it is not the error array.
 	codes := errorCodes(respBody)
+	kept := codes
+	if kept == "" {
+		kept = failure.Scrub(string(respBody))
+	}
 	if retryableCode(codes) {
 		// Salesforce answers these with 401/403, but a retry fixes them
 		// (a rotated token, the API allowance refilling): not permanent.
-		return fmt.Errorf("%s: %w", codes, &failure.HTTPError{Service: "salesforce", StatusCode: resp.StatusCode, Body: string(respBody)})
+		return &failure.HTTPError{Service: "salesforce", StatusCode: resp.StatusCode, Body: kept}
 	}
-	err = failure.FromResponse("salesforce", resp, respBody)
-	if codes != "" {
-		err = fmt.Errorf("%s: %w", codes, err)
-	}
-	return err
+	return failure.FromResponse("salesforce", resp, []byte(kept))
 }
 
 // retryableCode reports whether Salesforce's error codes name a condition
@@ -107,8 +110,8 @@ func retryableCode(codes string) bool {
 	return false
 }
 
-// errorCodes pulls the errorCode values out of Salesforce's error array so
-// they lead the error text.
+// errorCodes pulls the errorCode values out of Salesforce's error array:
+// the only part of it the error keeps.
 func errorCodes(body []byte) string {
 	var errs []apiError
 	if json.Unmarshal(body, &errs) != nil {

@@ -2,7 +2,10 @@ package salesforce_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -109,5 +112,50 @@ func TestUpsertEscapesExternalID(t *testing.T) {
 	}
 	if _, ok := sf.Record("Account", "a b?c"); !ok {
 		t.Fatalf("record not stored under the unescaped id; calls: %+v", sf.Calls())
+	}
+}
+
+// Salesforce's error messages echo the record's fields. The error (logged,
+// kept in dead_letters) keeps only the error codes, and no e-mail address
+// from a body that is not Salesforce's error array.
+func TestUpsertErrorKeepsCodesNotCustomerFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, code string
+		status           int
+	}{
+		{name: "error array", status: http.StatusBadRequest, code: "DUPLICATE_VALUE",
+			body: `[{"message":"duplicate value found: Email__c duplicates value buyer@example.com on record with id: a0D1","errorCode":"DUPLICATE_VALUE","fields":["Email__c"]}]`},
+		{name: "retryable code", status: http.StatusUnauthorized, code: "INVALID_SESSION_ID",
+			body: `[{"message":"Session expired for buyer@example.com","errorCode":"INVALID_SESSION_ID"}]`},
+		{name: "not JSON", status: http.StatusBadGateway,
+			body: `<html>upstream failed for buyer@example.com</html>`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(srv.Close)
+			err := salesforce.NewClient(srv.URL, token, nil).Upsert(context.Background(), "Contact", "Ext__c", "c_1",
+				map[string]any{"Email__c": "buyer@example.com"})
+			var he *failure.HTTPError
+			if !errors.As(err, &he) || he.StatusCode != tt.status {
+				t.Fatalf("Upsert = %v, want an HTTPError %d", err, tt.status)
+			}
+			for _, text := range []string{err.Error(), he.Body} {
+				if strings.Contains(text, "buyer@example.com") || strings.Contains(text, "duplicates value") || strings.Contains(text, "Session expired") {
+					t.Errorf("error keeps the body's customer fields: %q", text)
+				}
+				if !strings.Contains(text, tt.code) {
+					t.Errorf("error %q lacks errorCode %s", text, tt.code)
+				}
+			}
+			if tt.code != "" && he.Body != tt.code {
+				t.Errorf("HTTPError.Body = %q, want only the error code %s", he.Body, tt.code)
+			}
+		})
 	}
 }

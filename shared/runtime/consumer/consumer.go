@@ -141,6 +141,9 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 		}
 		err = route(ctx, in)
 	}
+	// The failure's text is logged, kept in dead_letters and recorded on the
+	// span: no e-mail address or secret in it (DESIGN.md rule 7).
+	err = failure.Scrubbed(err)
 	switch {
 	case err == nil:
 		log.InfoContext(ctx, "event handled", "subject", in.Subject())
@@ -259,7 +262,7 @@ func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error)
 	}
 	rec := DeadLetter{
 		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(),
-		Reason: cause.Error(), Event: string(raw), At: time.Now().UTC(), Topic: p.DeadLetterTopic,
+		Reason: failure.Scrub(cause.Error()), Event: string(raw), At: time.Now().UTC(), Topic: p.DeadLetterTopic,
 	}
 	if err := p.Journal.SaveDeadLetter(ctx, p.key(in), rec); err != nil {
 		return fmt.Errorf("consumer.DeadLetter: record: %w", err)

@@ -1,11 +1,13 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,5 +278,48 @@ func TestSerializedWorkRefusesAConcurrentDelivery(t *testing.T) {
 			t.Fatalf("second delivery still refused: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The failure's text goes to the logs and to dead_letters: an e-mail address
+// or a secret in it is scrubbed from both.
+func TestDeadLetterAndLogsScrubEmailsAndSecrets(t *testing.T) {
+	t.Parallel()
+	p, _ := processor(t)
+	var logs bytes.Buffer
+	p.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	in := input(t, "evt-leaky")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return failure.Permanentf("crm refused buyer@example.com: session 00Dxx0000001gPL!AQ4AQFakeToken expired")
+	}}
+	if err := p.Handle(context.Background(), in); err != nil {
+		t.Fatalf("Handle = %v, want nil (dead-lettered)", err)
+	}
+	dl, found := storetest.Lookup[consumer.DeadLetter](t, p.Journal.(*store.Store), store.DeadLetters, "test-consumer_"+cloudevent.Key(in))
+	if !found {
+		t.Fatal("not dead-lettered")
+	}
+	for _, leak := range []string{"buyer@example.com", "AQ4AQFakeToken"} {
+		if strings.Contains(dl.Reason, leak) {
+			t.Errorf("dead letter reason %q keeps %q", dl.Reason, leak)
+		}
+		if strings.Contains(logs.String(), leak) {
+			t.Errorf("logs keep %q: %s", leak, logs.String())
+		}
+	}
+	if !strings.Contains(dl.Reason, "crm refused") || !strings.Contains(logs.String(), "crm refused") {
+		t.Errorf("the failure itself is gone: reason %q, logs %s", dl.Reason, logs.String())
+	}
+
+	// A transient failure is logged the same way.
+	logs.Reset()
+	p.Routes["test.input.v1"] = func(context.Context, event.Event) error {
+		return errors.New("upsert of buyer@example.com timed out")
+	}
+	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 1), input(t, "evt-leaky-2")); err == nil {
+		t.Fatal("Handle = nil for a transient failure")
+	}
+	if strings.Contains(logs.String(), "buyer@example.com") || !strings.Contains(logs.String(), "timed out") {
+		t.Errorf("transient failure log: %s", logs.String())
 	}
 }

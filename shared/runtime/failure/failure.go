@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -47,6 +48,55 @@ type HTTPError struct {
 
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("%s answered %d: %s", e.Service, e.StatusCode, e.Body)
+}
+
+// CallError is a call to an outside system that got no answer (refused,
+// timed out, unresolvable) or could not be made (a URL that does not parse).
+// Its text names the service and the host only: the path and query of a URL
+// can hold a secret (a Slack webhook's token), and this text is logged and
+// kept in dead_letters. *url.Error, which http.Client.Do returns, prints the
+// whole URL.
+type CallError struct {
+	Service string
+	Op      string // the HTTP method, or "parse"
+	Host    string // empty when the URL did not parse
+	Err     error  // the cause, without the URL
+}
+
+func (e *CallError) Error() string {
+	if e.Host == "" {
+		return fmt.Sprintf("%s: %s URL: %v", e.Service, e.Op, e.Err)
+	}
+	return fmt.Sprintf("%s: %s %s: %v", e.Service, e.Op, e.Host, e.Err)
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the call timed out, as *url.Error does.
+func (e *CallError) Timeout() bool {
+	t, ok := e.Err.(interface{ Timeout() bool })
+	return ok && t.Timeout()
+}
+
+// Call hides the URL in an error of http.NewRequest or http.Client.Do behind
+// the service's name and the URL's host; other errors are prefixed with the
+// service. Call(service, nil) is nil. It does not classify: network errors
+// stay transient unless the caller marks them.
+func Call(service string, err error) error {
+	if err == nil {
+		return nil
+	}
+	ue, ok := err.(*url.Error)
+	if !ok {
+		return fmt.Errorf("%s: %w", service, err)
+	}
+	e := &CallError{Service: service, Op: ue.Op, Err: ue.Err}
+	if ue.Op != "parse" {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			e.Host = u.Host
+		}
+	}
+	return e
 }
 
 // FromResponse turns a non-2xx response into an error classified by its
