@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"time"
 
-	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
@@ -35,21 +34,8 @@ const (
 	StatusIgnored   = "ignored"   // a type we do not act on
 )
 
-// Record is what webhook_events keeps of each Stripe event: the raw body for
-// audit and replay, and how far it got.
-type Record struct {
-	ID           string    `firestore:"id" json:"id"`
-	StripeType   string    `firestore:"stripe_type" json:"stripe_type"`
-	InternalType string    `firestore:"internal_type" json:"internal_type"`
-	Livemode     bool      `firestore:"livemode" json:"livemode"`
-	Created      time.Time `firestore:"created" json:"created"`
-	ReceivedAt   time.Time `firestore:"received_at" json:"received_at"`
-	Status       string    `firestore:"status" json:"status"`
-	Invalid      string    `firestore:"invalid" json:"invalid,omitempty"`
-	Deliveries   int64     `firestore:"deliveries" json:"deliveries"`
-	Raw          string    `firestore:"raw" json:"-"`
-	TraceParent  string    `firestore:"traceparent" json:"traceparent"`
-}
+// Record is what webhook_events keeps of each Stripe event (store.WebhookEvent).
+type Record = store.WebhookEvent
 
 // Deps are what the webhook needs.
 type Deps struct {
@@ -142,7 +128,7 @@ func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, 
 		return "", err
 	}
 	rec.Status = StatusPublished
-	if err := f.d.Store.DB.Set(ctx, store.WebhookEvents, ev.ID, rec); err != nil {
+	if err := f.d.Store.SaveWebhookEvent(ctx, rec); err != nil {
 		// Published already: a Stripe retry will only publish the same event id again.
 		f.d.Logger.WarnContext(ctx, "could not mark webhook event published", "error", err.Error())
 	}
@@ -161,25 +147,11 @@ func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, t
 	if !handled {
 		rec.Status = StatusIgnored
 	}
-	err := f.d.Store.DB.Create(ctx, store.WebhookEvents, ev.ID, rec)
-	if !docstore.IsAlreadyExists(err) {
-		if err != nil {
-			return Record{}, fmt.Errorf("checkoutwebhook.store: %w", err)
-		}
-		return rec, nil
-	}
-	var existing Record
-	err = f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		if err := tx.Get(store.WebhookEvents, ev.ID, &existing); err != nil {
-			return err
-		}
-		existing.Deliveries++
-		return tx.Set(store.WebhookEvents, ev.ID, existing)
-	})
+	stored, _, err := f.d.Store.CreateWebhookEvent(ctx, rec)
 	if err != nil {
 		return Record{}, fmt.Errorf("checkoutwebhook.store: %w", err)
 	}
-	return existing, nil
+	return stored, nil
 }
 
 // publish sends the normalized event. Its id is Stripe's event id, so a

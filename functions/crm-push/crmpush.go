@@ -48,12 +48,7 @@ type Deps struct {
 }
 
 // Synced is what crm_sync keeps: the subscription version Salesforce has.
-type Synced struct {
-	SubscriptionID string    `firestore:"subscription_id" json:"subscription_id"`
-	Version        int64     `firestore:"version" json:"version"`
-	Status         string    `firestore:"status" json:"status"`
-	SyncedAt       time.Time `firestore:"synced_at" json:"synced_at"`
-}
+type Synced = store.CRMSynced
 
 // Function is crm-push.
 type Function struct {
@@ -109,7 +104,7 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 			if err != nil || synced >= snap.Version {
 				return nil, err
 			}
-			return nil, tx.Set(store.CRMSync, snap.ID, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
+			return nil, f.d.Store.SaveCRMSync(tx, Synced{SubscriptionID: snap.ID, Version: snap.Version, Status: snap.Status, SyncedAt: time.Now().UTC()})
 		})
 	// One version at a time reaches Salesforce, so an older one never lands after a newer one.
 	work.Serialize, work.Version = snap.ID, snap.Version
@@ -119,11 +114,8 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 // syncedVersion is the version Salesforce last got, 0 for none. A failed
 // read is an error, never "none": it could let an older version overwrite.
 func (f *Function) syncedVersion(ctx context.Context, tx store.Tx, id string) (int64, error) {
-	var s Synced
-	if err := f.d.Store.Get(ctx, tx, store.CRMSync, id, &s); err != nil {
-		if store.IsNotFound(err) {
-			return 0, nil
-		}
+	s, _, err := f.d.Store.CRMSync(ctx, tx, id)
+	if err != nil {
 		return 0, fmt.Errorf("crmpush.syncedVersion: %w", err)
 	}
 	return s.Version, nil

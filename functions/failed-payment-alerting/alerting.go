@@ -31,7 +31,7 @@ import (
 const Name = "failed-payment-alerting"
 
 // failuresCollection keeps one document per payment failure.
-const failuresCollection = "payment_failures"
+const failuresCollection = store.PaymentFailures
 
 // alertID is the document holding the alert state.
 const alertID = "payment-failures"
@@ -61,26 +61,11 @@ type Deps struct {
 	Now             func() time.Time
 }
 
-// AlertState is the alert document: firing from one crossing until the
-// window falls back under the threshold.
-type AlertState struct {
-	Firing        bool      `firestore:"firing" json:"firing"`
-	DedupKey      string    `firestore:"dedup_key" json:"dedup_key"`
-	Count         int64     `firestore:"count" json:"count"`
-	Since         time.Time `firestore:"since" json:"since"`
-	SlackSent     bool      `firestore:"slack_sent" json:"slack_sent"`
-	PagerDutySent bool      `firestore:"pagerduty_sent" json:"pagerduty_sent"`
-	Crossings     int64     `firestore:"crossings" json:"crossings"`
-	// Claims name the delivery sending to each destination, so concurrent
-	// deliveries do not both send; a claim older than claimLease is free again.
-	Claims map[string]Claim `firestore:"claims" json:"claims,omitempty"`
-}
+// AlertState is the alert document (store.AlertState).
+type AlertState = store.AlertState
 
 // Claim records which delivery is sending an alert to a destination.
-type Claim struct {
-	By string    `firestore:"by" json:"by"`
-	At time.Time `firestore:"at" json:"at"`
-}
+type Claim = store.Claim
 
 // claimLease bounds how long a claimant that died keeps others from sending.
 const claimLease = 30 * time.Second
@@ -114,9 +99,8 @@ func (f *Function) CountOnPaymentFailed(ctx context.Context, in event.Event) err
 	}
 	at := failureTime(pf, f.d.Now())
 	err := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
-		return nil, tx.Set(failuresCollection, cloudevent.Key(in), map[string]any{
-			"subscription_id": pf.SubscriptionID, "provider_event_id": pf.ProviderEventID,
-			"amount_cents": pf.AmountCents, "at": at,
+		return nil, f.d.Store.SavePaymentFailure(tx, cloudevent.Key(in), store.PaymentFailureRecord{
+			SubscriptionID: pf.SubscriptionID, ProviderEventID: pf.ProviderEventID, AmountCents: pf.AmountCents, At: at,
 		})
 	}})
 	if err != nil {
@@ -140,22 +124,14 @@ func failureTime(pf catalog.PaymentFailure, now time.Time) time.Time {
 // evaluate counts the window and moves the alert state (see nextAlertState),
 // then sends what a firing alert has not yet sent.
 func (f *Function) evaluate(ctx context.Context, crossingKey string) error {
-	count, err := f.d.Store.CountSince(ctx, failuresCollection, "at", f.d.Now().Add(-f.d.Window).UTC())
+	count, err := f.d.Store.PaymentFailuresSince(ctx, f.d.Now().Add(-f.d.Window).UTC())
 	if err != nil {
 		return fmt.Errorf("failedpaymentalerting.evaluate: %w", err)
 	}
-	var state AlertState
-	err = f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		var cur AlertState
-		if err := tx.Get(store.Alerts, alertID, &cur); err != nil && !store.IsNotFound(err) {
-			return err
-		}
-		next, changed := nextAlertState(cur, count, int64(f.d.Threshold), crossingKey, f.d.Now().UTC())
-		state = next
-		if !changed {
-			return nil // no write, no contention
-		}
-		return tx.Set(store.Alerts, alertID, next)
+	state, err := f.d.Store.UpdateAlert(ctx, alertID, func(cur *AlertState) bool {
+		next, changed := nextAlertState(*cur, count, int64(f.d.Threshold), crossingKey, f.d.Now().UTC())
+		*cur = next
+		return changed // no change: no write, no contention
 	})
 	if err != nil {
 		return fmt.Errorf("failedpaymentalerting.evaluate: %w", err)
@@ -249,41 +225,33 @@ func joinDestinationErrors(errs []error) error {
 // claim takes the right to send the firing alert to one destination: false
 // when it was sent already or another delivery holds a live claim.
 func (f *Function) claim(ctx context.Context, dedupKey, field, me string) (bool, error) {
-	var mine bool
-	err := f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		mine = false
-		var s AlertState
-		if err := tx.Get(store.Alerts, alertID, &s); err != nil {
-			return err
-		}
-		sent := map[string]bool{"slack_sent": s.SlackSent, "pagerduty_sent": s.PagerDutySent}[field]
+	now := f.d.Now().UTC()
+	s, err := f.d.Store.UpdateAlert(ctx, alertID, func(s *AlertState) bool {
 		c, held := s.Claims[field]
-		now := f.d.Now().UTC()
-		if s.DedupKey != dedupKey || sent || (held && c.By != me && now.Sub(c.At) < claimLease) {
-			return nil
+		if s.DedupKey != dedupKey || alreadySent(*s, field) || (held && c.By != me && now.Sub(c.At) < claimLease) {
+			return false
 		}
-		mine = true
 		if s.Claims == nil {
 			s.Claims = map[string]Claim{}
 		}
 		s.Claims[field] = Claim{By: me, At: now}
-		return tx.Set(store.Alerts, alertID, s)
+		return true
 	})
 	if err != nil {
 		return false, fmt.Errorf("failedpaymentalerting.claim %s: %w", field, err)
 	}
-	return mine, nil
+	return s.DedupKey == dedupKey && !alreadySent(s, field) && s.Claims[field].By == me, nil
+}
+
+func alreadySent(s AlertState, field string) bool {
+	return map[string]bool{"slack_sent": s.SlackSent, "pagerduty_sent": s.PagerDutySent}[field]
 }
 
 // markSent records that the firing alert reached one destination.
 func (f *Function) markSent(ctx context.Context, dedupKey, field string) error {
-	return f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		var s AlertState
-		if err := tx.Get(store.Alerts, alertID, &s); err != nil {
-			return err
-		}
+	_, err := f.d.Store.UpdateAlert(ctx, alertID, func(s *AlertState) bool {
 		if s.DedupKey != dedupKey {
-			return nil // a later crossing replaced this alert
+			return false // a later crossing replaced this alert
 		}
 		switch field {
 		case "slack_sent":
@@ -291,6 +259,7 @@ func (f *Function) markSent(ctx context.Context, dedupKey, field string) error {
 		case "pagerduty_sent":
 			s.PagerDutySent = true
 		}
-		return tx.Set(store.Alerts, alertID, s)
+		return true
 	})
+	return err
 }

@@ -31,7 +31,7 @@ import (
 const Name = "seat-usage"
 
 // SeatReports keeps every report received, one per target and date.
-const SeatReports = "seat_reports"
+const SeatReports = store.SeatReports
 
 // maxBody caps a report; a seat link is a few hundred bytes.
 const maxBody = 64 << 10
@@ -184,9 +184,9 @@ func (f *Function) record(ctx context.Context, rep Report, date time.Time) (Answ
 				return err
 			}
 		}
-		return tx.Set(SeatReports, reportID, map[string]any{
-			"subscription_id": id, "target": rep.target(), "date": rep.Date, "billable_users": rep.BillableUsersCount,
-			"max_historical_users": rep.MaxHistoricalUserCount, "received_at": now,
+		return f.d.Store.SaveSeatReport(tx, reportID, store.SeatReport{
+			SubscriptionID: id, Target: rep.target(), Date: rep.Date, BillableUsers: rep.BillableUsersCount,
+			MaxHistoricalUsers: rep.MaxHistoricalUserCount, ReceivedAt: now,
 		})
 	})
 	return ans, err
