@@ -144,3 +144,11 @@ func (l leakyTx) Set(c, id string, v any) error {
 	}
 	return nil
 }
+
+func TestRepositories(t *testing.T) {
+	docstoretest.RunRepositories(t, func(*testing.T) docstore.DB {
+		db := memory.New()
+		db.RerunFirstAttempt = true
+		return db
+	})
+}

@@ -72,6 +72,9 @@ type owner struct {
 
 var ctx = context.Background()
 
+// ctxT is a callback's context type.
+type ctxT = context.Context
+
 func must(t T, err error, what string) {
 	t.Helper()
 	if err != nil {
