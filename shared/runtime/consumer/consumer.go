@@ -13,6 +13,8 @@ package consumer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -277,6 +279,25 @@ func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error)
 	telemetry.DeadLettered(ctx, p.Name, in.Type())
 	return nil
 }
+
+// DeadLetterUndecodable records a delivery that is no event at all: the
+// raw body, under an id derived from it (so a redelivery is one record),
+// in dead_letters and on the dead-letter topic.
+func (p *Processor) DeadLetterUndecodable(ctx context.Context, body []byte, cause error) error {
+	sum := sha256.Sum256(body)
+	e := event.New()
+	e.SetID("undecodable-" + hex.EncodeToString(sum[:16]))
+	e.SetSource("//fulfillment/" + p.Name)
+	e.SetType(UndecodableType)
+	if err := e.SetData("application/octet-stream", body); err != nil {
+		return fmt.Errorf("consumer.DeadLetterUndecodable: %w", err)
+	}
+	return p.DeadLetter(ctx, e, fmt.Errorf("undecodable delivery: %w", cause))
+}
+
+// UndecodableType is the type of the event a dead letter of an
+// undecodable delivery is kept as; its data is the body as received.
+const UndecodableType = "fulfillment.delivery.undecodable.v1"
 
 // Base gives a consumer function its Handle and Close: embed it.
 type Base struct {

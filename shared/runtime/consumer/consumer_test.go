@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -13,11 +15,13 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/memory"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/testsupport/storetest"
 )
@@ -321,5 +325,36 @@ func TestDeadLetterAndLogsScrubEmailsAndSecrets(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "buyer@example.com") || !strings.Contains(logs.String(), "timed out") {
 		t.Errorf("transient failure log: %s", logs.String())
+	}
+}
+
+// A push that is no event at all is recorded in dead_letters and on the
+// dead-letter topic, then acknowledged: Pub/Sub would otherwise retry it
+// and move it to its dead-letter topic with nothing recorded.
+func TestAnUndecodablePushIsRecordedAndAcknowledged(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	p.Routes = map[string]consumer.HandlerFunc{}
+	srv := httptest.NewServer(entrypoint.Serve(&consumer.Base{Processor: p}, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	for range 2 {
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"message": "not a push"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("answered %d, want 204 once recorded", resp.StatusCode)
+		}
+	}
+	letters, err := store.All[consumer.DeadLetter](context.Background(), p.Journal.(*store.Store), docstore.Query{Collection: store.DeadLetters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 1 || letters[0].Type != consumer.UndecodableType || !strings.Contains(letters[0].Reason, "undecodable") {
+		t.Fatalf("dead letters %+v, want one for the undecodable body (a redelivery is the same record)", letters)
+	}
+	if n := len(rec.On(deadLetterTopic)); n != 2 {
+		t.Fatalf("%d sent to the dead-letter topic, want one per delivery", n)
 	}
 }

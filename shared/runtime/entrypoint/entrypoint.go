@@ -36,6 +36,18 @@ type EventFunc func(ctx context.Context, e event.Event) error
 // event at all (Pub/Sub then retries it and, past the maximum attempts,
 // moves it to the dead-letter topic).
 func CloudEventHandler(fn EventFunc, logger *slog.Logger) http.Handler {
+	return RecordingHandler(fn, nil, logger)
+}
+
+// UndecodableFunc keeps a delivery that is no event at all where an
+// operator sees it (dead_letters and the dead-letter topic).
+type UndecodableFunc func(ctx context.Context, body []byte, cause error) error
+
+// RecordingHandler is CloudEventHandler that hands an undecodable delivery
+// to record and acknowledges it once recorded (a retry cannot fix it),
+// rather than leaving it to Pub/Sub's dead-letter topic unrecorded. A
+// failure to record asks for redelivery. A nil record answers 400.
+func RecordingHandler(fn EventFunc, record UndecodableFunc, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST a CloudEvent or a Pub/Sub push", http.StatusMethodNotAllowed)
@@ -49,7 +61,16 @@ func CloudEventHandler(fn EventFunc, logger *slog.Logger) http.Handler {
 		e, attempt, err := decode(r, body)
 		if err != nil {
 			logger.WarnContext(r.Context(), "undecodable delivery", "error", err.Error())
-			http.Error(w, "not a CloudEvent or Pub/Sub push: "+err.Error(), http.StatusBadRequest)
+			if record == nil {
+				http.Error(w, "not a CloudEvent or Pub/Sub push: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			if recErr := record(r.Context(), body, err); recErr != nil {
+				logger.ErrorContext(r.Context(), "undecodable delivery not recorded; redeliver", "error", recErr.Error())
+				http.Error(w, "not recorded; redeliver", http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		if err := fn(cloudevent.WithDeliveryAttempt(r.Context(), attempt), e); err != nil {

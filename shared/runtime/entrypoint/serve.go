@@ -153,9 +153,17 @@ type EventFunction interface {
 	Close() error
 }
 
-// Serve adapts an EventFunction to the HTTP entry points.
+// Serve adapts an EventFunction to the HTTP entry points. A function that
+// can record undecodable deliveries (the consumer's DeadLetterUndecodable)
+// has them recorded and acknowledged.
 func Serve(f EventFunction, logger *slog.Logger) Function {
-	return served{Handler: CloudEventHandler(f.Handle, logger), EventFunction: f}
+	var record UndecodableFunc
+	if r, ok := f.(interface {
+		DeadLetterUndecodable(ctx context.Context, body []byte, cause error) error
+	}); ok {
+		record = r.DeadLetterUndecodable
+	}
+	return served{Handler: RecordingHandler(f.Handle, record, logger), EventFunction: f}
 }
 
 type served struct {
