@@ -7,19 +7,26 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/idempotency"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/failure"
 )
 
-// ChangeOnCommand applies an operator's subscription change: seats added
-// and upgrades are charged prorated now (the command's id is the charge's
-// idempotency key), a downgrade waits for the term end, a pack is charged
-// for the rest of the term, auto-renew is switched. The change is checked
-// on a copy before anything is charged.
+// ChangeOnCommand applies an operator's subscription change. Seats added, an
+// upgrade and a pack are purchases: each is quoted first (priced, checked on
+// a copy and stored in the subscription's ledger under the command's key, in
+// a transaction of its own), then exactly the stored line is charged, and
+// what it buys is granted when the provider says it is paid (payment-result,
+// on invoice.paid). A refused purchase is dead-lettered with nothing
+// charged; a purchase that costs nothing (the term's last day) is granted at
+// once. A downgrade (at the next term) and auto-renew on or off charge
+// nothing and apply at once.
 func (f *Function) ChangeOnCommand(ctx context.Context, in event.Event) error {
 	var cmd catalog.Command
 	if err := cloudevent.DecodeData(in, &cmd); err != nil {
@@ -33,52 +40,123 @@ func (f *Function) ChangeOnCommand(ctx context.Context, in event.Event) error {
 	if at.IsZero() {
 		at = f.d.Clock.Now()
 	}
-	apply := change(in.Type(), cmd, in.ID(), at)
-	return f.Processor.Once(ctx, in, consumer.AfterEffect(
-		func(ctx context.Context) error {
-			trial := *sub
-			if _, err := apply(&trial); err != nil {
-				return err
-			}
-			cents, what := price(in.Type(), cmd, sub, at)
-			if cents <= 0 {
-				return nil
-			}
-			_, err := f.d.Billing.Charge(ctx, f.bill(sub, idempotency.Change(in.ID()), cents, what))
-			return knownOutcome(err)
-		},
-		f.mutate(in, sub.ID, func(s *subscription.Subscription, _ time.Time) (subscription.Change, error) {
-			return apply(s)
-		})))
+	add, ok := purchase(in.Type(), cmd, sub, at)
+	if !ok {
+		apply := change(in.Type(), cmd, at)
+		return f.Processor.Once(ctx, in, consumer.Work{Apply: f.mutate(in, sub.ID,
+			func(s *subscription.Subscription, _ time.Time) (subscription.Change, error) { return apply(s) })})
+	}
+	key := idempotency.Change(in.ID())
+	line := sub.Ledger.Find(key)
+	if line == nil {
+		quoted, _, err := f.d.Store.UpdateSubscription(ctx, sub.ID, quoteCause(in),
+			func(s *subscription.Subscription) (subscription.Change, error) {
+				if s.Ledger.Find(key) != nil {
+					return noOp(s, "already quoted"), nil
+				}
+				ln, err := s.Quote(key, add, at)
+				if err != nil {
+					return subscription.Change{}, err
+				}
+				return quotedChange(s, ln), nil
+			})
+		if err != nil {
+			return err
+		}
+		if line = quoted.Ledger.Find(key); line == nil {
+			return failure.Permanentf("renewal: quote %s not stored", key)
+		}
+	}
+	return f.Processor.Once(ctx, in, f.chargeLine(in, sub, *line, at))
 }
 
-// change is the state change a command asks for.
-func change(typ string, cmd catalog.Command, id string, at time.Time) func(*subscription.Subscription) (subscription.Change, error) {
+// chargeLine charges exactly the stored line ln and records it sent (with
+// its invoice indexed for the provider's answers); nothing is granted until
+// the provider says it is paid. A line of 0 cents charges nothing and is
+// granted as paid at once. An unanswered pay call is recorded unknown, to
+// be settled by asking the provider, never charged again blindly.
+func (f *Function) chargeLine(in event.Event, sub *subscription.Subscription, ln ledger.Line, at time.Time) consumer.Work {
+	return consumer.WithEffect(
+		func(ctx context.Context) (raised, error) {
+			if ln.AmountCents == 0 {
+				return raised{}, nil
+			}
+			return f.charge(ctx, sub, ln)
+		},
+		func(ctx context.Context, tx store.Tx, r raised) ([]consumer.Outgoing, error) {
+			return f.mutateTx(in, sub.ID, func(tx store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				if ln.AmountCents == 0 {
+					return s.ApplyChargeOutcome(ln.Key, "", ledger.Paid, 0, at), nil
+				}
+				return f.sent(tx, s, ln.Key, r, now)
+			})(ctx, tx)
+		})
+}
+
+// charge makes the call for the stored line ln: its amount, currency,
+// description and key, as quoted.
+func (f *Function) charge(ctx context.Context, sub *subscription.Subscription, ln ledger.Line) (raised, error) {
+	invoiceID, err := f.d.Billing.Charge(ctx, lineBill(sub, ln))
+	if id, ok := stripe.IsOutcomeUnknown(err); ok {
+		return raised{invoiceID: id, unknown: true}, nil
+	}
+	return raised{invoiceID: invoiceID}, err
+}
+
+// sent records in tx that the line under key was charged on r's invoice,
+// and indexes the invoice to the line for the provider's answers.
+func (f *Function) sent(tx store.Tx, s *subscription.Subscription, key string, r raised, now time.Time) (subscription.Change, error) {
+	c := s.ChargeSent(key, r.invoiceID, r.unknown, now)
+	if err := f.d.Store.SavePaymentRef(tx, r.invoiceID, store.PaymentRef{SubscriptionID: s.ID, Key: key, InvoiceID: r.invoiceID}); err != nil {
+		return subscription.Change{}, err
+	}
+	return c, nil
+}
+
+// quoteCause names a quote's transaction in the subscription's history: the
+// input's, under a key of its own (the input's consumer key records the charge).
+func quoteCause(in event.Event) store.Cause {
+	return store.Cause{Type: in.Type(), ID: in.ID(), Key: "quote_" + cloudevent.Key(in)}
+}
+
+func quotedChange(s *subscription.Subscription, ln *ledger.Line) subscription.Change {
+	return subscription.Change{From: s.Status, To: s.Status,
+		Reason: fmt.Sprintf("quoted %s %s: %d %s for %s", ln.Kind, ln.Key, ln.AmountCents, ln.Currency, ln.Description)}
+}
+
+// purchase is the addition a command buys, if it is one: seats added, an
+// upgrade (a plan that costs more) or a pack.
+func purchase(typ string, cmd catalog.Command, s *subscription.Subscription, at time.Time) (subscription.Addition, bool) {
+	switch typ {
+	case catalog.CommandAddSeats:
+		return subscription.Addition{Kind: ledger.Seats, Seats: cmd.Seats}, true
+	case catalog.CommandAddPack:
+		return subscription.Addition{Kind: ledger.Pack, PackKind: cmd.PackKind, PackAmount: cmd.PackAmount}, true
+	case catalog.CommandChangePlan:
+		trial := *s
+		if _, err := trial.ChangePlan(cmd.PlanCode, at); err == nil && s.Order.PlanCode != cmd.PlanCode && trial.Order.PlanCode == cmd.PlanCode {
+			return subscription.Addition{Kind: ledger.Upgrade, PlanCode: cmd.PlanCode}, true
+		}
+	}
+	return subscription.Addition{}, false
+}
+
+// change is the state change of a command that buys nothing: a downgrade,
+// auto-renew on or off (and a plan change refused or already made).
+func change(typ string, cmd catalog.Command, at time.Time) func(*subscription.Subscription) (subscription.Change, error) {
 	return func(s *subscription.Subscription) (subscription.Change, error) {
 		switch typ {
-		case catalog.CommandAddSeats:
-			return s.AddSeats(cmd.Seats, at)
 		case catalog.CommandChangePlan:
-			return s.ChangePlan(cmd.PlanCode, at)
-		case catalog.CommandAddPack:
-			return s.AddPack(id, cmd.PackKind, cmd.PackAmount, at)
+			to := s.Order.PlanCode
+			c, err := s.ChangePlan(cmd.PlanCode, at)
+			if err == nil && s.Order.PlanCode != to {
+				// It became an upgrade since it was looked at: that is a purchase.
+				return subscription.Change{}, failure.Permanentf("change to %s is an upgrade now: send it again", cmd.PlanCode)
+			}
+			return c, err
 		case catalog.CommandSetAutoRenew:
 			return s.SetAutoRenew(cmd.AutoRenew, at)
 		}
 		return subscription.Change{}, failure.Permanentf("unknown command %s", typ)
 	}
-}
-
-// price is what a command costs now, and the invoice line describing it.
-func price(typ string, cmd catalog.Command, s *subscription.Subscription, at time.Time) (int64, string) {
-	until := s.TermEnd.Format(time.DateOnly)
-	switch typ {
-	case catalog.CommandAddSeats:
-		return s.SeatsCents(cmd.Seats, at), fmt.Sprintf("%d %s seats to %s", cmd.Seats, s.Order.PlanCode, until)
-	case catalog.CommandChangePlan:
-		return s.UpgradeCents(cmd.PlanCode, at), fmt.Sprintf("upgrade to %s to %s", cmd.PlanCode, until)
-	case catalog.CommandAddPack:
-		return s.PackCents(cmd.PackKind, cmd.PackAmount, at), fmt.Sprintf("%s pack of %d to %s", cmd.PackKind, cmd.PackAmount, until)
-	}
-	return 0, ""
 }

@@ -31,6 +31,9 @@ type Biller interface {
 	Charge(ctx context.Context, b stripe.Bill) (invoiceID string, err error)
 	RetryPayment(ctx context.Context, invoiceID, key string) error
 	InvoiceStatus(ctx context.Context, invoiceID string) (stripe.InvoiceStatus, error)
+	// VoidInvoice voids an unpaid invoice (a renewal declined by turning
+	// auto-renew off); key names the call.
+	VoidInvoice(ctx context.Context, invoiceID, key string) error
 }
 
 // Deps are what renewal needs.

@@ -19,6 +19,7 @@ import (
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/idempotency"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/testsupport/emulator"
@@ -373,6 +374,20 @@ func command(t *testing.T, id, typ string, cmd catalog.Command, at time.Time) ev
 	return e
 }
 
+// outcome applies what payment-result does when the provider answers the
+// charge under key: the outcome recorded, and a paid addition granted.
+func (fx fixture) outcome(t *testing.T, id, key string, o ledger.Outcome, at time.Time) subscription.Change {
+	t.Helper()
+	_, c, err := fx.st.UpdateSubscription(context.Background(), id, store.Cause{Type: "test.outcome", ID: key + string(o), Key: "outcome_" + key + string(o)},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			return s.ApplyChargeOutcome(key, "", o, 0, at), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestChangesAreChargedProratedOnce(t *testing.T) {
 	fx := setup(t, options{})
 	s := fx.seed(t, "changes", nil)
@@ -383,10 +398,15 @@ func TestChangesAreChargedProratedOnce(t *testing.T) {
 	if items := fx.charged("/v1/invoiceitems", "change-cmd-add"); len(items) != 1 || items[0].Body["amount"] != "87238" {
 		t.Fatalf("add seats charged %v", items)
 	}
+	if got := fx.sub(t, s.ID); got.Order.Seats != 10 {
+		t.Fatalf("seats granted before they were paid: %d", got.Order.Seats)
+	}
+	fx.outcome(t, s.ID, "change-cmd-add", ledger.Paid, mid) // invoice.paid, through payment-result
 	fx.handle(t, command(t, "cmd-up", catalog.CommandChangePlan, catalog.Command{SubscriptionID: s.ID, PlanCode: "ultimate"}, mid))
 	if items := fx.charged("/v1/invoiceitems", "change-cmd-up"); len(items) != 1 || items[0].Body["amount"] != "631726" { // 15 x 84000 x 183/365
 		t.Fatalf("upgrade charged %v", items)
 	}
+	fx.outcome(t, s.ID, "change-cmd-up", ledger.Paid, mid)
 	fx.handle(t, command(t, "cmd-down", catalog.CommandChangePlan, catalog.Command{SubscriptionID: s.ID, PlanCode: "premium"}, mid))
 	fx.handle(t, command(t, "cmd-pack", catalog.CommandAddPack, catalog.Command{SubscriptionID: s.ID, PackKind: subscription.PackStorage, PackAmount: 10}, mid))
 	fx.handle(t, command(t, "cmd-norenew", catalog.CommandSetAutoRenew, catalog.Command{SubscriptionID: s.ID, AutoRenew: false}, mid))
@@ -396,16 +416,20 @@ func TestChangesAreChargedProratedOnce(t *testing.T) {
 	if items := fx.charged("/v1/invoiceitems", "change-cmd-pack"); len(items) != 1 || items[0].Body["amount"] != "3008" { // 6000 x 183/365
 		t.Fatalf("pack charged %v", items)
 	}
+	fx.outcome(t, s.ID, "change-cmd-pack", ledger.Paid, mid)
 	got := fx.sub(t, s.ID)
 	if got.Order.Seats != 15 || got.Order.PlanCode != "ultimate" || got.PendingPlan != "premium" || got.Order.StorageGB != 10 || got.Order.AutoRenew {
 		t.Fatalf("after the changes: %+v pending %q", got.Order, got.PendingPlan)
 	}
-	ids := map[string]bool{} // the redelivered command re-publishes its event under the same id
-	for _, e := range fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionChanged) {
-		ids[e.ID()] = true
+	// The purchases are announced when paid (by payment-result): here the
+	// downgrade and auto-renew off only.
+	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionChanged)); n != 2 {
+		t.Fatalf("%d changed events, want 2", n)
 	}
-	if len(ids) != 5 {
-		t.Fatalf("%d distinct changed events, want 5", len(ids))
+	for _, key := range []string{"change-cmd-add", "change-cmd-up", "change-cmd-pack"} {
+		if ln := got.Ledger.Find(key); ln == nil || !ln.Granted || ln.InvoiceID == "" || ln.Outcome != ledger.Paid {
+			t.Fatalf("ledger line %s: %+v", key, ln)
+		}
 	}
 	// A change the subscription cannot take is dead-lettered, never charged.
 	fx.handle(t, command(t, "cmd-bad", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: -3}, mid))
@@ -538,5 +562,209 @@ func TestAChargeInvoicesOnlyItsOwnItem(t *testing.T) {
 	invoiceID := fx.sub(t, s.ID).RenewalInvoiceID
 	if got := items[0].Body["invoice"]; invoiceID == "" || got != invoiceID {
 		t.Errorf("item added to invoice %v, want the charge's own %q", got, invoiceID)
+	}
+}
+
+// A declined card on added seats grants nothing: the subscription keeps its
+// seats, the line is open until the provider answers, then failed.
+func TestADeclinedCardOnAddedSeatsGrantsNothing(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "declined", nil)
+	mid := day("2026-07-16")
+	fx.handle(t, command(t, "cmd-declined", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 5}, mid))
+	key := idempotency.Change("cmd-declined")
+	got := fx.sub(t, s.ID)
+	ln := got.Ledger.Find(key)
+	if got.Order.Seats != 10 || ln == nil || ln.Outcome != ledger.Open || ln.InvoiceID == "" || ln.Granted {
+		t.Fatalf("after the charge: seats %d, line %+v", got.Order.Seats, ln)
+	}
+	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionChanged)); n != 0 {
+		t.Fatalf("%d changed events before payment", n)
+	}
+	var ref store.PaymentRef
+	if err := fx.st.Get(context.Background(), nil, store.PaymentRefs, ln.InvoiceID, &ref); err != nil || ref.Key != key || ref.SubscriptionID != s.ID {
+		t.Fatalf("payment ref of %s: %+v %v", ln.InvoiceID, ref, err)
+	}
+	fx.outcome(t, s.ID, key, ledger.Failed, mid.Add(time.Minute)) // invoice.payment_failed
+	got = fx.sub(t, s.ID)
+	if ln := got.Ledger.Find(key); got.Order.Seats != 10 || ln.Outcome != ledger.Failed || ln.Granted {
+		t.Fatalf("after the decline: seats %d, line %+v", got.Order.Seats, ln)
+	}
+}
+
+// quoteChecker checks, at each charge, that the ledger already holds the
+// line it charges, with the same amount and currency.
+type quoteChecker struct {
+	Biller
+	t       *testing.T
+	st      *store.Store
+	checked int
+}
+
+func (q *quoteChecker) Charge(ctx context.Context, b stripe.Bill) (string, error) {
+	s, err := q.st.Subscription(ctx, nil, b.SubscriptionID)
+	if err != nil {
+		return "", err
+	}
+	ln := s.Ledger.Find(b.Key)
+	if ln == nil || ln.Outcome != ledger.Quoted || ln.AmountCents != b.AmountCents || ln.Currency != b.Currency || ln.Description != b.Description {
+		q.t.Errorf("charge %s of %d %s made with stored line %+v", b.Key, b.AmountCents, b.Currency, ln)
+	}
+	q.checked++
+	return q.Biller.Charge(ctx, b)
+}
+
+// Every charge is quoted and stored before Stripe is called, and Stripe is
+// asked for exactly the stored amount.
+func TestTheLedgerHoldsTheQuoteBeforeAnyStripeCall(t *testing.T) {
+	fx := setup(t, options{})
+	checker := &quoteChecker{Biller: fx.f.d.Billing, t: t, st: fx.st}
+	fx.f.d.Billing = checker
+	s := fx.seed(t, "quoted", func(s *subscription.Subscription) {
+		s.RecordUsage(day("2026-03-01"), 12, t0)
+		s.NoticeSentFor = s.TermEnd
+	})
+	fx.review(t, s.ID, day("2026-04-15")) // quarter 1 notice: 2 seats owed
+	fx.review(t, s.ID, day("2026-04-22")) // their true-up
+	fx.handle(t, command(t, "cmd-q-seats", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 3}, day("2026-07-16")))
+	fx.handle(t, command(t, "cmd-q-pack", catalog.CommandAddPack, catalog.Command{SubscriptionID: s.ID, PackKind: subscription.PackCompute, PackAmount: 1000}, day("2026-07-16")))
+	fx.review(t, s.ID, day("2026-07-15")) // quarter 2: nothing owed
+	fx.review(t, s.ID, day("2026-10-15"))
+	fx.review(t, s.ID, day("2027-01-08")) // the renewal
+	got := fx.sub(t, s.ID)
+	keys := []string{idempotency.TrueUp(s.ID, s.TermStart, 1), "change-cmd-q-seats", "change-cmd-q-pack", idempotency.Renewal(s.ID, s.TermEnd)}
+	if checker.checked != len(keys) {
+		t.Fatalf("%d charges made, want %d", checker.checked, len(keys))
+	}
+	for _, key := range keys {
+		ln := got.Ledger.Find(key)
+		items := fx.charged("/v1/invoiceitems", key)
+		if ln == nil || len(items) != 1 || items[0].Body["amount"] != fmt.Sprint(ln.AmountCents) || ln.AmountCents == 0 ||
+			ln.Outcome != ledger.Open || ln.InvoiceID == "" {
+			t.Fatalf("charge %s: line %+v, items %v", key, ln, items)
+		}
+	}
+}
+
+// The notice of owed seats, then the customer buying them: the true-up has
+// nothing left to bill, and the quarter is reconciled with no charge.
+func TestATrueUpAfterTheOwedSeatsWereBoughtBillsNothing(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "bought", func(s *subscription.Subscription) { s.RecordUsage(day("2026-03-01"), 14, t0) })
+	fx.review(t, s.ID, day("2026-04-15"))
+	if got := fx.sub(t, s.ID); got.Reconciliation.Seats != 4 {
+		t.Fatalf("noticed %d seats, want 4", got.Reconciliation.Seats)
+	}
+	at := day("2026-04-16")
+	fx.handle(t, command(t, "cmd-bought", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 4}, at))
+	fx.outcome(t, s.ID, "change-cmd-bought", ledger.Paid, at)
+	fx.review(t, s.ID, day("2026-04-22"))
+	if items := fx.charged("/v1/invoiceitems", "trueup-"); len(items) != 0 {
+		t.Fatalf("the bought seats were billed again by the true-up: %v", items)
+	}
+	got := fx.sub(t, s.ID)
+	if got.Order.Seats != 14 || !got.Reconciliation.Billed || got.Reconciliation.Seats != 0 || got.SeatsOwed != 0 ||
+		got.Ledger.Find(idempotency.TrueUp(s.ID, s.TermStart, 1)) != nil {
+		t.Fatalf("after the true-up: seats %d, %+v, owed %d", got.Order.Seats, got.Reconciliation, got.SeatsOwed)
+	}
+	// Bought but not yet paid counts too: a true-up does not bill a seat
+	// charge still awaiting its answer.
+	fx2 := setup(t, options{})
+	s2 := fx2.seed(t, "sent", func(s *subscription.Subscription) { s.RecordUsage(day("2026-03-01"), 14, t0) })
+	fx2.review(t, s2.ID, day("2026-04-15"))
+	fx2.handle(t, command(t, "cmd-sent", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s2.ID, Seats: 3}, at))
+	fx2.review(t, s2.ID, day("2026-04-22"))
+	items := fx2.charged("/v1/invoiceitems", "trueup-")
+	if len(items) != 1 || items[0].Body["amount"] != fmt.Sprint(fx2.sub(t, s2.ID).SeatsCents(1, day("2026-04-22"))) {
+		t.Fatalf("true-up after 3 of 4 seats bought: %v, want 1 seat", items)
+	}
+}
+
+// Turning auto-renew off stops the charge: the open renewal invoice is
+// voided at Stripe, no dunning retry is made, and the term simply ends.
+func TestAutoRenewOffVoidsTheOpenRenewalInvoiceAndStopsRetries(t *testing.T) {
+	fx := setup(t, options{})
+	failedAt := day("2027-01-09")
+	s := fx.seed(t, "declined-renewal", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+		key := idempotency.Renewal(s.ID, s.TermEnd)
+		if _, err := s.QuoteRenewal(key, day("2027-01-08")); err != nil {
+			t.Fatal(err)
+		}
+		s.ChargeSent(key, "in_open", false, day("2027-01-08"))
+		s.MarkRenewalPending("in_open", day("2027-01-08"))
+		s.ApplyPaymentFailed(s.TermEnd, failedAt, "in_open")
+	})
+	fx.handle(t, command(t, "cmd-off", catalog.CommandSetAutoRenew, catalog.Command{SubscriptionID: s.ID, AutoRenew: false}, failedAt.Add(time.Hour)))
+	fx.review(t, s.ID, failedAt.Add(2*time.Hour))
+	for _, d := range []int{3, 7, 14} {
+		fx.review(t, s.ID, failedAt.AddDate(0, 0, d))
+	}
+	if pays := fx.charged("/pay", ""); len(pays) != 0 {
+		t.Fatalf("%d payment retries after auto-renew was turned off", len(pays))
+	}
+	if voids := fx.charged("/v1/invoices/in_open/void", ""); len(voids) != 1 {
+		t.Fatalf("%d voids of the open renewal invoice, want 1", len(voids))
+	}
+	got := fx.sub(t, s.ID)
+	if got.Status != subscription.Expired || !got.RenewalPendingFor.IsZero() || got.RenewalInvoiceID != "" {
+		t.Fatalf("after the void: %s, pending for %s, invoice %q", got.Status, got.RenewalPendingFor, got.RenewalInvoiceID)
+	}
+	if ln := got.Ledger.Find(idempotency.Renewal(s.ID, s.TermEnd)); ln == nil || ln.Outcome != ledger.Void {
+		t.Fatalf("renewal line %+v, want void", ln)
+	}
+
+	// Before term end, on a raised renewal not yet answered: voided, and
+	// the subscription expires at term end instead of renewing.
+	raised := fx.seed(t, "raised", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+		s.MarkRenewalPending("in_raised", day("2027-01-08"))
+	})
+	fx.handle(t, command(t, "cmd-off-raised", catalog.CommandSetAutoRenew, catalog.Command{SubscriptionID: raised.ID, AutoRenew: false}, day("2027-01-10")))
+	fx.review(t, raised.ID, day("2027-01-10"))
+	if voids := fx.charged("/v1/invoices/in_raised/void", ""); len(voids) != 1 {
+		t.Fatalf("%d voids of the raised renewal invoice, want 1", len(voids))
+	}
+	if got := fx.sub(t, raised.ID); got.Status != subscription.Active || !got.RenewalPendingFor.IsZero() {
+		t.Fatalf("after the void: %s, pending for %s", got.Status, got.RenewalPendingFor)
+	}
+	fx.review(t, raised.ID, raised.TermEnd)
+	if got := fx.sub(t, raised.ID); got.Status != subscription.Expired {
+		t.Fatalf("at term end: %s, want expired", got.Status)
+	}
+}
+
+// Every charge of a subscription bought in euros is in euros.
+func TestEveryBillIsInTheSubscriptionsCurrency(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "euros", func(s *subscription.Subscription) {
+		s.Currency = "eur"
+		s.RecordUsage(day("2026-03-01"), 12, t0)
+		s.NoticeSentFor = s.TermEnd
+	})
+	fx.review(t, s.ID, day("2026-04-15"))
+	fx.review(t, s.ID, day("2026-04-22")) // true-up
+	mid := day("2026-07-16")
+	fx.handle(t, command(t, "cmd-eur-seats", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 2}, mid))
+	fx.handle(t, command(t, "cmd-eur-up", catalog.CommandChangePlan, catalog.Command{SubscriptionID: s.ID, PlanCode: "ultimate"}, mid))
+	fx.handle(t, command(t, "cmd-eur-pack", catalog.CommandAddPack, catalog.Command{SubscriptionID: s.ID, PackKind: subscription.PackStorage, PackAmount: 10}, mid))
+	fx.review(t, s.ID, day("2026-07-15"))
+	fx.review(t, s.ID, day("2026-10-15"))
+	fx.review(t, s.ID, day("2027-01-08")) // renewal
+	items := fx.charged("/v1/invoiceitems", "")
+	if len(items) != 5 {
+		t.Fatalf("%d charges, want true-up, seats, upgrade, pack and renewal", len(items))
+	}
+	for _, it := range items {
+		if it.Body["currency"] != "eur" {
+			t.Errorf("charge %s in %v, want eur", it.Body["metadata[charge]"], it.Body["currency"])
+		}
+	}
+	for _, ln := range fx.sub(t, s.ID).Ledger {
+		if ln.Currency != "eur" {
+			t.Errorf("ledger line %s in %s", ln.Key, ln.Currency)
+		}
 	}
 }

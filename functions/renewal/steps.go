@@ -13,6 +13,7 @@ import (
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/idempotency"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
@@ -91,12 +92,12 @@ func (f *Function) runDueSteps(ctx context.Context, id string) (r review, err er
 		}
 		for _, st := range steps {
 			unit := unitEvent(sub.ID, st)
-			err := f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+			err := f.runStep(ctx, unit, sub, st)
 			for retry := 0; err != nil && !failure.IsPermanent(err) && retry < 2; retry++ {
 				// Once again: after a commit whose publish failed it finds the
 				// step done and publishes its recorded events. A redelivered
 				// due event would no longer see the step due, so do it here.
-				err = f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+				err = f.runStep(ctx, unit, sub, st)
 			}
 			if failure.IsPermanent(err) {
 				deadLettered[st.Key], r.failed = true, true
@@ -108,6 +109,64 @@ func (f *Function) runDueSteps(ctx context.Context, id string) (r review, err er
 		}
 	}
 	return r, nil
+}
+
+// runStep runs one step exactly once: a charging step is quoted first, in a
+// transaction of its own, and charges what was stored.
+func (f *Function) runStep(ctx context.Context, unit event.Event, sub *subscription.Subscription, st subscription.Step) error {
+	sub, err := f.quoteStep(ctx, unit, sub, st)
+	if err != nil {
+		return err
+	}
+	return f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+}
+
+// chargeKey is the ledger key of a charging step's charge ("" for a step
+// that charges nothing).
+func chargeKey(sub *subscription.Subscription, st subscription.Step) string {
+	switch st.Action {
+	case subscription.ActCharge:
+		return idempotency.Renewal(sub.ID, sub.TermEnd)
+	case subscription.ActTrueUp:
+		return idempotency.TrueUp(sub.ID, sub.TermStart, st.N)
+	}
+	return ""
+}
+
+// quoteStep stores the charge of a renewal or true-up step in the ledger
+// before it is made, and returns the subscription with it. The renewal is
+// priced from the subscription as it is now (RenewalOrder). The true-up
+// bills the seats still owed now (TrueUpSeats, priced at the step's date):
+// when the customer bought them since the notice there is nothing to bill,
+// and the quarter is closed here with no charge.
+func (f *Function) quoteStep(ctx context.Context, unit event.Event, sub *subscription.Subscription, st subscription.Step) (*subscription.Subscription, error) {
+	key := chargeKey(sub, st)
+	if key == "" || sub.Ledger.Find(key) != nil {
+		return sub, nil
+	}
+	quoted, _, err := f.d.Store.UpdateSubscription(ctx, sub.ID, quoteCause(unit), func(s *subscription.Subscription) (subscription.Change, error) {
+		now := f.d.Clock.Now()
+		if !s.StillDue(st, now, f.d.Policy) || s.Ledger.Find(key) != nil {
+			return noOp(s, "nothing to quote"), nil
+		}
+		var ln *ledger.Line
+		var err error
+		if st.Action == subscription.ActCharge {
+			ln, err = s.QuoteRenewal(key, now)
+		} else {
+			seats := s.ReviseTrueUp()
+			if seats == 0 {
+				return s.ApplyTrueUp("", now), nil
+			}
+			ln, err = s.QuoteTrueUp(key, s.TrueUpCents(st.At),
+				fmt.Sprintf("quarter %d true-up: %d seats to %s", st.N, seats, s.TermEnd.Format(time.DateOnly)), now)
+		}
+		if err != nil {
+			return subscription.Change{}, err
+		}
+		return quotedChange(s, ln), nil
+	})
+	return quoted, err
 }
 
 // deadLetterStep records a step's permanent failure as a renewal-due event
@@ -152,18 +211,9 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 			return s.NoticeReconciliation(st.N, now)
 		})
 	case subscription.ActTrueUp:
-		bill := f.bill(sub, idempotency.TrueUp(sub.ID, sub.TermStart, st.N), sub.TrueUpCents(st.At),
-			fmt.Sprintf("quarter %d true-up: %d seats to %s", st.N, sub.Reconciliation.Seats, sub.TermEnd.Format(time.DateOnly)))
-		return consumer.WithEffect(
-			func(ctx context.Context) (invoiceID string, err error) {
-				invoiceID, err = f.d.Billing.Charge(ctx, bill)
-				return invoiceID, knownOutcome(err)
-			},
-			func(ctx context.Context, tx store.Tx, invoiceID string) ([]consumer.Outgoing, error) {
-				return ifStillDue(func(s *subscription.Subscription, now time.Time) subscription.Change {
-					return s.ApplyTrueUp(invoiceID, now)
-				})(ctx, tx)
-			})
+		return f.trueUpWork(unit, sub, st)
+	case subscription.ActVoidRenewal:
+		return f.voidWork(unit, sub, st)
 	case subscription.ActRetry:
 		return consumer.AfterEffect(
 			func(ctx context.Context) error {
@@ -182,27 +232,29 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 	}
 }
 
-// chargeWork raises the renewal invoice for the next term. If the pay call
-// gets no answer the charge is marked unknown, to be settled by asking
-// Stripe (settleWork), never by charging again.
+// chargeWork raises the renewal invoice for the next term: exactly the
+// quoted renewal line (quoteStep), in its currency. What its payment renews
+// with is what the line bought (MarkRenewalPending). If the pay call gets no
+// answer the charge is marked unknown, to be settled by asking Stripe
+// (settleWork), never by charging again.
 func (f *Function) chargeWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
-	next := sub.RenewalOrder()
-	plan, _ := catalog.LookupPlan(next.PlanCode)
-	bill := f.bill(sub, idempotency.Renewal(sub.ID, sub.TermEnd), plan.TermPriceCents(next),
-		fmt.Sprintf("%s, %d seats, term from %s", plan.Code, next.Seats, sub.TermEnd.Format(time.DateOnly)))
-	bill.TermStart = sub.TermEnd
+	key := chargeKey(sub, st)
+	ln := sub.Ledger.Find(key)
+	if ln == nil { // not quoted: the step is no longer due
+		return consumer.Work{Apply: f.mutate(unit, sub.ID, func(s *subscription.Subscription, _ time.Time) (subscription.Change, error) {
+			return noOp(s, "renewal not quoted: no longer due"), nil
+		})}
+	}
+	line := *ln
 	return consumer.WithEffect(
-		func(ctx context.Context) (raised, error) {
-			invoiceID, err := f.d.Billing.Charge(ctx, bill)
-			if id, ok := stripe.IsOutcomeUnknown(err); ok {
-				return raised{invoiceID: id, unknown: true}, nil
-			}
-			return raised{invoiceID: invoiceID}, err
-		},
+		func(ctx context.Context) (raised, error) { return f.charge(ctx, sub, line) },
 		func(ctx context.Context, tx store.Tx, r raised) ([]consumer.Outgoing, error) {
-			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+			return f.mutateTx(unit, sub.ID, func(tx store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
 				if !s.StillDue(st, now, f.d.Policy) {
 					return noOp(s, "renewal already raised"), nil
+				}
+				if _, err := f.sent(tx, s, key, r, now); err != nil {
+					return subscription.Change{}, err
 				}
 				if r.unknown {
 					s.RenewalInvoiceID = r.invoiceID
@@ -210,6 +262,71 @@ func (f *Function) chargeWork(unit event.Event, sub *subscription.Subscription, 
 				}
 				s.MarkRenewalPending(r.invoiceID, now)
 				return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal invoice " + r.invoiceID + " raised"}, nil
+			})(ctx, tx)
+		})
+}
+
+// trueUpWork invoices the quarter's true-up: exactly the quoted line
+// (quoteStep). The seats are added when the invoice is raised: they were
+// used already.
+func (f *Function) trueUpWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
+	key := chargeKey(sub, st)
+	var line ledger.Line
+	if ln := sub.Ledger.Find(key); ln != nil {
+		line = *ln
+	}
+	return consumer.WithEffect(
+		func(ctx context.Context) (raised, error) {
+			if line.Key == "" || line.AmountCents == 0 {
+				return raised{}, nil
+			}
+			return f.charge(ctx, sub, line)
+		},
+		func(ctx context.Context, tx store.Tx, r raised) ([]consumer.Outgoing, error) {
+			return f.mutateTx(unit, sub.ID, func(tx store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				if !s.StillDue(st, now, f.d.Policy) {
+					return noOp(s, "step no longer due"), nil
+				}
+				if line.Key == "" {
+					return noOp(s, "true-up not quoted"), nil
+				}
+				if line.AmountCents > 0 {
+					if _, err := f.sent(tx, s, key, r, now); err != nil {
+						return subscription.Change{}, err
+					}
+				}
+				return s.ApplyTrueUp(r.invoiceID, now), nil
+			})(ctx, tx)
+		})
+}
+
+// voidWork voids the unpaid renewal invoice of a subscription whose
+// auto-renew was turned off, after asking Stripe where it is: a paid one is
+// left to its webhook (a charge that went through is never dropped), a void
+// or uncollectible one is not voided again. Dunning stops; the subscription
+// then runs to its term end.
+func (f *Function) voidWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
+	invoiceID := sub.OpenRenewalInvoice()
+	return consumer.WithEffect(
+		func(ctx context.Context) (stripe.InvoiceStatus, error) {
+			status, err := f.d.Billing.InvoiceStatus(ctx, invoiceID)
+			switch {
+			case err != nil:
+				return "", err
+			case status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible:
+				return status, nil
+			}
+			return stripe.InvoiceVoid, f.d.Billing.VoidInvoice(ctx, invoiceID, idempotency.Renewal(sub.ID, sub.TermEnd)+"-void")
+		},
+		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
+			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				switch {
+				case !s.StillDue(st, now, f.d.Policy) || s.OpenRenewalInvoice() != invoiceID:
+					return noOp(s, "renewal no longer open"), nil
+				case status == stripe.InvoicePaid:
+					return noOp(s, "renewal invoice "+invoiceID+" already paid: its payment renews the term"), nil
+				}
+				return s.VoidRenewal(now), nil
 			})(ctx, tx)
 		})
 }
@@ -240,6 +357,7 @@ func (f *Function) settleWork(unit event.Event, sub *subscription.Subscription, 
 				return noOp(s, "charge already settled"), nil
 			}
 			s.MarkRenewalPending(invoiceID, now)
+			s.ChargeSent(idempotency.Renewal(s.ID, s.TermEnd), invoiceID, false, now)
 			return subscription.Change{From: s.Status, To: s.Status, Reason: "renewal charge settled with Stripe: invoice " + invoiceID}, nil
 		}))
 }
@@ -254,11 +372,20 @@ func knownOutcome(err error) error {
 	return err
 }
 
-func (f *Function) bill(sub *subscription.Subscription, key string, cents int64, description string) stripe.Bill {
-	return stripe.Bill{
-		SubscriptionID: sub.ID, CustomerID: sub.Customer.ProviderCustomerID, AmountCents: cents,
-		Currency: "usd", Description: description, Key: key,
+// lineBill is the charge of the stored ledger line ln: its amount, currency,
+// description and key, as quoted (a renewal's invoice names its term).
+func lineBill(sub *subscription.Subscription, ln ledger.Line) stripe.Bill {
+	b := stripe.Bill{
+		SubscriptionID: sub.ID, CustomerID: sub.Customer.ProviderCustomerID, AmountCents: ln.AmountCents,
+		Currency: ln.Currency, Description: ln.Description, Key: ln.Key,
 	}
+	if b.Currency == "" {
+		b.Currency = sub.ChargeCurrency()
+	}
+	if ln.Kind == ledger.Renewal {
+		b.TermStart = ln.Buys.TermStart
+	}
+	return b
 }
 
 func noOp(s *subscription.Subscription, reason string) subscription.Change {
@@ -268,12 +395,19 @@ func noOp(s *subscription.Subscription, reason string) subscription.Change {
 // mutate re-reads the subscription in the transaction, applies change, saves
 // it with its history, and announces any subscription event.
 func (f *Function) mutate(unit event.Event, id string, change func(*subscription.Subscription, time.Time) (subscription.Change, error)) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+	return f.mutateTx(unit, id, func(_ store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+		return change(s, now)
+	})
+}
+
+// mutateTx is mutate for a change that also writes in the transaction.
+func (f *Function) mutateTx(unit event.Event, id string, change func(store.Tx, *subscription.Subscription, time.Time) (subscription.Change, error)) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
 	return func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 		sub, err := f.d.Store.Subscription(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
-		c, err := change(sub, f.d.Clock.Now())
+		c, err := change(tx, sub, f.d.Clock.Now())
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/domain/idempotency"
@@ -182,6 +183,23 @@ func (y *year) invoiceResult(termStart time.Time, invoiceID string, cents int64,
 	y.webhook(demo.InvoiceEventFor(uniq("evt"), invoiceID, y.p.CustomerID, y.subID, termStart, cents, paid, y.now()))
 }
 
+// chargePaid announces, as Stripe does by webhook, that the mid-term charge
+// under key (a ledger line) was paid: stripe-mock sends no webhooks, and a
+// purchase is granted only when its invoice is paid. The invoice carries the
+// charge's key in its metadata, as Billing.Charge sets it.
+func (y *year) chargePaid(key string) {
+	y.t.Helper()
+	sub := y.until("charge "+key+" sent", func(s *subscription.Subscription) bool {
+		ln := s.Ledger.Find(key)
+		return ln != nil && ln.InvoiceID != ""
+	})
+	ln := sub.Ledger.Find(key)
+	inv := stripe.Invoice(ln.InvoiceID, y.p.CustomerID, y.subID, time.Time{}, ln.AmountCents, true)
+	inv["metadata"] = map[string]string{stripe.MetaSubscriptionID: y.subID, stripe.MetaCharge: key}
+	inv["currency"] = ln.Currency
+	y.webhook(stripe.NewEvent(uniq("evt"), "invoice.paid", y.now(), inv))
+}
+
 func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	y := startYear(t)
 	y.p = purchase(t)
@@ -229,16 +247,18 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	// Add 5 seats mid-term, charged for the rest of the term.
 	y.setClock("2026-07-16T10:00:00Z")
 	add := y.command(catalog.CommandAddSeats, catalog.Command{Seats: 5})
-	y.until("19 seats", func(s *subscription.Subscription) bool { return s.Order.Seats == 19 })
 	y.charge("change-"+add, 87238) // 5 x $348 x 183/365
+	y.chargePaid("change-" + add)  // granted when paid
+	y.until("19 seats", func(s *subscription.Subscription) bool { return s.Order.Seats == 19 })
 	y.provisioned(3, "premium", 19)
 	y.crm("active", "premium", 19)
 
 	// Upgrade to Ultimate: immediate, the price difference prorated.
 	y.setClock("2026-08-01T10:00:00Z")
 	up := y.command(catalog.CommandChangePlan, catalog.Command{PlanCode: "ultimate"})
-	y.until("on ultimate", func(s *subscription.Subscription) bool { return s.Order.PlanCode == "ultimate" })
 	y.charge("change-"+up, 730225) // 19 x ($1188 - $348) x 167/365
+	y.chargePaid("change-" + up)
+	y.until("on ultimate", func(s *subscription.Subscription) bool { return s.Order.PlanCode == "ultimate" })
 	y.provisioned(4, "ultimate", 19)
 	y.crm("active", "ultimate", 19)
 

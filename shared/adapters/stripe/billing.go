@@ -141,6 +141,18 @@ func (b *Billing) pay(ctx context.Context, invoiceID, key string) error {
 	return &OutcomeUnknownError{InvoiceID: invoiceID, Err: err}
 }
 
+// VoidInvoice voids an unpaid invoice (a renewal the customer declined by
+// turning auto-renew off), so nothing, Stripe's own retries included, can
+// collect it; key names the call. Voiding an invoice already void is done.
+func (b *Billing) VoidInvoice(ctx context.Context, invoiceID, key string) error {
+	params := &stripego.InvoiceVoidInvoiceParams{}
+	params.SetIdempotencyKey(key)
+	if _, err := b.client.V1Invoices.VoidInvoice(ctx, invoiceID, params); err != nil {
+		return classify("stripe.VoidInvoice "+invoiceID, err)
+	}
+	return nil
+}
+
 // InvoiceStatus is where Stripe says an invoice is (its status field).
 type InvoiceStatus string
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/proration"
 	"fulfillment/shared/runtime/failure"
 )
@@ -255,6 +256,9 @@ const (
 	ActSuspend     Action = "suspend"
 	ActCancel      Action = "cancel"
 	ActExpire      Action = "expire"
+	// ActVoidRenewal voids the renewal invoice still unpaid when auto-renew
+	// was turned off: nothing is charged for a term the customer declined.
+	ActVoidRenewal Action = "void-renewal"
 )
 
 // Step is one action due at a time. Key names it uniquely for the
@@ -284,6 +288,14 @@ func (s *Subscription) Steps(p Policy) []Step {
 	case Active:
 		raised := !s.RenewalPendingFor.IsZero() && s.RenewalPendingFor.Equal(s.TermEnd)
 		switch {
+		case s.voidDue():
+			// The renewal was raised (or its outcome is unknown) before
+			// auto-renew was turned off: it is voided, not collected.
+			at := s.TermEnd.Add(-p.ChargeLead)
+			if !s.ChargeUnknownSince.IsZero() && s.ChargeUnknownSince.Before(at) {
+				at = s.ChargeUnknownSince
+			}
+			add(ActVoidRenewal, at, 0)
 		case !s.Order.AutoRenew:
 			add(ActExpire, s.TermEnd, 0)
 		case !s.ChargeUnknownSince.IsZero():
@@ -295,6 +307,37 @@ func (s *Subscription) Steps(p Policy) []Step {
 			add(ActCharge, s.TermEnd.Add(-p.ChargeLead), 0)
 		}
 		s.reconciliationSteps(p, add)
+	case PastDue, Grace, Suspended:
+		if s.voidDue() {
+			// Auto-renew is off: no more retries, the open invoice is voided.
+			add(ActVoidRenewal, s.Dunning.FailedAt, 0)
+			break
+		}
+		s.dunningSteps(p, add)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out
+}
+
+// voidDue reports whether an unpaid renewal invoice is outstanding while
+// auto-renew is off.
+func (s *Subscription) voidDue() bool {
+	return !s.Order.AutoRenew && s.OpenRenewalInvoice() != "" &&
+		(s.RenewalPendingFor.Equal(s.TermEnd) || !s.ChargeUnknownSince.IsZero() || s.Status != Active)
+}
+
+// OpenRenewalInvoice is the renewal invoice still to be paid: the one in
+// dunning, else the one raised.
+func (s *Subscription) OpenRenewalInvoice() string {
+	if s.Status != Active && s.Dunning.InvoiceID != "" {
+		return s.Dunning.InvoiceID
+	}
+	return s.RenewalInvoiceID
+}
+
+// dunningSteps adds the next dunning step of an unpaid renewal.
+func (s *Subscription) dunningSteps(p Policy, add func(Action, time.Time, int)) {
+	switch s.Status {
 	case PastDue:
 		d := s.Dunning
 		if d.Retries < len(p.RetryDays) {
@@ -312,8 +355,6 @@ func (s *Subscription) Steps(p Policy) []Step {
 	case Suspended:
 		add(ActCancel, s.Dunning.SuspendedAt.Add(time.Duration(p.SuspensionDays)*dayLen), 0)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
-	return out
 }
 
 // reconciliationSteps adds the quarterly notice and the true-up invoice.
@@ -401,19 +442,75 @@ func (s *Subscription) NoticeReconciliation(q int, now time.Time) Change {
 		Reason: fmt.Sprintf("quarter %d: %d seats owed", q, owed)}, now)
 }
 
-// TrueUpCents is the quarter's invoice: the noticed seats over the rest of the term.
+// TrueUpSeats is what the quarter's true-up bills when it is invoiced: the
+// seats used beyond those held then, never more than were noticed. Seats
+// bought since the notice count as held, paid or still being charged (a
+// mid-term seat charge sent and not failed): a customer who bought the
+// noticed seats is not billed for them twice. A seat charge that fails
+// afterwards leaves the overage to the next quarter's notice or the renewal.
+func (s *Subscription) TrueUpSeats() int {
+	if !s.usageCurrent() {
+		return 0
+	}
+	held := s.Order.Seats
+	for _, ln := range s.Ledger {
+		if ln.Kind == ledger.Seats && !ln.Granted && ln.Buys.TermStart.Equal(s.TermStart) &&
+			(ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
+			held += ln.Buys.Seats
+		}
+	}
+	return min(s.Reconciliation.Seats, max(0, s.MaxSeatsUsed-held))
+}
+
+// ReviseTrueUp sets the quarter's seats to what is owed now (TrueUpSeats),
+// before the true-up is quoted, and returns them.
+func (s *Subscription) ReviseTrueUp() int {
+	s.Reconciliation.Seats = s.TrueUpSeats()
+	return s.Reconciliation.Seats
+}
+
+// TrueUpCents is the quarter's invoice: the seats owed (Reconciliation.Seats,
+// revised by ReviseTrueUp) over the rest of the term from now.
 func (s *Subscription) TrueUpCents(now time.Time) int64 {
 	return s.SeatsCents(s.Reconciliation.Seats, now)
 }
 
-// ApplyTrueUp adds the invoiced seats and closes the quarter.
+// ApplyTrueUp adds the invoiced seats and closes the quarter. A quarter
+// whose seats were all bought meanwhile (none left to bill) closes with
+// nothing added and no invoice.
 func (s *Subscription) ApplyTrueUp(invoiceID string, now time.Time) Change {
 	r := &s.Reconciliation
 	r.Billed, r.InvoiceID = true, invoiceID
+	if r.Seats == 0 {
+		return s.bump(Change{From: s.Status, To: s.Status,
+			Reason: fmt.Sprintf("quarter %d true-up: the seats owed were bought meanwhile; nothing billed", r.Quarter)}, now)
+	}
 	s.Order.Seats += r.Seats
 	s.SeatsOwed = max(0, s.MaxSeatsUsed-s.Order.Seats)
 	return s.bump(Change{From: s.Status, To: s.Status, Event: catalog.SubscriptionChanged,
 		Reason: fmt.Sprintf("quarter %d true-up: %d seats added", r.Quarter, r.Seats)}, now)
+}
+
+// VoidRenewal records that the unpaid renewal invoice was voided at the
+// provider because auto-renew was turned off: nothing is collected for the
+// next term, dunning stops, and the subscription runs to its term end
+// (ExpireIfEnded), or ends now when that is past.
+func (s *Subscription) VoidRenewal(now time.Time) Change {
+	if ln := s.Ledger.ByInvoice(s.OpenRenewalInvoice()); ln != nil {
+		ln.Record(ledger.Void, now, 0)
+	}
+	s.RenewalPendingFor, s.RenewalInvoiceID, s.RenewalSeats, s.RenewalPlan = time.Time{}, "", 0, ""
+	s.ChargeUnknownSince = time.Time{}
+	s.Dunning = Dunning{}
+	from := s.Status
+	c := Change{From: from, To: from, Reason: "auto-renew off: the unpaid renewal invoice was voided"}
+	if from != Active {
+		s.Status, c.To, c.Event = Active, Active, catalog.SubscriptionChanged
+		if !now.Before(s.TermEnd) {
+			s.Status, c.To, c.Event = Expired, Expired, catalog.SubscriptionExpired
+		}
+	}
+	return s.bump(c, now)
 }
 
 // RecordRetry counts a payment retry raised.

@@ -177,12 +177,18 @@ func (s *Subscription) SettleInitialPayment(succeeded bool, at time.Time) Change
 }
 
 // MarkRenewalPending records that a renewal invoice was raised for the term
-// starting at the current term end. It reports false if one already was.
+// starting at the current term end. What its payment grants (RenewalSeats,
+// RenewalPlan) is what the quoted renewal line buys, so the term is renewed
+// with what was priced; a subscription without a quoted line (one raised
+// before the ledger) takes RenewalOrder. It reports false if one already was.
 func (s *Subscription) MarkRenewalPending(invoiceID string, now time.Time) bool {
 	if !s.RenewalPendingFor.IsZero() && s.RenewalPendingFor.Equal(s.TermEnd) {
 		return false
 	}
 	next := s.RenewalOrder()
+	if ln := s.RenewalLine(); ln != nil && ln.Buys.Seats > 0 && ln.Buys.PlanCode != "" {
+		next.Seats, next.PlanCode = ln.Buys.Seats, ln.Buys.PlanCode
+	}
 	s.RenewalPendingFor = s.TermEnd
 	s.RenewalInvoiceID = invoiceID
 	s.RenewalSeats, s.RenewalPlan = next.Seats, next.PlanCode
@@ -190,6 +196,17 @@ func (s *Subscription) MarkRenewalPending(invoiceID string, now time.Time) bool 
 	s.Version++
 	s.UpdatedAt = now
 	return true
+}
+
+// RenewalLine is the ledger line quoted for the renewal of the term
+// starting at the current term end, or nil.
+func (s *Subscription) RenewalLine() *ledger.Line {
+	for i := len(s.Ledger) - 1; i >= 0; i-- {
+		if ln := &s.Ledger[i]; ln.Kind == ledger.Renewal && ln.Buys.TermStart.Equal(s.TermEnd) {
+			return ln
+		}
+	}
+	return nil
 }
 
 // RenewalOrder is what the next term is charged for: the larger of the
