@@ -257,10 +257,10 @@ func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.Provisi
 		AutoRenew: s.Order.AutoRenew && e.Status == EntitlementActive, PurchaseXID: e.PurchaseXID,
 	}}
 	if e.StorageGB > 0 {
-		req.Storage = gitlab.Storage{AdditionalPurchasedStorageSize: e.StorageGB * 1024, AdditionalPurchasedStorageEndsOn: e.EndsOn}
+		req.Storage = &gitlab.Storage{AdditionalPurchasedStorageSize: e.StorageGB * 1024, AdditionalPurchasedStorageEndsOn: e.EndsOn}
 	}
 	if e.ComputeMinutes > 0 {
-		req.ComputeMinutes = gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: e.ComputeMinutes}
+		req.ComputeMinutes = &gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: e.ComputeMinutes}
 	}
 	return req
 }
