@@ -507,3 +507,49 @@ func TestRedeliveryAfterACrashFindsThePackApplied(t *testing.T) {
 		t.Errorf("entitlement = %+v", e)
 	}
 }
+
+// Suspension, cancellation and expiry take the bought storage and compute
+// minutes away along with the plan.
+func TestRevocationRemovesTheExtras(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ status, typ string }{
+		{"canceled", catalog.SubscriptionCanceled},
+		{"suspended", catalog.SubscriptionSuspended},
+		{"expired", catalog.SubscriptionExpired},
+	} {
+		t.Run(tt.status, func(t *testing.T) {
+			t.Parallel()
+			fx := setup(t)
+			fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+			if ns, _ := fx.gl.Namespace("ns-42"); ns.Limits["additional_purchased_storage_size"] != float64(20*1024) ||
+				ns.Limits["extra_shared_runners_minutes_limit"] != float64(5000) {
+				t.Fatalf("packs not provisioned: %v", ns.Limits)
+			}
+			fx.handle(t, subscriptionEvent(t, "rev-2", tt.typ, snapshot(tt.status, 2, catalog.DeploymentSaaS)))
+
+			calls := fx.gl.Provisions()
+			if len(calls) != 2 {
+				t.Fatalf("%d provisioning calls, want 2", len(calls))
+			}
+			last := calls[1]
+			if bp := baseProduct(last); bp["plan_code"] != "free" || bp["seats"] != float64(0) {
+				t.Errorf("base_product = %v", bp)
+			}
+			st, ok := provisionHash(last, "storage")
+			if v, sent := st["additional_purchased_storage_ends_on"]; !ok || st["additional_purchased_storage_size"] != float64(0) || !sent || v != nil {
+				t.Errorf("storage = %v (sent %v), want size 0 and ends_on null", st, ok)
+			}
+			if cm, ok := provisionHash(last, "compute_minutes"); !ok || cm["extra_shared_runners_minutes_limit"] != float64(0) {
+				t.Errorf("compute_minutes = %v (sent %v), want extra 0", cm, ok)
+			}
+			ns, _ := fx.gl.Namespace("ns-42")
+			if ns.Limits["additional_purchased_storage_size"] != float64(0) || ns.Limits["additional_purchased_storage_ends_on"] != nil ||
+				ns.Limits["extra_shared_runners_minutes_limit"] != float64(0) {
+				t.Errorf("GitLab still holds extras: %v", ns.Limits)
+			}
+			if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementRevoked || e.StorageGB != 0 || e.ComputeMinutes != 0 {
+				t.Errorf("entitlement = %+v", e)
+			}
+		})
+	}
+}
