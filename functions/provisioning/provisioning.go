@@ -256,12 +256,17 @@ func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.Provisi
 		PlanCode: e.PlanCode, Seats: e.Seats, MaxSeatsUsed: s.MaxSeatsUsed, StartDate: e.StartsOn, EndDate: e.EndsOn,
 		AutoRenew: s.Order.AutoRenew && e.Status == EntitlementActive, PurchaseXID: e.PurchaseXID,
 	}}
+	// The extras are always sent, so GitLab ends with exactly what the
+	// entitlement says: a pack bought is set, and a pack dropped or revoked
+	// (Plan zeroes them when the subscription is suspended or has ended) is
+	// cleared with size 0, no end date, and 0 extra minutes. Leaving the
+	// hashes out would leave GitLab's previous values in place.
+	storage := gitlab.Storage{}
 	if e.StorageGB > 0 {
-		req.Storage = gitlab.Storage{AdditionalPurchasedStorageSize: e.StorageGB * 1024, AdditionalPurchasedStorageEndsOn: e.EndsOn}
+		storage = gitlab.Storage{AdditionalPurchasedStorageSize: e.StorageGB * 1024, AdditionalPurchasedStorageEndsOn: e.EndsOn}
 	}
-	if e.ComputeMinutes > 0 {
-		req.ComputeMinutes = gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: e.ComputeMinutes}
-	}
+	req.Storage = &storage
+	req.ComputeMinutes = &gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: e.ComputeMinutes}
 	return req
 }
 

@@ -105,8 +105,9 @@ func (fx fixture) calls(t *testing.T) (ok, failed int) {
 	var counted []testdouble.Call
 	for _, c := range fx.gl.Calls() {
 		switch {
-		case c.Method == http.MethodGet && c.Path == currentPath && (c.Status == http.StatusOK || c.Status == http.StatusNotFound):
-		case c.Path == provisionPath || c.Path == currentPath:
+		case c.Method == http.MethodGet && (c.Path == currentPath || c.Path == limitsPath) &&
+			(c.Status == http.StatusOK || c.Status == http.StatusNotFound):
+		case c.Path == provisionPath || c.Path == currentPath || c.Path == limitsPath:
 			counted = append(counted, c)
 		default:
 			t.Errorf("unexpected GitLab call %s %s", c.Method, c.Path)
@@ -115,7 +116,12 @@ func (fx fixture) calls(t *testing.T) (ok, failed int) {
 	return testdouble.Answered(counted)
 }
 
-const currentPath = "/api/v4/namespaces/ns-42/gitlab_subscription"
+// The internal reads of what the namespace holds: its subscription and its
+// limits (storage, compute minutes).
+const (
+	currentPath = "/api/v4/internal/gitlab_subscriptions/namespaces/ns-42/gitlab_subscription"
+	limitsPath  = "/api/v4/internal/gitlab_subscriptions/namespaces/ns-42"
+)
 
 func baseProduct(c testdouble.Call) map[string]any {
 	p, _ := c.Body["provision"].(map[string]any)
@@ -427,5 +433,123 @@ func TestSnapshotWithoutIDOrVersionIsDeadLettered(t *testing.T) {
 	}
 	if _, found := storetest.Lookup[Entitlement](t, fx.st, store.Entitlements, "sub-cs_1"); found {
 		t.Error("entitlement recorded for a snapshot without a version")
+	}
+}
+
+func provisionHash(c testdouble.Call, name string) (map[string]any, bool) {
+	p, _ := c.Body["provision"].(map[string]any)
+	h, ok := p[name].(map[string]any)
+	return h, ok
+}
+
+// A subscription change whose only difference is a bought pack reaches
+// GitLab, although the base product GitLab holds is unchanged; the same
+// event again calls GitLab no more.
+func TestPackChangeReachesGitLab(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		buy         func(*catalog.Order)
+		hash, field string
+		want        float64
+	}{
+		{"storage", func(o *catalog.Order) { o.StorageGB = 50 }, "storage", "additional_purchased_storage_size", 50 * 1024},
+		{"compute minutes", func(o *catalog.Order) { o.ComputeMinutes = 9000 }, "compute_minutes", "extra_shared_runners_minutes_limit", 9000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fx := setup(t)
+			fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+			changed := snapshot("active", 2, catalog.DeploymentSaaS)
+			tt.buy(&changed.Order)
+			in := subscriptionEvent(t, "chg-2", catalog.SubscriptionChanged, changed)
+			fx.handle(t, in)
+
+			calls := fx.gl.Provisions()
+			if len(calls) != 2 {
+				t.Fatalf("%d provisioning calls, want 2 (activation, then the pack)", len(calls))
+			}
+			if h, _ := provisionHash(calls[1], tt.hash); h[tt.field] != tt.want {
+				t.Errorf("%s = %v, want %s %v", tt.hash, h, tt.field, tt.want)
+			}
+			ns, _ := fx.gl.Namespace("ns-42")
+			if ns.Limits[tt.field] != tt.want {
+				t.Errorf("GitLab holds %v, want %s %v", ns.Limits, tt.field, tt.want)
+			}
+			if e := fx.entitlement(t, "sub-cs_1"); e.Version != 2 || e.Status != EntitlementActive {
+				t.Errorf("entitlement = %+v", e)
+			}
+
+			fx.handle(t, in) // redelivery
+			if n := len(fx.gl.Provisions()); n != 2 {
+				t.Errorf("redelivery made %d provisioning calls in all, want 2", n)
+			}
+		})
+	}
+}
+
+// A crash after GitLab applied a pack but before the commit: the redelivery
+// finds GitLab holding the pack as well as the plan, and does not call again.
+func TestRedeliveryAfterACrashFindsThePackApplied(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+	changed := snapshot("active", 2, catalog.DeploymentSaaS)
+	changed.Order.StorageGB, changed.Order.ComputeMinutes = 50, 9000
+	if err := fx.f.d.GitLab.Provision(context.Background(), "ns-42", gitlabRequest(Plan(changed), changed)); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, subscriptionEvent(t, "chg-2", catalog.SubscriptionChanged, changed))
+	if n := len(fx.gl.Provisions()); n != 2 {
+		t.Fatalf("%d provisioning calls, want 2 (activation and the crashed one)", n)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Version != 2 || e.StorageGB != 50 {
+		t.Errorf("entitlement = %+v", e)
+	}
+}
+
+// Suspension, cancellation and expiry take the bought storage and compute
+// minutes away along with the plan.
+func TestRevocationRemovesTheExtras(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ status, typ string }{
+		{"canceled", catalog.SubscriptionCanceled},
+		{"suspended", catalog.SubscriptionSuspended},
+		{"expired", catalog.SubscriptionExpired},
+	} {
+		t.Run(tt.status, func(t *testing.T) {
+			t.Parallel()
+			fx := setup(t)
+			fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+			if ns, _ := fx.gl.Namespace("ns-42"); ns.Limits["additional_purchased_storage_size"] != float64(20*1024) ||
+				ns.Limits["extra_shared_runners_minutes_limit"] != float64(5000) {
+				t.Fatalf("packs not provisioned: %v", ns.Limits)
+			}
+			fx.handle(t, subscriptionEvent(t, "rev-2", tt.typ, snapshot(tt.status, 2, catalog.DeploymentSaaS)))
+
+			calls := fx.gl.Provisions()
+			if len(calls) != 2 {
+				t.Fatalf("%d provisioning calls, want 2", len(calls))
+			}
+			last := calls[1]
+			if bp := baseProduct(last); bp["plan_code"] != "free" || bp["seats"] != float64(0) {
+				t.Errorf("base_product = %v", bp)
+			}
+			st, ok := provisionHash(last, "storage")
+			if v, sent := st["additional_purchased_storage_ends_on"]; !ok || st["additional_purchased_storage_size"] != float64(0) || !sent || v != nil {
+				t.Errorf("storage = %v (sent %v), want size 0 and ends_on null", st, ok)
+			}
+			if cm, ok := provisionHash(last, "compute_minutes"); !ok || cm["extra_shared_runners_minutes_limit"] != float64(0) {
+				t.Errorf("compute_minutes = %v (sent %v), want extra 0", cm, ok)
+			}
+			ns, _ := fx.gl.Namespace("ns-42")
+			if ns.Limits["additional_purchased_storage_size"] != float64(0) || ns.Limits["additional_purchased_storage_ends_on"] != nil ||
+				ns.Limits["extra_shared_runners_minutes_limit"] != float64(0) {
+				t.Errorf("GitLab still holds extras: %v", ns.Limits)
+			}
+			if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementRevoked || e.StorageGB != 0 || e.ComputeMinutes != 0 {
+				t.Errorf("entitlement = %+v", e)
+			}
+		})
 	}
 }

@@ -31,13 +31,18 @@ const (
 )
 
 // ProvisionRequest is the "provision" hash of
-// POST /api/v4/internal/gitlab_subscriptions/namespaces/:id/provision.
-// Storage and ComputeMinutes are omitted when zero, which GitLab reads as
-// "leave unchanged".
+// POST /api/v4/internal/gitlab_subscriptions/namespaces/:id/provision
+// (gitlab-org/gitlab ee/lib/gitlab_subscriptions/api/internal/namespaces/provision.rb).
+// GitLab's SyncNamespaceService
+// (ee/app/services/gitlab_subscriptions/provision/sync_namespace_service.rb)
+// skips a blank storage or compute_minutes hash and otherwise updates the
+// namespace with what it holds, so a nil Storage or ComputeMinutes leaves
+// GitLab's value unchanged and a non-nil one sets it, zero included: that is
+// how bought extras are removed.
 type ProvisionRequest struct {
-	BaseProduct    BaseProduct    `json:"base_product"`
-	Storage        Storage        `json:"storage,omitzero"`
-	ComputeMinutes ComputeMinutes `json:"compute_minutes,omitzero"`
+	BaseProduct    BaseProduct     `json:"base_product"`
+	Storage        *Storage        `json:"storage,omitempty"`
+	ComputeMinutes *ComputeMinutes `json:"compute_minutes,omitempty"`
 }
 
 // BaseProduct is the subscription itself. Dates are YYYY-MM-DD. Expiry is a
@@ -61,16 +66,34 @@ type BaseProduct struct {
 	PurchaseXID string `json:"purchase_xid,omitempty"`
 }
 
-// Storage is purchased storage on top of the plan, in MiB.
+// Storage is purchased storage on top of the plan, in MiB. Both fields are
+// always sent: a size of 0 removes the extra storage, and an empty end date
+// goes as null, which clears the namespace's
+// additional_purchased_storage_ends_on.
 type Storage struct {
-	AdditionalPurchasedStorageSize   int    `json:"additional_purchased_storage_size,omitempty"`
-	AdditionalPurchasedStorageEndsOn string `json:"additional_purchased_storage_ends_on,omitempty"`
+	AdditionalPurchasedStorageSize   int
+	AdditionalPurchasedStorageEndsOn string
+}
+
+// MarshalJSON writes the storage hash with an empty end date as null.
+func (s Storage) MarshalJSON() ([]byte, error) {
+	var endsOn *string
+	if s.AdditionalPurchasedStorageEndsOn != "" {
+		endsOn = &s.AdditionalPurchasedStorageEndsOn
+	}
+	return json.Marshal(struct {
+		Size   int     `json:"additional_purchased_storage_size"`
+		EndsOn *string `json:"additional_purchased_storage_ends_on"`
+	}{s.AdditionalPurchasedStorageSize, endsOn})
 }
 
 // ComputeMinutes are CI minutes: the plan's quota and purchased extras.
+// ExtraSharedRunnersMinutesLimit is always sent (0 removes bought minutes);
+// SharedRunnersMinutesLimit, the plan's quota, is left to GitLab's plan
+// default unless set.
 type ComputeMinutes struct {
 	SharedRunnersMinutesLimit      int `json:"shared_runners_minutes_limit,omitempty"`
-	ExtraSharedRunnersMinutesLimit int `json:"extra_shared_runners_minutes_limit,omitempty"`
+	ExtraSharedRunnersMinutesLimit int `json:"extra_shared_runners_minutes_limit"`
 }
 
 // Client provisions namespaces on one GitLab instance.
@@ -132,7 +155,8 @@ func (c *Client) post(ctx context.Context, namespaceID string, req ProvisionRequ
 	return nil
 }
 
-// Current is the plan a namespace has now, as GitLab reports it.
+// Current is what a namespace holds now, as GitLab reports it: the plan and
+// the bought extras.
 type Current struct {
 	PlanCode     string
 	Seats        int
@@ -141,44 +165,46 @@ type Current struct {
 	EndDate      string
 	AutoRenew    bool
 	Trial        bool
+
+	AdditionalPurchasedStorageSize   int
+	AdditionalPurchasedStorageEndsOn string
+	SharedRunnersMinutesLimit        int
+	ExtraSharedRunnersMinutesLimit   int
 }
 
 // Matches reports whether GitLab already holds what req would provision, so
 // a repeated delivery (after a crash between the call and our commit) need
-// not call again.
+// not call again. It compares everything req sets: the base product and,
+// when req carries them, the storage and compute minutes. PurchaseXID is not
+// compared: GitLab does not keep it.
 func (c Current) Matches(req ProvisionRequest) bool {
 	bp := req.BaseProduct
-	return c == Current{PlanCode: bp.PlanCode, Seats: bp.Seats, MaxSeatsUsed: bp.MaxSeatsUsed,
-		StartDate: bp.StartDate, EndDate: bp.EndDate, AutoRenew: bp.AutoRenew, Trial: bp.Trial}
+	if c.PlanCode != bp.PlanCode || c.Seats != bp.Seats || c.MaxSeatsUsed != bp.MaxSeatsUsed ||
+		c.StartDate != bp.StartDate || c.EndDate != bp.EndDate || c.AutoRenew != bp.AutoRenew || c.Trial != bp.Trial {
+		return false
+	}
+	if s := req.Storage; s != nil && (c.AdditionalPurchasedStorageSize != s.AdditionalPurchasedStorageSize ||
+		c.AdditionalPurchasedStorageEndsOn != s.AdditionalPurchasedStorageEndsOn) {
+		return false
+	}
+	if m := req.ComputeMinutes; m != nil && (c.ExtraSharedRunnersMinutesLimit != m.ExtraSharedRunnersMinutesLimit ||
+		(m.SharedRunnersMinutesLimit != 0 && c.SharedRunnersMinutesLimit != m.SharedRunnersMinutesLimit)) {
+		return false
+	}
+	return true
 }
 
-// Current reads the namespace's subscription
-// (GET /api/v4/namespaces/:id/gitlab_subscription); ok is false when the
-// namespace has none.
+// Current reads what the namespace holds from the two internal endpoints the
+// JWT authenticates: its subscription
+// (GET /api/v4/internal/gitlab_subscriptions/namespaces/:id/gitlab_subscription,
+// ee/lib/gitlab_subscriptions/api/internal/subscriptions.rb, shaped by the
+// GitlabSubscription entity: plan, usage, billing)
+// and its limits (GET /api/v4/internal/gitlab_subscriptions/namespaces/:id,
+// ee/lib/gitlab_subscriptions/api/internal/namespaces.rb, shaped by
+// ee/lib/gitlab_subscriptions/api/entities/internal/namespace.rb). ok is
+// false when the namespace does not exist.
 func (c *Client) Current(ctx context.Context, namespaceID string) (cur Current, ok bool, err error) {
-	token, err := c.token(time.Now())
-	if err != nil {
-		return Current{}, false, failure.Permanent(err)
-	}
-	u := c.baseURL + "/api/v4/namespaces/" + url.PathEscape(namespaceID) + "/gitlab_subscription"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return Current{}, false, failure.Permanent(failure.Call("gitlab", err))
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set(TokenHeader, token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return Current{}, false, fmt.Errorf("gitlab.Current: %w", failure.Call("gitlab", err))
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return Current{}, false, nil
-	case resp.StatusCode/100 != 2:
-		return Current{}, false, fmt.Errorf("gitlab.Current: %w", failure.FromResponse("gitlab", resp, body))
-	}
+	base := c.baseURL + "/api/v4/internal/gitlab_subscriptions/namespaces/" + url.PathEscape(namespaceID)
 	var s struct {
 		Plan struct {
 			Code      string `json:"code"`
@@ -194,11 +220,64 @@ func (c *Client) Current(ctx context.Context, namespaceID string) (cur Current, 
 			End   string `json:"subscription_end_date"`
 		} `json:"billing"`
 	}
-	if err := json.Unmarshal(body, &s); err != nil {
-		return Current{}, false, fmt.Errorf("gitlab.Current: %w", err)
+	if ok, err := c.get(ctx, base+"/gitlab_subscription", &s); !ok || err != nil {
+		return Current{}, false, err
+	}
+	// Null (no value set) reads as 0 or "", which is what "no extras" is.
+	var n struct {
+		SharedRunnersMinutesLimit        *int    `json:"shared_runners_minutes_limit"`
+		ExtraSharedRunnersMinutesLimit   *int    `json:"extra_shared_runners_minutes_limit"`
+		AdditionalPurchasedStorageSize   *int    `json:"additional_purchased_storage_size"`
+		AdditionalPurchasedStorageEndsOn *string `json:"additional_purchased_storage_ends_on"`
+	}
+	if ok, err := c.get(ctx, base, &n); !ok || err != nil {
+		return Current{}, false, err
 	}
 	return Current{PlanCode: s.Plan.Code, Seats: s.Usage.Seats, MaxSeatsUsed: s.Usage.MaxSeatsUsed,
-		StartDate: s.Billing.Start, EndDate: s.Billing.End, AutoRenew: s.Plan.AutoRenew, Trial: s.Plan.Trial}, true, nil
+		StartDate: s.Billing.Start, EndDate: s.Billing.End, AutoRenew: s.Plan.AutoRenew, Trial: s.Plan.Trial,
+		AdditionalPurchasedStorageSize:   deref(n.AdditionalPurchasedStorageSize),
+		AdditionalPurchasedStorageEndsOn: deref(n.AdditionalPurchasedStorageEndsOn),
+		SharedRunnersMinutesLimit:        deref(n.SharedRunnersMinutesLimit),
+		ExtraSharedRunnersMinutesLimit:   deref(n.ExtraSharedRunnersMinutesLimit),
+	}, true, nil
+}
+
+// get reads one JSON answer into v; ok is false on 404.
+func (c *Client) get(ctx context.Context, u string, v any) (ok bool, err error) {
+	token, err := c.token(time.Now())
+	if err != nil {
+		return false, failure.Permanent(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, failure.Permanent(failure.Call("gitlab", err))
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set(TokenHeader, token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("gitlab.Current: %w", failure.Call("gitlab", err))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return false, nil
+	case resp.StatusCode/100 != 2:
+		return false, fmt.Errorf("gitlab.Current: %w", failure.FromResponse("gitlab", resp, body))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return false, fmt.Errorf("gitlab.Current: %w", err)
+	}
+	return true, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // token signs a fresh short-lived JWT for one request.
@@ -227,7 +306,15 @@ func validate(namespaceID string, req ProvisionRequest) error {
 	dates := map[string]string{
 		"start_date": bp.StartDate, "end_date": bp.EndDate,
 		"trial_starts_on": bp.TrialStartsOn, "trial_ends_on": bp.TrialEndsOn,
-		"additional_purchased_storage_ends_on": req.Storage.AdditionalPurchasedStorageEndsOn,
+	}
+	if s := req.Storage; s != nil {
+		if s.AdditionalPurchasedStorageSize < 0 {
+			return fmt.Errorf("negative additional_purchased_storage_size")
+		}
+		dates["additional_purchased_storage_ends_on"] = s.AdditionalPurchasedStorageEndsOn
+	}
+	if m := req.ComputeMinutes; m != nil && (m.SharedRunnersMinutesLimit < 0 || m.ExtraSharedRunnersMinutesLimit < 0) {
+		return fmt.Errorf("negative compute minutes")
 	}
 	for name, d := range dates {
 		if d == "" {

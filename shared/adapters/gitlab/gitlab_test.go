@@ -63,7 +63,7 @@ func TestProvisionSendsGitLabBody(t *testing.T) {
 	}
 	for _, absent := range []string{"storage", "compute_minutes"} {
 		if _, ok := p[absent]; ok {
-			t.Errorf("%s sent although zero", absent)
+			t.Errorf("%s sent although nil (leave unchanged)", absent)
 		}
 	}
 	if _, ok := g.Provisioned("42"); !ok {
@@ -77,8 +77,8 @@ func TestProvisionExpiryAndExtras(t *testing.T) {
 	c := gitlab.NewClient(g.URL(), key, nil)
 	req := gitlab.ProvisionRequest{
 		BaseProduct:    gitlab.BaseProduct{PlanCode: "free", Seats: 0},
-		Storage:        gitlab.Storage{AdditionalPurchasedStorageSize: 100, AdditionalPurchasedStorageEndsOn: "2027-01-01"},
-		ComputeMinutes: gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: 90},
+		Storage:        &gitlab.Storage{AdditionalPurchasedStorageSize: 100, AdditionalPurchasedStorageEndsOn: "2027-01-01"},
+		ComputeMinutes: &gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: 90},
 	}
 	if err := c.Provision(context.Background(), "7", req); err != nil {
 		t.Fatalf("Provision: %v", err)
@@ -180,5 +180,90 @@ func TestProvisionNetworkErrorIsTransient(t *testing.T) {
 	err := gitlab.NewClient(url, key, nil).Provision(context.Background(), "42", ultimate())
 	if err == nil || failure.IsPermanent(err) {
 		t.Fatalf("err = %v, want a transient error", err)
+	}
+}
+
+// Removing the extras sends them as zero, with no storage end date, and the
+// namespace then holds none; Current reads them back and Matches compares
+// them.
+func TestProvisionRemovesExtrasAndCurrentReadsThem(t *testing.T) {
+	t.Parallel()
+	g := startDouble(t)
+	c := gitlab.NewClient(g.URL(), key, nil)
+	ctx := context.Background()
+	withPacks := ultimate()
+	withPacks.Storage = &gitlab.Storage{AdditionalPurchasedStorageSize: 10240, AdditionalPurchasedStorageEndsOn: "2027-01-01"}
+	withPacks.ComputeMinutes = &gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: 5000}
+	if err := c.Provision(ctx, "42", withPacks); err != nil {
+		t.Fatal(err)
+	}
+	cur, ok, err := c.Current(ctx, "42")
+	if err != nil || !ok {
+		t.Fatalf("Current = %v, %v", ok, err)
+	}
+	if cur.AdditionalPurchasedStorageSize != 10240 || cur.AdditionalPurchasedStorageEndsOn != "2027-01-01" ||
+		cur.ExtraSharedRunnersMinutesLimit != 5000 || cur.PlanCode != "ultimate" || cur.Seats != 30 {
+		t.Fatalf("Current = %+v", cur)
+	}
+	if !cur.Matches(withPacks) {
+		t.Error("Current does not match the request it came from")
+	}
+	if cur.Matches(ultimate()) != true {
+		t.Error("a request leaving the extras unchanged should match")
+	}
+	removed := ultimate()
+	removed.Storage = &gitlab.Storage{}
+	removed.ComputeMinutes = &gitlab.ComputeMinutes{}
+	if cur.Matches(removed) {
+		t.Fatal("Matches ignores the extras to remove")
+	}
+	if err := c.Provision(ctx, "42", removed); err != nil {
+		t.Fatal(err)
+	}
+	calls := g.Provisions()
+	p := calls[len(calls)-1].Body["provision"].(map[string]any)
+	st, _ := p["storage"].(map[string]any)
+	if v, sent := st["additional_purchased_storage_size"]; !sent || v != 0.0 {
+		t.Errorf("storage = %v, want size 0", st)
+	}
+	if v, sent := st["additional_purchased_storage_ends_on"]; !sent || v != nil {
+		t.Errorf("storage = %v, want ends_on null", st)
+	}
+	if cm, _ := p["compute_minutes"].(map[string]any); cm["extra_shared_runners_minutes_limit"] != 0.0 {
+		t.Errorf("compute_minutes = %v, want extra 0", cm)
+	}
+	if cur, _, _ := c.Current(ctx, "42"); cur.AdditionalPurchasedStorageSize != 0 ||
+		cur.AdditionalPurchasedStorageEndsOn != "" || cur.ExtraSharedRunnersMinutesLimit != 0 || !cur.Matches(removed) {
+		t.Errorf("after removal Current = %+v", cur)
+	}
+}
+
+func TestMatchesComparesEverythingTheRequestSets(t *testing.T) {
+	t.Parallel()
+	req := ultimate()
+	req.Storage = &gitlab.Storage{AdditionalPurchasedStorageSize: 1024, AdditionalPurchasedStorageEndsOn: "2027-01-01"}
+	req.ComputeMinutes = &gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: 1000}
+	held := gitlab.Current{PlanCode: "ultimate", Seats: 30, StartDate: "2026-01-01", EndDate: "2027-01-01", AutoRenew: true,
+		AdditionalPurchasedStorageSize: 1024, AdditionalPurchasedStorageEndsOn: "2027-01-01", ExtraSharedRunnersMinutesLimit: 1000}
+	if !held.Matches(req) {
+		t.Fatal("identical state does not match")
+	}
+	for name, change := range map[string]func(*gitlab.Current){
+		"plan":            func(c *gitlab.Current) { c.PlanCode = "premium" },
+		"seats":           func(c *gitlab.Current) { c.Seats = 29 },
+		"max seats used":  func(c *gitlab.Current) { c.MaxSeatsUsed = 31 },
+		"start":           func(c *gitlab.Current) { c.StartDate = "2025-01-01" },
+		"end":             func(c *gitlab.Current) { c.EndDate = "2026-12-31" },
+		"auto-renew":      func(c *gitlab.Current) { c.AutoRenew = false },
+		"trial":           func(c *gitlab.Current) { c.Trial = true },
+		"storage size":    func(c *gitlab.Current) { c.AdditionalPurchasedStorageSize = 0 },
+		"storage ends on": func(c *gitlab.Current) { c.AdditionalPurchasedStorageEndsOn = "" },
+		"extra minutes":   func(c *gitlab.Current) { c.ExtraSharedRunnersMinutesLimit = 0 },
+	} {
+		c := held
+		change(&c)
+		if c.Matches(req) {
+			t.Errorf("%s differs but Matches is true", name)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package testdouble
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -20,21 +21,50 @@ const (
 )
 
 // GitLab doubles GitLab's internal provisioning API
-// (POST /api/v4/internal/gitlab_subscriptions/namespaces/:id/provision).
+// (POST /api/v4/internal/gitlab_subscriptions/namespaces/:id/provision) and
+// the internal reads of a namespace's subscription and limits.
 type GitLab struct {
 	*Server
 	key []byte
 
 	mu         sync.Mutex
 	namespaces map[string]map[string]any // last "provision" hash per namespace
+	state      map[string]*Namespace     // what each namespace holds
+}
+
+// Namespace is what a namespace holds after the provisions it received, kept
+// the way GitLab keeps it: SyncNamespaceService
+// (ee/app/services/gitlab_subscriptions/provision/sync_namespace_service.rb)
+// skips a hash that is absent or empty and otherwise updates the namespace
+// with the keys it holds, so a key not sent keeps its value and a key sent
+// as 0 or null is set to that.
+type Namespace struct {
+	// Subscription is the gitlab_subscription's attributes (base_product's
+	// declared keys: purchase_xid is dropped, as GitLab does).
+	Subscription map[string]any
+	// Limits are the namespace's storage and compute-minute columns.
+	Limits map[string]any
+}
+
+// Namespace returns what a namespace holds now.
+func (g *GitLab) Namespace(namespaceID string) (Namespace, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n, ok := g.state[namespaceID]
+	if !ok {
+		return Namespace{}, false
+	}
+	return Namespace{Subscription: maps.Clone(n.Subscription), Limits: maps.Clone(n.Limits)}, true
 }
 
 // StartGitLab starts a GitLab double that accepts tokens signed with key.
 func StartGitLab(addr string, key []byte) (*GitLab, error) {
-	g := &GitLab{key: key, namespaces: map[string]map[string]any{}}
+	g := &GitLab{key: key}
+	g.reset()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v4/internal/gitlab_subscriptions/namespaces/{id}/provision", g.provision)
-	mux.HandleFunc("GET /api/v4/namespaces/{id}/gitlab_subscription", g.subscription)
+	mux.HandleFunc("GET /api/v4/internal/gitlab_subscriptions/namespaces/{id}/gitlab_subscription", g.subscription)
+	mux.HandleFunc("GET /api/v4/internal/gitlab_subscriptions/namespaces/{id}", g.namespace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
 	})
@@ -68,21 +98,17 @@ func (g *GitLab) Provisions() []Call {
 	return out
 }
 
-// subscription answers GET /namespaces/:id/gitlab_subscription with the
-// namespace's current plan, in GitLab's shape (plan, usage, billing).
+// subscription answers
+// GET /internal/gitlab_subscriptions/namespaces/:id/gitlab_subscription
+// (ee/lib/gitlab_subscriptions/api/internal/subscriptions.rb) with the
+// namespace's subscription in the GitlabSubscription entity's shape (plan,
+// usage, billing).
 func (g *GitLab) subscription(w http.ResponseWriter, r *http.Request) {
-	if err := g.verify(r.Header.Get(gitlabTokenHeader)); err != nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "401 Unauthorized"})
-		return
-	}
-	g.mu.Lock()
-	p, ok := g.namespaces[r.PathValue("id")]
-	g.mu.Unlock()
+	n, ok := g.lookup(w, r)
 	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Namespace Not Found"})
 		return
 	}
-	bp, _ := p["base_product"].(map[string]any)
+	bp := n.Subscription
 	writeJSON(w, http.StatusOK, map[string]any{
 		"plan":    map[string]any{"code": bp["plan_code"], "trial": bp["trial"], "auto_renew": bp["auto_renew"]},
 		"usage":   map[string]any{"seats_in_subscription": bp["seats"], "max_seats_used": bp["max_seats_used"]},
@@ -90,10 +116,90 @@ func (g *GitLab) subscription(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// namespace answers GET /internal/gitlab_subscriptions/namespaces/:id
+// (ee/lib/gitlab_subscriptions/api/internal/namespaces.rb) with the limits
+// Entities::Internal::Namespace exposes
+// (ee/lib/gitlab_subscriptions/api/entities/internal/namespace.rb); a limit
+// never set is null.
+func (g *GitLab) namespace(w http.ResponseWriter, r *http.Request) {
+	n, ok := g.lookup(w, r)
+	if !ok {
+		return
+	}
+	out := map[string]any{"id": r.PathValue("id"), "plan": n.Subscription["plan_code"]}
+	for _, k := range []string{"shared_runners_minutes_limit", "extra_shared_runners_minutes_limit",
+		"additional_purchased_storage_size", "additional_purchased_storage_ends_on"} {
+		out[k] = n.Limits[k]
+	}
+	// GitLab's column defaults: additional_purchased_storage_size is 0, not null.
+	if out["additional_purchased_storage_size"] == nil {
+		out["additional_purchased_storage_size"] = 0
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// lookup authenticates a read and finds its namespace, answering 401 or 404
+// itself.
+func (g *GitLab) lookup(w http.ResponseWriter, r *http.Request) (Namespace, bool) {
+	if err := g.verify(r.Header.Get(gitlabTokenHeader)); err != nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "401 Unauthorized"})
+		return Namespace{}, false
+	}
+	n, ok := g.Namespace(r.PathValue("id"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Namespace Not Found"})
+		return Namespace{}, false
+	}
+	return n, true
+}
+
 func (g *GitLab) reset() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.namespaces = map[string]map[string]any{}
+	g.state = map[string]*Namespace{}
+}
+
+// declared are the keys GitLab's params blocks declare per hash
+// (ee/lib/gitlab_subscriptions/api/internal/namespaces/provision.rb), with
+// their kinds; declared_params drops the rest.
+var declared = map[string]map[string]string{
+	"base_product": {
+		"plan_code": "string", "start_date": "date", "end_date": "date",
+		"seats": "int", "max_seats_used": "int", "trial": "bool", "auto_renew": "bool",
+		"trial_starts_on": "date", "trial_ends_on": "date",
+	},
+	"storage": {
+		"additional_purchased_storage_size": "int", "additional_purchased_storage_ends_on": "date",
+	},
+	"compute_minutes": {
+		"shared_runners_minutes_limit": "int", "extra_shared_runners_minutes_limit": "int",
+	},
+}
+
+// apply updates the namespace with one provision the way
+// SyncNamespaceService does.
+func (g *GitLab) apply(id string, p map[string]any) {
+	n, ok := g.state[id]
+	if !ok {
+		n = &Namespace{Subscription: map[string]any{}, Limits: map[string]any{}}
+		g.state[id] = n
+	}
+	for hash, fields := range declared {
+		h, _ := p[hash].(map[string]any)
+		if len(h) == 0 { // blank: skipped
+			continue
+		}
+		dst := n.Limits
+		if hash == "base_product" {
+			dst = n.Subscription
+		}
+		for k := range fields {
+			if v, sent := h[k]; sent {
+				dst[k] = v
+			}
+		}
+	}
 }
 
 func (g *GitLab) provision(w http.ResponseWriter, r *http.Request) {
@@ -111,6 +217,7 @@ func (g *GitLab) provision(w http.ResponseWriter, r *http.Request) {
 	}
 	g.mu.Lock()
 	g.namespaces[r.PathValue("id")] = p
+	g.apply(r.PathValue("id"), p)
 	g.mu.Unlock()
 	// GitLab answers `status :ok` with no entity.
 	w.WriteHeader(http.StatusOK)
@@ -146,33 +253,17 @@ func validateProvision(body map[string]any) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("provision[base_product] is missing")
 	}
-	checks := []struct {
-		hash   string
-		fields map[string]string // field -> kind
-	}{
-		{"base_product", map[string]string{
-			"plan_code": "string", "start_date": "date", "end_date": "date",
-			"seats": "int", "max_seats_used": "int", "trial": "bool", "auto_renew": "bool",
-			"trial_starts_on": "date", "trial_ends_on": "date",
-		}},
-		{"storage", map[string]string{
-			"additional_purchased_storage_size": "int", "additional_purchased_storage_ends_on": "date",
-		}},
-		{"compute_minutes", map[string]string{
-			"shared_runners_minutes_limit": "int", "extra_shared_runners_minutes_limit": "int",
-		}},
-	}
 	hashes := map[string]map[string]any{"base_product": bp}
 	for _, name := range []string{"storage", "compute_minutes"} {
 		if h, ok := p[name].(map[string]any); ok {
 			hashes[name] = h
 		}
 	}
-	for _, c := range checks {
-		for field, kind := range c.fields {
-			v, present := hashes[c.hash][field]
+	for hash, fields := range declared {
+		for field, kind := range fields {
+			v, present := hashes[hash][field]
 			if present && v != nil && !validKind(v, kind) {
-				return nil, fmt.Errorf("provision[%s][%s] is invalid", c.hash, field)
+				return nil, fmt.Errorf("provision[%s][%s] is invalid", hash, field)
 			}
 		}
 	}
