@@ -179,7 +179,9 @@ type Current struct {
 // compared: GitLab does not keep it.
 func (c Current) Matches(req ProvisionRequest) bool {
 	bp := req.BaseProduct
-	if c.PlanCode != bp.PlanCode || c.Seats != bp.Seats || c.MaxSeatsUsed != bp.MaxSeatsUsed ||
+	// max_seats_used is left out of a request when 0 (omitempty), and GitLab
+	// keeps a value it is not sent: only a value sent must match.
+	if c.PlanCode != bp.PlanCode || c.Seats != bp.Seats || (bp.MaxSeatsUsed != 0 && c.MaxSeatsUsed != bp.MaxSeatsUsed) ||
 		c.StartDate != bp.StartDate || c.EndDate != bp.EndDate || c.AutoRenew != bp.AutoRenew || c.Trial != bp.Trial {
 		return false
 	}

@@ -243,7 +243,8 @@ func TestMatchesComparesEverythingTheRequestSets(t *testing.T) {
 	req := ultimate()
 	req.Storage = &gitlab.Storage{AdditionalPurchasedStorageSize: 1024, AdditionalPurchasedStorageEndsOn: "2027-01-01"}
 	req.ComputeMinutes = &gitlab.ComputeMinutes{ExtraSharedRunnersMinutesLimit: 1000}
-	held := gitlab.Current{PlanCode: "ultimate", Seats: 30, StartDate: "2026-01-01", EndDate: "2027-01-01", AutoRenew: true,
+	req.BaseProduct.MaxSeatsUsed = 30
+	held := gitlab.Current{PlanCode: "ultimate", Seats: 30, MaxSeatsUsed: 30, StartDate: "2026-01-01", EndDate: "2027-01-01", AutoRenew: true,
 		AdditionalPurchasedStorageSize: 1024, AdditionalPurchasedStorageEndsOn: "2027-01-01", ExtraSharedRunnersMinutesLimit: 1000}
 	if !held.Matches(req) {
 		t.Fatal("identical state does not match")
@@ -265,5 +266,19 @@ func TestMatchesComparesEverythingTheRequestSets(t *testing.T) {
 		if c.Matches(req) {
 			t.Errorf("%s differs but Matches is true", name)
 		}
+	}
+}
+
+// GitLab keeps a max_seats_used it is not sent; a request leaves it out
+// when 0, so a namespace holding an older value still matches.
+func TestMatchesIgnoresAMaxSeatsUsedNotSent(t *testing.T) {
+	cur := gitlab.Current{PlanCode: "free", MaxSeatsUsed: 14, StartDate: "2027-01-15", EndDate: "2028-01-15"}
+	req := gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{PlanCode: "free", StartDate: "2027-01-15", EndDate: "2028-01-15"}}
+	if !cur.Matches(req) {
+		t.Fatal("a max_seats_used the request does not send made it differ")
+	}
+	req.BaseProduct.MaxSeatsUsed = 15
+	if cur.Matches(req) {
+		t.Fatal("a max_seats_used sent and different was taken as held")
 	}
 }
