@@ -90,6 +90,8 @@ type harness struct {
 	pending map[string][]string
 	// grantedCents is the price of what GitLab held, integrated over time.
 	grantedCents float64
+	// view caches the subscriptions during one check.
+	view map[string]*subscription.Subscription
 }
 
 // modelSub is what the journey knows of one subscription.
@@ -111,7 +113,7 @@ func newHarness(t *rapid.T, start time.Time) *harness {
 	h := &harness{
 		t: t, ctx: context.Background(), st: store.New(memory.New()), clock: &modelClock{t: start},
 		bus: &bus{}, gl: &gitlabFake{ns: map[string]*glState{}}, policy: subscription.DefaultPolicy(),
-		commands: map[string]sentCommand{}, pending: map[string][]string{},
+		view: map[string]*subscription.Subscription{}, commands: map[string]sentCommand{}, pending: map[string][]string{},
 	}
 	h.pay = newProvider(h)
 	log := slog.New(slog.DiscardHandler)
@@ -211,6 +213,16 @@ func (h *harness) sub(id string) *subscription.Subscription {
 		}
 		h.t.Fatalf("read subscription %s: %v", id, err)
 	}
+	return s
+}
+
+// viewSub is sub as read once per check (the invariants read it often).
+func (h *harness) viewSub(id string) *subscription.Subscription {
+	if s, ok := h.view[id]; ok {
+		return s
+	}
+	s := h.sub(id)
+	h.view[id] = s
 	return s
 }
 

@@ -152,7 +152,7 @@ func grantedOnlyPaid(h *harness) []string {
 	}
 	var out []string
 	for _, m := range h.subs {
-		s := h.sub(m.id)
+		s := h.viewSub(m.id)
 		gr := h.gl.grant(m.ns)
 		running := s != nil && (s.Status == subscription.Active || s.Status == subscription.PastDue || s.Status == subscription.Grace)
 		if !gr.anythingGranted && !running {
@@ -247,7 +247,7 @@ func noSeatBilledTwice(h *harness) []string {
 				t.added += inv.bought.seats
 			}
 		}
-		s := h.sub(m.id)
+		s := h.viewSub(m.id)
 		for start, t := range terms {
 			used := 0
 			for d, n := range m.reports {
@@ -270,19 +270,27 @@ func noSeatBilledTwice(h *harness) []string {
 
 // chargeRecorded (rule 10): every charge the provider collected is recorded
 // with the subscription: its invoice id is in the subscription or its
-// history (there is no billing ledger yet).
+// history (there is no billing ledger yet). Each paid charge is judged at
+// the first check after it was paid, when the delivery that made it is done.
 func chargeRecorded(h *harness) []string {
 	if !h.bus.quiet() {
 		return nil
 	}
 	var out []string
 	for _, m := range h.subs {
-		paid := h.paidInvoices(m.id)
-		if len(paid) == 0 {
+		var fresh []*invoice
+		for _, inv := range h.paidInvoices(m.id) {
+			switch inv.recorded {
+			case recordedNo:
+				out = append(out, inv.unrecorded)
+			case recordedUnknown:
+				fresh = append(fresh, inv)
+			}
+		}
+		if len(fresh) == 0 {
 			continue
 		}
-		s := h.sub(m.id)
-		doc, _ := json.Marshal(s)
+		doc, _ := json.Marshal(h.viewSub(m.id))
 		var text strings.Builder
 		text.Write(doc)
 		hist, err := h.st.SubscriptionHistory(h.ctx, m.id)
@@ -292,10 +300,13 @@ func chargeRecorded(h *harness) []string {
 		for _, r := range hist {
 			fmt.Fprintf(&text, "\n%s %s %s", r.Reason, r.CauseID, r.Event)
 		}
-		for _, inv := range paid {
+		for _, inv := range fresh {
+			inv.recorded = recordedYes
 			if !strings.Contains(text.String(), inv.id) {
-				out = append(out, fmt.Sprintf("%s: paid charge %s (%s, %d cents, %q) is recorded nowhere in the subscription or its history",
-					m.id, inv.id, inv.bill.Key, inv.bill.AmountCents, inv.bill.Description))
+				inv.recorded = recordedNo
+				inv.unrecorded = fmt.Sprintf("%s: paid charge %s (%s, %d cents, %q) is recorded nowhere in the subscription or its history",
+					m.id, inv.id, inv.bill.Key, inv.bill.AmountCents, inv.bill.Description)
+				out = append(out, inv.unrecorded)
 			}
 		}
 	}
@@ -312,7 +323,7 @@ func converges(h *harness) []string {
 	}
 	var out []string
 	for _, m := range h.subs {
-		s := h.sub(m.id)
+		s := h.viewSub(m.id)
 		if s == nil {
 			continue
 		}
@@ -346,7 +357,7 @@ func paidNotRevoked(h *harness) []string {
 		if !ok || e.inGrace {
 			continue
 		}
-		s := h.sub(m.id)
+		s := h.viewSub(m.id)
 		gr := h.gl.grant(m.ns)
 		if s == nil {
 			continue

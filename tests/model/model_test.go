@@ -325,6 +325,7 @@ func (h *harness) moveClock(to time.Time) {
 // fails the journey (rapid then shrinks it), the others are counted.
 func (j *journey) Check(t *rapid.T) {
 	h := j.h
+	clear(h.view)
 	for _, inv := range invariants {
 		msgs := inv.check(h)
 		if len(msgs) == 0 {

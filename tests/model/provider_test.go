@@ -50,7 +50,16 @@ type invoice struct {
 	// priceMin and priceMax bound the catalog price of what it bought.
 	priceMin, priceMax int64
 	priceWhy           string
+	// recorded: whether charge_recorded found it with the subscription.
+	recorded   int
+	unrecorded string
 }
+
+const (
+	recordedUnknown = iota
+	recordedYes
+	recordedNo
+)
 
 // webhook is a provider event waiting to be delivered.
 type webhook struct {
