@@ -67,6 +67,12 @@ ORDERS ?= 500
 faults: tools
 	FAULT_ORDERS=$(ORDERS) go run ./infra/cmd/withemulators -- go test -count=1 -v -timeout 60m -run . ./tests/faults/
 
+## model: the model-based test of money and access, e.g. make model JOURNEYS=10000 (fails on a violated invariant)
+JOURNEYS ?= 10000
+.PHONY: model
+model:
+	MODEL_JOURNEYS=$(JOURNEYS) go test ./tests/model/ -run TestModel -count=1 -v
+
 ## tools: stripe-mock and ko, pinned, into ./bin
 tools: $(BIN)/stripe-mock $(BIN)/ko
 

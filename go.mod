@@ -41,6 +41,7 @@ require (
 	knative.dev/eventing v0.47.0
 	knative.dev/pkg v0.0.0-20251022152246-7bf6febca0b3
 	knative.dev/serving v0.47.0
+	pgregory.net/rapid v1.3.0
 	sigs.k8s.io/yaml v1.6.0
 )
 

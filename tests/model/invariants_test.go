@@ -1,0 +1,371 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/subscription"
+)
+
+// Invariant names, as MODEL_INVARIANTS lists them.
+const (
+	invGrantedOnlyPaid   = "granted_only_paid"
+	invNoChargeAfterEnd  = "no_charge_after_end"
+	invChargeEqualsPrice = "charge_equals_price"
+	invNoSeatBilledTwice = "no_seat_billed_twice"
+	invChargeRecorded    = "charge_recorded"
+	invConverges         = "converges"
+	invPaidNotRevoked    = "paid_not_revoked"
+)
+
+// invariant is one property checked after every step: it returns what
+// violates it now, empty when it holds.
+type invariant struct {
+	name  string
+	check func(h *harness) []string
+}
+
+var invariants = []invariant{
+	{invGrantedOnlyPaid, grantedOnlyPaid},
+	{invNoChargeAfterEnd, noChargeAfterEnd},
+	{invChargeEqualsPrice, chargeEqualsPrice},
+	{invNoSeatBilledTwice, noSeatBilledTwice},
+	{invChargeRecorded, chargeRecorded},
+	{invConverges, converges},
+	{invPaidNotRevoked, paidNotRevoked},
+}
+
+var planRank = map[string]int{"": 0, "free": 0, "premium": 1, "ultimate": 2}
+
+// entitlement is what was paid for one term: the base purchase or renewal
+// and every paid charge added to it in that term.
+type entitlement struct {
+	termStart, termEnd time.Time
+	plan               string
+	seats              int
+	storageGB          int
+	computeMinutes     int
+	inGrace            bool
+	graceEnd           time.Time
+}
+
+// dunningSpan is how long the documented schedule keeps features after the
+// first failed renewal payment: the last retry, a day for its result, and
+// the grace days (subscription.Policy); then the subscription is suspended.
+func dunningSpan(p subscription.Policy) time.Duration {
+	last := 0
+	if len(p.RetryDays) > 0 {
+		last = p.RetryDays[len(p.RetryDays)-1]
+	}
+	return time.Duration(last+1+p.GraceDays) * 24 * time.Hour
+}
+
+// paidInvoices are the provider's paid charges for subscription id.
+func (h *harness) paidInvoices(id string) []*invoice {
+	var out []*invoice
+	for _, inv := range h.pay.invoices {
+		if inv.sub == id && inv.paid {
+			out = append(out, inv)
+		}
+	}
+	return out
+}
+
+// termEntitlement sums what was paid for the term starting at start.
+func (h *harness) termEntitlement(id string, base *invoice) entitlement {
+	e := entitlement{termStart: base.bought.termStart, termEnd: base.bought.termEnd, plan: base.bought.plan, seats: base.bought.seats,
+		storageGB: base.bought.storageGB, computeMinutes: base.bought.computeMinutes}
+	for _, inv := range h.paidInvoices(id) {
+		if inv.bought.base || !inv.bought.termStart.Equal(e.termStart) {
+			continue
+		}
+		e.seats += inv.bought.seats
+		e.storageGB += inv.bought.storageGB
+		e.computeMinutes += inv.bought.computeMinutes
+		if planRank[inv.bought.upgradeTo] > planRank[e.plan] {
+			e.plan = inv.bought.upgradeTo
+		}
+	}
+	return e
+}
+
+// paidNow is the entitlement of a paid term covering now; failing that,
+// the last paid term's while the documented grace after it lasts.
+func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
+	now := h.now()
+	var last *invoice
+	for _, inv := range h.paidInvoices(m.id) {
+		if !inv.bought.base {
+			continue
+		}
+		if !now.Before(inv.bought.termStart) && now.Before(inv.bought.termEnd) {
+			return h.termEntitlement(m.id, inv), true
+		}
+		if !now.Before(inv.bought.termEnd) && (last == nil || inv.bought.termEnd.After(last.bought.termEnd)) {
+			last = inv
+		}
+	}
+	if last == nil {
+		return entitlement{}, false
+	}
+	// Grace: counted from the first attempt to charge the renewal (or from
+	// when it should have been charged), or from the end of a scheduler
+	// outage, which delays every step.
+	unpaid := last.bought.termEnd
+	anchor := unpaid.Add(-h.policy.ChargeLead)
+	if r := h.pay.byKey[stripe.RenewalKey(m.id, unpaid)]; r != nil && len(r.attempts) > 0 {
+		anchor = r.attempts[0]
+	}
+	if h.outageEnd.After(anchor) {
+		anchor = h.outageEnd
+	}
+	graceEnd := anchor.Add(dunningSpan(h.policy) + 24*time.Hour)
+	if !m.autoRenew && h.pay.byKey[stripe.RenewalKey(m.id, unpaid)] == nil {
+		graceEnd = maxTime(unpaid, h.outageEnd).Add(24 * time.Hour) // no renewal: the term simply ends
+	}
+	if now.Before(graceEnd) {
+		e := h.termEntitlement(m.id, last)
+		e.inGrace, e.graceEnd = true, graceEnd
+		return e, true
+	}
+	return entitlement{}, false
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// grantedOnlyPaid (rule 9): what GitLab grants a namespace (plan, seats,
+// storage, compute minutes), and an active or dunning status, are backed by
+// a paid term covering now, or by the last paid term within the documented
+// grace (dunning retries and grace days, subscription.Policy). Checked when
+// no message is held back on the bus.
+func grantedOnlyPaid(h *harness) []string {
+	if !h.bus.quiet() {
+		return nil
+	}
+	var out []string
+	for _, m := range h.subs {
+		s := h.viewSub(m.id)
+		gr := h.gl.grant(m.ns)
+		running := s != nil && (s.Status == subscription.Active || s.Status == subscription.PastDue || s.Status == subscription.Grace)
+		if !gr.anythingGranted && !running {
+			continue
+		}
+		e, ok := h.paidNow(m)
+		if !ok {
+			status := "none"
+			if s != nil {
+				status = string(s.Status)
+			}
+			out = append(out, fmt.Sprintf("%s: GitLab grants %s/%d seats/%d GB/%d min and the subscription is %s at %s, but no paid term covers it and no grace applies",
+				m.id, gr.plan, gr.seats, gr.storageGB, gr.computeMinutes, status, h.now().Format(time.RFC3339)))
+			continue
+		}
+		var over []string
+		if planRank[gr.plan] > planRank[e.plan] {
+			over = append(over, fmt.Sprintf("plan %s, paid %s", gr.plan, e.plan))
+		}
+		if gr.seats > e.seats {
+			over = append(over, fmt.Sprintf("%d seats, paid %d", gr.seats, e.seats))
+		}
+		if gr.storageGB > e.storageGB {
+			over = append(over, fmt.Sprintf("%d GB storage, paid %d", gr.storageGB, e.storageGB))
+		}
+		if gr.computeMinutes > e.computeMinutes {
+			over = append(over, fmt.Sprintf("%d compute minutes, paid %d", gr.computeMinutes, e.computeMinutes))
+		}
+		if len(over) > 0 {
+			out = append(out, fmt.Sprintf("%s: GitLab grants more than the term from %s was paid for: %s", m.id, e.termStart.Format(time.DateOnly), strings.Join(over, "; ")))
+		}
+	}
+	return out
+}
+
+// checkChargeAllowed runs at every payment attempt (rule 11): no renewal
+// payment once the customer turned auto-renew off, no charge at all once
+// the subscription ended.
+func (h *harness) checkChargeAllowed(inv *invoice) {
+	s, m := h.sub(inv.sub), h.modelSub(inv.sub)
+	if s != nil && (s.Status == subscription.Canceled || s.Status == subscription.Expired) {
+		h.violate(invNoChargeAfterEnd, "%s: payment attempt on %s (%s, %d cents) after the subscription ended (%s)", inv.sub, inv.id, inv.bill.Key, inv.bill.AmountCents, s.Status)
+	}
+	if inv.kind == kindRenewal && m != nil && !m.autoRenew {
+		h.violate(invNoChargeAfterEnd, "%s: renewal payment attempt on %s (%s, %d cents) after auto-renew was turned off", inv.sub, inv.id, inv.bill.Key, inv.bill.AmountCents)
+	}
+}
+
+// noChargeAfterEnd (rule 11): nothing is charged after auto-renew was
+// turned off or after the subscription ended (found at charge time by
+// checkChargeAllowed).
+func noChargeAfterEnd(h *harness) []string { return h.pending[invNoChargeAfterEnd] }
+
+// chargeEqualsPrice (rule 10): every amount charged is the catalog price
+// of what it bought (catalog, proration), in usd, and a key is never
+// reused for other parameters.
+func chargeEqualsPrice(h *harness) []string {
+	out := append([]string(nil), h.pending[invChargeEqualsPrice]...)
+	for _, inv := range h.pay.invoices {
+		a := inv.bill.AmountCents
+		if a <= 0 || inv.bill.Currency != "usd" || a < inv.priceMin || a > inv.priceMax {
+			out = append(out, fmt.Sprintf("%s: %s charged %d %s for %q; the catalog price of %s is %d..%d",
+				inv.sub, inv.bill.Key, a, inv.bill.Currency, inv.bill.Description, inv.priceWhy, inv.priceMin, inv.priceMax))
+		}
+	}
+	return out
+}
+
+// noSeatBilledTwice: the seats invoiced for one term (purchase or renewal,
+// added seats, true-ups) never exceed what the customer bought or used,
+// nor what the subscription holds.
+func noSeatBilledTwice(h *harness) []string {
+	var out []string
+	for _, m := range h.subs {
+		type term struct{ base, added, trueups int }
+		terms := map[time.Time]*term{}
+		for _, inv := range h.pay.invoices {
+			if inv.sub != m.id {
+				continue
+			}
+			t := terms[inv.bought.termStart]
+			if t == nil {
+				t = &term{}
+				terms[inv.bought.termStart] = t
+			}
+			switch {
+			case inv.bought.base:
+				t.base = max(t.base, inv.bought.seats)
+			case inv.kind == kindTrueUp:
+				t.trueups += inv.bought.seats
+			default:
+				t.added += inv.bought.seats
+			}
+		}
+		s := h.viewSub(m.id)
+		for start, t := range terms {
+			used := 0
+			for d, n := range m.reports {
+				if !d.Before(start) && (s == nil || !start.Equal(s.TermStart) || d.Before(s.TermEnd)) {
+					used = max(used, n)
+				}
+			}
+			billed := t.base + t.added + t.trueups
+			if allowed := max(t.base+t.added, used); billed > allowed {
+				out = append(out, fmt.Sprintf("%s: term from %s billed %d seats (base %d, added %d, true-ups %d) but %d were bought or used at most",
+					m.id, start.Format(time.DateOnly), billed, t.base, t.added, t.trueups, allowed))
+			}
+			if s != nil && start.Equal(s.TermStart) && billed > s.Order.Seats && t.base > 0 {
+				out = append(out, fmt.Sprintf("%s: term from %s billed %d seats but the subscription holds %d", m.id, start.Format(time.DateOnly), billed, s.Order.Seats))
+			}
+		}
+	}
+	return out
+}
+
+// chargeRecorded (rule 10): every charge the provider collected is recorded
+// with the subscription: its invoice id is in the subscription or its
+// history (there is no billing ledger yet). Each paid charge is judged at
+// the first check after it was paid, when the delivery that made it is done.
+func chargeRecorded(h *harness) []string {
+	if !h.bus.quiet() {
+		return nil
+	}
+	var out []string
+	for _, m := range h.subs {
+		var fresh []*invoice
+		for _, inv := range h.paidInvoices(m.id) {
+			switch inv.recorded {
+			case recordedNo:
+				out = append(out, inv.unrecorded)
+			case recordedUnknown:
+				fresh = append(fresh, inv)
+			}
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		doc, _ := json.Marshal(h.viewSub(m.id))
+		var text strings.Builder
+		text.Write(doc)
+		hist, err := h.st.SubscriptionHistory(h.ctx, m.id)
+		if err != nil {
+			h.t.Fatalf("history of %s: %v", m.id, err)
+		}
+		for _, r := range hist {
+			fmt.Fprintf(&text, "\n%s %s %s", r.Reason, r.CauseID, r.Event)
+		}
+		for _, inv := range fresh {
+			inv.recorded = recordedYes
+			if !strings.Contains(text.String(), inv.id) {
+				inv.recorded = recordedNo
+				inv.unrecorded = fmt.Sprintf("%s: paid charge %s (%s, %d cents, %q) is recorded nowhere in the subscription or its history",
+					m.id, inv.id, inv.bill.Key, inv.bill.AmountCents, inv.bill.Description)
+				out = append(out, inv.unrecorded)
+			}
+		}
+	}
+	return out
+}
+
+// converges (rule 11): once the clock is past a term's end plus the
+// dunning schedule (and Stripe's webhook retries), with the scheduler
+// running, every subscription is paid and renewed or suspended, canceled
+// or expired.
+func converges(h *harness) []string {
+	if !h.bus.quiet() {
+		return nil
+	}
+	var out []string
+	for _, m := range h.subs {
+		s := h.viewSub(m.id)
+		if s == nil {
+			continue
+		}
+		switch s.Status {
+		case subscription.Suspended, subscription.Canceled, subscription.Expired:
+			continue
+		case subscription.Active:
+			if h.now().Before(s.TermEnd) {
+				continue
+			}
+		}
+		horizon := maxTime(s.TermEnd, h.outageEnd).Add(dunningSpan(h.policy) + 24*time.Hour + stripeRetryWindow)
+		if !h.now().Before(horizon) {
+			out = append(out, fmt.Sprintf("%s: still %s at %s; its term ended %s (renewal invoice %q, dunning %+v)",
+				m.id, s.Status, h.now().Format(time.RFC3339), s.TermEnd.Format(time.DateOnly), s.RenewalInvoiceID, s.Dunning))
+		}
+	}
+	return out
+}
+
+// paidNotRevoked (rule 9): a term the provider was paid for is not taken
+// away: while a paid term covers now, the subscription is not suspended,
+// canceled or expired and GitLab does not hold the free plan for it.
+func paidNotRevoked(h *harness) []string {
+	if !h.bus.quiet() {
+		return nil
+	}
+	var out []string
+	for _, m := range h.subs {
+		e, ok := h.paidNow(m)
+		if !ok || e.inGrace {
+			continue
+		}
+		s := h.viewSub(m.id)
+		gr := h.gl.grant(m.ns)
+		if s == nil {
+			continue
+		}
+		if s.Status == subscription.Suspended || s.Status == subscription.Canceled || s.Status == subscription.Expired || (gr.provisionedAtAll && !gr.anythingGranted) {
+			out = append(out, fmt.Sprintf("%s: the term %s..%s was paid, but the subscription is %s and GitLab holds %s/%d seats",
+				m.id, e.termStart.Format(time.DateOnly), e.termEnd.Format(time.DateOnly), s.Status, gr.plan, gr.seats))
+		}
+	}
+	return out
+}

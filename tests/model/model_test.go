@@ -1,0 +1,451 @@
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"pgregory.net/rapid"
+
+	seatusage "fulfillment/functions/seat-usage"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+)
+
+// figures are the run's totals, over the journeys explored (not those
+// rapid replays while shrinking a failure).
+type figures struct {
+	journeys, steps  int
+	violations       map[string]int // journeys violating each invariant
+	billed, refunded int64
+	granted          float64
+	charges, declind int
+	deliveries       int
+}
+
+var (
+	fig       = figures{violations: map[string]int{}}
+	shrinking bool // an enforced invariant failed: rapid is shrinking, stop counting
+)
+
+// journey is one random customer journey: a rapid state machine whose
+// methods are the commands and whose Check runs every invariant.
+type journey struct {
+	h        *harness
+	enforced map[string]bool
+	violated map[string]string
+	steps    int
+	counting bool
+	// webhookChaos: this step's webhooks are delivered late, twice, reordered or lost.
+	webhookChaos bool
+}
+
+var (
+	t0       = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	planList = []string{"premium", "ultimate"}
+)
+
+func newJourney(t *rapid.T, enforced map[string]bool) *journey {
+	start := t0.Add(time.Duration(rapid.IntRange(0, 400).Draw(t, "start day"))*24*time.Hour +
+		time.Duration(rapid.IntRange(0, 23).Draw(t, "start hour"))*time.Hour)
+	j := &journey{h: newHarness(t, start), enforced: enforced, violated: map[string]string{}, counting: !shrinking}
+	t.Logf("journey starts %s", start.Format(time.RFC3339))
+	j.Purchase(t)
+	return j
+}
+
+// chaos decides whether this step's deliveries misbehave.
+func (j *journey) chaos(t *rapid.T) {
+	j.h.bus.chaos = rapid.IntRange(0, 4).Draw(t, "bus chaos") == 0
+	j.webhookChaos = rapid.IntRange(0, 4).Draw(t, "webhook chaos") == 0
+}
+
+// settle delivers the provider's webhooks (several rounds: a delivery may
+// cause charges, whose webhooks follow).
+func (h *harness) settle(chaos bool) {
+	for range 5 {
+		if len(h.pay.outbox) == 0 {
+			return
+		}
+		h.pay.deliverWebhooks(chaos)
+	}
+}
+
+func (j *journey) step(t *rapid.T, what string, args ...any) {
+	j.steps++
+	t.Logf("step %d at %s: %s", j.steps, j.h.now().Format("2006-01-02T15:04"), fmt.Sprintf(what, args...))
+}
+
+func (j *journey) end() { j.h.settle(j.webhookChaos) }
+
+// pick draws one of the journey's subscriptions.
+func (j *journey) pick(t *rapid.T) *modelSub {
+	return j.h.subs[rapid.IntRange(0, len(j.h.subs)-1).Draw(t, "subscription")]
+}
+
+// Purchase buys a plan for a new SaaS namespace through a paid checkout.
+func (j *journey) Purchase(t *rapid.T) {
+	h := j.h
+	if len(h.subs) >= 3 {
+		t.Skip("three subscriptions are enough")
+	}
+	j.chaos(t)
+	n := len(h.subs) + 1
+	o := catalog.Order{
+		PlanCode: rapid.SampledFrom(planList).Draw(t, "plan"), Seats: rapid.IntRange(1, 50).Draw(t, "seats"),
+		Deployment: catalog.DeploymentSaaS, NamespaceID: fmt.Sprintf("ns-%d", n),
+		AutoRenew:  rapid.IntRange(0, 4).Draw(t, "auto-renew off") != 0,
+		TermMonths: rapid.SampledFrom([]int{12, 1}).Draw(t, "term months"),
+	}
+	if rapid.IntRange(0, 3).Draw(t, "with packs") == 0 {
+		o.StorageGB = 10 * rapid.IntRange(1, 5).Draw(t, "storage x10 GB")
+		o.ComputeMinutes = 1000 * rapid.IntRange(0, 3).Draw(t, "compute x1000 min")
+	}
+	session := fmt.Sprintf("cs_%d", n)
+	m := &modelSub{id: stripe.SubscriptionIDForCheckout(session), ns: o.NamespaceID, customer: fmt.Sprintf("cus_%d", n), order: o, autoRenew: o.AutoRenew, reports: map[time.Time]int{}}
+	h.subs = append(h.subs, m)
+	j.step(t, "purchase %s: %s, %d seats, %d months, auto-renew %t, %d GB, %d min", m.id, o.PlanCode, o.Seats, o.TermMonths, o.AutoRenew, o.StorageGB, o.ComputeMinutes)
+	h.publish(catalog.TopicProviderEvents, h.pay.checkout(session, m.customer, o))
+	j.end()
+}
+
+// SeatReport sends today's seat report of a namespace to seat-usage.
+func (j *journey) SeatReport(t *rapid.T) {
+	h := j.h
+	m := j.pick(t)
+	j.chaos(t)
+	users := rapid.IntRange(0, 80).Draw(t, "active users")
+	date := day(h.now())
+	if rapid.IntRange(0, 5).Draw(t, "late report") == 0 {
+		date = date.AddDate(0, 0, -rapid.IntRange(1, 20).Draw(t, "days late"))
+	}
+	j.step(t, "seat report for %s dated %s: %d users", m.ns, date.Format(time.DateOnly), users)
+	body, _ := json.Marshal(seatusage.Report{Date: date.Format(time.DateOnly), NamespaceID: m.ns, BillableUsersCount: users, MaxHistoricalUserCount: users})
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+seatusage.Token(seatKey, "namespace:"+m.ns))
+	rec := httptest.NewRecorder()
+	h.seats.ServeHTTP(rec, req)
+	t.Logf("    seat-usage answered %d %s", rec.Code, strings.TrimSpace(rec.Body.String()))
+	if rec.Code == http.StatusOK {
+		m.reports[date] = max(m.reports[date], users)
+	}
+	j.end()
+}
+
+func (j *journey) command(t *rapid.T, typ string, cmd catalog.Command, what string) {
+	h := j.h
+	id := h.nextID("cmd-")
+	h.commands[id] = sentCommand{typ: typ, cmd: cmd, at: h.now()}
+	j.step(t, "%s (%s)", what, id)
+	e, err := cloudevent.New(h.ctx, id, catalog.SourceOperator, typ, cmd.SubscriptionID, cmd)
+	if err != nil {
+		t.Fatalf("command: %v", err)
+	}
+	e.SetTime(h.now())
+	h.publish(catalog.TopicRenewalTicks, e)
+	j.end()
+}
+
+// AddSeats buys more seats for the rest of the term.
+func (j *journey) AddSeats(t *rapid.T) {
+	m := j.pick(t)
+	j.chaos(t)
+	n := rapid.IntRange(1, 20).Draw(t, "seats to add")
+	j.command(t, catalog.CommandAddSeats, catalog.Command{SubscriptionID: m.id, Seats: n}, fmt.Sprintf("add %d seats to %s", n, m.id))
+}
+
+// Upgrade moves to ultimate (charged prorated now).
+func (j *journey) Upgrade(t *rapid.T) {
+	m := j.pick(t)
+	j.chaos(t)
+	j.command(t, catalog.CommandChangePlan, catalog.Command{SubscriptionID: m.id, PlanCode: "ultimate"}, "upgrade "+m.id+" to ultimate")
+}
+
+// Downgrade moves to premium at the term end.
+func (j *journey) Downgrade(t *rapid.T) {
+	m := j.pick(t)
+	j.chaos(t)
+	j.command(t, catalog.CommandChangePlan, catalog.Command{SubscriptionID: m.id, PlanCode: "premium"}, "downgrade "+m.id+" to premium")
+}
+
+// AddPack buys a storage or compute-minutes pack for the rest of the term.
+func (j *journey) AddPack(t *rapid.T) {
+	m := j.pick(t)
+	j.chaos(t)
+	kind := rapid.SampledFrom([]string{subscription.PackStorage, subscription.PackCompute}).Draw(t, "pack")
+	amount := 10 * rapid.IntRange(1, 10).Draw(t, "storage x10 GB")
+	if kind == subscription.PackCompute {
+		amount = 1000 * rapid.IntRange(1, 5).Draw(t, "compute x1000 min")
+	}
+	j.command(t, catalog.CommandAddPack, catalog.Command{SubscriptionID: m.id, PackKind: kind, PackAmount: amount}, fmt.Sprintf("add a %s pack of %d to %s", kind, amount, m.id))
+}
+
+// AutoRenew turns auto-renew off or back on.
+func (j *journey) AutoRenew(t *rapid.T) {
+	m := j.pick(t)
+	j.chaos(t)
+	on := rapid.Bool().Draw(t, "auto-renew")
+	j.command(t, catalog.CommandSetAutoRenew, catalog.Command{SubscriptionID: m.id, AutoRenew: on}, fmt.Sprintf("set auto-renew of %s to %t", m.id, on))
+}
+
+// Advance moves the clock: by a fixed amount, or to a point of a
+// subscription's year (before its term end, after it, through dunning).
+// Mostly the scheduler ticks through (a tick whenever a review is due);
+// sometimes it is down for the jump (an outage: a review catches up later).
+func (j *journey) Advance(t *rapid.T) {
+	h := j.h
+	j.chaos(t)
+	var to time.Time
+	if rapid.Bool().Draw(t, "relative to a term end") {
+		m := j.pick(t)
+		s := h.sub(m.id)
+		if s == nil || s.TermEnd.IsZero() {
+			t.Skip("no term yet")
+		}
+		offsets := []time.Duration{-15 * 24 * time.Hour, -7 * 24 * time.Hour, -time.Hour, time.Hour, 3 * 24 * time.Hour, 8 * 24 * time.Hour,
+			16 * 24 * time.Hour, 23 * 24 * time.Hour, 31 * 24 * time.Hour, 60 * 24 * time.Hour}
+		to = s.TermEnd.Add(rapid.SampledFrom(offsets).Draw(t, "from term end"))
+	} else {
+		to = h.now().Add(rapid.SampledFrom([]time.Duration{time.Hour, 24 * time.Hour, 3 * 24 * time.Hour, 7 * 24 * time.Hour,
+			15 * 24 * time.Hour, 30 * 24 * time.Hour, 91 * 24 * time.Hour}).Draw(t, "advance by"))
+	}
+	if !to.After(h.now()) {
+		t.Skip("not in the future")
+	}
+	scheduler := rapid.IntRange(0, 7).Draw(t, "scheduler outage") != 0
+	j.step(t, "advance the clock to %s (scheduler %s)", to.Format("2006-01-02T15:04"), map[bool]string{true: "ticking", false: "down"}[scheduler])
+	h.advance(to, scheduler, j.webhookChaos)
+	j.end()
+}
+
+// Review runs a renewal review now: the scheduler's fan-out tick, or the
+// renewal-due event of one subscription.
+func (j *journey) Review(t *rapid.T) {
+	h := j.h
+	j.chaos(t)
+	if rapid.Bool().Draw(t, "whole tick") {
+		j.step(t, "renewal tick")
+		h.tick()
+	} else {
+		m := j.pick(t)
+		s := h.sub(m.id)
+		if s == nil {
+			t.Skip("no subscription yet")
+		}
+		j.step(t, "renewal review of %s", m.id)
+		e, _ := cloudevent.New(h.ctx, h.nextID("review-"), catalog.SourceRenewal, catalog.RenewalDue, m.id,
+			catalog.Due{SubscriptionID: m.id, ReviewAt: h.now(), Version: s.Version})
+		h.publish(catalog.TopicRenewalTicks, e)
+	}
+	j.end()
+}
+
+// tick is one Cloud Scheduler tick of renewal's fan-out.
+func (h *harness) tick() {
+	h.lastTickAt = h.now()
+	e := event.New()
+	e.SetID(h.nextID("tick-"))
+	e.SetSource("//pubsub.googleapis.com/projects/model/topics/" + catalog.TopicRenewalTicks)
+	e.SetType("dev.knative.sources.ping")
+	e.SetTime(h.now())
+	h.publish(catalog.TopicRenewalTicks, e)
+}
+
+// advance moves the clock to to. With the scheduler up, it ticks at each
+// due review on the way (on the hour, as an hourly schedule would), and the
+// provider's webhooks follow each tick.
+func (h *harness) advance(to time.Time, scheduler, webhookChaos bool) {
+	for ticks := 0; scheduler; ticks++ {
+		if ticks >= 60 {
+			h.outageEnd = to // a review loop: call the rest an outage
+			break
+		}
+		dues, err := h.st.DueReviews(h.ctx, to, time.Time{}, "", 1)
+		if err != nil {
+			h.t.Fatalf("due reviews: %v", err)
+		}
+		if len(dues) == 0 {
+			break
+		}
+		at := dues[0].ReviewAt.Truncate(time.Hour)
+		if at.Before(dues[0].ReviewAt) {
+			at = at.Add(time.Hour)
+		}
+		if !at.After(h.lastTickAt) && !h.lastTickAt.Before(h.now()) {
+			at = h.now().Add(time.Hour) // reviewed at this instant already
+		}
+		if at.Before(h.now()) {
+			at = h.now()
+		}
+		if at.After(to) {
+			break
+		}
+		h.moveClock(at)
+		h.tick()
+		h.settle(webhookChaos)
+	}
+	h.moveClock(to)
+	if !scheduler {
+		h.outageEnd = to
+	}
+	h.settle(webhookChaos)
+}
+
+// moveClock sets the clock, counting the price of what GitLab granted meanwhile.
+func (h *harness) moveClock(to time.Time) {
+	if d := to.Sub(h.now()); d > 0 {
+		for _, m := range h.subs {
+			gr := h.gl.grant(m.ns)
+			if !gr.anythingGranted {
+				continue
+			}
+			plan, err := catalog.LookupPlan(gr.plan)
+			if err != nil {
+				continue
+			}
+			yearly := plan.TermPriceCents(catalog.Order{Seats: gr.seats, StorageGB: gr.storageGB, ComputeMinutes: gr.computeMinutes, TermMonths: 12})
+			h.grantedCents += float64(yearly) * d.Hours() / (365 * 24)
+		}
+		h.clock.t = to
+	}
+}
+
+// Check runs every invariant after each step; an enforced one that fails
+// fails the journey (rapid then shrinks it), the others are counted.
+func (j *journey) Check(t *rapid.T) {
+	h := j.h
+	clear(h.view)
+	for _, inv := range invariants {
+		msgs := inv.check(h)
+		if len(msgs) == 0 {
+			continue
+		}
+		if _, seen := j.violated[inv.name]; !seen {
+			j.violated[inv.name] = msgs[0]
+		}
+		if j.enforced[inv.name] {
+			if j.counting {
+				j.record()
+				j.counting = false
+			}
+			shrinking = true
+			t.Fatalf("invariant %s violated after step %d:\n  %s", inv.name, j.steps, strings.Join(msgs, "\n  "))
+		}
+	}
+	for k := range h.pending {
+		delete(h.pending, k)
+	}
+}
+
+// record adds the journey to the figures.
+func (j *journey) record() {
+	fig.journeys++
+	fig.steps += j.steps
+	for name := range j.violated {
+		fig.violations[name]++
+	}
+	fig.billed += j.h.pay.billed
+	fig.granted += j.h.grantedCents
+	fig.charges += j.h.pay.charges
+	fig.declind += j.h.pay.declined
+	fig.deliveries += j.h.bus.deliveries
+}
+
+// enforcedInvariants reads MODEL_INVARIANTS: all (default), none, or a comma list.
+func enforcedInvariants(t *testing.T) map[string]bool {
+	v := strings.TrimSpace(os.Getenv("MODEL_INVARIANTS"))
+	out := map[string]bool{}
+	known := map[string]bool{}
+	for _, inv := range invariants {
+		known[inv.name] = true
+	}
+	switch v {
+	case "", "all":
+		return known
+	case "none":
+		return out
+	}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if !known[name] {
+			t.Fatalf("MODEL_INVARIANTS: unknown invariant %q (known: %s)", name, strings.Join(names(), ", "))
+		}
+		out[name] = true
+	}
+	return out
+}
+
+func names() []string {
+	var out []string
+	for _, inv := range invariants {
+		out = append(out, inv.name)
+	}
+	return out
+}
+
+// setFlagDefault sets a rapid flag unless the command line set it.
+func setFlagDefault(name, value string) {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if !set {
+		_ = flag.Set(name, value)
+	}
+}
+
+func TestModel(t *testing.T) {
+	journeys := 10000
+	if v := os.Getenv("MODEL_JOURNEYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("MODEL_JOURNEYS=%q: want a positive number", v)
+		}
+		journeys = n
+	}
+	setFlagDefault("rapid.checks", strconv.Itoa(journeys))
+	setFlagDefault("rapid.steps", "15")
+	enforced := enforcedInvariants(t)
+	start := time.Now()
+	defer func() { report(t, time.Since(start), enforced) }()
+	rapid.Check(t, func(rt *rapid.T) {
+		j := newJourney(rt, enforced)
+		rt.Repeat(rapid.StateMachineActions(j))
+		if j.counting {
+			j.record()
+		}
+	})
+}
+
+// report prints the figures and writes them to MODEL_REPORT when set.
+func report(t *testing.T, took time.Duration, enforced map[string]bool) {
+	var b strings.Builder
+	dollars := func(c float64) string { return fmt.Sprintf("$%.2f", c/100) }
+	fmt.Fprintf(&b, "model: %d journeys, %d steps, %d deliveries in %s\n", fig.journeys, fig.steps, fig.deliveries, took.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%-22s %s\n", "money billed", dollars(float64(fig.billed)))
+	fmt.Fprintf(&b, "%-22s %s\n", "money granted", dollars(fig.granted))
+	fmt.Fprintf(&b, "%-22s %s (no refund events in the catalog yet)\n", "money refunded", dollars(float64(fig.refunded)))
+	fmt.Fprintf(&b, "%-22s %d (%d declined)\n", "payment attempts", fig.charges, fig.declind)
+	fmt.Fprintf(&b, "%-22s %-9s %s\n", "invariant", "enforced", "journeys violating it")
+	for _, n := range names() {
+		fmt.Fprintf(&b, "%-22s %-9t %d\n", n, enforced[n], fig.violations[n])
+	}
+	if shrinking {
+		fmt.Fprintf(&b, "(stopped at the first violation of an enforced invariant; the shrunk journey is above)\n")
+	}
+	t.Log("\n" + b.String())
+	if path := os.Getenv("MODEL_REPORT"); path != "" {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Errorf("MODEL_REPORT: %v", err)
+		}
+	}
+}
