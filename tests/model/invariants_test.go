@@ -3,10 +3,10 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"fulfillment/shared/domain/idempotency"
 	"strings"
 	"time"
 
-	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/subscription"
 )
 
@@ -116,14 +116,14 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 	// outage, which delays every step.
 	unpaid := last.bought.termEnd
 	anchor := unpaid.Add(-h.policy.ChargeLead)
-	if r := h.pay.byKey[stripe.RenewalKey(m.id, unpaid)]; r != nil && len(r.attempts) > 0 {
+	if r := h.pay.byKey[idempotency.Renewal(m.id, unpaid)]; r != nil && len(r.attempts) > 0 {
 		anchor = r.attempts[0]
 	}
 	if h.outageEnd.After(anchor) {
 		anchor = h.outageEnd
 	}
 	graceEnd := anchor.Add(dunningSpan(h.policy) + 24*time.Hour)
-	if !m.autoRenew && h.pay.byKey[stripe.RenewalKey(m.id, unpaid)] == nil {
+	if !m.autoRenew && h.pay.byKey[idempotency.Renewal(m.id, unpaid)] == nil {
 		graceEnd = maxTime(unpaid, h.outageEnd).Add(24 * time.Hour) // no renewal: the term simply ends
 	}
 	if now.Before(graceEnd) {

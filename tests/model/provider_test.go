@@ -45,6 +45,7 @@ type invoice struct {
 	createdAt     time.Time
 	paid          bool
 	paidAt        time.Time
+	voided        bool
 	attempts      []time.Time // payment attempts (first pay and retries)
 	bought        bought
 	// priceMin and priceMax bound the catalog price of what it bought.
@@ -151,15 +152,31 @@ func (p *provider) RetryPayment(_ context.Context, invoiceID, key string) error 
 }
 
 // InvoiceStatus is paid or open (renewal.Biller).
-func (p *provider) InvoiceStatus(_ context.Context, invoiceID string) (string, error) {
+func (p *provider) InvoiceStatus(_ context.Context, invoiceID string) (stripe.InvoiceStatus, error) {
 	inv := p.byID[invoiceID]
 	switch {
 	case inv == nil:
 		return "", failure.Permanentf("stripe: no such invoice: %q", invoiceID)
 	case inv.paid:
-		return "paid", nil
+		return stripe.InvoicePaid, nil
+	case inv.voided:
+		return stripe.InvoiceVoid, nil
 	}
-	return "open", nil
+	return stripe.InvoiceOpen, nil
+}
+
+// VoidInvoice voids an unpaid invoice, as Stripe does; a paid one is refused.
+func (p *provider) VoidInvoice(_ context.Context, invoiceID, _ string) error {
+	inv := p.byID[invoiceID]
+	switch {
+	case inv == nil:
+		return failure.Permanentf("stripe: no such invoice: %q", invoiceID)
+	case inv.paid:
+		return failure.Permanentf("stripe: invoice %s is paid and cannot be voided", invoiceID)
+	}
+	inv.voided = true
+	p.h.t.Logf("    provider: %s voided", invoiceID)
+	return nil
 }
 
 // attempt is one payment attempt on inv: the journey decides its outcome.
