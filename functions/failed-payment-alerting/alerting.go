@@ -84,7 +84,10 @@ func New(d Deps) *Function {
 	f := &Function{d: d}
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
-		Routes: map[string]consumer.HandlerFunc{catalog.PaymentFailed: f.CountOnPaymentFailed},
+		Routes: map[string]consumer.HandlerFunc{
+			catalog.PaymentFailed:   f.CountOnPaymentFailed,
+			catalog.PaymentDisputed: f.AlertOnPaymentDisputed,
+		},
 	}}
 	return f
 }
@@ -139,7 +142,11 @@ func (f *Function) evaluate(ctx context.Context, crossingKey string) error {
 	if !state.Firing {
 		return nil
 	}
-	return f.notify(ctx, state, crossingKey)
+	return f.notify(ctx, alertID, state, alerting.Alert{
+		Severity: "critical",
+		Summary:  fmt.Sprintf("%d payment failures in the last %s (threshold %d)", state.Count, f.d.Window, f.d.Threshold),
+		Details:  map[string]any{"count": state.Count, "window": f.d.Window.String(), "threshold": f.d.Threshold, "since": state.Since.Format(time.RFC3339)},
+	}, crossingKey)
 }
 
 // nextAlertState decides the alert from the window's count: it fires on a
@@ -161,12 +168,8 @@ func nextAlertState(cur AlertState, count, threshold int64, crossingKey string, 
 // notify sends what the firing alert has not yet sent, marking each
 // destination once it accepted: a retry sends only what is missing. me names
 // this delivery; a redelivery of it may take over its own claim.
-func (f *Function) notify(ctx context.Context, s AlertState, me string) error {
-	a := alerting.Alert{
-		DedupKey: s.DedupKey, Severity: "critical", Source: "fulfillment/" + Name,
-		Summary: fmt.Sprintf("%d payment failures in the last %s (threshold %d)", s.Count, f.d.Window, f.d.Threshold),
-		Details: map[string]any{"count": s.Count, "window": f.d.Window.String(), "threshold": f.d.Threshold, "since": s.Since.Format(time.RFC3339)},
-	}
+func (f *Function) notify(ctx context.Context, docID string, s AlertState, a alerting.Alert, me string) error {
+	a.DedupKey, a.Source = s.DedupKey, "fulfillment/"+Name
 	// Page first, and try every destination: one broken channel must not
 	// keep the alert from the others.
 	destinations := []struct {
@@ -178,7 +181,7 @@ func (f *Function) notify(ctx context.Context, s AlertState, me string) error {
 		if d.to == nil {
 			continue
 		}
-		mine, err := f.claim(ctx, s.DedupKey, d.field, me)
+		mine, err := f.claim(ctx, docID, s.DedupKey, d.field, me)
 		if err != nil || !mine {
 			errs = append(errs, err)
 			continue
@@ -187,11 +190,11 @@ func (f *Function) notify(ctx context.Context, s AlertState, me string) error {
 			errs = append(errs, fmt.Errorf("failedpaymentalerting.notify %s: %w", d.field, err))
 			continue
 		}
-		if err := f.markSent(ctx, s.DedupKey, d.field); err != nil {
+		if err := f.markSent(ctx, docID, s.DedupKey, d.field); err != nil {
 			errs = append(errs, fmt.Errorf("failedpaymentalerting.notify mark %s: %w", d.field, err))
 			continue
 		}
-		f.d.Logger.WarnContext(ctx, "payment failure alert sent", "to", d.field, "dedup_key", s.DedupKey, "count", s.Count)
+		f.d.Logger.WarnContext(ctx, "alert sent", "to", d.field, "dedup_key", s.DedupKey, "summary", a.Summary)
 	}
 	return joinDestinationErrors(errs)
 }
@@ -224,9 +227,9 @@ func joinDestinationErrors(errs []error) error {
 
 // claim takes the right to send the firing alert to one destination: false
 // when it was sent already or another delivery holds a live claim.
-func (f *Function) claim(ctx context.Context, dedupKey, field, me string) (bool, error) {
+func (f *Function) claim(ctx context.Context, docID, dedupKey, field, me string) (bool, error) {
 	now := f.d.Now().UTC()
-	s, err := f.d.Store.UpdateAlert(ctx, alertID, func(s *AlertState) bool {
+	s, err := f.d.Store.UpdateAlert(ctx, docID, func(s *AlertState) bool {
 		c, held := s.Claims[field]
 		if s.DedupKey != dedupKey || alreadySent(*s, field) || (held && c.By != me && now.Sub(c.At) < claimLease) {
 			return false
@@ -248,8 +251,8 @@ func alreadySent(s AlertState, field string) bool {
 }
 
 // markSent records that the firing alert reached one destination.
-func (f *Function) markSent(ctx context.Context, dedupKey, field string) error {
-	_, err := f.d.Store.UpdateAlert(ctx, alertID, func(s *AlertState) bool {
+func (f *Function) markSent(ctx context.Context, docID, dedupKey, field string) error {
+	_, err := f.d.Store.UpdateAlert(ctx, docID, func(s *AlertState) bool {
 		if s.DedupKey != dedupKey {
 			return false // a later crossing replaced this alert
 		}
@@ -262,4 +265,31 @@ func (f *Function) markSent(ctx context.Context, dedupKey, field string) error {
 		return true
 	})
 	return err
+}
+
+// AlertOnPaymentDisputed tells the team at once that a customer disputed a
+// charge: a dispute has a deadline to answer, unlike a failure, which is
+// counted. Each dispute is one alert (its own document and dedup key); a
+// redelivery sends only what was not sent.
+func (f *Function) AlertOnPaymentDisputed(ctx context.Context, in event.Event) error {
+	var snap catalog.SubscriptionSnapshot
+	if err := cloudevent.DecodeData(in, &snap); err != nil {
+		return err
+	}
+	docID := idempotency.DisputeAlert(cloudevent.Key(in))
+	state, err := f.d.Store.UpdateAlert(ctx, docID, func(s *AlertState) bool {
+		if s.Firing {
+			return false
+		}
+		*s = AlertState{Firing: true, DedupKey: docID, Count: 1, Since: f.d.Now().UTC()}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("failedpaymentalerting.AlertOnPaymentDisputed: %w", err)
+	}
+	return f.notify(ctx, docID, state, alerting.Alert{
+		Severity: "error",
+		Summary:  fmt.Sprintf("a charge of subscription %s was disputed: answer it in Stripe before its deadline", snap.ID),
+		Details:  map[string]any{"subscription": snap.ID, "plan": snap.Order.PlanCode, "reason": snap.Reason},
+	}, cloudevent.Key(in))
 }

@@ -414,3 +414,30 @@ func TestReplayedOldFailuresDoNotPage(t *testing.T) {
 		})
 	}
 }
+
+// One disputed charge pages at once, once: a dispute has a deadline.
+func TestADisputedChargeAlertsTheTeamOnce(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	snap := catalog.SubscriptionSnapshot{ID: "sub-d", Version: 3, Status: "active", Reason: "charge purchase-cs_d disputed",
+		Order: catalog.Order{PlanCode: "ultimate"}}
+	in, err := cloudevent.New(context.Background(), "evt_dispute/disputed", catalog.SourcePaymentResult, catalog.PaymentDisputed, "sub-d", snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a redelivery
+		if err := fx.f.Handle(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slack, pd := fx.slack.Calls(), fx.pd.Calls()
+	if len(slack) != 1 || len(pd) != 1 {
+		t.Fatalf("%d Slack and %d PagerDuty calls, want one each", len(slack), len(pd))
+	}
+	if body := fmt.Sprint(pd[0].Body); !strings.Contains(body, "sub-d") || !strings.Contains(body, "disputed") || pd[0].Body["dedup_key"] != "dispute-"+cloudevent.Key(in) {
+		t.Fatalf("PagerDuty got %s, want the subscription and the dispute named", pd[0].Body)
+	}
+	if state, found := storetest.Lookup[AlertState](t, fx.st, store.Alerts, alertID); found && state.Firing {
+		t.Fatal("a dispute moved the payment-failure window's alert")
+	}
+}

@@ -87,3 +87,8 @@ func LicenseID(subscriptionID string, version int64) string {
 func PaymentFailuresAlert(crossingKey string) string {
 	return "payment-failures-" + crossingKey
 }
+
+// DisputeAlert is the PagerDuty dedup key (and alert document id) of the
+// alert about one disputed charge, from the dispute event's key: a
+// redelivery pages once.
+func DisputeAlert(eventKey string) string { return "dispute-" + eventKey }

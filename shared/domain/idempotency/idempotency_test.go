@@ -22,6 +22,7 @@ func TestFormats(t *testing.T) {
 		{"PurchaseXID", PurchaseXID("pur-9", 4), "pur-9-v4"},
 		{"LicenseID", LicenseID("sub-1", 4), "lic-sub-1-v4"},
 		{"PaymentFailuresAlert", PaymentFailuresAlert("src_evt-7"), "payment-failures-src_evt-7"},
+		{"DisputeAlert", DisputeAlert("src_evt-8"), "dispute-src_evt-8"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
