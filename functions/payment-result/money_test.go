@@ -13,6 +13,7 @@ import (
 	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -145,7 +146,14 @@ func TestARefundForAChargeNotOursIsDeadLettered(t *testing.T) {
 	stranger := providerEvent(t, "evt_stranger", catalog.ChargeRefunded, catalog.ProviderEvent{
 		OccurredAt: t0, PaymentIntentID: "pi_unknown", ChargeID: "ch_x", Refunded: true,
 	})
-	fx.handle(t, stranger)
+	// Retried while its payment may be on its way; on the last attempt, kept for a person.
+	if err := fx.f.Handle(context.Background(), stranger); err == nil {
+		t.Fatal("a refund of an unknown payment was acknowledged at once; want it retried")
+	}
+	last := cloudevent.WithDeliveryAttempt(context.Background(), consumer.DefaultMaxDeliveryAttempts)
+	if err := fx.f.Handle(last, stranger); err != nil {
+		t.Fatalf("last attempt: %v, want it dead-lettered and acknowledged", err)
+	}
 	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(stranger)); !found {
 		t.Fatal("a refund of a charge we cannot place was not recorded for a person")
 	}

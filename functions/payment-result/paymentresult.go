@@ -6,6 +6,7 @@ package paymentresult
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -219,8 +220,10 @@ func (f *Function) resolve(ctx context.Context, pe *catalog.ProviderEvent) error
 	case err != nil:
 		return err
 	case !found:
-		return failure.Permanentf("provider event %s names no subscription, and its invoice %q / payment intent %q are not ours",
-			pe.ProviderEventID, pe.InvoiceID, pe.PaymentIntentID)
+		// Transient: the payment it refers to may still be on its way
+		// (provider events arrive out of order); past the maximum delivery
+		// attempts it is dead-lettered for a person.
+		return &unknownPaymentError{event: pe.ProviderEventID, invoice: pe.InvoiceID, intent: pe.PaymentIntentID}
 	}
 	pe.SubscriptionID = ref.SubscriptionID
 	if pe.ChargeKey == "" {
@@ -317,4 +320,10 @@ func disputeOutcome(sub *subscription.Subscription, pe catalog.ProviderEvent) (*
 		o = ledger.DisputeLost
 	}
 	return sub, sub.ApplyChargeOutcome(pe.ChargeKey, pe.InvoiceID, o, pe.AmountCents, pe.OccurredAt), nil
+}
+
+type unknownPaymentError struct{ event, invoice, intent string }
+
+func (e *unknownPaymentError) Error() string {
+	return fmt.Sprintf("provider event %s names no subscription, and its invoice %q / payment intent %q are not known (yet)", e.event, e.invoice, e.intent)
 }

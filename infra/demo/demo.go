@@ -54,7 +54,28 @@ func (p Purchase) CheckoutCompleted(eventID string, at time.Time) []byte {
 		status = "unpaid"
 	}
 	return stripe.NewEvent(eventID, "checkout.session.completed", at,
-		stripe.CheckoutSession(p.SessionID, p.CustomerID, p.Email, status, int64(p.Seats)*34800, p.Metadata()))
+		stripe.CheckoutSession(p.SessionID, p.CustomerID, p.Email, status, p.Amount(), p.Metadata()))
+}
+
+// Amount is what p's checkout charges.
+func (p Purchase) Amount() int64 { return int64(p.Seats) * 34800 }
+
+// RefundEvent is a charge.refunded event for p's checkout payment, in
+// whole when refundedCents is the whole amount.
+func (p Purchase) RefundEvent(eventID string, refundedCents int64, at time.Time) []byte {
+	return stripe.NewEvent(eventID, "charge.refunded", at,
+		stripe.Charge("ch_"+p.SessionID, stripe.PaymentIntentForCheckout(p.SessionID), p.Amount(), refundedCents))
+}
+
+// DisputeEvent is a charge.dispute.created (status needs_response) or
+// charge.dispute.closed (won or lost) event on p's checkout payment.
+func (p Purchase) DisputeEvent(eventID, status string, at time.Time) []byte {
+	typ := "charge.dispute.closed"
+	if status == "needs_response" {
+		typ = "charge.dispute.created"
+	}
+	return stripe.NewEvent(eventID, typ, at,
+		stripe.Dispute("dp_"+p.SessionID, "ch_"+p.SessionID, stripe.PaymentIntentForCheckout(p.SessionID), status, p.Amount()))
 }
 
 // SubscriptionID is the id the system gives p's subscription.

@@ -109,6 +109,9 @@ func TestOrdersSurviveDuplicatesReorderingCrashesAndOutages(t *testing.T) {
 	if len(f.drifts) != 0 {
 		t.Errorf("consistency check: %d drifts, e.g. %v", len(f.drifts), first(f.drifts, 10))
 	}
+	if f.kinds[declined] == 0 || f.kinds[refunded] == 0 || f.kinds[disputeLost] == 0 {
+		t.Errorf("money events not injected: %v", f.kinds)
+	}
 	if f.crashes == 0 || f.gitlab503 == 0 || f.gitlab429 == 0 || f.sfFailed == 0 {
 		t.Errorf("faults not injected: crashes %d, GitLab 503 %d, 429 %d, Salesforce failures %d", f.crashes, f.gitlab503, f.gitlab429, f.sfFailed)
 	}
@@ -365,6 +368,7 @@ type results struct {
 	restarts                       map[string]int
 	gitlab503, gitlab429, sfFailed int
 	sent, converged                time.Duration
+	kinds                          map[kind]int
 }
 
 func figures(t *testing.T, orders []order, s snapshot) results {
@@ -372,8 +376,9 @@ func figures(t *testing.T, orders []order, s snapshot) results {
 	if fresh, err := read(t); err == nil {
 		s = fresh
 	}
-	var r results
+	r := results{kinds: map[kind]int{}}
 	for _, o := range orders {
+		r.kinds[o.kind]++
 		if o.poisonEventID != "" {
 			r.poison++
 		}
@@ -486,6 +491,7 @@ func (r results) print(w io.Writer) {
 fault-injection suite (seed %d)
   orders                         %d (%d provider events, %d webhook deliveries, each event 1-3 times, shuffled, 12 senders)
   faults                         %d function restarts (%s); GitLab 503 x%d, 429 x%d; Salesforce failures x%d
+  money events                   %d declined checkouts, %d refunds in whole, %d in part, %d disputes won, %d lost
   orders lost                    %d
   final states equal to model    %d / %d (%.1f%%)
   duplicate provisioning calls   %d (of %d applied, by purchase id)
@@ -495,7 +501,7 @@ fault-injection suite (seed %d)
   all webhooks accepted after    %s
   converged after                %s
 `, r.seed, r.orders, r.events, r.deliveries, r.crashes, strings.Join(fns, ", "), r.gitlab503, r.gitlab429, r.sfFailed,
-		r.lost, r.matched, r.modelled, pct, r.dupProvisioning, r.provisioningCalls, r.dupCharges, r.charges,
+		r.kinds[declined], r.kinds[refunded], r.kinds[partRefunded], r.kinds[disputeWon], r.kinds[disputeLost], r.lost, r.matched, r.modelled, pct, r.dupProvisioning, r.provisioningCalls, r.dupCharges, r.charges,
 		r.poisonDead, r.poison, len(r.unexpectedDead), len(r.pubsubDead), len(r.drifts), r.sent.Round(time.Millisecond), r.converged.Round(time.Millisecond))
 }
 

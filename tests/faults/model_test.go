@@ -19,6 +19,11 @@ const (
 	pastDue       kind = "past-due"        // checkout, then the next term's payment failed
 	dunnedRenewed kind = "past-due-repaid" // checkout, payment failed, then paid
 	canceled      kind = "canceled"        // checkout, then canceled at the provider
+	declined      kind = "declined"        // an async checkout whose payment then failed
+	refunded      kind = "refunded"        // checkout, then its charge refunded in whole
+	partRefunded  kind = "part-refunded"   // checkout, then a part of its charge refunded
+	disputeWon    kind = "dispute-won"     // checkout, a dispute opened, then won
+	disputeLost   kind = "dispute-lost"    // checkout, a dispute opened, then lost
 	poison        kind = "poison"          // an input no retry can fix
 )
 
@@ -51,7 +56,8 @@ func generate(rng *rand.Rand, n int, base time.Time, run string) []order {
 	weights := []struct {
 		k kind
 		w int
-	}{{bought, 30}, {renewed, 20}, {pastDue, 15}, {dunnedRenewed, 10}, {canceled, 20}, {poison, 5}}
+	}{{bought, 20}, {renewed, 16}, {pastDue, 12}, {dunnedRenewed, 8}, {canceled, 14}, {declined, 5},
+		{refunded, 6}, {partRefunded, 3}, {disputeWon, 3}, {disputeLost, 3}, {poison, 10}}
 	orders := make([]order, n)
 	for i := range orders {
 		r, k := rng.IntN(100), bought
@@ -76,6 +82,9 @@ func newOrder(i int, k kind, base time.Time, run string) order {
 	if i%10 == 9 {
 		p.NamespaceID, p.InstanceID, p.Plan = "", "inst_f_"+id, "ultimate"
 	}
+	if k == declined {
+		p.Paid = false
+	}
 	o := order{n: i, kind: k, purchase: p}
 	at := base.Add(time.Duration(i) * time.Millisecond)
 	checkoutID := "evt_f_co_" + id
@@ -99,6 +108,22 @@ func newOrder(i int, k kind, base time.Time, run string) order {
 	case dunnedRenewed:
 		invoice("failed", false, at.Add(time.Minute))
 		invoice("paid", true, at.Add(2*time.Minute))
+	case declined:
+		eid := "evt_f_decl_" + id
+		o.events = append(o.events, providerEvent{eid, stripe.NewEvent(eid, "checkout.session.async_payment_failed", at.Add(time.Minute),
+			stripe.CheckoutSession(p.SessionID, p.CustomerID, p.Email, "unpaid", p.Amount(), p.Metadata()))})
+	case refunded:
+		o.events = append(o.events, providerEvent{"evt_f_ref_" + id, p.RefundEvent("evt_f_ref_"+id, p.Amount(), at.Add(3*time.Minute))})
+	case partRefunded:
+		o.events = append(o.events, providerEvent{"evt_f_pref_" + id, p.RefundEvent("evt_f_pref_"+id, p.Amount()/4, at.Add(3*time.Minute))})
+	case disputeWon, disputeLost:
+		closed := "won"
+		if k == disputeLost {
+			closed = "lost"
+		}
+		o.events = append(o.events,
+			providerEvent{"evt_f_dsp_" + id, p.DisputeEvent("evt_f_dsp_"+id, "needs_response", at.Add(3*time.Minute))},
+			providerEvent{"evt_f_dspc_" + id, p.DisputeEvent("evt_f_dspc_"+id, closed, at.Add(4*time.Minute))})
 	case canceled:
 		eid := "evt_f_del_" + id
 		o.events = append(o.events, providerEvent{eid, stripe.NewEvent(eid, "customer.subscription.deleted", at.Add(3*time.Minute),
@@ -137,8 +162,13 @@ func (o order) want() *expected {
 		e.termStart, e.termEnd = end, end.AddDate(0, 12, 0)
 	case pastDue:
 		e.status = subscription.PastDue
-	case canceled:
+	case canceled, declined, refunded, disputeLost:
+		// Declined: the subscription never started. Refunded in whole or a
+		// dispute lost: what the purchase bought is taken back.
 		e.status, e.gitlab = subscription.Canceled, "free"
+		if o.kind == declined {
+			e.termStart, e.termEnd, e.gitlab = time.Time{}, time.Time{}, ""
+		}
 	}
 	if o.purchase.InstanceID != "" {
 		e.gitlab = ""

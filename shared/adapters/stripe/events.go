@@ -26,7 +26,7 @@ func CheckoutSession(id, customerID, email, paymentStatus string, amountCents in
 	return map[string]any{
 		"id": id, "object": "checkout.session", "mode": "payment", "customer": customerID,
 		"client_reference_id": nil, "payment_status": paymentStatus, "status": "complete",
-		"amount_total": amountCents, "currency": "usd", "metadata": metadata,
+		"amount_total": amountCents, "currency": "usd", "metadata": metadata, "payment_intent": PaymentIntentForCheckout(id),
 		"customer_details": map[string]any{"email": email, "name": "Demo Customer"},
 	}
 }
@@ -53,4 +53,26 @@ func Sign(payload []byte, t time.Time, secrets ...string) string {
 		header += fmt.Sprintf(",v1=%x", signed.Signature)
 	}
 	return header
+}
+
+// PaymentIntentForCheckout is the payment intent the builders give a
+// checkout session's payment, which its refunds and disputes name.
+func PaymentIntentForCheckout(sessionID string) string { return "pi_" + sessionID }
+
+// Charge is a charge object paid by paymentIntent, refunded by refunded
+// cents (in whole when refunded equals amount).
+func Charge(id, paymentIntent string, amountCents, refundedCents int64) map[string]any {
+	return map[string]any{
+		"id": id, "object": "charge", "payment_intent": paymentIntent, "amount": amountCents, "currency": "usd",
+		"amount_refunded": refundedCents, "refunded": refundedCents >= amountCents, "status": "succeeded",
+	}
+}
+
+// Dispute is a dispute object on a charge; status is Stripe's
+// (needs_response when opened, won or lost when closed).
+func Dispute(id, chargeID, paymentIntent, status string, amountCents int64) map[string]any {
+	return map[string]any{
+		"id": id, "object": "dispute", "charge": chargeID, "payment_intent": paymentIntent,
+		"amount": amountCents, "currency": "usd", "status": status, "reason": "fraudulent",
+	}
 }
