@@ -126,13 +126,14 @@ func (f *Function) syncedVersion(ctx context.Context, tx store.Tx, id string) (i
 func (f *Function) upsert(ctx context.Context, s catalog.SubscriptionSnapshot) error {
 	ctx, cancel := context.WithTimeout(ctx, salesforceUpsertDeadline)
 	defer cancel()
-	if err := f.d.CRM.Upsert(ctx, AccountObject, AccountExternalID, s.Customer.ProviderCustomerID, map[string]any{
+	account := accountID(s)
+	if err := f.d.CRM.Upsert(ctx, AccountObject, AccountExternalID, account, map[string]any{
 		"Name": accountName(s.Customer), "Billing_Email__c": s.Customer.Email,
 	}); err != nil {
 		return err
 	}
 	return f.d.CRM.Upsert(ctx, SubscriptionObject, SubscriptionExternalID, s.ID, map[string]any{
-		"Account__r":    map[string]any{AccountExternalID: s.Customer.ProviderCustomerID},
+		"Account__r":    map[string]any{AccountExternalID: account},
 		"Plan__c":       s.Order.PlanCode,
 		"Seats__c":      s.Order.Seats,
 		"Status__c":     s.Status,
@@ -144,9 +145,22 @@ func (f *Function) upsert(ctx context.Context, s catalog.SubscriptionSnapshot) e
 	})
 }
 
-func accountName(c catalog.Customer) string {
-	if c.Name != "" {
-		return c.Name
+// accountID is the account's external id: the Stripe customer, or for a
+// guest checkout (Stripe's default in payment mode: "customer": null) one
+// account per subscription until a customer exists.
+func accountID(s catalog.SubscriptionSnapshot) string {
+	if s.Customer.ProviderCustomerID != "" {
+		return s.Customer.ProviderCustomerID
 	}
-	return c.ProviderCustomerID
+	return "guest-" + s.ID
+}
+
+func accountName(c catalog.Customer) string {
+	switch {
+	case c.Name != "":
+		return c.Name
+	case c.ProviderCustomerID != "":
+		return c.ProviderCustomerID
+	}
+	return "Guest customer"
 }

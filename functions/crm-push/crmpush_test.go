@@ -273,3 +273,32 @@ func TestSnapshotWithoutVersionIsDeadLettered(t *testing.T) {
 		t.Error("crm_sync recorded for a snapshot without a version")
 	}
 }
+
+// A guest checkout (Stripe's "customer": null) still reaches Salesforce: an
+// account of its own, not a dead letter for an empty external id.
+func TestAGuestCheckoutGetsAnAccountOfItsOwn(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	e := subscriptionEvent(t, "act-guest", catalog.SubscriptionActivated, "active", 1)
+	var snap catalog.SubscriptionSnapshot
+	if err := e.DataAs(&snap); err != nil {
+		t.Fatal(err)
+	}
+	snap.Customer = catalog.Customer{Email: "guest@example.com"}
+	guest, err := cloudevent.New(context.Background(), "act-guest", catalog.SourcePaymentResult, catalog.SubscriptionActivated, subID, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, guest)
+	acct, ok := fx.sf.Record(AccountObject, "guest-"+subID)
+	if !ok || acct["Name"] != "Guest customer" || acct["Billing_Email__c"] != "guest@example.com" {
+		t.Fatalf("guest account = %v (%v)", acct, ok)
+	}
+	rec, ok := fx.sf.Record(SubscriptionObject, subID)
+	if !ok || rec["Status__c"] != "active" {
+		t.Fatalf("subscription record = %v", rec)
+	}
+	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(guest)); found {
+		t.Fatal("the guest's push was dead-lettered")
+	}
+}
