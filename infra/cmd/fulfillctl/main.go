@@ -28,6 +28,7 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
@@ -278,9 +279,11 @@ func moveClock(args []string) error {
 // clock injected by the local stack's main, and production reads no clock file.
 func now() time.Time { return clock.FromEnv().Now() }
 
-func show(ctx context.Context, args []string) error {
+// withSubscription opens the store and reads the subscription the command's
+// one argument names, for do.
+func withSubscription(ctx context.Context, args []string, command string, do func(*store.Store, *subscription.Subscription) error) error {
 	if len(args) != 1 {
-		return errors.New("usage: show SUBSCRIPTION_ID")
+		return fmt.Errorf("usage: %s SUBSCRIPTION_ID", command)
 	}
 	st, err := openStore(ctx)
 	if err != nil {
@@ -291,6 +294,14 @@ func show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	return do(st, sub)
+}
+
+func show(ctx context.Context, args []string) error {
+	return withSubscription(ctx, args, "show", func(st *store.Store, sub *subscription.Subscription) error { return showSubscription(ctx, st, sub) })
+}
+
+func showSubscription(ctx context.Context, st *store.Store, sub *subscription.Subscription) error {
 	history, err := st.SubscriptionHistory(ctx, sub.ID)
 	if err != nil {
 		return err
@@ -370,18 +381,10 @@ func printJSON(v any) error {
 // printLedger prints a subscription's billing ledger: every charge, what
 // it bought, its outcome and whether it was granted, then the totals.
 func printLedger(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: ledger SUBSCRIPTION_ID")
-	}
-	st, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	sub, err := st.Subscription(ctx, nil, args[0])
-	if err != nil {
-		return err
-	}
+	return withSubscription(ctx, args, "ledger", func(_ *store.Store, sub *subscription.Subscription) error { return ledgerTable(sub) })
+}
+
+func ledgerTable(sub *subscription.Subscription) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "QUOTED\tKEY\tKIND\tBUYS\tAMOUNT\tINVOICE\tOUTCOME\tAT\tGRANTED")
 	for _, ln := range sub.Ledger {
