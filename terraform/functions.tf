@@ -8,6 +8,9 @@
 #   invokers  who may call an HTTP function that is not public (IAM members)
 #   env       settings; secrets: environment variable => Secret Manager secret
 #   publishes topics it publishes to
+#   database  the Firestore database it uses, the only one it may read or
+#             write; "(default)" when not set. Only the public webhook has
+#             one of its own (webhooks, modules/platform/firestore.tf).
 
 locals {
   functions = {
@@ -17,6 +20,9 @@ locals {
       env       = { STRIPE_LIVEMODE = var.stripe_livemode }
       secrets   = { STRIPE_WEBHOOK_SECRETS = "stripe-webhook-secrets" }
       publishes = ["provider-events"]
+      # Its raw events (webhook_events) live apart from everyone's state: an
+      # exploited webhook reaches nothing else, and no other function them.
+      database = "webhooks"
     }
     payment-result = {
       public    = false

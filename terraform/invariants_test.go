@@ -13,8 +13,11 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 
 	"fulfillment/infra/topology"
 )
@@ -296,13 +299,207 @@ func TestNoPrimitiveRoles(t *testing.T) {
 			t.Errorf("%s grants the primitive role %s", path, m)
 		}
 	}
-	// A function's identity holds only what it needs at project level.
+	// A function's identity holds only what it needs at project level; its
+	// Firestore role is a binding of its own, conditioned on its database
+	// (TestEachFunctionReachesOnlyItsFirestoreDatabase).
 	files := parseAll(t)
 	b := one(t, files, "modules/function", "resource", "google_project_iam_member", "function")
-	allowed := `toset(["roles/datastore.user", "roles/cloudtrace.agent", "roles/monitoring.metricWriter"])`
+	allowed := `toset(["roles/cloudtrace.agent", "roles/monitoring.metricWriter"])`
 	if got := source(files, b.Body.Attributes["for_each"].Expr); got != allowed {
 		t.Errorf("function project roles = %s, want %s", got, allowed)
 	}
+}
+
+// The webhook's database. Firestore IAM cannot restrict a role to
+// collections, only to databases: the public webhook's raw events live in a
+// database of their own, the only one its identity may reach.
+const webhookDatabase = "webhooks"
+
+// firestoreCondition is the condition Firestore documents for access to one
+// database (manage-databases: "Configure per-database access permissions").
+var firestoreCondition = regexp.MustCompile(`^resource\.name == "projects/test-project/databases/([^"]+)"$`)
+
+// functionDatabase is the database module "function" is given for name:
+// its database attribute evaluated for that entry of local.functions, or the
+// variable's default when the call does not set it.
+func functionDatabase(t *testing.T, files map[string]file, name string, entry hclsyntax.Expression) string {
+	t.Helper()
+	call := one(t, files, ".", "module", "function")
+	attr, ok := call.Body.Attributes["database"]
+	if !ok {
+		def := one(t, files, "modules/function", "variable", "database").Body.Attributes["default"]
+		if def == nil {
+			t.Fatal(`module "function": no database set and variable "database" has no default`)
+		}
+		v, diags := def.Expr.Value(nil)
+		if diags.HasErrors() || v.Type() != cty.String {
+			t.Fatal(`variable "database": the default is not a literal string`)
+		}
+		return v.AsString()
+	}
+	// each.value holds the entry's database when it sets one, as a literal.
+	value := map[string]cty.Value{}
+	for _, item := range entry.(*hclsyntax.ObjectConsExpr).Items {
+		if hcl.ExprAsKeyword(item.KeyExpr) != "database" {
+			continue
+		}
+		v, diags := item.ValueExpr.Value(nil)
+		if diags.HasErrors() || v.Type() != cty.String {
+			t.Fatalf("local.functions.%s.database must be a literal string", name)
+		}
+		value["database"] = v
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
+			"key": cty.StringVal(name), "value": cty.ObjectVal(value),
+		})},
+		Functions: map[string]function.Function{"try": tryfunc.TryFunc},
+	}
+	v, diags := attr.Expr.Value(ctx)
+	if diags.HasErrors() || v.Type() != cty.String {
+		t.Fatalf("%s: module \"function\" database = %s does not evaluate to a string: %s", name, source(files, attr.Expr), diags.Error())
+	}
+	return v.AsString()
+}
+
+func TestEachFunctionReachesOnlyItsFirestoreDatabase(t *testing.T) {
+	files := parseAll(t)
+
+	// Firestore roles are granted in one place: the module's conditioned
+	// binding, one per function (no for_each, no count).
+	var grants []*hclsyntax.Block
+	for path, f := range files {
+		for _, b := range f.body.Blocks {
+			if b.Type != "resource" {
+				continue
+			}
+			for _, name := range []string{"role", "roles", "for_each"} {
+				if attr, ok := b.Body.Attributes[name]; ok && strings.Contains(source(files, attr.Expr), "roles/datastore.") {
+					if path != "modules/function/main.tf" || b.Labels[0] != "google_project_iam_member" || b.Labels[1] != "firestore" {
+						t.Errorf("%s: %s.%s grants a Firestore role outside the module's conditioned binding", path, b.Labels[0], b.Labels[1])
+					}
+					grants = append(grants, b)
+				}
+			}
+		}
+	}
+	if len(grants) != 1 {
+		t.Fatalf("%d Firestore role grants, want the one in modules/function", len(grants))
+	}
+	grant := grants[0]
+	if role, _ := grant.Body.Attributes["role"].Expr.Value(nil); role.IsNull() || role.AsString() != "roles/datastore.user" {
+		t.Errorf("the function's Firestore role = %s, want roles/datastore.user", source(files, grant.Body.Attributes["role"].Expr))
+	}
+	if grant.Body.Attributes["for_each"] != nil || grant.Body.Attributes["count"] != nil {
+		t.Error("the Firestore binding must be one per function: no for_each or count")
+	}
+	var condition *hclsyntax.Block
+	for _, c := range grant.Body.Blocks {
+		if c.Type == "condition" {
+			if condition != nil {
+				t.Error("the Firestore binding has more than one condition block")
+			}
+			condition = c
+		}
+	}
+	if condition == nil || condition.Body.Attributes["expression"] == nil {
+		t.Fatal("the function's roles/datastore.user has no IAM condition: every function could read and write every database")
+	}
+	expression := condition.Body.Attributes["expression"].Expr
+
+	// Per function: the database it is given, the one condition that
+	// binding then carries, and the FIRESTORE_DATABASE it reads.
+	env := firestoreDatabaseEnv(t, files)
+	for name, entry := range localObject(t, files, ".", "functions") {
+		db := functionDatabase(t, files, name, entry)
+		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
+			"project": cty.StringVal("test-project"), "database": cty.StringVal(db), "name": cty.StringVal(name),
+		})}}
+		v, diags := expression.Value(ctx)
+		if diags.HasErrors() || v.Type() != cty.String {
+			t.Fatalf("the condition %s does not evaluate to a string: %s", source(files, expression), diags.Error())
+		}
+		// Exactly one database: one equality on one database's name, no
+		// ||, no prefix match, no other attribute.
+		m := firestoreCondition.FindStringSubmatch(v.AsString())
+		if m == nil || strings.ContainsAny(m[1], "/*|&!") {
+			t.Errorf("%s: Firestore condition %q, want resource.name == \"projects/<project>/databases/<one database>\"", name, v.AsString())
+			continue
+		}
+		if m[1] != db {
+			t.Errorf("%s: Firestore condition is on database %s, but the function uses %s", name, m[1], db)
+		}
+		want := "(default)"
+		if name == "checkout-webhook" {
+			want = webhookDatabase
+		}
+		if db != want {
+			t.Errorf("%s: Firestore database %s, want %s (only the public webhook has one of its own, and no other function may reach it)", name, db, want)
+		}
+		if got := env(db); got != db {
+			t.Errorf("%s: FIRESTORE_DATABASE = %s, but its IAM condition allows only %s", name, got, db)
+		}
+		if e, ok := entry.(*hclsyntax.ObjectConsExpr); ok {
+			for _, item := range e.Items {
+				if hcl.ExprAsKeyword(item.KeyExpr) == "env" && strings.Contains(source(files, item.ValueExpr), "FIRESTORE_DATABASE") {
+					t.Errorf("%s sets FIRESTORE_DATABASE in env: set database, which the module passes on", name)
+				}
+			}
+		}
+	}
+
+	// The webhook's database exists, and deleting it takes two steps.
+	var found bool
+	for _, b := range blocks(files, "modules/platform", "resource", "google_firestore_database") {
+		v, diags := b.Body.Attributes["name"].Expr.Value(nil)
+		if diags.HasErrors() || v.AsString() != webhookDatabase {
+			continue
+		}
+		found = true
+		if p, ok := b.Body.Attributes["delete_protection_state"]; !ok || source(files, p.Expr) != `"DELETE_PROTECTION_ENABLED"` {
+			t.Errorf("Firestore database %s has no delete protection", webhookDatabase)
+		}
+	}
+	if !found {
+		t.Errorf("modules/platform creates no Firestore database %s", webhookDatabase)
+	}
+}
+
+// firestoreDatabaseEnv returns what the module sets FIRESTORE_DATABASE to,
+// given its var.database: it must be var.database itself, in the last
+// argument of local.env's merge, so that var.env cannot override it.
+func firestoreDatabaseEnv(t *testing.T, files map[string]file) func(database string) string {
+	t.Helper()
+	var env hclsyntax.Expression
+	for _, b := range blocks(files, "modules/function", "locals") {
+		if attr, ok := b.Body.Attributes["env"]; ok {
+			env = attr.Expr
+		}
+	}
+	call, ok := env.(*hclsyntax.FunctionCallExpr)
+	if !ok || call.Name != "merge" || len(call.Args) == 0 {
+		t.Fatal("modules/function: local.env must be merge(var.env, { ... })")
+	}
+	last, ok := call.Args[len(call.Args)-1].(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Fatal("modules/function: local.env's last merge argument must be an object literal")
+	}
+	for _, item := range last.Items {
+		if hcl.ExprAsKeyword(item.KeyExpr) != "FIRESTORE_DATABASE" {
+			continue
+		}
+		value := item.ValueExpr
+		return func(database string) string {
+			ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{"database": cty.StringVal(database)})}}
+			v, diags := value.Value(ctx)
+			if diags.HasErrors() || v.Type() != cty.String {
+				return source(files, value)
+			}
+			return v.AsString()
+		}
+	}
+	t.Fatal("modules/function: local.env does not set FIRESTORE_DATABASE last")
+	return nil
 }
 
 func TestPlatformHasTheDatabaseSchedulesAndSecrets(t *testing.T) {

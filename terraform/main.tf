@@ -61,6 +61,7 @@ module "function" {
   delivery  = local.topology.delivery
   log_level = var.log_level
   env       = each.value.env
+  database  = try(each.value.database, "(default)")
 
   otlp_endpoint = var.otlp_endpoint
   secrets       = each.value.secrets

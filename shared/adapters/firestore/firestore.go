@@ -20,18 +20,37 @@ type DB struct {
 	Client *fs.Client
 }
 
-// Open connects to Firestore for project.
+// Open connects to the (default) Firestore database of project.
 func Open(ctx context.Context, project string) (*DB, error) {
-	c, err := fs.NewClient(ctx, project)
+	return OpenIn(ctx, project, fs.DefaultDatabaseID)
+}
+
+// OpenIn connects to the Firestore database named database of project; ""
+// and "(default)" are the default database.
+func OpenIn(ctx context.Context, project, database string) (*DB, error) {
+	var c *fs.Client
+	var err error
+	if database == "" || database == fs.DefaultDatabaseID {
+		c, err = fs.NewClient(ctx, project)
+	} else {
+		c, err = fs.NewClientWithDatabase(ctx, project, database)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("firestore.Open: %w", err)
+		return nil, fmt.Errorf("firestore.Open %s/%s: %w", project, database, err)
 	}
 	return &DB{Client: c}, nil
 }
 
-// OpenStore returns the shared repositories on Firestore for project.
+// OpenStore returns the shared repositories on the (default) Firestore
+// database of project.
 func OpenStore(ctx context.Context, project string) (*store.Store, error) {
-	db, err := Open(ctx, project)
+	return OpenStoreIn(ctx, project, fs.DefaultDatabaseID)
+}
+
+// OpenStoreIn returns the shared repositories on the Firestore database
+// named database of project (OpenIn).
+func OpenStoreIn(ctx context.Context, project, database string) (*store.Store, error) {
+	db, err := OpenIn(ctx, project, database)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,11 @@ import (
 type Common struct {
 	// Project is the GCP project whose Firestore and Pub/Sub the function uses.
 	Project string `env:"GOOGLE_CLOUD_PROJECT" envDefault:"fulfillment-local"`
+	// Database is the Firestore database the function reads and writes.
+	// Every function uses "(default)" except the public webhook on GCP,
+	// which terraform points at a database of its own ("webhooks") that is
+	// the only one its identity may reach (docs/deploy.md: Data access).
+	Database string `env:"FIRESTORE_DATABASE" envDefault:"(default)"`
 	// DeadLetterTopic receives the events the function gives up on; empty
 	// for a function that dead-letters nothing.
 	DeadLetterTopic string `env:"DEAD_LETTER_TOPIC"`

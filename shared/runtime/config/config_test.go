@@ -31,7 +31,7 @@ func (s *settings) Validate() error {
 }
 
 var variables = []string{
-	"GOOGLE_CLOUD_PROJECT", "DEAD_LETTER_TOPIC", "CONFIG_TEST_SECRET", "CONFIG_TEST_NAME", "CONFIG_TEST_COUNT",
+	"GOOGLE_CLOUD_PROJECT", "FIRESTORE_DATABASE", "DEAD_LETTER_TOPIC", "CONFIG_TEST_SECRET", "CONFIG_TEST_NAME", "CONFIG_TEST_COUNT",
 	"CONFIG_TEST_EVERY", "CONFIG_TEST_ITEMS", "CONFIG_TEST_NUMBERS", "CONFIG_TEST_DAYS",
 }
 
@@ -48,7 +48,7 @@ func TestDefaultsApplyWhenUnsetOrEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := settings{
-		Common: Common{Project: "fulfillment-local"}, Secret: "s", Name: "default-name", Count: 5,
+		Common: Common{Project: "fulfillment-local", Database: "(default)"}, Secret: "s", Name: "default-name", Count: 5,
 		Every: 10 * time.Minute, Numbers: Ints{3, 7, 14}, Nested: nested{Days: 30},
 	}
 	if got.CommonSettings() != want.Common || got.Secret != want.Secret || got.Name != want.Name || got.Count != want.Count ||
@@ -59,14 +59,14 @@ func TestDefaultsApplyWhenUnsetOrEmpty(t *testing.T) {
 
 func TestValuesAreReadListsTrimmed(t *testing.T) {
 	setEnv(t, map[string]string{
-		"GOOGLE_CLOUD_PROJECT": "p", "DEAD_LETTER_TOPIC": "dl", "CONFIG_TEST_SECRET": "s", "CONFIG_TEST_COUNT": "2",
+		"GOOGLE_CLOUD_PROJECT": "p", "FIRESTORE_DATABASE": "webhooks", "DEAD_LETTER_TOPIC": "dl", "CONFIG_TEST_SECRET": "s", "CONFIG_TEST_COUNT": "2",
 		"CONFIG_TEST_EVERY": "90s", "CONFIG_TEST_ITEMS": " a, b,,c ", "CONFIG_TEST_NUMBERS": "1, 2", "CONFIG_TEST_DAYS": "4",
 	})
 	got, err := Read[settings]()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Project != "p" || got.DeadLetterTopic != "dl" || got.Count != 2 || got.Every != 90*time.Second ||
+	if got.Project != "p" || got.Database != "webhooks" || got.DeadLetterTopic != "dl" || got.Count != 2 || got.Every != 90*time.Second ||
 		!slices.Equal(got.Items, List{"a", "b", "c"}) || !slices.Equal(got.Numbers, Ints{1, 2}) || got.Nested.Days != 4 {
 		t.Fatalf("Read = %+v", got)
 	}

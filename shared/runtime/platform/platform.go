@@ -1,6 +1,6 @@
 // Package platform opens the GCP clients every function shares: Firestore
-// and Pub/Sub for GOOGLE_CLOUD_PROJECT (the emulators when their *_EMULATOR_HOST
-// variables are set), and wires a function once (Setup, SetupEvents): read
+// (the FIRESTORE_DATABASE database) and Pub/Sub for GOOGLE_CLOUD_PROJECT (the
+// emulators when their *_EMULATOR_HOST variables are set), and wires a function once (Setup, SetupEvents): read
 // its settings, open the platform, hand both to its constructor.
 package platform
 
@@ -27,9 +27,9 @@ type Platform struct {
 	DeadLetterTopic string
 }
 
-// Open connects both clients.
+// Open connects both clients: Firestore on common.Database (FIRESTORE_DATABASE).
 func Open(ctx context.Context, common config.Common) (*Platform, error) {
-	st, err := firestore.OpenStore(ctx, common.Project)
+	st, err := firestore.OpenStoreIn(ctx, common.Project, common.Database)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/runtime/config"
 	"fulfillment/shared/runtime/entrypoint"
 )
@@ -30,5 +31,31 @@ func TestSetupStopsOnBadSettingsBeforeBuilding(t *testing.T) {
 	}
 	if built {
 		t.Error("the constructor ran with bad settings")
+	}
+}
+
+// The store is opened on FIRESTORE_DATABASE's database: the webhook's own on
+// GCP, (default) otherwise. Nothing is dialled: both clients connect lazily,
+// here to an address nothing listens on.
+func TestOpenUsesTheConfiguredDatabase(t *testing.T) {
+	t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1")
+	t.Setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
+	for database, want := range map[string]string{
+		"(default)": "projects/p/databases/(default)/documents/webhook_events/evt_1",
+		"":          "projects/p/databases/(default)/documents/webhook_events/evt_1",
+		"webhooks":  "projects/p/databases/webhooks/documents/webhook_events/evt_1",
+	} {
+		p, err := Open(context.Background(), config.Common{Project: "p", Database: database})
+		if err != nil {
+			t.Fatalf("Open(%q): %v", database, err)
+		}
+		db, ok := p.Store.DB.(*firestore.DB)
+		if !ok {
+			t.Fatalf("Open's store is a %T, want *firestore.DB", p.Store.DB)
+		}
+		if got := db.Client.Doc("webhook_events/evt_1").Path; got != want {
+			t.Errorf("Database %q: a document is %s, want %s", database, got, want)
+		}
+		_ = p.Close()
 	}
 }

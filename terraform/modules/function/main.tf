@@ -9,6 +9,7 @@ locals {
   dead_letter = "${var.name}-dead-letter"
   env = merge(var.env, {
     GOOGLE_CLOUD_PROJECT = var.project
+    FIRESTORE_DATABASE   = var.database # the one database its identity may use (below)
     DEAD_LETTER_TOPIC    = local.dead_letter
     LOG_LEVEL            = var.log_level
     FUNCTION_TARGET      = var.name
@@ -29,13 +30,36 @@ resource "google_service_account" "function" {
   display_name = "Function ${var.name}"
 }
 
-# Firestore reads and writes, and exporting its traces and metrics.
+# Exporting its traces and metrics.
 resource "google_project_iam_member" "function" {
-  for_each = toset(["roles/datastore.user", "roles/cloudtrace.agent", "roles/monitoring.metricWriter"])
+  for_each = toset(["roles/cloudtrace.agent", "roles/monitoring.metricWriter"])
 
   project = var.project
   role    = each.value
   member  = google_service_account.function.member
+}
+
+# Firestore reads and writes, in its own database only. Firestore IAM cannot
+# tell collections apart, but a condition on the database's resource name
+# limits a project-level grant to one database, as Firestore documents for
+# per-database access ("Configure per-database access permissions",
+# https://firebase.google.com/docs/firestore/manage-databases, also
+# https://cloud.google.com/firestore/native/docs/manage-databases):
+#   resource.name=="projects/PROJECT_ID/databases/DATABASE_ID"
+# So the public webhook reaches only the webhooks database and its raw events,
+# never the subscriptions, and no other function reaches those raw events.
+# The role's few project-level permissions (listing databases, reading the
+# project) fail the condition and are not granted: the functions use none.
+resource "google_project_iam_member" "firestore" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = google_service_account.function.member
+
+  condition {
+    title       = "Firestore database ${var.database} only"
+    description = "Function ${var.name} reads and writes Firestore database ${var.database} and no other."
+    expression  = "resource.name == \"projects/${var.project}/databases/${var.database}\""
+  }
 }
 
 resource "google_pubsub_topic_iam_member" "publishes" {

@@ -16,6 +16,18 @@ variable "region" {
   type = string
 }
 
+variable "database" {
+  description = "The Firestore database the function uses (FIRESTORE_DATABASE), the only one its identity may read or write."
+  type        = string
+  default     = "(default)"
+
+  validation {
+    # One database id (Firestore's rules for an id), never a pattern.
+    condition     = var.database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.database))
+    error_message = "A Firestore database id: (default), or 4 to 63 lowercase letters, digits and dashes starting with a letter."
+  }
+}
+
 variable "image" {
   description = "Container image pinned by digest."
   type        = string

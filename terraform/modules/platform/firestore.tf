@@ -1,9 +1,23 @@
-# The Firestore database and its TTL policies (the functions' queries need
+# The Firestore databases and their TTL policies (the functions' queries need
 # only the automatic single-field indexes: see the end of this file).
 
 resource "google_firestore_database" "this" {
   project                 = var.project
   name                    = "(default)"
+  location_id             = var.region
+  type                    = "FIRESTORE_NATIVE"
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  depends_on              = [google_project_service.this]
+}
+
+# The public webhook's own database: its raw events (webhook_events) and
+# nothing else. Each function may use one database only (modules/function:
+# the condition on its roles/datastore.user), so the one function the
+# internet reaches cannot touch the subscriptions, and no other function
+# the raw events. Its name is checkout-webhook's database in functions.tf.
+resource "google_firestore_database" "webhooks" {
+  project                 = var.project
+  name                    = "webhooks"
   location_id             = var.region
   type                    = "FIRESTORE_NATIVE"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
