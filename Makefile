@@ -26,12 +26,13 @@ run: tools
 	go run ./infra/cmd/localstack
 
 ## test: every test; one emulator pair for the whole run, stopped at the end
-## (and prints the fault-injection suite's figures, which it also asserts)
+## (and prints the fault-injection suite's and the model test's figures, which they also assert)
 test: tools
 	go vet ./...
-	@mkdir -p .localstack && rm -f .localstack/faults-report.txt
-	FAULT_REPORT=$(CURDIR)/.localstack/faults-report.txt go run ./infra/cmd/withemulators -- go test -count=1 -timeout 12m ./...
-	@cat .localstack/faults-report.txt
+	@mkdir -p .localstack && rm -f .localstack/faults-report.txt .localstack/model-report.txt
+	FAULT_REPORT=$(CURDIR)/.localstack/faults-report.txt MODEL_REPORT=$(CURDIR)/.localstack/model-report.txt \
+		go run ./infra/cmd/withemulators -- go test -count=1 -timeout 12m ./...
+	@cat .localstack/faults-report.txt .localstack/model-report.txt
 
 ## test-fast: every unit and component test, on the in-memory storage
 ## adapter: no JVM, no emulator (the contract suite's Firestore half, e2e and
