@@ -187,3 +187,45 @@ func TestCheckoutCurrencyIsKept(t *testing.T) {
 		t.Fatalf("currency %q, lines %q / %q; want eur throughout", s.ChargeCurrency(), s.Ledger.Find(key).Currency, s.Ledger.Find("purchase-cs_m").Currency)
 	}
 }
+
+// A renewal payment that failed at the provider is applied although one of
+// our own changes (here the auto-renew command, a review's notice) was
+// recorded after the failure happened and before its webhook arrived: only
+// provider events make a provider event stale.
+func TestARenewalFailureArrivingAfterOurOwnChangeStartsDunning(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, _ := bought(t, fx)
+	var end time.Time
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			end = s.TermEnd
+			charged := end.Add(-7 * 24 * time.Hour)
+			key := idempotency.Renewal(s.ID, end)
+			if _, err := s.QuoteRenewal(key, charged); err != nil {
+				return subscription.Change{}, err
+			}
+			s.MarkRenewalPending("in_renew", charged)
+			s.ChargeSent(key, "in_renew", false, charged)
+			// Our change an hour after the charge, before the failure's webhook.
+			if _, err := s.SetAutoRenew(false, charged.Add(time.Hour)); err != nil {
+				return subscription.Change{}, err
+			}
+			return s.SetAutoRenew(true, charged.Add(time.Hour))
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := providerEvent(t, "evt_renew_failed", catalog.InvoicePaymentFailed, catalog.ProviderEvent{
+		OccurredAt: end.Add(-7 * 24 * time.Hour).Add(time.Minute), SubscriptionID: subID, InvoiceID: "in_renew",
+		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 34800,
+	})
+	fx.handle(t, failed)
+	s := fx.sub(t, subID)
+	if s.Status != subscription.PastDue || s.Dunning.InvoiceID != "in_renew" {
+		t.Fatalf("after the renewal failure: %s, dunning %+v; want past due on in_renew", s.Status, s.Dunning)
+	}
+	if want := end.Add(-7 * 24 * time.Hour).Add(time.Minute); !s.ProviderEventAt.Equal(want) {
+		t.Fatalf("newest provider time %s, want the failure's %s", s.ProviderEventAt, want)
+	}
+}

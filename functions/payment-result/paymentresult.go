@@ -88,6 +88,9 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 				if err != nil {
 					return nil, err
 				}
+				if next != nil {
+					next.SawProviderEvent(pe.OccurredAt)
+				}
 				if err := f.d.Store.SaveSubscription(tx, next, change, in.Type(), in.ID(), cloudevent.Key(in)); err != nil {
 					return nil, err
 				}

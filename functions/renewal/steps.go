@@ -222,11 +222,19 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 			},
 			ifStillDue(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.RecordRetry(st.N, now) }))
 	case subscription.ActGrace:
-		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.EnterGrace(now) })
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change { return s.EnterGrace(now) })
 	case subscription.ActSuspend:
-		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.Suspend(now) })
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change { return s.Suspend(now) })
 	case subscription.ActCancel:
-		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.CancelUnpaid(now) })
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change { return s.CancelUnpaid(now) })
+	case subscription.ActCheckRenewal:
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change {
+			failedAt := now
+			if ln := s.RenewalLine(); ln != nil {
+				failedAt = ln.QuotedAt
+			}
+			return s.RenewalUnpaidAtTermEnd(s.RenewalInvoiceID, failedAt, now)
+		})
 	default: // subscription.ActExpire
 		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.ExpireIfEnded(now) })
 	}
@@ -327,6 +335,42 @@ func (f *Function) voidWork(unit event.Event, sub *subscription.Subscription, st
 					return noOp(s, "renewal invoice "+invoiceID+" already paid: its payment renews the term"), nil
 				}
 				return s.VoidRenewal(now), nil
+			})(ctx, tx)
+		})
+}
+
+// askFirst asks Stripe where the renewal invoice is before a step that
+// takes features away (grace, suspension, cancellation: rule 9) or that
+// finds the renewal still pending at term end. Paid (its invoice.paid never
+// came): the term is renewed as invoice.paid would, and the step is not
+// taken. Void or uncollectible: recorded, and the step goes on as for a
+// failure. Open (or draft): the schedule goes on.
+func (f *Function) askFirst(unit event.Event, sub *subscription.Subscription, st subscription.Step,
+	then func(s *subscription.Subscription, now time.Time) subscription.Change) consumer.Work {
+	invoiceID := sub.OpenRenewalInvoice()
+	return consumer.WithEffect(
+		func(ctx context.Context) (stripe.InvoiceStatus, error) {
+			if invoiceID == "" {
+				return stripe.InvoiceOpen, nil
+			}
+			return f.d.Billing.InvoiceStatus(ctx, invoiceID)
+		},
+		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
+			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				if !s.StillDue(st, now, f.d.Policy) || s.OpenRenewalInvoice() != invoiceID {
+					return noOp(s, "step no longer due"), nil
+				}
+				switch status {
+				case stripe.InvoicePaid:
+					return s.RenewalPaidAtProvider(invoiceID, now), nil
+				case stripe.InvoiceVoid, stripe.InvoiceUncollectible:
+					o := ledger.Void
+					if status == stripe.InvoiceUncollectible {
+						o = ledger.Uncollectible
+					}
+					s.ApplyChargeOutcome("", invoiceID, o, 0, now)
+				}
+				return then(s, now), nil
 			})(ctx, tx)
 		})
 }

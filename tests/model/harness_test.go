@@ -249,9 +249,9 @@ func (h *harness) autoRenewDelivered(e event.Event) {
 }
 
 // gitlabFake is GitLab's provisioning API in process: Provision replaces the
-// base product, and sets storage and compute minutes only when sent (GitLab
-// reads an omitted or zero amount as "leave unchanged"); Current returns
-// what was last provisioned.
+// base product, and sets storage and compute minutes when their hash is sent
+// (an omitted hash leaves them unchanged); Current returns what was last
+// provisioned.
 type gitlabFake struct {
 	ns    map[string]*glState
 	calls int
@@ -271,10 +271,14 @@ func (g *gitlabFake) Provision(_ context.Context, namespaceID string, req gitlab
 		g.ns[namespaceID] = s
 	}
 	s.base = req.BaseProduct
-	if req.Storage.AdditionalPurchasedStorageSize > 0 {
+	// A storage or compute-minutes hash sent sets the amount, 0 clearing
+	// it; only an omitted hash leaves GitLab's value in place. (The fake
+	// first read a sent 0 as "leave unchanged", which kept revoked packs
+	// granted after expiry although provisioning clears them.)
+	if req.Storage != nil {
 		s.storageMiB = req.Storage.AdditionalPurchasedStorageSize
 	}
-	if req.ComputeMinutes.ExtraSharedRunnersMinutesLimit > 0 {
+	if req.ComputeMinutes != nil {
 		s.compute = req.ComputeMinutes.ExtraSharedRunnersMinutesLimit
 	}
 	return nil

@@ -96,17 +96,30 @@ func (h *harness) termEntitlement(id string, base *invoice) entitlement {
 // the last paid term's while the documented grace after it lasts.
 func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 	now := h.now()
-	var last *invoice
+	var last, covering *invoice
 	for _, inv := range h.paidInvoices(m.id) {
 		if !inv.bought.base {
 			continue
 		}
-		if !now.Before(inv.bought.termStart) && now.Before(inv.bought.termEnd) {
-			return h.termEntitlement(m.id, inv), true
+		// A paid renewal is granted from its payment, not from its term's
+		// start: invoice.paid renews the subscription at once and
+		// provisioning follows (docs/subscription-lifecycle.md), so the
+		// next term's plan and seats (those the customer already uses)
+		// may be held up to the charge lead early. Of two paid terms
+		// covering now, the later one is what GitLab holds.
+		from := inv.bought.termStart
+		if inv.paidAt.Before(from) {
+			from = inv.paidAt
+		}
+		if !now.Before(from) && now.Before(inv.bought.termEnd) && (covering == nil || inv.bought.termStart.After(covering.bought.termStart)) {
+			covering = inv
 		}
 		if !now.Before(inv.bought.termEnd) && (last == nil || inv.bought.termEnd.After(last.bought.termEnd)) {
 			last = inv
 		}
+	}
+	if covering != nil {
+		return h.termEntitlement(m.id, covering), true
 	}
 	if last == nil {
 		return entitlement{}, false

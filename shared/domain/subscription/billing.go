@@ -39,6 +39,11 @@ func (s *Subscription) Quote(key string, a Addition, at time.Time) (*ledger.Line
 	if ln := s.Ledger.Find(key); ln != nil {
 		return ln, nil
 	}
+	if !at.Before(s.TermEnd) {
+		// The term is over (the expiry or renewal has not run yet): what is
+		// left of it costs nothing, and nothing is sold for free.
+		return nil, refuse("the term ended on %s: nothing left to buy in it", s.TermEnd.Format(time.DateOnly))
+	}
 	trial := *s
 	trial.Packs = slices.Clone(s.Packs)
 	line := ledger.Line{Key: key, Kind: a.Kind, Currency: s.ChargeCurrency(), QuotedAt: at,

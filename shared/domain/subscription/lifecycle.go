@@ -259,6 +259,10 @@ const (
 	// ActVoidRenewal voids the renewal invoice still unpaid when auto-renew
 	// was turned off: nothing is charged for a term the customer declined.
 	ActVoidRenewal Action = "void-renewal"
+	// ActCheckRenewal asks the provider about a renewal invoice raised and
+	// still unanswered at term end (its webhook lost, or its failure taken
+	// for stale): paid renews the term, unpaid starts dunning.
+	ActCheckRenewal Action = "check-renewal"
 )
 
 // Step is one action due at a time. Key names it uniquely for the
@@ -305,6 +309,9 @@ func (s *Subscription) Steps(p Policy) []Step {
 				add(ActNotice, s.TermEnd.Add(-p.NoticeLead), 0)
 			}
 			add(ActCharge, s.TermEnd.Add(-p.ChargeLead), 0)
+		default:
+			// Raised, and neither paid nor failed by term end: ask.
+			add(ActCheckRenewal, s.TermEnd, 0)
 		}
 		s.reconciliationSteps(p, add)
 	case PastDue, Grace, Suspended:
@@ -543,4 +550,34 @@ func (s *Subscription) CancelUnpaid(now time.Time) Change {
 		return noOp(s.Status, "not suspended")
 	}
 	return s.Cancel(now, "renewal unpaid after suspension")
+}
+
+// RenewalPaidAtProvider applies a renewal invoice the provider says is paid
+// although its invoice.paid never arrived: the same transition invoice.paid
+// applies (the ledger line paid, the term renewed).
+func (s *Subscription) RenewalPaidAtProvider(invoiceID string, now time.Time) Change {
+	paid := s.ApplyChargeOutcome("", invoiceID, ledger.Paid, 0, now)
+	renewed := s.ApplyInvoicePaid(s.TermEnd, now)
+	if renewed.NoOp {
+		return paid
+	}
+	renewed.Reason = "renewal invoice " + invoiceID + " found paid at the provider"
+	return renewed
+}
+
+// RenewalUnpaidAtTermEnd starts dunning for a renewal invoice still unpaid
+// at term end with no failure applied (its webhook lost, or dropped): the
+// schedule runs from when the renewal was charged (failedAt), as it would
+// have had the failure arrived.
+func (s *Subscription) RenewalUnpaidAtTermEnd(invoiceID string, failedAt, now time.Time) Change {
+	if s.Status != Active || s.RenewalPendingFor.IsZero() || !s.RenewalPendingFor.Equal(s.TermEnd) {
+		return noOp(s.Status, "no renewal pending")
+	}
+	if failedAt.IsZero() || failedAt.After(now) {
+		failedAt = now
+	}
+	s.Status = PastDue
+	s.Dunning = Dunning{FailedAt: failedAt, InvoiceID: invoiceID}
+	return s.bump(Change{From: Active, To: PastDue, Event: catalog.SubscriptionPastDue,
+		Reason: "renewal invoice " + invoiceID + " still unpaid at term end"}, now)
 }
