@@ -229,3 +229,78 @@ func TestARenewalFailureArrivingAfterOurOwnChangeStartsDunning(t *testing.T) {
 		t.Fatalf("newest provider time %s, want the failure's %s", s.ProviderEventAt, want)
 	}
 }
+
+// A renewal whose pay call got no answer (never marked pending) and whose
+// invoice.paid then arrives renews with what the renewal was charged for:
+// the pending downgrade applies, the old plan is not kept.
+func TestARenewalPaidAfterAnUnansweredPayCallAppliesThePendingDowngrade(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	buy := checkout(t, "evt_buy_u", "cs_u", "ultimate", "paid", t0)
+	fx.handle(t, buy)
+	subID := "sub-cs_u"
+	var end time.Time
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			end = s.TermEnd
+			if _, err := s.ChangePlan("premium", t0.Add(time.Hour)); err != nil {
+				return subscription.Change{}, err
+			}
+			charged := end.Add(-7 * 24 * time.Hour)
+			key := idempotency.Renewal(s.ID, end)
+			if _, err := s.QuoteRenewal(key, charged); err != nil {
+				return subscription.Change{}, err
+			}
+			s.ChargeSent(key, "in_unknown", true, charged)
+			s.RenewalInvoiceID = "in_unknown"
+			return s.MarkChargeUnknown(charged), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, providerEvent(t, "evt_paid_u", catalog.InvoicePaid, catalog.ProviderEvent{
+		OccurredAt: end.Add(-7 * 24 * time.Hour).Add(time.Minute), SubscriptionID: subID, InvoiceID: "in_unknown",
+		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 34800,
+	}))
+	s := fx.sub(t, subID)
+	if !s.TermStart.Equal(end) || s.Order.PlanCode != "premium" || s.PendingPlan != "" {
+		t.Fatalf("after the renewal was paid: term from %s, plan %s, pending %q; want renewed on premium", s.TermStart, s.Order.PlanCode, s.PendingPlan)
+	}
+}
+
+// A purchase refunded in whole after the subscription renewed takes back
+// the first term only: the current term, paid by its renewal, is kept.
+func TestAPurchaseRefundedAfterAPaidRenewalKeepsTheRenewedTerm(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, _ := bought(t, fx)
+	var end time.Time
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			end = s.TermEnd
+			key := idempotency.Renewal(s.ID, end)
+			if _, err := s.QuoteRenewal(key, end.Add(-7*24*time.Hour)); err != nil {
+				return subscription.Change{}, err
+			}
+			s.MarkRenewalPending("in_renew", end.Add(-7*24*time.Hour))
+			return s.ChargeSent(key, "in_renew", false, end.Add(-7*24*time.Hour)), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, providerEvent(t, "evt_renew_paid", catalog.InvoicePaid, catalog.ProviderEvent{
+		OccurredAt: end.Add(-7 * 24 * time.Hour), SubscriptionID: subID, InvoiceID: "in_renew",
+		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 34800, PaymentIntentID: "pi_renew",
+	}))
+	fx.handle(t, providerEvent(t, "evt_refund_buy", catalog.ChargeRefunded, catalog.ProviderEvent{
+		OccurredAt: end.Add(-6 * 24 * time.Hour), PaymentIntentID: "pi_buy", ChargeID: "ch_buy",
+		AmountCents: 34800, RefundedCents: 34800, Refunded: true,
+	}))
+	s := fx.sub(t, subID)
+	if s.Status != subscription.Active || !s.TermStart.Equal(end) {
+		t.Fatalf("after the purchase was refunded: %s, term from %s; want active on the renewed term from %s", s.Status, s.TermStart, end)
+	}
+	if ln := s.Ledger.Find("purchase-cs_m"); ln == nil || ln.Outcome != ledger.Refunded {
+		t.Fatalf("purchase line %+v, want refunded", ln)
+	}
+}

@@ -258,9 +258,10 @@ type gitlabFake struct {
 }
 
 type glState struct {
-	base       gitlab.BaseProduct
-	storageMiB int
-	compute    int
+	base          gitlab.BaseProduct
+	storageMiB    int
+	storageEndsOn string
+	compute       int
 }
 
 func (g *gitlabFake) Provision(_ context.Context, namespaceID string, req gitlab.ProvisionRequest) error {
@@ -276,7 +277,7 @@ func (g *gitlabFake) Provision(_ context.Context, namespaceID string, req gitlab
 	// first read a sent 0 as "leave unchanged", which kept revoked packs
 	// granted after expiry although provisioning clears them.)
 	if req.Storage != nil {
-		s.storageMiB = req.Storage.AdditionalPurchasedStorageSize
+		s.storageMiB, s.storageEndsOn = req.Storage.AdditionalPurchasedStorageSize, req.Storage.AdditionalPurchasedStorageEndsOn
 	}
 	if req.ComputeMinutes != nil {
 		s.compute = req.ComputeMinutes.ExtraSharedRunnersMinutesLimit
@@ -290,8 +291,13 @@ func (g *gitlabFake) Current(_ context.Context, namespaceID string) (gitlab.Curr
 		return gitlab.Current{}, false, nil
 	}
 	b := s.base
+	// Storage and compute minutes too, as GitLab's namespace endpoint
+	// returns them: provisioning compares them before calling (the fake
+	// first left them out, so a pack taken back looked held already).
 	return gitlab.Current{PlanCode: b.PlanCode, Seats: b.Seats, MaxSeatsUsed: b.MaxSeatsUsed, StartDate: b.StartDate,
-		EndDate: b.EndDate, AutoRenew: b.AutoRenew, Trial: b.Trial}, true, nil
+		EndDate: b.EndDate, AutoRenew: b.AutoRenew, Trial: b.Trial,
+		AdditionalPurchasedStorageSize: s.storageMiB, AdditionalPurchasedStorageEndsOn: s.storageEndsOn,
+		ExtraSharedRunnersMinutesLimit: s.compute}, true, nil
 }
 
 // grant is what GitLab gives a namespace now: paid features or nothing.

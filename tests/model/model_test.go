@@ -251,6 +251,73 @@ func (j *journey) Review(t *rapid.T) {
 	j.end()
 }
 
+// pickInvoice draws one of the provider's invoices that ok accepts, or skips the step.
+func (j *journey) pickInvoice(t *rapid.T, ok func(inv *invoice) bool) *invoice {
+	var from []*invoice
+	for _, inv := range j.h.pay.invoices {
+		if ok(inv) {
+			from = append(from, inv)
+		}
+	}
+	if len(from) == 0 {
+		t.Skip("no such invoice")
+	}
+	return from[rapid.IntRange(0, len(from)-1).Draw(t, "invoice")]
+}
+
+// Refund refunds part or the rest of a paid charge at the provider (an
+// operator at Stripe's dashboard), after payment-result learnt it was paid.
+func (j *journey) Refund(t *rapid.T) {
+	p := j.h.pay
+	inv := j.pickInvoice(t, func(inv *invoice) bool {
+		return inv.paid && inv.paidKnown && !inv.takenBack && inv.refundedCents < inv.bill.AmountCents
+	})
+	j.chaos(t)
+	left := inv.bill.AmountCents - inv.refundedCents
+	refund := left
+	if left > 1 && rapid.Bool().Draw(t, "partial refund") {
+		refund = rapid.Int64Range(1, left-1).Draw(t, "cents refunded")
+	}
+	inv.refundedCents += refund
+	inv.takenBack = inv.refundedCents >= inv.bill.AmountCents
+	p.refunded += refund
+	j.step(t, "refund %d of %d cents of %s (%s, %s)", refund, inv.bill.AmountCents, inv.id, inv.bill.Key, map[bool]string{true: "in whole", false: "in part"}[inv.takenBack])
+	p.queueChargeEvent(inv)
+	j.end()
+}
+
+// Dispute opens a dispute on a paid charge, or closes an open one as won
+// or lost.
+func (j *journey) Dispute(t *rapid.T) {
+	p := j.h.pay
+	inv := j.pickInvoice(t, func(inv *invoice) bool {
+		return inv.paid && inv.paidKnown && !inv.takenBack && (inv.dispute == "" || inv.dispute == "open")
+	})
+	j.chaos(t)
+	if inv.dispute == "" {
+		inv.dispute = "open"
+		j.step(t, "dispute opened on %s (%s)", inv.id, inv.bill.Key)
+		p.queueDisputeEvent(inv, "charge.dispute.created", "needs_response")
+	} else {
+		inv.dispute = rapid.SampledFrom([]string{"won", "lost"}).Draw(t, "dispute closed")
+		inv.takenBack = inv.dispute == "lost"
+		j.step(t, "dispute on %s (%s) closed: %s", inv.id, inv.bill.Key, inv.dispute)
+		p.queueDisputeEvent(inv, "charge.dispute.closed", inv.dispute)
+	}
+	j.end()
+}
+
+// Void voids an unpaid invoice at the provider (finance, or Stripe after
+// its own retries).
+func (j *journey) Void(t *rapid.T) {
+	inv := j.pickInvoice(t, func(inv *invoice) bool { return !inv.paid && !inv.voided && inv.kind != kindCheckout })
+	j.chaos(t)
+	inv.voided = true
+	j.step(t, "void %s (%s, %d cents)", inv.id, inv.bill.Key, inv.bill.AmountCents)
+	j.h.pay.queueInvoiceEvent(inv, "invoice.voided")
+	j.end()
+}
+
 // tick is one Cloud Scheduler tick of renewal's fan-out.
 func (h *harness) tick() {
 	h.lastTickAt = h.now()
@@ -356,6 +423,7 @@ func (j *journey) record() {
 		fig.violations[name]++
 	}
 	fig.billed += j.h.pay.billed
+	fig.refunded += j.h.pay.refunded
 	fig.granted += j.h.grantedCents
 	fig.charges += j.h.pay.charges
 	fig.declind += j.h.pay.declined
@@ -433,7 +501,7 @@ func report(t *testing.T, took time.Duration, enforced map[string]bool) {
 	fmt.Fprintf(&b, "model: %d journeys, %d steps, %d deliveries in %s\n", fig.journeys, fig.steps, fig.deliveries, took.Round(time.Millisecond))
 	fmt.Fprintf(&b, "%-22s %s\n", "money billed", dollars(float64(fig.billed)))
 	fmt.Fprintf(&b, "%-22s %s\n", "money granted", dollars(fig.granted))
-	fmt.Fprintf(&b, "%-22s %s (no refund events in the catalog yet)\n", "money refunded", dollars(float64(fig.refunded)))
+	fmt.Fprintf(&b, "%-22s %s\n", "money refunded", dollars(float64(fig.refunded)))
 	fmt.Fprintf(&b, "%-22s %d (%d declined)\n", "payment attempts", fig.charges, fig.declind)
 	fmt.Fprintf(&b, "%-22s %-9s %s\n", "invariant", "enforced", "journeys violating it")
 	for _, n := range names() {

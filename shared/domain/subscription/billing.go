@@ -171,6 +171,12 @@ func (s *Subscription) ApplyChargeOutcome(key, invoiceID string, o ledger.Outcom
 func (s *Subscription) grant(ln *ledger.Line, at time.Time) Change {
 	var c Change
 	var err error
+	if (ln.Kind == ledger.Seats || ln.Kind == ledger.Upgrade || ln.Kind == ledger.Pack) && !ln.Buys.TermStart.Equal(s.TermStart) {
+		// Paid after its term was over (renewed meanwhile): what it bought
+		// was for that term; kept as paid, not granted, for a refund.
+		s.UpdatedAt = at
+		return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s paid, not granted: its term from %s is over", ln.Key, ln.Buys.TermStart.Format(time.DateOnly))}
+	}
 	switch ln.Kind {
 	case ledger.Seats:
 		c, err = s.AddSeats(ln.Buys.Seats, at)
@@ -206,9 +212,13 @@ func (s *Subscription) takeBack(ln *ledger.Line, at time.Time) Change {
 	case ledger.Pack:
 		s.removePack(ln.Buys.PurchaseID)
 	case ledger.Purchase, ledger.Renewal:
-		if ln.Buys.TermStart.Equal(s.TermStart) || ln.Kind == ledger.Purchase {
+		if s.paysCurrentTerm(ln) {
 			return s.Cancel(at, why+": what it paid for is taken back")
 		}
+		// An earlier term's charge: that term is over, and the current one
+		// was paid by its own renewal, which is not taken back.
+		s.UpdatedAt = at
+		return Change{From: s.Status, To: s.Status, Reason: why + "; its term is over, the current term is paid by its renewal"}
 	default: // a true-up paid for seats already used: nothing to take back
 		s.UpdatedAt = at
 		return Change{From: s.Status, To: s.Status, Reason: why + "; seats already used, nothing taken back"}
@@ -230,4 +240,22 @@ func (s *Subscription) removePack(purchaseID string) {
 		s.Packs = slices.Delete(s.Packs, i, i+1)
 		return
 	}
+}
+
+// paysCurrentTerm reports whether a purchase or renewal line paid the term
+// running now. A purchase line may carry no term (recorded before an async
+// payment settled): it paid the current term unless a paid renewal did.
+func (s *Subscription) paysCurrentTerm(ln *ledger.Line) bool {
+	if ln.Buys.TermStart.Equal(s.TermStart) {
+		return true
+	}
+	if ln.Kind != ledger.Purchase {
+		return false
+	}
+	for _, r := range s.Ledger {
+		if r.Kind == ledger.Renewal && r.Buys.TermStart.Equal(s.TermStart) && r.IsPaid() {
+			return false
+		}
+	}
+	return true
 }

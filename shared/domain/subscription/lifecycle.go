@@ -263,7 +263,15 @@ const (
 	// still unanswered at term end (its webhook lost, or its failure taken
 	// for stale): paid renews the term, unpaid starts dunning.
 	ActCheckRenewal Action = "check-renewal"
+	// ActSettleAddition asks the provider about a mid-term charge (seats,
+	// upgrade, pack) still unanswered a day after it was sent: a charge
+	// that went through is granted even if its invoice.paid was lost.
+	ActSettleAddition Action = "settle-addition"
 )
+
+// AdditionAnswerWait is how long a mid-term charge waits for its webhook
+// before the provider is asked.
+const AdditionAnswerWait = 24 * time.Hour
 
 // Step is one action due at a time. Key names it uniquely for the
 // subscription (action, term and ordinal), so it runs once.
@@ -321,6 +329,16 @@ func (s *Subscription) Steps(p Policy) []Step {
 			break
 		}
 		s.dunningSteps(p, add)
+	}
+	if s.running() {
+		for i, ln := range s.Ledger {
+			if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack {
+				continue
+			}
+			if ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
+				add(ActSettleAddition, ln.OutcomeAt.Add(AdditionAnswerWait), i)
+			}
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out

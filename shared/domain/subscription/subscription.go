@@ -250,9 +250,18 @@ func (s *Subscription) ApplyInvoicePaid(termStart, at time.Time) Change {
 		return noOp(s.Status, fmt.Sprintf("invoice pays a term starting %s, not the next one (%s)", termStart.Format(time.DateOnly), s.TermEnd.Format(time.DateOnly)))
 	}
 	from := s.Status
-	if s.RenewalSeats > 0 {
-		s.Order.Seats, s.Order.PlanCode = s.RenewalSeats, s.RenewalPlan
+	// What the renewal was charged for: the raised invoice's seats and plan,
+	// else (a renewal whose pay call got no answer was never marked
+	// pending) its quoted line's, else RenewalOrder, which applies a
+	// pending downgrade.
+	next := s.RenewalOrder()
+	if ln := s.RenewalLine(); ln != nil && ln.Buys.Seats > 0 && ln.Buys.PlanCode != "" {
+		next.Seats, next.PlanCode = ln.Buys.Seats, ln.Buys.PlanCode
 	}
+	if s.RenewalSeats > 0 {
+		next.Seats, next.PlanCode = s.RenewalSeats, s.RenewalPlan
+	}
+	s.Order.Seats, s.Order.PlanCode = next.Seats, next.PlanCode
 	s.PendingPlan = ""
 	s.TermStart = s.TermEnd
 	s.TermEnd = s.TermStart.AddDate(0, s.Order.TermMonths, 0)
