@@ -304,3 +304,43 @@ func TestAPurchaseRefundedAfterAPaidRenewalKeepsTheRenewedTerm(t *testing.T) {
 		t.Fatalf("purchase line %+v, want refunded", ln)
 	}
 }
+
+// Seats added in one term and refunded in whole after the renewal take
+// nothing from the renewed term: its seats were paid by the renewal.
+func TestAnAdditionRefundedAfterARenewalLeavesTheRenewedSeats(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, key := bought(t, fx)
+	fx.handle(t, changeInvoice(t, "evt_seats_paid", catalog.InvoicePaid, subID, key, t0.Add(25*time.Hour)))
+	var end time.Time
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			end = s.TermEnd
+			rkey := idempotency.Renewal(s.ID, end)
+			if _, err := s.QuoteRenewal(rkey, end.Add(-7*24*time.Hour)); err != nil {
+				return subscription.Change{}, err
+			}
+			s.MarkRenewalPending("in_renew", end.Add(-7*24*time.Hour))
+			return s.ChargeSent(rkey, "in_renew", false, end.Add(-7*24*time.Hour)), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, providerEvent(t, "evt_renew_paid", catalog.InvoicePaid, catalog.ProviderEvent{
+		OccurredAt: end.Add(-7 * 24 * time.Hour), SubscriptionID: subID, InvoiceID: "in_renew",
+		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 348000,
+	}))
+	if s := fx.sub(t, subID); s.Order.Seats != 10 || !s.TermStart.Equal(end) {
+		t.Fatalf("after the renewal: %d seats, term from %s; want 10 from %s", s.Order.Seats, s.TermStart, end)
+	}
+	fx.handle(t, providerEvent(t, "evt_refund_seats", catalog.ChargeRefunded, catalog.ProviderEvent{
+		OccurredAt: end.Add(24 * time.Hour), PaymentIntentID: "pi_seats", ChargeID: "ch_seats", AmountCents: 1234, RefundedCents: 1234, Refunded: true,
+	}))
+	s := fx.sub(t, subID)
+	if s.Order.Seats != 10 || s.Status != subscription.Active {
+		t.Fatalf("after refunding last term's seats: %d seats, %s; want the renewed 10, active", s.Order.Seats, s.Status)
+	}
+	if ln := s.Ledger.Find(key); ln.Outcome != ledger.Refunded {
+		t.Fatalf("seats line %s, want refunded", ln.Outcome)
+	}
+}

@@ -933,3 +933,23 @@ func TestAReviewThatCannotCatchUpAtOnceStaysDue(t *testing.T) {
 		}
 	}
 }
+
+// A mid-term charge unanswered when the subscription ended is still asked
+// about: paid, it is recorded paid (not granted, kept for a refund).
+func TestAnAdditionUnansweredWhenTheTermEndedIsStillRecordedPaid(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "ended-seats", func(s *subscription.Subscription) { s.Order.AutoRenew = false })
+	last := s.TermEnd.Add(-9 * time.Hour)
+	fx.clock.Set(last)
+	fx.handle(t, command(t, "cmd-last-day", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 1}, last))
+	key := idempotency.Change("cmd-last-day")
+	fx.review(t, s.ID, s.TermEnd)
+	if got := fx.sub(t, s.ID); got.Status != subscription.Expired || got.Ledger.Find(key).Outcome != ledger.Open {
+		t.Fatalf("at term end: %s, line %+v", got.Status, got.Ledger.Find(key))
+	}
+	fx.review(t, s.ID, last.Add(25*time.Hour)) // stripe-mock: the invoice is paid
+	got := fx.sub(t, s.ID)
+	if ln := got.Ledger.Find(key); ln.Outcome != ledger.Paid || ln.Granted || got.Order.Seats != 10 {
+		t.Fatalf("a day later: line %+v, %d seats; want paid, not granted, 10 seats", ln, got.Order.Seats)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	seatusage "fulfillment/functions/seat-usage"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 )
@@ -265,12 +266,28 @@ func (j *journey) pickInvoice(t *rapid.T, ok func(inv *invoice) bool) *invoice {
 	return from[rapid.IntRange(0, len(from)-1).Draw(t, "invoice")]
 }
 
+// paymentKnown says payment-result applied inv's payment (checkout or
+// invoice.paid, which indexed its payment intent): only then can a refund
+// or dispute, which names nothing but the payment intent, find the
+// subscription. An operator refunds a payment the system has seen.
+func (h *harness) paymentKnown(inv *invoice) bool {
+	if !inv.paid || !inv.paidKnown {
+		return false
+	}
+	s := h.sub(inv.sub)
+	if s == nil {
+		return false
+	}
+	ln := s.Ledger.ByInvoice(inv.id)
+	return ln != nil && ln.Outcome != ledger.Quoted && ln.Outcome != ledger.Open && ln.Outcome != ledger.Unknown && ln.Outcome != ledger.Failed
+}
+
 // Refund refunds part or the rest of a paid charge at the provider (an
 // operator at Stripe's dashboard), after payment-result learnt it was paid.
 func (j *journey) Refund(t *rapid.T) {
 	p := j.h.pay
 	inv := j.pickInvoice(t, func(inv *invoice) bool {
-		return inv.paid && inv.paidKnown && !inv.takenBack && inv.refundedCents < inv.bill.AmountCents
+		return j.h.paymentKnown(inv) && !inv.takenBack && inv.refundedCents < inv.bill.AmountCents
 	})
 	j.chaos(t)
 	left := inv.bill.AmountCents - inv.refundedCents
@@ -291,7 +308,7 @@ func (j *journey) Refund(t *rapid.T) {
 func (j *journey) Dispute(t *rapid.T) {
 	p := j.h.pay
 	inv := j.pickInvoice(t, func(inv *invoice) bool {
-		return inv.paid && inv.paidKnown && !inv.takenBack && (inv.dispute == "" || inv.dispute == "open")
+		return j.h.paymentKnown(inv) && !inv.takenBack && (inv.dispute == "" || inv.dispute == "open")
 	})
 	j.chaos(t)
 	if inv.dispute == "" {

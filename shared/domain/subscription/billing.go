@@ -202,6 +202,12 @@ func (s *Subscription) grant(ln *ledger.Line, at time.Time) Change {
 func (s *Subscription) takeBack(ln *ledger.Line, at time.Time) Change {
 	ln.Revoked = true
 	why := fmt.Sprintf("charge %s %s", ln.Key, ln.Outcome)
+	if (ln.Kind == ledger.Seats || ln.Kind == ledger.Upgrade || ln.Kind == ledger.Pack) && !ln.Buys.TermStart.Equal(s.TermStart) {
+		// Bought for a term that is over: the current term's seats, plan
+		// and packs were paid by its renewal, not by this charge.
+		s.UpdatedAt = at
+		return Change{From: s.Status, To: s.Status, Reason: why + "; its term is over, nothing of the current term taken back"}
+	}
 	switch ln.Kind {
 	case ledger.Seats:
 		s.Order.Seats = max(1, s.Order.Seats-ln.Buys.Seats)

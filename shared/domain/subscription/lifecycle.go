@@ -330,14 +330,14 @@ func (s *Subscription) Steps(p Policy) []Step {
 		}
 		s.dunningSteps(p, add)
 	}
-	if s.running() {
-		for i, ln := range s.Ledger {
-			if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack {
-				continue
-			}
-			if ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
-				add(ActSettleAddition, ln.OutcomeAt.Add(AdditionAnswerWait), i)
-			}
+	// In every status: a charge paid after the subscription ended is still
+	// recorded paid (not granted, kept for a refund).
+	for i, ln := range s.Ledger {
+		if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack {
+			continue
+		}
+		if ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
+			add(ActSettleAddition, ln.OutcomeAt.Add(AdditionAnswerWait), i)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
