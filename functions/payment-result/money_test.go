@@ -344,3 +344,41 @@ func TestAnAdditionRefundedAfterARenewalLeavesTheRenewedSeats(t *testing.T) {
 		t.Fatalf("seats line %s, want refunded", ln.Outcome)
 	}
 }
+
+// A pack bought after the renewal was quoted is for the rest of the term:
+// the renewed term holds the storage its renewal was charged for.
+func TestAPackBoughtAfterTheRenewalQuoteEndsWithItsTerm(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, _ := bought(t, fx)
+	var end time.Time
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			end = s.TermEnd
+			quoted := end.Add(-7 * 24 * time.Hour)
+			rkey := idempotency.Renewal(s.ID, end)
+			if _, err := s.QuoteRenewal(rkey, quoted); err != nil {
+				return subscription.Change{}, err
+			}
+			s.MarkRenewalPending("in_renew", quoted)
+			s.ChargeSent(rkey, "in_renew", false, quoted)
+			if _, err := s.Quote("change-cmd-pack", subscription.Addition{Kind: ledger.Pack, PackKind: subscription.PackStorage, PackAmount: 10}, quoted.Add(time.Hour)); err != nil {
+				return subscription.Change{}, err
+			}
+			s.ChargeSent("change-cmd-pack", "in_pack", false, quoted.Add(time.Hour))
+			return s.ApplyChargeOutcome("change-cmd-pack", "in_pack", ledger.Paid, 0, quoted.Add(time.Hour)), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fx.sub(t, subID); s.Order.StorageGB != 10 {
+		t.Fatalf("after the pack was paid: %d GB, want 10", s.Order.StorageGB)
+	}
+	fx.handle(t, providerEvent(t, "evt_renew_paid", catalog.InvoicePaid, catalog.ProviderEvent{
+		OccurredAt: end.Add(-6 * 24 * time.Hour), SubscriptionID: subID, InvoiceID: "in_renew",
+		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 348000,
+	}))
+	if s := fx.sub(t, subID); !s.TermStart.Equal(end) || s.Order.StorageGB != 0 {
+		t.Fatalf("after the renewal: term from %s, %d GB; want renewed with the 0 GB it was charged for", s.TermStart, s.Order.StorageGB)
+	}
+}

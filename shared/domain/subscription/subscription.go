@@ -257,11 +257,16 @@ func (s *Subscription) ApplyInvoicePaid(termStart, at time.Time) Change {
 	next := s.RenewalOrder()
 	if ln := s.RenewalLine(); ln != nil && ln.Buys.Seats > 0 && ln.Buys.PlanCode != "" {
 		next.Seats, next.PlanCode = ln.Buys.Seats, ln.Buys.PlanCode
+		// Packs are bought for a term: the next term holds the storage and
+		// compute minutes its renewal was charged for, not a pack bought
+		// after the renewal was quoted.
+		next.StorageGB, next.ComputeMinutes = ln.Buys.StorageGB, ln.Buys.ComputeMinutes
 	}
 	if s.RenewalSeats > 0 {
 		next.Seats, next.PlanCode = s.RenewalSeats, s.RenewalPlan
 	}
 	s.Order.Seats, s.Order.PlanCode = next.Seats, next.PlanCode
+	s.Order.StorageGB, s.Order.ComputeMinutes = next.StorageGB, next.ComputeMinutes
 	s.PendingPlan = ""
 	s.TermStart = s.TermEnd
 	s.TermEnd = s.TermStart.AddDate(0, s.Order.TermMonths, 0)
