@@ -893,13 +893,20 @@ func TestAnUpgradeAfterTheTermEndedIsRefusedNotGrantedFree(t *testing.T) {
 // when Stripe is asked a day later: a charge that went through is never dropped.
 func TestAnAdditionPaidWhoseWebhookWasLostIsGrantedAfterAsking(t *testing.T) {
 	fx := setup(t, options{})
-	s := fx.seed(t, "lost-seats", nil)
 	mid := day("2026-07-16")
+	s := fx.seed(t, "lost-seats", func(s *subscription.Subscription) {
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 2, Billed: true}
+		s.Reschedule(mid, subscription.DefaultPolicy()) // next: the quarter 3 notice in October
+	})
 	fx.handle(t, command(t, "cmd-lost", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 5}, mid))
 	key := idempotency.Change("cmd-lost")
-	ln := fx.sub(t, s.ID).Ledger.Find(key)
+	sent := fx.sub(t, s.ID)
+	ln := sent.Ledger.Find(key)
 	if ln == nil || ln.Outcome != ledger.Open {
 		t.Fatalf("after the charge: line %+v", ln)
+	}
+	if sent.NextReviewAt == nil || sent.NextReviewAt.After(mid.Add(24*time.Hour)) {
+		t.Fatalf("after the charge: next review %v, want one by a day after the charge", sent.NextReviewAt)
 	}
 	fx.f.d.Billing = statusBiller{Biller: fx.f.d.Billing, statuses: map[string]stripe.InvoiceStatus{ln.InvoiceID: stripe.InvoicePaid}}
 	fx.review(t, s.ID, mid.Add(25*time.Hour))

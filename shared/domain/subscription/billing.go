@@ -130,6 +130,11 @@ func (s *Subscription) ChargeSent(key, invoiceID string, unknown bool, now time.
 	}
 	ln.Sent(invoiceID, unknown, now)
 	s.UpdatedAt = now
+	// A review at the next tick schedules asking the provider should the
+	// answer not come (ActSettleAddition).
+	if s.NextReviewAt == nil || s.NextReviewAt.After(now) {
+		s.ReviewAt(now)
+	}
 	return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s sent on invoice %s", key, invoiceID)}
 }
 
