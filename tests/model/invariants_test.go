@@ -128,9 +128,9 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 			last = inv
 		}
 	}
-	if len(covering) > 0 {
-		e := h.termEntitlement(m.id, covering[0])
-		for _, inv := range append(covering[1:], ended...) {
+	merged := func(first *invoice, more []*invoice) entitlement {
+		e := h.termEntitlement(m.id, first)
+		for _, inv := range more {
 			o := h.termEntitlement(m.id, inv)
 			if planRank[o.plan] > planRank[e.plan] {
 				e.plan = o.plan
@@ -140,7 +140,10 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 				e.termStart, e.termEnd = o.termStart, o.termEnd
 			}
 		}
-		return e, true
+		return e
+	}
+	if len(covering) > 0 {
+		return merged(covering[0], append(covering[1:], ended...)), true
 	}
 	if last == nil {
 		return entitlement{}, false
@@ -161,7 +164,9 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 		graceEnd = maxTime(unpaid, h.outageEnd).Add(24 * time.Hour) // no renewal: the term simply ends
 	}
 	if now.Before(graceEnd) {
-		e := h.termEntitlement(m.id, last)
+		// The terms that ended during the outage too: the system may not
+		// have learnt yet of the later ones' payment.
+		e := merged(last, ended)
 		e.inGrace, e.graceEnd = true, graceEnd
 		return e, true
 	}
@@ -321,7 +326,7 @@ func noSeatBilledTwice(h *harness) []string {
 			// buying seats after a true-up.)
 			addedBefore := 0
 			for _, inv := range h.pay.invoices {
-				if inv.sub == m.id && inv.kind == kindChange && inv.paid && inv.bought.termStart.Equal(start) && inv.createdAt.Before(t.lastTrueUp) {
+				if inv.sub == m.id && inv.kind == kindChange && inv.paid && !inv.takenBack && inv.bought.termStart.Equal(start) && inv.createdAt.Before(t.lastTrueUp) {
 					addedBefore += inv.bought.seats
 				}
 			}
