@@ -382,3 +382,43 @@ func TestAPackBoughtAfterTheRenewalQuoteEndsWithItsTerm(t *testing.T) {
 		t.Fatalf("after the renewal: term from %s, %d GB; want renewed with the 0 GB it was charged for", s.TermStart, s.Order.StorageGB)
 	}
 }
+
+// A true-up refunded in whole takes back the seats it raised: still used,
+// they are owed again (billed by the next true-up or the renewal).
+func TestATrueUpRefundedInWholeTakesBackItsSeats(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, _ := bought(t, fx)
+	tkey := "trueup-" + subID + "-q1"
+	at := t0.Add(100 * 24 * time.Hour)
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "trueup", Key: "trueup"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			s.RecordUsage(t0, 8, t0)
+			s.NoticeReconciliation(1, at.Add(-7*24*time.Hour))
+			if _, err := s.QuoteTrueUp(tkey, 5000, "quarter 1 true-up: 3 seats", at); err != nil {
+				return subscription.Change{}, err
+			}
+			s.ChargeSent(tkey, "in_trueup", false, at)
+			return s.ApplyTrueUp("in_trueup", at), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, changeInvoiceOf(t, "evt_trueup_paid", catalog.InvoicePaid, subID, tkey, "in_trueup", "pi_trueup", at.Add(time.Minute)))
+	if s := fx.sub(t, subID); s.Order.Seats != 8 {
+		t.Fatalf("after the true-up: %d seats, want 8", s.Order.Seats)
+	}
+	fx.handle(t, providerEvent(t, "evt_refund_trueup", catalog.ChargeRefunded, catalog.ProviderEvent{
+		OccurredAt: at.Add(24 * time.Hour), PaymentIntentID: "pi_trueup", ChargeID: "ch_trueup", AmountCents: 5000, RefundedCents: 5000, Refunded: true,
+	}))
+	s := fx.sub(t, subID)
+	if s.Order.Seats != 5 || s.SeatsOwed != 3 {
+		t.Fatalf("after the true-up was refunded: %d seats, %d owed; want 5 seats, 3 owed", s.Order.Seats, s.SeatsOwed)
+	}
+}
+
+func changeInvoiceOf(t *testing.T, id, typ, subID, key, invoiceID, pi string, at time.Time) event.Event {
+	return providerEvent(t, id, typ, catalog.ProviderEvent{
+		OccurredAt: at, SubscriptionID: subID, InvoiceID: invoiceID, ChargeKey: key, AmountCents: 5000, PaymentIntentID: pi,
+	})
+}

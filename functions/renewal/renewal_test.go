@@ -960,3 +960,20 @@ func TestAnAdditionUnansweredWhenTheTermEndedIsStillRecordedPaid(t *testing.T) {
 		t.Fatalf("a day later: line %+v, %d seats; want paid, not granted, 10 seats", ln, got.Order.Seats)
 	}
 }
+
+// A true-up paid at Stripe whose invoice.paid was lost is recorded paid
+// when Stripe is asked a day later.
+func TestATrueUpPaidWhoseWebhookWasLostIsRecordedAfterAsking(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "lost-trueup", func(s *subscription.Subscription) { s.RecordUsage(day("2026-03-01"), 12, t0) })
+	fx.review(t, s.ID, day("2026-04-15")) // the quarter 1 notice
+	fx.review(t, s.ID, day("2026-04-22")) // its true-up, charged
+	key := idempotency.TrueUp(s.ID, s.TermStart, 1)
+	if ln := fx.sub(t, s.ID).Ledger.Find(key); ln == nil || ln.Outcome != ledger.Open {
+		t.Fatalf("after the true-up: line %+v", ln)
+	}
+	fx.review(t, s.ID, day("2026-04-23")) // stripe-mock: the invoice is paid
+	if ln := fx.sub(t, s.ID).Ledger.Find(key); ln.Outcome != ledger.Paid {
+		t.Fatalf("a day later: line %+v, want paid", ln)
+	}
+}

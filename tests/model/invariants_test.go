@@ -80,7 +80,14 @@ func (h *harness) paidInvoices(id string) []*invoice {
 func (h *harness) termEntitlement(id string, base *invoice) entitlement {
 	e := entitlement{termStart: base.bought.termStart, termEnd: base.bought.termEnd, plan: base.bought.plan, seats: base.bought.seats,
 		storageGB: base.bought.storageGB, computeMinutes: base.bought.computeMinutes}
-	for _, inv := range h.paidInvoices(id) {
+	for _, inv := range h.pay.invoices {
+		// A true-up's seats are raised when it is invoiced, paid or not
+		// (docs/subscription-lifecycle.md: the customer used them
+		// already); the other additions count once paid. None counts
+		// once refunded in whole or lost and the system was told.
+		if inv.sub != id || inv.takeBackKnown || !(inv.paid || inv.kind == kindTrueUp) {
+			continue
+		}
 		if inv.bought.base || !inv.bought.termStart.Equal(e.termStart) {
 			continue
 		}

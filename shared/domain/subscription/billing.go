@@ -230,9 +230,14 @@ func (s *Subscription) takeBack(ln *ledger.Line, at time.Time) Change {
 		// was paid by its own renewal, which is not taken back.
 		s.UpdatedAt = at
 		return Change{From: s.Status, To: s.Status, Reason: why + "; its term is over, the current term is paid by its renewal"}
-	default: // a true-up paid for seats already used: nothing to take back
-		s.UpdatedAt = at
-		return Change{From: s.Status, To: s.Status, Reason: why + "; seats already used, nothing taken back"}
+	case ledger.TrueUp:
+		// The seats it raised go back; still used, they are owed again
+		// and billed by the next true-up or the renewal.
+		if !ln.Buys.TermStart.Equal(s.TermStart) {
+			s.UpdatedAt = at
+			return Change{From: s.Status, To: s.Status, Reason: why + "; its term is over, nothing of the current term taken back"}
+		}
+		s.Order.Seats = max(1, s.Order.Seats-ln.Buys.Seats)
 	}
 	s.SeatsOwed = max(0, s.MaxSeatsUsed-s.Order.Seats)
 	return s.bump(Change{From: s.Status, To: s.Status, Event: catalog.SubscriptionChanged, Reason: why + ": taken back"}, at)

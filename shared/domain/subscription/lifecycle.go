@@ -264,8 +264,9 @@ const (
 	// for stale): paid renews the term, unpaid starts dunning.
 	ActCheckRenewal Action = "check-renewal"
 	// ActSettleAddition asks the provider about a mid-term charge (seats,
-	// upgrade, pack) still unanswered a day after it was sent: a charge
-	// that went through is granted even if its invoice.paid was lost.
+	// upgrade, pack, true-up) still unanswered a day after it was sent: a
+	// charge that went through is granted (recorded paid) even if its
+	// invoice.paid was lost.
 	ActSettleAddition Action = "settle-addition"
 )
 
@@ -333,7 +334,7 @@ func (s *Subscription) Steps(p Policy) []Step {
 	// In every status: a charge paid after the subscription ended is still
 	// recorded paid (not granted, kept for a refund).
 	for i, ln := range s.Ledger {
-		if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack {
+		if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack && ln.Kind != ledger.TrueUp {
 			continue
 		}
 		if ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
