@@ -977,3 +977,24 @@ func TestATrueUpPaidWhoseWebhookWasLostIsRecordedAfterAsking(t *testing.T) {
 		t.Fatalf("a day later: line %+v, want paid", ln)
 	}
 }
+
+// The review a sent charge asks for is a new renewal-due event, not one
+// already handled at the same instant (due events are named by version and
+// review time): otherwise it is dropped as a duplicate and the subscription
+// is never reviewed again.
+func TestTheReviewASentChargeAsksForIsNotTakenForADuplicate(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "same-instant", nil)
+	fx.clock.Set(t0)
+	first := fx.sub(t, s.ID)
+	handled := dueID(catalog.Due{SubscriptionID: s.ID, Version: first.Version, ReviewAt: *first.NextReviewAt})
+	fx.review(t, s.ID, t0)
+	fx.handle(t, command(t, "cmd-same-instant", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 1}, t0))
+	got := fx.sub(t, s.ID)
+	if got.NextReviewAt == nil {
+		t.Fatal("no review after the charge")
+	}
+	if next := dueID(catalog.Due{SubscriptionID: s.ID, Version: got.Version, ReviewAt: *got.NextReviewAt}); next == handled {
+		t.Fatalf("the review after the charge is %s, the due event already handled", next)
+	}
+}

@@ -295,6 +295,8 @@ func noSeatBilledTwice(h *harness) []string {
 			switch {
 			case inv.bought.base:
 				t.base = max(t.base, inv.bought.seats)
+			case inv.kind == kindTrueUp && inv.takenBack:
+				// Refunded in whole or lost: its seats are taken back, not billed.
 			case inv.kind == kindTrueUp:
 				t.trueups += inv.bought.seats // added when invoiced, paid or not
 				t.lastTrueUp = maxTime(t.lastTrueUp, inv.createdAt)

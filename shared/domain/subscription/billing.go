@@ -131,10 +131,13 @@ func (s *Subscription) ChargeSent(key, invoiceID string, unknown bool, now time.
 	ln.Sent(invoiceID, unknown, now)
 	s.UpdatedAt = now
 	// A review at the next tick schedules asking the provider should the
-	// answer not come (ActSettleAddition).
+	// answer not come (ActSettleAddition). The version moves with it: a
+	// renewal-due event is named by version and review time, and one
+	// already handled for this pair would be taken for a duplicate.
 	if s.NextReviewAt == nil || s.NextReviewAt.After(now) {
 		s.ReviewAt(now)
 	}
+	s.Version++
 	return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s sent on invoice %s", key, invoiceID)}
 }
 
