@@ -998,3 +998,23 @@ func TestTheReviewASentChargeAsksForIsNotTakenForADuplicate(t *testing.T) {
 		t.Fatalf("the review after the charge is %s, the due event already handled", next)
 	}
 }
+
+// A renewal raised and unanswered when the subscription was canceled (its
+// purchase refunded) is still asked about: paid, it is recorded paid in
+// the ledger, for an operator to refund.
+func TestARenewalUnansweredWhenTheSubscriptionEndedIsRecordedPaid(t *testing.T) {
+	fx := setup(t, options{statuses: map[string]stripe.InvoiceStatus{"in_orphan": stripe.InvoicePaid}})
+	s := fx.raisedRenewal(t, "orphan", "in_orphan")
+	_, _, err := fx.st.UpdateSubscription(context.Background(), s.ID, store.Cause{Type: "test", ID: "cancel", Key: "cancel"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			return s.Cancel(day("2027-01-09"), "purchase refunded"), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.review(t, s.ID, day("2027-01-10"))
+	got := fx.sub(t, s.ID)
+	if ln := got.Ledger.ByInvoice("in_orphan"); got.Status != subscription.Canceled || ln == nil || ln.Outcome != ledger.Paid {
+		t.Fatalf("a day later: %s, line %+v; want canceled, the renewal recorded paid", got.Status, ln)
+	}
+}

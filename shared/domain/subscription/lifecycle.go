@@ -334,7 +334,11 @@ func (s *Subscription) Steps(p Policy) []Step {
 	// In every status: a charge paid after the subscription ended is still
 	// recorded paid (not granted, kept for a refund).
 	for i, ln := range s.Ledger {
-		if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack && ln.Kind != ledger.TrueUp {
+		ended := s.Status == Canceled || s.Status == Expired
+		if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack && ln.Kind != ledger.TrueUp &&
+			(ln.Kind != ledger.Renewal || !ended) {
+			// A renewal is asked about by dunning and check-renewal while
+			// the subscription runs; once it ended, here.
 			continue
 		}
 		if ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
