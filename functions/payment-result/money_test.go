@@ -176,6 +176,11 @@ func TestAVoidedRenewalInvoiceEntersDunning(t *testing.T) {
 	if s.Status != subscription.PastDue || s.Ledger.ByInvoice("in_renew").Outcome != ledger.Void {
 		t.Fatalf("after the renewal invoice was voided: %s, line %s; want past due (dunning converges), void", s.Status, s.Ledger.ByInvoice("in_renew").Outcome)
 	}
+	// The schedule counts from the renewal's charge (its failure never
+	// came), not from the void a day later.
+	if want := end.Add(-7 * 24 * time.Hour); !s.Dunning.FailedAt.Equal(want) {
+		t.Fatalf("dunning from %s, want the charge's %s", s.Dunning.FailedAt, want)
+	}
 }
 
 func TestCheckoutCurrencyIsKept(t *testing.T) {

@@ -290,6 +290,13 @@ func invoiceClosedUnpaid(o ledger.Outcome) transition {
 		if pe.InvoiceID == "" || pe.InvoiceID != sub.RenewalInvoiceID {
 			return sub, recorded, nil
 		}
+		// Dunning counts from the renewal's first failed payment, at its
+		// charge, not from the void (its failure may never have arrived).
+		if ln := sub.Ledger.ByInvoice(pe.InvoiceID); ln != nil && ln.Kind == ledger.Renewal {
+			if c := sub.RenewalUnpaid(pe.InvoiceID, ln.QuotedAt, pe.OccurredAt, "closed unpaid ("+string(o)+")"); !c.NoOp {
+				return sub, both(c, recorded), nil
+			}
+		}
 		return sub, both(sub.ApplyPaymentFailed(sub.TermEnd, pe.OccurredAt, pe.InvoiceID), recorded), nil
 	}
 }

@@ -237,7 +237,7 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 			if ln := s.RenewalLine(); ln != nil {
 				failedAt = ln.QuotedAt
 			}
-			return s.RenewalUnpaidAtTermEnd(s.RenewalInvoiceID, failedAt, now)
+			return s.RenewalUnpaid(s.RenewalInvoiceID, failedAt, now, "still unpaid at term end")
 		})
 	default: // subscription.ActExpire
 		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.ExpireIfEnded(now) })

@@ -588,11 +588,12 @@ func (s *Subscription) RenewalPaidAtProvider(invoiceID string, now time.Time) Ch
 	return renewed
 }
 
-// RenewalUnpaidAtTermEnd starts dunning for a renewal invoice still unpaid
-// at term end with no failure applied (its webhook lost, or dropped): the
-// schedule runs from when the renewal was charged (failedAt), as it would
-// have had the failure arrived.
-func (s *Subscription) RenewalUnpaidAtTermEnd(invoiceID string, failedAt, now time.Time) Change {
+// RenewalUnpaid starts dunning for a renewal invoice found unpaid with no
+// failure applied (its payment_failed webhook lost, or dropped): still open
+// at term end, or voided. The schedule runs from when the renewal was
+// charged (failedAt), as it would have had the failure arrived; why says
+// how it was found.
+func (s *Subscription) RenewalUnpaid(invoiceID string, failedAt, now time.Time, why string) Change {
 	if s.Status != Active || s.RenewalPendingFor.IsZero() || !s.RenewalPendingFor.Equal(s.TermEnd) {
 		return noOp(s.Status, "no renewal pending")
 	}
@@ -602,5 +603,5 @@ func (s *Subscription) RenewalUnpaidAtTermEnd(invoiceID string, failedAt, now ti
 	s.Status = PastDue
 	s.Dunning = Dunning{FailedAt: failedAt, InvoiceID: invoiceID}
 	return s.bump(Change{From: Active, To: PastDue, Event: catalog.SubscriptionPastDue,
-		Reason: "renewal invoice " + invoiceID + " still unpaid at term end"}, now)
+		Reason: "renewal invoice " + invoiceID + " " + why}, now)
 }
