@@ -427,3 +427,24 @@ func changeInvoiceOf(t *testing.T, id, typ, subID, key, invoiceID, pi string, at
 		OccurredAt: at, SubscriptionID: subID, InvoiceID: invoiceID, ChargeKey: key, AmountCents: 5000, PaymentIntentID: pi,
 	})
 }
+
+// Seats paid while the renewal is in dunning are granted: they pay for the
+// current term, which dunning keeps running.
+func TestSeatsPaidDuringDunningAreGranted(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	subID, key := bought(t, fx)
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "dunning", Key: "dunning"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			s.MarkRenewalPending("in_renew", t0.Add(48*time.Hour))
+			return s.ApplyPaymentFailed(s.TermEnd, t0.Add(48*time.Hour), "in_renew"), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, changeInvoice(t, "evt_seats_paid_dunning", catalog.InvoicePaid, subID, key, t0.Add(72*time.Hour)))
+	s := fx.sub(t, subID)
+	if ln := s.Ledger.Find(key); s.Status != subscription.PastDue || s.Order.Seats != 10 || !ln.Granted {
+		t.Fatalf("after the seats were paid in dunning: %s, %d seats, line %+v; want past due, 10 seats, granted", s.Status, s.Order.Seats, ln)
+	}
+}

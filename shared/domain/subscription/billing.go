@@ -185,6 +185,13 @@ func (s *Subscription) grant(ln *ledger.Line, at time.Time) Change {
 		s.UpdatedAt = at
 		return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s paid, not granted: its term from %s is over", ln.Key, ln.Buys.TermStart.Format(time.DateOnly))}
 	}
+	// Paid for the current term, which dunning (of the next one) keeps
+	// running: granted in past due and grace as when active.
+	from := s.Status
+	if from == PastDue || from == Grace {
+		s.Status = Active
+		defer func() { s.Status = from }()
+	}
 	switch ln.Kind {
 	case ledger.Seats:
 		c, err = s.AddSeats(ln.Buys.Seats, at)
@@ -202,6 +209,7 @@ func (s *Subscription) grant(ln *ledger.Line, at time.Time) Change {
 		return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s paid, not granted: %v", ln.Key, err)}
 	}
 	ln.Granted, ln.GrantedAt = true, at
+	c.From, c.To = from, from
 	c.Reason = fmt.Sprintf("charge %s paid: %s", ln.Key, c.Reason)
 	return c
 }
