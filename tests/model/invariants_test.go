@@ -138,21 +138,14 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 	merged := func(first *invoice, more []*invoice) entitlement {
 		e := h.termEntitlement(m.id, first)
 		for _, inv := range more {
-			o := h.termEntitlement(m.id, inv)
-			if planRank[o.plan] > planRank[e.plan] {
-				e.plan = o.plan
-			}
-			e.seats, e.storageGB, e.computeMinutes = max(e.seats, o.seats), max(e.storageGB, o.storageGB), max(e.computeMinutes, o.computeMinutes)
-			if o.termStart.After(e.termStart) {
-				e.termStart, e.termEnd = o.termStart, o.termEnd
-			}
+			e.widen(h.termEntitlement(m.id, inv))
 		}
 		return e
 	}
-	if len(covering) > 0 {
-		return merged(covering[0], append(covering[1:], ended...)), true
-	}
 	if last == nil {
+		if len(covering) > 0 {
+			return merged(covering[0], append(covering[1:], ended...)), true
+		}
 		return entitlement{}, false
 	}
 	// Grace: counted from the first attempt to charge the renewal (or from
@@ -170,6 +163,16 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 	if !m.autoRenew && h.pay.byKey[idempotency.Renewal(m.id, unpaid)] == nil {
 		graceEnd = maxTime(unpaid, h.outageEnd).Add(24 * time.Hour) // no renewal: the term simply ends
 	}
+	if len(covering) > 0 {
+		e := merged(covering[0], append(covering[1:], ended...))
+		if now.Before(graceEnd) {
+			// A renewal paid by a retry whose webhook was lost: until
+			// renewal asks (at the next dunning step) the term in dunning
+			// keeps its features, within the grace it had anyway.
+			e.widen(merged(last, ended))
+		}
+		return e, true
+	}
 	if now.Before(graceEnd) {
 		// The terms that ended during the outage too: the system may not
 		// have learnt yet of the later ones' payment.
@@ -178,6 +181,17 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 		return e, true
 	}
 	return entitlement{}, false
+}
+
+// widen makes e cover what o covers too (both are paid, or in grace).
+func (e *entitlement) widen(o entitlement) {
+	if planRank[o.plan] > planRank[e.plan] {
+		e.plan = o.plan
+	}
+	e.seats, e.storageGB, e.computeMinutes = max(e.seats, o.seats), max(e.storageGB, o.storageGB), max(e.computeMinutes, o.computeMinutes)
+	if o.termStart.After(e.termStart) {
+		e.termStart, e.termEnd = o.termStart, o.termEnd
+	}
 }
 
 func maxTime(a, b time.Time) time.Time {
