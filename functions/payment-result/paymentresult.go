@@ -89,6 +89,9 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 				if err != nil {
 					return nil, err
 				}
+				if next != nil {
+					next.SawProviderEvent(pe.OccurredAt)
+				}
 				if err := f.d.Store.SaveSubscription(tx, next, change, in.Type(), in.ID(), cloudevent.Key(in)); err != nil {
 					return nil, err
 				}
@@ -289,6 +292,13 @@ func invoiceClosedUnpaid(o ledger.Outcome) transition {
 		recorded := sub.ApplyChargeOutcome(pe.ChargeKey, pe.InvoiceID, o, 0, pe.OccurredAt)
 		if pe.InvoiceID == "" || pe.InvoiceID != sub.RenewalInvoiceID {
 			return sub, recorded, nil
+		}
+		// Dunning counts from the renewal's first failed payment, at its
+		// charge, not from the void (its failure may never have arrived).
+		if ln := sub.Ledger.ByInvoice(pe.InvoiceID); ln != nil && ln.Kind == ledger.Renewal {
+			if c := sub.RenewalUnpaid(pe.InvoiceID, ln.QuotedAt, pe.OccurredAt, "closed unpaid ("+string(o)+")"); !c.NoOp {
+				return sub, both(c, recorded), nil
+			}
 		}
 		return sub, both(sub.ApplyPaymentFailed(sub.TermEnd, pe.OccurredAt, pe.InvoiceID), recorded), nil
 	}

@@ -22,6 +22,7 @@ import (
 	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
@@ -65,6 +66,22 @@ type fixture struct {
 type options struct {
 	pageSize, pagesPerRun int
 	stripeTimeout         time.Duration
+	// statuses are what Stripe says of these invoices (stripe-mock answers
+	// every invoice with one fixture).
+	statuses map[string]stripe.InvoiceStatus
+}
+
+// statusBiller answers InvoiceStatus from its map, else asks stripe-mock.
+type statusBiller struct {
+	Biller
+	statuses map[string]stripe.InvoiceStatus
+}
+
+func (b statusBiller) InvoiceStatus(ctx context.Context, invoiceID string) (stripe.InvoiceStatus, error) {
+	if st, ok := b.statuses[invoiceID]; ok {
+		return st, nil
+	}
+	return b.Biller.InvoiceStatus(ctx, invoiceID)
 }
 
 func setup(t testing.TB, o options) fixture {
@@ -76,8 +93,12 @@ func setup(t testing.TB, o options) fixture {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	fx := fixture{st: st, rec: &pubsub.Recorder{}, stripe: proxy, clock: &testClock{t: t0}}
+	var billing Biller = stripe.NewBilling("sk_test_123", proxy.URL(), o.stripeTimeout)
+	if o.statuses != nil {
+		billing = statusBiller{Biller: billing, statuses: o.statuses}
+	}
 	fx.f = New(Deps{
-		Store: st, Publisher: fx.rec, Billing: stripe.NewBilling("sk_test_123", proxy.URL(), o.stripeTimeout),
+		Store: st, Publisher: fx.rec, Billing: billing,
 		Policy: subscription.DefaultPolicy(), Clock: fx.clock, PageSize: o.pageSize, PagesPerRun: o.pagesPerRun,
 		DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -256,8 +277,9 @@ func TestNoticeThenOneRenewalChargeAtTheMaxSeatsUsed(t *testing.T) {
 		t.Errorf("renewal item %v, want 12 seats x 34800 for the term from 2027-01-15", items[0].Body)
 	}
 	raised := fx.sub(t, s.ID)
-	// Nothing is left to schedule: the payment's result comes by webhook.
-	if !raised.RenewalPendingFor.Equal(s.TermEnd) || raised.RenewalSeats != 12 || raised.NextReviewAt != nil {
+	// The payment's result comes by webhook; failing that, Stripe is asked
+	// at term end.
+	if !raised.RenewalPendingFor.Equal(s.TermEnd) || raised.RenewalSeats != 12 || raised.NextReviewAt == nil || !raised.NextReviewAt.Equal(s.TermEnd) {
 		t.Fatalf("after the charge: pending for %s, seats %d, next review %v", raised.RenewalPendingFor, raised.RenewalSeats, raised.NextReviewAt)
 	}
 }
@@ -303,7 +325,7 @@ func TestAPayCallWithoutAnAnswerIsSettledByAskingStripe(t *testing.T) {
 }
 
 func TestDunningRetriesThenGraceSuspensionAndCancellation(t *testing.T) {
-	fx := setup(t, options{})
+	fx := setup(t, options{statuses: map[string]stripe.InvoiceStatus{"in_dunning": stripe.InvoiceOpen}})
 	failedAt := day("2027-01-09")
 	s := fx.seed(t, "dunning", func(s *subscription.Subscription) {
 		s.NoticeSentFor = s.TermEnd
@@ -639,8 +661,10 @@ func TestTheLedgerHoldsTheQuoteBeforeAnyStripeCall(t *testing.T) {
 	for _, key := range keys {
 		ln := got.Ledger.Find(key)
 		items := fx.charged("/v1/invoiceitems", key)
+		// Sent (open), or, for an addition unanswered a day later, settled
+		// by asking Stripe (stripe-mock's invoices are paid).
 		if ln == nil || len(items) != 1 || items[0].Body["amount"] != fmt.Sprint(ln.AmountCents) || ln.AmountCents == 0 ||
-			ln.Outcome != ledger.Open || ln.InvoiceID == "" {
+			(ln.Outcome != ledger.Open && ln.Outcome != ledger.Paid) || ln.InvoiceID == "" {
 			t.Fatalf("charge %s: line %+v, items %v", key, ln, items)
 		}
 	}
@@ -766,5 +790,231 @@ func TestEveryBillIsInTheSubscriptionsCurrency(t *testing.T) {
 		if ln.Currency != "eur" {
 			t.Errorf("ledger line %s in %s", ln.Key, ln.Currency)
 		}
+	}
+}
+
+// raisedRenewal seeds a subscription whose renewal was quoted and charged
+// on invoiceID at the charge lead, with no answer applied since.
+func (fx fixture) raisedRenewal(t *testing.T, id, invoiceID string) *subscription.Subscription {
+	return fx.seed(t, id, func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 3, Billed: true}
+		key := idempotency.Renewal(s.ID, s.TermEnd)
+		if _, err := s.QuoteRenewal(key, day("2027-01-08")); err != nil {
+			t.Fatal(err)
+		}
+		s.ChargeSent(key, invoiceID, false, day("2027-01-08"))
+		s.MarkRenewalPending(invoiceID, day("2027-01-08"))
+	})
+}
+
+// A renewal paid at Stripe whose invoice.paid never arrived is found paid
+// at term end and renews the term, as invoice.paid would have.
+func TestARenewalPaidWhoseWebhookWasLostRenewsAtTermEnd(t *testing.T) {
+	fx := setup(t, options{statuses: map[string]stripe.InvoiceStatus{"in_lost": stripe.InvoicePaid}})
+	s := fx.raisedRenewal(t, "lost-paid", "in_lost")
+	fx.review(t, s.ID, s.TermEnd)
+	got := fx.sub(t, s.ID)
+	if got.Status != subscription.Active || !got.TermStart.Equal(s.TermEnd) || !got.RenewalPendingFor.IsZero() {
+		t.Fatalf("at term end: %s, term from %s, pending for %s; want active, renewed from %s", got.Status, got.TermStart, got.RenewalPendingFor, s.TermEnd)
+	}
+	if ln := got.Ledger.ByInvoice("in_lost"); ln == nil || ln.Outcome != ledger.Paid || !ln.Granted {
+		t.Fatalf("renewal line %+v, want paid and granted", ln)
+	}
+	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionRenewed)); n != 1 {
+		t.Fatalf("%d renewed events, want 1", n)
+	}
+}
+
+// A renewal neither paid nor failed by term end (its failure webhook lost)
+// enters dunning, with the schedule counted from the charge, so the
+// subscription converges instead of staying active past its term.
+func TestARenewalUnansweredAtTermEndEntersDunning(t *testing.T) {
+	fx := setup(t, options{statuses: map[string]stripe.InvoiceStatus{"in_unheard": stripe.InvoiceOpen}})
+	s := fx.raisedRenewal(t, "unheard", "in_unheard")
+	fx.review(t, s.ID, s.TermEnd)
+	got := fx.sub(t, s.ID)
+	if got.Status != subscription.PastDue || got.Dunning.InvoiceID != "in_unheard" || !got.Dunning.FailedAt.Equal(day("2027-01-08")) {
+		t.Fatalf("at term end: %s, dunning %+v; want past due on in_unheard from 2027-01-08", got.Status, got.Dunning)
+	}
+}
+
+// Before suspending, Stripe is asked: a retry paid whose webhook was lost
+// renews the term instead of taking the features away.
+func TestSuspensionAsksStripeFirstAndAPaidRetryRenews(t *testing.T) {
+	statuses := map[string]stripe.InvoiceStatus{"in_retry": stripe.InvoiceOpen}
+	fx := setup(t, options{statuses: statuses})
+	failedAt := day("2027-01-09")
+	s := fx.seed(t, "paid-retry", func(s *subscription.Subscription) {
+		s.NoticeSentFor = s.TermEnd
+		key := idempotency.Renewal(s.ID, s.TermEnd)
+		if _, err := s.QuoteRenewal(key, day("2027-01-08")); err != nil {
+			t.Fatal(err)
+		}
+		s.ChargeSent(key, "in_retry", false, day("2027-01-08"))
+		s.MarkRenewalPending("in_retry", day("2027-01-08"))
+		s.ApplyPaymentFailed(s.TermEnd, failedAt, "in_retry")
+	})
+	fx.review(t, s.ID, failedAt.AddDate(0, 0, 15))
+	if got := fx.sub(t, s.ID); got.Status != subscription.Grace {
+		t.Fatalf("day 15: %s, want grace", got.Status)
+	}
+	statuses["in_retry"] = stripe.InvoicePaid // the last retry went through; its webhook never came
+	fx.review(t, s.ID, failedAt.AddDate(0, 0, 22))
+	got := fx.sub(t, s.ID)
+	if got.Status != subscription.Active || !got.TermStart.Equal(s.TermEnd) {
+		t.Fatalf("day 22: %s, term from %s; want active and renewed, not suspended", got.Status, got.TermStart)
+	}
+	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionSuspended)); n != 0 {
+		t.Fatalf("%d suspensions of a paid subscription", n)
+	}
+}
+
+// An addition asked for after the term ended (the expiry not run yet)
+// costs nothing by proration: it is refused, never granted for free.
+func TestAnUpgradeAfterTheTermEndedIsRefusedNotGrantedFree(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "ended", func(s *subscription.Subscription) { s.Order.AutoRenew = false })
+	err := fx.f.Handle(context.Background(), command(t, "cmd-late-upgrade", catalog.CommandChangePlan,
+		catalog.Command{SubscriptionID: s.ID, PlanCode: "ultimate"}, s.TermEnd.AddDate(0, 0, 2)))
+	if err != nil && !failure.IsPermanent(err) {
+		t.Fatalf("late upgrade: %v", err)
+	}
+	got := fx.sub(t, s.ID)
+	if got.Order.PlanCode != "premium" || len(got.Ledger) != 0 {
+		t.Fatalf("after an upgrade past term end: plan %s, ledger %+v; want premium, nothing quoted", got.Order.PlanCode, got.Ledger)
+	}
+	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionChanged)); n != 0 {
+		t.Fatalf("%d changed events", n)
+	}
+}
+
+// A mid-term charge paid at Stripe whose invoice.paid was lost is granted
+// when Stripe is asked a day later: a charge that went through is never dropped.
+func TestAnAdditionPaidWhoseWebhookWasLostIsGrantedAfterAsking(t *testing.T) {
+	fx := setup(t, options{})
+	mid := day("2026-07-16")
+	s := fx.seed(t, "lost-seats", func(s *subscription.Subscription) {
+		s.Reconciliation = subscription.Reconciliation{TermStart: s.TermStart, Quarter: 2, Billed: true}
+		s.Reschedule(mid, subscription.DefaultPolicy()) // next: the quarter 3 notice in October
+	})
+	fx.handle(t, command(t, "cmd-lost", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 5}, mid))
+	key := idempotency.Change("cmd-lost")
+	sent := fx.sub(t, s.ID)
+	ln := sent.Ledger.Find(key)
+	if ln == nil || ln.Outcome != ledger.Open {
+		t.Fatalf("after the charge: line %+v", ln)
+	}
+	if sent.NextReviewAt == nil || sent.NextReviewAt.After(mid.Add(24*time.Hour)) {
+		t.Fatalf("after the charge: next review %v, want one by a day after the charge", sent.NextReviewAt)
+	}
+	fx.f.d.Billing = statusBiller{Biller: fx.f.d.Billing, statuses: map[string]stripe.InvoiceStatus{ln.InvoiceID: stripe.InvoicePaid}}
+	fx.review(t, s.ID, mid.Add(25*time.Hour))
+	got := fx.sub(t, s.ID)
+	if ln := got.Ledger.Find(key); got.Order.Seats != 15 || ln.Outcome != ledger.Paid || !ln.Granted {
+		t.Fatalf("a day later: %d seats, line %+v; want 15 seats, paid and granted", got.Order.Seats, ln)
+	}
+}
+
+// A review that catches up more steps than one review runs (a monthly
+// subscription not reviewed for most of a year) leaves the subscription
+// due for the next tick, never without a review.
+func TestAReviewThatCannotCatchUpAtOnceStaysDue(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "monthly", func(s *subscription.Subscription) {
+		s.Order.TermMonths = 1
+		s.TermEnd = s.TermStart.AddDate(0, 1, 0)
+	})
+	late := day("2026-12-20")
+	fx.review(t, s.ID, late)
+	got := fx.sub(t, s.ID)
+	if got.Status != subscription.Active || got.NextReviewAt == nil || got.NextReviewAt.After(late) {
+		t.Fatalf("after one review: %s, term %s..%s, next review %v; want a review due at once", got.Status, got.TermStart, got.TermEnd, got.NextReviewAt)
+	}
+	if !got.TermEnd.After(late) {
+		for range 10 {
+			fx.review(t, s.ID, late)
+		}
+		if got := fx.sub(t, s.ID); !got.TermEnd.After(late) {
+			t.Fatalf("after more reviews: term %s..%s, still behind %s", got.TermStart, got.TermEnd, late)
+		}
+	}
+}
+
+// A mid-term charge unanswered when the subscription ended is still asked
+// about: paid, it is recorded paid (not granted, kept for a refund).
+func TestAnAdditionUnansweredWhenTheTermEndedIsStillRecordedPaid(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "ended-seats", func(s *subscription.Subscription) { s.Order.AutoRenew = false })
+	last := s.TermEnd.Add(-9 * time.Hour)
+	fx.clock.Set(last)
+	fx.handle(t, command(t, "cmd-last-day", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 1}, last))
+	key := idempotency.Change("cmd-last-day")
+	fx.review(t, s.ID, s.TermEnd)
+	if got := fx.sub(t, s.ID); got.Status != subscription.Expired || got.Ledger.Find(key).Outcome != ledger.Open {
+		t.Fatalf("at term end: %s, line %+v", got.Status, got.Ledger.Find(key))
+	}
+	fx.review(t, s.ID, last.Add(25*time.Hour)) // stripe-mock: the invoice is paid
+	got := fx.sub(t, s.ID)
+	if ln := got.Ledger.Find(key); ln.Outcome != ledger.Paid || ln.Granted || got.Order.Seats != 10 {
+		t.Fatalf("a day later: line %+v, %d seats; want paid, not granted, 10 seats", ln, got.Order.Seats)
+	}
+}
+
+// A true-up paid at Stripe whose invoice.paid was lost is recorded paid
+// when Stripe is asked a day later.
+func TestATrueUpPaidWhoseWebhookWasLostIsRecordedAfterAsking(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "lost-trueup", func(s *subscription.Subscription) { s.RecordUsage(day("2026-03-01"), 12, t0) })
+	fx.review(t, s.ID, day("2026-04-15")) // the quarter 1 notice
+	fx.review(t, s.ID, day("2026-04-22")) // its true-up, charged
+	key := idempotency.TrueUp(s.ID, s.TermStart, 1)
+	if ln := fx.sub(t, s.ID).Ledger.Find(key); ln == nil || ln.Outcome != ledger.Open {
+		t.Fatalf("after the true-up: line %+v", ln)
+	}
+	fx.review(t, s.ID, day("2026-04-23")) // stripe-mock: the invoice is paid
+	if ln := fx.sub(t, s.ID).Ledger.Find(key); ln.Outcome != ledger.Paid {
+		t.Fatalf("a day later: line %+v, want paid", ln)
+	}
+}
+
+// The review a sent charge asks for is a new renewal-due event, not one
+// already handled at the same instant (due events are named by version and
+// review time): otherwise it is dropped as a duplicate and the subscription
+// is never reviewed again.
+func TestTheReviewASentChargeAsksForIsNotTakenForADuplicate(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "same-instant", nil)
+	fx.clock.Set(t0)
+	first := fx.sub(t, s.ID)
+	handled := dueID(catalog.Due{SubscriptionID: s.ID, Version: first.Version, ReviewAt: *first.NextReviewAt})
+	fx.review(t, s.ID, t0)
+	fx.handle(t, command(t, "cmd-same-instant", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 1}, t0))
+	got := fx.sub(t, s.ID)
+	if got.NextReviewAt == nil {
+		t.Fatal("no review after the charge")
+	}
+	if next := dueID(catalog.Due{SubscriptionID: s.ID, Version: got.Version, ReviewAt: *got.NextReviewAt}); next == handled {
+		t.Fatalf("the review after the charge is %s, the due event already handled", next)
+	}
+}
+
+// A renewal raised and unanswered when the subscription was canceled (its
+// purchase refunded) is still asked about: paid, it is recorded paid in
+// the ledger, for an operator to refund.
+func TestARenewalUnansweredWhenTheSubscriptionEndedIsRecordedPaid(t *testing.T) {
+	fx := setup(t, options{statuses: map[string]stripe.InvoiceStatus{"in_orphan": stripe.InvoicePaid}})
+	s := fx.raisedRenewal(t, "orphan", "in_orphan")
+	_, _, err := fx.st.UpdateSubscription(context.Background(), s.ID, store.Cause{Type: "test", ID: "cancel", Key: "cancel"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			return s.Cancel(day("2027-01-09"), "purchase refunded"), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.review(t, s.ID, day("2027-01-10"))
+	got := fx.sub(t, s.ID)
+	if ln := got.Ledger.ByInvoice("in_orphan"); got.Status != subscription.Canceled || ln == nil || ln.Outcome != ledger.Paid {
+		t.Fatalf("a day later: %s, line %+v; want canceled, the renewal recorded paid", got.Status, ln)
 	}
 }

@@ -33,6 +33,7 @@ const failedStepRetry = 24 * time.Hour
 type review struct {
 	at     time.Time // when the due steps were last looked for
 	failed bool      // a step failed permanently and was dead-lettered
+	more   bool      // steps were still due after maxCatchUp rounds
 }
 
 // RunStepsOnDue runs every step due for one subscription, each its own
@@ -69,6 +70,11 @@ func (f *Function) reschedule(id string) func(context.Context, store.Tx, review)
 			return nil, err
 		}
 		sub.Reschedule(r.at, f.d.Policy)
+		if r.more {
+			// Reschedule looks after r.at only: the steps still due would
+			// be left with no review at all. The next tick goes on.
+			sub.ReviewAt(r.at)
+		}
 		if retry := r.at.Add(failedStepRetry); r.failed && (sub.NextReviewAt == nil || sub.NextReviewAt.After(retry)) {
 			sub.ReviewAt(retry)
 		}
@@ -108,6 +114,7 @@ func (f *Function) runDueSteps(ctx context.Context, id string) (r review, err er
 			}
 		}
 	}
+	r.more = true
 	return r, nil
 }
 
@@ -215,18 +222,23 @@ func (f *Function) stepWork(unit event.Event, sub *subscription.Subscription, st
 	case subscription.ActVoidRenewal:
 		return f.voidWork(unit, sub, st)
 	case subscription.ActRetry:
-		return consumer.AfterEffect(
-			func(ctx context.Context) error {
-				key := idempotency.RenewalRetry(sub.ID, sub.TermEnd, st.N)
-				return knownOutcome(f.d.Billing.RetryPayment(ctx, sub.Dunning.InvoiceID, key))
-			},
-			ifStillDue(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.RecordRetry(st.N, now) }))
+		return f.retryWork(unit, sub, st)
+	case subscription.ActSettleAddition:
+		return f.settleAdditionWork(unit, sub, st)
 	case subscription.ActGrace:
-		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.EnterGrace(now) })
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change { return s.EnterGrace(now) })
 	case subscription.ActSuspend:
-		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.Suspend(now) })
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change { return s.Suspend(now) })
 	case subscription.ActCancel:
-		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.CancelUnpaid(now) })
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change { return s.CancelUnpaid(now) })
+	case subscription.ActCheckRenewal:
+		return f.askFirst(unit, sub, st, func(s *subscription.Subscription, now time.Time) subscription.Change {
+			failedAt := now
+			if ln := s.RenewalLine(); ln != nil {
+				failedAt = ln.QuotedAt
+			}
+			return s.RenewalUnpaid(s.RenewalInvoiceID, failedAt, now, "still unpaid at term end")
+		})
 	default: // subscription.ActExpire
 		return step(func(s *subscription.Subscription, now time.Time) subscription.Change { return s.ExpireIfEnded(now) })
 	}
@@ -324,9 +336,124 @@ func (f *Function) voidWork(unit event.Event, sub *subscription.Subscription, st
 				case !s.StillDue(st, now, f.d.Policy) || s.OpenRenewalInvoice() != invoiceID:
 					return noOp(s, "renewal no longer open"), nil
 				case status == stripe.InvoicePaid:
-					return noOp(s, "renewal invoice "+invoiceID+" already paid: its payment renews the term"), nil
+					// Paid before auto-renew was turned off: a charge that
+					// went through is never dropped, the term is renewed.
+					return s.RenewalPaidAtProvider(invoiceID, now), nil
 				}
 				return s.VoidRenewal(now), nil
+			})(ctx, tx)
+		})
+}
+
+// askFirst asks Stripe where the renewal invoice is before a step that
+// takes features away (grace, suspension, cancellation: rule 9) or that
+// finds the renewal still pending at term end. Paid (its invoice.paid never
+// came): the term is renewed as invoice.paid would, and the step is not
+// taken. Void or uncollectible: recorded, and the step goes on as for a
+// failure. Open (or draft): the schedule goes on.
+func (f *Function) askFirst(unit event.Event, sub *subscription.Subscription, st subscription.Step,
+	then func(s *subscription.Subscription, now time.Time) subscription.Change) consumer.Work {
+	invoiceID := sub.OpenRenewalInvoice()
+	return consumer.WithEffect(
+		func(ctx context.Context) (stripe.InvoiceStatus, error) {
+			if invoiceID == "" {
+				return stripe.InvoiceOpen, nil
+			}
+			return f.d.Billing.InvoiceStatus(ctx, invoiceID)
+		},
+		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
+			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				if !s.StillDue(st, now, f.d.Policy) || s.OpenRenewalInvoice() != invoiceID {
+					return noOp(s, "step no longer due"), nil
+				}
+				switch status {
+				case stripe.InvoicePaid:
+					return s.RenewalPaidAtProvider(invoiceID, now), nil
+				case stripe.InvoiceVoid, stripe.InvoiceUncollectible:
+					o := ledger.Void
+					if status == stripe.InvoiceUncollectible {
+						o = ledger.Uncollectible
+					}
+					s.ApplyChargeOutcome("", invoiceID, o, 0, now)
+				}
+				return then(s, now), nil
+			})(ctx, tx)
+		})
+}
+
+// retryWork pays the renewal invoice in dunning again, after asking Stripe
+// where it is: a payment that went through meanwhile (its invoice.paid
+// lost) renews the term and is not paid twice; a void or uncollectible
+// invoice is recorded and not paid again; an open one is retried.
+func (f *Function) retryWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
+	invoiceID := sub.Dunning.InvoiceID
+	return consumer.WithEffect(
+		func(ctx context.Context) (stripe.InvoiceStatus, error) {
+			status := stripe.InvoiceOpen
+			if invoiceID != "" {
+				var err error
+				if status, err = f.d.Billing.InvoiceStatus(ctx, invoiceID); err != nil {
+					return "", err
+				}
+			}
+			if status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible {
+				return status, nil
+			}
+			key := idempotency.RenewalRetry(sub.ID, sub.TermEnd, st.N)
+			return status, knownOutcome(f.d.Billing.RetryPayment(ctx, invoiceID, key))
+		},
+		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
+			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				if !s.StillDue(st, now, f.d.Policy) || s.Dunning.InvoiceID != invoiceID {
+					return noOp(s, "step no longer due"), nil
+				}
+				switch status {
+				case stripe.InvoicePaid:
+					return s.RenewalPaidAtProvider(invoiceID, now), nil
+				case stripe.InvoiceVoid, stripe.InvoiceUncollectible:
+					o := ledger.Void
+					if status == stripe.InvoiceUncollectible {
+						o = ledger.Uncollectible
+					}
+					s.ApplyChargeOutcome("", invoiceID, o, 0, now)
+				}
+				return s.RecordRetry(st.N, now), nil
+			})(ctx, tx)
+		})
+}
+
+// settleAdditionWork asks Stripe what became of a mid-term charge whose
+// answer never came: paid is granted as invoice.paid would grant it, void
+// or uncollectible is recorded, and an invoice still open a day after its
+// one payment attempt is recorded failed (a later invoice.paid still
+// grants it).
+func (f *Function) settleAdditionWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
+	var line ledger.Line
+	if st.N >= 0 && st.N < len(sub.Ledger) {
+		line = sub.Ledger[st.N]
+	}
+	return consumer.WithEffect(
+		func(ctx context.Context) (stripe.InvoiceStatus, error) {
+			if line.InvoiceID == "" {
+				return "", nil
+			}
+			return f.d.Billing.InvoiceStatus(ctx, line.InvoiceID)
+		},
+		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
+			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+				if !s.StillDue(st, now, f.d.Policy) || line.InvoiceID == "" {
+					return noOp(s, "charge already answered"), nil
+				}
+				o := ledger.Failed
+				switch status {
+				case stripe.InvoicePaid:
+					o = ledger.Paid
+				case stripe.InvoiceVoid:
+					o = ledger.Void
+				case stripe.InvoiceUncollectible:
+					o = ledger.Uncollectible
+				}
+				return s.ApplyChargeOutcome(line.Key, line.InvoiceID, o, 0, now), nil
 			})(ctx, tx)
 		})
 }

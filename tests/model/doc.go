@@ -11,15 +11,60 @@
 //	MODEL_JOURNEYS=10000 MODEL_INVARIANTS=all MODEL_REPORT=figures.txt go test ./tests/model/ -run TestModel -count=1
 //
 // MODEL_INVARIANTS is "all" (the default), "none", or a comma list of the
-// invariant names (granted_only_paid, no_charge_after_end, charge_equals_price,
-// no_seat_billed_twice, charge_recorded, converges, paid_not_revoked): only
-// those fail the test; every invariant is still evaluated and counted in the
-// figures.
+// invariant names: only those fail the test; every invariant is still
+// evaluated and counted in the figures.
 //
-// TODO (the catalog has no such event types yet, shared/domain/catalog):
-//   - refunds (charge.refunded): take back what the refunded charge bought, count "money refunded";
-//   - disputes (charge.dispute.created / closed): suspend what a disputed charge bought, by the documented policy;
-//   - voided invoices (invoice.voided): a voided renewal must not renew the term;
-//   - a billing ledger (shared/domain has none yet): charge_recorded then reads ledger lines
-//     instead of searching the subscription and its history for the invoice id.
+// # Commands
+//
+// A journey starts with a purchase and runs up to 15 commands, each with
+// its own chaos (Pub/Sub deliveries late, twice or out of order; webhooks
+// held back, delivered twice, reordered or lost; payment calls paid,
+// declined or timing out either way):
+//   - Purchase: a paid checkout (up to three subscriptions);
+//   - SeatReport: a seat-usage report, sometimes dated days back;
+//   - AddSeats, Upgrade, AddPack: mid-term purchases, quoted and charged,
+//     granted when paid; Downgrade (at the term end) and AutoRenew;
+//   - Advance: the clock moves, the scheduler ticking at each due review or
+//     down for the jump (an outage); Review: a tick or one renewal-due event;
+//   - Refund: part or the rest of a paid charge, refunded at the provider
+//     (charge.refunded naming its payment intent);
+//   - Dispute: a dispute opened on a paid charge, or an open one closed as
+//     won or lost (charge.dispute.created / charge.dispute.closed);
+//   - Void: an unpaid invoice voided at the provider (invoice.voided).
+//
+// The provider's webhooks are the Stripe events checkout-webhook would
+// publish (stripe.NewEvent, stripe.ParseEvent, stripe.Normalize); its
+// invoice.paid and checkout carry the payment intent, which payment-result
+// indexes so that refunds and disputes find their ledger line. Refunds and
+// disputes are issued only on payments payment-result has applied.
+//
+// # Invariants
+//
+//   - granted_only_paid (rule 9): what GitLab grants and an active or
+//     dunning status are backed by a paid term covering now (a renewal
+//     counts from its payment) or by the last one within the documented
+//     grace; added seats, upgrades and packs count once paid, a true-up's
+//     seats once invoiced; nothing a charge refunded in whole or lost in a
+//     dispute bought counts once its webhook was delivered.
+//   - no_charge_after_end (rule 11): no payment attempt after the
+//     subscription ended, no renewal payment after auto-renew was turned off.
+//   - charge_equals_price (rule 10): every charge is the catalog price of
+//     what it buys, in usd, and a key is never reused for other parameters.
+//   - no_seat_billed_twice: true-ups bill only seats used beyond those
+//     bought (base and paid additions before the last true-up); while the
+//     subscription runs, the seats billed for its term are held (seats
+//     whose charge is unanswered count as held).
+//   - charge_recorded (rule 10): every charge the provider made has a
+//     ledger line with its invoice id; a paid one is recorded paid (or
+//     refunded, disputed) within answerWait, even when its webhook was lost.
+//   - converges (rule 11): past a term's end plus the dunning schedule and
+//     Stripe's webhook retries, every subscription is renewed or ended.
+//   - paid_not_revoked (rule 9): while a paid term covers now the
+//     subscription is not suspended or ended and GitLab does not hold the
+//     free plan for it, unless the charge that paid the current term was
+//     refunded in whole or lost (the documented policy then cancels).
+//
+// The figures report money billed, granted (the price of what GitLab held,
+// over time) and refunded, payment attempts, and per invariant the number
+// of journeys violating it.
 package model

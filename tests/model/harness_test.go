@@ -249,18 +249,19 @@ func (h *harness) autoRenewDelivered(e event.Event) {
 }
 
 // gitlabFake is GitLab's provisioning API in process: Provision replaces the
-// base product, and sets storage and compute minutes only when sent (GitLab
-// reads an omitted or zero amount as "leave unchanged"); Current returns
-// what was last provisioned.
+// base product, and sets storage and compute minutes when their hash is sent
+// (an omitted hash leaves them unchanged); Current returns what was last
+// provisioned.
 type gitlabFake struct {
 	ns    map[string]*glState
 	calls int
 }
 
 type glState struct {
-	base       gitlab.BaseProduct
-	storageMiB int
-	compute    int
+	base          gitlab.BaseProduct
+	storageMiB    int
+	storageEndsOn string
+	compute       int
 }
 
 func (g *gitlabFake) Provision(_ context.Context, namespaceID string, req gitlab.ProvisionRequest) error {
@@ -271,10 +272,14 @@ func (g *gitlabFake) Provision(_ context.Context, namespaceID string, req gitlab
 		g.ns[namespaceID] = s
 	}
 	s.base = req.BaseProduct
-	if req.Storage.AdditionalPurchasedStorageSize > 0 {
-		s.storageMiB = req.Storage.AdditionalPurchasedStorageSize
+	// A storage or compute-minutes hash sent sets the amount, 0 clearing
+	// it; only an omitted hash leaves GitLab's value in place. (The fake
+	// first read a sent 0 as "leave unchanged", which kept revoked packs
+	// granted after expiry although provisioning clears them.)
+	if req.Storage != nil {
+		s.storageMiB, s.storageEndsOn = req.Storage.AdditionalPurchasedStorageSize, req.Storage.AdditionalPurchasedStorageEndsOn
 	}
-	if req.ComputeMinutes.ExtraSharedRunnersMinutesLimit > 0 {
+	if req.ComputeMinutes != nil {
 		s.compute = req.ComputeMinutes.ExtraSharedRunnersMinutesLimit
 	}
 	return nil
@@ -286,8 +291,13 @@ func (g *gitlabFake) Current(_ context.Context, namespaceID string) (gitlab.Curr
 		return gitlab.Current{}, false, nil
 	}
 	b := s.base
+	// Storage and compute minutes too, as GitLab's namespace endpoint
+	// returns them: provisioning compares them before calling (the fake
+	// first left them out, so a pack taken back looked held already).
 	return gitlab.Current{PlanCode: b.PlanCode, Seats: b.Seats, MaxSeatsUsed: b.MaxSeatsUsed, StartDate: b.StartDate,
-		EndDate: b.EndDate, AutoRenew: b.AutoRenew, Trial: b.Trial}, true, nil
+		EndDate: b.EndDate, AutoRenew: b.AutoRenew, Trial: b.Trial,
+		AdditionalPurchasedStorageSize: s.storageMiB, AdditionalPurchasedStorageEndsOn: s.storageEndsOn,
+		ExtraSharedRunnersMinutesLimit: s.compute}, true, nil
 }
 
 // grant is what GitLab gives a namespace now: paid features or nothing.

@@ -1,12 +1,12 @@
 package model
 
 import (
-	"encoding/json"
 	"fmt"
-	"fulfillment/shared/domain/idempotency"
 	"strings"
 	"time"
 
+	"fulfillment/shared/domain/idempotency"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/subscription"
 )
 
@@ -63,11 +63,13 @@ func dunningSpan(p subscription.Policy) time.Duration {
 	return time.Duration(last+1+p.GraceDays) * 24 * time.Hour
 }
 
-// paidInvoices are the provider's paid charges for subscription id.
+// paidInvoices are the provider's paid charges for subscription id, less
+// those refunded in whole or lost in a dispute once the system was told
+// (rule 9: a full refund or a lost dispute takes back what the line bought).
 func (h *harness) paidInvoices(id string) []*invoice {
 	var out []*invoice
 	for _, inv := range h.pay.invoices {
-		if inv.sub == id && inv.paid {
+		if inv.sub == id && inv.paid && !inv.takeBackKnown {
 			out = append(out, inv)
 		}
 	}
@@ -78,7 +80,14 @@ func (h *harness) paidInvoices(id string) []*invoice {
 func (h *harness) termEntitlement(id string, base *invoice) entitlement {
 	e := entitlement{termStart: base.bought.termStart, termEnd: base.bought.termEnd, plan: base.bought.plan, seats: base.bought.seats,
 		storageGB: base.bought.storageGB, computeMinutes: base.bought.computeMinutes}
-	for _, inv := range h.paidInvoices(id) {
+	for _, inv := range h.pay.invoices {
+		// A true-up's seats are raised when it is invoiced, paid or not
+		// (docs/subscription-lifecycle.md: the customer used them
+		// already); the other additions count once paid. None counts
+		// once refunded in whole or lost and the system was told.
+		if inv.sub != id || inv.takeBackKnown || !(inv.paid || inv.kind == kindTrueUp) {
+			continue
+		}
 		if inv.bought.base || !inv.bought.termStart.Equal(e.termStart) {
 			continue
 		}
@@ -97,18 +106,46 @@ func (h *harness) termEntitlement(id string, base *invoice) entitlement {
 func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 	now := h.now()
 	var last *invoice
+	var covering, ended []*invoice
 	for _, inv := range h.paidInvoices(m.id) {
 		if !inv.bought.base {
 			continue
 		}
-		if !now.Before(inv.bought.termStart) && now.Before(inv.bought.termEnd) {
-			return h.termEntitlement(m.id, inv), true
+		// A paid renewal is granted from its payment, not from its term's
+		// start: invoice.paid renews the subscription at once and
+		// provisioning follows (docs/subscription-lifecycle.md), so the
+		// next term's plan and seats (those the customer already uses)
+		// may be held up to the charge lead early; until the system
+		// learns of that payment it still runs the current term. Both
+		// are paid: what either grants is.
+		from := inv.bought.termStart
+		if inv.paidAt.Before(from) {
+			from = inv.paidAt
+		}
+		if !now.Before(from) && now.Before(inv.bought.termEnd) {
+			covering = append(covering, inv)
+		} else if !now.Before(inv.bought.termEnd) && now.Before(maxTime(inv.bought.termEnd, h.outageEnd).Add(24*time.Hour)) {
+			// Just ended, or ended during a scheduler outage, while a later
+			// paid term covers now: its extras stay until a tick renews
+			// the subscription (the day of grace the no-renewal case below
+			// gives too).
+			ended = append(ended, inv)
 		}
 		if !now.Before(inv.bought.termEnd) && (last == nil || inv.bought.termEnd.After(last.bought.termEnd)) {
 			last = inv
 		}
 	}
+	merged := func(first *invoice, more []*invoice) entitlement {
+		e := h.termEntitlement(m.id, first)
+		for _, inv := range more {
+			e.widen(h.termEntitlement(m.id, inv))
+		}
+		return e
+	}
 	if last == nil {
+		if len(covering) > 0 {
+			return merged(covering[0], append(covering[1:], ended...)), true
+		}
 		return entitlement{}, false
 	}
 	// Grace: counted from the first attempt to charge the renewal (or from
@@ -126,12 +163,35 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 	if !m.autoRenew && h.pay.byKey[idempotency.Renewal(m.id, unpaid)] == nil {
 		graceEnd = maxTime(unpaid, h.outageEnd).Add(24 * time.Hour) // no renewal: the term simply ends
 	}
+	if len(covering) > 0 {
+		e := merged(covering[0], append(covering[1:], ended...))
+		if now.Before(graceEnd) {
+			// A renewal paid by a retry whose webhook was lost: until
+			// renewal asks (at the next dunning step) the term in dunning
+			// keeps its features, within the grace it had anyway.
+			e.widen(merged(last, ended))
+		}
+		return e, true
+	}
 	if now.Before(graceEnd) {
-		e := h.termEntitlement(m.id, last)
+		// The terms that ended during the outage too: the system may not
+		// have learnt yet of the later ones' payment.
+		e := merged(last, ended)
 		e.inGrace, e.graceEnd = true, graceEnd
 		return e, true
 	}
 	return entitlement{}, false
+}
+
+// widen makes e cover what o covers too (both are paid, or in grace).
+func (e *entitlement) widen(o entitlement) {
+	if planRank[o.plan] > planRank[e.plan] {
+		e.plan = o.plan
+	}
+	e.seats, e.storageGB, e.computeMinutes = max(e.seats, o.seats), max(e.storageGB, o.storageGB), max(e.computeMinutes, o.computeMinutes)
+	if o.termStart.After(e.termStart) {
+		e.termStart, e.termEnd = o.termStart, o.termEnd
+	}
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -164,8 +224,13 @@ func grantedOnlyPaid(h *harness) []string {
 			if s != nil {
 				status = string(s.Status)
 			}
-			out = append(out, fmt.Sprintf("%s: GitLab grants %s/%d seats/%d GB/%d min and the subscription is %s at %s, but no paid term covers it and no grace applies",
-				m.id, gr.plan, gr.seats, gr.storageGB, gr.computeMinutes, status, h.now().Format(time.RFC3339)))
+			state := ""
+			if s != nil {
+				state = fmt.Sprintf(" (term %s..%s, renewal pending for %s on %q, next review %v)", s.TermStart.Format(time.DateOnly), s.TermEnd.Format(time.DateOnly),
+					s.RenewalPendingFor.Format(time.DateOnly), s.RenewalInvoiceID, s.NextReviewAt)
+			}
+			out = append(out, fmt.Sprintf("%s: GitLab grants %s/%d seats/%d GB/%d min and the subscription is %s%s at %s, but no paid term covers it and no grace applies",
+				m.id, gr.plan, gr.seats, gr.storageGB, gr.computeMinutes, status, state, h.now().Format(time.RFC3339)))
 			continue
 		}
 		var over []string
@@ -227,7 +292,10 @@ func chargeEqualsPrice(h *harness) []string {
 func noSeatBilledTwice(h *harness) []string {
 	var out []string
 	for _, m := range h.subs {
-		type term struct{ base, added, trueups int }
+		type term struct {
+			base, added, trueups int
+			lastTrueUp           time.Time
+		}
 		terms := map[time.Time]*term{}
 		for _, inv := range h.pay.invoices {
 			if inv.sub != m.id {
@@ -241,13 +309,32 @@ func noSeatBilledTwice(h *harness) []string {
 			switch {
 			case inv.bought.base:
 				t.base = max(t.base, inv.bought.seats)
+			case inv.kind == kindTrueUp && inv.takenBack:
+				// Refunded in whole or lost: its seats are taken back, not billed.
 			case inv.kind == kindTrueUp:
-				t.trueups += inv.bought.seats
-			default:
+				t.trueups += inv.bought.seats // added when invoiced, paid or not
+				t.lastTrueUp = maxTime(t.lastTrueUp, inv.createdAt)
+			case inv.paid && !inv.takenBack:
+				// Added seats are bought only when paid (granted on
+				// invoice.paid); a declined, voided or refunded addition
+				// billed nothing. (The model first counted every addition
+				// charged, paid or not.)
 				t.added += inv.bought.seats
 			}
 		}
 		s := h.viewSub(m.id)
+		// Seats whose charge is sent and unanswered count as held, as
+		// TrueUpSeats counts them: they are granted when the provider's
+		// answer comes (or when renewal asks for it a day later).
+		pending := 0
+		if s != nil {
+			for _, ln := range s.Ledger {
+				if ln.Kind == ledger.Seats && !ln.Granted && ln.Buys.TermStart.Equal(s.TermStart) &&
+					(ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
+					pending += ln.Buys.Seats
+				}
+			}
+		}
 		for start, t := range terms {
 			used := 0
 			for d, n := range m.reports {
@@ -256,57 +343,78 @@ func noSeatBilledTwice(h *harness) []string {
 				}
 			}
 			billed := t.base + t.added + t.trueups
-			if allowed := max(t.base+t.added, used); billed > allowed {
-				out = append(out, fmt.Sprintf("%s: term from %s billed %d seats (base %d, added %d, true-ups %d) but %d were bought or used at most",
-					m.id, start.Format(time.DateOnly), billed, t.base, t.added, t.trueups, allowed))
+			// True-ups bill only seats used beyond those held: the base and
+			// the seats added before the last true-up. (The model first
+			// bounded every seat billed by max(bought, used), which forbade
+			// buying seats after a true-up.)
+			addedBefore := 0
+			for _, inv := range h.pay.invoices {
+				if inv.sub == m.id && inv.kind == kindChange && inv.paid && !inv.takenBack && inv.bought.termStart.Equal(start) && inv.createdAt.Before(t.lastTrueUp) {
+					addedBefore += inv.bought.seats
+				}
 			}
-			if s != nil && start.Equal(s.TermStart) && billed > s.Order.Seats && t.base > 0 {
-				out = append(out, fmt.Sprintf("%s: term from %s billed %d seats but the subscription holds %d", m.id, start.Format(time.DateOnly), billed, s.Order.Seats))
+			if allowed := max(0, used-t.base-addedBefore); t.trueups > allowed {
+				out = append(out, fmt.Sprintf("%s: term from %s trued up %d seats (base %d, added before %d, most used %d): at most %d were used beyond those bought",
+					m.id, start.Format(time.DateOnly), t.trueups, t.base, addedBefore, used, allowed))
+			}
+			// While the subscription runs: once it ended it holds nothing,
+			// and a charge paid after that is kept "paid, not granted" for
+			// an operator to refund (ApplyChargeOutcome's documented policy).
+			running := s != nil && s.Status != subscription.Canceled && s.Status != subscription.Expired
+			if running && start.Equal(s.TermStart) && billed > s.Order.Seats+pending && t.base > 0 {
+				out = append(out, fmt.Sprintf("%s: term from %s billed %d seats but the subscription holds %d (and %d being charged)", m.id, start.Format(time.DateOnly), billed, s.Order.Seats, pending))
 			}
 		}
 	}
 	return out
 }
 
-// chargeRecorded (rule 10): every charge the provider collected is recorded
-// with the subscription: its invoice id is in the subscription or its
-// history (there is no billing ledger yet). Each paid charge is judged at
-// the first check after it was paid, when the delivery that made it is done.
+// answerWait is how long a paid charge may wait for its outcome to be in
+// the ledger: Stripe's webhook retries, then renewal asks the provider at
+// its next step (a day after a mid-term charge; at the next retry, grace or
+// term end for a renewal, at most a week later), with a day for the tick.
+const answerWait = 8 * 24 * time.Hour
+
+// chargeRecorded (rule 10): every charge the provider made has a line in
+// the subscription's billing ledger with its invoice id (judged once, at
+// the first check after the charge, when the delivery that made it is
+// done), and a paid one is recorded paid (or what became of it after:
+// refunded, disputed) within answerWait of its payment, counted from the
+// end of a scheduler outage.
 func chargeRecorded(h *harness) []string {
 	if !h.bus.quiet() {
 		return nil
 	}
 	var out []string
 	for _, m := range h.subs {
-		var fresh []*invoice
-		for _, inv := range h.paidInvoices(m.id) {
-			switch inv.recorded {
-			case recordedNo:
-				out = append(out, inv.unrecorded)
-			case recordedUnknown:
-				fresh = append(fresh, inv)
+		s := h.viewSub(m.id)
+		for _, inv := range h.pay.invoices {
+			if inv.sub != m.id || len(inv.attempts) == 0 {
+				continue
 			}
-		}
-		if len(fresh) == 0 {
-			continue
-		}
-		doc, _ := json.Marshal(h.viewSub(m.id))
-		var text strings.Builder
-		text.Write(doc)
-		hist, err := h.st.SubscriptionHistory(h.ctx, m.id)
-		if err != nil {
-			h.t.Fatalf("history of %s: %v", m.id, err)
-		}
-		for _, r := range hist {
-			fmt.Fprintf(&text, "\n%s %s %s", r.Reason, r.CauseID, r.Event)
-		}
-		for _, inv := range fresh {
-			inv.recorded = recordedYes
-			if !strings.Contains(text.String(), inv.id) {
-				inv.recorded = recordedNo
-				inv.unrecorded = fmt.Sprintf("%s: paid charge %s (%s, %d cents, %q) is recorded nowhere in the subscription or its history",
-					m.id, inv.id, inv.bill.Key, inv.bill.AmountCents, inv.bill.Description)
+			var ln *ledger.Line
+			if s != nil {
+				ln = s.Ledger.ByInvoice(inv.id)
+			}
+			if inv.recorded == recordedUnknown {
+				inv.recorded = recordedYes
+				if ln == nil {
+					inv.recorded = recordedNo
+					inv.unrecorded = fmt.Sprintf("%s: charge %s (%s, %d cents, %q) has no ledger line with its invoice id",
+						m.id, inv.id, inv.bill.Key, inv.bill.AmountCents, inv.bill.Description)
+				}
+			}
+			if inv.recorded == recordedNo {
 				out = append(out, inv.unrecorded)
+				continue
+			}
+			if !inv.paid || ln == nil || h.now().Before(maxTime(inv.paidAt, h.outageEnd).Add(answerWait)) {
+				continue
+			}
+			switch ln.Outcome {
+			case ledger.Quoted, ledger.Open, ledger.Unknown, ledger.Failed, ledger.Void, ledger.Uncollectible:
+				out = append(out, fmt.Sprintf("%s: charge %s (%s, %d cents) was paid on %s, but its ledger line is still %s",
+					m.id, inv.id, inv.bill.Key, inv.bill.AmountCents, inv.paidAt.Format(time.RFC3339), ln.Outcome))
 			}
 		}
 	}
@@ -359,7 +467,7 @@ func paidNotRevoked(h *harness) []string {
 		}
 		s := h.viewSub(m.id)
 		gr := h.gl.grant(m.ns)
-		if s == nil {
+		if s == nil || h.currentTermTakenBack(m.id, s) {
 			continue
 		}
 		if s.Status == subscription.Suspended || s.Status == subscription.Canceled || s.Status == subscription.Expired || (gr.provisionedAtAll && !gr.anythingGranted) {
@@ -368,4 +476,17 @@ func paidNotRevoked(h *harness) []string {
 		}
 	}
 	return out
+}
+
+// currentTermTakenBack reports whether the charge that paid the term the
+// subscription runs now (a renewal paid early runs from its payment) was
+// refunded in whole or lost in a dispute: by the documented policy that
+// cancels the subscription, the rest of an earlier paid term included.
+func (h *harness) currentTermTakenBack(id string, s *subscription.Subscription) bool {
+	for _, inv := range h.pay.invoices {
+		if inv.sub == id && inv.bought.base && inv.takeBackKnown && inv.bought.termStart.Equal(s.TermStart) {
+			return true
+		}
+	}
+	return false
 }

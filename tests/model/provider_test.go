@@ -47,7 +47,20 @@ type invoice struct {
 	paidAt        time.Time
 	voided        bool
 	attempts      []time.Time // payment attempts (first pay and retries)
-	bought        bought
+	// paymentIntent pays the invoice; its charge is "ch_"+id.
+	paymentIntent string
+	// paidKnown: the invoice.paid webhook was delivered (payment-result
+	// indexed its payment intent, so refunds and disputes find it).
+	paidKnown bool
+	// refundedCents is what was refunded at the provider; dispute is "",
+	// "open", "won" or "lost".
+	refundedCents int64
+	dispute       string
+	// takenBack: refunded in whole or dispute lost at the provider;
+	// takeBackKnown: its webhook was delivered, from when nothing the
+	// charge bought may be granted.
+	takenBack, takeBackKnown bool
+	bought                   bought
 	// priceMin and priceMax bound the catalog price of what it bought.
 	priceMin, priceMax int64
 	priceWhy           string
@@ -67,6 +80,8 @@ type webhook struct {
 	e       event.Event
 	created time.Time
 	desc    string
+	// delivered runs when the webhook is delivered (nil: nothing to note).
+	delivered func()
 }
 
 // Payment outcomes, decided by the journey at each payment attempt.
@@ -89,6 +104,7 @@ type provider struct {
 	payKeys  map[string]bool
 	outbox   []webhook
 	billed   int64
+	refunded int64
 	// charges counts payment attempts, declined counts those declined.
 	charges, declined int
 }
@@ -129,6 +145,7 @@ func (p *provider) Charge(_ context.Context, b stripe.Bill) (string, error) {
 		return inv.id, nil // the first call's answer
 	}
 	inv := &invoice{id: fmt.Sprintf("in_%06d", len(p.invoices)+1), sub: b.SubscriptionID, kind: kindOf(b.Key), bill: b, createdAt: p.h.now()}
+	inv.paymentIntent = "pi_" + inv.id
 	p.price(inv)
 	p.invoices = append(p.invoices, inv)
 	p.byKey[b.Key], p.byID[inv.id] = inv, inv
@@ -146,6 +163,8 @@ func (p *provider) RetryPayment(_ context.Context, invoiceID, key string) error 
 		return failure.Permanentf("stripe: no such invoice: %q", invoiceID)
 	case inv.paid:
 		return failure.Permanentf("stripe: invoice %s is already paid", invoiceID)
+	case inv.voided:
+		return failure.Permanentf("stripe: invoice %s is void and cannot be paid", invoiceID)
 	}
 	p.payKeys[key] = true
 	return p.attempt(inv, key)
@@ -215,20 +234,59 @@ func (p *provider) queueInvoiceEvent(inv *invoice, typ string) {
 	}
 	paid := int64(0)
 	status := "open"
-	if typ == "invoice.paid" {
+	var delivered func()
+	switch typ {
+	case "invoice.paid":
 		paid, status = inv.bill.AmountCents, "paid"
+		delivered = func() { inv.paidKnown = true }
+	case "invoice.voided":
+		status = "void"
 	}
 	obj := map[string]any{
 		"id": inv.id, "object": "invoice", "customer": inv.bill.CustomerID, "status": status,
 		"amount_due": inv.bill.AmountCents, "amount_paid": paid, "currency": inv.bill.Currency, "metadata": meta,
 	}
-	p.queue(typ, obj, fmt.Sprintf("%s %s", typ, inv.id))
+	if typ == "invoice.paid" {
+		// The payment's intent (API versions before 2025-03-31 carry it on
+		// the invoice): payment-result indexes it, and the charge's
+		// refunds and disputes name only it.
+		obj["payment_intent"] = inv.paymentIntent
+	}
+	p.queue(typ, obj, fmt.Sprintf("%s %s", typ, inv.id), delivered)
+}
+
+// queueChargeEvent queues a refund (charge.refunded) of inv's charge.
+func (p *provider) queueChargeEvent(inv *invoice) {
+	full := inv.refundedCents >= inv.bill.AmountCents
+	obj := map[string]any{
+		"id": "ch_" + inv.id, "object": "charge", "amount": inv.bill.AmountCents, "amount_refunded": inv.refundedCents,
+		"refunded": full, "currency": inv.bill.Currency, "payment_intent": inv.paymentIntent, "status": "succeeded",
+	}
+	p.queue("charge.refunded", obj, fmt.Sprintf("charge.refunded %s (%d of %d cents)", inv.id, inv.refundedCents, inv.bill.AmountCents), p.takeBackNoted(inv, full))
+}
+
+// queueDisputeEvent queues a dispute opened (status needs_response) or
+// closed (won or lost) on inv's charge.
+func (p *provider) queueDisputeEvent(inv *invoice, typ, status string) {
+	obj := map[string]any{
+		"id": "dp_" + inv.id, "object": "dispute", "charge": "ch_" + inv.id, "payment_intent": inv.paymentIntent,
+		"amount": inv.bill.AmountCents, "currency": inv.bill.Currency, "status": status,
+	}
+	p.queue(typ, obj, fmt.Sprintf("%s %s (%s)", typ, inv.id, status), p.takeBackNoted(inv, status == "lost"))
+}
+
+// takeBackNoted marks, on delivery, that the system was told the charge was taken back.
+func (p *provider) takeBackNoted(inv *invoice, takesBack bool) func() {
+	if !takesBack {
+		return nil
+	}
+	return func() { inv.takeBackKnown = true }
 }
 
 // queue normalizes a Stripe event as checkout-webhook does and puts it in the outbox.
-func (p *provider) queue(typ string, obj map[string]any, desc string) {
+func (p *provider) queue(typ string, obj map[string]any, desc string, delivered func()) {
 	e := p.normalized(p.h.nextID("evt_"), typ, obj)
-	p.outbox = append(p.outbox, webhook{e: e, created: p.h.now(), desc: desc})
+	p.outbox = append(p.outbox, webhook{e: e, created: p.h.now(), desc: desc, delivered: delivered})
 }
 
 func (p *provider) normalized(id, typ string, obj map[string]any) event.Event {
@@ -259,7 +317,7 @@ func (p *provider) checkout(session, customer string, o catalog.Order) event.Eve
 	start := day(p.h.now())
 	inv := &invoice{id: session, sub: stripe.SubscriptionIDForCheckout(session), kind: kindCheckout, createdAt: p.h.now(),
 		bill: stripe.Bill{SubscriptionID: stripe.SubscriptionIDForCheckout(session), CustomerID: customer, AmountCents: amount, Currency: "usd", Key: "checkout-" + session},
-		paid: true, paidAt: p.h.now(), attempts: []time.Time{p.h.now()},
+		paid: true, paidAt: p.h.now(), attempts: []time.Time{p.h.now()}, paymentIntent: "pi_" + session, paidKnown: true,
 		bought: bought{termStart: start, termEnd: start.AddDate(0, o.TermMonths, 0), base: true, plan: o.PlanCode, seats: o.Seats,
 			storageGB: o.StorageGB, computeMinutes: o.ComputeMinutes},
 		priceMin: amount, priceMax: amount, priceWhy: "checkout at list price",
@@ -278,8 +336,9 @@ func (p *provider) checkout(session, customer string, o catalog.Order) event.Eve
 	if o.ComputeMinutes > 0 {
 		meta[stripe.MetaComputeMinutes] = fmt.Sprint(o.ComputeMinutes)
 	}
-	return p.normalized(p.h.nextID("evt_"), "checkout.session.completed",
-		stripe.CheckoutSession(session, customer, "buyer@example.com", "paid", amount, meta))
+	obj := stripe.CheckoutSession(session, customer, "buyer@example.com", "paid", amount, meta)
+	obj["payment_intent"] = inv.paymentIntent // what the purchase's refunds and disputes name
+	return p.normalized(p.h.nextID("evt_"), "checkout.session.completed", obj)
 }
 
 func day(t time.Time) time.Time {
@@ -390,6 +449,9 @@ func (p *provider) deliverWebhooks(chaos bool) {
 		fate := 0
 		if chaos && p.h.now().Sub(w.created) < stripeRetryWindow {
 			fate = rapid.IntRange(0, 3).Draw(p.h.t, "fate of "+w.desc)
+		}
+		if (fate == 0 || fate == 1) && w.delivered != nil {
+			w.delivered()
 		}
 		switch fate {
 		case 0:

@@ -39,6 +39,11 @@ func (s *Subscription) Quote(key string, a Addition, at time.Time) (*ledger.Line
 	if ln := s.Ledger.Find(key); ln != nil {
 		return ln, nil
 	}
+	if !at.Before(s.TermEnd) {
+		// The term is over (the expiry or renewal has not run yet): what is
+		// left of it costs nothing, and nothing is sold for free.
+		return nil, refuse("the term ended on %s: nothing left to buy in it", s.TermEnd.Format(time.DateOnly))
+	}
 	trial := *s
 	trial.Packs = slices.Clone(s.Packs)
 	line := ledger.Line{Key: key, Kind: a.Kind, Currency: s.ChargeCurrency(), QuotedAt: at,
@@ -125,6 +130,14 @@ func (s *Subscription) ChargeSent(key, invoiceID string, unknown bool, now time.
 	}
 	ln.Sent(invoiceID, unknown, now)
 	s.UpdatedAt = now
+	// A review at the next tick schedules asking the provider should the
+	// answer not come (ActSettleAddition). The version moves with it: a
+	// renewal-due event is named by version and review time, and one
+	// already handled for this pair would be taken for a duplicate.
+	if s.NextReviewAt == nil || s.NextReviewAt.After(now) {
+		s.ReviewAt(now)
+	}
+	s.Version++
 	return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s sent on invoice %s", key, invoiceID)}
 }
 
@@ -166,6 +179,19 @@ func (s *Subscription) ApplyChargeOutcome(key, invoiceID string, o ledger.Outcom
 func (s *Subscription) grant(ln *ledger.Line, at time.Time) Change {
 	var c Change
 	var err error
+	if (ln.Kind == ledger.Seats || ln.Kind == ledger.Upgrade || ln.Kind == ledger.Pack) && !ln.Buys.TermStart.Equal(s.TermStart) {
+		// Paid after its term was over (renewed meanwhile): what it bought
+		// was for that term; kept as paid, not granted, for a refund.
+		s.UpdatedAt = at
+		return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s paid, not granted: its term from %s is over", ln.Key, ln.Buys.TermStart.Format(time.DateOnly))}
+	}
+	// Paid for the current term, which dunning (of the next one) keeps
+	// running: granted in past due and grace as when active.
+	from := s.Status
+	if from == PastDue || from == Grace {
+		s.Status = Active
+		defer func() { s.Status = from }()
+	}
 	switch ln.Kind {
 	case ledger.Seats:
 		c, err = s.AddSeats(ln.Buys.Seats, at)
@@ -183,6 +209,7 @@ func (s *Subscription) grant(ln *ledger.Line, at time.Time) Change {
 		return Change{From: s.Status, To: s.Status, Reason: fmt.Sprintf("charge %s paid, not granted: %v", ln.Key, err)}
 	}
 	ln.Granted, ln.GrantedAt = true, at
+	c.From, c.To = from, from
 	c.Reason = fmt.Sprintf("charge %s paid: %s", ln.Key, c.Reason)
 	return c
 }
@@ -191,6 +218,12 @@ func (s *Subscription) grant(ln *ledger.Line, at time.Time) Change {
 func (s *Subscription) takeBack(ln *ledger.Line, at time.Time) Change {
 	ln.Revoked = true
 	why := fmt.Sprintf("charge %s %s", ln.Key, ln.Outcome)
+	if (ln.Kind == ledger.Seats || ln.Kind == ledger.Upgrade || ln.Kind == ledger.Pack) && !ln.Buys.TermStart.Equal(s.TermStart) {
+		// Bought for a term that is over: the current term's seats, plan
+		// and packs were paid by its renewal, not by this charge.
+		s.UpdatedAt = at
+		return Change{From: s.Status, To: s.Status, Reason: why + "; its term is over, nothing of the current term taken back"}
+	}
 	switch ln.Kind {
 	case ledger.Seats:
 		s.Order.Seats = max(1, s.Order.Seats-ln.Buys.Seats)
@@ -201,12 +234,21 @@ func (s *Subscription) takeBack(ln *ledger.Line, at time.Time) Change {
 	case ledger.Pack:
 		s.removePack(ln.Buys.PurchaseID)
 	case ledger.Purchase, ledger.Renewal:
-		if ln.Buys.TermStart.Equal(s.TermStart) || ln.Kind == ledger.Purchase {
+		if s.paysCurrentTerm(ln) {
 			return s.Cancel(at, why+": what it paid for is taken back")
 		}
-	default: // a true-up paid for seats already used: nothing to take back
+		// An earlier term's charge: that term is over, and the current one
+		// was paid by its own renewal, which is not taken back.
 		s.UpdatedAt = at
-		return Change{From: s.Status, To: s.Status, Reason: why + "; seats already used, nothing taken back"}
+		return Change{From: s.Status, To: s.Status, Reason: why + "; its term is over, the current term is paid by its renewal"}
+	case ledger.TrueUp:
+		// The seats it raised go back; still used, they are owed again
+		// and billed by the next true-up or the renewal.
+		if !ln.Buys.TermStart.Equal(s.TermStart) {
+			s.UpdatedAt = at
+			return Change{From: s.Status, To: s.Status, Reason: why + "; its term is over, nothing of the current term taken back"}
+		}
+		s.Order.Seats = max(1, s.Order.Seats-ln.Buys.Seats)
 	}
 	s.SeatsOwed = max(0, s.MaxSeatsUsed-s.Order.Seats)
 	return s.bump(Change{From: s.Status, To: s.Status, Event: catalog.SubscriptionChanged, Reason: why + ": taken back"}, at)
@@ -225,4 +267,22 @@ func (s *Subscription) removePack(purchaseID string) {
 		s.Packs = slices.Delete(s.Packs, i, i+1)
 		return
 	}
+}
+
+// paysCurrentTerm reports whether a purchase or renewal line paid the term
+// running now. A purchase line may carry no term (recorded before an async
+// payment settled): it paid the current term unless a paid renewal did.
+func (s *Subscription) paysCurrentTerm(ln *ledger.Line) bool {
+	if ln.Buys.TermStart.Equal(s.TermStart) {
+		return true
+	}
+	if ln.Kind != ledger.Purchase {
+		return false
+	}
+	for _, r := range s.Ledger {
+		if r.Kind == ledger.Renewal && r.Buys.TermStart.Equal(s.TermStart) && r.IsPaid() {
+			return false
+		}
+	}
+	return true
 }

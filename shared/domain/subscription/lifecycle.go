@@ -259,7 +259,20 @@ const (
 	// ActVoidRenewal voids the renewal invoice still unpaid when auto-renew
 	// was turned off: nothing is charged for a term the customer declined.
 	ActVoidRenewal Action = "void-renewal"
+	// ActCheckRenewal asks the provider about a renewal invoice raised and
+	// still unanswered at term end (its webhook lost, or its failure taken
+	// for stale): paid renews the term, unpaid starts dunning.
+	ActCheckRenewal Action = "check-renewal"
+	// ActSettleAddition asks the provider about a mid-term charge (seats,
+	// upgrade, pack, true-up) still unanswered a day after it was sent: a
+	// charge that went through is granted (recorded paid) even if its
+	// invoice.paid was lost.
+	ActSettleAddition Action = "settle-addition"
 )
+
+// AdditionAnswerWait is how long a mid-term charge waits for its webhook
+// before the provider is asked.
+const AdditionAnswerWait = 24 * time.Hour
 
 // Step is one action due at a time. Key names it uniquely for the
 // subscription (action, term and ordinal), so it runs once.
@@ -305,6 +318,9 @@ func (s *Subscription) Steps(p Policy) []Step {
 				add(ActNotice, s.TermEnd.Add(-p.NoticeLead), 0)
 			}
 			add(ActCharge, s.TermEnd.Add(-p.ChargeLead), 0)
+		default:
+			// Raised, and neither paid nor failed by term end: ask.
+			add(ActCheckRenewal, s.TermEnd, 0)
 		}
 		s.reconciliationSteps(p, add)
 	case PastDue, Grace, Suspended:
@@ -314,6 +330,20 @@ func (s *Subscription) Steps(p Policy) []Step {
 			break
 		}
 		s.dunningSteps(p, add)
+	}
+	// In every status: a charge paid after the subscription ended is still
+	// recorded paid (not granted, kept for a refund).
+	for i, ln := range s.Ledger {
+		ended := s.Status == Canceled || s.Status == Expired
+		if ln.Kind != ledger.Seats && ln.Kind != ledger.Upgrade && ln.Kind != ledger.Pack && ln.Kind != ledger.TrueUp &&
+			(ln.Kind != ledger.Renewal || !ended) {
+			// A renewal is asked about by dunning and check-renewal while
+			// the subscription runs; once it ended, here.
+			continue
+		}
+		if ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
+			add(ActSettleAddition, ln.OutcomeAt.Add(AdditionAnswerWait), i)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
@@ -543,4 +573,35 @@ func (s *Subscription) CancelUnpaid(now time.Time) Change {
 		return noOp(s.Status, "not suspended")
 	}
 	return s.Cancel(now, "renewal unpaid after suspension")
+}
+
+// RenewalPaidAtProvider applies a renewal invoice the provider says is paid
+// although its invoice.paid never arrived: the same transition invoice.paid
+// applies (the ledger line paid, the term renewed).
+func (s *Subscription) RenewalPaidAtProvider(invoiceID string, now time.Time) Change {
+	paid := s.ApplyChargeOutcome("", invoiceID, ledger.Paid, 0, now)
+	renewed := s.ApplyInvoicePaid(s.TermEnd, now)
+	if renewed.NoOp {
+		return paid
+	}
+	renewed.Reason = "renewal invoice " + invoiceID + " found paid at the provider"
+	return renewed
+}
+
+// RenewalUnpaid starts dunning for a renewal invoice found unpaid with no
+// failure applied (its payment_failed webhook lost, or dropped): still open
+// at term end, or voided. The schedule runs from when the renewal was
+// charged (failedAt), as it would have had the failure arrived; why says
+// how it was found.
+func (s *Subscription) RenewalUnpaid(invoiceID string, failedAt, now time.Time, why string) Change {
+	if s.Status != Active || s.RenewalPendingFor.IsZero() || !s.RenewalPendingFor.Equal(s.TermEnd) {
+		return noOp(s.Status, "no renewal pending")
+	}
+	if failedAt.IsZero() || failedAt.After(now) {
+		failedAt = now
+	}
+	s.Status = PastDue
+	s.Dunning = Dunning{FailedAt: failedAt, InvoiceID: invoiceID}
+	return s.bump(Change{From: Active, To: PastDue, Event: catalog.SubscriptionPastDue,
+		Reason: "renewal invoice " + invoiceID + " " + why}, now)
 }

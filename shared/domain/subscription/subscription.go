@@ -69,11 +69,16 @@ type Subscription struct {
 	// NextReviewAt is when the renewal tick should look at this subscription
 	// again (nil: never). Ticks query on it, so it is the one index renewals need.
 	NextReviewAt *time.Time `firestore:"next_review_at" json:"next_review_at"`
-	// LastEventAt is the provider time of the newest event applied: older
-	// events are stale.
+	// LastEventAt is the time of the newest change applied, ours or the
+	// provider's.
 	LastEventAt time.Time `firestore:"last_event_at" json:"last_event_at"`
-	Version     int64     `firestore:"version" json:"version"`
-	UpdatedAt   time.Time `firestore:"updated_at" json:"updated_at"`
+	// ProviderEventAt is the provider time of the newest provider event
+	// applied (SawProviderEvent): a provider event older than it is stale.
+	// Our own changes never move it, so a notice or a review after a
+	// payment failed does not make that failure look stale.
+	ProviderEventAt time.Time `firestore:"provider_event_at" json:"provider_event_at"`
+	Version         int64     `firestore:"version" json:"version"`
+	UpdatedAt       time.Time `firestore:"updated_at" json:"updated_at"`
 }
 
 // Change is the outcome of one input.
@@ -122,7 +127,7 @@ func Purchase(id, purchaseID string, o catalog.Order, c catalog.Customer, paid b
 	if o.TermMonths <= 0 {
 		o.TermMonths = 12
 	}
-	s := &Subscription{ID: id, PurchaseID: purchaseID, Order: o, Customer: c, Status: Pending, LastEventAt: at}
+	s := &Subscription{ID: id, PurchaseID: purchaseID, Order: o, Customer: c, Status: Pending, LastEventAt: at, ProviderEventAt: at}
 	if !paid {
 		return s, s.bump(Change{From: "", To: Pending}, at), nil
 	}
@@ -159,8 +164,16 @@ func noOp(s Status, reason string) Change {
 	return Change{From: s, To: s, NoOp: true, Reason: reason}
 }
 
-// stale reports whether an event at time at is older than what was applied.
-func (s *Subscription) stale(at time.Time) bool { return at.Before(s.LastEventAt) }
+// stale reports whether a provider event at time at is older than the
+// newest provider event applied.
+func (s *Subscription) stale(at time.Time) bool { return at.Before(s.ProviderEventAt) }
+
+// SawProviderEvent records the provider time of an event applied.
+func (s *Subscription) SawProviderEvent(at time.Time) {
+	if at.After(s.ProviderEventAt) {
+		s.ProviderEventAt = at
+	}
+}
 
 // SettleInitialPayment applies the late result of a pending checkout payment.
 func (s *Subscription) SettleInitialPayment(succeeded bool, at time.Time) Change {
@@ -237,9 +250,23 @@ func (s *Subscription) ApplyInvoicePaid(termStart, at time.Time) Change {
 		return noOp(s.Status, fmt.Sprintf("invoice pays a term starting %s, not the next one (%s)", termStart.Format(time.DateOnly), s.TermEnd.Format(time.DateOnly)))
 	}
 	from := s.Status
-	if s.RenewalSeats > 0 {
-		s.Order.Seats, s.Order.PlanCode = s.RenewalSeats, s.RenewalPlan
+	// What the renewal was charged for: the raised invoice's seats and plan,
+	// else (a renewal whose pay call got no answer was never marked
+	// pending) its quoted line's, else RenewalOrder, which applies a
+	// pending downgrade.
+	next := s.RenewalOrder()
+	if ln := s.RenewalLine(); ln != nil && ln.Buys.Seats > 0 && ln.Buys.PlanCode != "" {
+		next.Seats, next.PlanCode = ln.Buys.Seats, ln.Buys.PlanCode
+		// Packs are bought for a term: the next term holds the storage and
+		// compute minutes its renewal was charged for, not a pack bought
+		// after the renewal was quoted.
+		next.StorageGB, next.ComputeMinutes = ln.Buys.StorageGB, ln.Buys.ComputeMinutes
 	}
+	if s.RenewalSeats > 0 {
+		next.Seats, next.PlanCode = s.RenewalSeats, s.RenewalPlan
+	}
+	s.Order.Seats, s.Order.PlanCode = next.Seats, next.PlanCode
+	s.Order.StorageGB, s.Order.ComputeMinutes = next.StorageGB, next.ComputeMinutes
 	s.PendingPlan = ""
 	s.TermStart = s.TermEnd
 	s.TermEnd = s.TermStart.AddDate(0, s.Order.TermMonths, 0)
