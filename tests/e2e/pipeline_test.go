@@ -228,4 +228,8 @@ func countPays(calls []testdouble.Call, key string) int {
 // charged reports whether a call reached Stripe and succeeded: a replay of a
 // stored answer for the same idempotency key, or a 409 while the first
 // request with that key was in flight, charges nothing.
-func charged(c testdouble.Call) bool { return !c.Replayed && c.Status < 300 }
+// charged says Stripe executed the call (a decline, 402, is its answer too),
+// not replayed from its idempotency store.
+func charged(c testdouble.Call) bool {
+	return !c.Replayed && (c.Status < 300 || c.Status == 402)
+}

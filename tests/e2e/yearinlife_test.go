@@ -147,7 +147,11 @@ func (y *year) charge(key string, cents int64) {
 				item = c
 			}
 		}
-		return len(calls) == 3, fmt.Sprint(len(calls), " calls")
+		var seen []string
+		for _, c := range calls {
+			seen = append(seen, fmt.Sprintf("%s %s %d %s", c.Method, c.Path, c.Status, c.Headers["Idempotency-Key"]))
+		}
+		return len(calls) == 3, fmt.Sprint(len(calls), " calls: ", strings.Join(seen, "; "))
 	})
 	if item.Body["amount"] != fmt.Sprint(cents) || item.Body["metadata[subscription_id]"] != y.subID {
 		y.t.Fatalf("%s: invoice item %v, want %d cents", key, item.Body, cents)
@@ -272,7 +276,9 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 	}
 	y.history(catalog.SubscriptionRenewalNotice, 1)
 
-	// The renewal a week before term end, at 19 seats, once.
+	// The renewal a week before term end, at 19 seats, once. The card
+	// declines it and the first retry; the second retry pays.
+	y.s.Stripe.DeclinePayments(2)
 	y.setClock("2027-01-08T10:00:00Z")
 	y.tick()
 	y.tick()
@@ -304,6 +310,7 @@ func TestAYearInTheLifeOfASubscription(t *testing.T) {
 
 	// A year later the renewal fails again and is never paid: retries,
 	// grace, suspension (deprovisioned, data kept), cancellation.
+	y.s.Stripe.DeclinePayments(4)
 	y.setClock("2028-01-08T10:00:00Z")
 	y.tick()
 	second := y.until("second renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term2) })

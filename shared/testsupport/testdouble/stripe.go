@@ -35,6 +35,9 @@ type StripeProxy struct {
 	// that never got the call.
 	lostSuffix string
 	lostLeft   int
+	// declineLeft is how many more new pay calls are declined with a card
+	// error (402), as Stripe answers a card that does not pay.
+	declineLeft int
 }
 
 // stored is the outcome of the first request made with an idempotency key.
@@ -80,6 +83,25 @@ func (p *StripeProxy) LoseRequests(pathSuffix string, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lostSuffix, p.lostLeft = pathSuffix, n
+}
+
+// DeclinePayments makes the next n pay calls (with a new idempotency key)
+// be declined as a card that does not pay: a 402 card_error, kept under
+// the key like any answer, and the invoice left unpaid.
+func (p *StripeProxy) DeclinePayments(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.declineLeft = n
+}
+
+func (p *StripeProxy) takeDecline(r *http.Request) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.declineLeft == 0 || r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/pay") {
+		return false
+	}
+	p.declineLeft--
+	return true
 }
 
 func (p *StripeProxy) takeLost(path string) bool {
@@ -182,6 +204,8 @@ func (p *StripeProxy) serve(w http.ResponseWriter, r *http.Request) {
 	reqID := r.Method + " " + r.URL.Path + "\n" + string(body)
 	prev, isNew := p.claim(key, reqID)
 	switch {
+	case isNew && p.takeDecline(r):
+		p.decline(w, key)
 	case isNew:
 		p.forwardOnce(w, r, body, key)
 	case prev.request != reqID:
@@ -204,6 +228,18 @@ func (p *StripeProxy) claim(key, reqID string) (stored, bool) {
 	}
 	p.idem[key] = &stored{request: reqID}
 	return stored{}, true
+}
+
+// decline answers a pay call as a declined card and keeps the answer under key.
+func (p *StripeProxy) decline(w http.ResponseWriter, key string) {
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{
+		"type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined.",
+	}})
+	p.mu.Lock()
+	e := p.idem[key]
+	e.done, e.status, e.header, e.body = true, http.StatusPaymentRequired, http.Header{"Content-Type": {"application/json"}}, b
+	p.mu.Unlock()
+	writeJSON(w, http.StatusPaymentRequired, json.RawMessage(b))
 }
 
 // forwardOnce forwards the first request with key and keeps its answer; if
