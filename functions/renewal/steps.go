@@ -453,7 +453,14 @@ func (f *Function) settleAdditionWork(unit event.Event, sub *subscription.Subscr
 				case stripe.InvoiceUncollectible:
 					o = ledger.Uncollectible
 				}
-				return s.ApplyChargeOutcome(line.Key, line.InvoiceID, o, 0, now), nil
+				if ln := s.Ledger.Find(line.Key); ln != nil {
+					ln.AskedAt = now // one answer per question: a still-failed line is not asked again
+				}
+				c := s.ApplyChargeOutcome(line.Key, line.InvoiceID, o, 0, now)
+				if c.NoOp {
+					c = subscription.Change{From: s.Status, To: s.Status, Reason: "asked Stripe about charge " + line.Key + ": " + string(status)}
+				}
+				return c, nil
 			})(ctx, tx)
 		})
 }

@@ -525,6 +525,11 @@ func TestModel(t *testing.T) {
 	}
 	setFlagDefault("rapid.checks", strconv.Itoa(journeys))
 	setFlagDefault("rapid.steps", "15")
+	// MODEL_SEED replays one exploration (make test pins one, so CI is
+	// repeatable; make model explores a new one each run).
+	if seed := os.Getenv("MODEL_SEED"); seed != "" {
+		setFlagDefault("rapid.seed", seed)
+	}
 	enforced := enforcedInvariants(t)
 	start := time.Now()
 	defer func() { report(t, time.Since(start), enforced) }()

@@ -83,6 +83,9 @@ type Line struct {
 	Granted       bool      `firestore:"granted" json:"granted"`
 	GrantedAt     time.Time `firestore:"granted_at" json:"granted_at,omitzero"`
 	Revoked       bool      `firestore:"revoked" json:"revoked,omitempty"`
+	// AskedAt is when we last asked the provider about a line whose
+	// answer we no longer expect by webhook (see subscription's settle step).
+	AskedAt time.Time `firestore:"asked_at" json:"asked_at,omitzero"`
 }
 
 // Ledger is a subscription's lines, in the order they were quoted.

@@ -341,7 +341,12 @@ func (s *Subscription) Steps(p Policy) []Step {
 			// the subscription runs; once it ended, here.
 			continue
 		}
-		if ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown) {
+		switch {
+		case ln.InvoiceID != "" && (ln.Outcome == ledger.Open || ln.Outcome == ledger.Unknown):
+			add(ActSettleAddition, ln.OutcomeAt.Add(AdditionAnswerWait), i)
+		case ended && ln.Kind == ledger.Renewal && ln.InvoiceID != "" && ln.Outcome == ledger.Failed && ln.AskedAt.IsZero():
+			// A failed renewal may have been paid by a retry whose webhook
+			// was lost before the subscription ended: ask once.
 			add(ActSettleAddition, ln.OutcomeAt.Add(AdditionAnswerWait), i)
 		}
 	}

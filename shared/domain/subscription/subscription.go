@@ -267,7 +267,12 @@ func (s *Subscription) ApplyInvoicePaid(termStart, at time.Time) Change {
 	}
 	s.Order.Seats, s.Order.PlanCode = next.Seats, next.PlanCode
 	s.Order.StorageGB, s.Order.ComputeMinutes = next.StorageGB, next.ComputeMinutes
-	s.PendingPlan = ""
+	// A downgrade asked for after the renewal was charged is not lost: the
+	// term just paid runs on what it was charged for, the next on the
+	// downgrade.
+	if s.PendingPlan == next.PlanCode {
+		s.PendingPlan = ""
+	}
 	s.TermStart = s.TermEnd
 	s.TermEnd = s.TermStart.AddDate(0, s.Order.TermMonths, 0)
 	s.RenewalPendingFor = time.Time{}
