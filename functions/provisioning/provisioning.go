@@ -45,36 +45,18 @@ type Deps struct {
 	Close           func() error
 }
 
-// EntitlementStatus is the outcome an entitlement records (stored as is).
-type EntitlementStatus string
+// EntitlementStatus is the outcome an entitlement records (store.EntitlementStatus).
+type EntitlementStatus = store.EntitlementStatus
 
 // The statuses of an entitlement.
 const (
-	// EntitlementActive: the subscription's paid plan was applied.
-	EntitlementActive EntitlementStatus = "active"
-	// EntitlementRevoked: the free plan was applied (suspended or ended).
-	EntitlementRevoked EntitlementStatus = "revoked"
-	// EntitlementFailed: GitLab refused the order; the next delivery tries again.
-	EntitlementFailed EntitlementStatus = "failed"
+	EntitlementActive  = store.EntitlementActive
+	EntitlementRevoked = store.EntitlementRevoked
+	EntitlementFailed  = store.EntitlementFailed
 )
 
-// Entitlement is what was last applied for a subscription.
-type Entitlement struct {
-	SubscriptionID string            `firestore:"subscription_id" json:"subscription_id"`
-	Target         string            `firestore:"target" json:"target"`
-	PlanCode       string            `firestore:"plan_code" json:"plan_code"`
-	Seats          int               `firestore:"seats" json:"seats"`
-	StartsOn       string            `firestore:"starts_on" json:"starts_on"`
-	EndsOn         string            `firestore:"ends_on" json:"ends_on"`
-	StorageGB      int               `firestore:"storage_gb" json:"storage_gb"`
-	ComputeMinutes int               `firestore:"compute_minutes" json:"compute_minutes"`
-	Status         EntitlementStatus `firestore:"status" json:"status"`
-	Version        int64             `firestore:"version" json:"version"`
-	PurchaseXID    string            `firestore:"purchase_xid" json:"purchase_xid"`
-	LicenseID      string            `firestore:"license_id" json:"license_id,omitempty"`
-	Error          string            `firestore:"error" json:"error,omitempty"`
-	AppliedAt      time.Time         `firestore:"applied_at" json:"applied_at"`
-}
+// Entitlement is what was last applied for a subscription (store.Entitlement).
+type Entitlement = store.Entitlement
 
 // Function is provisioning.
 type Function struct {
@@ -199,14 +181,11 @@ func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionS
 // applied is the version of the entitlement last applied, 0 for none (or a
 // failed one). A failed read is an error, never "none".
 func (f *Function) applied(ctx context.Context, id string) (int64, error) {
-	var e Entitlement
-	if err := f.d.Store.Get(ctx, nil, store.Entitlements, id, &e); err != nil {
-		if store.IsNotFound(err) {
-			return 0, nil
-		}
+	e, found, err := f.d.Store.Entitlement(ctx, nil, id)
+	if err != nil {
 		return 0, fmt.Errorf("provisioning.applied: %w", err)
 	}
-	if e.Status == EntitlementFailed {
+	if !found || e.Status == EntitlementFailed {
 		return 0, nil
 	}
 	return e.Version, nil
@@ -219,20 +198,19 @@ func noOutgoing(context.Context, store.Tx) ([]consumer.Outgoing, error) {
 // record writes the entitlement (and license) unless a newer one is there,
 // and announces the outcome.
 func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e Entitlement, signed *license.Signed) ([]consumer.Outgoing, error) {
-	var current Entitlement
-	switch err := f.d.Store.Get(ctx, tx, store.Entitlements, e.SubscriptionID, &current); {
-	case err == nil && current.Version > e.Version && current.Status != EntitlementFailed:
-		return nil, nil // a newer version was applied meanwhile
-	case err != nil && !store.IsNotFound(err):
+	switch current, found, err := f.d.Store.Entitlement(ctx, tx, e.SubscriptionID); {
+	case err != nil:
 		return nil, err
+	case found && current.Version > e.Version && current.Status != EntitlementFailed:
+		return nil, nil // a newer version was applied meanwhile
 	}
 	e.AppliedAt = time.Now().UTC()
-	if err := tx.Set(store.Entitlements, e.SubscriptionID, e); err != nil {
+	if err := f.d.Store.SaveEntitlement(tx, e); err != nil {
 		return nil, err
 	}
 	if signed != nil {
-		if err := tx.Set(store.Licenses, e.LicenseID, map[string]any{
-			"subscription_id": e.SubscriptionID, "payload": signed.Payload, "signature": signed.Signature, "issued_at": e.AppliedAt,
+		if err := f.d.Store.SaveLicense(tx, e.LicenseID, store.License{
+			SubscriptionID: e.SubscriptionID, Payload: signed.Payload, Signature: signed.Signature, IssuedAt: e.AppliedAt,
 		}); err != nil {
 			return nil, err
 		}
