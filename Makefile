@@ -44,9 +44,10 @@ test: tools
 
 ## test-fast: every unit and component test, on the in-memory storage
 ## adapter: no JVM, no emulator (the contract suite's Firestore half, e2e and
-## the fault suite, and infra/image, which builds every image with ko, run in
+## the fault suite, the model test (make model), and infra/image, which builds
+## every image with ko, run in
 ## make test)
-FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e '/shared/adapters/firestore$$' -e '/infra/image$$')
+FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e '/shared/adapters/firestore$$' -e '/infra/image$$' -e '/tests/model$$')
 test-fast: $(BIN)/stripe-mock
 	go vet ./...
 	FULFILLMENT_TEST_STORE=memory go test -count=1 $(FAST_PKGS)
