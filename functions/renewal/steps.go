@@ -366,15 +366,8 @@ func (f *Function) askFirst(unit event.Event, sub *subscription.Subscription, st
 				if !s.StillDue(st, now, f.d.Policy) || s.OpenRenewalInvoice() != invoiceID {
 					return noOp(s, "step no longer due"), nil
 				}
-				switch status {
-				case stripe.InvoicePaid:
-					return s.RenewalPaidAtProvider(invoiceID, now), nil
-				case stripe.InvoiceVoid, stripe.InvoiceUncollectible:
-					o := ledger.Void
-					if status == stripe.InvoiceUncollectible {
-						o = ledger.Uncollectible
-					}
-					s.ApplyChargeOutcome("", invoiceID, o, 0, now)
+				if c, renewed := applyRenewalAnswer(s, invoiceID, status, now); renewed {
+					return c, nil
 				}
 				return then(s, now), nil
 			})(ctx, tx)
@@ -407,15 +400,8 @@ func (f *Function) retryWork(unit event.Event, sub *subscription.Subscription, s
 				if !s.StillDue(st, now, f.d.Policy) || s.Dunning.InvoiceID != invoiceID {
 					return noOp(s, "step no longer due"), nil
 				}
-				switch status {
-				case stripe.InvoicePaid:
-					return s.RenewalPaidAtProvider(invoiceID, now), nil
-				case stripe.InvoiceVoid, stripe.InvoiceUncollectible:
-					o := ledger.Void
-					if status == stripe.InvoiceUncollectible {
-						o = ledger.Uncollectible
-					}
-					s.ApplyChargeOutcome("", invoiceID, o, 0, now)
+				if c, renewed := applyRenewalAnswer(s, invoiceID, status, now); renewed {
+					return c, nil
 				}
 				return s.RecordRetry(st.N, now), nil
 			})(ctx, tx)
@@ -444,15 +430,7 @@ func (f *Function) settleAdditionWork(unit event.Event, sub *subscription.Subscr
 				if !s.StillDue(st, now, f.d.Policy) || line.InvoiceID == "" {
 					return noOp(s, "charge already answered"), nil
 				}
-				o := ledger.Failed
-				switch status {
-				case stripe.InvoicePaid:
-					o = ledger.Paid
-				case stripe.InvoiceVoid:
-					o = ledger.Void
-				case stripe.InvoiceUncollectible:
-					o = ledger.Uncollectible
-				}
+				o := outcomeOf(status)
 				if ln := s.Ledger.Find(line.Key); ln != nil {
 					ln.AskedAt = now // one answer per question: a still-failed line is not asked again
 				}
@@ -567,4 +545,31 @@ func unitEvent(subscriptionID string, st subscription.Step) event.Event {
 	e.SetType("fulfillment.renewal." + string(st.Action) + ".v1")
 	e.SetSubject(subscriptionID)
 	return e
+}
+
+// applyRenewalAnswer applies what Stripe says of the renewal invoice: paid
+// renews the term (renewed is true, with its change); void or uncollectible
+// is recorded in the ledger; open changes nothing.
+func applyRenewalAnswer(s *subscription.Subscription, invoiceID string, status stripe.InvoiceStatus, now time.Time) (c subscription.Change, renewed bool) {
+	switch status {
+	case stripe.InvoicePaid:
+		return s.RenewalPaidAtProvider(invoiceID, now), true
+	case stripe.InvoiceVoid, stripe.InvoiceUncollectible:
+		s.ApplyChargeOutcome("", invoiceID, outcomeOf(status), 0, now)
+	}
+	return subscription.Change{}, false
+}
+
+// outcomeOf is the ledger outcome of an invoice in status (open and draft:
+// not paid, recorded as failed).
+func outcomeOf(status stripe.InvoiceStatus) ledger.Outcome {
+	switch status {
+	case stripe.InvoicePaid:
+		return ledger.Paid
+	case stripe.InvoiceVoid:
+		return ledger.Void
+	case stripe.InvoiceUncollectible:
+		return ledger.Uncollectible
+	}
+	return ledger.Failed
 }
