@@ -163,19 +163,7 @@ func TestAVoidedRenewalInvoiceEntersDunning(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	subID, _ := bought(t, fx)
-	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
-		func(s *subscription.Subscription) (subscription.Change, error) {
-			key := idempotency.Renewal(s.ID, s.TermEnd)
-			if _, err := s.QuoteRenewal(key, s.TermEnd.Add(-7*24*time.Hour)); err != nil {
-				return subscription.Change{}, err
-			}
-			s.MarkRenewalPending("in_renew", s.TermEnd.Add(-7*24*time.Hour))
-			return s.ChargeSent(key, "in_renew", false, s.TermEnd.Add(-7*24*time.Hour)), nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	end := fx.sub(t, subID).TermEnd
+	end := renewalRaised(t, fx, subID, nil)
 	voided := providerEvent(t, "evt_void", catalog.InvoiceVoided, catalog.ProviderEvent{
 		OccurredAt: end.Add(-6 * 24 * time.Hour), SubscriptionID: subID, InvoiceID: "in_renew",
 	})
@@ -209,26 +197,13 @@ func TestARenewalFailureArrivingAfterOurOwnChangeStartsDunning(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	subID, _ := bought(t, fx)
-	var end time.Time
-	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
-		func(s *subscription.Subscription) (subscription.Change, error) {
-			end = s.TermEnd
-			charged := end.Add(-7 * 24 * time.Hour)
-			key := idempotency.Renewal(s.ID, end)
-			if _, err := s.QuoteRenewal(key, charged); err != nil {
-				return subscription.Change{}, err
-			}
-			s.MarkRenewalPending("in_renew", charged)
-			s.ChargeSent(key, "in_renew", false, charged)
-			// Our change an hour after the charge, before the failure's webhook.
-			if _, err := s.SetAutoRenew(false, charged.Add(time.Hour)); err != nil {
-				return subscription.Change{}, err
-			}
-			return s.SetAutoRenew(true, charged.Add(time.Hour))
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
+	end := renewalRaised(t, fx, subID, func(s *subscription.Subscription, charged time.Time) (subscription.Change, error) {
+		// Our change an hour after the charge, before the failure's webhook.
+		if _, err := s.SetAutoRenew(false, charged.Add(time.Hour)); err != nil {
+			return subscription.Change{}, err
+		}
+		return s.SetAutoRenew(true, charged.Add(time.Hour))
+	})
 	failed := providerEvent(t, "evt_renew_failed", catalog.InvoicePaymentFailed, catalog.ProviderEvent{
 		OccurredAt: end.Add(-7 * 24 * time.Hour).Add(time.Minute), SubscriptionID: subID, InvoiceID: "in_renew",
 		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 34800,
@@ -287,20 +262,7 @@ func TestAPurchaseRefundedAfterAPaidRenewalKeepsTheRenewedTerm(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	subID, _ := bought(t, fx)
-	var end time.Time
-	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
-		func(s *subscription.Subscription) (subscription.Change, error) {
-			end = s.TermEnd
-			key := idempotency.Renewal(s.ID, end)
-			if _, err := s.QuoteRenewal(key, end.Add(-7*24*time.Hour)); err != nil {
-				return subscription.Change{}, err
-			}
-			s.MarkRenewalPending("in_renew", end.Add(-7*24*time.Hour))
-			return s.ChargeSent(key, "in_renew", false, end.Add(-7*24*time.Hour)), nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
+	end := renewalRaised(t, fx, subID, nil)
 	fx.handle(t, providerEvent(t, "evt_renew_paid", catalog.InvoicePaid, catalog.ProviderEvent{
 		OccurredAt: end.Add(-7 * 24 * time.Hour), SubscriptionID: subID, InvoiceID: "in_renew",
 		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 34800, PaymentIntentID: "pi_renew",
@@ -325,20 +287,7 @@ func TestAnAdditionRefundedAfterARenewalLeavesTheRenewedSeats(t *testing.T) {
 	fx := setup(t)
 	subID, key := bought(t, fx)
 	fx.handle(t, changeInvoice(t, "evt_seats_paid", catalog.InvoicePaid, subID, key, t0.Add(25*time.Hour)))
-	var end time.Time
-	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
-		func(s *subscription.Subscription) (subscription.Change, error) {
-			end = s.TermEnd
-			rkey := idempotency.Renewal(s.ID, end)
-			if _, err := s.QuoteRenewal(rkey, end.Add(-7*24*time.Hour)); err != nil {
-				return subscription.Change{}, err
-			}
-			s.MarkRenewalPending("in_renew", end.Add(-7*24*time.Hour))
-			return s.ChargeSent(rkey, "in_renew", false, end.Add(-7*24*time.Hour)), nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
+	end := renewalRaised(t, fx, subID, nil)
 	fx.handle(t, providerEvent(t, "evt_renew_paid", catalog.InvoicePaid, catalog.ProviderEvent{
 		OccurredAt: end.Add(-7 * 24 * time.Hour), SubscriptionID: subID, InvoiceID: "in_renew",
 		ChargeKey: idempotency.Renewal(subID, end), TermStart: end, AmountCents: 348000,
@@ -364,26 +313,13 @@ func TestAPackBoughtAfterTheRenewalQuoteEndsWithItsTerm(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	subID, _ := bought(t, fx)
-	var end time.Time
-	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
-		func(s *subscription.Subscription) (subscription.Change, error) {
-			end = s.TermEnd
-			quoted := end.Add(-7 * 24 * time.Hour)
-			rkey := idempotency.Renewal(s.ID, end)
-			if _, err := s.QuoteRenewal(rkey, quoted); err != nil {
-				return subscription.Change{}, err
-			}
-			s.MarkRenewalPending("in_renew", quoted)
-			s.ChargeSent(rkey, "in_renew", false, quoted)
-			if _, err := s.Quote("change-cmd-pack", subscription.Addition{Kind: ledger.Pack, PackKind: subscription.PackStorage, PackAmount: 10}, quoted.Add(time.Hour)); err != nil {
-				return subscription.Change{}, err
-			}
-			s.ChargeSent("change-cmd-pack", "in_pack", false, quoted.Add(time.Hour))
-			return s.ApplyChargeOutcome("change-cmd-pack", "in_pack", ledger.Paid, 0, quoted.Add(time.Hour)), nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
+	end := renewalRaised(t, fx, subID, func(s *subscription.Subscription, quoted time.Time) (subscription.Change, error) {
+		if _, err := s.Quote("change-cmd-pack", subscription.Addition{Kind: ledger.Pack, PackKind: subscription.PackStorage, PackAmount: 10}, quoted.Add(time.Hour)); err != nil {
+			return subscription.Change{}, err
+		}
+		s.ChargeSent("change-cmd-pack", "in_pack", false, quoted.Add(time.Hour))
+		return s.ApplyChargeOutcome("change-cmd-pack", "in_pack", ledger.Paid, 0, quoted.Add(time.Hour)), nil
+	})
 	if s := fx.sub(t, subID); s.Order.StorageGB != 10 {
 		t.Fatalf("after the pack was paid: %d GB, want 10", s.Order.StorageGB)
 	}
@@ -455,4 +391,32 @@ func TestSeatsPaidDuringDunningAreGranted(t *testing.T) {
 	if ln := s.Ledger.Find(key); s.Status != subscription.PastDue || s.Order.Seats != 10 || !ln.Granted {
 		t.Fatalf("after the seats were paid in dunning: %s, %d seats, line %+v; want past due, 10 seats, granted", s.Status, s.Order.Seats, ln)
 	}
+}
+
+// renewalRaised raises the renewal of subID as renewal does a week before
+// its term end (quoted, marked pending, sent on in_renew), then lets more
+// (may be nil) change the subscription in the same transaction; it returns
+// the term end.
+func renewalRaised(t *testing.T, fx fixture, subID string, more func(s *subscription.Subscription, charged time.Time) (subscription.Change, error)) time.Time {
+	t.Helper()
+	var end time.Time
+	_, _, err := fx.st.UpdateSubscription(context.Background(), subID, store.Cause{Type: "test", ID: "renewal", Key: "renewal"},
+		func(s *subscription.Subscription) (subscription.Change, error) {
+			end = s.TermEnd
+			charged := end.Add(-7 * 24 * time.Hour)
+			key := idempotency.Renewal(s.ID, end)
+			if _, err := s.QuoteRenewal(key, charged); err != nil {
+				return subscription.Change{}, err
+			}
+			s.MarkRenewalPending("in_renew", charged)
+			c := s.ChargeSent(key, "in_renew", false, charged)
+			if more == nil {
+				return c, nil
+			}
+			return more(s, charged)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return end
 }
