@@ -19,7 +19,7 @@ KO_BASE = KO_DEFAULTBASEIMAGE=$$(go run ./infra/cmd/kobase)
 KO_OFFLINE = KO_DOCKER_REPO=fulfillment.invalid/functions $(BIN)/ko build --bare --push=false --sbom=none
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: run test test-fast tools tofu lint fmt vet clean image images deploy bench-renewal fuzz faults
+.PHONY: run test test-fast tools tofu lint fmt vet clean image images deploy bench bench-renewal fuzz faults
 
 ## run: the whole system locally (emulators, every function, doubles), until Ctrl-C
 run: tools
@@ -47,10 +47,16 @@ test: tools
 ## the fault suite, the model test (make model), and infra/image, which builds
 ## every image with ko, run in
 ## make test)
-FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e '/shared/adapters/firestore$$' -e '/infra/image$$' -e '/tests/model$$')
+FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e '/shared/adapters/firestore$$' -e '/infra/image$$' -e '/tests/model$$' -e '/infra/bench$$')
 test-fast: $(BIN)/stripe-mock
 	go vet ./...
 	FULFILLMENT_TEST_STORE=memory go test -count=1 $(FAST_PKGS)
+
+## bench: every performance figure in one table (webhook handler, webhook
+## process at concurrency 1/8/32, pipeline latency against the transport's
+## floor, orders per second, the shipped images under podman), on the emulators
+bench: tools
+	go run ./infra/cmd/withemulators -- go run ./infra/cmd/bench
 
 ## bench-renewal: time one tick's fan-out over N due subscriptions on the emulators (N=100000 for the figure in the docs)
 N ?= 100000

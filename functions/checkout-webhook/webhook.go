@@ -27,11 +27,20 @@ import (
 // MaxBodyBytes caps a webhook body; Stripe events are a few KiB.
 const MaxBodyBytes = 256 << 10
 
-// Webhook event statuses in the webhook_events collection.
+// Webhook event statuses in the webhook_events collection. A handled event
+// is written once, as stored, before it is published: the webhook answers 2xx
+// only after the publish, so Stripe retries any event whose publish failed,
+// and a repeated delivery publishes the same event id again, which the
+// consumers' dedupe drops. One commit per accepted event, not two.
 const (
-	StatusStored    = "stored"    // kept; publish not yet confirmed
-	StatusPublished = "published" // on provider-events
-	StatusIgnored   = "ignored"   // a type we do not act on
+	StatusStored  = "stored"  // kept; published before the 2xx
+	StatusIgnored = "ignored" // a type we do not act on
+)
+
+// Answers in the webhook's reply.
+const (
+	AnswerPublished = "published"
+	AnswerDuplicate = "duplicate"
 )
 
 // Record is what webhook_events keeps of each Stripe event (store.WebhookEvent).
@@ -114,30 +123,25 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // accept stores the event once and publishes it; it is safe to repeat.
 func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, tp string) (string, error) {
-	rec, err := f.store(ctx, ev, payload, tp)
+	rec, created, err := f.store(ctx, ev, payload, tp)
 	if err != nil {
 		return "", err
 	}
-	switch rec.Status {
-	case StatusIgnored:
+	if rec.Status == StatusIgnored {
 		return StatusIgnored, nil
-	case StatusPublished:
-		return "duplicate", nil
 	}
 	if err := f.publish(ctx, rec, ev); err != nil {
 		return "", err
 	}
-	rec.Status = StatusPublished
-	if err := f.d.Store.SaveWebhookEvent(ctx, rec); err != nil {
-		// Published already: a Stripe retry will only publish the same event id again.
-		f.d.Logger.WarnContext(ctx, "could not mark webhook event published", "error", err.Error())
+	if !created {
+		return AnswerDuplicate, nil
 	}
-	return StatusPublished, nil
+	return AnswerPublished, nil
 }
 
 // store creates the webhook_events record, or returns the existing one for a
 // repeated delivery.
-func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, tp string) (Record, error) {
+func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, tp string) (Record, bool, error) {
 	internal, handled := stripe.InternalType(ev.Type)
 	rec := Record{
 		ID: ev.ID, StripeType: ev.Type, InternalType: internal, Livemode: ev.Livemode,
@@ -147,11 +151,11 @@ func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, t
 	if !handled {
 		rec.Status = StatusIgnored
 	}
-	stored, _, err := f.d.Store.CreateWebhookEvent(ctx, rec)
+	stored, created, err := f.d.Store.CreateWebhookEvent(ctx, rec)
 	if err != nil {
-		return Record{}, fmt.Errorf("checkoutwebhook.store: %w", err)
+		return Record{}, false, fmt.Errorf("checkoutwebhook.store: %w", err)
 	}
-	return stored, nil
+	return stored, created, nil
 }
 
 // publish sends the normalized event. Its id is Stripe's event id, so a

@@ -87,6 +87,8 @@ type Stack struct {
 	Traces *tracing.Receiver
 
 	ownEmulators bool
+	delivery     topology.Delivery
+	hopRuns      atomic.Int64
 	closers      []func() error
 	functions    map[string]*supervised
 	redeliverers []*redeliverer
@@ -152,6 +154,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.MaximumBackoff > 0 {
 		top.Delivery.MaximumBackoff = o.MaximumBackoff
 	}
+	s.delivery = top.Delivery
 	endpoints := map[string]string{}
 	for _, fn := range top.Subscribers() {
 		r := newRedeliverer(fn, s.URLs[fn]+"/", top.Delivery, s.PubSub, o.Logs)
@@ -356,6 +359,20 @@ func (s *Stack) Restarts(fn string) int {
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
 	return sup.restarts
+}
+
+// Pids are the process ids of every running function, for measuring their
+// CPU and memory (the benchmark does).
+func (s *Stack) Pids() map[string]int {
+	out := map[string]int{}
+	for fn, sup := range s.functions {
+		sup.mu.Lock()
+		if sup.cmd != nil && sup.cmd.Process != nil {
+			out[fn] = sup.cmd.Process.Pid
+		}
+		sup.mu.Unlock()
+	}
+	return out
 }
 
 // Stop ends every process and server the stack started.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	jsoniter "github.com/json-iterator/go"
 	"github.com/stripe/stripe-go/v84/webhook"
 
 	"fulfillment/shared/domain/catalog"
@@ -72,12 +73,37 @@ type Event struct {
 	Data     struct {
 		Object json.RawMessage `json:"object"`
 	} `json:"data"`
+	// object is data.object when it decoded with the envelope (the usual
+	// case): Normalize then need not read the payload a second time.
+	object *object
 }
 
-// ParseEvent decodes the envelope of a Stripe event.
+// fastJSON decodes the usual event: json-iterator in encoding/json's
+// compatible mode skips the validation pass encoding/json makes before
+// decoding; anything it refuses goes the encoding/json way.
+var fastJSON = jsoniter.ConfigCompatibleWithStandardLibrary
+
+// decodedEvent is Event with its object decoded in the same pass.
+type decodedEvent struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Created  int64  `json:"created"`
+	Livemode bool   `json:"livemode"`
+	Data     struct {
+		Object object `json:"object"`
+	} `json:"data"`
+}
+
+// ParseEvent decodes the envelope of a Stripe event, and its object in the
+// same pass. An object that does not decode leaves the envelope usable:
+// Normalize reports the object's error, so the genuine event still reaches
+// payment-result, which dead-letters it for a person.
 func ParseEvent(payload []byte) (Event, error) {
 	var e Event
-	if err := json.Unmarshal(payload, &e); err != nil {
+	var d decodedEvent
+	if err := fastJSON.Unmarshal(payload, &d); err == nil {
+		e = Event{ID: d.ID, Type: d.Type, Created: d.Created, Livemode: d.Livemode, object: &d.Data.Object}
+	} else if err := json.Unmarshal(payload, &e); err != nil {
 		return Event{}, fmt.Errorf("stripe.ParseEvent: %w", err)
 	}
 	if e.ID == "" || e.Type == "" || e.Created == 0 {
@@ -161,7 +187,9 @@ func SubscriptionIDForCheckout(sessionID string) string { return "sub-" + sessio
 // signature checked) and must reach payment-result, which dead-letters it.
 func Normalize(e Event) (catalog.ProviderEvent, error) {
 	var o object
-	if err := json.Unmarshal(e.Data.Object, &o); err != nil {
+	if e.object != nil {
+		o = *e.object
+	} else if err := json.Unmarshal(e.Data.Object, &o); err != nil {
 		return catalog.ProviderEvent{}, fmt.Errorf("stripe.Normalize %s: data.object: %w", e.ID, err)
 	}
 	pe := catalog.ProviderEvent{

@@ -1,0 +1,56 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"fulfillment/infra/bench"
+	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/localproc"
+)
+
+func TestMain(m *testing.M) { emulator.RunTests(m) }
+
+// TestBenchSmoke runs every measurement of make bench at a few events each:
+// the benchmark keeps working, and the figures it reports hold what the
+// rules promise (one commit per accepted event, every delivery answered
+// 200, every order provisioned).
+func TestBenchSmoke(t *testing.T) {
+	root, err := localproc.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	r, err := bench.Run(ctx, root, bench.Sizes{HandlerEvents: 50, Warmup: 10, LevelEvents: 20, Levels: []int{1, 8},
+		LatencyOrders: 3, Orders: 10, OrderConcurrency: 4, Images: false}, &out)
+	t.Log(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Handler) != 2 {
+		t.Fatalf("handler benchmark lines = %+v, want memory and emulator", r.Handler)
+	}
+	for _, h := range r.Handler {
+		if h.CommitsPerEvent != 1 || h.PublishesPerEvent <= 0 || h.PerOp <= 0 || h.AllocsPerOp <= 0 {
+			t.Errorf("handler on %s: %+v, want 1 commit per event and some publishes", h.Name, h)
+		}
+	}
+	for _, l := range r.Webhook {
+		if l.Failed != 0 || l.Deliveries < l.Events || l.P50 <= 0 || l.CPU <= 0 {
+			t.Errorf("webhook at concurrency %d: %+v", l.Concurrency, l)
+		}
+	}
+	if len(r.Latency.Purchases) != 3 || len(r.Latency.Floor) != 3 || r.Throughput.Orders != 10 || r.Throughput.Elapsed <= 0 {
+		t.Errorf("pipeline figures = %+v %+v", r.Latency, r.Throughput)
+	}
+	for _, want := range []string{"concurrency 8", "two-hop floor", "orders/s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the table has no %q line", want)
+		}
+	}
+}

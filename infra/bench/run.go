@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"fulfillment/infra/localstack"
+	"fulfillment/shared/testsupport/emulator"
+)
+
+// Sizes are how much each measurement does: Full for make bench, a few
+// events each for the smoke run in make test.
+type Sizes struct {
+	HandlerEvents    int   // go test -benchtime for BenchmarkWebhook
+	Warmup           int   // events at concurrency 8 before the levels
+	LevelEvents      int   // distinct events per concurrency level
+	Levels           []int // concurrencies
+	LatencyOrders    int   // purchases one at a time (and as many floors)
+	Orders           int   // purchases for the throughput figure
+	OrderConcurrency int
+	Images           bool // start every shipped image under podman
+}
+
+// Full is what make bench measures: the mix the targets are stated for.
+var Full = Sizes{HandlerEvents: 5000, Warmup: 200, LevelEvents: 500, Levels: []int{1, 8, 32},
+	LatencyOrders: 100, Orders: 1000, OrderConcurrency: 8, Images: true}
+
+// Report is every figure of one run.
+type Report struct {
+	Handler    []HandlerBench
+	Webhook    []WebhookLevel
+	Latency    Latency
+	Throughput Throughput
+	Images     []ImageFigures
+}
+
+// Run takes every measurement and prints the table to w as it goes.
+func Run(ctx context.Context, root string, sz Sizes, w io.Writer) (Report, error) {
+	var r Report
+	var err error
+	fmt.Fprintln(w, "bench: the webhook handler's go test benchmark...")
+	if r.Handler, err = RunHandlerBench(ctx, root, sz.HandlerEvents); err != nil {
+		return r, err
+	}
+	fmt.Fprintln(w, "bench: the webhook process under load...")
+	if r.Webhook, err = driveWebhook(ctx, root, sz); err != nil {
+		return r, err
+	}
+	fmt.Fprintln(w, "bench: the pipeline (every function on the local stack)...")
+	if err = measurePipeline(ctx, root, sz, &r); err != nil {
+		return r, err
+	}
+	if sz.Images {
+		fmt.Fprintln(w, "bench: the shipped images under podman...")
+		if r.Images, err = MeasureImages(ctx, root); err != nil {
+			return r, err
+		}
+	}
+	r.Print(w)
+	return r, nil
+}
+
+func driveWebhook(ctx context.Context, root string, sz Sizes) ([]WebhookLevel, error) {
+	dir, err := os.MkdirTemp("", "bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	hook, err := StartWebhook(ctx, root, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer hook.Stop()
+	run := fmt.Sprintf("w%d", time.Now().UnixNano())
+	if _, err := hook.Drive(ctx, run+"warm", sz.Warmup, 8); err != nil {
+		return nil, err
+	}
+	var levels []WebhookLevel
+	for _, c := range sz.Levels {
+		l, err := hook.Drive(ctx, fmt.Sprintf("%sc%d", run, c), sz.LevelEvents, c)
+		if err != nil {
+			return levels, err
+		}
+		levels = append(levels, l)
+	}
+	return levels, nil
+}
+
+func measurePipeline(ctx context.Context, root string, sz Sizes, r *Report) error {
+	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("bench"), Root: root})
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	run := fmt.Sprintf("p%d", time.Now().UnixNano())
+	// A few purchases first, so every function has its connections open.
+	if _, err := MeasureLatency(ctx, s, run+"warm", 3); err != nil {
+		return err
+	}
+	if r.Latency, err = MeasureLatency(ctx, s, run+"lat", sz.LatencyOrders); err != nil {
+		return err
+	}
+	r.Throughput, err = MeasureThroughput(ctx, s, run+"tput", sz.Orders, sz.OrderConcurrency)
+	return err
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+
+// Print writes the table: figure, value, target (and the closest peer's
+// figure where the issue measured one), and the machine's load.
+func (r Report) Print(w io.Writer) {
+	t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(t, "figure\tmeasured\ttarget (peer)\tmachine")
+	for _, h := range r.Handler {
+		fmt.Fprintf(t, "webhook handler on %s: time per event\t%s\t\t%s\n", h.Name, us(h.PerOp), h.Load)
+		fmt.Fprintf(t, "webhook handler on %s: allocations per event\t%.0f allocs, %.1f KiB\t\t\n", h.Name, h.AllocsPerOp, h.BytesPerOp/1024)
+		fmt.Fprintf(t, "webhook handler on %s: Firestore commits per accepted event\t%.2f\t1\t\n", h.Name, h.CommitsPerEvent)
+		fmt.Fprintf(t, "webhook handler on %s: Pub/Sub publishes per accepted event\t%.2f\t1 per handled type (4 of the 5 in the mix)\t\n", h.Name, h.PublishesPerEvent)
+	}
+	peer := map[int]string{1: "(80/s, p50 11.3 ms)", 8: ">= 850/s, p99 < 100 ms (166-172/s, p99 90-111 ms)", 32: ">= 1000/s (201-205/s, p99 417-561 ms)"}
+	for _, l := range r.Webhook {
+		fmt.Fprintf(t, "webhook process, concurrency %d: deliveries/s (distinct events/s)\t%.0f (%.0f)\t%s\t%s\n",
+			l.Concurrency, l.DeliveriesPerSecond(), l.EventsPerSecond(), peer[l.Concurrency], l.Load)
+		fmt.Fprintf(t, "webhook process, concurrency %d: p50 / p99\t%s / %s\t\t\n", l.Concurrency, ms(l.P50), ms(l.P99))
+		fmt.Fprintf(t, "webhook process, concurrency %d: CPU per delivery (own process)\t%s\t<= 250 µs (4.2-7.0 ms)\t\n", l.Concurrency, us(l.CPUPerDelivery()))
+		if l.Failed > 0 {
+			fmt.Fprintf(t, "webhook process, concurrency %d: non-200 answers\t%d of %d\t0\t\n", l.Concurrency, l.Failed, l.Deliveries)
+		}
+	}
+	if n := len(r.Latency.Purchases); n > 0 {
+		fp50 := Percentile(r.Latency.Floor, 50)
+		fmt.Fprintf(t, "purchase to provisioned, one at a time: p50 / p99 (%d)\t%s / %s\t<= 1.2x floor p50 (%s)\t%s\n",
+			n, ms(Percentile(r.Latency.Purchases, 50)), ms(Percentile(r.Latency.Purchases, 99)), ms(fp50*12/10), r.Latency.LoadPurchases)
+		fmt.Fprintf(t, "two-hop floor of the local transport: p50 / p99 (%d)\t%s / %s\t\t%s\n",
+			len(r.Latency.Floor), ms(fp50), ms(Percentile(r.Latency.Floor, 99)), r.Latency.LoadFloor)
+	}
+	if r.Throughput.Orders > 0 {
+		fmt.Fprintf(t, "pipeline: %d orders at concurrency %d, all provisioned\t%.0f orders/s (%.1f s)\t>= 150 orders/s\t%s\n",
+			r.Throughput.Orders, r.Throughput.Concurrency, r.Throughput.OrdersPerSecond(), r.Throughput.Elapsed.Seconds(), r.Throughput.Load)
+	}
+	for _, im := range r.Images {
+		fmt.Fprintf(t, "image %s: start to first handled request / resident memory\t%s / %.1f MiB\t<= 100 ms / <= 30 MiB\t%s\n",
+			im.Name, ms(im.Startup), float64(im.RSSBytes)/(1<<20), im.Load)
+	}
+	t.Flush()
+}
