@@ -5,13 +5,16 @@ package pubsub
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/groupcommit"
 )
 
 // Publisher publishes events to named topics.
@@ -26,6 +29,7 @@ type Client struct {
 	client  *pubsub.Client
 	mu      sync.Mutex
 	topics  map[string]*pubsub.Publisher
+	groups  map[string]*groupcommit.Group[*pubsubpb.PubsubMessage]
 	batched bool // see Batched
 	shared  bool // the connection belongs to another Client
 }
@@ -36,7 +40,7 @@ func NewClient(ctx context.Context, project string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pubsub.NewClient: %w", err)
 	}
-	return &Client{client: c, topics: map[string]*pubsub.Publisher{}}, nil
+	return &Client{client: c, topics: map[string]*pubsub.Publisher{}, groups: map[string]*groupcommit.Group[*pubsubpb.PubsubMessage]{}}, nil
 }
 
 // Batched returns a Client on the same connection that sends up to 500
@@ -69,8 +73,48 @@ func (c *Client) publisher(topic string) *pubsub.Publisher {
 	return p
 }
 
+// Grouped publishes: at most groupFlights requests per topic at once, of
+// at most groupItems messages (Pub/Sub takes up to 1,000 per request).
+const (
+	groupFlights = 4
+	groupItems   = 100
+)
+
+// group is topic's group of single-event publishes.
+func (c *Client) group(topic string) *groupcommit.Group[*pubsubpb.PubsubMessage] {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.groups[topic]
+	if !ok {
+		name := topic
+		if !strings.HasPrefix(name, "projects/") {
+			name = "projects/" + c.client.Project() + "/topics/" + topic
+		}
+		g = groupcommit.New(func(ctx context.Context, msgs []*pubsubpb.PubsubMessage) []error {
+			_, err := c.client.TopicAdminClient.Publish(ctx, &pubsubpb.PublishRequest{Topic: name, Messages: msgs})
+			errs := make([]error, len(msgs))
+			for i := range errs {
+				errs[i] = err
+			}
+			return errs
+		}, groupFlights, groupItems, 15*time.Second)
+		c.groups[topic] = g
+	}
+	return g
+}
+
 // Publish sends events to topic and waits until Pub/Sub has stored them all.
+// A single event (the webhook's, a consumer's outcome) goes through the
+// topic's group: alone when no publish is in flight, else with the others
+// that arrived meanwhile, in one request.
 func (c *Client) Publish(ctx context.Context, topic string, events ...event.Event) error {
+	if len(events) == 1 && !c.batched {
+		data, attrs := cloudevent.ToMessage(events[0])
+		if err := c.group(topic).Do(ctx, &pubsubpb.PubsubMessage{Data: data, Attributes: attrs}); err != nil {
+			return fmt.Errorf("pubsub.Publish %s to %s: %w", events[0].ID(), topic, err)
+		}
+		return nil
+	}
 	p := c.publisher(topic)
 	results := make([]*pubsub.PublishResult, 0, len(events))
 	for _, e := range events {

@@ -1,0 +1,105 @@
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A lone request is sent at once, alone: nothing waits for company.
+func TestLoneRequestGoesAtOnceAlone(t *testing.T) {
+	var calls [][]int
+	g := New(func(_ context.Context, items []int) []error {
+		calls = append(calls, items)
+		return make([]error, len(items))
+	}, 1, 10, time.Second)
+	for i := range 3 {
+		if err := g.Do(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(calls) != 3 || len(calls[0]) != 1 || len(calls[2]) != 1 || calls[2][0] != 2 {
+		t.Fatalf("calls = %v, want three calls of one item each", calls)
+	}
+}
+
+// Requests arriving while the flight is busy go together in the next call,
+// each gets its own outcome, and no call exceeds the item limit.
+func TestRequestsDuringAFlightGoTogether(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var calls [][]int
+	g := New(func(_ context.Context, items []int) []error {
+		mu.Lock()
+		first := len(calls) == 0
+		calls = append(calls, items)
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		errs := make([]error, len(items))
+		for i, v := range items {
+			if v%2 == 1 {
+				errs[i] = errors.New("odd")
+			}
+		}
+		return errs
+	}, 1, 4, time.Second)
+	var wg sync.WaitGroup
+	results := make([]error, 7)
+	wg.Add(1)
+	go func() { defer wg.Done(); results[0] = g.Do(context.Background(), 0) }()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 1 })
+	for i := 1; i < 7; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = g.Do(context.Background(), i) }()
+	}
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.pending) == 6 })
+	close(release)
+	wg.Wait()
+	if len(calls) != 3 || len(calls[1]) != 4 || len(calls[2]) != 2 {
+		t.Fatalf("calls = %v, want [0] then 4 then 2 items", calls)
+	}
+	for i, err := range results {
+		if (err != nil) != (i%2 == 1) {
+			t.Errorf("request %d: err = %v", i, err)
+		}
+	}
+}
+
+// A caller whose context ends stops waiting; the others still get theirs.
+func TestCallerContextEndsTheWaitOnly(t *testing.T) {
+	release := make(chan struct{})
+	g := New(func(_ context.Context, items []int) []error {
+		<-release
+		return make([]error, len(items))
+	}, 1, 10, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Do(context.Background(), 1) }()
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.flights == 1 && len(g.pending) == 0 })
+	waiter := make(chan error, 1)
+	go func() { waiter <- g.Do(ctx, 2) }()
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.pending) == 1 })
+	cancel()
+	if err := <-waiter; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled caller got %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("leader got %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
