@@ -312,3 +312,19 @@ func TestInvalidBinaryEventIsRefused(t *testing.T) {
 		t.Fatalf("answered %d and the func saw it %d times; want 400 and 0", resp.StatusCode, s.ids["no-type"])
 	}
 }
+
+func TestGCPEntryPointAnswersHealthPaths(t *testing.T) {
+	t.Parallel()
+	h := withHealth(CloudEventHandler(newSeen().fn, discard))
+	for path, want := range map[string]int{
+		ReadinessPath: http.StatusOK,
+		LivenessPath:  http.StatusOK,
+		"/":           http.StatusMethodNotAllowed, // the function's own answer to a GET
+	} {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest(http.MethodGet, path, nil))
+		if rr.Code != want {
+			t.Errorf("GET %s answered %d, want %d", path, rr.Code, want)
+		}
+	}
+}

@@ -49,7 +49,8 @@ func (h Hooks) ClockOrSystem() clock.Clock {
 }
 
 // RunGCP serves the function with functions-framework-go on PORT (8080),
-// registered under name so FUNCTION_TARGET=name selects it. It exits the
+// registered under name so FUNCTION_TARGET=name selects it, with the
+// health paths func-go serves (withHealth). It exits the
 // process on failure, after logging why.
 func RunGCP(name string, setup Setup) { RunGCPWith(name, setup, Hooks{}) }
 
@@ -75,7 +76,7 @@ func runGCP(name string, setup Setup, hooks Hooks, logger *slog.Logger) error {
 		return fmt.Errorf("setup %s: %w", name, err)
 	}
 	defer fn.Close()
-	functions.HTTP(name, instrument(name, fn).ServeHTTP)
+	functions.HTTP(name, withHealth(instrument(name, fn)).ServeHTTP)
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", name)
 	}
@@ -146,6 +147,29 @@ func (k *knativeInstance) Stop(context.Context) error {
 }
 
 func (k *knativeInstance) Ready(context.Context) (bool, error) { return k.fn != nil, nil }
+
+// Health paths, as knative func-go serves them.
+const (
+	ReadinessPath = "/health/readiness"
+	LivenessPath  = "/health/liveness"
+)
+
+// withHealth answers func-go's health paths in front of h, so one probe
+// configuration (a Cloud Run startup or liveness probe, a Kubernetes one)
+// fits both entry points. functions-framework-go listens only once setup has
+// succeeded, so whenever it answers, the function is ready.
+func withHealth(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ReadinessPath:
+			fmt.Fprint(w, "READY")
+		case LivenessPath:
+			fmt.Fprint(w, "ALIVE")
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
 
 // EventFunction is a CloudEvents function: New(...) plus Handle.
 type EventFunction interface {
