@@ -83,8 +83,12 @@ JOURNEYS ?= 10000
 model:
 	MODEL_JOURNEYS=$(JOURNEYS) go test ./tests/model/ -run TestModel -count=1 -v
 
-## tools: stripe-mock and ko, pinned, into ./bin
-tools: $(BIN)/stripe-mock $(BIN)/ko
+## tools: stripe-mock and ko, pinned, into ./bin; podman and runc for running the images (apt-get, as root, when missing)
+tools: $(BIN)/stripe-mock $(BIN)/ko podman
+
+.PHONY: podman
+podman:
+	@sh infra/container/setup-podman.sh
 
 $(BIN)/stripe-mock:
 	GOBIN=$(BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)

@@ -39,7 +39,7 @@ type built struct {
 }
 
 // builtImages builds every function's images once per test binary.
-func builtImages(t *testing.T) *built {
+func builtImages(t testing.TB) *built {
 	t.Helper()
 	buildOnce.Do(func() { shared, sharedErr = buildAll() })
 	if sharedErr != nil {

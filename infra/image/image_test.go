@@ -115,7 +115,7 @@ func TestEveryFunctionImageBuildsOffline(t *testing.T) {
 	}
 }
 
-func baseLayerDigest(t *testing.T) v1.Hash {
+func baseLayerDigest(t testing.TB) v1.Hash {
 	t.Helper()
 	base, err := image.Base()
 	if err != nil {
@@ -132,7 +132,7 @@ func baseLayerDigest(t *testing.T) v1.Hash {
 	return digest
 }
 
-func imageAt(t *testing.T, built layout.Path, ref string) v1.Image {
+func imageAt(t testing.TB, built layout.Path, ref string) v1.Image {
 	t.Helper()
 	_, digest, ok := strings.Cut(ref, "@")
 	if !ok {

@@ -88,7 +88,7 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 // podmanOrSkip finds podman; the test skips only where podman is missing
 // and make tools could not have installed it (not root, no apt-get), and
 // never on CI.
-func podmanOrSkip(t *testing.T) *container.Podman {
+func podmanOrSkip(t testing.TB) *container.Podman {
 	t.Helper()
 	p, err := container.Find()
 	if err == nil {
@@ -105,7 +105,7 @@ func podmanOrSkip(t *testing.T) *container.Podman {
 // entryImages maps each entry point (./functions/<name>/cmd/<kind>) to its
 // image's digest, from the Go build info of the binary in the image (ko
 // prints the images in no particular order).
-func entryImages(t *testing.T, b *built) map[string]string {
+func entryImages(t testing.TB, b *built) map[string]string {
 	t.Helper()
 	l, err := layout.FromPath(b.layout)
 	if err != nil {
@@ -131,4 +131,41 @@ func entryImages(t *testing.T, b *built) map[string]string {
 		}
 	}
 	return found
+}
+
+// BenchmarkImages measures every function's images under podman: the
+// figures of docs/testing.md (Images). Run it with -benchtime 1x for one
+// cold start each:
+//
+//	go test -run '^$' -bench BenchmarkImages -benchtime 1x ./infra/image/
+func BenchmarkImages(b *testing.B) {
+	p := podmanOrSkip(b)
+	built := builtImages(b)
+	images := entryImages(b, built)
+	ctx := context.Background()
+	for _, entry := range built.paths {
+		fn, kind := path.Base(path.Dir(path.Dir(entry))), path.Base(entry)
+		b.Run(fn+"/"+kind, func(b *testing.B) {
+			id, err := p.Load(ctx, built.layout, images[entry])
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = p.Remove(ctx, id) })
+			var startup, process, stop time.Duration
+			var rss int64
+			for b.Loop() {
+				m, err := p.Measure(ctx, id, container.Options{Env: container.Settings(fn, "fulfillment-images")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				startup, process, stop, rss = startup+m.Startup, process+m.ProcessStartup, stop+m.StopTime, max(rss, m.RSSBytes)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(startup.Microseconds())/1e3/n, "ms-first-request")
+			b.ReportMetric(float64(process.Microseconds())/1e3/n, "ms-from-exec")
+			b.ReportMetric(float64(stop.Microseconds())/1e3/n, "ms-to-exit")
+			b.ReportMetric(mib(rss), "MiB-rss")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }
