@@ -328,3 +328,52 @@ func TestGCPEntryPointAnswersHealthPaths(t *testing.T) {
 		}
 	}
 }
+
+// func-go serves while Start runs: until the function is set up, requests
+// and readiness say "starting"; after, they reach it; Stop closes it.
+func TestKnativeInstanceServesOnlyOnceStarted(t *testing.T) {
+	f := &eventFunc{seen: newSeen()}
+	release := make(chan struct{})
+	k := &knativeInstance{name: "test", logger: discard, setup: func(context.Context, *slog.Logger, Hooks) (Function, error) {
+		<-release
+		return Serve(f, discard), nil
+	}}
+	started := make(chan error, 1)
+	go func() { started <- k.Start(context.Background(), nil) }()
+
+	post := func() int {
+		rr := httptest.NewRecorder()
+		k.Handle(rr, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(pushBody(newEvent(t, "knative-1"), "1"))))
+		return rr.Code
+	}
+	if code := post(); code != http.StatusServiceUnavailable {
+		t.Fatalf("before Start returned: answered %d, want 503", code)
+	}
+	if ready, _ := k.Ready(context.Background()); ready {
+		t.Fatal("ready before Start returned")
+	}
+	// Requests racing the end of Start see the function whole or not at all
+	// (go test -race checks the hand-over).
+	var racing sync.WaitGroup
+	for range 4 {
+		racing.Go(func() {
+			if code := post(); code != http.StatusServiceUnavailable && code != http.StatusNoContent {
+				t.Errorf("during Start: answered %d", code)
+			}
+		})
+	}
+	close(release)
+	racing.Wait()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if ready, _ := k.Ready(context.Background()); !ready {
+		t.Fatal("not ready after Start")
+	}
+	if code := post(); code != http.StatusNoContent {
+		t.Fatalf("after Start: answered %d, want 204", code)
+	}
+	if err := k.Stop(context.Background()); err != nil || !f.closed {
+		t.Fatalf("Stop: %v, function closed %v", err, f.closed)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,11 +107,18 @@ func RunKnative(name string, setup Setup) {
 	}
 }
 
-// knativeInstance adapts a Function to func-go's instance hooks.
+// knativeInstance adapts a Function to func-go's instance hooks. func-go
+// serves while Start runs in another goroutine, so the started function is
+// published atomically: a request sees all of it or "starting".
 type knativeInstance struct {
-	name     string
-	setup    Setup
-	logger   *slog.Logger
+	name    string
+	setup   Setup
+	logger  *slog.Logger
+	running atomic.Pointer[knativeRunning]
+}
+
+// knativeRunning is a started function.
+type knativeRunning struct {
 	fn       Function
 	handler  http.Handler
 	shutdown func(context.Context) error
@@ -126,27 +134,29 @@ func (k *knativeInstance) Start(ctx context.Context, _ map[string]string) error 
 		flushTelemetry(shutdown, k.logger)
 		return fmt.Errorf("setup %s: %w", k.name, err)
 	}
-	k.fn, k.handler, k.shutdown = fn, instrument(k.name, fn), shutdown
+	k.running.Store(&knativeRunning{fn: fn, handler: instrument(k.name, fn), shutdown: shutdown})
 	return nil
 }
 
 func (k *knativeInstance) Handle(w http.ResponseWriter, r *http.Request) {
-	if k.fn == nil {
+	run := k.running.Load()
+	if run == nil {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
-	k.handler.ServeHTTP(w, r)
+	run.handler.ServeHTTP(w, r)
 }
 
 func (k *knativeInstance) Stop(context.Context) error {
-	if k.fn == nil {
+	run := k.running.Load()
+	if run == nil {
 		return nil
 	}
-	defer flushTelemetry(k.shutdown, k.logger)
-	return k.fn.Close()
+	defer flushTelemetry(run.shutdown, k.logger)
+	return run.fn.Close()
 }
 
-func (k *knativeInstance) Ready(context.Context) (bool, error) { return k.fn != nil, nil }
+func (k *knativeInstance) Ready(context.Context) (bool, error) { return k.running.Load() != nil, nil }
 
 // Health paths, as knative func-go serves them.
 const (
