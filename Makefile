@@ -57,6 +57,11 @@ N ?= 100000
 bench-renewal:
 	RENEWAL_BENCH_N=$(N) go run ./infra/cmd/withemulators -- go test -count=1 -run '^$$' -bench BenchmarkRenewalFanOut -benchtime 1x -timeout 30m ./functions/renewal/
 
+## bench-images: every function's images under podman: start-up to the first handled request, resident memory, exit after SIGTERM
+.PHONY: bench-images
+bench-images: tools
+	go test -count=1 -run '^$$' -bench BenchmarkImages -benchtime 1x -timeout 10m ./infra/image/
+
 ## fuzz: every fuzz target for FUZZTIME each (webhook signature and body,
 ## push and CloudEvent decoding, each consumer's Handle, seat reports), one emulator pair
 FUZZTIME ?= 10s

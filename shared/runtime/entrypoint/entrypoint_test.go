@@ -377,3 +377,41 @@ func TestKnativeInstanceServesOnlyOnceStarted(t *testing.T) {
 		t.Fatalf("Stop: %v, function closed %v", err, f.closed)
 	}
 }
+
+// After SIGTERM the GCP entry point waits for the requests in flight, up
+// to a limit, before the function closes its clients.
+func TestInFlightRequestsDrain(t *testing.T) {
+	t.Parallel()
+	var requests inFlight
+	release := make(chan struct{})
+	h := requests.count(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	answered := make(chan int)
+	go func() {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest(http.MethodPost, "/", nil))
+		answered <- rr.Code
+	}()
+	for requests.n.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if n := requests.drain(20 * time.Millisecond); n != 1 {
+		t.Fatalf("drain with a request held = %d in flight, want 1", n)
+	}
+	drained := make(chan int64)
+	go func() { drained <- requests.drain(10 * time.Second) }()
+	select {
+	case n := <-drained:
+		t.Fatalf("drain returned (%d) while a request was in flight", n)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if code := <-answered; code != http.StatusNoContent {
+		t.Fatalf("the request in flight answered %d", code)
+	}
+	if n := <-drained; n != 0 {
+		t.Fatalf("drain = %d after the request finished", n)
+	}
+}

@@ -77,7 +77,8 @@ func runGCP(name string, setup Setup, hooks Hooks, logger *slog.Logger) error {
 		return fmt.Errorf("setup %s: %w", name, err)
 	}
 	defer fn.Close()
-	functions.HTTP(name, withHealth(instrument(name, fn)).ServeHTTP)
+	var requests inFlight
+	functions.HTTP(name, withHealth(requests.count(instrument(name, fn))).ServeHTTP)
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", name)
 	}
@@ -92,7 +93,41 @@ func runGCP(name string, setup Setup, hooks Hooks, logger *slog.Logger) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+		if n := requests.drain(drainTimeout); n > 0 {
+			logger.Warn("stopping with requests in flight", "requests", n)
+		}
 		return nil
+	}
+}
+
+// drainTimeout bounds the wait for the requests in flight at SIGTERM: with
+// the function's Close and the telemetry flush (5 s at most) the process
+// exits within Cloud Run's 10 s.
+const drainTimeout = 4 * time.Second
+
+// inFlight counts the requests being served, so that a SIGTERM lets them
+// finish before the function closes its clients: functions-framework-go's
+// server has no Shutdown to do it.
+type inFlight struct{ n atomic.Int64 }
+
+func (f *inFlight) count(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.n.Add(1)
+		defer f.n.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// drain waits until no request is in flight, for at most limit, and
+// returns how many still are.
+func (f *inFlight) drain(limit time.Duration) int64 {
+	deadline := time.Now().Add(limit)
+	for {
+		n := f.n.Load()
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
