@@ -41,6 +41,11 @@ type Options struct {
 	Health []string
 	// StartTimeout bounds the wait for the first handled request; default 30 s.
 	StartTimeout time.Duration
+	// Exercise, when set, runs after the health checks and before the
+	// resident memory is read, with the function's base URL: real traffic
+	// (events against the emulators, say) for a figure under work rather
+	// than idle. An error fails the measurement.
+	Exercise func(ctx context.Context, baseURL string) error
 }
 
 // Measurement is one run of one image, from start to exit.
@@ -177,6 +182,11 @@ func (p *Podman) Measure(ctx context.Context, image string, o Options) (m Measur
 			return m, fmt.Errorf("container.Measure: %s: %w", path, err)
 		}
 		m.Health[path] = code
+	}
+	if o.Exercise != nil {
+		if err := o.Exercise(ctx, url); err != nil {
+			return m, fmt.Errorf("container.Measure: exercise: %w", err)
+		}
 	}
 	if m.RSSBytes, m.AnonBytes, m.UID, err = status(pid); err != nil {
 		return m, err

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ const (
 // Every function's image, both entry points, runs as Cloud Run and the
 // Knative manifests run it: a read-only root filesystem as user 65532 with
 // no capabilities; it serves on PORT (and LISTEN_ADDRESS), its own handler
-// answers a request, both health paths answer 200, and on SIGTERM it exits 0
+// answers a request (and 100 more, 10 at a time), both health paths answer
+// 200, and on SIGTERM it exits 0
 // well within Cloud Run's 10 s. Functions are found under functions/*, so a
 // new one is covered without touching this test.
 func TestEveryFunctionImageRuns(t *testing.T) {
@@ -46,7 +48,7 @@ func TestEveryFunctionImageRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = p.Remove(ctx, id) })
-			m, err := p.Measure(ctx, id, container.Options{Env: container.Settings(fn, "fulfillment-images")})
+			m, err := p.Measure(ctx, id, container.Options{Env: container.Settings(fn, "fulfillment-images"), Exercise: concurrentGets})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +82,35 @@ func TestEveryFunctionImageRuns(t *testing.T) {
 			report = append(report, line)
 		})
 	}
-	t.Logf("images under podman (start: podman start to first handled request; process: from the process's start):\n%s", strings.Join(report, "\n"))
+	t.Logf("images under podman (start: podman start to first handled request; process: from the exec of the entry point):\n%s", strings.Join(report, "\n"))
+}
+
+// concurrentGets sends 100 GETs, 10 at a time, before the resident memory
+// is read: every one must be answered by the function (no 5xx, no reset).
+func concurrentGets(ctx context.Context, base string) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	errs := make(chan error, 100)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			for range 10 {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode >= 500 {
+					errs <- fmt.Errorf("GET / answered %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs // the first, if any
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
@@ -154,7 +184,7 @@ func BenchmarkImages(b *testing.B) {
 			var startup, process, stop time.Duration
 			var rss int64
 			for b.Loop() {
-				m, err := p.Measure(ctx, id, container.Options{Env: container.Settings(fn, "fulfillment-images")})
+				m, err := p.Measure(ctx, id, container.Options{Env: container.Settings(fn, "fulfillment-images"), Exercise: concurrentGets})
 				if err != nil {
 					b.Fatal(err)
 				}
