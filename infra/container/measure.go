@@ -57,7 +57,9 @@ type Measurement struct {
 	// ProcessStartup runs from the exec of the image's entry point (runc's
 	// init turning into the function's binary) until the function answered
 	// Probe: the image's own share (Go runtime, package initialisation,
-	// Setup, listening). Zero when the exec was not seen.
+	// Setup, listening). Zero when the exec was not seen. The exec is seen
+	// by polling /proc every 0.1 ms: on a busy machine the poller may see
+	// it late, so the figure reads low there (Startup does not).
 	ProcessStartup time.Duration
 	// ProbeStatus is Probe's answer.
 	ProbeStatus int
