@@ -63,6 +63,11 @@ N ?= 100000
 bench-renewal:
 	RENEWAL_BENCH_N=$(N) go run ./infra/cmd/withemulators -- go test -count=1 -run '^$$' -bench BenchmarkRenewalFanOut -benchtime 1x -timeout 30m ./functions/renewal/
 
+## bench-images: every function's images under podman: start-up to the first handled request, resident memory, exit after SIGTERM
+.PHONY: bench-images
+bench-images: tools
+	go test -count=1 -run '^$$' -bench BenchmarkImages -benchtime 1x -timeout 10m ./infra/image/
+
 ## fuzz: every fuzz target for FUZZTIME each (webhook signature and body,
 ## push and CloudEvent decoding, each consumer's Handle, seat reports), one emulator pair
 FUZZTIME ?= 10s
@@ -89,8 +94,12 @@ JOURNEYS ?= 10000
 model:
 	MODEL_JOURNEYS=$(JOURNEYS) go test ./tests/model/ -run TestModel -count=1 -v
 
-## tools: stripe-mock and ko, pinned, into ./bin
-tools: $(BIN)/stripe-mock $(BIN)/ko
+## tools: stripe-mock and ko, pinned, into ./bin; podman and runc for running the images (apt-get, as root, when missing)
+tools: $(BIN)/stripe-mock $(BIN)/ko podman
+
+.PHONY: podman
+podman:
+	@sh infra/container/setup-podman.sh
 
 $(BIN)/stripe-mock:
 	GOBIN=$(BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)

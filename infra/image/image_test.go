@@ -1,13 +1,10 @@
 package image_test
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
-	"os/exec"
 	"path"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,38 +63,8 @@ func TestBaseIsReproducibleAndHoldsOnlyCertificates(t *testing.T) {
 // Every function's image, for both entry points, builds with ko from the
 // locally assembled base, with no registry: what CI proves on every run.
 func TestEveryFunctionImageBuildsOffline(t *testing.T) {
-	ko := koBinary(t)
-	root := moduleRoot(t)
-	paths := entryPoints(t, root)
-
-	kocache := t.TempDir()
-	base, err := image.WriteToCache(kocache)
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := func(paths ...string) (layoutDir string, refs []string) {
-		// ko names images after the layout's path, which must be lowercase
-		// (t.TempDir has the test's name in it).
-		out, err := os.MkdirTemp("", "fulfillment-images")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(out) })
-		cmd := exec.Command(ko, append([]string{"build", "--push=false", "--bare", "--sbom=none", "--oci-layout-path=" + out}, paths...)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "KOCACHE="+kocache, "KO_DEFAULTBASEIMAGE="+base.String(), "KO_DOCKER_REPO=fulfillment.invalid/functions")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("ko build: %v\n%s", err, stderr.String())
-		}
-		refs = strings.Fields(stdout.String())
-		if len(refs) != len(paths) {
-			t.Fatalf("ko printed %d images for %d entry points:\n%s", len(refs), len(paths), stdout.String())
-		}
-		return out, refs
-	}
-	out, refs := build(paths...)
+	b := builtImages(t)
+	out, refs, paths := b.layout, b.refs, b.paths
 
 	// ko prints the images in no particular order: each binary's Go build
 	// info says which entry point it is.
@@ -138,13 +105,17 @@ func TestEveryFunctionImageBuildsOffline(t *testing.T) {
 	}
 
 	// Reproducible: building one again gives the same digest.
-	_, again := build(paths[0])
-	if _, digest, _ := strings.Cut(again[0], "@"); digest != found[paths[0]] {
+	again, err := b.build(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(again.layout)
+	if _, digest, _ := strings.Cut(again.refs[0], "@"); digest != found[paths[0]] {
 		t.Errorf("%s built twice: %s, then %s", paths[0], found[paths[0]], digest)
 	}
 }
 
-func baseLayerDigest(t *testing.T) v1.Hash {
+func baseLayerDigest(t testing.TB) v1.Hash {
 	t.Helper()
 	base, err := image.Base()
 	if err != nil {
@@ -161,7 +132,7 @@ func baseLayerDigest(t *testing.T) v1.Hash {
 	return digest
 }
 
-func imageAt(t *testing.T, built layout.Path, ref string) v1.Image {
+func imageAt(t testing.TB, built layout.Path, ref string) v1.Image {
 	t.Helper()
 	_, digest, ok := strings.Cut(ref, "@")
 	if !ok {
@@ -176,42 +147,4 @@ func imageAt(t *testing.T, built layout.Path, ref string) v1.Image {
 		t.Fatalf("image %s not in the layout: %v", digest, err)
 	}
 	return img
-}
-
-// entryPoints lists ./functions/<name>/cmd/{gcp,knative} for every function.
-func entryPoints(t *testing.T, root string) []string {
-	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join(root, "functions", "*", "cmd", "*"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no entry points under functions/*/cmd (%v)", err)
-	}
-	var paths []string
-	for _, dir := range dirs {
-		rel, _ := filepath.Rel(root, dir)
-		paths = append(paths, "./"+filepath.ToSlash(rel))
-	}
-	return paths
-}
-
-func koBinary(t *testing.T) string {
-	t.Helper()
-	if path, err := filepath.Abs(filepath.Join(moduleRoot(t), "bin", "ko")); err == nil {
-		if _, err := os.Stat(path); err == nil {
-			return path
-		}
-	}
-	path, err := exec.LookPath("ko")
-	if err != nil {
-		t.Fatal("ko not found in ./bin or on PATH: run `make tools`")
-	}
-	return path
-}
-
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
 }

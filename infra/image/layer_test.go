@@ -13,7 +13,7 @@ import (
 )
 
 // layerFiles reads a layer's regular files by path.
-func layerFiles(t *testing.T, layer v1.Layer) map[string][]byte {
+func layerFiles(t testing.TB, layer v1.Layer) map[string][]byte {
 	t.Helper()
 	rc, err := layer.Uncompressed()
 	if err != nil {
@@ -41,7 +41,7 @@ func layerFiles(t *testing.T, layer v1.Layer) map[string][]byte {
 }
 
 // builtPackage is the Go package a binary in one of the layers was built from.
-func builtPackage(t *testing.T, layers []v1.Layer, binary string) string {
+func builtPackage(t testing.TB, layers []v1.Layer, binary string) string {
 	t.Helper()
 	var body []byte
 	for _, layer := range layers {

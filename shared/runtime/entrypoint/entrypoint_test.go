@@ -312,3 +312,106 @@ func TestInvalidBinaryEventIsRefused(t *testing.T) {
 		t.Fatalf("answered %d and the func saw it %d times; want 400 and 0", resp.StatusCode, s.ids["no-type"])
 	}
 }
+
+func TestGCPEntryPointAnswersHealthPaths(t *testing.T) {
+	t.Parallel()
+	h := withHealth(CloudEventHandler(newSeen().fn, discard))
+	for path, want := range map[string]int{
+		ReadinessPath: http.StatusOK,
+		LivenessPath:  http.StatusOK,
+		"/":           http.StatusMethodNotAllowed, // the function's own answer to a GET
+	} {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest(http.MethodGet, path, nil))
+		if rr.Code != want {
+			t.Errorf("GET %s answered %d, want %d", path, rr.Code, want)
+		}
+	}
+}
+
+// func-go serves while Start runs: until the function is set up, requests
+// and readiness say "starting"; after, they reach it; Stop closes it.
+func TestKnativeInstanceServesOnlyOnceStarted(t *testing.T) {
+	f := &eventFunc{seen: newSeen()}
+	release := make(chan struct{})
+	k := &knativeInstance{name: "test", logger: discard, setup: func(context.Context, *slog.Logger, Hooks) (Function, error) {
+		<-release
+		return Serve(f, discard), nil
+	}}
+	started := make(chan error, 1)
+	go func() { started <- k.Start(context.Background(), nil) }()
+
+	post := func() int {
+		rr := httptest.NewRecorder()
+		k.Handle(rr, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(pushBody(newEvent(t, "knative-1"), "1"))))
+		return rr.Code
+	}
+	if code := post(); code != http.StatusServiceUnavailable {
+		t.Fatalf("before Start returned: answered %d, want 503", code)
+	}
+	if ready, _ := k.Ready(context.Background()); ready {
+		t.Fatal("ready before Start returned")
+	}
+	// Requests racing the end of Start see the function whole or not at all
+	// (go test -race checks the hand-over).
+	var racing sync.WaitGroup
+	for range 4 {
+		racing.Go(func() {
+			if code := post(); code != http.StatusServiceUnavailable && code != http.StatusNoContent {
+				t.Errorf("during Start: answered %d", code)
+			}
+		})
+	}
+	close(release)
+	racing.Wait()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if ready, _ := k.Ready(context.Background()); !ready {
+		t.Fatal("not ready after Start")
+	}
+	if code := post(); code != http.StatusNoContent {
+		t.Fatalf("after Start: answered %d, want 204", code)
+	}
+	if err := k.Stop(context.Background()); err != nil || !f.closed {
+		t.Fatalf("Stop: %v, function closed %v", err, f.closed)
+	}
+}
+
+// After SIGTERM the GCP entry point waits for the requests in flight, up
+// to a limit, before the function closes its clients.
+func TestInFlightRequestsDrain(t *testing.T) {
+	t.Parallel()
+	var requests inFlight
+	release := make(chan struct{})
+	h := requests.count(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	answered := make(chan int)
+	go func() {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest(http.MethodPost, "/", nil))
+		answered <- rr.Code
+	}()
+	for requests.n.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if n := requests.drain(20 * time.Millisecond); n != 1 {
+		t.Fatalf("drain with a request held = %d in flight, want 1", n)
+	}
+	drained := make(chan int64)
+	go func() { drained <- requests.drain(10 * time.Second) }()
+	select {
+	case n := <-drained:
+		t.Fatalf("drain returned (%d) while a request was in flight", n)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if code := <-answered; code != http.StatusNoContent {
+		t.Fatalf("the request in flight answered %d", code)
+	}
+	if n := <-drained; n != 0 {
+		t.Fatalf("drain = %d after the request finished", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +50,8 @@ func (h Hooks) ClockOrSystem() clock.Clock {
 }
 
 // RunGCP serves the function with functions-framework-go on PORT (8080),
-// registered under name so FUNCTION_TARGET=name selects it. It exits the
+// registered under name so FUNCTION_TARGET=name selects it, with the
+// health paths func-go serves (withHealth). It exits the
 // process on failure, after logging why.
 func RunGCP(name string, setup Setup) { RunGCPWith(name, setup, Hooks{}) }
 
@@ -75,7 +77,8 @@ func runGCP(name string, setup Setup, hooks Hooks, logger *slog.Logger) error {
 		return fmt.Errorf("setup %s: %w", name, err)
 	}
 	defer fn.Close()
-	functions.HTTP(name, instrument(name, fn).ServeHTTP)
+	var requests inFlight
+	functions.HTTP(name, withHealth(requests.count(instrument(name, fn))).ServeHTTP)
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", name)
 	}
@@ -90,7 +93,41 @@ func runGCP(name string, setup Setup, hooks Hooks, logger *slog.Logger) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+		if n := requests.drain(drainTimeout); n > 0 {
+			logger.Warn("stopping with requests in flight", "requests", n)
+		}
 		return nil
+	}
+}
+
+// drainTimeout bounds the wait for the requests in flight at SIGTERM: with
+// the function's Close and the telemetry flush (5 s at most) the process
+// exits within Cloud Run's 10 s.
+const drainTimeout = 4 * time.Second
+
+// inFlight counts the requests being served, so that a SIGTERM lets them
+// finish before the function closes its clients: functions-framework-go's
+// server has no Shutdown to do it.
+type inFlight struct{ n atomic.Int64 }
+
+func (f *inFlight) count(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.n.Add(1)
+		defer f.n.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// drain waits until no request is in flight, for at most limit, and
+// returns how many still are.
+func (f *inFlight) drain(limit time.Duration) int64 {
+	deadline := time.Now().Add(limit)
+	for {
+		n := f.n.Load()
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -105,11 +142,18 @@ func RunKnative(name string, setup Setup) {
 	}
 }
 
-// knativeInstance adapts a Function to func-go's instance hooks.
+// knativeInstance adapts a Function to func-go's instance hooks. func-go
+// serves while Start runs in another goroutine, so the started function is
+// published atomically: a request sees all of it or "starting".
 type knativeInstance struct {
-	name     string
-	setup    Setup
-	logger   *slog.Logger
+	name    string
+	setup   Setup
+	logger  *slog.Logger
+	running atomic.Pointer[knativeRunning]
+}
+
+// knativeRunning is a started function.
+type knativeRunning struct {
 	fn       Function
 	handler  http.Handler
 	shutdown func(context.Context) error
@@ -125,27 +169,52 @@ func (k *knativeInstance) Start(ctx context.Context, _ map[string]string) error 
 		flushTelemetry(shutdown, k.logger)
 		return fmt.Errorf("setup %s: %w", k.name, err)
 	}
-	k.fn, k.handler, k.shutdown = fn, instrument(k.name, fn), shutdown
+	k.running.Store(&knativeRunning{fn: fn, handler: instrument(k.name, fn), shutdown: shutdown})
 	return nil
 }
 
 func (k *knativeInstance) Handle(w http.ResponseWriter, r *http.Request) {
-	if k.fn == nil {
+	run := k.running.Load()
+	if run == nil {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
-	k.handler.ServeHTTP(w, r)
+	run.handler.ServeHTTP(w, r)
 }
 
 func (k *knativeInstance) Stop(context.Context) error {
-	if k.fn == nil {
+	run := k.running.Load()
+	if run == nil {
 		return nil
 	}
-	defer flushTelemetry(k.shutdown, k.logger)
-	return k.fn.Close()
+	defer flushTelemetry(run.shutdown, k.logger)
+	return run.fn.Close()
 }
 
-func (k *knativeInstance) Ready(context.Context) (bool, error) { return k.fn != nil, nil }
+func (k *knativeInstance) Ready(context.Context) (bool, error) { return k.running.Load() != nil, nil }
+
+// Health paths, as knative func-go serves them.
+const (
+	ReadinessPath = "/health/readiness"
+	LivenessPath  = "/health/liveness"
+)
+
+// withHealth answers func-go's health paths in front of h, so one probe
+// configuration (a Cloud Run startup or liveness probe, a Kubernetes one)
+// fits both entry points. functions-framework-go listens only once setup has
+// succeeded, so whenever it answers, the function is ready.
+func withHealth(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ReadinessPath:
+			fmt.Fprint(w, "READY")
+		case LivenessPath:
+			fmt.Fprint(w, "ALIVE")
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
 
 // EventFunction is a CloudEvents function: New(...) plus Handle.
 type EventFunction interface {
