@@ -280,7 +280,9 @@ func decode(in Input, v any) error {
 }
 
 func (in Input) manage(id string) string { return in.PortalURL + "/subscriptions/" + id }
-func (in Input) card(id string) string   { return in.PortalURL + "/subscriptions/" + id + "/payment_method" }
+func (in Input) card(id string) string {
+	return in.PortalURL + "/subscriptions/" + id + "/payment_method"
+}
 
 // PlanName is a plan code as customers read it: "premium" -> "Premium".
 func PlanName(code string) string {

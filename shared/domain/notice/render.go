@@ -16,7 +16,6 @@ var (
 	htmlTemplates = htmltemplate.Must(htmltemplate.New("html").Option("missingkey=error").ParseFS(templateFS, "templates/html.tmpl"))
 )
 
-
 // Render writes the e-mail's plain-text and HTML parts from the templates in
 // templates/. html/template escapes every field in the HTML part, the
 // customer's name among them.
