@@ -3,6 +3,7 @@
 
 STRIPE_MOCK_VERSION := v0.203.0
 KO_VERSION := v0.18.1
+MAILPIT_VERSION := v1.33.1
 TOFU_VERSION := v1.10.10
 FUNCTION ?=
 ENV ?=
@@ -48,7 +49,7 @@ test: tools
 ## every image with ko, run in
 ## make test)
 FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e '/shared/adapters/firestore$$' -e '/infra/image$$' -e '/tests/model$$')
-test-fast: $(BIN)/stripe-mock
+test-fast: $(BIN)/stripe-mock $(BIN)/mailpit
 	go vet ./...
 	FULFILLMENT_TEST_STORE=memory go test -count=1 $(FAST_PKGS)
 
@@ -66,7 +67,7 @@ FUZZ_TARGETS := \
 	./functions/checkout-webhook:FuzzWebhook ./functions/payment-result:FuzzHandle \
 	./functions/provisioning:FuzzHandle ./functions/crm-push:FuzzHandle \
 	./functions/failed-payment-alerting:FuzzHandle ./functions/renewal:FuzzHandle \
-	./functions/seat-usage:FuzzSeatReport
+	./functions/seat-usage:FuzzSeatReport ./functions/notifications:FuzzHandle
 fuzz:
 	go run ./infra/cmd/withemulators -- sh -c 'set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $${t%%:*} $${t##*:}"; \
@@ -83,14 +84,17 @@ JOURNEYS ?= 10000
 model:
 	MODEL_JOURNEYS=$(JOURNEYS) go test ./tests/model/ -run TestModel -count=1 -v
 
-## tools: stripe-mock and ko, pinned, into ./bin
-tools: $(BIN)/stripe-mock $(BIN)/ko
+## tools: stripe-mock, ko and Mailpit (the local and test mail server), pinned, into ./bin
+tools: $(BIN)/stripe-mock $(BIN)/ko $(BIN)/mailpit
 
 $(BIN)/stripe-mock:
 	GOBIN=$(BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 $(BIN)/ko:
 	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)
+
+$(BIN)/mailpit:
+	GOBIN=$(BIN) go install github.com/axllent/mailpit@$(MAILPIT_VERSION)
 
 ## image: one function's images, both entry points: make image FUNCTION=<name> [REGISTRY=<repo>]
 image: $(BIN)/ko
