@@ -25,6 +25,7 @@ import (
 	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/domain/notice"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/logging"
 	"fulfillment/shared/runtime/telemetry"
@@ -105,6 +106,10 @@ func (f *Function) NotifyOnEvent(ctx context.Context, in event.Event) error {
 	}
 	work := consumer.AfterEffect(func(ctx context.Context) error { return f.send(ctx, in, d) },
 		func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil })
+	// Two deliveries of one event at once (a redelivery while the first is
+	// still sending) must not both find "not sent yet": a lease on the event
+	// lets one send at a time. Every event is told: no version ordering.
+	work.Serialize = "event-" + cloudevent.Key(in)
 	return f.Processor.Once(ctx, in, work)
 }
 

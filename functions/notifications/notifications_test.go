@@ -259,3 +259,19 @@ func TestAnUndecodableEventIsDeadLettered(t *testing.T) {
 		t.Fatalf("dead letter %+v %v", dl, err)
 	}
 }
+
+func TestConcurrentDeliveriesOfOneEventSendOnce(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-canceled-1", catalog.SubscriptionCanceled, func(s *catalog.SubscriptionSnapshot) { s.Status = "canceled" })
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- fx.f.Handle(ctx, in) }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	fx.waitMessages(t, 1)
+}
