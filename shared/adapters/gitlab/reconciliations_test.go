@@ -2,6 +2,8 @@ package gitlab_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 
 	"fulfillment/shared/adapters/gitlab"
@@ -39,5 +41,35 @@ func TestUpcomingReconciliationsReachGitLabInItsWireFormat(t *testing.T) {
 	bad.DisplayAlertFrom = "15/04/2026"
 	if err := gitlab.NewNotices(g.URL(), testdouble.GitLabAdminToken, nil).PutUpcomingReconciliations(ctx, []gitlab.UpcomingReconciliation{bad}); err == nil || !failure.IsPermanent(err) {
 		t.Fatalf("bad date: %v", err)
+	}
+}
+
+// The double refuses what GitLab's params block refuses.
+func TestTheGitLabDoubleRefusesAnotherWireFormat(t *testing.T) {
+	t.Parallel()
+	g, err := testdouble.StartGitLab("127.0.0.1:0", []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	for _, body := range []string{
+		`{"upcoming_reconciliations": [{"namespace_id": "ns-1", "next_reconciliation_date": "2026-04-22", "display_alert_from": "2026-04-15"}]}`,
+		`{"upcoming_reconciliations": [{"namespace_id": 7, "next_reconciliation_date": "2026-04-22"}]}`,
+		`{"upcoming_reconciliations": [{"namespace_id": 7, "next_reconciliation_date": "22/04/2026", "display_alert_from": "2026-04-15"}]}`,
+		`{"namespace_id": 7}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPut, g.URL()+"/api/v4/internal/upcoming_reconciliations", strings.NewReader(body))
+		req.Header.Set("PRIVATE-TOKEN", testdouble.GitLabAdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: answered %d, want 400", body, resp.StatusCode)
+		}
+	}
+	if _, ok := g.UpcomingReconciliation(7); ok {
+		t.Fatal("a refused body was kept")
 	}
 }
