@@ -215,16 +215,23 @@ func (s *Stack) startDoubles(ctx context.Context, logs io.Writer) (err error) {
 }
 
 // startMailpit runs Mailpit (bin/mailpit, built by make tools), keeping
-// its messages in a directory of its own for the stack's life.
-func (s *Stack) startMailpit(ctx context.Context, logs io.Writer) error {
+// its messages and its own log in a directory of its own for the stack's
+// life. Its log stays out of the stack's: a mail server's log names
+// addresses, and the stack's log is checked for none (tests/faults).
+func (s *Stack) startMailpit(ctx context.Context, _ io.Writer) error {
 	dir, err := os.MkdirTemp("", "fulfillment-mailpit-")
 	if err != nil {
 		return err
 	}
-	if s.Mailpit, err = mailpit.Start(ctx, dir, logs); err != nil {
+	log, err := os.Create(filepath.Join(dir, "mailpit.log"))
+	if err != nil {
 		return err
 	}
-	s.closers = append(s.closers, func() error { s.Mailpit.Stop(); return os.RemoveAll(dir) })
+	if s.Mailpit, err = mailpit.Start(ctx, dir, log); err != nil {
+		log.Close()
+		return err
+	}
+	s.closers = append(s.closers, func() error { s.Mailpit.Stop(); log.Close(); return os.RemoveAll(dir) })
 	return nil
 }
 
