@@ -93,8 +93,21 @@ $(BIN)/stripe-mock:
 $(BIN)/ko:
 	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)
 
+# Mailpit's web UI (server/ui/dist) is built with npm and is not in its Go
+# module: the module is built with the UI bundled when node and npm are there
+# (its bundler only, with the UI's dependencies as this machine's npm registry
+# serves them: rapidoc 12, for the API docs page, is not served, 9.3.8 is),
+# and without the UI (API and SMTP only) otherwise.
 $(BIN)/mailpit:
-	GOBIN=$(BIN) go install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+	@set -e; mkdir -p $(BIN); src=$$(go mod download -json github.com/axllent/mailpit@$(MAILPIT_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	if command -v npm >/dev/null && command -v node >/dev/null; then \
+		tmp=$$(mktemp -d); cp -r "$$src/." "$$tmp"; chmod -R u+w "$$tmp"; cd "$$tmp"; rm -f package-lock.json; \
+		node -e 'const f="package.json",j=JSON.parse(require("fs").readFileSync(f));const keep=["@vue/compiler-sfc","esbuild","esbuild-plugin-vue-next","esbuild-sass-plugin"];j.devDependencies=Object.fromEntries(Object.entries(j.devDependencies).filter(([k])=>keep.includes(k)));j.dependencies.rapidoc="9.3.8";require("fs").writeFileSync(f,JSON.stringify(j,null,2))'; \
+		(npm install --ignore-scripts --no-audit --no-fund --loglevel=error && MINIFY=true node esbuild.config.mjs && \
+			GOFLAGS=-mod=mod go build -o $(BIN)/mailpit .) || rm -f $(BIN)/mailpit; cd /; rm -rf "$$tmp"; \
+	fi; \
+	if [ ! -x $(BIN)/mailpit ]; then echo "mailpit: building without its web UI (no node/npm, or its build failed): API and SMTP only" >&2; \
+		GOBIN=$(BIN) go install github.com/axllent/mailpit@$(MAILPIT_VERSION); fi
 
 ## image: one function's images, both entry points: make image FUNCTION=<name> [REGISTRY=<repo>]
 image: $(BIN)/ko
