@@ -35,10 +35,10 @@ type fixture struct {
 	f  *Function
 }
 
-func setup(t testing.TB) fixture {
+func setup(t testing.TB, mailpitFlags ...string) fixture {
 	t.Helper()
 	ctx := context.Background()
-	mp, err := mailpit.Start(ctx, t.TempDir(), nil)
+	mp, err := mailpit.Start(ctx, t.TempDir(), nil, mailpitFlags...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,4 +274,26 @@ func TestConcurrentDeliveriesOfOneEventSendOnce(t *testing.T) {
 		}
 	}
 	fx.waitMessages(t, 1)
+}
+
+// A 5xx answer is no passing fault: the delivery is dead-lettered (for a
+// person, replayable) and acknowledged, and nothing is recorded as sent.
+func TestARecipientTheServerRefusesIsDeadLettered(t *testing.T) {
+	fx := setup(t, "--smtp-allowed-recipients", "^someone-else@example\\.com$")
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-expired-1", catalog.SubscriptionExpired, func(s *catalog.SubscriptionSnapshot) { s.Status = "expired" })
+	if err := fx.f.Handle(ctx, in); err != nil {
+		t.Fatalf("a permanent failure is acknowledged after dead-lettering: %v", err)
+	}
+	var dl store.DeadLetter
+	if err := fx.st.Get(ctx, nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); err != nil || !strings.Contains(dl.Reason, "550") {
+		t.Fatalf("dead letter %+v %v", dl, err)
+	}
+	if strings.Contains(dl.Reason, "ada@example.com") {
+		t.Fatalf("the address is in the dead letter's reason: %s", dl.Reason)
+	}
+	if sent, err := fx.st.NoticeWasSent(ctx, MessageID(in, notice.Expired, "fulfillment.test")); err != nil || sent {
+		t.Fatalf("recorded as sent: %t %v", sent, err)
+	}
+	fx.waitMessages(t, 0)
 }

@@ -32,13 +32,16 @@ type Mailpit struct {
 	bin, db string
 	logs    io.Writer
 	hc      *http.Client
+	extra   []string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
 }
 
-// Start runs Mailpit on free loopback ports, keeping its messages in dir.
-func Start(ctx context.Context, dir string, logs io.Writer) (*Mailpit, error) {
+// Start runs Mailpit on free loopback ports, keeping its messages in dir;
+// extra are more of its flags (e.g. --smtp-allowed-recipients, which makes
+// it answer 550 to any other recipient).
+func Start(ctx context.Context, dir string, logs io.Writer, extra ...string) (*Mailpit, error) {
 	bin, err := binary()
 	if err != nil {
 		return nil, err
@@ -55,7 +58,7 @@ func Start(ctx context.Context, dir string, logs io.Writer) (*Mailpit, error) {
 		logs = io.Discard
 	}
 	m := &Mailpit{SMTPPort: smtpPort, UIURL: "http://127.0.0.1:" + strconv.Itoa(uiPort), bin: bin,
-		db: filepath.Join(dir, "mailpit.db"), logs: logs, hc: &http.Client{Timeout: 10 * time.Second}}
+		db: filepath.Join(dir, "mailpit.db"), logs: logs, hc: &http.Client{Timeout: 10 * time.Second}, extra: extra}
 	if err := m.Resume(ctx); err != nil {
 		return nil, err
 	}
@@ -70,9 +73,9 @@ func (m *Mailpit) Resume(ctx context.Context) error {
 		return nil
 	}
 	ui := m.UIURL[len("http://"):]
-	cmd := localproc.Command(m.bin, nil, m.logs,
-		"--smtp", "127.0.0.1:"+strconv.Itoa(m.SMTPPort), "--listen", ui, "--database", m.db,
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--smtp-disable-rdns", "--disable-version-check", "--max", "0", "--quiet")
+	args := append([]string{"--smtp", "127.0.0.1:" + strconv.Itoa(m.SMTPPort), "--listen", ui, "--database", m.db,
+		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--smtp-disable-rdns", "--disable-version-check", "--max", "0", "--quiet"}, m.extra...)
+	cmd := localproc.Command(m.bin, nil, m.logs, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("mailpit.Start: %w", err)
 	}
