@@ -3,6 +3,7 @@
 
 STRIPE_MOCK_VERSION := v0.203.0
 KO_VERSION := v0.18.1
+MAILPIT_VERSION := v1.33.1
 TOFU_VERSION := v1.10.10
 FUNCTION ?=
 ENV ?=
@@ -48,7 +49,7 @@ test: tools
 ## every image with ko, run in
 ## make test)
 FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e '/shared/adapters/firestore$$' -e '/infra/image$$' -e '/tests/model$$' -e '/infra/bench$$')
-test-fast: $(BIN)/stripe-mock
+test-fast: $(BIN)/stripe-mock $(BIN)/mailpit
 	go vet ./...
 	FULFILLMENT_TEST_STORE=memory go test -count=1 $(FAST_PKGS)
 
@@ -77,7 +78,7 @@ FUZZ_TARGETS := \
 	./functions/checkout-webhook:FuzzWebhook ./functions/payment-result:FuzzHandle \
 	./functions/provisioning:FuzzHandle ./functions/crm-push:FuzzHandle \
 	./functions/failed-payment-alerting:FuzzHandle ./functions/renewal:FuzzHandle \
-	./functions/seat-usage:FuzzSeatReport
+	./functions/seat-usage:FuzzSeatReport ./functions/notifications:FuzzHandle
 fuzz:
 	go run ./infra/cmd/withemulators -- sh -c 'set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $${t%%:*} $${t##*:}"; \
@@ -94,8 +95,9 @@ JOURNEYS ?= 10000
 model:
 	MODEL_JOURNEYS=$(JOURNEYS) go test ./tests/model/ -run TestModel -count=1 -v
 
-## tools: stripe-mock and ko, pinned, into ./bin; podman and runc for running the images (apt-get, as root, when missing)
-tools: $(BIN)/stripe-mock $(BIN)/ko podman
+## tools: stripe-mock, ko and Mailpit (the local and test mail server), pinned, into ./bin;
+## podman and runc for running the images (apt-get, as root, when missing)
+tools: $(BIN)/stripe-mock $(BIN)/ko $(BIN)/mailpit podman
 
 .PHONY: podman
 podman:
@@ -106,6 +108,22 @@ $(BIN)/stripe-mock:
 
 $(BIN)/ko:
 	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)
+
+# Mailpit's web UI (server/ui/dist) is built with npm and is not in its Go
+# module: the module is built with the UI bundled when node and npm are there
+# (its bundler only, with the UI's dependencies as this machine's npm registry
+# serves them: rapidoc 12, for the API docs page, is not served, 9.3.8 is),
+# and without the UI (API and SMTP only) otherwise.
+$(BIN)/mailpit:
+	@set -e; mkdir -p $(BIN); src=$$(go mod download -json github.com/axllent/mailpit@$(MAILPIT_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	if command -v npm >/dev/null && command -v node >/dev/null; then \
+		tmp=$$(mktemp -d); cp -r "$$src/." "$$tmp"; chmod -R u+w "$$tmp"; cd "$$tmp"; rm -f package-lock.json; \
+		node -e 'const f="package.json",j=JSON.parse(require("fs").readFileSync(f));const keep=["@vue/compiler-sfc","esbuild","esbuild-plugin-vue-next","esbuild-sass-plugin"];j.devDependencies=Object.fromEntries(Object.entries(j.devDependencies).filter(([k])=>keep.includes(k)));j.dependencies.rapidoc="9.3.8";require("fs").writeFileSync(f,JSON.stringify(j,null,2))'; \
+		(npm install --ignore-scripts --no-audit --no-fund --loglevel=error && MINIFY=true node esbuild.config.mjs && \
+			GOFLAGS=-mod=mod go build -o $(BIN)/mailpit .) || rm -f $(BIN)/mailpit; cd /; rm -rf "$$tmp"; \
+	fi; \
+	if [ ! -x $(BIN)/mailpit ]; then echo "mailpit: building without its web UI (no node/npm, or its build failed): API and SMTP only" >&2; \
+		GOBIN=$(BIN) go install github.com/axllent/mailpit@$(MAILPIT_VERSION); fi
 
 ## image: one function's images, both entry points: make image FUNCTION=<name> [REGISTRY=<repo>]
 image: $(BIN)/ko

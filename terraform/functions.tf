@@ -79,6 +79,25 @@ locals {
       secrets   = { SEAT_USAGE_TOKEN_KEY = "seat-usage-token-key" }
       publishes = []
     }
+    # Customer e-mail (SMTP) and GitLab in-app notices on subscription-events.
+    notifications = {
+      public   = false
+      invokers = []
+      env = {
+        SMTP_HOST         = var.smtp_host
+        SMTP_PORT         = tostring(var.smtp_port)
+        SMTP_USERNAME     = var.smtp_username
+        NOTIFY_FROM       = var.notify_from
+        NOTIFY_PORTAL_URL = var.notify_portal_url
+        GITLAB_URL        = var.gitlab_url
+        RENEWAL_LEAD_TIME = var.renewal_lead_time
+      }
+      secrets = {
+        SMTP_PASSWORD      = "smtp-password"
+        GITLAB_ADMIN_TOKEN = "gitlab-admin-token"
+      }
+      publishes = []
+    }
   }
 
   # Cloud Scheduler jobs: each publishes an empty tick to its topic, which

@@ -124,3 +124,33 @@ variable "seat_usage_invokers" {
   type        = list(string)
   default     = []
 }
+
+variable "smtp_host" {
+  description = "SMTP server notifications sends customer e-mail through."
+  type        = string
+  default     = "smtp.example.com"
+}
+
+variable "smtp_port" {
+  description = "Port of the SMTP server (STARTTLS is mandatory)."
+  type        = number
+  default     = 587
+}
+
+variable "smtp_username" {
+  description = "SMTP user; its password is the smtp-password secret."
+  type        = string
+  default     = ""
+}
+
+variable "notify_from" {
+  description = "Sender address of customer e-mail."
+  type        = string
+  default     = "billing@example.com"
+}
+
+variable "notify_portal_url" {
+  description = "Customer portal the e-mails link to."
+  type        = string
+  default     = "https://customers.example.com"
+}

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/localproc"
+	"fulfillment/shared/testsupport/mailpit"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
@@ -41,6 +43,9 @@ const (
 	SeatUsageTokenKey  = "local-seat-usage-token-key"
 	DefaultProject     = "fulfillment-local"
 	DefaultWebhookPort = 8080
+	// SMTP credentials of the local Mailpit (it accepts any).
+	SMTPUsername = "fulfillment"
+	SMTPPassword = "local-smtp-password"
 )
 
 // SlackWebhookPath is the secret part of the local SLACK_WEBHOOK_URL (its
@@ -51,7 +56,7 @@ const SlackWebhookPath = "/services/T000/B000/local"
 var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
 
 // Functions lists every function, in start order.
-var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage"}
+var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage", "notifications"}
 
 // Options shape a stack.
 type Options struct {
@@ -85,6 +90,9 @@ type Stack struct {
 	PubSub     *pubsub.Client
 	// Traces receives every function's spans over OTLP/HTTP.
 	Traces *tracing.Receiver
+	// Mailpit is the real mail server notifications sends to; its web UI
+	// (Mailpit.UIURL) shows every e-mail.
+	Mailpit *mailpit.Mailpit
 
 	ownEmulators bool
 	delivery     topology.Delivery
@@ -206,6 +214,27 @@ func (s *Stack) startDoubles(ctx context.Context, logs io.Writer) (err error) {
 		return err
 	}
 	s.closers = append(s.closers, s.Stripe.Close)
+	return s.startMailpit(ctx, logs)
+}
+
+// startMailpit runs Mailpit (bin/mailpit, built by make tools), keeping
+// its messages and its own log in a directory of its own for the stack's
+// life. Its log stays out of the stack's: a mail server's log names
+// addresses, and the stack's log is checked for none (tests/faults).
+func (s *Stack) startMailpit(ctx context.Context, _ io.Writer) error {
+	dir, err := os.MkdirTemp("", "fulfillment-mailpit-")
+	if err != nil {
+		return err
+	}
+	log, err := os.Create(filepath.Join(dir, "mailpit.log"))
+	if err != nil {
+		return err
+	}
+	if s.Mailpit, err = mailpit.Start(ctx, dir, log); err != nil {
+		log.Close()
+		return err
+	}
+	s.closers = append(s.closers, func() error { s.Mailpit.Stop(); log.Close(); return os.RemoveAll(dir) })
 	return nil
 }
 
@@ -249,6 +278,12 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"STRIPE_API_URL":          s.Stripe.URL(),
 		"SEAT_USAGE_TOKEN_KEY":    SeatUsageTokenKey,
 		"LOG_LEVEL":               "info",
+		"SMTP_HOST":               "127.0.0.1",
+		"SMTP_PORT":               fmt.Sprint(s.Mailpit.SMTPPort),
+		"SMTP_STARTTLS":           "none",
+		"SMTP_USERNAME":           SMTPUsername,
+		"SMTP_PASSWORD":           SMTPPassword,
+		"GITLAB_ADMIN_TOKEN":      testdouble.GitLabAdminToken,
 	}
 	for k, v := range s.telemetryEnv() {
 		env[k] = v

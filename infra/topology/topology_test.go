@@ -15,7 +15,7 @@ func TestEverySubscribingFunctionHasATopicThatExists(t *testing.T) {
 	for _, name := range top.Topics {
 		topics[name] = true
 	}
-	want := []string{"crm-push", "failed-payment-alerting", "payment-result", "provisioning", "renewal"}
+	want := []string{"crm-push", "failed-payment-alerting", "notifications", "payment-result", "provisioning", "renewal"}
 	got := top.Subscribers()
 	if len(got) != len(want) {
 		t.Fatalf("subscribers = %v, want %v", got, want)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"fulfillment/infra/localstack"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // The whole run above (hundreds of orders, every error path the faults
@@ -28,6 +29,8 @@ func TestLogsHoldNoSecretsOrEmails(t *testing.T) {
 		"license signing seed":    localstack.LicenseSeed,
 		"Slack webhook URL":       localstack.SlackWebhookPath,
 		"seat-usage token key":    localstack.SeatUsageTokenKey,
+		"SMTP password":           localstack.SMTPPassword,
+		"GitLab admin token":      testdouble.GitLabAdminToken,
 	}
 	patterns := map[string]*regexp.Regexp{
 		"bearer token":  regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/!-]{8,}`),

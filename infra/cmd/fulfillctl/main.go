@@ -61,6 +61,8 @@ const usage = `fulfillctl: operate the fulfillment stack
                           drift (exit status 1 when there is any)
   calls DOUBLE            what gitlab, salesforce, slack, pagerduty or stripe received
   trace [-all] ID         the span tree of a trace id, or of each trace about a subscription id
+  notices -email ADDRESS | -sub ID [-opt-out | -opt-in]
+                          show or set a customer's choice of non-essential e-mail (notices.go)
 `
 
 func main() {
@@ -108,6 +110,8 @@ func run(ctx context.Context, args []string) error {
 		return calls(ctx, rest)
 	case "trace":
 		return traceCmd(ctx, rest)
+	case "notices":
+		return notices(ctx, rest)
 	}
 	fmt.Print(usage)
 	return fmt.Errorf("unknown command %q", cmd)

@@ -82,6 +82,7 @@ func realMain() error {
 		fmt.Printf("  %-24s %s\n", d[0], d[1])
 	}
 	fmt.Printf("\ntraces (OTLP/HTTP receiver): %s\n", s.Traces.URL())
+	fmt.Printf("\nmail (Mailpit): web UI %s, SMTP 127.0.0.1:%d: every customer e-mail lands here\n", s.Mailpit.UIURL, s.Mailpit.SMTPPort)
 	fmt.Printf("\nproject %s; logs in %s\n", s.Project, logPath)
 	fmt.Println("try: go run ./infra/cmd/fulfillctl purchase   (then: fulfillctl show|trace <subscription id>)")
 	fmt.Println("Ctrl-C stops everything.")

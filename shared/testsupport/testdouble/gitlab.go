@@ -30,6 +30,8 @@ type GitLab struct {
 	mu         sync.Mutex
 	namespaces map[string]map[string]any // last "provision" hash per namespace
 	state      map[string]*Namespace     // what each namespace holds
+	// upcoming reconciliations per namespace (gitlab_reconciliations.go)
+	reconciliations map[int64]UpcomingReconciliation
 }
 
 // Namespace is what a namespace holds after the provisions it received, kept
@@ -65,6 +67,7 @@ func StartGitLab(addr string, key []byte) (*GitLab, error) {
 	mux.HandleFunc("POST /api/v4/internal/gitlab_subscriptions/namespaces/{id}/provision", g.provision)
 	mux.HandleFunc("GET /api/v4/internal/gitlab_subscriptions/namespaces/{id}/gitlab_subscription", g.subscription)
 	mux.HandleFunc("GET /api/v4/internal/gitlab_subscriptions/namespaces/{id}", g.namespace)
+	mux.HandleFunc("PUT /api/v4/internal/upcoming_reconciliations", g.upcomingReconciliations)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
 	})
@@ -158,6 +161,7 @@ func (g *GitLab) reset() {
 	defer g.mu.Unlock()
 	g.namespaces = map[string]map[string]any{}
 	g.state = map[string]*Namespace{}
+	g.reconciliations = map[int64]UpcomingReconciliation{}
 }
 
 // declared are the keys GitLab's params blocks declare per hash

@@ -1,0 +1,299 @@
+package notifications
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/adapters/gitlab"
+	"fulfillment/shared/adapters/mail"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/notice"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/testsupport/mailpit"
+	"fulfillment/shared/testsupport/storetest"
+	"fulfillment/shared/testsupport/testdouble"
+)
+
+func TestMain(m *testing.M) { storetest.RunTests(m) }
+
+var now = time.Date(2026, 4, 15, 10, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	st *store.Store
+	mp *mailpit.Mailpit
+	gl *testdouble.GitLab
+	f  *Function
+}
+
+func setup(t testing.TB, mailpitFlags ...string) fixture {
+	t.Helper()
+	ctx := context.Background()
+	mp, err := mailpit.Start(ctx, t.TempDir(), nil, mailpitFlags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mp.Stop)
+	gl, err := testdouble.StartGitLab("127.0.0.1:0", []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gl.Close() })
+	sender, err := mail.New(mail.Config{Host: "127.0.0.1", Port: mp.SMTPPort, StartTLS: "none", From: "billing@fulfillment.test", FromName: "GitLab Billing",
+		Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.Open(t, "notify")
+	f := New(Deps{Store: st, Publisher: &pubsub.Recorder{}, DeadLetterTopic: "notifications-dead-letter", Logger: slog.New(slog.DiscardHandler),
+		Mailer: sender, InApp: gitlab.NewNotices(gl.URL(), testdouble.GitLabAdminToken, nil), Clock: clock.Func(func() time.Time { return now }),
+		Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test", MessageIDDomain: "fulfillment.test"})
+	return fixture{st: st, mp: mp, gl: gl, f: f}
+}
+
+func snapshotEvent(t *testing.T, id, typ string, mut func(*catalog.SubscriptionSnapshot)) event.Event {
+	t.Helper()
+	start := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
+	s := catalog.SubscriptionSnapshot{ID: "sub-cs_1", Version: 2, Status: "active", PurchaseID: "cs_1",
+		Order:     catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSaaS, NamespaceID: "4242", AutoRenew: true, TermMonths: 12},
+		Customer:  catalog.Customer{ProviderCustomerID: "cus_1", Email: "ada@example.com", Name: "Ada"},
+		TermStart: start, TermEnd: start.AddDate(1, 0, 0)}
+	if mut != nil {
+		mut(&s)
+	}
+	e, err := cloudevent.New(context.Background(), id, catalog.SourcePaymentResult, typ, s.ID, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// waitMessages polls Mailpit until it holds n messages (and checks it
+// still holds n a moment later: none arrives twice).
+func (fx fixture) waitMessages(t *testing.T, n int) []mailpit.Summary {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	var got []mailpit.Summary
+	for time.Now().Before(deadline) {
+		var err error
+		got, err = fx.mp.Messages(ctx)
+		if err == nil && len(got) >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	got, err := fx.mp.Messages(ctx)
+	if err != nil || len(got) != n {
+		t.Fatalf("Mailpit holds %d messages (%v), want %d: %+v", len(got), err, n, got)
+	}
+	return got
+}
+
+func TestPurchaseConfirmationArrivesOnceAlthoughDeliveredThrice(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-activated-1", catalog.SubscriptionActivated, func(s *catalog.SubscriptionSnapshot) {
+		s.Customer.Name = `<script>alert(1)</script>Ada & Co`
+	})
+	for range 3 {
+		if err := fx.f.Handle(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := fx.waitMessages(t, 1)
+	m, err := fx.mp.Message(ctx, msgs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "Receipt for your GitLab Premium subscription: $3,480.00" || len(m.To) != 1 || m.To[0].Address != "ada@example.com" ||
+		m.From.Address != "billing@fulfillment.test" || m.MessageID != MessageID(in, notice.PurchaseConfirmation, "fulfillment.test") {
+		t.Fatalf("message %+v", m.Summary)
+	}
+	if !strings.Contains(m.Text, "Amount paid:   $3,480.00") || !strings.Contains(m.Text, "2026-01-15 to 2027-01-15") {
+		t.Fatalf("text part:\n%s", m.Text)
+	}
+	if strings.Contains(m.HTML, "<script>") || !strings.Contains(m.HTML, "&lt;script&gt;alert(1)&lt;/script&gt;Ada &amp; Co") {
+		t.Fatalf("the customer's name is not escaped in the HTML part:\n%s", m.HTML)
+	}
+	h, err := fx.mp.Headers(ctx, m.ID)
+	if err != nil || h[HeaderKind][0] != string(notice.PurchaseConfirmation) || h[HeaderSubscription][0] != "sub-cs_1" {
+		t.Fatalf("headers %v %v", h, err)
+	}
+}
+
+// A send that succeeded is recorded at once: a redelivery whose first
+// attempt sent the e-mail but never committed (a crash, a lost
+// transaction) finds the record and sends nothing.
+func TestASentNoticeIsNotSentAgainWhenItsDeliveryDidNotCommit(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-renewed-1", catalog.SubscriptionRenewed, nil)
+	d, err := notice.Decide(notice.Input{Type: in.Type(), Data: in.Data(), Now: now, Policy: subscription.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.f.send(ctx, in, d); err != nil { // the effect of a delivery that then died
+		t.Fatal(err)
+	}
+	if err := fx.f.Handle(ctx, in); err != nil { // the redelivery
+		t.Fatal(err)
+	}
+	fx.waitMessages(t, 1)
+}
+
+func TestAnSMTPOutageLosesNoNotice(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-suspended-1", catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) { s.Status = "suspended" })
+	fx.mp.Stop()
+	for range 2 { // Pub/Sub redelivers while the server is away
+		err := fx.f.Handle(ctx, in)
+		if err == nil || failure.IsPermanent(err) {
+			t.Fatalf("SMTP down: want a transient error (redelivery), got %v", err)
+		}
+	}
+	if _, found, _ := fx.st.Processed(ctx, nil, Name+"_"+cloudevent.Key(in)); found {
+		t.Fatal("a delivery whose e-mail was not sent was recorded as processed")
+	}
+	if err := fx.mp.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.f.Handle(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	msgs := fx.waitMessages(t, 1)
+	if msgs[0].Subject != "Your GitLab Premium subscription is suspended" {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
+}
+
+func TestAnOptOutSilencesNonEssentialNoticesOnly(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	if err := fx.st.SaveNoticePreference(ctx, "ADA@example.com", store.NoticePreference{OptOutNonEssential: true, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	notice := snapshotEvent(t, "evt-notice-1", catalog.SubscriptionRenewalNotice, func(s *catalog.SubscriptionSnapshot) { s.RenewalSeats = 10 })
+	receipt := snapshotEvent(t, "evt-renewed-2", catalog.SubscriptionRenewed, nil)
+	for _, e := range []event.Event{notice, receipt} {
+		if err := fx.f.Handle(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := fx.waitMessages(t, 1)
+	if !strings.HasPrefix(msgs[0].Subject, "Receipt: ") {
+		t.Fatalf("sent %q; the receipt is essential, the renewal notice is not", msgs[0].Subject)
+	}
+}
+
+func TestAReconciliationNoticeReachesTheCustomerAndGitLab(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-recon-1", catalog.SubscriptionReconciliationNotice, func(s *catalog.SubscriptionSnapshot) { s.SeatsOwed, s.MaxSeatsUsed = 4, 14 })
+	if err := fx.f.Handle(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	msgs := fx.waitMessages(t, 1)
+	if msgs[0].Subject != "4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22" {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
+	got, ok := fx.gl.UpcomingReconciliation(4242)
+	if !ok || got.NextReconciliationDate != "2026-04-22" || got.DisplayAlertFrom != "2026-04-15" {
+		t.Fatalf("GitLab holds %+v %t", got, ok)
+	}
+}
+
+func TestAPaymentFailureTellsTheRetryDateFromTheSubscription(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	failedAt := time.Date(2027, 1, 8, 11, 0, 0, 0, time.UTC)
+	sub := &subscription.Subscription{ID: "sub-cs_1", Status: subscription.PastDue, Currency: "eur",
+		Order:    catalog.Order{PlanCode: "ultimate", Seats: 19, Deployment: catalog.DeploymentSaaS, NamespaceID: "4242"},
+		Customer: catalog.Customer{Email: "ada@example.com", Name: "Ada"}, Dunning: subscription.Dunning{FailedAt: failedAt, InvoiceID: "in_1"}}
+	if err := fx.st.RunTx(ctx, func(_ context.Context, tx store.Tx) error { return tx.Set(store.Subscriptions, sub.ID, sub) }); err != nil {
+		t.Fatal(err)
+	}
+	in, err := cloudevent.New(ctx, "evt-failed-1", catalog.SourcePaymentResult, catalog.PaymentFailed, sub.ID,
+		catalog.PaymentFailure{SubscriptionID: sub.ID, InvoiceID: "in_1", AmountCents: 2257200, OccurredAt: failedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.f.Handle(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	msgs := fx.waitMessages(t, 1)
+	m, err := fx.mp.Message(ctx, msgs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "Your payment of €22,572.00 failed: we will try again on 2027-01-11" ||
+		!strings.Contains(m.Text, "https://portal.test/subscriptions/sub-cs_1/payment_method") {
+		t.Fatalf("%q\n%s", m.Subject, m.Text)
+	}
+}
+
+func TestAnUndecodableEventIsDeadLettered(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	e := event.New()
+	e.SetID("evt-bad")
+	e.SetSource(catalog.SourcePaymentResult)
+	e.SetType(catalog.SubscriptionActivated)
+	_ = e.SetData("application/json", []byte(`{"id": 7}`))
+	if err := fx.f.Handle(ctx, e); err != nil {
+		t.Fatalf("a permanent failure is acknowledged after dead-lettering: %v", err)
+	}
+	var dl store.DeadLetter
+	if err := fx.st.Get(ctx, nil, store.DeadLetters, Name+"_"+cloudevent.Key(e), &dl); err != nil || dl.EventID != "evt-bad" {
+		t.Fatalf("dead letter %+v %v", dl, err)
+	}
+}
+
+func TestConcurrentDeliveriesOfOneEventSendOnce(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-canceled-1", catalog.SubscriptionCanceled, func(s *catalog.SubscriptionSnapshot) { s.Status = "canceled" })
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- fx.f.Handle(ctx, in) }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	fx.waitMessages(t, 1)
+}
+
+// A 5xx answer is no passing fault: the delivery is dead-lettered (for a
+// person, replayable) and acknowledged, and nothing is recorded as sent.
+func TestARecipientTheServerRefusesIsDeadLettered(t *testing.T) {
+	fx := setup(t, "--smtp-allowed-recipients", "^someone-else@example\\.com$")
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-expired-1", catalog.SubscriptionExpired, func(s *catalog.SubscriptionSnapshot) { s.Status = "expired" })
+	if err := fx.f.Handle(ctx, in); err != nil {
+		t.Fatalf("a permanent failure is acknowledged after dead-lettering: %v", err)
+	}
+	var dl store.DeadLetter
+	if err := fx.st.Get(ctx, nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); err != nil || !strings.Contains(dl.Reason, "550") {
+		t.Fatalf("dead letter %+v %v", dl, err)
+	}
+	if strings.Contains(dl.Reason, "ada@example.com") {
+		t.Fatalf("the address is in the dead letter's reason: %s", dl.Reason)
+	}
+	if sent, err := fx.st.NoticeWasSent(ctx, MessageID(in, notice.Expired, "fulfillment.test")); err != nil || sent {
+		t.Fatalf("recorded as sent: %t %v", sent, err)
+	}
+	fx.waitMessages(t, 0)
+}

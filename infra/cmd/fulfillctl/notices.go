@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"time"
+
+	"fulfillment/shared/adapters/store"
+)
+
+// notices shows or sets a customer's notification preference: opted out of
+// non-essential notices (renewal and reconciliation notices, trial
+// reminders) or not. Receipts, payment failures, grace and suspension
+// warnings, cancellation and expiry are always sent. The customer is named
+// by e-mail, or by a subscription whose billing contact it is; the
+// address is never printed.
+func notices(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("notices", flag.ContinueOnError)
+	email := fs.String("email", "", "the customer's e-mail address")
+	sub := fs.String("sub", "", "a subscription id: its billing contact")
+	optOut := fs.Bool("opt-out", false, "stop non-essential notices")
+	optIn := fs.Bool("opt-in", false, "send non-essential notices again")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*email == "") == (*sub == "") || (*optOut && *optIn) {
+		return errors.New("usage: notices -email ADDRESS | -sub ID [-opt-out | -opt-in]")
+	}
+	st, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	contact := *email
+	if *sub != "" {
+		s, err := st.Subscription(ctx, nil, *sub)
+		if err != nil {
+			return err
+		}
+		if contact = s.Customer.Email; contact == "" {
+			return errors.New("the subscription has no billing contact")
+		}
+	}
+	pref, err := st.NoticePreferenceFor(ctx, contact)
+	if err != nil {
+		return err
+	}
+	if *optOut || *optIn {
+		pref = store.NoticePreference{OptOutNonEssential: *optOut, UpdatedAt: time.Now().UTC()}
+		if err := st.SaveNoticePreference(ctx, contact, pref); err != nil {
+			return err
+		}
+	}
+	return printJSON(map[string]any{
+		"contact_key":           store.ContactKey(contact),
+		"opt_out_non_essential": pref.OptOutNonEssential,
+		"always_sent":           "receipts, payment failures, grace and suspension warnings, cancellation, expiry, activation codes, license sync warnings",
+		"updated_at":            pref.UpdatedAt,
+	})
+}

@@ -1,0 +1,154 @@
+// Package mail sends multipart (plain text + HTML) e-mail over SMTP with
+// github.com/wneessen/go-mail. The Message-ID is the caller's: derived from
+// the event, so a resend of the same notice carries the same id. SMTP's
+// answer decides delivery: 4xx (and no connection at all) is transient, 5xx
+// is permanent. Error texts never carry an address or the password.
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"fulfillment/shared/runtime/failure"
+)
+
+// Config is where and how to send.
+type Config struct {
+	Host string
+	Port int
+	// Username and Password authenticate (SMTP AUTH PLAIN) when Username is set.
+	Username string
+	Password string
+	// StartTLS: "mandatory", "opportunistic" or "none" (a local Mailpit).
+	StartTLS string
+	From     string
+	FromName string
+	Timeout  time.Duration
+}
+
+// Message is one e-mail.
+type Message struct {
+	// MessageID is the Message-ID without angle brackets (id@domain).
+	MessageID string
+	To        string
+	ToName    string
+	Subject   string
+	Text      string
+	HTML      string
+	Date      time.Time
+	// Headers are extra headers (X-Fulfillment-Notice: the kind).
+	Headers map[string]string
+}
+
+// Sender sends over one SMTP server; each Send dials, sends and quits.
+type Sender struct{ cfg Config }
+
+// New returns a sender for cfg.
+func New(cfg Config) (*Sender, error) {
+	if cfg.Host == "" || cfg.Port <= 0 || cfg.From == "" {
+		return nil, fmt.Errorf("mail.New: host, port and from are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	return &Sender{cfg: cfg}, nil
+}
+
+func (s *Sender) client() (*gomail.Client, error) {
+	policy := gomail.TLSMandatory
+	switch s.cfg.StartTLS {
+	case "none":
+		policy = gomail.NoTLS
+	case "opportunistic":
+		policy = gomail.TLSOpportunistic
+	}
+	opts := []gomail.Option{gomail.WithPort(s.cfg.Port), gomail.WithTLSPolicy(policy), gomail.WithTimeout(s.cfg.Timeout)}
+	if s.cfg.Username != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain), gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
+	}
+	return gomail.NewClient(s.cfg.Host, opts...)
+}
+
+// Send delivers m. Its error is permanent for a 5xx answer or a message that
+// cannot be built, transient otherwise.
+func (s *Sender) Send(ctx context.Context, m Message) error {
+	msg := gomail.NewMsg()
+	if err := msg.FromFormat(s.cfg.FromName, s.cfg.From); err != nil {
+		return failure.Permanentf("mail.Send: sender address: %s", reason(err))
+	}
+	if err := msg.AddToFormat(m.ToName, m.To); err != nil {
+		// The address is the customer's: it stays out of the error text.
+		return failure.Permanentf("mail.Send: recipient address does not parse")
+	}
+	msg.Subject(m.Subject)
+	msg.SetMessageIDWithValue(m.MessageID)
+	if !m.Date.IsZero() {
+		msg.SetDateWithValue(m.Date)
+	} else {
+		msg.SetDate()
+	}
+	for k, v := range m.Headers {
+		msg.SetGenHeader(gomail.Header(k), v)
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	if m.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	}
+	c, err := s.client()
+	if err != nil {
+		return failure.Permanentf("mail.Send: client: %s", reason(err))
+	}
+	return classify(c.DialAndSendWithContext(ctx, msg))
+}
+
+// classify maps go-mail's error to a delivery outcome, with a text that
+// names neither recipient nor credentials (SendError's own text lists the
+// affected recipients).
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *gomail.SendError
+	if errors.As(err, &se) {
+		code := se.ErrorCode()
+		what := fmt.Sprintf("mail.Send: smtp %s", sendReason(se.Reason))
+		if code > 0 {
+			what += " answered " + strconv.Itoa(code)
+		}
+		switch {
+		case code >= 500 && code < 600:
+			return failure.Permanent(errors.New(what))
+		case code >= 400 && code < 500, se.IsTemp():
+			return errors.New(what + " (temporary)")
+		}
+		return errors.New(what)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("mail.Send: smtp unreachable: %s", reason(err))
+	}
+	return fmt.Errorf("mail.Send: %s", reason(err))
+}
+
+func sendReason(r gomail.SendErrReason) string {
+	switch r {
+	case gomail.ErrSMTPMailFrom:
+		return "MAIL FROM"
+	case gomail.ErrSMTPRcptTo:
+		return "RCPT TO"
+	case gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+		return "DATA"
+	case gomail.ErrConnCheck:
+		return "connection check"
+	}
+	return "send"
+}
+
+// reason is err's text scrubbed of addresses and secret shapes.
+func reason(err error) string { return failure.Scrub(err.Error()) }

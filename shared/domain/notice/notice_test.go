@@ -1,0 +1,213 @@
+package notice
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+)
+
+var (
+	termStart = time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
+	termEnd   = time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)
+	customer  = catalog.Customer{ProviderCustomerID: "cus_1", Email: "ada@example.com", Name: "Ada"}
+)
+
+func snap(mut func(*catalog.SubscriptionSnapshot)) catalog.SubscriptionSnapshot {
+	s := catalog.SubscriptionSnapshot{ID: "sub-1", Version: 3, Status: "active", Customer: customer, TermStart: termStart, TermEnd: termEnd,
+		Order: catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSaaS, NamespaceID: "4242", AutoRenew: true, TermMonths: 12}}
+	if mut != nil {
+		mut(&s)
+	}
+	return s
+}
+
+func input(t *testing.T, typ string, data any, now time.Time) Input {
+	t.Helper()
+	b, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Input{Type: typ, Data: b, Now: now, Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test",
+		Account: Account{Currency: "usd", Customer: customer, PlanCode: "ultimate"}}
+}
+
+func decideOne(t *testing.T, in Input) Email {
+	t.Helper()
+	d, err := Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Emails) != 1 {
+		t.Fatalf("%s: %d e-mails, want 1", in.Type, len(d.Emails))
+	}
+	return d.Emails[0]
+}
+
+func TestDecideEveryMoment(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 4, 15, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name      string
+		in        Input
+		kind      Kind
+		essential bool
+		subject   string
+		check     func(t *testing.T, e Email)
+	}{
+		{"purchase", input(t, catalog.SubscriptionActivated, snap(nil), at), PurchaseConfirmation, true,
+			"Receipt for your GitLab Premium subscription: $3,480.00", nil},
+		{"renewal notice at the renewal's seats and plan", input(t, catalog.SubscriptionRenewalNotice, snap(func(s *catalog.SubscriptionSnapshot) {
+			s.Order.PlanCode, s.Order.Seats, s.RenewalSeats = "ultimate", 19, 19
+		}), at), RenewalNotice, false, "Your GitLab Ultimate subscription renews on 2027-01-15: $22,572.00 will be charged on 2027-01-08", nil},
+		{"reconciliation notice: 4 seats prorated from the invoice day", input(t, catalog.SubscriptionReconciliationNotice, snap(func(s *catalog.SubscriptionSnapshot) {
+			s.SeatsOwed, s.MaxSeatsUsed = 4, 14
+		}), at), ReconciliationNotice, false, "4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22", nil},
+		{"renewed", input(t, catalog.SubscriptionRenewed, snap(func(s *catalog.SubscriptionSnapshot) {
+			s.Order.PlanCode, s.Order.Seats, s.TermStart, s.TermEnd = "ultimate", 19, termEnd, termEnd.AddDate(1, 0, 0)
+		}), at), RenewalReceipt, true, "Receipt: your GitLab Ultimate subscription is renewed until 2028-01-15", func(t *testing.T, e Email) {
+			if e.Data.Amount != "$22,572.00" {
+				t.Errorf("amount %q", e.Data.Amount)
+			}
+		}},
+		{"change", input(t, catalog.SubscriptionChanged, snap(func(s *catalog.SubscriptionSnapshot) { s.Reason = "5 seats added"; s.Order.Seats = 15 }), at),
+			ChangeReceipt, true, "Your GitLab Premium subscription changed: 5 seats added", nil},
+		{"grace", func() Input {
+			in := input(t, catalog.SubscriptionGrace, snap(func(s *catalog.SubscriptionSnapshot) { s.Status = "grace" }), at)
+			in.Account.Dunning.GraceFrom = time.Date(2028, 1, 23, 11, 0, 0, 0, time.UTC)
+			return in
+		}(), GraceWarning, true, "Action needed: your GitLab Premium subscription will be suspended on 2028-01-30", nil},
+		{"suspended", func() Input {
+			in := input(t, catalog.SubscriptionSuspended, snap(nil), at)
+			in.Account.Dunning.SuspendedAt = time.Date(2028, 1, 30, 11, 0, 0, 0, time.UTC)
+			return in
+		}(), Suspended, true, "Your GitLab Premium subscription is suspended", func(t *testing.T, e Email) {
+			if e.Data.Date != "2028-02-29" {
+				t.Errorf("cancel date %q, want 2028-02-29", e.Data.Date)
+			}
+		}},
+		{"canceled", input(t, catalog.SubscriptionCanceled, snap(nil), at), Canceled, true, "Your GitLab Premium subscription is canceled", nil},
+		{"expired", input(t, catalog.SubscriptionExpired, snap(nil), at), Expired, true, "Your GitLab Premium subscription expired on 2027-01-15", nil},
+		{"payment failed, first retry in 3 days", func() Input {
+			in := input(t, catalog.PaymentFailed, catalog.PaymentFailure{SubscriptionID: "sub-1", AmountCents: 2257200}, at)
+			in.Account.Dunning = subscription.Dunning{FailedAt: time.Date(2027, 1, 8, 11, 0, 0, 0, time.UTC)}
+			return in
+		}(), PaymentFailed, true, "Your payment of $22,572.00 failed: we will try again on 2027-01-11", func(t *testing.T, e Email) {
+			if e.Data.CardURL != "https://portal.test/subscriptions/sub-1/payment_method" {
+				t.Errorf("card url %q", e.Data.CardURL)
+			}
+		}},
+		{"payment failed after the last retry", func() Input {
+			in := input(t, catalog.PaymentFailed, catalog.PaymentFailure{SubscriptionID: "sub-1", AmountCents: 2257200}, at)
+			in.Account.Dunning = subscription.Dunning{FailedAt: time.Date(2027, 1, 8, 11, 0, 0, 0, time.UTC), Retries: 3}
+			return in
+		}(), PaymentFailed, true, "Your payment of $22,572.00 failed: please update your card", nil},
+		{"activation code", input(t, LicenseActivationCodeIssued, ActivationCodeIssued{SubscriptionID: "sub-1", ActivationCode: "ACT-123",
+			Customer: customer, PlanCode: "premium", Seats: 10, TermEnd: termEnd}, at), ActivationCode, true, "Your activation code for GitLab Premium", func(t *testing.T, e Email) {
+			if e.Data.ActivationCode != "ACT-123" {
+				t.Errorf("code %q", e.Data.ActivationCode)
+			}
+		}},
+		{"trial ending", input(t, TrialEnding, TrialSnapshot{NamespaceID: "77", PlanCode: "ultimate", StartsOn: "2026-01-01", EndsOn: "2026-01-31", Contact: customer}, at),
+			TrialEndingSoon, false, "Your GitLab Ultimate trial ends on 2026-01-31", nil},
+		{"sync overdue", input(t, LicenseSyncOverdue, LicenseSyncOverdueData{SubscriptionID: "sub-1", InstanceID: "inst-1", DaysSinceSync: 8,
+			GraceEndsAt: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), Customer: customer}, at), SyncOverdue, true, "Your GitLab instance has not synced for 8 days", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := decideOne(t, c.in)
+			if e.Kind != c.kind || e.Essential != c.essential || e.Subject != c.subject || e.To.Email != customer.Email {
+				t.Fatalf("got %s essential=%t to %q %q\nwant %s essential=%t %q", e.Kind, e.Essential, e.To.Email, e.Subject, c.kind, c.essential, c.subject)
+			}
+			if c.check != nil {
+				c.check(t, e)
+			}
+			text, html, err := Render(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text, "Hello Ada") || !strings.Contains(html, "Hello Ada") {
+				t.Fatalf("greeting missing:\n%s\n%s", text, html)
+			}
+			for _, fig := range []string{e.Data.Amount, e.Data.Date, e.Data.ActivationCode} {
+				if fig != "" && (!strings.Contains(text, fig) || !strings.Contains(html, fig)) {
+					t.Errorf("figure %q missing from a part:\n%s\n%s", fig, text, html)
+				}
+			}
+		})
+	}
+}
+
+func TestReconciliationNoticeTellsGitLabForSaaSOnly(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 4, 15, 10, 0, 0, 0, time.UTC)
+	d, err := Decide(input(t, catalog.SubscriptionReconciliationNotice, snap(func(s *catalog.SubscriptionSnapshot) { s.SeatsOwed = 4 }), at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := UpcomingReconciliation{NamespaceID: 4242, NextReconciliationDate: time.Date(2026, 4, 22, 0, 0, 0, 0, time.UTC),
+		DisplayAlertFrom: time.Date(2026, 4, 15, 0, 0, 0, 0, time.UTC)}
+	if len(d.Reconciliations) != 1 || d.Reconciliations[0] != want {
+		t.Fatalf("in-app %+v, want %+v", d.Reconciliations, want)
+	}
+	sm, err := Decide(input(t, catalog.SubscriptionReconciliationNotice, snap(func(s *catalog.SubscriptionSnapshot) {
+		s.SeatsOwed, s.Order.Deployment, s.Order.NamespaceID, s.Order.InstanceID = 4, catalog.DeploymentSelfManaged, "", "inst-1"
+	}), at))
+	if err != nil || len(sm.Reconciliations) != 0 || len(sm.Emails) != 1 {
+		t.Fatalf("self-managed: %+v %v", sm, err)
+	}
+}
+
+func TestNobodyToTellAndBadPayloads(t *testing.T) {
+	t.Parallel()
+	d, err := Decide(input(t, catalog.SubscriptionActivated, snap(func(s *catalog.SubscriptionSnapshot) { s.Customer.Email = "" }), termStart))
+	if err != nil || len(d.Emails) != 0 {
+		t.Fatalf("no address: %+v %v", d, err)
+	}
+	d, err = Decide(input(t, catalog.SubscriptionPastDue, snap(nil), termStart))
+	if err != nil || len(d.Emails) != 0 {
+		t.Fatalf("past_due is told by payment.failed: %+v %v", d, err)
+	}
+	for _, typ := range []string{catalog.SubscriptionActivated, catalog.PaymentFailed, LicenseActivationCodeIssued, TrialEnding} {
+		if _, err := Decide(Input{Type: typ, Data: []byte(`{"id": 12`)}); err == nil {
+			t.Errorf("%s: undecodable payload accepted", typ)
+		}
+	}
+	if _, err := Decide(input(t, LicenseActivationCodeIssued, ActivationCodeIssued{SubscriptionID: "sub-1", Customer: customer}, termStart)); err == nil {
+		t.Error("activation code event without a code accepted")
+	}
+}
+
+func TestCustomerNameWithHTMLIsEscapedInTheHTMLPart(t *testing.T) {
+	t.Parallel()
+	evil := `<script>alert("x")</script><b>Bob</b> & Co`
+	e := decideOne(t, input(t, catalog.SubscriptionActivated, snap(func(s *catalog.SubscriptionSnapshot) {
+		s.Customer.Name = evil
+		s.Reason = `<img src=x onerror=alert(1)>`
+	}), termStart))
+	text, html, err := Render(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, "<script>") || strings.Contains(html, "<b>Bob</b>") {
+		t.Fatalf("customer HTML reached the HTML part unescaped:\n%s", html)
+	}
+	if !strings.Contains(html, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;Bob&lt;/b&gt; &amp; Co") {
+		t.Fatalf("escaped name missing:\n%s", html)
+	}
+	if !strings.Contains(text, evil) {
+		t.Fatalf("the text part shows the name as given:\n%s", text)
+	}
+}
+
+func TestEveryKindHasBothTemplates(t *testing.T) {
+	t.Parallel()
+	for _, k := range Kinds {
+		if textTemplates.Lookup(string(k)) == nil || htmlTemplates.Lookup(string(k)) == nil {
+			t.Errorf("kind %s lacks a text or HTML template", k)
+		}
+	}
+}

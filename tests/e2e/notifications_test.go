@@ -1,0 +1,258 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/functions/notifications"
+	"fulfillment/infra/localstack"
+	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/mailpit"
+	"fulfillment/shared/testsupport/testdouble"
+)
+
+// startNoticeYear is startYear with a short redelivery backoff, so the
+// deliveries that fail while Mailpit is down come back within seconds.
+func startNoticeYear(t *testing.T) *year {
+	t.Helper()
+	y := &year{t: t, clock: filepath.Join(t.TempDir(), "clock")}
+	y.setClock("2026-01-15T10:00:00Z")
+	ctx, cancel := ctxTimeout(3 * time.Minute)
+	defer cancel()
+	logs := &lockedWriter{w: &strings.Builder{}}
+	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("notices"), ClockFile: y.clock, Logs: logs, MaximumBackoff: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("notices stack: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() && os.Getenv("E2E_LOGS") != "" {
+			t.Log(logs.String())
+		}
+	})
+	y.s = s
+	return y
+}
+
+// mail is one message as the customer got it.
+type mail struct {
+	mailpit.Message
+	kind string
+}
+
+// mailbox waits until Mailpit holds want messages for the subscription and
+// still holds that many after a quiet spell (no late duplicate), and
+// returns them by subject.
+func (y *year) mailbox(want int) map[string][]mail {
+	y.t.Helper()
+	var msgs []mailpit.Summary
+	stableSince := time.Time{}
+	eventually(y.t, 60*time.Second, fmt.Sprintf("%d e-mails, then no more for 3 s", want), func() (bool, string) {
+		got, err := y.s.Mailpit.Messages(background)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(got) != len(msgs) || len(got) != want {
+			msgs, stableSince = got, time.Now()
+			return false, fmt.Sprint(len(got), " e-mails: ", subjects(got))
+		}
+		return time.Since(stableSince) > 3*time.Second, fmt.Sprint(len(got), " e-mails: ", subjects(got))
+	})
+	out := map[string][]mail{}
+	for _, s := range msgs {
+		m, err := y.s.Mailpit.Message(background, s.ID)
+		if err != nil {
+			y.t.Fatal(err)
+		}
+		h, err := y.s.Mailpit.Headers(background, s.ID)
+		if err != nil {
+			y.t.Fatal(err)
+		}
+		if got := h[notifications.HeaderSubscription]; len(got) != 1 || got[0] != y.subID {
+			y.t.Fatalf("%q is about %v, want %s", m.Subject, got, y.subID)
+		}
+		out[m.Subject] = append(out[m.Subject], mail{Message: m, kind: h[notifications.HeaderKind][0]})
+	}
+	return out
+}
+
+func subjects(ms []mailpit.Summary) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Subject)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// redeliverSubscriptionEvents publishes again every event payment-result
+// and renewal announced on subscription-events, as Pub/Sub may: each
+// reaches notifications a second time.
+func (y *year) redeliverSubscriptionEvents() int {
+	y.t.Helper()
+	n := 0
+	for _, consumer := range []string{"payment-result", "renewal"} {
+		recs, err := store.All[store.ProcessedRecord](background, y.s.Store, docstore.Query{Collection: store.Processed,
+			Where: []docstore.Filter{{Field: "consumer", Op: docstore.Eq, Value: consumer}}})
+		if err != nil {
+			y.t.Fatal(err)
+		}
+		for _, r := range recs {
+			for _, o := range r.Outgoing {
+				if o.Topic != catalog.TopicSubscriptionEvents {
+					continue
+				}
+				var e event.Event
+				if err := json.Unmarshal([]byte(o.Event), &e); err != nil {
+					y.t.Fatal(err)
+				}
+				if e.Subject() != y.subID {
+					continue
+				}
+				if err := y.s.PubSub.Publish(background, o.Topic, e); err != nil {
+					y.t.Fatal(err)
+				}
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// One customer's year of e-mail: every moment that concerns them, each
+// once, although Stripe's webhook came twice, Mailpit was down when the
+// renewal notice went out, and every subscription event was delivered to
+// notifications a second time at the end.
+func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
+	y := startNoticeYear(t)
+	y.p = purchase(t)
+	y.p.NamespaceID = fmt.Sprint(1_000_000 + time.Now().UnixNano()%1_000_000) // GitLab's namespace ids are integers
+	y.subID = y.p.SubscriptionID()
+	var nsID int64
+	fmt.Sscan(y.p.NamespaceID, &nsID)
+
+	checkout := y.p.CheckoutCompleted(uniq("evt"), y.now())
+	y.webhook(checkout)
+	y.webhook(checkout) // Stripe retries a webhook it thinks was lost
+	y.until("active", func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+
+	// Usage rises to 14 seats: the quarter's notice, in the e-mail and in GitLab.
+	for _, r := range []struct {
+		date  string
+		users int
+	}{{"2026-02-01", 11}, {"2026-03-20", 14}} {
+		y.seatReport(r.date, r.users)
+	}
+	y.until("4 seats owed", func(s *subscription.Subscription) bool { return s.SeatsOwed == 4 })
+	y.setClock("2026-04-15T10:00:00Z")
+	y.tick()
+	eventually(t, 30*time.Second, "GitLab told of the upcoming reconciliation", func() (bool, string) {
+		r, ok := y.s.GitLab.UpcomingReconciliation(nsID)
+		return ok && r == testdouble.UpcomingReconciliation{NamespaceID: nsID, NextReconciliationDate: "2026-04-22", DisplayAlertFrom: "2026-04-15"}, fmt.Sprintf("%+v %t", r, ok)
+	})
+	y.setClock("2026-04-22T10:00:00Z")
+	y.tick()
+	y.tick()
+	y.until("true-up billed, 14 seats", func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 })
+
+	// The renewal notice goes out while the mail server is down: it
+	// arrives once Mailpit is back.
+	y.s.Mailpit.Stop()
+	sub := y.mustSub()
+	term1 := sub.TermEnd
+	y.setClock("2026-12-31T10:00:00Z")
+	y.tick()
+	y.until("renewal notice sent", func(s *subscription.Subscription) bool { return s.NoticeSentFor.Equal(term1) })
+	time.Sleep(3 * time.Second) // the outage: notifications' deliveries fail and are redelivered
+	if err := y.s.Mailpit.Resume(background); err != nil {
+		t.Fatal(err)
+	}
+
+	// The renewal is declined once, then the first retry pays.
+	y.s.Stripe.DeclinePayments(1)
+	y.setClock("2027-01-08T10:00:00Z")
+	y.tick()
+	raised := y.until("renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term1) })
+	renewalKey := idempotency.Renewal(y.subID, term1)
+	y.setClock("2027-01-08T11:00:00Z")
+	y.invoiceResult(term1, raised.RenewalInvoiceID, 14*34800, false)
+	y.until("past due", func(s *subscription.Subscription) bool { return s.Status == subscription.PastDue })
+	y.setClock("2027-01-11T11:00:00Z")
+	y.tick()
+	y.until("retry 1 raised", func(s *subscription.Subscription) bool { return s.Dunning.Retries == 1 })
+	if calls := y.stripeCalls(renewalKey + "-retry-1"); len(calls) != 1 {
+		t.Fatalf("retry 1: %d Stripe calls", len(calls))
+	}
+	y.invoiceResult(term1, raised.RenewalInvoiceID, 14*34800, true)
+	y.until("renewed", func(s *subscription.Subscription) bool {
+		return s.Status == subscription.Active && s.TermStart.Equal(term1)
+	})
+
+	// Auto-renew off, then the term runs out.
+	y.setClock("2027-03-01T10:00:00Z")
+	y.command(catalog.CommandSetAutoRenew, catalog.Command{AutoRenew: false})
+	y.until("auto-renew off", func(s *subscription.Subscription) bool { return !s.Order.AutoRenew })
+	y.setClock("2028-01-15T10:00:00Z")
+	y.tick()
+	y.until("expired", func(s *subscription.Subscription) bool { return s.Status == subscription.Expired })
+
+	// Every subscription event once more: nothing is sent twice.
+	if n := y.redeliverSubscriptionEvents(); n < 8 {
+		t.Fatalf("redelivered %d subscription events, want at least 8", n)
+	}
+	want := map[string][]string{ // subject -> figures its text part shows
+		"Receipt for your GitLab Premium subscription: $3,480.00":                                        {"Seats:         10", "2026-01-15 to 2027-01-15", "Amount paid:   $3,480.00"},
+		"4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22":        {"Seats owed:    4", "$1,022.07", "Invoice date:  2026-04-22"},
+		"Your GitLab Premium subscription changed: quarter 1 true-up: 4 seats added":                     {"Seats:         14"},
+		"Your GitLab Premium subscription renews on 2027-01-15: $4,872.00 will be charged on 2027-01-08": {"On 2027-01-08 we will charge $4,872.00", "14 seats of GitLab Premium"},
+		"Your payment of $4,872.00 failed: we will try again on 2027-01-11":                              {"We will try again on 2027-01-11.", "/subscriptions/" + y.subID + "/payment_method"},
+		"Receipt: your GitLab Premium subscription is renewed until 2028-01-15":                          {"Seats:         14", "2027-01-15 to 2028-01-15", "Amount paid:   $4,872.00"},
+		"Your GitLab Premium subscription changed: auto-renew canceled":                                  {"Seats:         14"},
+		"Your GitLab Premium subscription expired on 2028-01-15":                                         {"expired on 2028-01-15"},
+	}
+	box := y.mailbox(len(want))
+	for subject, figures := range want {
+		got := box[subject]
+		if len(got) != 1 {
+			t.Errorf("%q received %d times, want once", subject, len(got))
+			continue
+		}
+		m := got[0]
+		if len(m.To) != 1 || m.To[0].Address != y.p.Email {
+			t.Errorf("%q went to %+v, want the billing contact only", subject, m.To)
+		}
+		for _, f := range figures {
+			if !strings.Contains(m.Text, f) {
+				t.Errorf("%q: the text part lacks %q:\n%s", subject, f, m.Text)
+			}
+		}
+		if !strings.Contains(m.HTML, "<html>") {
+			t.Errorf("%q has no HTML part", subject)
+		}
+	}
+	if len(box) != len(want) {
+		t.Errorf("subjects %v, want exactly %d", keys(box), len(want))
+	}
+}
+
+func keys(m map[string][]mail) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
