@@ -87,21 +87,18 @@ func (s *Store) SaveCloudLicense(tx Tx, c CloudLicense) error {
 }
 
 // IssueActivationCode records a code's hash for a subscription inside tx:
-// the index document and the cloud license that names it. It returns false
-// (and writes nothing) when the subscription has a code already.
-func (s *Store) IssueActivationCode(ctx context.Context, tx Tx, subscriptionID, hash, eventKey string, at time.Time) (bool, error) {
-	_, found, err := s.CloudLicense(ctx, tx, subscriptionID)
-	if err != nil || found {
-		return false, err
-	}
+// the index document and the cloud license that names it. It only writes:
+// the caller reads CloudLicense first (reads come before writes in a
+// transaction) and issues a code only to a subscription without one.
+func (s *Store) IssueActivationCode(tx Tx, subscriptionID, hash, eventKey string, at time.Time) error {
 	if err := tx.Set(ActivationCodes, hash, ActivationCode{SubscriptionID: subscriptionID, IssuedAt: at}); err != nil {
-		return false, fmt.Errorf("store.IssueActivationCode: %w", err)
+		return fmt.Errorf("store.IssueActivationCode: %w", err)
 	}
 	c := CloudLicense{SubscriptionID: subscriptionID, CodeHash: hash, CodeIssuedAt: at, CodeEventKey: eventKey}
 	if err := s.SaveCloudLicense(tx, c); err != nil {
-		return false, fmt.Errorf("store.IssueActivationCode: %w", err)
+		return fmt.Errorf("store.IssueActivationCode: %w", err)
 	}
-	return true, nil
+	return nil
 }
 
 // ActivationCode finds the subscription of a code's hash, inside tx when tx
