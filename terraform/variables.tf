@@ -124,3 +124,9 @@ variable "seat_usage_invokers" {
   type        = list(string)
   default     = []
 }
+
+variable "licensing_invokers" {
+  description = "IAM members allowed to call licensing (the gateway GitLab instances reach for activation and seat links, and the Scheduler job of /tasks/sync-check)."
+  type        = list(string)
+  default     = []
+}

@@ -117,8 +117,9 @@ func (s *Store) ActivationCode(ctx context.Context, tx Tx, hash string) (a Activ
 // UpdateCloudLicense is the cloud license repository's Update: it reads the
 // subscription and its cloud license and lets change decide, in one
 // transaction it owns; change returns false to write nothing, and may run
-// more than once.
-func (s *Store) UpdateCloudLicense(ctx context.Context, subscriptionID string, change func(*subscription.Subscription, *CloudLicense) (bool, error)) (CloudLicense, error) {
+// more than once. A subscription without a cloud license is ErrNotFound,
+// unless create, when change starts from an empty one.
+func (s *Store) UpdateCloudLicense(ctx context.Context, subscriptionID string, create bool, change func(*subscription.Subscription, *CloudLicense) (bool, error)) (CloudLicense, error) {
 	var out CloudLicense
 	err := s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
 		sub, err := s.Subscription(ctx, tx, subscriptionID)
@@ -129,8 +130,11 @@ func (s *Store) UpdateCloudLicense(ctx context.Context, subscriptionID string, c
 		if err != nil {
 			return err
 		}
-		if !found {
+		switch {
+		case !found && !create:
 			return fmt.Errorf("cloud license of %s: %w", subscriptionID, ErrNotFound)
+		case !found:
+			c = CloudLicense{SubscriptionID: subscriptionID}
 		}
 		write, err := change(sub, &c)
 		if err != nil {
