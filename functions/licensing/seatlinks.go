@@ -181,7 +181,7 @@ func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Ti
 	if err != nil {
 		return SeatLinkAnswer{}, err
 	}
-	sub, c, err := f.record(ctx, cl, u, now)
+	sub, c, err := record(ctx, f.d.Store, cl, u, now)
 	if err != nil {
 		return SeatLinkAnswer{}, err
 	}
@@ -206,7 +206,7 @@ func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Ti
 	if lic.Serial < cl.Serial {
 		ans.License = cl.Key
 	}
-	if at, ok := nextReconciliation(sub, now); ok {
+	if at, ok := nextReconciliation(sub); ok {
 		ans.NextReconciliationDate = at.Format(time.DateOnly)
 		ans.DisplayAlertFrom = at.Add(-alertLead).Format(time.DateOnly)
 	}
@@ -215,8 +215,8 @@ func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Ti
 
 // record feeds one day's usage to the subscription (store.RecordSeatReport,
 // seat-usage's path too).
-func (f *Function) record(ctx context.Context, cl store.CloudLicense, u usage, now time.Time) (*subscription.Subscription, subscription.Change, error) {
-	return f.d.Store.RecordSeatReport(ctx, cl.SubscriptionID, store.SeatReport{
+func record(ctx context.Context, st *store.Store, cl store.CloudLicense, u usage, now time.Time) (*subscription.Subscription, subscription.Change, error) {
+	return st.RecordSeatReport(ctx, cl.SubscriptionID, store.SeatReport{
 		Target: "instance:" + cl.InstanceID, Date: u.date.Format(time.DateOnly), BillableUsers: u.billable, MaxHistoricalUsers: u.maxUsers,
 	}, u.date, now)
 }
@@ -224,7 +224,7 @@ func (f *Function) record(ctx context.Context, cl store.CloudLicense, u usage, n
 // nextReconciliation is the day of the next quarterly reconciliation (its
 // notice, or the true-up invoice of a quarter noticed), from the
 // subscription's own schedule.
-func nextReconciliation(sub *subscription.Subscription, now time.Time) (time.Time, bool) {
+func nextReconciliation(sub *subscription.Subscription) (time.Time, bool) {
 	for _, st := range sub.Steps(subscription.DefaultPolicy()) {
 		if st.Action == subscription.ActReconNotice || st.Action == subscription.ActTrueUp {
 			return st.At, true
