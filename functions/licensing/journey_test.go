@@ -120,7 +120,9 @@ func TestCloudLicensingJourney(t *testing.T) {
 
 	// A refund cancels the subscription: the next sync returns the revoked
 	// license, and the revoked key is refused from then on.
-	fx.change(t, "sub-sm", "refund", func(s *subscription.Subscription) subscription.Change { return s.Cancel(renewedAt.Add(7200e9), "refunded") })
+	fx.change(t, "sub-sm", "refund", func(s *subscription.Subscription) subscription.Change {
+		return s.Cancel(renewedAt.Add(7200e9), "refunded")
+	})
 	status, ans, raw = fx.sync(t, key, "uuid-instance-A", renewedAt, 14)
 	if status != http.StatusOK || ans.License == "" {
 		t.Fatalf("sync after refund: %d %s", status, raw)
