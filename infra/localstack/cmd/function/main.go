@@ -19,6 +19,7 @@ import (
 	checkoutwebhook "fulfillment/functions/checkout-webhook"
 	crmpush "fulfillment/functions/crm-push"
 	failedpaymentalerting "fulfillment/functions/failed-payment-alerting"
+	"fulfillment/functions/licensing"
 	paymentresult "fulfillment/functions/payment-result"
 	"fulfillment/functions/provisioning"
 	"fulfillment/functions/renewal"
@@ -38,6 +39,7 @@ var setups = map[string]entrypoint.Setup{
 	failedpaymentalerting.Name: failedpaymentalerting.Setup,
 	renewal.Name:               renewal.Setup,
 	seatusage.Name:             seatusage.Setup,
+	licensing.Name:             licensing.Setup,
 }
 
 func main() {
