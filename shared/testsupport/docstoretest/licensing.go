@@ -22,7 +22,9 @@ func init() {
 func cloudLicenses(t T, db docstore.DB) {
 	st := store.New(db)
 	seedSub(t, st, "sm", "", nil)
-	must(t, st.DB.RunTx(ctx, func(_ ctxT, tx docstore.Tx) error { return st.IssueActivationCode(tx, "sm", "hash-1", "prov_key", base) }), "issue")
+	must(t, st.DB.RunTx(ctx, func(_ ctxT, tx docstore.Tx) error {
+		return st.IssueActivationCode(tx, "sm", "hash-1", "prov_key", base)
+	}), "issue")
 	idx, found, err := st.ActivationCode(ctx, nil, "hash-1")
 	must(t, err, "index")
 	if !found || idx.SubscriptionID != "sm" || !idx.IssuedAt.Equal(base) {
