@@ -82,7 +82,7 @@ type fixture struct {
 	srv   *httptest.Server
 }
 
-func setup(t *testing.T, p Policy) *fixture {
+func setup(t testing.TB, p Policy) *fixture {
 	t.Helper()
 	st := storetest.Open(t, "lic")
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
