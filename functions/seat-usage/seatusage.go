@@ -5,6 +5,9 @@
 // depend on their order, and a report dated outside the current term counts
 // for nothing. Each namespace or instance authenticates with a bearer token
 // derived from a signing key (Token), so no token table is needed.
+// GitLab's self-managed instances sync through the licensing function's seat
+// links instead (docs/licensing.md); both record reports through
+// store.RecordSeatReport, so the term's maximum is the same whichever came.
 package seatusage
 
 import (
