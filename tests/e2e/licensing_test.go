@@ -91,12 +91,20 @@ func (y *year) activate(code, instance string) (string, []string) {
 	return key, a.Data.CloudActivationActivate.Errors
 }
 
-// seatLink posts what GitLab's SyncSeatLinkRequestWorker posts, at the clock's time.
+// seatLink posts what GitLab's SyncSeatLinkRequestWorker posts for day: the
+// clock moves forward to noon that day, never back, so a late report is
+// sent after later days were.
 func (y *year) seatLink(key, instance, day string, users int) (int, licensing.SeatLinkAnswer, string) {
 	y.t.Helper()
-	at := y.setClock(day + "T12:00:00Z")
+	counted, err := time.Parse(time.RFC3339, day+"T10:00:00Z")
+	if err != nil {
+		y.t.Fatal(err)
+	}
+	if noon := counted.Add(2 * time.Hour); noon.After(y.now()) {
+		y.setClock(noon.Format(time.RFC3339))
+	}
 	body, _ := json.Marshal(map[string]any{
-		"gitlab_version": "17.8.0-ee", "timestamp": at.Add(-2 * time.Hour).Format(time.RFC3339), "license_key": key,
+		"gitlab_version": "17.8.0-ee", "timestamp": counted.Format(time.RFC3339), "license_key": key,
 		"max_historical_user_count": users, "billable_users_count": users, "hostname": "gitlab.example.com",
 		"instance_id": instance, "unique_instance_id": "uniq-" + instance, "add_on_metrics": []any{},
 	})
