@@ -55,6 +55,7 @@ func TestGraphQLBadInputIsAnsweredNeverA500(t *testing.T) {
 		{"unknown code", gql(activateMutation, vars(strings.Repeat("A", license.CodeLength), "i-1")), http.StatusOK, errInvalidCode},
 		{"code with wrong case", gql(activateMutation, vars(strings.ToLower(code[:12])+strings.ToUpper(code[12:]), "i-1")), http.StatusOK, `"errors"`},
 		{"empty instance", gql(activateMutation, vars(code, "")), http.StatusOK, errInvalidInstance},
+		{"path in instance", gql(activateMutation, vars(code, "a/b")), http.StatusOK, errInvalidInstance},
 		{"control characters in instance", gql(activateMutation, vars(code, "a\x00b")), http.StatusOK, errInvalidInstance},
 		{"deep query", gql("{"+strings.Repeat("a{", 20)+strings.Repeat("}", 21), nil), http.StatusOK, `"errors"`},
 	} {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 
@@ -149,7 +150,8 @@ func (f *Function) activate(ctx context.Context, in ActivateInput) (activation, 
 	if !license.WellFormedCode(in.ActivationCode) {
 		return activation{}, refuse(errInvalidCode)
 	}
-	if !printable(in.InstanceIdentifier, 255) {
+	// It names documents (seat reports): printable, and no path separator.
+	if !printable(in.InstanceIdentifier, 255) || strings.Contains(in.InstanceIdentifier, "/") {
 		return activation{}, refuse(errInvalidInstance)
 	}
 	hash := license.HashCode(f.d.CodePepper, in.ActivationCode)
