@@ -130,3 +130,9 @@ variable "licensing_invokers" {
   type        = list(string)
   default     = []
 }
+
+variable "license_sync_check_schedule" {
+  description = "When Cloud Scheduler runs licensing's strict-sync check (cron, UTC)."
+  type        = string
+  default     = "30 3 * * *"
+}
