@@ -261,7 +261,9 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 	raised := y.until("renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term1) })
 	y.charge(idempotency.Renewal(y.subID, term1), 14*34800)
 	y.invoiceResult(term1, raised.RenewalInvoiceID, 14*34800, true)
-	y.until("renewed", func(s *subscription.Subscription) bool { return s.Status == subscription.Active && s.TermStart.Equal(term1) })
+	y.until("renewed", func(s *subscription.Subscription) bool {
+		return s.Status == subscription.Active && s.TermStart.Equal(term1)
+	})
 	status, ans, raw = y.seatLink(key, instance, "2027-01-09", 14)
 	if status != http.StatusOK || ans.License == "" {
 		t.Fatalf("seat link after the renewal: %d %s", status, raw)
