@@ -78,7 +78,8 @@ FUZZ_TARGETS := \
 	./functions/checkout-webhook:FuzzWebhook ./functions/payment-result:FuzzHandle \
 	./functions/provisioning:FuzzHandle ./functions/crm-push:FuzzHandle \
 	./functions/failed-payment-alerting:FuzzHandle ./functions/renewal:FuzzHandle \
-	./functions/seat-usage:FuzzSeatReport ./functions/notifications:FuzzHandle
+	./functions/seat-usage:FuzzSeatReport ./functions/notifications:FuzzHandle \
+	./functions/licensing:FuzzEndpoints
 fuzz:
 	go run ./infra/cmd/withemulators -- sh -c 'set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $${t%%:*} $${t##*:}"; \

@@ -36,8 +36,9 @@ locals {
       invokers = []
       env      = { GITLAB_URL = var.gitlab_url }
       secrets = {
-        GITLAB_JWT_KEY      = "gitlab-jwt-key"
-        LICENSE_SIGNING_KEY = "license-signing-key"
+        GITLAB_JWT_KEY         = "gitlab-jwt-key"
+        LICENSE_SIGNING_KEY    = "license-signing-key"
+        ACTIVATION_CODE_PEPPER = "activation-code-pepper" # licensing's too
       }
       publishes = ["provisioning-events"]
     }
@@ -97,6 +98,19 @@ locals {
         GITLAB_ADMIN_TOKEN = "gitlab-admin-token"
       }
       publishes = []
+    }
+    # Cloud licensing for self-managed instances (functions/licensing):
+    # GitLab instances reach it through the same gateway as seat links; the
+    # activation code or the signed license key is checked by the function.
+    licensing = {
+      public   = false
+      invokers = var.licensing_invokers
+      env      = {}
+      secrets = {
+        LICENSE_SIGNING_KEY    = "license-signing-key"
+        ACTIVATION_CODE_PEPPER = "activation-code-pepper"
+      }
+      publishes = ["subscription-events", "renewal-ticks"] # renewal-ticks: auto-renew off after the strict-sync grace
     }
   }
 

@@ -154,3 +154,15 @@ variable "notify_portal_url" {
   type        = string
   default     = "https://customers.example.com"
 }
+
+variable "licensing_invokers" {
+  description = "IAM members allowed to call licensing (the gateway GitLab instances reach for activation and seat links, and the Scheduler job of /tasks/sync-check)."
+  type        = list(string)
+  default     = []
+}
+
+variable "license_sync_check_schedule" {
+  description = "When Cloud Scheduler runs licensing's strict-sync check (cron, UTC)."
+  type        = string
+  default     = "30 3 * * *"
+}

@@ -36,10 +36,13 @@ type Provisioner interface {
 
 // Deps are what provisioning needs.
 type Deps struct {
-	Store           *store.Store
-	Publisher       pubsub.Publisher
-	GitLab          Provisioner
-	LicenseKey      ed25519.PrivateKey
+	Store      *store.Store
+	Publisher  pubsub.Publisher
+	GitLab     Provisioner
+	LicenseKey ed25519.PrivateKey
+	// CodePepper keys the hash activation codes are stored under (the
+	// licensing function checks codes with the same pepper).
+	CodePepper      []byte
 	DeadLetterTopic string
 	Logger          *slog.Logger
 	Close           func() error
@@ -121,9 +124,29 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	if applied >= snap.Version {
 		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
 	}
+	// A self-managed subscription gets its activation code with its first
+	// license; the code is drawn here, outside the transaction, and kept
+	// (hashed) only if the subscription has none yet.
+	code, err := newCode(snap)
+	if err != nil {
+		return err
+	}
 	record := func(e Entitlement, signed *license.Signed) func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
 		return func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
-			return f.record(ctx, tx, in, e, signed)
+			issue := code != "" && e.Status != EntitlementFailed
+			if issue { // reads come before writes in a transaction
+				_, has, err := f.d.Store.CloudLicense(ctx, tx, snap.ID)
+				if err != nil {
+					return nil, err
+				}
+				issue = !has
+			}
+			out, err := f.record(ctx, tx, in, e, signed)
+			if err != nil || !issue {
+				return out, err
+			}
+			issued, err := f.issueCode(ctx, tx, in, snap, code)
+			return append(out, issued...), err
 		}
 	}
 	var work consumer.Work
@@ -259,4 +282,35 @@ func (f *Function) issueLicense(s catalog.SubscriptionSnapshot, e Entitlement) (
 		ID: licenseID(s), SubscriptionID: s.ID, InstanceID: s.Order.InstanceID, PlanCode: e.PlanCode, Seats: e.Seats,
 		StartsOn: e.StartsOn, ExpiresOn: e.EndsOn, IssuedAt: s.TermStart,
 	}, f.d.LicenseKey)
+}
+
+// newCode draws an activation code for a running self-managed
+// subscription, "" for any other.
+func newCode(s catalog.SubscriptionSnapshot) (string, error) {
+	if s.Order.Deployment != catalog.DeploymentSelfManaged {
+		return "", nil
+	}
+	switch s.Status {
+	case "active", "past_due", "grace":
+		return license.NewActivationCode()
+	}
+	return "", nil
+}
+
+// issueCode keeps the code's hash (for a subscription without one) and
+// announces the plaintext (LicenseActivationCodeIssued) for the customer:
+// the outgoing event, recorded with the dedupe record, is the one place it
+// is kept, and fulfillctl show reads it from there once.
+func (f *Function) issueCode(ctx context.Context, tx store.Tx, in event.Event, s catalog.SubscriptionSnapshot, code string) ([]consumer.Outgoing, error) {
+	if err := f.d.Store.IssueActivationCode(tx, s.ID, license.HashCode(f.d.CodePepper, code), Name+"_"+cloudevent.Key(in), time.Now().UTC()); err != nil {
+		return nil, err
+	}
+	out, err := cloudevent.New(ctx, cloudevent.DerivedID(in, catalog.LicenseActivationCodeIssued), catalog.SourceProvisioning,
+		catalog.LicenseActivationCodeIssued, s.ID, catalog.ActivationCodeIssued{
+			SubscriptionID: s.ID, ActivationCode: code, Customer: s.Customer, PlanCode: s.Order.PlanCode, Seats: s.Order.Seats, TermEnd: s.TermEnd,
+		})
+	if err != nil {
+		return nil, err
+	}
+	return []consumer.Outgoing{{Topic: catalog.TopicSubscriptionEvents, Event: out}}, nil
 }

@@ -19,6 +19,9 @@ type Config struct {
 	// LicenseSigningKey is the base64 Ed25519 seed self-managed licenses are
 	// signed with.
 	LicenseSigningKey string `env:"LICENSE_SIGNING_KEY,required,notEmpty"`
+	// ActivationCodePepper keys the hash activation codes are stored under;
+	// the licensing function must have the same one.
+	ActivationCodePepper string `env:"ACTIVATION_CODE_PEPPER"`
 }
 
 // Setup builds provisioning from the environment (Config).
@@ -30,6 +33,6 @@ var Setup = platform.SetupEvents(func(_ context.Context, w platform.Wiring[Confi
 	return New(Deps{
 		Store: w.Store, Publisher: w.Publisher, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger, Close: w.Close,
 		GitLab:     gitlab.NewClient(w.Config.GitLabURL, []byte(w.Config.GitLabJWTKey), platform.OutboundClient("gitlab", w.Logger)),
-		LicenseKey: key,
+		LicenseKey: key, CodePepper: []byte(w.Config.ActivationCodePepper),
 	}), nil
 })

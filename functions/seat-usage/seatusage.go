@@ -5,6 +5,9 @@
 // depend on their order, and a report dated outside the current term counts
 // for nothing. Each namespace or instance authenticates with a bearer token
 // derived from a signing key (Token), so no token table is needed.
+// GitLab's self-managed instances sync through the licensing function's seat
+// links instead (docs/licensing.md); both record reports through
+// store.RecordSeatReport, so the term's maximum is the same whichever came.
 package seatusage
 
 import (
@@ -162,34 +165,20 @@ func (f *Function) authorized(r *http.Request, target string) bool {
 }
 
 // record finds the running subscription of the target and applies the
-// report in one transaction, with the report kept for audit.
+// report (store.RecordSeatReport, shared with the licensing function's seat
+// links), with the report kept for audit.
 func (f *Function) record(ctx context.Context, rep Report, date time.Time) (Answer, error) {
 	id, err := f.subscriptionOf(ctx, rep)
 	if err != nil {
 		return Answer{}, err
 	}
-	var ans Answer
-	reportID := fmt.Sprintf("%s_%s_%s", id, strings.ReplaceAll(rep.target(), ":", "-"), rep.Date)
-	err = f.d.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		sub, err := f.d.Store.Subscription(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		now := f.d.Clock.Now()
-		// GitLab counts billable users per day; the day's count is what the term's maximum is made of.
-		c := sub.RecordUsage(date, rep.BillableUsersCount, now)
-		ans = Answer{SubscriptionID: id, MaxSeatsUsed: sub.MaxSeatsUsed, SeatsOwed: sub.SeatsOwed, Counted: !c.NoOp, Reason: c.Reason}
-		if !c.NoOp {
-			if err := f.d.Store.SaveSubscription(tx, sub, c, "seat_report", rep.target()+"/"+rep.Date, "seat-report_"+rep.Date+"_"+fmt.Sprint(rep.BillableUsersCount)); err != nil {
-				return err
-			}
-		}
-		return f.d.Store.SaveSeatReport(tx, reportID, store.SeatReport{
-			SubscriptionID: id, Target: rep.target(), Date: rep.Date, BillableUsers: rep.BillableUsersCount,
-			MaxHistoricalUsers: rep.MaxHistoricalUserCount, ReceivedAt: now,
-		})
-	})
-	return ans, err
+	sub, c, err := f.d.Store.RecordSeatReport(ctx, id, store.SeatReport{
+		Target: rep.target(), Date: rep.Date, BillableUsers: rep.BillableUsersCount, MaxHistoricalUsers: rep.MaxHistoricalUserCount,
+	}, date, f.d.Clock.Now())
+	if err != nil {
+		return Answer{}, err
+	}
+	return Answer{SubscriptionID: id, MaxSeatsUsed: sub.MaxSeatsUsed, SeatsOwed: sub.SeatsOwed, Counted: !c.NoOp, Reason: c.Reason}, nil
 }
 
 // subscriptionOf finds the running subscription for a namespace or instance.

@@ -56,7 +56,7 @@ const SlackWebhookPath = "/services/T000/B000/local"
 var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
 
 // Functions lists every function, in start order.
-var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage", "notifications"}
+var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage", "notifications", "licensing"}
 
 // Options shape a stack.
 type Options struct {

@@ -49,6 +49,7 @@ const usage = `fulfillctl: operate the fulfillment stack
   clock [-set RFC3339 | -advance 720h | -real]
                           show or move the local stack's clock (every function reads it)
   show ID                 the subscription, its history, entitlement, license and CRM sync
+                          (and a self-managed one's activation code, the first time)
   ledger ID               the subscription's billing ledger: each charge, what it bought, its
                           outcome, whether it was granted; totals; grants not covered by payment
   dead-letters [-sub NAME] [-json]
@@ -74,7 +75,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		fmt.Print(usage)
+		fmt.Print(usage + licensingUsage)
 		return errors.New("no command")
 	}
 	loadEnvFile()
@@ -113,7 +114,10 @@ func run(ctx context.Context, args []string) error {
 	case "notices":
 		return notices(ctx, rest)
 	}
-	fmt.Print(usage)
+	if ok, err := licensingCommand(ctx, cmd, rest); ok {
+		return err
+	}
+	fmt.Print(usage + licensingUsage)
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
@@ -320,6 +324,9 @@ func showSubscription(ctx context.Context, st *store.Store, sub *subscription.Su
 	lic, err := store.All[map[string]any](ctx, st, docstore.Query{Collection: store.Licenses, Where: []docstore.Filter{{Field: "subscription_id", Op: docstore.Eq, Value: sub.ID}}})
 	if err == nil && len(lic) > 0 {
 		out["license"] = lic[len(lic)-1]
+	}
+	if code, err := revealCode(ctx, st, sub.ID); err == nil && code != nil {
+		out["cloud_license"] = code // a self-managed subscription's activation code, once
 	}
 	return printJSON(out)
 }

@@ -67,6 +67,7 @@ func realMain() error {
 		"STRIPE_PROXY_URL":        s.Stripe.URL(),
 		"FULFILLMENT_TRACES_URL":  s.Traces.URL(),
 		"SEAT_USAGE_URL":          s.URLs["seat-usage"],
+		"LICENSING_URL":           s.URLs["licensing"],
 		"FULFILLMENT_CLOCK_FILE":  clockPath,
 	}
 	if err := writeEnv(filepath.Join(dir, "env"), env); err != nil {

@@ -21,6 +21,19 @@ type License struct {
 	StartsOn       string    `json:"starts_on" firestore:"starts_on"`
 	ExpiresOn      string    `json:"expires_on" firestore:"expires_on"`
 	IssuedAt       time.Time `json:"issued_at" firestore:"issued_at"`
+	// Cloud licensing (cloud.go): the rest is absent from licenses signed
+	// before it, so their bytes are unchanged.
+	// Serial orders the licenses of one subscription: a higher serial
+	// supersedes every lower one.
+	Serial int64 `json:"serial,omitempty" firestore:"serial"`
+	// Status is active, suspended (paid features off until paid) or revoked
+	// (refunded, canceled or ended: the instance falls back to free).
+	Status           string   `json:"status,omitempty" firestore:"status"`
+	Cloud            bool     `json:"cloud,omitempty" firestore:"cloud"`
+	Offline          bool     `json:"offline,omitempty" firestore:"offline"`
+	UniqueInstanceID string   `json:"unique_instance_id,omitempty" firestore:"unique_instance_id"`
+	AddOns           AddOns   `json:"add_ons,omitzero" firestore:"add_ons"`
+	Licensee         Licensee `json:"licensee,omitzero" firestore:"licensee"`
 }
 
 // Signed is a license as delivered: the exact signed bytes and the signature.

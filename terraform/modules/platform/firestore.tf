@@ -29,8 +29,9 @@ resource "google_firestore_database" "webhooks" {
 # failed-delivery counts (delivery_attempts/*).
 locals {
   ttl_fields = {
-    processed         = "expire_at"
-    delivery_attempts = "expire_at" # failed-delivery counts, kept as long as Pub/Sub may redeliver
+    processed           = "expire_at"
+    delivery_attempts   = "expire_at" # failed-delivery counts, kept as long as Pub/Sub may redeliver
+    activation_attempts = "expire_at" # licensing's per-code attempt windows
   }
 }
 

@@ -20,6 +20,7 @@ import (
 	crmpush "fulfillment/functions/crm-push"
 	failedpaymentalerting "fulfillment/functions/failed-payment-alerting"
 	"fulfillment/functions/notifications"
+	"fulfillment/functions/licensing"
 	paymentresult "fulfillment/functions/payment-result"
 	"fulfillment/functions/provisioning"
 	"fulfillment/functions/renewal"
@@ -40,6 +41,7 @@ var setups = map[string]entrypoint.Setup{
 	renewal.Name:               renewal.Setup,
 	seatusage.Name:             seatusage.Setup,
 	notifications.Name:         notifications.Setup,
+	licensing.Name:             licensing.Setup,
 }
 
 func main() {

@@ -1,0 +1,183 @@
+// Package licensing is cloud licensing for self-managed GitLab instances,
+// in the wire formats GitLab's own code speaks (docs/licensing.md):
+//
+//   - POST /graphql: the cloudActivationActivate mutation GitLab's
+//     ee/lib/gitlab/subscription_portal/clients/graphql.rb sends. A valid
+//     activation code binds one instance and returns its signed license key;
+//     every refusal is a GraphQL `errors` entry, never a 500.
+//   - POST /api/v1/seat_links: the daily seat link of GitLab's
+//     SyncSeatLinkRequestWorker. The license key is the credential; the report
+//     feeds max_seats_used and seats_owed through the same store path as
+//     seat-usage (store.RecordSeatReport), and the answer carries a new license
+//     whenever the license changed since the key the instance sent.
+//   - POST /tasks/sync-check: Cloud Scheduler's daily strict-sync check:
+//     an instance silent for OverdueDays is announced (license.sync_overdue);
+//     one still silent GraceDays later has its auto-renewal turned off.
+//
+// Offline licenses and usage files (air-gapped instances) go through the
+// same code from fulfillctl (offline.go).
+package licensing
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/graph-gophers/graphql-go"
+
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/consumer"
+)
+
+// Name is the function's name in logs, FUNCTION_TARGET and deployments.
+const Name = "licensing"
+
+// Policy is the strict-sync and rate-limit policy.
+type Policy struct {
+	// OverdueDays without a sync before the instance is announced overdue (7).
+	OverdueDays int
+	// GraceDays after that before its auto-renewal is turned off (30).
+	GraceDays int
+	// PerIPAttempts activation requests per PerIPWindow from one address (20 a minute).
+	PerIPAttempts int
+	PerIPWindow   time.Duration
+	// PerCodeAttempts activations of one code per PerCodeWindow (10 an hour).
+	PerCodeAttempts int
+	PerCodeWindow   time.Duration
+	// TrustForwardedFor takes the client address from the last
+	// X-Forwarded-For entry (set behind Cloud Run's front end), else RemoteAddr.
+	TrustForwardedFor bool
+}
+
+// DefaultPolicy is the documented policy.
+func DefaultPolicy() Policy {
+	return Policy{OverdueDays: 7, GraceDays: 30, PerIPAttempts: 20, PerIPWindow: time.Minute, PerCodeAttempts: 10, PerCodeWindow: time.Hour}
+}
+
+// Deps are what licensing needs.
+type Deps struct {
+	Store     *store.Store
+	Publisher pubsub.Publisher
+	// SigningKey signs licenses; instances verify them with its public key.
+	SigningKey ed25519.PrivateKey
+	// CodePepper keys the activation codes' hashes (provisioning's too).
+	CodePepper      []byte
+	Policy          Policy
+	DeadLetterTopic string
+	Clock           clock.Clock
+	Logger          *slog.Logger
+	Close           func() error
+}
+
+// Function is licensing.
+type Function struct {
+	d      Deps
+	proc   *consumer.Processor
+	schema *graphql.Schema
+	ips    *limiter
+	mux    *http.ServeMux
+}
+
+// New returns licensing.
+func New(d Deps) *Function {
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := DefaultPolicy()
+	if d.Policy.OverdueDays <= 0 {
+		d.Policy.OverdueDays = def.OverdueDays
+	}
+	if d.Policy.GraceDays <= 0 {
+		d.Policy.GraceDays = def.GraceDays
+	}
+	if d.Policy.PerIPAttempts <= 0 || d.Policy.PerIPWindow <= 0 {
+		d.Policy.PerIPAttempts, d.Policy.PerIPWindow = def.PerIPAttempts, def.PerIPWindow
+	}
+	if d.Policy.PerCodeAttempts <= 0 || d.Policy.PerCodeWindow <= 0 {
+		d.Policy.PerCodeAttempts, d.Policy.PerCodeWindow = def.PerCodeAttempts, def.PerCodeWindow
+	}
+	f := &Function{d: d, ips: newLimiter(d.Policy.PerIPAttempts, d.Policy.PerIPWindow)}
+	f.proc = &consumer.Processor{Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger}
+	f.schema = graphql.MustParseSchema(schemaSDL, &resolver{f: f},
+		graphql.UseFieldResolvers(), graphql.MaxDepth(8), graphql.MaxQueryLength(maxQuery), graphql.MaxParallelism(4))
+	f.mux = http.NewServeMux()
+	f.mux.HandleFunc("/graphql", f.serveGraphQL)
+	f.mux.HandleFunc("/api/v1/seat_links", f.serveSeatLink)
+	f.mux.HandleFunc("/tasks/sync-check", f.serveSyncCheck)
+	return f
+}
+
+// ServeHTTP routes the three endpoints.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.ServeHTTP(w, r) }
+
+// Close releases the clients.
+func (f *Function) Close() error {
+	if f.d.Close == nil {
+		return nil
+	}
+	return f.d.Close()
+}
+
+// Refresh brings c's license up to what sub calls for now (license.ForSubscription):
+// when what it grants changed (its fingerprint), a new license is signed with
+// the next serial, which supersedes every earlier one. It reports whether
+// a new license was issued. Signing calls nobody, so it may run inside a
+// transaction.
+func Refresh(sub *subscription.Subscription, c *store.CloudLicense, key ed25519.PrivateKey, now time.Time) (bool, error) {
+	want := license.ForSubscription(sub, c.InstanceID, c.UniqueInstanceID)
+	want.Cloud, want.Offline = !c.Offline, c.Offline
+	fp := license.Fingerprint(want)
+	if c.Key != "" && fp == c.Fingerprint {
+		return false, nil
+	}
+	want.Serial = c.Serial + 1
+	want.ID = fmt.Sprintf("lic-%s-s%d", sub.ID, want.Serial)
+	want.IssuedAt = now.UTC()
+	signed, err := license.Sign(want, key)
+	if err != nil {
+		return false, err
+	}
+	c.Serial, c.Fingerprint, c.Key, c.IssuedAt = want.Serial, fp, signed.Key(), want.IssuedAt
+	return true, nil
+}
+
+// refusal is an answer to the caller (a GraphQL error, a 422), not a fault.
+type refusal struct{ msg string }
+
+func (r refusal) Error() string { return r.msg }
+
+func refuse(msg string) error { return refusal{msg} }
+
+func asRefusal(err error) (string, bool) {
+	var r refusal
+	if errors.As(err, &r) {
+		return r.msg, true
+	}
+	return "", false
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// running says whether a subscription is in a paid term (or its dunning).
+func running(s subscription.Status) bool {
+	switch s {
+	case subscription.Active, subscription.PastDue, subscription.Grace, subscription.Suspended:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,234 @@
+package licensing
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/domain/subscription"
+)
+
+// SeatLink is the body of POST /api/v1/seat_links, as GitLab's
+// Gitlab::SeatLinkData#as_json sends it. Older GitLab versions send date and
+// active_users instead of billable_users_count; unknown fields are ignored.
+type SeatLink struct {
+	GitLabVersion          string          `json:"gitlab_version"`
+	Timestamp              string          `json:"timestamp"`
+	Date                   string          `json:"date,omitempty"`
+	LicenseKey             string          `json:"license_key"`
+	MaxHistoricalUserCount *int            `json:"max_historical_user_count"`
+	BillableUsersCount     *int            `json:"billable_users_count,omitempty"`
+	ActiveUsers            *int            `json:"active_users,omitempty"`
+	Hostname               string          `json:"hostname"`
+	InstanceID             string          `json:"instance_id"`
+	UniqueInstanceID       string          `json:"unique_instance_id,omitempty"`
+	AddOnMetrics           json.RawMessage `json:"add_on_metrics,omitempty"`
+}
+
+// SeatLinkAnswer is the 200 answer, with the fields GitLab's worker reads:
+// license (only when the license changed since the key sent),
+// next_reconciliation_date and display_alert_from (both absent when no
+// reconciliation is due this term), future_subscriptions.
+type SeatLinkAnswer struct {
+	Success                bool     `json:"success"`
+	License                string   `json:"license,omitempty"`
+	NextReconciliationDate string   `json:"next_reconciliation_date,omitempty"`
+	DisplayAlertFrom       string   `json:"display_alert_from,omitempty"`
+	FutureSubscriptions    []string `json:"future_subscriptions"`
+	// Ours, for the console and tests: what the report did.
+	SubscriptionID string `json:"subscription_id"`
+	MaxSeatsUsed   int    `json:"max_seats_used"`
+	SeatsOwed      int    `json:"seats_owed"`
+	Counted        bool   `json:"counted"`
+}
+
+// alertLead is how long before a reconciliation the instance shows its alert.
+const alertLead = 7 * 24 * time.Hour
+
+// usage is one day's figures, from a seat link or a usage file line.
+type usage struct {
+	date               time.Time
+	billable, maxUsers int
+}
+
+// parse checks a seat link and returns the day it counts for. Errors are 400s.
+func (s SeatLink) parse(now time.Time) (usage, error) {
+	if s.LicenseKey == "" {
+		return usage{}, errors.New("license_key is required")
+	}
+	users := s.BillableUsersCount
+	if users == nil {
+		users = s.ActiveUsers
+	}
+	if users == nil {
+		return usage{}, errors.New("billable_users_count (or active_users) is required")
+	}
+	u := usage{billable: *users}
+	if s.MaxHistoricalUserCount != nil {
+		u.maxUsers = *s.MaxHistoricalUserCount
+	}
+	if u.billable < 0 || u.billable > catalog.MaxSeats || u.maxUsers < 0 || u.maxUsers > catalog.MaxSeats {
+		return usage{}, fmt.Errorf("user counts must be within 0..%d", catalog.MaxSeats)
+	}
+	var err error
+	switch {
+	case s.Date != "":
+		u.date, err = time.Parse(time.DateOnly, s.Date)
+		if err != nil {
+			return usage{}, fmt.Errorf("date %q is not YYYY-MM-DD", s.Date)
+		}
+	case s.Timestamp != "":
+		ts, perr := time.Parse(time.RFC3339, s.Timestamp)
+		if perr != nil {
+			return usage{}, fmt.Errorf("timestamp %q is not ISO 8601", s.Timestamp)
+		}
+		// The day the instance counted, in its own offset.
+		u.date, _ = time.Parse(time.DateOnly, ts.Format(time.DateOnly))
+	default:
+		return usage{}, errors.New("timestamp (or date) is required")
+	}
+	if u.date.Year() < 2000 || u.date.After(now.Add(36*time.Hour)) {
+		return usage{}, fmt.Errorf("report day %s is not plausible", u.date.Format(time.DateOnly))
+	}
+	return u, nil
+}
+
+// serveSeatLink answers POST /api/v1/seat_links: 400 for a body it cannot
+// read, 413 oversized, 422 for a license key that is not ours, not current
+// for its instance, or revoked (GitLab's worker treats every non-2xx as a
+// failure and raises with the body's errors), 503 when storage fails
+// (GitLab retries), 200 otherwise.
+func (f *Function) serveSeatLink(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		reply(w, http.StatusMethodNotAllowed, map[string]any{"success": false, "errors": "POST only"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		reply(w, http.StatusRequestEntityTooLarge, map[string]any{"success": false, "errors": "body too large or unreadable"})
+		return
+	}
+	var link SeatLink
+	if err := json.Unmarshal(body, &link); err != nil {
+		reply(w, http.StatusBadRequest, map[string]any{"success": false, "errors": "malformed seat link: " + err.Error()})
+		return
+	}
+	now := f.d.Clock.Now()
+	u, err := link.parse(now)
+	if err != nil {
+		reply(w, http.StatusBadRequest, map[string]any{"success": false, "errors": err.Error()})
+		return
+	}
+	ans, err := f.sync(ctx, link, u, now)
+	if msg, ok := asRefusal(err); ok {
+		f.d.Logger.WarnContext(ctx, "seat link refused", "reason", msg, "instance_id", link.InstanceID)
+		reply(w, http.StatusUnprocessableEntity, map[string]any{"success": false, "errors": msg})
+		return
+	}
+	if err != nil {
+		f.d.Logger.ErrorContext(ctx, "seat link not stored", "error", err.Error())
+		reply(w, http.StatusServiceUnavailable, map[string]any{"success": false, "errors": "temporarily unavailable"})
+		return
+	}
+	f.d.Logger.InfoContext(ctx, "seat link", "subscription_id", ans.SubscriptionID, "users", u.billable,
+		"date", u.date.Format(time.DateOnly), "max_seats_used", ans.MaxSeatsUsed, "new_license", ans.License != "")
+	reply(w, http.StatusOK, ans)
+}
+
+// Refusals of a seat link (422).
+const (
+	errUnknownKey   = "license key is not valid"
+	errRevokedKey   = "license has been revoked"
+	errNotActivated = "license is not activated for this instance"
+)
+
+// credential checks a key: signed by us, of a subscription with a cloud
+// license, for the instance bound to it, not revoked, and not newer than
+// the newest issued (a forged serial).
+func (f *Function) credential(ctx context.Context, key, instanceID string) (license.License, store.CloudLicense, error) {
+	lic, err := license.VerifyKey(key, f.d.SigningKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		return license.License{}, store.CloudLicense{}, refuse(errUnknownKey)
+	}
+	cl, found, err := f.d.Store.CloudLicense(ctx, nil, lic.SubscriptionID)
+	switch {
+	case err != nil:
+		return license.License{}, store.CloudLicense{}, err
+	case !found || lic.Serial == 0 || lic.Serial > cl.Serial:
+		return license.License{}, store.CloudLicense{}, refuse(errUnknownKey)
+	case lic.Status == license.StatusRevoked:
+		return license.License{}, store.CloudLicense{}, refuse(errRevokedKey)
+	case !cl.Activated() || lic.InstanceID != cl.InstanceID || (instanceID != "" && instanceID != cl.InstanceID):
+		return license.License{}, store.CloudLicense{}, refuse(errNotActivated)
+	}
+	return lic, cl, nil
+}
+
+// sync applies one seat link: the day's usage through the shared seat report
+// path, then the sync time and the license brought up to date.
+func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Time) (SeatLinkAnswer, error) {
+	lic, cl, err := f.credential(ctx, link.LicenseKey, link.InstanceID)
+	if err != nil {
+		return SeatLinkAnswer{}, err
+	}
+	sub, c, err := record(ctx, f.d.Store, cl, u, now)
+	if err != nil {
+		return SeatLinkAnswer{}, err
+	}
+	cl, err = f.d.Store.UpdateCloudLicense(ctx, cl.SubscriptionID, false, func(sub *subscription.Subscription, c *store.CloudLicense) (bool, error) {
+		if now.After(c.LastSyncAt) {
+			c.LastSyncAt = now
+		}
+		if printable(link.Hostname, 255) {
+			c.Hostname = link.Hostname
+		}
+		if printable(link.GitLabVersion, 64) {
+			c.GitLabVersion = link.GitLabVersion
+		}
+		_, err := Refresh(sub, c, f.d.SigningKey, now)
+		return true, err
+	})
+	if err != nil {
+		return SeatLinkAnswer{}, err
+	}
+	ans := SeatLinkAnswer{Success: true, FutureSubscriptions: []string{}, SubscriptionID: sub.ID,
+		MaxSeatsUsed: sub.MaxSeatsUsed, SeatsOwed: sub.SeatsOwed, Counted: !c.NoOp}
+	if lic.Serial < cl.Serial {
+		ans.License = cl.Key
+	}
+	if at, ok := nextReconciliation(sub); ok {
+		ans.NextReconciliationDate = at.Format(time.DateOnly)
+		ans.DisplayAlertFrom = at.Add(-alertLead).Format(time.DateOnly)
+	}
+	return ans, nil
+}
+
+// record feeds one day's usage to the subscription (store.RecordSeatReport,
+// seat-usage's path too).
+func record(ctx context.Context, st *store.Store, cl store.CloudLicense, u usage, now time.Time) (*subscription.Subscription, subscription.Change, error) {
+	return st.RecordSeatReport(ctx, cl.SubscriptionID, store.SeatReport{
+		Target: "instance:" + cl.InstanceID, Date: u.date.Format(time.DateOnly), BillableUsers: u.billable, MaxHistoricalUsers: u.maxUsers,
+	}, u.date, now)
+}
+
+// nextReconciliation is the day of the next quarterly reconciliation (its
+// notice, or the true-up invoice of a quarter noticed), from the
+// subscription's own schedule.
+func nextReconciliation(sub *subscription.Subscription) (time.Time, bool) {
+	for _, st := range sub.Steps(subscription.DefaultPolicy()) {
+		if st.Action == subscription.ActReconNotice || st.Action == subscription.ActTrueUp {
+			return st.At, true
+		}
+	}
+	return time.Time{}, false
+}

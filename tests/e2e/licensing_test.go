@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"fulfillment/functions/licensing"
+	"fulfillment/infra/localstack"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/idempotency"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/domain/subscription"
+)
+
+// gitlabActivate is the mutation GitLab's subscription portal client
+// (ee/lib/gitlab/subscription_portal/clients/graphql.rb) sends.
+const gitlabActivate = `mutation(
+  $activationCode: String!,
+  $instanceIdentifier: String!,
+  $automated: Boolean!,
+  $gitlabVersion: String!,
+  $hostname: String!
+) {
+  cloudActivationActivate(
+    input: {
+      activationCode: $activationCode,
+      instanceIdentifier: $instanceIdentifier,
+      automated: $automated,
+      gitlabVersion: $gitlabVersion,
+      hostname: $hostname
+    }
+  ) {
+    licenseKey
+    futureSubscriptions {
+      cloudLicenseEnabled
+      offlineCloudLicenseEnabled
+      plan
+      company
+      email
+      name
+      startsAt
+      expiresAt
+      usersInLicenseCount
+    }
+    errors
+  }
+}
+`
+
+func (y *year) licensingPost(path string, body []byte) (int, []byte) {
+	y.t.Helper()
+	resp, err := http.Post(y.s.URLs["licensing"]+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		y.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// activate sends GitLab's mutation and returns the license key and errors.
+func (y *year) activate(code, instance string) (string, []string) {
+	y.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": gitlabActivate, "variables": map[string]any{
+		"activationCode": code, "instanceIdentifier": instance, "automated": false, "gitlabVersion": "17.8.0-ee", "hostname": "gitlab.example.com",
+	}})
+	status, b := y.licensingPost("/graphql", body)
+	var a struct {
+		Data struct {
+			CloudActivationActivate struct {
+				LicenseKey *string  `json:"licenseKey"`
+				Errors     []string `json:"errors"`
+			} `json:"cloudActivationActivate"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &a); err != nil || status != http.StatusOK {
+		y.t.Fatalf("activation answered %d %s", status, b)
+	}
+	key := ""
+	if a.Data.CloudActivationActivate.LicenseKey != nil {
+		key = *a.Data.CloudActivationActivate.LicenseKey
+	}
+	return key, a.Data.CloudActivationActivate.Errors
+}
+
+// seatLink posts what GitLab's SyncSeatLinkRequestWorker posts for day: the
+// clock moves forward to noon that day, never back, so a late report is
+// sent after later days were.
+func (y *year) seatLink(key, instance, day string, users int) (int, licensing.SeatLinkAnswer, string) {
+	y.t.Helper()
+	counted, err := time.Parse(time.RFC3339, day+"T10:00:00Z")
+	if err != nil {
+		y.t.Fatal(err)
+	}
+	if noon := counted.Add(2 * time.Hour); noon.After(y.now()) {
+		y.setClock(noon.Format(time.RFC3339))
+	}
+	body, _ := json.Marshal(map[string]any{
+		"gitlab_version": "17.8.0-ee", "timestamp": counted.Format(time.RFC3339), "license_key": key,
+		"max_historical_user_count": users, "billable_users_count": users, "hostname": "gitlab.example.com",
+		"instance_id": instance, "unique_instance_id": "uniq-" + instance, "add_on_metrics": []any{},
+	})
+	status, b := y.licensingPost("/api/v1/seat_links", body)
+	var a licensing.SeatLinkAnswer
+	_ = json.Unmarshal(b, &a)
+	return status, a, string(b)
+}
+
+// codeOf waits for provisioning to issue the subscription's activation code
+// and reads it, as fulfillctl show does, from the recorded event.
+func (y *year) codeOf(subID string) string {
+	y.t.Helper()
+	code := ""
+	eventually(y.t, 30*time.Second, "activation code of "+subID, func() (bool, string) {
+		cl, found, err := y.s.Store.CloudLicense(background, nil, subID)
+		if err != nil || !found {
+			return false, fmt.Sprint(found, err)
+		}
+		rec, found, err := y.s.Store.Processed(background, nil, cl.CodeEventKey)
+		if err != nil || !found {
+			return false, fmt.Sprint("dedupe record ", found, err)
+		}
+		for _, o := range rec.Outgoing {
+			var e struct {
+				Type string                       `json:"type"`
+				Data catalog.ActivationCodeIssued `json:"data"`
+			}
+			if json.Unmarshal([]byte(o.Event), &e) == nil && e.Type == catalog.LicenseActivationCodeIssued {
+				code = e.Data.ActivationCode
+			}
+		}
+		return code != "", "no code event"
+	})
+	if license.HashCode(nil, code) == code {
+		y.t.Fatal("the code is its own hash")
+	}
+	return code
+}
+
+func verifyKey(t *testing.T, key string) license.License {
+	t.Helper()
+	k, err := license.KeyFromSeed(localstack.LicenseSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := license.VerifyKey(key, k.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatalf("license key does not verify: %v", err)
+	}
+	return l
+}
+
+// TestCloudLicensingOfASelfManagedInstance is the issue's journey on the
+// emulator stack, speaking to licensing exactly as GitLab's mutation and
+// seat link worker do.
+func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
+	y := startYear(t)
+	y.p = purchase(t)
+	y.p.NamespaceID, y.p.InstanceID = "", uniq("instance")
+	y.subID = y.p.SubscriptionID()
+
+	// Purchase self-managed with 10 seats: the activation code is issued.
+	y.webhook(y.p.CheckoutCompleted(uniq("evt"), y.now()))
+	sub := y.until("active", func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+	term1 := sub.TermEnd
+	code := y.codeOf(y.subID)
+
+	// Activate; a second instance with the same code is refused.
+	instance := "uuid-" + uniq("gitlab")
+	key, errs := y.activate(code, instance)
+	if key == "" || len(errs) != 0 {
+		t.Fatalf("activation: key %q errors %v", key, errs)
+	}
+	if l := verifyKey(t, key); l.Seats != 10 || l.InstanceID != instance || l.SubscriptionID != y.subID || l.Serial != 1 {
+		t.Fatalf("activated license %+v", l)
+	}
+	if again, _ := y.activate(code, instance); again != key {
+		t.Fatal("a repeated activation from the same instance changed the license")
+	}
+	if other, errs := y.activate(code, "uuid-"+uniq("other")); other != "" || len(errs) != 1 {
+		t.Fatalf("second instance: key %q errors %v", other, errs)
+	}
+
+	// Daily syncs rising to 14, one late and one repeated.
+	for _, r := range []struct {
+		day   string
+		users int
+	}{{"2026-02-01", 11}, {"2026-03-01", 13}, {"2026-02-15", 12}, {"2026-03-20", 14}, {"2026-03-20", 14}} {
+		// The late one arrives after the later day was reported.
+		status, ans, raw := y.seatLink(key, instance, r.day, r.users)
+		if status != http.StatusOK || ans.License != "" || ans.NextReconciliationDate != "2026-04-15" {
+			t.Fatalf("seat link %s: %d %s", r.day, status, raw)
+		}
+	}
+	y.until("max seats used 14, 4 owed", func(s *subscription.Subscription) bool { return s.MaxSeatsUsed == 14 && s.SeatsOwed == 4 })
+
+	// Offline: an air-gapped subscription's license file and usage file give
+	// the same reconciliation figures.
+	p2 := purchase(t)
+	p2.NamespaceID, p2.InstanceID = "", uniq("airgapped")
+	y.webhook(p2.CheckoutCompleted(uniq("evt"), y.now()))
+	y.codeOf(p2.SubscriptionID())
+	seed, _ := license.KeyFromSeed(localstack.LicenseSeed)
+	off, err := licensing.IssueOffline(background, y.s.Store, seed, p2.SubscriptionID(), "air-gapped-1", y.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := verifyKey(t, off.LicenseKey); !l.Offline || l.Seats != 10 || l.InstanceID != "air-gapped-1" {
+		t.Fatalf("offline license %+v", l)
+	}
+	days, err := licensing.ParseUsageFile(strings.NewReader("Date,Billable User Count,Max Users\n" +
+		"2026-03-21,11,11\n2026-03-23,13,13\n2026-03-22,12,13\n2026-03-24,14,14\n2026-03-24,14,14\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y.setClock("2026-03-25T12:00:00Z")
+	if res, err := licensing.ImportUsage(background, y.s.Store, p2.SubscriptionID(), days, y.now()); err != nil || res.MaxSeatsUsed != 14 || res.SeatsOwed != 4 {
+		t.Fatalf("usage import %+v %v", res, err)
+	}
+
+	// An instance silent past the overdue days is recorded.
+	y.setClock("2026-03-29T12:00:00Z")
+	if status, b := y.licensingPost("/tasks/sync-check", nil); status != http.StatusOK || !strings.Contains(string(b), y.subID) {
+		t.Fatalf("sync check: %d %s", status, b)
+	}
+
+	// The quarterly true-up is billed from the synced figures...
+	y.setClock("2026-04-15T10:00:00Z")
+	y.tick()
+	y.until("reconciliation notice for 4 seats", func(s *subscription.Subscription) bool {
+		return s.Reconciliation.Quarter == 1 && s.Reconciliation.Seats == 4 && !s.Reconciliation.Billed
+	})
+	y.setClock("2026-04-22T10:00:00Z")
+	y.tick()
+	y.until("true-up billed, 14 seats", func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 })
+	y.charge(fmt.Sprintf("trueup-%s-2026-01-15-q1", y.subID), 102207) // 4 x $348 x 268/365 days
+	// ...and the next sync carries the license with 14 seats.
+	status, ans, raw := y.seatLink(key, instance, "2026-04-23", 14)
+	if status != http.StatusOK || ans.License == "" {
+		t.Fatalf("seat link after the true-up: %d %s", status, raw)
+	}
+	if l := verifyKey(t, ans.License); l.Seats != 14 || l.Serial != 2 {
+		t.Fatalf("trued-up license %+v", l)
+	}
+	key = ans.License
+
+	// Renewal: the next sync returns the new term's license.
+	y.setClock("2026-12-31T10:00:00Z")
+	y.tick()
+	y.until("renewal notice sent", func(s *subscription.Subscription) bool { return s.NoticeSentFor.Equal(term1) })
+	y.setClock("2027-01-08T10:00:00Z")
+	y.tick()
+	raised := y.until("renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term1) })
+	y.charge(idempotency.Renewal(y.subID, term1), 14*34800)
+	y.invoiceResult(term1, raised.RenewalInvoiceID, 14*34800, true)
+	y.until("renewed", func(s *subscription.Subscription) bool {
+		return s.Status == subscription.Active && s.TermStart.Equal(term1)
+	})
+	status, ans, raw = y.seatLink(key, instance, "2027-01-09", 14)
+	if status != http.StatusOK || ans.License == "" {
+		t.Fatalf("seat link after the renewal: %d %s", status, raw)
+	}
+	if l := verifyKey(t, ans.License); l.StartsOn != "2027-01-15" || l.ExpiresOn != "2028-01-15" || l.Seats != 14 || l.Serial != 3 {
+		t.Fatalf("renewed license %+v", l)
+	}
+	key = ans.License
+
+	// Cancellation at the provider: the next sync returns the revoked license,
+	// and the revoked key is refused from then on.
+	y.webhook(stripe.NewEvent(uniq("evt"), "customer.subscription.deleted", y.now(),
+		map[string]any{"id": "sub_stripe_" + y.subID, "object": "subscription", "status": "canceled",
+			"metadata": map[string]string{stripe.MetaSubscriptionID: y.subID}}))
+	y.until("canceled", func(s *subscription.Subscription) bool { return s.Status == subscription.Canceled })
+	status, ans, raw = y.seatLink(key, instance, "2027-01-10", 14)
+	if status != http.StatusOK || ans.License == "" {
+		t.Fatalf("seat link after the cancellation: %d %s", status, raw)
+	}
+	if l := verifyKey(t, ans.License); l.Status != license.StatusRevoked || l.Seats != 0 || l.PlanCode != "free" {
+		t.Fatalf("revoked license %+v", l)
+	}
+	if status, _, raw := y.seatLink(ans.License, instance, "2027-01-11", 14); status != http.StatusUnprocessableEntity {
+		t.Fatalf("seat link with the revoked key: %d %s", status, raw)
+	}
+}
