@@ -29,8 +29,10 @@ type Deps struct {
 	Store           *store.Store
 	Publisher       pubsub.Publisher
 	DeadLetterTopic string
-	Logger          *slog.Logger
-	Close           func() error
+	// Quotes says which completed checkouts may be provisioned (quotecheck.go).
+	Quotes QuotePolicy
+	Logger *slog.Logger
+	Close  func() error
 }
 
 // Function is payment-result.
@@ -45,9 +47,9 @@ func New(d Deps) *Function {
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
-			catalog.CheckoutCompleted:           f.step(purchase),
-			catalog.CheckoutAsyncPaymentSucceed: f.step(settleInitialPayment(true)),
-			catalog.CheckoutAsyncPaymentFailed:  f.step(settleInitialPayment(false)),
+			catalog.CheckoutCompleted:           f.checkedAgainstQuote(f.step(purchase)),
+			catalog.CheckoutAsyncPaymentSucceed: f.checkedAgainstQuote(f.step(settleInitialPayment(true))),
+			catalog.CheckoutAsyncPaymentFailed:  f.checkedAgainstQuote(f.step(settleInitialPayment(false))),
 			catalog.InvoicePaid:                 f.step(invoicePaid),
 			catalog.InvoicePaymentFailed:        f.step(invoicePaymentFailed),
 			catalog.ProviderSubscriptionDeleted: f.step(cancel),

@@ -27,6 +27,7 @@ import (
 	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/localproc"
+	"fulfillment/shared/testsupport/oidcissuer"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
@@ -51,7 +52,7 @@ const SlackWebhookPath = "/services/T000/B000/local"
 var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
 
 // Functions lists every function, in start order.
-var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage"}
+var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage", "checkout"}
 
 // Options shape a stack.
 type Options struct {
@@ -81,8 +82,10 @@ type Stack struct {
 	Slack      *testdouble.Slack
 	PagerDuty  *testdouble.PagerDuty
 	Stripe     *testdouble.StripeProxy
-	Store      *store.Store
-	PubSub     *pubsub.Client
+	// OIDC signs the checkout function's callers' ID tokens (checkout.go).
+	OIDC   *oidcissuer.Issuer
+	Store  *store.Store
+	PubSub *pubsub.Client
 	// Traces receives every function's spans over OTLP/HTTP.
 	Traces *tracing.Receiver
 
@@ -203,7 +206,7 @@ func (s *Stack) startDoubles(ctx context.Context, logs io.Writer) (err error) {
 		return err
 	}
 	s.closers = append(s.closers, s.Stripe.Close)
-	return nil
+	return s.startOIDC()
 }
 
 // startStripeMock runs stripe-mock (installed into bin/ by the Makefile).
@@ -248,6 +251,9 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"LOG_LEVEL":               "info",
 	}
 	for k, v := range s.telemetryEnv() {
+		env[k] = v
+	}
+	for k, v := range s.checkoutEnv() {
 		env[k] = v
 	}
 	if o.ClockFile != "" {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"sort"
 
+	"fulfillment/functions/checkout"
 	checkoutwebhook "fulfillment/functions/checkout-webhook"
 	crmpush "fulfillment/functions/crm-push"
 	failedpaymentalerting "fulfillment/functions/failed-payment-alerting"
@@ -38,6 +39,7 @@ var setups = map[string]entrypoint.Setup{
 	failedpaymentalerting.Name: failedpaymentalerting.Setup,
 	renewal.Name:               renewal.Setup,
 	seatusage.Name:             seatusage.Setup,
+	checkout.Name:              checkout.Setup,
 }
 
 func main() {
