@@ -145,6 +145,12 @@ func purchase(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscr
 	if pe.Currency != "" {
 		sub.Currency = pe.Currency
 	}
+	if d := pe.Checkout; d != nil && d.QuoteID != "" {
+		sub.SavedPaymentFrom = pe.PaymentIntentID
+		if sub.SavedPaymentFrom == "" {
+			sub.SavedPaymentFrom = d.SetupIntentID
+		}
+	}
 	sub.RecordPurchase(pe.AmountCents, paid, pe.OccurredAt)
 	return sub, c, nil
 }

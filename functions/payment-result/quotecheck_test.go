@@ -38,7 +38,7 @@ func quotedCheckout(t *testing.T, id, session string, paid, discount int64, curr
 	}
 	d.DiscountCents = discount
 	return providerEvent(t, id, catalog.CheckoutCompleted, catalog.ProviderEvent{
-		OccurredAt: at, SubscriptionID: "sub-" + session, CheckoutSessionID: session, PaymentStatus: "paid",
+		OccurredAt: at, SubscriptionID: "sub-" + session, CheckoutSessionID: session, PaymentStatus: "paid", PaymentIntentID: "pi_" + session,
 		AmountCents: paid, Currency: currency, Order: order("premium"), Checkout: d,
 		Customer: &catalog.Customer{ProviderCustomerID: "cus_1", Email: "a@example.com"},
 	})
@@ -48,8 +48,9 @@ func TestCompletionMatchingItsQuoteIsProvisioned(t *testing.T) {
 	t.Parallel()
 	fx := quotedFixture(t, QuotePolicy{Require: true})
 	fx.handle(t, quotedCheckout(t, "evt_exact", "cs_q", 174000, 0, "usd", t0, nil))
-	if s := fx.sub(t, "sub-cs_q"); s.Status != "active" {
-		t.Fatalf("status = %s", s.Status)
+	// Renewals charge the card this checkout saved.
+	if s := fx.sub(t, "sub-cs_q"); s.Status != "active" || s.SavedPaymentFrom != "pi_cs_q" {
+		t.Fatalf("status = %s, saved payment from %q", s.Status, s.SavedPaymentFrom)
 	}
 }
 
