@@ -108,8 +108,12 @@ func run(ctx context.Context, args []string) error {
 		return calls(ctx, rest)
 	case "trace":
 		return traceCmd(ctx, rest)
+	case "trial-extend":
+		return trialExtend(ctx, rest)
+	case "trial-show":
+		return trialShow(ctx, rest)
 	}
-	fmt.Print(usage)
+	fmt.Print(usage + trialUsage)
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
