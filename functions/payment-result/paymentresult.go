@@ -151,7 +151,14 @@ func purchase(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscr
 			sub.SavedPaymentFrom = d.SetupIntentID
 		}
 	}
-	sub.RecordPurchase(pe.AmountCents, paid, pe.OccurredAt)
+	var tax int64
+	if pe.Checkout != nil {
+		tax = pe.Checkout.TaxCents
+	}
+	sub.RecordPurchase(pe.AmountCents-tax, paid, pe.OccurredAt)
+	if ln := sub.Ledger.Find(purchaseKey(sub)); ln != nil && tax > 0 {
+		ln.TaxCents = tax // the ledger keeps tax apart from the price
+	}
 	return sub, c, nil
 }
 

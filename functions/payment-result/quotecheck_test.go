@@ -142,3 +142,24 @@ func TestAllowedPaymentLinkAndNoRequirementProvisionWithoutQuote(t *testing.T) {
 		t.Fatal("a quoted session paid below its quote was provisioned")
 	}
 }
+
+// With Stripe Tax the quote's total plus the tax Stripe added is paid; the
+// ledger keeps the tax apart from the price.
+func TestTaxIsAcceptedOnTopOfTheQuoteAndKeptApart(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	q, err := fx.st.Quote(context.Background(), nil, "q_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Tax = true
+	if err := fx.st.SaveQuote(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, quotedCheckout(t, "evt_tax", "cs_q", 174000+13920, 0, "usd", t0, &catalog.CheckoutDetails{QuoteID: "q_1", TaxCents: 13920}))
+	s := fx.sub(t, "sub-cs_q")
+	ln := s.Ledger.Find("purchase-cs_q")
+	if s.Status != "active" || ln == nil || ln.AmountCents != 174000 || ln.PaidCents != 174000 || ln.TaxCents != 13920 {
+		t.Fatalf("status %s, purchase line %+v", s.Status, ln)
+	}
+}
