@@ -3,6 +3,7 @@ package renewal
 import (
 	"testing"
 
+	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 )
@@ -54,5 +55,19 @@ func TestRenewalWithoutSavedPaymentMethodSendsTheInvoice(t *testing.T) {
 	}
 	if raised := fx.sub(t, s.ID); !raised.RenewalPendingFor.Equal(s.TermEnd) {
 		t.Fatalf("renewal not pending: %+v", raised.RenewalPendingFor)
+	}
+}
+
+// A mid-term change (added seats) is charged off-session with the saved card too.
+func TestAChangeIsChargedWithTheSavedPaymentMethod(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "savedchange", func(s *subscription.Subscription) { s.SavedPaymentFrom = "pi_cs_savedchange" })
+	fx.stripe.SavePaymentMethod("pi_cs_savedchange", "pm_card_change")
+	fx.handle(t, command(t, "cmd-saved-add", catalog.CommandAddSeats, catalog.Command{SubscriptionID: s.ID, Seats: 2}, day("2026-07-16")))
+	invoices := fx.charged("/v1/invoices", "change-cmd-saved-add")
+	pays := fx.charged("/pay", "change-cmd-saved-add")
+	if len(invoices) != 1 || invoices[0].Body["default_payment_method"] != "pm_card_change" ||
+		len(pays) != 1 || pays[0].Body["payment_method"] != "pm_card_change" || pays[0].Body["off_session"] != "true" {
+		t.Fatalf("change invoices %+v, payments %+v", invoices, pays)
 	}
 }
