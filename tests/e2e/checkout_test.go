@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,22 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	if _, err := stack.Store.Subscription(background, nil, stripe.SubscriptionIDForCheckout(forged)); !store.IsNotFound(err) {
 		t.Fatalf("forged session provisioned: %v", err)
 	}
+	// failed-payment-alerting pages on the refusal. The alert doubles are
+	// shared with the other tests, which count every call: wait for this
+	// page, then clear them.
+	eventually(t, 20*time.Second, "the refusal paged", func() (bool, string) {
+		for _, c := range stack.PagerDuty.Calls() {
+			if strings.Contains(fmt.Sprint(c.Body), forged) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(stack.PagerDuty.Calls()), " pagerduty calls")
+	})
+	eventually(t, 20*time.Second, "the refusal on Slack", func() (bool, string) {
+		return len(stack.Slack.Calls()) > 0, "no Slack call"
+	})
+	stack.PagerDuty.Reset()
+	stack.Slack.Reset()
 
 	// The real completion: active and provisioned.
 	mustAccept(t, completion(q.SessionID, wantTotal))
