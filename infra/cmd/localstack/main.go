@@ -68,6 +68,9 @@ func realMain() error {
 		"FULFILLMENT_TRACES_URL":  s.Traces.URL(),
 		"SEAT_USAGE_URL":          s.URLs["seat-usage"],
 		"FULFILLMENT_CLOCK_FILE":  clockPath,
+		// The checkout API takes ID tokens of the local OIDC issuer (docs/checkout.md).
+		"CHECKOUT_URL":   s.URLs["checkout"],
+		"CHECKOUT_TOKEN": s.OIDC.Token(localstack.CheckoutCaller, localstack.CheckoutAudience, 24*time.Hour),
 	}
 	if err := writeEnv(filepath.Join(dir, "env"), env); err != nil {
 		return err
