@@ -74,7 +74,7 @@ type fixture struct {
 	srv    *httptest.Server
 }
 
-func setup(t *testing.T, tax bool) fixture {
+func setup(t testing.TB, tax bool) fixture {
 	t.Helper()
 	st := storetest.Open(t, "checkout")
 	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)
@@ -113,7 +113,7 @@ func purchase(mut func(map[string]any)) map[string]any {
 	return p
 }
 
-func (fx fixture) do(t *testing.T, method, path, token, key string, body any) (int, map[string]any) {
+func (fx fixture) do(t testing.TB, method, path, token, key string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
