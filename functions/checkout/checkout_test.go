@@ -311,3 +311,20 @@ func TestCheckoutStripeDownAnswers502AndRetryFinishes(t *testing.T) {
 		t.Fatalf("quote id = %v", ans["quote_id"])
 	}
 }
+
+// A retry too late for Stripe's 30-minute minimum session expiry is told
+// to quote afresh with a new key.
+func TestCheckoutRetryTooLateToFinishTheQuoteIsRefused(t *testing.T) {
+	fx := setup(t, false)
+	fx.stripe.FailNext(1, http.StatusBadRequest)
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "late", purchase(nil)); status != http.StatusBadGateway {
+		t.Fatalf("status = %d, want 502", status)
+	}
+	fx.clock.Set(t0.Add(45 * time.Minute))
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "late", purchase(nil)); status != http.StatusConflict || ans["error"] != "quote_expired" {
+		t.Fatalf("late retry = %d %v", status, ans)
+	}
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "late-2", purchase(nil)); status != http.StatusCreated {
+		t.Fatalf("new key = %d", status)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"time"
 
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
@@ -175,6 +176,12 @@ func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.Fingerprint != fp { // a concurrent request with the key won
 		reply(w, http.StatusConflict, problem("idempotency_key_reused", "this "+IdempotencyHeader+" was used for another purchase"))
+		return
+	}
+	if q.SessionID == "" && q.ExpiresAt.Sub(now) < 30*time.Minute {
+		// Stripe takes a session expiry at least 30 minutes ahead: a retry
+		// this late cannot finish the quote. A new key quotes afresh.
+		reply(w, http.StatusConflict, problem("quote_expired", "this purchase's quote is about to expire: retry with a new "+IdempotencyHeader))
 		return
 	}
 	q, err = f.session(ctx, q)
