@@ -112,6 +112,25 @@ locals {
       }
       publishes = ["subscription-events", "renewal-ticks"] # renewal-ticks: auto-renew off after the strict-sync grace
     }
+    # The purchase API and trials (issue 12). Not public: Cloud Run lets only
+    # the listed identities in (GitLab.com's and the web store's service
+    # accounts), and the function verifies their Google ID tokens again
+    # (audience, allow-list) with go-oidc.
+    checkout = {
+      public   = false
+      invokers = var.checkout_invokers
+      env = {
+        GITLAB_URL          = var.gitlab_url
+        OIDC_AUDIENCE       = var.checkout_oidc_audience
+        CHECKOUT_CALLERS    = join(",", var.checkout_callers)
+        CHECKOUT_STRIPE_TAX = tostring(var.checkout_stripe_tax)
+      }
+      secrets = {
+        STRIPE_API_KEY = "stripe-api-key"
+        GITLAB_JWT_KEY = "gitlab-jwt-key"
+      }
+      publishes = ["subscription-events"] # trial events
+    }
   }
 
   # Cloud Scheduler jobs: each publishes an empty tick to its topic, which

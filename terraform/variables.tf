@@ -161,8 +161,32 @@ variable "licensing_invokers" {
   default     = []
 }
 
+variable "checkout_invokers" {
+  description = "IAM members allowed to call checkout (GitLab.com's and the web store's service accounts)."
+  type        = list(string)
+  default     = []
+}
+
 variable "license_sync_check_schedule" {
   description = "When Cloud Scheduler runs licensing's strict-sync check (cron, UTC)."
   type        = string
   default     = "30 3 * * *"
+}
+
+variable "checkout_oidc_audience" {
+  description = "Audience the callers' Google ID tokens must name: the checkout service's URL."
+  type        = string
+  default     = "https://checkout.invalid"
+}
+
+variable "checkout_callers" {
+  description = "Identities (ID token e-mail) the checkout function accepts, checked after Cloud Run's IAM."
+  type        = list(string)
+  default     = []
+}
+
+variable "checkout_stripe_tax" {
+  description = "Ask Stripe Tax for automatic tax on checkout sessions (tax added on top of the quote)."
+  type        = bool
+  default     = false
 }

@@ -85,8 +85,9 @@ func New(d Deps) *Function {
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
-			catalog.PaymentFailed:   f.CountOnPaymentFailed,
-			catalog.PaymentDisputed: f.AlertOnPaymentDisputed,
+			catalog.PaymentFailed:         f.CountOnPaymentFailed,
+			catalog.PaymentDisputed:       f.AlertOnPaymentDisputed,
+			catalog.CheckoutQuoteMismatch: f.AlertOnQuoteMismatch,
 		},
 	}}
 	return f

@@ -29,8 +29,10 @@ type Deps struct {
 	Store           *store.Store
 	Publisher       pubsub.Publisher
 	DeadLetterTopic string
-	Logger          *slog.Logger
-	Close           func() error
+	// Quotes says which completed checkouts may be provisioned (quotecheck.go).
+	Quotes QuotePolicy
+	Logger *slog.Logger
+	Close  func() error
 }
 
 // Function is payment-result.
@@ -45,9 +47,9 @@ func New(d Deps) *Function {
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
 		Routes: map[string]consumer.HandlerFunc{
-			catalog.CheckoutCompleted:           f.step(purchase),
-			catalog.CheckoutAsyncPaymentSucceed: f.step(settleInitialPayment(true)),
-			catalog.CheckoutAsyncPaymentFailed:  f.step(settleInitialPayment(false)),
+			catalog.CheckoutCompleted:           f.checkedAgainstQuote(f.step(purchase)),
+			catalog.CheckoutAsyncPaymentSucceed: f.checkedAgainstQuote(f.step(settleInitialPayment(true))),
+			catalog.CheckoutAsyncPaymentFailed:  f.checkedAgainstQuote(f.step(settleInitialPayment(false))),
 			catalog.InvoicePaid:                 f.step(invoicePaid),
 			catalog.InvoicePaymentFailed:        f.step(invoicePaymentFailed),
 			catalog.ProviderSubscriptionDeleted: f.step(cancel),
@@ -143,7 +145,20 @@ func purchase(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscr
 	if pe.Currency != "" {
 		sub.Currency = pe.Currency
 	}
-	sub.RecordPurchase(pe.AmountCents, paid, pe.OccurredAt)
+	if d := pe.Checkout; d != nil && d.QuoteID != "" {
+		sub.SavedPaymentFrom = pe.PaymentIntentID
+		if sub.SavedPaymentFrom == "" {
+			sub.SavedPaymentFrom = d.SetupIntentID
+		}
+	}
+	var tax int64
+	if pe.Checkout != nil {
+		tax = pe.Checkout.TaxCents
+	}
+	sub.RecordPurchase(pe.AmountCents-tax, paid, pe.OccurredAt)
+	if ln := sub.Ledger.Find(purchaseKey(sub)); ln != nil && tax > 0 {
+		ln.TaxCents = tax // the ledger keeps tax apart from the price
+	}
 	return sub, c, nil
 }
 

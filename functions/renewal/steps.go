@@ -489,7 +489,7 @@ func knownOutcome(err error) error {
 func lineBill(sub *subscription.Subscription, ln ledger.Line) stripe.Bill {
 	b := stripe.Bill{
 		SubscriptionID: sub.ID, CustomerID: sub.Customer.ProviderCustomerID, AmountCents: ln.AmountCents,
-		Currency: ln.Currency, Description: ln.Description, Key: ln.Key,
+		Currency: ln.Currency, Description: ln.Description, Key: ln.Key, PaymentFrom: sub.SavedPaymentFrom,
 	}
 	if b.Currency == "" {
 		b.Currency = sub.ChargeCurrency()

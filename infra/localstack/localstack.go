@@ -29,6 +29,7 @@ import (
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/localproc"
 	"fulfillment/shared/testsupport/mailpit"
+	"fulfillment/shared/testsupport/oidcissuer"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
@@ -56,7 +57,7 @@ const SlackWebhookPath = "/services/T000/B000/local"
 var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
 
 // Functions lists every function, in start order.
-var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage", "notifications", "licensing"}
+var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage", "notifications", "licensing", "checkout"}
 
 // Options shape a stack.
 type Options struct {
@@ -86,8 +87,10 @@ type Stack struct {
 	Slack      *testdouble.Slack
 	PagerDuty  *testdouble.PagerDuty
 	Stripe     *testdouble.StripeProxy
-	Store      *store.Store
-	PubSub     *pubsub.Client
+	// OIDC signs the checkout function's callers' ID tokens (checkout.go).
+	OIDC   *oidcissuer.Issuer
+	Store  *store.Store
+	PubSub *pubsub.Client
 	// Traces receives every function's spans over OTLP/HTTP.
 	Traces *tracing.Receiver
 	// Mailpit is the real mail server notifications sends to; its web UI
@@ -214,7 +217,10 @@ func (s *Stack) startDoubles(ctx context.Context, logs io.Writer) (err error) {
 		return err
 	}
 	s.closers = append(s.closers, s.Stripe.Close)
-	return s.startMailpit(ctx, logs)
+	if err := s.startMailpit(ctx, logs); err != nil {
+		return err
+	}
+	return s.startOIDC()
 }
 
 // startMailpit runs Mailpit (bin/mailpit, built by make tools), keeping
@@ -286,6 +292,9 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"GITLAB_ADMIN_TOKEN":      testdouble.GitLabAdminToken,
 	}
 	for k, v := range s.telemetryEnv() {
+		env[k] = v
+	}
+	for k, v := range s.checkoutEnv() {
 		env[k] = v
 	}
 	if o.ClockFile != "" {

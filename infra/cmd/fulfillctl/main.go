@@ -113,11 +113,15 @@ func run(ctx context.Context, args []string) error {
 		return traceCmd(ctx, rest)
 	case "notices":
 		return notices(ctx, rest)
+	case "trial-extend":
+		return trialExtend(ctx, rest)
+	case "trial-show":
+		return trialShow(ctx, rest)
 	}
 	if ok, err := licensingCommand(ctx, cmd, rest); ok {
 		return err
 	}
-	fmt.Print(usage + licensingUsage)
+	fmt.Print(usage + licensingUsage + trialUsage)
 	return fmt.Errorf("unknown command %q", cmd)
 }
 

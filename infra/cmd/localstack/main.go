@@ -69,6 +69,9 @@ func realMain() error {
 		"SEAT_USAGE_URL":          s.URLs["seat-usage"],
 		"LICENSING_URL":           s.URLs["licensing"],
 		"FULFILLMENT_CLOCK_FILE":  clockPath,
+		// The checkout API takes ID tokens of the local OIDC issuer (docs/checkout.md).
+		"CHECKOUT_URL":   s.URLs["checkout"],
+		"CHECKOUT_TOKEN": s.OIDC.Token(localstack.CheckoutCaller, localstack.CheckoutAudience, 24*time.Hour),
 	}
 	if err := writeEnv(filepath.Join(dir, "env"), env); err != nil {
 		return err

@@ -52,6 +52,13 @@ type Bill struct {
 	// TermStart is set for a renewal: the term the invoice pays for, which
 	// the invoice.paid webhook carries back.
 	TermStart time.Time
+	// PaymentFrom is the payment (or setup) intent of the checkout that
+	// saved the customer's card (subscriptions bought through the checkout
+	// function): the invoice is charged off-session with that card, the
+	// customer's default from then on, or sent for manual payment when
+	// there is none (savedpayment.go). Empty: charged automatically with
+	// whatever Stripe has for the customer, as before.
+	PaymentFrom string
 }
 
 // OutcomeUnknownError says a payment call may or may not have charged: it
@@ -97,6 +104,18 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 		PendingInvoiceItemsBehavior: stripego.String("exclude"),
 		CollectionMethod:            stripego.String("charge_automatically"),
 	}
+	var method string
+	if inv.PaymentFrom != "" {
+		if method, err = b.savedPaymentMethod(ctx, inv.CustomerID, inv.PaymentFrom); err != nil {
+			return "", err
+		}
+		if method != "" {
+			params.DefaultPaymentMethod = stripego.String(method)
+		} else {
+			params.CollectionMethod = stripego.String("send_invoice")
+			params.DaysUntilDue = stripego.Int64(DaysUntilDue)
+		}
+	}
 	params.Metadata = meta
 	params.SetIdempotencyKey(idempotency.ChargeInvoice(inv.Key))
 	created, err := b.client.V1Invoices.Create(ctx, params)
@@ -112,7 +131,10 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 	if _, err := b.client.V1InvoiceItems.Create(ctx, item); err != nil {
 		return "", classify("stripe.Charge item", err)
 	}
-	return created.ID, b.pay(ctx, created.ID, idempotency.ChargePay(inv.Key))
+	if inv.PaymentFrom != "" && method == "" {
+		return created.ID, b.sendInvoice(ctx, created.ID, idempotency.ChargePay(inv.Key))
+	}
+	return created.ID, b.payWith(ctx, created.ID, idempotency.ChargePay(inv.Key), method)
 }
 
 // RetryPayment tries to pay an open invoice again (dunning); key names the attempt.
@@ -121,7 +143,15 @@ func (b *Billing) RetryPayment(ctx context.Context, invoiceID, key string) error
 }
 
 func (b *Billing) pay(ctx context.Context, invoiceID, key string) error {
+	return b.payWith(ctx, invoiceID, key, "")
+}
+
+// payWith pays an invoice, off-session with method when one is given.
+func (b *Billing) payWith(ctx context.Context, invoiceID, key, method string) error {
 	pay := &stripego.InvoicePayParams{}
+	if method != "" {
+		pay.PaymentMethod, pay.OffSession = stripego.String(method), stripego.Bool(true)
+	}
 	pay.SetIdempotencyKey(key)
 	_, err := b.client.V1Invoices.Pay(ctx, invoiceID, pay)
 	var se *stripego.Error

@@ -145,6 +145,13 @@ type object struct {
 		Email string `json:"email"`
 		Name  string `json:"name"`
 	} `json:"customer_details"`
+	// Checkout sessions: discounts and tax, and where the session came from.
+	TotalDetails *struct {
+		AmountDiscount int64 `json:"amount_discount"`
+		AmountTax      int64 `json:"amount_tax"`
+	} `json:"total_details"`
+	PaymentLink json.RawMessage `json:"payment_link"`
+	SetupIntent json.RawMessage `json:"setup_intent"`
 }
 
 // customerID reads "customer", which Stripe sends as an id or an expanded object.
@@ -225,12 +232,24 @@ func normalizeCheckout(pe catalog.ProviderEvent, o object) (catalog.ProviderEven
 		c.Email, c.Name = o.CustomerDetails.Email, o.CustomerDetails.Name
 	}
 	pe.Customer = &c
+	pe.Checkout = checkoutDetails(o)
 	order, err := OrderFromMetadata(o.Metadata)
 	pe.Order = &order
 	if err != nil {
 		return pe, fmt.Errorf("stripe.Normalize %s: %w", pe.ProviderEventID, err)
 	}
 	return pe, nil
+}
+
+// checkoutDetails reads what the quote check needs (checkout.go).
+func checkoutDetails(o object) *catalog.CheckoutDetails {
+	d := &catalog.CheckoutDetails{
+		QuoteID: o.Metadata[MetaQuoteID], PaymentLinkID: refID(o.PaymentLink), SetupIntentID: refID(o.SetupIntent),
+	}
+	if o.TotalDetails != nil {
+		d.DiscountCents, d.TaxCents = o.TotalDetails.AmountDiscount, o.TotalDetails.AmountTax
+	}
+	return d
 }
 
 func normalizeInvoice(pe catalog.ProviderEvent, o object) (catalog.ProviderEvent, error) {

@@ -125,6 +125,8 @@ type ProviderEvent struct {
 	Livemode      bool      `json:"livemode,omitempty"`
 	Order         *Order    `json:"order,omitempty"`
 	Customer      *Customer `json:"customer,omitempty"`
+	// Checkout is the session's quote and payment details (checkout.go).
+	Checkout *CheckoutDetails `json:"checkout,omitempty"`
 	// Invalid says what the webhook could not read in this genuine event; the
 	// consumer dead-letters it for a person rather than guess.
 	Invalid string `json:"invalid,omitempty"`

@@ -86,6 +86,9 @@ type Line struct {
 	// AskedAt is when we last asked the provider about a line whose
 	// answer we no longer expect by webhook (see subscription's settle step).
 	AskedAt time.Time `firestore:"asked_at" json:"asked_at,omitzero"`
+	// TaxCents is the tax Stripe Tax added on top (a checkout with
+	// automatic tax): kept apart, never part of AmountCents or PaidCents.
+	TaxCents int64 `firestore:"tax_cents" json:"tax_cents,omitempty"`
 }
 
 // Ledger is a subscription's lines, in the order they were quoted.

@@ -17,17 +17,8 @@ type ActivationCodeIssued = catalog.ActivationCodeIssued
 // LicenseSyncOverdueData is the payload of LicenseSyncOverdue.
 type LicenseSyncOverdueData = catalog.LicenseSyncOverdue
 
-// TrialEnding is the trials' event notifications answers, by the name agreed
-// with the checkout work; the payload decodes by the agreed JSON names.
-const TrialEnding = "fulfillment.trial.ending.v1"
+// TrialEnding is the checkout function's notice that a trial ends soon.
+const TrialEnding = catalog.TrialEnding
 
-// TrialSnapshot is the payload of the trial events (TrialEnding here).
-// StartsOn and EndsOn are RFC 3339 dates (YYYY-MM-DD).
-type TrialSnapshot struct {
-	NamespaceID    string           `json:"namespace_id"`
-	PlanCode       string           `json:"plan_code"`
-	StartsOn       string           `json:"starts_on"`
-	EndsOn         string           `json:"ends_on"`
-	Contact        catalog.Customer `json:"contact"`
-	SubscriptionID string           `json:"subscription_id,omitempty"`
-}
+// TrialSnapshot is the payload of the trial events.
+type TrialSnapshot = catalog.TrialSnapshot

@@ -64,6 +64,11 @@ type Subscription struct {
 	// Currency is what the customer paid the checkout in; every later
 	// charge is in it ("usd" for subscriptions bought before it was kept).
 	Currency string `firestore:"currency" json:"currency,omitempty"`
+	// SavedPaymentFrom is the payment (or setup) intent of a checkout made
+	// through the checkout function, which saved the card for off-session
+	// renewals: renewal and change invoices are charged with it (empty for
+	// subscriptions bought otherwise).
+	SavedPaymentFrom string `firestore:"saved_payment_from" json:"saved_payment_from,omitempty"`
 	// Ledger is every charge asked for, its outcome and what it granted.
 	Ledger ledger.Ledger `firestore:"ledger" json:"ledger,omitempty"`
 	// NextReviewAt is when the renewal tick should look at this subscription

@@ -25,6 +25,8 @@ type StripeProxy struct {
 	// paid remembers invoices paid through the proxy: stripe-mock is
 	// stateless, so a later status lookup is answered as Stripe would.
 	paid map[string]bool
+	// methods are the payment methods intents saved (SavePaymentMethod).
+	methods map[string]string
 	// slow holds the answers of requests whose path ends in slowSuffix for
 	// slowFor, slowLeft more times: a Stripe that executes but answers too late.
 	slowSuffix string
@@ -74,6 +76,7 @@ func (p *StripeProxy) reset() {
 	defer p.mu.Unlock()
 	p.idem = map[string]*stored{}
 	p.paid = map[string]bool{}
+	p.methods = nil
 	p.slowLeft, p.lostLeft = 0, 0
 }
 
@@ -265,6 +268,7 @@ func (p *StripeProxy) forwardAndWrite(w http.ResponseWriter, r *http.Request, bo
 	if err == nil {
 		p.notePaid(r, resp.StatusCode)
 		respBody = p.withPaidStatus(r, respBody)
+		respBody = p.withPaymentMethod(r, respBody)
 	}
 	writeUpstream(w, resp, respBody, err)
 }

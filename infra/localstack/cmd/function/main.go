@@ -16,6 +16,7 @@ import (
 	"os"
 	"sort"
 
+	"fulfillment/functions/checkout"
 	checkoutwebhook "fulfillment/functions/checkout-webhook"
 	crmpush "fulfillment/functions/crm-push"
 	failedpaymentalerting "fulfillment/functions/failed-payment-alerting"
@@ -42,6 +43,7 @@ var setups = map[string]entrypoint.Setup{
 	seatusage.Name:             seatusage.Setup,
 	notifications.Name:         notifications.Setup,
 	licensing.Name:             licensing.Setup,
+	checkout.Name:              checkout.Setup,
 }
 
 func main() {

@@ -1,0 +1,330 @@
+package checkout_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fulfillment/functions/checkout"
+	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/gitlab"
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/oidcissuer"
+	"fulfillment/shared/testsupport/storetest"
+	"fulfillment/shared/testsupport/testdouble"
+)
+
+var (
+	stripeMock *testdouble.StripeMock
+	issuer     *oidcissuer.Issuer
+)
+
+const (
+	audience = "https://checkout.fulfillment.test"
+	caller   = "gitlab-com@fulfillment-test.iam.gserviceaccount.com"
+	jwtKey   = "gitlab-jwt-key-for-tests"
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if stripeMock, err = testdouble.StartStripeMock(context.Background(), io.Discard); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if issuer, err = oidcissuer.Start("127.0.0.1:0"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := storetest.Run(m)
+	issuer.Close()
+	stripeMock.Stop()
+	os.Exit(code)
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+var t0 = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+
+type fixture struct {
+	st     *store.Store
+	rec    *pubsub.Recorder
+	stripe *testdouble.StripeProxy
+	gitlab *testdouble.GitLab
+	clock  *testClock
+	srv    *httptest.Server
+}
+
+func setup(t testing.TB, tax bool) fixture {
+	t.Helper()
+	st := storetest.Open(t, "checkout")
+	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	gl, err := testdouble.StartGitLab("127.0.0.1:0", []byte(jwtKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gl.Close() })
+	fx := fixture{st: st, rec: &pubsub.Recorder{}, stripe: proxy, gitlab: gl, clock: &testClock{t: t0}}
+	f := checkout.New(checkout.Deps{
+		Store: st, Publisher: fx.rec, Clock: fx.clock, Logger: slog.New(slog.DiscardHandler),
+		Payments:  stripe.NewBilling("sk_test_123", proxy.URL(), 10*time.Second),
+		GitLab:    gitlab.NewClient(gl.URL(), []byte(jwtKey), nil),
+		Auth:      checkout.NewOIDC(context.Background(), issuer.URL(), issuer.JWKSURL(), audience, []string{caller}),
+		StripeTax: tax,
+	})
+	fx.srv = httptest.NewServer(f)
+	t.Cleanup(fx.srv.Close)
+	return fx
+}
+
+func purchase(mut func(map[string]any)) map[string]any {
+	p := map[string]any{
+		"namespace_id": "ns-42", "plan_code": "premium", "seats": 10, "storage_gb": 20, "term_months": 12,
+		"buyer":       map[string]any{"name": "Ada Buyer", "email": "ada@example.com", "company": "Example Inc"},
+		"success_url": "https://gitlab.example/success", "cancel_url": "https://gitlab.example/cancel",
+		"allow_promotion_codes": true,
+	}
+	if mut != nil {
+		mut(p)
+	}
+	return p
+}
+
+func (fx fixture) do(t testing.TB, method, path, token, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, fx.srv.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if key != "" {
+		req.Header.Set(checkout.IdempotencyHeader, key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func token() string { return issuer.Token(caller, audience, time.Hour) }
+
+func (fx fixture) count(t *testing.T, collection string) int {
+	t.Helper()
+	docs, err := fx.st.DB.Query(context.Background(), docstore.Query{Collection: collection})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(docs)
+}
+
+func (fx fixture) stripeCalls(path string) []testdouble.Call {
+	var out []testdouble.Call
+	for _, c := range fx.stripe.Calls() {
+		if c.Method == http.MethodPost && c.Path == path {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestCheckoutCreatesQuoteAndSession(t *testing.T) {
+	fx := setup(t, false)
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "order-1", purchase(nil))
+	if status != http.StatusCreated {
+		t.Fatalf("status = %d %v", status, ans)
+	}
+	// 10 premium seats for a year ($348 each) and 2 storage packs ($60 each).
+	if ans["total_cents"] != float64(10*34800+2*6000) || ans["currency"] != "usd" || ans["url"] == "" {
+		t.Fatalf("answer = %v", ans)
+	}
+	qid := ans["quote_id"].(string)
+	q, err := fx.st.Quote(context.Background(), nil, qid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.SessionID == "" || q.SessionID != ans["checkout_session_id"] || q.TotalCents != 360000 || q.CustomerID == "" || !q.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("stored quote = %+v", q)
+	}
+	customers := fx.stripeCalls("/v1/customers")
+	if len(customers) != 1 || customers[0].Body["email"] != "ada@example.com" {
+		t.Fatalf("customer creations = %+v", customers)
+	}
+	sessions := fx.stripeCalls("/v1/checkout/sessions")
+	if len(sessions) != 1 {
+		t.Fatalf("session creations = %d", len(sessions))
+	}
+	b := sessions[0].Body
+	want := map[string]any{
+		"mode": "payment", "customer": q.CustomerID, "client_reference_id": qid,
+		"payment_intent_data[setup_future_usage]": "off_session", "allow_promotion_codes": "true",
+		"metadata[quote_id]": qid, "metadata[plan_code]": "premium", "metadata[seats]": "10", "metadata[namespace_id]": "ns-42",
+		"metadata[storage_gb]": "20", "payment_intent_data[metadata][quote_id]": qid,
+		"line_items[0][price_data][unit_amount]": "34800", "line_items[0][quantity]": "10", "line_items[0][price_data][currency]": "usd",
+		"line_items[1][price_data][unit_amount]": "6000", "line_items[1][quantity]": "2",
+		"expires_at": fmt.Sprint(t0.Add(time.Hour).Unix()), "success_url": "https://gitlab.example/success",
+	}
+	for k, v := range want {
+		if b[k] != v {
+			t.Errorf("session %s = %v, want %v", k, b[k], v)
+		}
+	}
+	if _, ok := b["automatic_tax[enabled]"]; ok {
+		t.Errorf("automatic tax asked for with Stripe Tax off")
+	}
+	if sessions[0].Headers["Idempotency-Key"] != "checkout-session-"+qid {
+		t.Errorf("session Idempotency-Key = %q", sessions[0].Headers["Idempotency-Key"])
+	}
+
+	// The same key again: the same session, nothing new at Stripe.
+	status, again := fx.do(t, "POST", "/checkouts", token(), "order-1", purchase(nil))
+	if status != http.StatusOK || again["checkout_session_id"] != ans["checkout_session_id"] || again["quote_id"] != qid {
+		t.Fatalf("repeat = %d %v", status, again)
+	}
+	if n := len(fx.stripeCalls("/v1/checkout/sessions")); n != 1 {
+		t.Fatalf("session creations after repeat = %d", n)
+	}
+	// The same key for another purchase is refused.
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "order-1", purchase(func(p map[string]any) { p["seats"] = 11 })); status != http.StatusConflict {
+		t.Fatalf("key reused: status = %d", status)
+	}
+	if n := fx.count(t, store.Quotes); n != 1 {
+		t.Fatalf("quotes = %d", n)
+	}
+}
+
+func TestCheckoutStripeTaxAsksForAutomaticTax(t *testing.T) {
+	fx := setup(t, true)
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "taxed", purchase(nil)); status != http.StatusCreated || ans["tax_added_at_checkout"] != true {
+		t.Fatalf("status = %d %v", status, ans)
+	}
+	b := fx.stripeCalls("/v1/checkout/sessions")[0].Body
+	if b["automatic_tax[enabled]"] != "true" || b["line_items[0][price_data][tax_behavior]"] != "exclusive" || b["customer_update[address]"] != "auto" {
+		t.Fatalf("session = %v", b)
+	}
+}
+
+func TestCheckoutReusesTheNamespacesCustomer(t *testing.T) {
+	fx := setup(t, false)
+	old := &subscription.Subscription{ID: "sub-old", Status: subscription.Expired, Order: catalog.Order{NamespaceID: "ns-42"},
+		Customer: catalog.Customer{ProviderCustomerID: "cus_existing"}}
+	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, old.ID, old); err != nil {
+		t.Fatal(err)
+	}
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "again", purchase(nil)); status != http.StatusCreated {
+		t.Fatalf("status = %d %v", status, ans)
+	}
+	if n := len(fx.stripeCalls("/v1/customers")); n != 0 {
+		t.Fatalf("customers created = %d, want the existing one reused", n)
+	}
+	if c := fx.stripeCalls("/v1/checkout/sessions")[0].Body["customer"]; c != "cus_existing" {
+		t.Fatalf("session customer = %v", c)
+	}
+}
+
+func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
+	fx := setup(t, false)
+	active := &subscription.Subscription{ID: "sub-live", Status: subscription.Active, Order: catalog.Order{NamespaceID: "ns-paid"}}
+	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, active.ID, active); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		token string
+		key   string
+		body  map[string]any
+		want  int
+	}{
+		{"unknown plan", token(), "k1", purchase(func(p map[string]any) { p["plan_code"] = "gold" }), http.StatusUnprocessableEntity},
+		{"zero seats", token(), "k2", purchase(func(p map[string]any) { p["seats"] = 0 }), http.StatusUnprocessableEntity},
+		{"too many seats", token(), "k3", purchase(func(p map[string]any) { p["seats"] = catalog.MaxSeats + 1 }), http.StatusUnprocessableEntity},
+		{"missing e-mail", token(), "k4", purchase(func(p map[string]any) { p["buyer"] = map[string]any{"name": "Ada"} }), http.StatusBadRequest},
+		{"bad e-mail", token(), "k5", purchase(func(p map[string]any) { p["buyer"] = map[string]any{"name": "Ada", "email": "nope"} }), http.StatusBadRequest},
+		{"no success url", token(), "k6", purchase(func(p map[string]any) { delete(p, "success_url") }), http.StatusBadRequest},
+		{"no idempotency key", token(), "", purchase(nil), http.StatusBadRequest},
+		{"active subscription", token(), "k7", purchase(func(p map[string]any) { p["namespace_id"] = "ns-paid" }), http.StatusConflict},
+		{"unauthenticated", "", "k8", purchase(nil), http.StatusUnauthorized},
+		{"forged token", issuer.Forged(caller, audience), "k9", purchase(nil), http.StatusUnauthorized},
+		{"wrong audience", issuer.Token(caller, "https://elsewhere", time.Hour), "k10", purchase(nil), http.StatusUnauthorized},
+		{"expired token", issuer.Token(caller, audience, -time.Minute), "k11", purchase(nil), http.StatusUnauthorized},
+		{"caller not allowed", issuer.Token("intruder@example.com", audience, time.Hour), "k12", purchase(nil), http.StatusUnauthorized},
+		{"garbage token", "not-a-jwt", "k13", purchase(nil), http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		status, ans := fx.do(t, "POST", "/checkouts", c.token, c.key, c.body)
+		if status != c.want || ans["detail"] == "" {
+			t.Errorf("%s: status = %d %v, want %d with a detail", c.name, status, ans, c.want)
+		}
+	}
+	if n := fx.count(t, store.Quotes); n != 0 {
+		t.Fatalf("quotes stored for refused requests: %d", n)
+	}
+	if calls := fx.stripe.Calls(); len(calls) != 0 {
+		t.Fatalf("Stripe called for refused requests: %+v", calls[0])
+	}
+}
+
+func TestCheckoutStripeDownAnswers502AndRetryFinishes(t *testing.T) {
+	fx := setup(t, false)
+	fx.stripe.FailNext(1, http.StatusBadRequest) // an answer stripe-go does not retry
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "flaky", purchase(nil)); status != http.StatusBadGateway {
+		t.Fatalf("status = %d, want 502", status)
+	}
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "flaky", purchase(nil))
+	if status != http.StatusCreated || ans["checkout_session_id"] == "" {
+		t.Fatalf("retry = %d %v", status, ans)
+	}
+	if n := fx.count(t, store.Quotes); n != 1 {
+		t.Fatalf("quotes = %d", n)
+	}
+	if !strings.HasPrefix(ans["quote_id"].(string), "q_") {
+		t.Fatalf("quote id = %v", ans["quote_id"])
+	}
+}
+
+// A retry too late for Stripe's 30-minute minimum session expiry is told
+// to quote afresh with a new key.
+func TestCheckoutRetryTooLateToFinishTheQuoteIsRefused(t *testing.T) {
+	fx := setup(t, false)
+	fx.stripe.FailNext(1, http.StatusBadRequest)
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "late", purchase(nil)); status != http.StatusBadGateway {
+		t.Fatalf("status = %d, want 502", status)
+	}
+	fx.clock.Set(t0.Add(45 * time.Minute))
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "late", purchase(nil)); status != http.StatusConflict || ans["error"] != "quote_expired" {
+		t.Fatalf("late retry = %d %v", status, ans)
+	}
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "late-2", purchase(nil)); status != http.StatusCreated {
+		t.Fatalf("new key = %d", status)
+	}
+}

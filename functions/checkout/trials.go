@@ -1,0 +1,275 @@
+package checkout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"time"
+
+	"fulfillment/shared/adapters/gitlab"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/cloudevent"
+)
+
+// TrialRequest is the body of POST /trials.
+type TrialRequest struct {
+	NamespaceID string           `json:"namespace_id"`
+	PlanCode    string           `json:"plan_code,omitempty"` // default: the trial policy's
+	Contact     catalog.Customer `json:"contact"`
+}
+
+// TrialAnswer describes a trial.
+type TrialAnswer struct {
+	NamespaceID string `json:"namespace_id"`
+	PlanCode    string `json:"plan_code"`
+	Status      string `json:"status"`
+	StartsOn    string `json:"starts_on"`
+	EndsOn      string `json:"ends_on"`
+}
+
+func trialAnswer(t store.Trial) TrialAnswer {
+	return TrialAnswer{NamespaceID: t.NamespaceID, PlanCode: t.PlanCode, Status: t.Status,
+		StartsOn: t.StartsOn.Format(time.DateOnly), EndsOn: t.EndsOn.Format(time.DateOnly)}
+}
+
+// startTrial handles POST /trials: 400 for a body it cannot read, 422 for
+// an unknown plan, 409 when the namespace had a trial or has a running paid
+// subscription, 502 when GitLab fails (retry), 201 with the trial.
+func (f *Function) startTrial(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var req TrialRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		reply(w, http.StatusBadRequest, problem("body", "malformed trial request"))
+		return
+	}
+	if req.NamespaceID == "" {
+		reply(w, http.StatusBadRequest, problem("invalid_request", "namespace_id is required"))
+		return
+	}
+	if a, err := mail.ParseAddress(req.Contact.Email); err != nil || a.Address != req.Contact.Email {
+		reply(w, http.StatusBadRequest, problem("invalid_request", "contact.email must be an e-mail address"))
+		return
+	}
+	if req.PlanCode == "" {
+		req.PlanCode = f.d.Trial.PlanCode
+	}
+	if _, err := catalog.LookupPlan(req.PlanCode); err != nil {
+		reply(w, http.StatusUnprocessableEntity, problem("invalid_order", err.Error()))
+		return
+	}
+	running, _, err := f.eligibility(ctx, catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: req.NamespaceID})
+	if err != nil {
+		f.unavailable(w, r, "eligibility", err)
+		return
+	}
+	if running != "" {
+		reply(w, http.StatusConflict, problem("already_subscribed", "the namespace has a running subscription ("+running+")"))
+		return
+	}
+	now := f.d.Clock.Now().UTC()
+	start := now.Truncate(24 * time.Hour)
+	t, created, err := f.d.Store.CreateTrial(ctx, store.Trial{
+		NamespaceID: req.NamespaceID, PlanCode: req.PlanCode, StartsOn: start, EndsOn: start.AddDate(0, 0, f.d.Trial.Days),
+		Status: store.TrialStarting, Contact: req.Contact, Caller: callerOf(ctx), UpdatedAt: now,
+	})
+	if err != nil {
+		f.unavailable(w, r, "trial", err)
+		return
+	}
+	if !created && t.Status != store.TrialStarting {
+		reply(w, http.StatusConflict, problem("trial_used", "the namespace had its trial ("+t.Status+")"))
+		return
+	}
+	// Provision, then announce, then mark active: a failure in between
+	// leaves it starting, and a retry (same namespace) finishes it.
+	if err := f.provisionTrial(ctx, t); err != nil {
+		f.d.Logger.ErrorContext(ctx, "trial not provisioned", "namespace_id", t.NamespaceID, "error", err.Error())
+		reply(w, http.StatusBadGateway, problem("gitlab", "the trial could not be provisioned: retry"))
+		return
+	}
+	if err := f.announceTrial(ctx, catalog.TrialStarted, "trial-started-"+t.NamespaceID, t); err != nil {
+		f.unavailable(w, r, "trial announcement", err)
+		return
+	}
+	t, err = f.d.Store.UpdateTrial(ctx, t.NamespaceID, func(t *store.Trial) error {
+		if t.Status == store.TrialStarting {
+			t.Status, t.UpdatedAt = store.TrialActive, now
+		}
+		return nil
+	})
+	if err != nil {
+		f.unavailable(w, r, "trial", err)
+		return
+	}
+	f.d.Logger.InfoContext(ctx, "trial started", "namespace_id", t.NamespaceID, "plan_code", t.PlanCode, "ends_on", t.EndsOn.Format(time.DateOnly))
+	reply(w, http.StatusCreated, trialAnswer(t))
+}
+
+// provisionTrial gives the namespace the trial's plan with GitLab's trial fields.
+func (f *Function) provisionTrial(ctx context.Context, t store.Trial) error {
+	return f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
+		PlanCode: t.PlanCode, StartDate: t.StartsOn.Format(time.DateOnly), EndDate: t.EndsOn.Format(time.DateOnly),
+		Trial: true, TrialStartsOn: t.StartsOn.Format(time.DateOnly), TrialEndsOn: t.EndsOn.Format(time.DateOnly),
+		PurchaseXID: "trial-" + t.NamespaceID,
+	}})
+}
+
+// Eligibility is the answer of GET /trials/eligibility.
+type Eligibility struct {
+	NamespaceID           string       `json:"namespace_id"`
+	CanStartTrial         bool         `json:"can_start_trial"`
+	HasActiveSubscription bool         `json:"has_active_subscription"`
+	SubscriptionID        string       `json:"subscription_id,omitempty"`
+	Trial                 *TrialAnswer `json:"trial,omitempty"`
+}
+
+// trialEligibility handles GET /trials/eligibility?namespace_id=N.
+func (f *Function) trialEligibility(w http.ResponseWriter, r *http.Request) {
+	ns := r.URL.Query().Get("namespace_id")
+	if ns == "" {
+		reply(w, http.StatusBadRequest, problem("invalid_request", "namespace_id is required"))
+		return
+	}
+	running, _, err := f.eligibility(r.Context(), catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: ns})
+	if err != nil {
+		f.unavailable(w, r, "eligibility", err)
+		return
+	}
+	t, found, err := f.d.Store.Trial(r.Context(), ns)
+	if err != nil {
+		f.unavailable(w, r, "trial", err)
+		return
+	}
+	e := Eligibility{NamespaceID: ns, HasActiveSubscription: running != "", SubscriptionID: running,
+		CanStartTrial: running == "" && (!found || t.Status == store.TrialStarting)}
+	if found {
+		a := trialAnswer(t)
+		e.Trial = &a
+	}
+	reply(w, http.StatusOK, e)
+}
+
+// TickResult is the answer of POST /trials/tick.
+type TickResult struct {
+	Converted int `json:"converted"`
+	Extended  int `json:"extended"`
+	Ending    int `json:"ending"`
+	Ended     int `json:"ended"`
+	Failed    int `json:"failed"`
+}
+
+// trialTick handles POST /trials/tick (Cloud Scheduler, daily): each
+// active trial whose namespace bought a plan is converted (GitLab already
+// has the paid plan, so access never lapses), an operator's extension is
+// sent to GitLab and announced, a trial near its end is announced once,
+// and a trial past its end returns the namespace to free. Failures are
+// counted and retried by the next tick; 503 when any failed.
+func (f *Function) trialTick(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	trials, err := f.d.Store.TrialsIn(ctx, store.TrialActive)
+	if err != nil {
+		f.unavailable(w, r, "trial list", err)
+		return
+	}
+	var res TickResult
+	now := f.d.Clock.Now().UTC()
+	for _, t := range trials {
+		if err := f.tickTrial(ctx, t, now, &res); err != nil {
+			res.Failed++
+			f.d.Logger.ErrorContext(ctx, "trial tick failed", "namespace_id", t.NamespaceID, "error", err.Error())
+		}
+	}
+	status := http.StatusOK
+	if res.Failed > 0 {
+		status = http.StatusServiceUnavailable
+	}
+	reply(w, status, res)
+}
+
+func (f *Function) tickTrial(ctx context.Context, t store.Trial, now time.Time, res *TickResult) error {
+	running, _, err := f.eligibility(ctx, catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: t.NamespaceID})
+	if err != nil {
+		return err
+	}
+	if running != "" {
+		t.SubscriptionID = running
+		if err := f.announceTrial(ctx, catalog.TrialConverted, "trial-converted-"+t.NamespaceID, t); err != nil {
+			return err
+		}
+		res.Converted++
+		return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Status, s.SubscriptionID = store.TrialConverted, running })
+	}
+	if !now.Before(t.EndsOn) {
+		err := f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
+			PlanCode: "free", Trial: false, PurchaseXID: "trial-" + t.NamespaceID + "-ended",
+		}})
+		if err != nil {
+			return err
+		}
+		if err := f.announceTrial(ctx, catalog.TrialEnded, "trial-ended-"+t.NamespaceID, t); err != nil {
+			return err
+		}
+		res.Ended++
+		return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Status = store.TrialEnded })
+	}
+	if t.Unsynced {
+		if err := f.provisionTrial(ctx, t); err != nil {
+			return err
+		}
+		id := "trial-extended-" + t.NamespaceID + "-" + strconv.Itoa(len(t.Extensions))
+		if err := f.announceTrial(ctx, catalog.TrialExtended, id, t); err != nil {
+			return err
+		}
+		res.Extended++
+		ends := t.EndsOn
+		if err := f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Unsynced = s.Unsynced && !s.EndsOn.Equal(ends) }); err != nil {
+			return err
+		}
+	}
+	notice := t.EndsOn.AddDate(0, 0, -f.d.Trial.EndingNoticeDays)
+	if !now.Before(notice) && !t.EndingNoticeFor.Equal(t.EndsOn) {
+		id := "trial-ending-" + t.NamespaceID + "-" + t.EndsOn.Format(time.DateOnly)
+		if err := f.announceTrial(ctx, catalog.TrialEnding, id, t); err != nil {
+			return err
+		}
+		res.Ending++
+		ends := t.EndsOn
+		return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.EndingNoticeFor = ends })
+	}
+	return nil
+}
+
+func (f *Function) setTrial(ctx context.Context, ns string, now time.Time, edit func(*store.Trial)) error {
+	_, err := f.d.Store.UpdateTrial(ctx, ns, func(t *store.Trial) error {
+		if t.Status != store.TrialActive {
+			return errors.New("trial is no longer active")
+		}
+		edit(t)
+		t.UpdatedAt = now
+		return nil
+	})
+	return err
+}
+
+// announceTrial publishes a trial event; its id is derived from what it
+// announces, so a retried tick publishes the same event again.
+func (f *Function) announceTrial(ctx context.Context, typ, id string, t store.Trial) error {
+	ce, err := cloudevent.New(ctx, id, catalog.SourceCheckout, typ, t.NamespaceID, t.Snapshot())
+	if err != nil {
+		return err
+	}
+	if err := f.d.Publisher.Publish(ctx, catalog.TopicSubscriptionEvents, ce); err != nil {
+		return fmt.Errorf("checkout.announceTrial %s: %w", typ, err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package checkout_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
+)
+
+func trialRequest(ns string) map[string]any {
+	return map[string]any{"namespace_id": ns, "contact": map[string]any{"email": "owner@example.com", "name": "Owner"}}
+}
+
+func (fx fixture) trialEvents(t *testing.T, typ string) []catalog.TrialSnapshot {
+	t.Helper()
+	var out []catalog.TrialSnapshot
+	for _, e := range fx.rec.On(catalog.TopicSubscriptionEvents) {
+		if e.Type() != typ {
+			continue
+		}
+		var s catalog.TrialSnapshot
+		if err := json.Unmarshal(e.Data(), &s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestTrialStartsOncePerNamespaceWithGitLabTrialFields(t *testing.T) {
+	fx := setup(t, false)
+	status, e := fx.do(t, "GET", "/trials/eligibility?namespace_id=ns-7", token(), "", nil)
+	if status != http.StatusOK || e["can_start_trial"] != true || e["has_active_subscription"] != false {
+		t.Fatalf("eligibility = %d %v", status, e)
+	}
+	status, ans := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-7"))
+	if status != http.StatusCreated || ans["plan_code"] != "ultimate" || ans["starts_on"] != "2026-03-02" || ans["ends_on"] != "2026-04-01" {
+		t.Fatalf("start = %d %v", status, ans)
+	}
+	calls := fx.gitlab.Provisions()
+	if len(calls) != 1 {
+		t.Fatalf("GitLab provisions = %d", len(calls))
+	}
+	bp := calls[0].Body["provision"].(map[string]any)["base_product"].(map[string]any)
+	if bp["plan_code"] != "ultimate" || bp["trial"] != true || bp["trial_starts_on"] != "2026-03-02" || bp["trial_ends_on"] != "2026-04-01" {
+		t.Fatalf("GitLab base_product = %v", bp)
+	}
+	if ns, _ := fx.gitlab.Namespace("ns-7"); ns.Subscription["trial"] != true {
+		t.Fatalf("GitLab namespace = %v", ns.Subscription)
+	}
+	if got := fx.trialEvents(t, catalog.TrialStarted); len(got) != 1 || got[0].Contact.Email != "owner@example.com" || got[0].EndsOn != "2026-04-01" {
+		t.Fatalf("trial.started = %+v", got)
+	}
+	// A second trial for the namespace is refused, and nothing is called.
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-7")); status != http.StatusConflict {
+		t.Fatalf("second trial: status = %d", status)
+	}
+	if n := len(fx.gitlab.Provisions()); n != 1 {
+		t.Fatalf("GitLab provisions after refusal = %d", n)
+	}
+	status, e = fx.do(t, "GET", "/trials/eligibility?namespace_id=ns-7", token(), "", nil)
+	if status != http.StatusOK || e["can_start_trial"] != false || e["trial"].(map[string]any)["status"] != store.TrialActive {
+		t.Fatalf("eligibility after = %d %v", status, e)
+	}
+	// Unauthenticated: refused before anything.
+	if status, _ := fx.do(t, "POST", "/trials", "", "", trialRequest("ns-8")); status != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated trial: status = %d", status)
+	}
+	if _, found, _ := fx.st.Trial(context.Background(), "ns-8"); found {
+		t.Fatal("trial stored for an unauthenticated request")
+	}
+}
+
+func TestTrialRefusedForAPayingNamespace(t *testing.T) {
+	fx := setup(t, false)
+	fx.activeSubscription(t, "sub-paid", "ns-paid")
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-paid")); status != http.StatusConflict {
+		t.Fatalf("status = %d", status)
+	}
+	if len(fx.gitlab.Provisions()) != 0 {
+		t.Fatal("GitLab called")
+	}
+}
+
+func (fx fixture) activeSubscription(t *testing.T, id, ns string) {
+	t.Helper()
+	s := &subscription.Subscription{ID: id, Status: subscription.Active, Order: catalog.Order{PlanCode: "ultimate", Seats: 5, NamespaceID: ns, Deployment: catalog.DeploymentSaaS}}
+	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, id, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTrialEndingNoticeThenEndReturnsToFree(t *testing.T) {
+	fx := setup(t, false)
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-9")); status != http.StatusCreated {
+		t.Fatalf("start = %d", status)
+	}
+	tick := func() map[string]any {
+		t.Helper()
+		status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil)
+		if status != http.StatusOK {
+			t.Fatalf("tick = %d %v", status, res)
+		}
+		return res
+	}
+	if res := tick(); res["ending"] != float64(0) || res["ended"] != float64(0) {
+		t.Fatalf("first tick = %v", res)
+	}
+	fx.clock.Set(time.Date(2026, 3, 25, 6, 0, 0, 0, time.UTC)) // 7 days before the end
+	if res := tick(); res["ending"] != float64(1) {
+		t.Fatalf("notice tick = %v", res)
+	}
+	if res := tick(); res["ending"] != float64(0) {
+		t.Fatalf("notice repeated: %v", res)
+	}
+	fx.clock.Set(time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC))
+	if res := tick(); res["ended"] != float64(1) {
+		t.Fatalf("end tick = %v", res)
+	}
+	ns, _ := fx.gitlab.Namespace("ns-9")
+	if ns.Subscription["plan_code"] != "free" || ns.Subscription["trial"] != false {
+		t.Fatalf("GitLab after the end = %v", ns.Subscription)
+	}
+	if len(fx.trialEvents(t, catalog.TrialEnding)) != 1 || len(fx.trialEvents(t, catalog.TrialEnded)) != 1 {
+		t.Fatalf("events = %v", fx.rec.On(catalog.TopicSubscriptionEvents))
+	}
+	tr, _, _ := fx.st.Trial(context.Background(), "ns-9")
+	if tr.Status != store.TrialEnded {
+		t.Fatalf("trial = %+v", tr)
+	}
+}
+
+func TestTrialConvertedByAPurchaseKeepsAccess(t *testing.T) {
+	fx := setup(t, false)
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-10")); status != http.StatusCreated {
+		t.Fatalf("start = %d", status)
+	}
+	// Buying during the trial is allowed: the trial is not a subscription.
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "buy-10", purchase(func(p map[string]any) { p["namespace_id"] = "ns-10" })); status != http.StatusCreated {
+		t.Fatalf("checkout during the trial = %d %v", status, ans)
+	}
+	fx.activeSubscription(t, "sub-cs_10", "ns-10")            // the completion activated it
+	fx.clock.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)) // after the trial's end
+	status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil)
+	if status != http.StatusOK || res["converted"] != float64(1) || res["ended"] != float64(0) {
+		t.Fatalf("tick = %d %v", status, res)
+	}
+	for _, c := range fx.gitlab.Provisions() {
+		if bp := c.Body["provision"].(map[string]any)["base_product"].(map[string]any); bp["plan_code"] == "free" {
+			t.Fatalf("namespace returned to free although bought: %v", bp)
+		}
+	}
+	got := fx.trialEvents(t, catalog.TrialConverted)
+	if len(got) != 1 || got[0].SubscriptionID != "sub-cs_10" {
+		t.Fatalf("trial.converted = %+v", got)
+	}
+}
+
+func TestTrialExtensionIsRecordedSentAndAnnounced(t *testing.T) {
+	fx := setup(t, false)
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-11")); status != http.StatusCreated {
+		t.Fatalf("start = %d", status)
+	}
+	if _, err := fx.st.ExtendTrial(context.Background(), "ns-11", 14, "support@example.com", "ticket 123: evaluation delayed", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.st.ExtendTrial(context.Background(), "ns-11", 5, "", "", t0); err == nil {
+		t.Fatal("an extension without who and why was accepted")
+	}
+	status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil)
+	if status != http.StatusOK || res["extended"] != float64(1) {
+		t.Fatalf("tick = %d %v", status, res)
+	}
+	ns, _ := fx.gitlab.Namespace("ns-11")
+	if ns.Subscription["trial_ends_on"] != "2026-04-15" {
+		t.Fatalf("GitLab trial_ends_on = %v", ns.Subscription["trial_ends_on"])
+	}
+	got := fx.trialEvents(t, catalog.TrialExtended)
+	if len(got) != 1 || got[0].ExtendedBy != "support@example.com" || got[0].Reason == "" || got[0].EndsOn != "2026-04-15" {
+		t.Fatalf("trial.extended = %+v", got)
+	}
+	tr, _, _ := fx.st.Trial(context.Background(), "ns-11")
+	if tr.Unsynced || len(tr.Extensions) != 1 || tr.Extensions[0].Days != 14 {
+		t.Fatalf("trial = %+v", tr)
+	}
+}

@@ -1,0 +1,165 @@
+package paymentresult
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/quote"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/testsupport/storetest"
+)
+
+// quoted stores quote q_1 for session cs_q: $1,740 (5 premium seats), valid for an hour after t0.
+func quotedFixture(t *testing.T, policy QuotePolicy) fixture {
+	t.Helper()
+	st := storetest.Open(t, "prq")
+	rec := &pubsub.Recorder{}
+	f := New(Deps{Store: st, Publisher: rec, DeadLetterTopic: deadLetterTopic, Logger: slog.New(slog.DiscardHandler), Quotes: policy})
+	q := store.Quote{ID: "q_1", Order: *order("premium"), Currency: "usd", TotalCents: 174000, CreatedAt: t0.Add(-time.Minute),
+		ExpiresAt: t0.Add(time.Hour), Status: store.QuoteSession, SessionID: "cs_q", CustomerID: "cus_1"}
+	if _, _, err := st.CreateQuote(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{st: st, rec: rec, f: f}
+}
+
+func quotedCheckout(t *testing.T, id, session string, paid, discount int64, currency string, at time.Time, d *catalog.CheckoutDetails) event.Event {
+	if d == nil {
+		d = &catalog.CheckoutDetails{QuoteID: "q_1"}
+	}
+	d.DiscountCents = discount
+	return providerEvent(t, id, catalog.CheckoutCompleted, catalog.ProviderEvent{
+		OccurredAt: at, SubscriptionID: "sub-" + session, CheckoutSessionID: session, PaymentStatus: "paid", PaymentIntentID: "pi_" + session,
+		AmountCents: paid, Currency: currency, Order: order("premium"), Checkout: d,
+		Customer: &catalog.Customer{ProviderCustomerID: "cus_1", Email: "a@example.com"},
+	})
+}
+
+func TestCompletionMatchingItsQuoteIsProvisioned(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	fx.handle(t, quotedCheckout(t, "evt_exact", "cs_q", 174000, 0, "usd", t0, nil))
+	// Renewals charge the card this checkout saved.
+	if s := fx.sub(t, "sub-cs_q"); s.Status != "active" || s.SavedPaymentFrom != "pi_cs_q" {
+		t.Fatalf("status = %s, saved payment from %q", s.Status, s.SavedPaymentFrom)
+	}
+}
+
+func TestCompletionWithPromotionDiscountIsProvisioned(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	ev := quotedCheckout(t, "evt_promo", "cs_q", 174000-17400, 17400, "usd", t0, nil)
+	fx.handle(t, ev)
+	if s := fx.sub(t, "sub-cs_q"); s.Status != "active" {
+		t.Fatalf("status = %s", s.Status)
+	}
+}
+
+func TestCompletionsNotMatchingTheirQuoteAreRefusedRecordedAndDeadLettered(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		session  string
+		paid     int64
+		currency string
+		at       time.Time
+		details  *catalog.CheckoutDetails
+		reason   string
+	}{
+		{"amount below the quote", "cs_q", 100, "usd", t0, nil, quote.ReasonAmountMismatch},
+		{"another currency", "cs_q", 174000, "eur", t0, nil, quote.ReasonCurrencyMismatch},
+		{"expired quote", "cs_q", 174000, "usd", t0.Add(2 * time.Hour), nil, quote.ReasonExpired},
+		{"session we did not create, quote id copied", "cs_forged", 174000, "usd", t0, nil, quote.ReasonForeignSession},
+		{"unknown quote", "cs_q", 174000, "usd", t0, &catalog.CheckoutDetails{QuoteID: "q_nope"}, quote.ReasonUnknownQuote},
+		{"session without a quote", "cs_plain", 174000, "usd", t0, &catalog.CheckoutDetails{}, quote.ReasonNoQuote},
+		{"payment link not allowed", "cs_link", 174000, "usd", t0, &catalog.CheckoutDetails{PaymentLinkID: "plink_other"}, quote.ReasonNoQuote},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fx := quotedFixture(t, QuotePolicy{Require: true, PaymentLinks: []string{"plink_ok"}})
+			ev := quotedCheckout(t, "evt_1", c.session, c.paid, 0, c.currency, c.at, c.details)
+			fx.handle(t, ev)
+			fx.handle(t, ev) // a redelivery changes nothing
+			if _, err := fx.st.Subscription(context.Background(), nil, "sub-"+c.session); !store.IsNotFound(err) {
+				t.Fatalf("subscription provisioned: err = %v", err)
+			}
+			r, found, err := fx.st.CheckoutRefusalOf(context.Background(), c.session)
+			if err != nil || !found || r.Reason != c.reason || r.PaidCents != c.paid {
+				t.Fatalf("refusal = %+v found=%v err=%v, want reason %s", r, found, err, c.reason)
+			}
+			var mismatches []catalog.QuoteMismatch
+			for _, e := range fx.rec.On(catalog.TopicSubscriptionEvents) {
+				if e.Type() == catalog.CheckoutQuoteMismatch {
+					var m catalog.QuoteMismatch
+					_ = json.Unmarshal(e.Data(), &m)
+					mismatches = append(mismatches, m)
+				}
+				if e.Type() == catalog.SubscriptionActivated {
+					t.Fatalf("activated: %v", e)
+				}
+			}
+			if len(mismatches) == 0 || mismatches[0].Reason != c.reason || mismatches[0].CheckoutSessionID != c.session {
+				t.Fatalf("quote_mismatch events = %+v", mismatches)
+			}
+			if c.reason == quote.ReasonAmountMismatch && mismatches[0].ExpectedCents != 174000 {
+				t.Fatalf("expected_cents = %d", mismatches[0].ExpectedCents)
+			}
+			if dl := fx.rec.On(deadLetterTopic); len(dl) == 0 {
+				t.Fatal("not dead-lettered")
+			}
+			if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(ev)); !found {
+				t.Fatal("no dead_letters record")
+			}
+		})
+	}
+}
+
+func TestAllowedPaymentLinkAndNoRequirementProvisionWithoutQuote(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true, PaymentLinks: []string{"plink_ok"}})
+	fx.handle(t, quotedCheckout(t, "evt_link", "cs_link", 5000, 0, "usd", t0, &catalog.CheckoutDetails{PaymentLinkID: "plink_ok"}))
+	if s := fx.sub(t, "sub-cs_link"); s.Status != "active" {
+		t.Fatalf("status = %s", s.Status)
+	}
+	lax := quotedFixture(t, QuotePolicy{})
+	lax.handle(t, quotedCheckout(t, "evt_plain", "cs_plain", 5000, 0, "usd", t0, &catalog.CheckoutDetails{}))
+	if s := lax.sub(t, "sub-cs_plain"); s.Status != "active" {
+		t.Fatalf("status = %s", s.Status)
+	}
+	// Without the requirement a session with a quote id is still checked.
+	lax.handle(t, quotedCheckout(t, "evt_low", "cs_q", 1, 0, "usd", t0, nil))
+	if _, found, _ := lax.st.CheckoutRefusalOf(context.Background(), "cs_q"); !found {
+		t.Fatal("a quoted session paid below its quote was provisioned")
+	}
+}
+
+// With Stripe Tax the quote's total plus the tax Stripe added is paid; the
+// ledger keeps the tax apart from the price.
+func TestTaxIsAcceptedOnTopOfTheQuoteAndKeptApart(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	q, err := fx.st.Quote(context.Background(), nil, "q_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Tax = true
+	if err := fx.st.SaveQuote(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, quotedCheckout(t, "evt_tax", "cs_q", 174000+13920, 0, "usd", t0, &catalog.CheckoutDetails{QuoteID: "q_1", TaxCents: 13920}))
+	s := fx.sub(t, "sub-cs_q")
+	ln := s.Ledger.Find("purchase-cs_q")
+	if s.Status != "active" || ln == nil || ln.AmountCents != 174000 || ln.PaidCents != 174000 || ln.TaxCents != 13920 {
+		t.Fatalf("status %s, purchase line %+v", s.Status, ln)
+	}
+}

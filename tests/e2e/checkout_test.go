@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"fulfillment/infra/demo"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/quote"
+	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/testdouble"
+)
+
+// postCheckout calls the checkout API as the local GitLab.com caller.
+func postCheckout(t *testing.T, path, key string, body any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, stack.URLs["checkout"]+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+stack.CheckoutToken())
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// A purchase made through the checkout API: the quote's lines reach Stripe
+// in the session request, the signed completion for that session activates
+// and provisions it, a forged session copying its quote id is refused, and
+// the renewal is charged off-session with the card the checkout saved.
+func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.T) {
+	ns := uniq("ns")
+	status, ans := postCheckout(t, "/checkouts", uniq("order"), map[string]any{
+		"namespace_id": ns, "plan_code": "premium", "seats": 7, "compute_minutes": 2000, "term_months": 12,
+		"buyer":       map[string]any{"name": "E2E Buyer", "email": "buyer@example.com", "company": "E2E Inc"},
+		"success_url": "https://gitlab.example/ok", "cancel_url": "https://gitlab.example/cancel",
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("checkout = %d %v", status, ans)
+	}
+	qid := ans["quote_id"].(string)
+	q, err := stack.Store.Quote(background, nil, qid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTotal := int64(7*34800 + 2*1000)
+	if q.TotalCents != wantTotal || q.SessionID == "" || q.CustomerID == "" {
+		t.Fatalf("quote = %+v", q)
+	}
+
+	// What stripe-mock was asked for.
+	var session *testdouble.Call
+	for _, c := range stack.Stripe.Calls() {
+		if c.Method == "POST" && c.Path == "/v1/checkout/sessions" && c.Headers["Idempotency-Key"] == "checkout-session-"+qid {
+			session = &c
+		}
+	}
+	if session == nil {
+		t.Fatal("no checkout session request for the quote")
+	}
+	for k, v := range map[string]any{
+		"mode": "payment", "customer": q.CustomerID, "metadata[quote_id]": qid, "metadata[namespace_id]": ns,
+		"payment_intent_data[setup_future_usage]": "off_session",
+		"line_items[0][price_data][unit_amount]": "34800", "line_items[0][quantity]": "7",
+		"line_items[1][price_data][unit_amount]": "1000", "line_items[1][quantity]": "2",
+		"line_items[0][price_data][currency]": "usd",
+	} {
+		if session.Body[k] != v {
+			t.Errorf("session request %s = %v, want %v", k, session.Body[k], v)
+		}
+	}
+	customers := 0
+	for _, c := range stack.Stripe.Calls() {
+		if c.Method == "POST" && c.Path == "/v1/customers" && c.Headers["Idempotency-Key"] == "customer-"+qid {
+			customers++
+		}
+	}
+	if customers != 1 {
+		t.Fatalf("customer creations for the quote = %d", customers)
+	}
+
+	completion := func(sessionID string, amount int64) []byte {
+		return stripe.NewEvent(uniq("evt"), "checkout.session.completed", time.Now(),
+			stripe.CheckoutSession(sessionID, q.CustomerID, "buyer@example.com", "paid", amount, stripe.OrderMetadata(qid, q.Order)))
+	}
+	// A session we did not create, carrying the quote's id: refused, recorded.
+	forged := uniq("cs_forged")
+	mustAccept(t, completion(forged, wantTotal))
+	eventually(t, 20*time.Second, "forged session refused", func() (bool, string) {
+		r, found, err := stack.Store.CheckoutRefusalOf(background, forged)
+		return found && r.Reason == quote.ReasonForeignSession, fmt.Sprint(r, err)
+	})
+	if _, err := stack.Store.Subscription(background, nil, stripe.SubscriptionIDForCheckout(forged)); !store.IsNotFound(err) {
+		t.Fatalf("forged session provisioned: %v", err)
+	}
+	// failed-payment-alerting pages on the refusal. The alert doubles are
+	// shared with the other tests, which count every call: wait for this
+	// page, then clear them.
+	eventually(t, 20*time.Second, "the refusal paged", func() (bool, string) {
+		for _, c := range stack.PagerDuty.Calls() {
+			if strings.Contains(fmt.Sprint(c.Body), forged) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(stack.PagerDuty.Calls()), " pagerduty calls")
+	})
+	eventually(t, 20*time.Second, "the refusal on Slack", func() (bool, string) {
+		return len(stack.Slack.Calls()) > 0, "no Slack call"
+	})
+	stack.PagerDuty.Reset()
+	stack.Slack.Reset()
+
+	// The real completion: active and provisioned.
+	mustAccept(t, completion(q.SessionID, wantTotal))
+	subID := stripe.SubscriptionIDForCheckout(q.SessionID)
+	sub := waitSubscription(t, subID, func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+	if sub.SavedPaymentFrom != stripe.PaymentIntentForCheckout(q.SessionID) {
+		t.Fatalf("saved payment from %q", sub.SavedPaymentFrom)
+	}
+	eventually(t, 20*time.Second, "provisioned on GitLab", func() (bool, string) {
+		calls := callsTo(stack.GitLab.Calls(), gitlabPath(ns))
+		if len(calls) == 0 {
+			return false, "no call"
+		}
+		bp := baseProduct(calls[0])
+		return bp["plan_code"] == "premium" && bp["seats"] == float64(7), fmt.Sprint(bp)
+	})
+
+	// The renewal charges the card the checkout saved, off-session.
+	stack.Stripe.SavePaymentMethod(stripe.PaymentIntentForCheckout(q.SessionID), "pm_card_e2e")
+	if _, err := demo.Tick(background, stack.PubSub); err != nil {
+		t.Fatal(err)
+	}
+	waitSubscription(t, subID, func(n *subscription.Subscription) bool { return n.RenewalPendingFor.Equal(sub.TermEnd) })
+	term := sub.TermEnd.Format(time.DateOnly)
+	var invoices, pays int
+	for _, c := range stack.Stripe.Calls() {
+		switch {
+		case c.Method == "POST" && c.Path == "/v1/invoices" && c.Headers["Idempotency-Key"] == fmt.Sprintf("renewal-%s-%s-invoice", subID, term) && charged(c):
+			invoices++
+			if c.Body["default_payment_method"] != "pm_card_e2e" || c.Body["collection_method"] != "charge_automatically" {
+				t.Errorf("renewal invoice %v", c.Body)
+			}
+		case c.Method == "POST" && c.Headers["Idempotency-Key"] == fmt.Sprintf("renewal-%s-%s-pay", subID, term) && charged(c):
+			pays++
+			if c.Body["payment_method"] != "pm_card_e2e" || c.Body["off_session"] != "true" {
+				t.Errorf("renewal payment %v", c.Body)
+			}
+		}
+	}
+	if invoices != 1 || pays != 1 {
+		t.Fatalf("renewal: %d invoices, %d payments; want 1 each", invoices, pays)
+	}
+}
