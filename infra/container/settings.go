@@ -43,6 +43,18 @@ func Settings(function, project string) map[string]string {
 		"STRIPE_API_KEY":          localstack.StripeAPIKey,
 		"STRIPE_API_URL":          Unreachable,
 		"SEAT_USAGE_TOKEN_KEY":    localstack.SeatUsageTokenKey,
+		// checkout: its callers' issuer (keys fetched lazily, at the first token).
+		"OIDC_ISSUER":      Unreachable,
+		"OIDC_JWKS_URL":    Unreachable + "/jwks",
+		"OIDC_AUDIENCE":    localstack.CheckoutAudience,
+		"CHECKOUT_CALLERS": localstack.CheckoutCaller,
+		// notifications: the mail server (dialled per message, not at start).
+		"SMTP_HOST":          "127.0.0.1",
+		"SMTP_PORT":          "9",
+		"SMTP_STARTTLS":      "none",
+		"SMTP_USERNAME":      localstack.SMTPUsername,
+		"SMTP_PASSWORD":      localstack.SMTPPassword,
+		"GITLAB_ADMIN_TOKEN": "local-admin-token",
 	}
 	for _, k := range []string{emulator.FirestoreHostEnv, emulator.PubSubHostEnv} {
 		if v := os.Getenv(k); v != "" {

@@ -73,7 +73,7 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	for k, v := range map[string]any{
 		"mode": "payment", "customer": q.CustomerID, "metadata[quote_id]": qid, "metadata[namespace_id]": ns,
 		"payment_intent_data[setup_future_usage]": "off_session",
-		"line_items[0][price_data][unit_amount]": "34800", "line_items[0][quantity]": "7",
+		"line_items[0][price_data][unit_amount]":  "34800", "line_items[0][quantity]": "7",
 		"line_items[1][price_data][unit_amount]": "1000", "line_items[1][quantity]": "2",
 		"line_items[0][price_data][currency]": "usd",
 	} {

@@ -1,0 +1,35 @@
+package bench
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// The benchmark lines go test prints are read into figures, whatever the
+// order of the metrics.
+func TestParseBenchLines(t *testing.T) {
+	h := parseBench([]byte("goos: linux\nBenchmarkWebhook/memory-2   5000   88528 ns/op   1.000 commits/event   0.8000 publishes/event   50656 B/op   136 allocs/op\nPASS\n"))
+	if len(h) != 1 || h[0].Name != "memory" || h[0].PerOp != 88528 || h[0].CommitsPerEvent != 1 || h[0].PublishesPerEvent != 0.8 || h[0].AllocsPerOp != 136 || h[0].BytesPerOp != 50656 {
+		t.Fatalf("handler = %+v", h)
+	}
+	out, err := os.ReadFile("testdata/images.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := parseImages(out)
+	if len(im) != 1 || im[0].Name != "checkout-webhook/gcp" || im[0].Startup != 126*time.Millisecond ||
+		im[0].FromExec != 19*time.Millisecond || im[0].Stop != time.Millisecond || im[0].RSSBytes != 27053260 {
+		t.Fatalf("images = %+v", im)
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i))
+	}
+	if p50, p99, p100 := Percentile(ds, 50), Percentile(ds, 99), Percentile(ds, 100); p50 != 50 || p99 != 99 || p100 != 100 {
+		t.Fatalf("p50 %d p99 %d p100 %d", p50, p99, p100)
+	}
+}
