@@ -190,3 +190,9 @@ variable "checkout_stripe_tax" {
   type        = bool
   default     = false
 }
+
+variable "trial_tick_schedule" {
+  description = "When Cloud Scheduler runs checkout's trial tick (cron, UTC): trials end, convert and are announced from it."
+  type        = string
+  default     = "15 4 * * *"
+}

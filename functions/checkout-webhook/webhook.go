@@ -28,13 +28,15 @@ import (
 const MaxBodyBytes = 256 << 10
 
 // Webhook event statuses in the webhook_events collection. A handled event
-// is written once, as stored, before it is published: the webhook answers 2xx
-// only after the publish, so Stripe retries any event whose publish failed,
-// and a repeated delivery publishes the same event id again, which the
-// consumers' dedupe drops. One commit per accepted event, not two.
+// is published first and written once after, as published: one commit per
+// accepted event, and the webhook answers 2xx only after both. A repeated
+// delivery finds the record (a read) and publishes nothing. Only when the
+// publish fails is the event written as stored, so it is kept while Stripe
+// retries, and its retry publishes it and marks it published.
 const (
-	StatusStored  = "stored"  // kept; published before the 2xx
-	StatusIgnored = "ignored" // a type we do not act on
+	StatusStored    = "stored"    // kept; its publish failed or is not confirmed
+	StatusPublished = "published" // on provider-events
+	StatusIgnored   = "ignored"   // a type we do not act on
 )
 
 // Answers in the webhook's reply.
@@ -121,27 +123,57 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, "status", result)
 }
 
-// accept stores the event once and publishes it; it is safe to repeat.
+// accept publishes the event once and stores it; it is safe to repeat.
 func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, tp string) (string, error) {
-	rec, created, err := f.store(ctx, ev, payload, tp)
-	if err != nil {
+	prior, err := f.d.Store.WebhookEvent(ctx, ev.ID)
+	switch {
+	case err == nil:
+		return f.repeat(ctx, prior, ev)
+	case !store.IsNotFound(err):
+		return "", fmt.Errorf("checkoutwebhook.accept: %w", err)
+	}
+	rec := newRecord(ev, payload, tp)
+	if rec.Status == StatusIgnored {
+		return StatusIgnored, f.create(ctx, rec)
+	}
+	if err := f.publish(ctx, rec, ev); err != nil {
+		// Keep the raw event while Stripe retries; its retry publishes it.
+		rec.Status = StatusStored
+		if serr := f.create(ctx, rec); serr != nil {
+			f.d.Logger.WarnContext(ctx, "could not keep an unpublished webhook event", "error", serr.Error())
+		}
 		return "", err
 	}
-	if rec.Status == StatusIgnored {
+	rec.Status = StatusPublished
+	return AnswerPublished, f.create(ctx, rec)
+}
+
+// repeat answers a delivery of an event already recorded: it counts the
+// delivery, and publishes only an event whose publish was not confirmed.
+func (f *Function) repeat(ctx context.Context, prior Record, ev stripe.Event) (string, error) {
+	rec, _, err := f.d.Store.CreateWebhookEvent(ctx, prior) // exists: counts the delivery
+	if err != nil {
+		return "", fmt.Errorf("checkoutwebhook.repeat: %w", err)
+	}
+	switch rec.Status {
+	case StatusIgnored:
 		return StatusIgnored, nil
+	case StatusPublished:
+		return AnswerDuplicate, nil
 	}
 	if err := f.publish(ctx, rec, ev); err != nil {
 		return "", err
 	}
-	if !created {
-		return AnswerDuplicate, nil
+	rec.Status = StatusPublished
+	if err := f.d.Store.SaveWebhookEvent(ctx, rec); err != nil {
+		// Published already: a later retry only publishes the same id again.
+		f.d.Logger.WarnContext(ctx, "could not mark webhook event published", "error", err.Error())
 	}
 	return AnswerPublished, nil
 }
 
-// store creates the webhook_events record, or returns the existing one for a
-// repeated delivery.
-func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, tp string) (Record, bool, error) {
+// newRecord is what webhook_events keeps of a first delivery.
+func newRecord(ev stripe.Event, payload []byte, tp string) Record {
 	internal, handled := stripe.InternalType(ev.Type)
 	rec := Record{
 		ID: ev.ID, StripeType: ev.Type, InternalType: internal, Livemode: ev.Livemode,
@@ -151,11 +183,16 @@ func (f *Function) store(ctx context.Context, ev stripe.Event, payload []byte, t
 	if !handled {
 		rec.Status = StatusIgnored
 	}
-	stored, created, err := f.d.Store.CreateWebhookEvent(ctx, rec)
-	if err != nil {
-		return Record{}, false, fmt.Errorf("checkoutwebhook.store: %w", err)
+	return rec
+}
+
+// create writes a first delivery's record; a concurrent delivery of the
+// same event that wrote first is counted instead.
+func (f *Function) create(ctx context.Context, rec Record) error {
+	if _, _, err := f.d.Store.CreateWebhookEvent(ctx, rec); err != nil {
+		return fmt.Errorf("checkoutwebhook.create: %w", err)
 	}
-	return stored, created, nil
+	return nil
 }
 
 // publish sends the normalized event. Its id is Stripe's event id, so a

@@ -20,6 +20,7 @@ import (
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/testsupport/counting"
 
 	"fulfillment/shared/testsupport/storetest"
 )
@@ -113,7 +114,7 @@ func TestSignedCheckoutIsStoredAndPublished(t *testing.T) {
 		t.Fatalf("answered %d %v", code, answer)
 	}
 	rec, ok := fx.record(t, "evt_ok")
-	if !ok || rec.Status != StatusStored || rec.Raw != string(payload) || rec.Deliveries != 1 ||
+	if !ok || rec.Status != StatusPublished || rec.Raw != string(payload) || rec.Deliveries != 1 ||
 		rec.InternalType != catalog.CheckoutCompleted || rec.TraceParent != tp {
 		t.Fatalf("webhook_events record = %+v", rec)
 	}
@@ -197,11 +198,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	}
 }
 
-// A repeated delivery is stored once (its deliveries counted) and publishes
-// the same event id again: the record is written once, before the first
-// publish, so the webhook cannot know that publish succeeded; the consumers'
-// dedupe on the id drops the repeat.
-func TestDuplicateDeliveryIsStoredOnceAndRepublishedWithTheSameID(t *testing.T) {
+func TestDuplicateDeliveryPublishesOnce(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	payload := checkoutPayload("evt_dup", nil)
@@ -211,15 +208,11 @@ func TestDuplicateDeliveryIsStoredOnceAndRepublishedWithTheSameID(t *testing.T) 
 	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
 		t.Fatalf("second delivery answered %d %v", code, answer)
 	}
-	out := fx.rec.On(catalog.TopicProviderEvents)
-	if len(out) != 2 || out[0].ID() != "evt_dup" || out[1].ID() != "evt_dup" || string(out[0].Data()) != string(out[1].Data()) {
-		t.Errorf("published %v, want evt_dup twice, identical", out)
+	if n := len(fx.rec.On(catalog.TopicProviderEvents)); n != 1 {
+		t.Errorf("published %d, want 1", n)
 	}
-	if rec, _ := fx.record(t, "evt_dup"); rec.Deliveries != 2 || rec.Status != StatusStored {
+	if rec, _ := fx.record(t, "evt_dup"); rec.Deliveries != 2 || rec.Status != StatusPublished {
 		t.Errorf("record = %+v", rec)
-	}
-	if n := fx.storedCount(t); n != 1 {
-		t.Errorf("%d webhook_events records, want 1", n)
 	}
 }
 
@@ -259,7 +252,7 @@ func TestUnreadableMetadataIsPublishedAsInvalid(t *testing.T) {
 	}
 }
 
-func TestPublisherOutageAnswers503ThenRetryPublishes(t *testing.T) {
+func TestPublisherOutageAnswers503ThenRetryPublishesOnce(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	payload := checkoutPayload("evt_outage", nil)
@@ -271,14 +264,17 @@ func TestPublisherOutageAnswers503ThenRetryPublishes(t *testing.T) {
 		t.Fatalf("record during the outage = %+v %v, want stored", rec, ok)
 	}
 	fx.rec.Err = nil
-	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
 		t.Fatalf("Stripe's retry answered %d %v", code, answer)
+	}
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
+		t.Fatalf("a later retry answered %d %v", code, answer)
 	}
 	out := fx.rec.On(catalog.TopicProviderEvents)
 	if len(out) != 1 || out[0].ID() != "evt_outage" {
 		t.Fatalf("published %v, want evt_outage once", out)
 	}
-	if rec, _ := fx.record(t, "evt_outage"); rec.Status != StatusStored || rec.Deliveries != 2 {
+	if rec, _ := fx.record(t, "evt_outage"); rec.Status != StatusPublished || rec.Deliveries != 3 {
 		t.Errorf("record = %+v", rec)
 	}
 }
@@ -348,5 +344,33 @@ func TestLivemodeSetting(t *testing.T) {
 	t.Setenv("STRIPE_LIVEMODE", "true")
 	if _, err := config.Read[Config](); err == nil || !strings.Contains(err.Error(), "STRIPE_LIVEMODE") {
 		t.Fatalf("STRIPE_LIVEMODE=true: %v, want an error naming the setting", err)
+	}
+}
+
+// An accepted event costs one Firestore commit (the record, written after
+// the publish) and one publish; its repeat a read, a counted delivery and no
+// publish.
+func TestAcceptedEventIsOneCommitAndItsRepeatNoPublish(t *testing.T) {
+	t.Parallel()
+	db := counting.NewDB(storetest.Open(t, "hook").DB)
+	pub := counting.NewPublisher(&pubsub.Recorder{})
+	srv := httptest.NewServer(New(Deps{Store: store.New(db), Publisher: pub, Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	fx := fixture{st: store.New(db), url: srv.URL}
+	payload := checkoutPayload("evt_once", nil)
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
+		t.Fatalf("answered %d %v", code, answer)
+	}
+	if db.Commits() != 1 || pub.Messages() != 1 {
+		t.Fatalf("first delivery: %d commits, %d publishes; want 1 and 1", db.Commits(), pub.Messages())
+	}
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
+		t.Fatalf("repeat answered %d %v", code, answer)
+	}
+	if pub.Messages() != 1 {
+		t.Fatalf("the repeat published again: %d publishes", pub.Messages())
+	}
+	if rec, _ := fx.record(t, "evt_once"); rec.Status != StatusPublished || rec.Deliveries != 2 {
+		t.Fatalf("record = %+v", rec)
 	}
 }
