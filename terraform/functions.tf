@@ -122,7 +122,7 @@ locals {
       env = {
         GITLAB_URL          = var.gitlab_url
         OIDC_AUDIENCE       = var.checkout_oidc_audience
-        CHECKOUT_CALLERS    = join(",", concat(var.checkout_callers, [google_service_account.trial_tick.email]))
+        CHECKOUT_CALLERS    = join(",", concat(var.checkout_callers, [google_service_account.task["checkout-trial-tick"].email]))
         CHECKOUT_STRIPE_TAX = tostring(var.checkout_stripe_tax)
       }
       secrets = {

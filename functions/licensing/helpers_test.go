@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"fulfillment/shared/testsupport/gitlabinstance"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,40 +30,8 @@ func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 var pepper = []byte("test-pepper")
 
-// activateMutation is the document GitLab's subscription portal client
-// (ee/lib/gitlab/subscription_portal/clients/graphql.rb) sends.
-const activateMutation = `mutation(
-  $activationCode: String!,
-  $instanceIdentifier: String!,
-  $automated: Boolean!,
-  $gitlabVersion: String!,
-  $hostname: String!
-) {
-  cloudActivationActivate(
-    input: {
-      activationCode: $activationCode,
-      instanceIdentifier: $instanceIdentifier,
-      automated: $automated,
-      gitlabVersion: $gitlabVersion,
-      hostname: $hostname
-    }
-  ) {
-    licenseKey
-    futureSubscriptions {
-      cloudLicenseEnabled
-      offlineCloudLicenseEnabled
-      plan
-      company
-      email
-      name
-      startsAt
-      expiresAt
-      usersInLicenseCount
-    }
-    errors
-  }
-}
-`
+// activateMutation is the document GitLab's instances send to activate.
+const activateMutation = gitlabinstance.ActivateMutation
 
 type movingClock struct {
 	mu sync.Mutex

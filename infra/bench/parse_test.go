@@ -9,7 +9,7 @@ import (
 // The benchmark lines go test prints are read into figures, whatever the
 // order of the metrics.
 func TestParseBenchLines(t *testing.T) {
-	h := parseBench([]byte("goos: linux\nBenchmarkWebhook/memory-2   5000   88528 ns/op   1.000 commits/event   0.8000 publishes/event   50656 B/op   136 allocs/op\nPASS\n"))
+	h := handlerFigures(parseBenchLines([]byte("goos: linux\nBenchmarkWebhook/memory-2   5000   88528 ns/op   1.000 commits/event   0.8000 publishes/event   50656 B/op   136 allocs/op\nPASS\n"), "BenchmarkWebhook"))
 	if len(h) != 1 || h[0].Name != "memory" || h[0].PerOp != 88528 || h[0].CommitsPerEvent != 1 || h[0].PublishesPerEvent != 0.8 || h[0].AllocsPerOp != 136 || h[0].BytesPerOp != 50656 {
 		t.Fatalf("handler = %+v", h)
 	}
@@ -17,7 +17,7 @@ func TestParseBenchLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	im := parseImages(out)
+	im := imageFigures(parseBenchLines(out, "BenchmarkImages"))
 	if len(im) != 1 || im[0].Name != "checkout-webhook/gcp" || im[0].Startup != 126*time.Millisecond ||
 		im[0].FromExec != 19*time.Millisecond || im[0].Stop != time.Millisecond || im[0].RSSBytes != 27053260 {
 		t.Fatalf("images = %+v", im)

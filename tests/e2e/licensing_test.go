@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"fulfillment/shared/testsupport/gitlabinstance"
 	"io"
 	"net/http"
 	"strings"
@@ -20,40 +21,8 @@ import (
 	"fulfillment/shared/domain/subscription"
 )
 
-// gitlabActivate is the mutation GitLab's subscription portal client
-// (ee/lib/gitlab/subscription_portal/clients/graphql.rb) sends.
-const gitlabActivate = `mutation(
-  $activationCode: String!,
-  $instanceIdentifier: String!,
-  $automated: Boolean!,
-  $gitlabVersion: String!,
-  $hostname: String!
-) {
-  cloudActivationActivate(
-    input: {
-      activationCode: $activationCode,
-      instanceIdentifier: $instanceIdentifier,
-      automated: $automated,
-      gitlabVersion: $gitlabVersion,
-      hostname: $hostname
-    }
-  ) {
-    licenseKey
-    futureSubscriptions {
-      cloudLicenseEnabled
-      offlineCloudLicenseEnabled
-      plan
-      company
-      email
-      name
-      startsAt
-      expiresAt
-      usersInLicenseCount
-    }
-    errors
-  }
-}
-`
+// gitlabActivate is the mutation GitLab's instances send to activate.
+const gitlabActivate = gitlabinstance.ActivateMutation
 
 func (y *year) licensingPost(path string, body []byte) (int, []byte) {
 	y.t.Helper()
