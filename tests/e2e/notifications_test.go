@@ -3,8 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -27,24 +25,7 @@ import (
 // startNoticeYear is startYear with a short redelivery backoff, so the
 // deliveries that fail while Mailpit is down come back within seconds.
 func startNoticeYear(t *testing.T) *year {
-	t.Helper()
-	y := &year{t: t, clock: filepath.Join(t.TempDir(), "clock")}
-	y.setClock("2026-01-15T10:00:00Z")
-	ctx, cancel := ctxTimeout(3 * time.Minute)
-	defer cancel()
-	logs := &lockedWriter{w: &strings.Builder{}}
-	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("notices"), ClockFile: y.clock, Logs: logs, MaximumBackoff: 2 * time.Second})
-	if err != nil {
-		t.Fatalf("notices stack: %v\n%s", err, logs.String())
-	}
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() && os.Getenv("E2E_LOGS") != "" {
-			t.Log(logs.String())
-		}
-	})
-	y.s = s
-	return y
+	return startClockedStack(t, localstack.Options{Project: emulator.NewProject("notices"), MaximumBackoff: 2 * time.Second})
 }
 
 // mail is one message as the customer got it.

@@ -34,15 +34,22 @@ type year struct {
 }
 
 func startYear(t *testing.T) *year {
+	return startClockedStack(t, localstack.Options{Project: emulator.NewProject("year")})
+}
+
+// startClockedStack starts a stack of o's settings on a clock file of its
+// own, set to the start of the year the tests walk through.
+func startClockedStack(t *testing.T, o localstack.Options) *year {
 	t.Helper()
 	y := &year{t: t, clock: filepath.Join(t.TempDir(), "clock")}
 	y.setClock("2026-01-15T10:00:00Z")
 	ctx, cancel := ctxTimeout(3 * time.Minute)
 	defer cancel()
 	logs := &lockedWriter{w: &strings.Builder{}}
-	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("year"), ClockFile: y.clock, Logs: logs})
+	o.ClockFile, o.Logs = y.clock, logs
+	s, err := localstack.Start(ctx, o)
 	if err != nil {
-		t.Fatalf("year stack: %v\n%s", err, logs.String())
+		t.Fatalf("stack %s: %v\n%s", o.Project, err, logs.String())
 	}
 	t.Cleanup(func() {
 		s.Stop()
