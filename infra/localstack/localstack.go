@@ -10,6 +10,7 @@ package localstack
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -375,6 +376,7 @@ func (s *Stack) supervise(fn string, sup *supervised, bin string, env map[string
 			return
 		}
 		sup.mu.Lock()
+		sup.cmd = nil // exited: a Kill before the next start has nothing to end
 		sup.restarts++
 		sup.mu.Unlock()
 		fmt.Fprintf(logs, "localstack: %s exited (%v); restarting\n", fn, err)
@@ -390,7 +392,13 @@ func (s *Stack) Kill(fn string) error {
 	}
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
-	return localproc.Signal(sup.cmd, syscall.SIGKILL)
+	err := localproc.Signal(sup.cmd, syscall.SIGKILL)
+	if errors.Is(err, syscall.ESRCH) {
+		// It exited on its own (a crash point) a moment ago and the
+		// supervisor is starting it again: it is down, as asked.
+		return nil
+	}
+	return err
 }
 
 // Restarts counts how often a function's process exited and was started
