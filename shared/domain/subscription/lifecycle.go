@@ -234,6 +234,15 @@ func (s *Subscription) SetAutoRenew(on bool, at time.Time) (Change, error) {
 		return noOp(s.Status, fmt.Sprintf("auto-renew already %t", on)), nil
 	}
 	s.Order.AutoRenew = on
+	if !on && s.OpenRenewalInvoice() == "" {
+		// Its term is over and its renewal not yet charged (a catch-up after
+		// an outage): nothing pays for today, so it ends now, not at the
+		// next review. An open renewal invoice is asked about first (void).
+		if c := s.ExpireIfEnded(at); !c.NoOp {
+			c.Reason = "auto-renew canceled after the term ended"
+			return c, nil
+		}
+	}
 	reason := "auto-renew canceled"
 	if on {
 		reason = "auto-renew restored"

@@ -136,6 +136,29 @@ func TestChangesAndTheirPrices(t *testing.T) {
 	}
 }
 
+// A subscription whose term ended before its renewal was charged (the
+// scheduler caught up late) and whose customer then turns auto-renew off
+// holds no paid term: it ends at once, not at the next review.
+func TestAutoRenewOffAfterTheTermEndedExpiresAtOnce(t *testing.T) {
+	s := active(t)
+	late := s.TermEnd.Add(days(3))
+	c, err := s.SetAutoRenew(false, late)
+	if err != nil || c.To != Expired || s.Status != Expired || c.Event != catalog.SubscriptionExpired {
+		t.Fatalf("auto-renew off after the term end: %+v %v, status %s", c, err, s.Status)
+	}
+
+	s = active(t)
+	s.MarkRenewalPending("in_r", s.TermEnd.Add(-days(7)))
+	if c, _ := s.SetAutoRenew(false, late); c.To != Active || !s.voidDue() {
+		t.Fatalf("with a renewal invoice open it must be asked about (voided) first: %+v, void due %t", c, s.voidDue())
+	}
+
+	s = active(t)
+	if c, _ := s.SetAutoRenew(false, s.TermEnd.Add(-days(1))); c.To != Active {
+		t.Fatalf("inside the term it runs to the term end: %+v", c)
+	}
+}
+
 func TestDunningRunsRetriesGraceSuspensionCancel(t *testing.T) {
 	s := active(t)
 	p := DefaultPolicy()
