@@ -269,14 +269,7 @@ func (f *Function) index(tx store.Tx, typ string, sub *subscription.Subscription
 	if line == nil {
 		return nil
 	}
-	ref := store.PaymentRef{SubscriptionID: sub.ID, Key: line.Key, InvoiceID: line.InvoiceID}
-	if err := f.d.Store.SavePaymentRef(tx, pe.PaymentIntentID, ref); err != nil {
-		return err
-	}
-	if line.InvoiceID != "" && line.Kind != ledger.Purchase {
-		return f.d.Store.SavePaymentRef(tx, line.InvoiceID, ref)
-	}
-	return nil
+	return f.d.Store.IndexPayment(tx, sub.ID, *line, pe.PaymentIntentID)
 }
 
 func purchaseKey(s *subscription.Subscription) string { return "purchase-" + s.PurchaseID }

@@ -30,7 +30,8 @@ const Name = "renewal"
 type Biller interface {
 	Charge(ctx context.Context, b stripe.Bill) (invoiceID string, err error)
 	RetryPayment(ctx context.Context, invoiceID, key string) error
-	InvoiceStatus(ctx context.Context, invoiceID string) (stripe.InvoiceStatus, error)
+	// InvoiceState says where an invoice is and which payment intent paid it.
+	InvoiceState(ctx context.Context, invoiceID string) (stripe.InvoiceState, error)
 	// VoidInvoice voids an unpaid invoice (a renewal declined by turning
 	// auto-renew off); key names the call.
 	VoidInvoice(ctx context.Context, invoiceID, key string) error

@@ -71,17 +71,22 @@ type options struct {
 	statuses map[string]stripe.InvoiceStatus
 }
 
-// statusBiller answers InvoiceStatus from its map, else asks stripe-mock.
+// statusBiller answers InvoiceState from its map (a paid invoice paid by
+// "pi_"+its id), else asks stripe-mock.
 type statusBiller struct {
 	Biller
 	statuses map[string]stripe.InvoiceStatus
 }
 
-func (b statusBiller) InvoiceStatus(ctx context.Context, invoiceID string) (stripe.InvoiceStatus, error) {
+func (b statusBiller) InvoiceState(ctx context.Context, invoiceID string) (stripe.InvoiceState, error) {
 	if st, ok := b.statuses[invoiceID]; ok {
-		return st, nil
+		inv := stripe.InvoiceState{Status: st}
+		if st == stripe.InvoicePaid {
+			inv.PaymentIntentID = "pi_" + invoiceID
+		}
+		return inv, nil
 	}
-	return b.Biller.InvoiceStatus(ctx, invoiceID)
+	return b.Biller.InvoiceState(ctx, invoiceID)
 }
 
 func setup(t testing.TB, o options) fixture {
@@ -823,6 +828,14 @@ func TestARenewalPaidWhoseWebhookWasLostRenewsAtTermEnd(t *testing.T) {
 	}
 	if n := len(fx.published(catalog.TopicSubscriptionEvents, catalog.SubscriptionRenewed)); n != 1 {
 		t.Fatalf("%d renewed events, want 1", n)
+	}
+	// Its refund names only the payment intent (or the invoice): both find
+	// the renewal line, as for a payment whose webhook came.
+	for _, id := range []string{"pi_in_lost", "in_lost"} {
+		ref, found, err := fx.st.FindPaymentRef(context.Background(), id)
+		if err != nil || !found || ref.SubscriptionID != s.ID || ref.InvoiceID != "in_lost" || ref.Key != idempotency.Renewal(s.ID, s.TermEnd) {
+			t.Errorf("payment ref of %s: %+v found=%t %v; want the renewal line of %s", id, ref, found, err, s.ID)
+		}
 	}
 }
 

@@ -320,29 +320,47 @@ func (f *Function) trueUpWork(unit event.Event, sub *subscription.Subscription, 
 func (f *Function) voidWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
 	invoiceID := sub.OpenRenewalInvoice()
 	return consumer.WithEffect(
-		func(ctx context.Context) (stripe.InvoiceStatus, error) {
-			status, err := f.d.Billing.InvoiceStatus(ctx, invoiceID)
+		func(ctx context.Context) (stripe.InvoiceState, error) {
+			inv, err := f.d.Billing.InvoiceState(ctx, invoiceID)
 			switch {
 			case err != nil:
-				return "", err
-			case status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible:
-				return status, nil
+				return inv, err
+			case closed(inv.Status):
+				return inv, nil
 			}
-			return stripe.InvoiceVoid, f.d.Billing.VoidInvoice(ctx, invoiceID, idempotency.Renewal(sub.ID, sub.TermEnd)+"-void")
+			return stripe.InvoiceState{Status: stripe.InvoiceVoid}, f.d.Billing.VoidInvoice(ctx, invoiceID, idempotency.Renewal(sub.ID, sub.TermEnd)+"-void")
 		},
-		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
-			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+		func(ctx context.Context, tx store.Tx, inv stripe.InvoiceState) ([]consumer.Outgoing, error) {
+			return f.mutateTx(unit, sub.ID, func(tx store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
 				switch {
 				case !s.StillDue(st, now, f.d.Policy) || s.OpenRenewalInvoice() != invoiceID:
 					return noOp(s, "renewal no longer open"), nil
-				case status == stripe.InvoicePaid:
+				case inv.Status == stripe.InvoicePaid:
 					// Paid before auto-renew was turned off: a charge that
 					// went through is never dropped, the term is renewed.
-					return s.RenewalPaidAtProvider(invoiceID, now), nil
+					c := s.RenewalPaidAtProvider(invoiceID, now)
+					return c, f.indexAsked(tx, s, invoiceID, inv)
 				}
 				return s.VoidRenewal(now), nil
 			})(ctx, tx)
 		})
+}
+
+// closed says an invoice will not change any more: paid, void or
+// uncollectible.
+func closed(status stripe.InvoiceStatus) bool {
+	return status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible
+}
+
+// indexAsked indexes a payment Stripe was asked about (its webhook lost), as
+// payment-result indexes one it is told of, so its refunds and disputes
+// find the subscription.
+func (f *Function) indexAsked(tx store.Tx, s *subscription.Subscription, invoiceID string, inv stripe.InvoiceState) error {
+	ln := s.Ledger.ByInvoice(invoiceID)
+	if inv.Status != stripe.InvoicePaid || ln == nil {
+		return nil
+	}
+	return f.d.Store.IndexPayment(tx, s.ID, *ln, inv.PaymentIntentID)
 }
 
 // askFirst asks Stripe where the renewal invoice is before a step that
@@ -355,19 +373,19 @@ func (f *Function) askFirst(unit event.Event, sub *subscription.Subscription, st
 	then func(s *subscription.Subscription, now time.Time) subscription.Change) consumer.Work {
 	invoiceID := sub.OpenRenewalInvoice()
 	return consumer.WithEffect(
-		func(ctx context.Context) (stripe.InvoiceStatus, error) {
+		func(ctx context.Context) (stripe.InvoiceState, error) {
 			if invoiceID == "" {
-				return stripe.InvoiceOpen, nil
+				return stripe.InvoiceState{Status: stripe.InvoiceOpen}, nil
 			}
-			return f.d.Billing.InvoiceStatus(ctx, invoiceID)
+			return f.d.Billing.InvoiceState(ctx, invoiceID)
 		},
-		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
-			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+		func(ctx context.Context, tx store.Tx, inv stripe.InvoiceState) ([]consumer.Outgoing, error) {
+			return f.mutateTx(unit, sub.ID, func(tx store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
 				if !s.StillDue(st, now, f.d.Policy) || s.OpenRenewalInvoice() != invoiceID {
 					return noOp(s, "step no longer due"), nil
 				}
-				if c, renewed := applyRenewalAnswer(s, invoiceID, status, now); renewed {
-					return c, nil
+				if c, renewed := applyRenewalAnswer(s, invoiceID, inv.Status, now); renewed {
+					return c, f.indexAsked(tx, s, invoiceID, inv)
 				}
 				return then(s, now), nil
 			})(ctx, tx)
@@ -381,27 +399,27 @@ func (f *Function) askFirst(unit event.Event, sub *subscription.Subscription, st
 func (f *Function) retryWork(unit event.Event, sub *subscription.Subscription, st subscription.Step) consumer.Work {
 	invoiceID := sub.Dunning.InvoiceID
 	return consumer.WithEffect(
-		func(ctx context.Context) (stripe.InvoiceStatus, error) {
-			status := stripe.InvoiceOpen
+		func(ctx context.Context) (stripe.InvoiceState, error) {
+			inv := stripe.InvoiceState{Status: stripe.InvoiceOpen}
 			if invoiceID != "" {
 				var err error
-				if status, err = f.d.Billing.InvoiceStatus(ctx, invoiceID); err != nil {
-					return "", err
+				if inv, err = f.d.Billing.InvoiceState(ctx, invoiceID); err != nil {
+					return inv, err
 				}
 			}
-			if status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible {
-				return status, nil
+			if closed(inv.Status) {
+				return inv, nil
 			}
 			key := idempotency.RenewalRetry(sub.ID, sub.TermEnd, st.N)
-			return status, knownOutcome(f.d.Billing.RetryPayment(ctx, invoiceID, key))
+			return inv, knownOutcome(f.d.Billing.RetryPayment(ctx, invoiceID, key))
 		},
-		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
-			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+		func(ctx context.Context, tx store.Tx, inv stripe.InvoiceState) ([]consumer.Outgoing, error) {
+			return f.mutateTx(unit, sub.ID, func(tx store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
 				if !s.StillDue(st, now, f.d.Policy) || s.Dunning.InvoiceID != invoiceID {
 					return noOp(s, "step no longer due"), nil
 				}
-				if c, renewed := applyRenewalAnswer(s, invoiceID, status, now); renewed {
-					return c, nil
+				if c, renewed := applyRenewalAnswer(s, invoiceID, inv.Status, now); renewed {
+					return c, f.indexAsked(tx, s, invoiceID, inv)
 				}
 				return s.RecordRetry(st.N, now), nil
 			})(ctx, tx)
@@ -419,26 +437,26 @@ func (f *Function) settleAdditionWork(unit event.Event, sub *subscription.Subscr
 		line = sub.Ledger[st.N]
 	}
 	return consumer.WithEffect(
-		func(ctx context.Context) (stripe.InvoiceStatus, error) {
+		func(ctx context.Context) (stripe.InvoiceState, error) {
 			if line.InvoiceID == "" {
-				return "", nil
+				return stripe.InvoiceState{}, nil
 			}
-			return f.d.Billing.InvoiceStatus(ctx, line.InvoiceID)
+			return f.d.Billing.InvoiceState(ctx, line.InvoiceID)
 		},
-		func(ctx context.Context, tx store.Tx, status stripe.InvoiceStatus) ([]consumer.Outgoing, error) {
-			return f.mutate(unit, sub.ID, func(s *subscription.Subscription, now time.Time) (subscription.Change, error) {
+		func(ctx context.Context, tx store.Tx, inv stripe.InvoiceState) ([]consumer.Outgoing, error) {
+			return f.mutateTx(unit, sub.ID, func(tx store.Tx, s *subscription.Subscription, now time.Time) (subscription.Change, error) {
 				if !s.StillDue(st, now, f.d.Policy) || line.InvoiceID == "" {
 					return noOp(s, "charge already answered"), nil
 				}
-				o := outcomeOf(status)
+				o := outcomeOf(inv.Status)
 				if ln := s.Ledger.Find(line.Key); ln != nil {
 					ln.AskedAt = now // one answer per question: a still-failed line is not asked again
 				}
 				c := s.ApplyChargeOutcome(line.Key, line.InvoiceID, o, 0, now)
 				if c.NoOp {
-					c = subscription.Change{From: s.Status, To: s.Status, Reason: "asked Stripe about charge " + line.Key + ": " + string(status)}
+					c = subscription.Change{From: s.Status, To: s.Status, Reason: "asked Stripe about charge " + line.Key + ": " + string(inv.Status)}
 				}
-				return c, nil
+				return c, f.indexAsked(tx, s, line.InvoiceID, inv)
 			})(ctx, tx)
 		})
 }
@@ -457,8 +475,8 @@ func (f *Function) settleWork(unit event.Event, sub *subscription.Subscription, 
 	invoiceID := sub.RenewalInvoiceID
 	return consumer.AfterEffect(
 		func(ctx context.Context) error {
-			status, err := f.d.Billing.InvoiceStatus(ctx, invoiceID)
-			if err != nil || status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible {
+			inv, err := f.d.Billing.InvoiceState(ctx, invoiceID)
+			if err != nil || closed(inv.Status) {
 				return err
 			}
 			key := idempotency.RenewalSettle(sub.ID, sub.TermEnd)

@@ -35,8 +35,9 @@
 // The provider's webhooks are the Stripe events checkout-webhook would
 // publish (stripe.NewEvent, stripe.ParseEvent, stripe.Normalize); its
 // invoice.paid and checkout carry the payment intent, which payment-result
-// indexes so that refunds and disputes find their ledger line. Refunds and
-// disputes are issued only on payments payment-result has applied.
+// indexes so that refunds and disputes find their ledger line (renewal
+// indexes a payment it found paid by asking Stripe). Refunds and disputes
+// are issued only on payments the system has recorded paid.
 //
 // # Invariants
 //

@@ -266,12 +266,13 @@ func (j *journey) pickInvoice(t *rapid.T, ok func(inv *invoice) bool) *invoice {
 	return from[rapid.IntRange(0, len(from)-1).Draw(t, "invoice")]
 }
 
-// paymentKnown says payment-result applied inv's payment (checkout or
-// invoice.paid, which indexed its payment intent): only then can a refund
-// or dispute, which names nothing but the payment intent, find the
+// paymentKnown says the system learnt that inv was paid (payment-result
+// told by invoice.paid or the checkout, or renewal by asking Stripe after
+// the webhook was lost), and so indexed its payment intent: only then can a
+// refund or dispute, which names nothing but the payment intent, find the
 // subscription. An operator refunds a payment the system has seen.
 func (h *harness) paymentKnown(inv *invoice) bool {
-	if !inv.paid || !inv.paidKnown {
+	if !inv.paid {
 		return false
 	}
 	s := h.sub(inv.sub)

@@ -49,9 +49,6 @@ type invoice struct {
 	attempts      []time.Time // payment attempts (first pay and retries)
 	// paymentIntent pays the invoice; its charge is "ch_"+id.
 	paymentIntent string
-	// paidKnown: the invoice.paid webhook was delivered (payment-result
-	// indexed its payment intent, so refunds and disputes find it).
-	paidKnown bool
 	// refundedCents is what was refunded at the provider; dispute is "",
 	// "open", "won" or "lost".
 	refundedCents int64
@@ -170,18 +167,19 @@ func (p *provider) RetryPayment(_ context.Context, invoiceID, key string) error 
 	return p.attempt(inv, key)
 }
 
-// InvoiceStatus is paid or open (renewal.Biller).
-func (p *provider) InvoiceStatus(_ context.Context, invoiceID string) (stripe.InvoiceStatus, error) {
+// InvoiceState is paid, void or open, and the payment intent that paid it
+// (renewal.Biller).
+func (p *provider) InvoiceState(_ context.Context, invoiceID string) (stripe.InvoiceState, error) {
 	inv := p.byID[invoiceID]
 	switch {
 	case inv == nil:
-		return "", failure.Permanentf("stripe: no such invoice: %q", invoiceID)
+		return stripe.InvoiceState{}, failure.Permanentf("stripe: no such invoice: %q", invoiceID)
 	case inv.paid:
-		return stripe.InvoicePaid, nil
+		return stripe.InvoiceState{Status: stripe.InvoicePaid, PaymentIntentID: inv.paymentIntent}, nil
 	case inv.voided:
-		return stripe.InvoiceVoid, nil
+		return stripe.InvoiceState{Status: stripe.InvoiceVoid}, nil
 	}
-	return stripe.InvoiceOpen, nil
+	return stripe.InvoiceState{Status: stripe.InvoiceOpen}, nil
 }
 
 // VoidInvoice voids an unpaid invoice, as Stripe does; a paid one is refused.
@@ -234,11 +232,9 @@ func (p *provider) queueInvoiceEvent(inv *invoice, typ string) {
 	}
 	paid := int64(0)
 	status := "open"
-	var delivered func()
 	switch typ {
 	case "invoice.paid":
 		paid, status = inv.bill.AmountCents, "paid"
-		delivered = func() { inv.paidKnown = true }
 	case "invoice.voided":
 		status = "void"
 	}
@@ -252,7 +248,7 @@ func (p *provider) queueInvoiceEvent(inv *invoice, typ string) {
 		// refunds and disputes name only it.
 		obj["payment_intent"] = inv.paymentIntent
 	}
-	p.queue(typ, obj, fmt.Sprintf("%s %s", typ, inv.id), delivered)
+	p.queue(typ, obj, fmt.Sprintf("%s %s", typ, inv.id), nil)
 }
 
 // queueChargeEvent queues a refund (charge.refunded) of inv's charge.
@@ -317,7 +313,7 @@ func (p *provider) checkout(session, customer string, o catalog.Order) event.Eve
 	start := day(p.h.now())
 	inv := &invoice{id: session, sub: stripe.SubscriptionIDForCheckout(session), kind: kindCheckout, createdAt: p.h.now(),
 		bill: stripe.Bill{SubscriptionID: stripe.SubscriptionIDForCheckout(session), CustomerID: customer, AmountCents: amount, Currency: "usd", Key: "checkout-" + session},
-		paid: true, paidAt: p.h.now(), attempts: []time.Time{p.h.now()}, paymentIntent: "pi_" + session, paidKnown: true,
+		paid: true, paidAt: p.h.now(), attempts: []time.Time{p.h.now()}, paymentIntent: "pi_" + session,
 		bought: bought{termStart: start, termEnd: start.AddDate(0, o.TermMonths, 0), base: true, plan: o.PlanCode, seats: o.Seats,
 			storageGB: o.StorageGB, computeMinutes: o.ComputeMinutes},
 		priceMin: amount, priceMax: amount, priceWhy: "checkout at list price",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/domain/ledger"
 )
 
 // PaymentRefs indexes our charges' invoices and payment intents by id, so a
@@ -46,4 +47,20 @@ func (s *Store) FindPaymentRef(ctx context.Context, ids ...string) (ref PaymentR
 		}
 	}
 	return ref, false, nil
+}
+
+// IndexPayment indexes a paid ledger line of subscription subID inside tx:
+// under the payment intent that paid it and, for an invoice of its own
+// (not the checkout's), under its invoice id. Whoever learns of the payment
+// (its webhook, or Stripe asked after the webhook was lost) indexes it, so
+// its refunds and disputes find it either way.
+func (s *Store) IndexPayment(tx Tx, subID string, line ledger.Line, paymentIntentID string) error {
+	ref := PaymentRef{SubscriptionID: subID, Key: line.Key, InvoiceID: line.InvoiceID}
+	if err := s.SavePaymentRef(tx, paymentIntentID, ref); err != nil {
+		return err
+	}
+	if line.InvoiceID != "" && line.Kind != ledger.Purchase {
+		return s.SavePaymentRef(tx, line.InvoiceID, ref)
+	}
+	return nil
 }

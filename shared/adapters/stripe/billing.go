@@ -63,7 +63,7 @@ type Bill struct {
 
 // OutcomeUnknownError says a payment call may or may not have charged: it
 // timed out or failed in a way that does not tell. It must not be retried
-// blindly: ask Stripe (InvoiceStatus) first.
+// blindly: ask Stripe (InvoiceState) first.
 type OutcomeUnknownError struct {
 	InvoiceID string
 	Err       error
@@ -195,14 +195,33 @@ const (
 	InvoiceUncollectible InvoiceStatus = "uncollectible"
 )
 
-// InvoiceStatus asks Stripe where an invoice is: draft, open, paid, void or
-// uncollectible.
-func (b *Billing) InvoiceStatus(ctx context.Context, invoiceID string) (InvoiceStatus, error) {
-	inv, err := b.client.V1Invoices.Retrieve(ctx, invoiceID, nil)
+// InvoiceState is what Stripe says of an invoice: where it is, and the
+// payment intent that paid it (what its refunds and disputes name).
+type InvoiceState struct {
+	Status          InvoiceStatus
+	PaymentIntentID string
+}
+
+// InvoiceState asks Stripe where an invoice is (draft, open, paid, void or
+// uncollectible) and which payment intent paid it: its payments list, which
+// Stripe includes only when asked (expand), or the older payment_intent.
+func (b *Billing) InvoiceState(ctx context.Context, invoiceID string) (InvoiceState, error) {
+	params := &stripego.InvoiceRetrieveParams{}
+	params.AddExpand("payments")
+	inv, err := b.client.V1Invoices.Retrieve(ctx, invoiceID, params)
 	if err != nil {
-		return "", classify("stripe.InvoiceStatus", err)
+		return InvoiceState{}, classify("stripe.InvoiceState", err)
 	}
-	return InvoiceStatus(inv.Status), nil
+	out := InvoiceState{Status: InvoiceStatus(inv.Status)}
+	if inv.Payments != nil {
+		for _, p := range inv.Payments.Data {
+			if p.Payment != nil && p.Payment.PaymentIntent != nil && p.Payment.PaymentIntent.ID != "" {
+				out.PaymentIntentID = p.Payment.PaymentIntent.ID
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // classify marks Stripe's 4xx answers (other than 408/409/429) permanent.

@@ -46,3 +46,24 @@ func TestPayClassifiesStripesAnswers(t *testing.T) {
 		})
 	}
 }
+
+// InvoiceState asks for the invoice's payments (Stripe includes them only
+// when expanded) and reads the payment intent that paid it, the id its
+// refunds and disputes name.
+func TestInvoiceStateReadsThePaymentIntentThatPaidIt(t *testing.T) {
+	var expand string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		expand = r.URL.Query().Get("expand[0]")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"in_1","object":"invoice","status":"paid","payments":{"object":"list","data":[
+			{"id":"inpay_1","object":"invoice_payment","status":"paid","payment":{"type":"payment_intent","payment_intent":"pi_1"}}]}}`))
+	}))
+	t.Cleanup(srv.Close)
+	got, err := NewBilling("sk_test_x", srv.URL, 5*time.Second).InvoiceState(context.Background(), "in_1")
+	if err != nil || got.Status != InvoicePaid || got.PaymentIntentID != "pi_1" {
+		t.Fatalf("InvoiceState = %+v, %v; want paid by pi_1", got, err)
+	}
+	if expand != "payments" {
+		t.Errorf("expand[0] = %q, want payments", expand)
+	}
+}
