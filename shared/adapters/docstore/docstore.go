@@ -45,6 +45,11 @@ type DB interface {
 	Set(ctx context.Context, collection, id string, v any) error
 	// Delete removes the document; deleting an absent one is no error.
 	Delete(ctx context.Context, collection, id string) error
+	// DeleteIf reads the document into v and deletes it if match() says so
+	// and it is unchanged since that read: a precondition, not a
+	// transaction, so no lock is held (a process killed midway leaves none
+	// behind). deleted is false when absent, unmatched or changed meanwhile.
+	DeleteIf(ctx context.Context, collection, id string, v any, match func() bool) (deleted bool, err error)
 	// RunTx runs fn in a transaction and commits its writes. fn may run
 	// more than once; its error aborts the transaction and is returned.
 	RunTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error

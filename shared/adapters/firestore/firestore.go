@@ -115,6 +115,24 @@ func (db *DB) Delete(ctx context.Context, collection, id string) error {
 	return mapErr("Delete", ref, err)
 }
 
+// DeleteIf deletes the document read unless it changed since: Firestore's
+// last-update-time precondition.
+func (db *DB) DeleteIf(ctx context.Context, collection, id string, v any, match func() bool) (bool, error) {
+	ref := db.ref(collection, id)
+	snap, err := ref.Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return false, nil
+	}
+	if err := snapTo("DeleteIf", snap, err, ref, v); err != nil || !match() {
+		return false, err
+	}
+	_, err = ref.Delete(ctx, fs.LastUpdateTime(snap.UpdateTime))
+	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
+		return false, nil // changed or gone since the read
+	}
+	return err == nil, mapErr("DeleteIf", ref, err)
+}
+
 // RunTx runs fn in a Firestore transaction (the client retries it on contention).
 func (db *DB) RunTx(ctx context.Context, fn func(context.Context, docstore.Tx) error) error {
 	err := db.Client.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {

@@ -76,6 +76,7 @@ func TestContractCatchesBrokenAdapters(t *testing.T) {
 		{"reads see the latest data, not a snapshot", "ReadsSeeTheTransactionsSnapshot", func() docstore.DB { return writeThrough{memory.New()} }},
 		{"read after write allowed", "ReadAfterWriteIsRefused", func() docstore.DB { return writeThrough{memory.New()} }},
 		{"Create overwrites", "CreateFailsOnExisting", func() docstore.DB { return createIsSet{memory.New()} }},
+		{"DeleteIf deletes what changed since its read", "DeleteIfDeletesOnlyWhatItRead", func() docstore.DB { return blindDeleteIf{memory.New()} }},
 	} {
 		t.Run(b.caseName, func(t *testing.T) {
 			failures := runCase(b.caseName, b.broken())
@@ -151,4 +152,14 @@ func TestRepositories(t *testing.T) {
 		db.RerunFirstAttempt = true
 		return db
 	})
+}
+
+// blindDeleteIf deletes whatever is there once match said yes.
+type blindDeleteIf struct{ *memory.DB }
+
+func (b blindDeleteIf) DeleteIf(ctx context.Context, coll, id string, v any, match func() bool) (bool, error) {
+	if err := b.DB.Get(ctx, coll, id, v); err != nil || !match() {
+		return false, nil
+	}
+	return true, b.DB.Delete(ctx, coll, id)
 }

@@ -104,6 +104,28 @@ func (db *DB) Delete(ctx context.Context, collection, id string) error {
 	return db.RunTx(ctx, func(_ context.Context, t docstore.Tx) error { return t.Delete(collection, id) })
 }
 
+// DeleteIf deletes the document read unless a write landed since: one
+// attempt of a transaction, its conflict meaning "changed". match runs
+// unlocked, as it runs between two calls on Firestore.
+func (db *DB) DeleteIf(_ context.Context, collection, id string, v any, match func() bool) (bool, error) {
+	t := db.begin()
+	if err := t.Get(collection, id, v); err != nil || !match() {
+		db.end(t)
+		if docstore.IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	_ = t.Delete(collection, id)
+	switch err := db.commit(t); {
+	case errors.Is(err, errConflict):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
 // RunTx runs fn until it commits without conflict.
 func (db *DB) RunTx(ctx context.Context, fn func(context.Context, docstore.Tx) error) error {
 	for attempt := 1; ; attempt++ {

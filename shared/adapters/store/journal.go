@@ -109,15 +109,13 @@ func (s *Store) TakeLease(ctx context.Context, key, holder string, ttl time.Dura
 	return false, s.ReleaseLease(ctx, key, cur.Holder)
 }
 
-// ReleaseLease removes key's lease if holder still has it.
+// ReleaseLease removes key's lease if holder still has it. It is no
+// transaction: one killed between its read and its commit would leave the
+// emulator's lock on the lease, and every taker waiting for it.
 func (s *Store) ReleaseLease(ctx context.Context, key, holder string) error {
-	return s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
-		var cur leaseRecord
-		if err := tx.Get(Leases, key, &cur); err != nil || cur.Holder != holder {
-			return nil
-		}
-		return tx.Delete(Leases, key)
-	})
+	var cur leaseRecord
+	_, err := s.DB.DeleteIf(ctx, Leases, key, &cur, func() bool { return cur.Holder == holder })
+	return err
 }
 
 type versionRecord struct {

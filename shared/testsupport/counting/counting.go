@@ -53,6 +53,15 @@ func (d *DB) Delete(ctx context.Context, collection, id string) error {
 	return err
 }
 
+func (d *DB) DeleteIf(ctx context.Context, collection, id string, v any, match func() bool) (bool, error) {
+	d.reads.Add(1)
+	deleted, err := d.DB.DeleteIf(ctx, collection, id, v, match)
+	if deleted {
+		d.count(err)
+	}
+	return deleted, err
+}
+
 func (d *DB) RunTx(ctx context.Context, fn func(ctx context.Context, tx docstore.Tx) error) error {
 	var wrote bool
 	err := d.DB.RunTx(ctx, func(ctx context.Context, tx docstore.Tx) error {

@@ -52,6 +52,7 @@ var Cases = []Case{
 	{"QueryFiltersOrdersPages", queryPages},
 	{"QueryNestedEqualityAndCount", queryNested},
 	{"Subcollections", subcollections},
+	{"DeleteIfDeletesOnlyWhatItRead", deleteIf},
 }
 
 type account struct {
@@ -134,6 +135,40 @@ func absent(t T, db docstore.DB) {
 		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
 	}
 	must(t, db.Delete(ctx, "accounts", "never"), "delete of an absent document")
+}
+
+// deleteIf deletes a matching document unchanged since its read, and
+// nothing else: not an absent one, not one match refuses, not one written
+// between the read and the delete.
+func deleteIf(t T, db docstore.DB) {
+	var a account
+	holder := func() bool { return a.Name == "holder-1" }
+	if deleted, err := db.DeleteIf(ctx, "leases", "none", &a, holder); deleted || err != nil {
+		t.Errorf("DeleteIf of an absent document: deleted %t, %v; want false, nil", deleted, err)
+	}
+	must(t, db.Set(ctx, "leases", "l", account{Name: "holder-2"}), "set")
+	if deleted, err := db.DeleteIf(ctx, "leases", "l", &a, holder); deleted || err != nil || a.Name != "holder-2" {
+		t.Errorf("DeleteIf of another holder's: deleted %t, %v, read %q", deleted, err, a.Name)
+	}
+	must(t, db.Set(ctx, "leases", "l", account{Name: "holder-1"}), "set")
+	taken := func() bool {
+		// Another process takes it between our read and our delete.
+		must(t, db.Set(ctx, "leases", "l", account{Name: "holder-3"}), "set between")
+		return holder()
+	}
+	if deleted, err := db.DeleteIf(ctx, "leases", "l", &a, taken); deleted || err != nil {
+		t.Errorf("DeleteIf of a document changed since its read: deleted %t, %v; want false, nil", deleted, err)
+	}
+	if err := db.Get(ctx, "leases", "l", &a); err != nil || a.Name != "holder-3" {
+		t.Errorf("the write between read and delete was lost: %+v %v", a, err)
+	}
+	must(t, db.Set(ctx, "leases", "l", account{Name: "holder-1"}), "set")
+	if deleted, err := db.DeleteIf(ctx, "leases", "l", &a, holder); !deleted || err != nil {
+		t.Errorf("DeleteIf of the holder's own: deleted %t, %v; want true, nil", deleted, err)
+	}
+	if err := db.Get(ctx, "leases", "l", &a); !docstore.IsNotFound(err) {
+		t.Errorf("Get after DeleteIf: %v, want ErrNotFound", err)
+	}
 }
 
 func createFailsOnExisting(t T, db docstore.DB) {
