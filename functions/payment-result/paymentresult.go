@@ -145,7 +145,9 @@ func purchase(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscr
 	if pe.Currency != "" {
 		sub.Currency = pe.Currency
 	}
-	if d := pe.Checkout; d != nil && d.QuoteID != "" {
+	if d := pe.Checkout; d != nil && (d.QuoteID != "" || d.PaymentLinkID != "") {
+		// Our sessions and the allowed payment links save the card for
+		// off-session use; renewals are charged with it.
 		sub.SavedPaymentFrom = pe.PaymentIntentID
 		if sub.SavedPaymentFrom == "" {
 			sub.SavedPaymentFrom = d.SetupIntentID

@@ -128,8 +128,10 @@ func TestAllowedPaymentLinkAndNoRequirementProvisionWithoutQuote(t *testing.T) {
 	t.Parallel()
 	fx := quotedFixture(t, QuotePolicy{Require: true, PaymentLinks: []string{"plink_ok"}})
 	fx.handle(t, quotedCheckout(t, "evt_link", "cs_link", 5000, 0, "usd", t0, &catalog.CheckoutDetails{PaymentLinkID: "plink_ok"}))
-	if s := fx.sub(t, "sub-cs_link"); s.Status != "active" {
-		t.Fatalf("status = %s", s.Status)
+	if s := fx.sub(t, "sub-cs_link"); s.Status != "active" || s.SavedPaymentFrom != "pi_cs_link" {
+		// An allowed payment link saves the card (setup_future_usage, see
+		// docs/checkout.md): its renewals are charged with it as ours are.
+		t.Fatalf("status = %s, saved payment from %q, want active, from pi_cs_link", s.Status, s.SavedPaymentFrom)
 	}
 	lax := quotedFixture(t, QuotePolicy{})
 	lax.handle(t, quotedCheckout(t, "evt_plain", "cs_plain", 5000, 0, "usd", t0, &catalog.CheckoutDetails{}))
