@@ -94,18 +94,36 @@ func (f *Function) chargeLine(in event.Event, sub *subscription.Subscription, ln
 }
 
 // charge makes the call for the stored line ln: its amount, currency,
-// description and key, as quoted.
+// description and key, as quoted. A subscription bought as a guest (a
+// payment-mode checkout with no customer) first gets a Stripe customer,
+// which has no saved card: its invoice is sent for manual payment.
 func (f *Function) charge(ctx context.Context, sub *subscription.Subscription, ln ledger.Line) (raised, error) {
-	invoiceID, err := f.d.Billing.Charge(ctx, lineBill(sub, ln))
-	if id, ok := stripe.IsOutcomeUnknown(err); ok {
-		return raised{invoiceID: id, unknown: true}, nil
+	var r raised
+	bill := lineBill(sub, ln)
+	if bill.CustomerID == "" {
+		c := sub.Customer
+		id, err := f.d.Billing.CreateCustomer(ctx, stripe.CustomerRequest{Email: c.Email, Name: c.Name, Key: "customer-" + sub.ID})
+		if err != nil {
+			return r, err
+		}
+		bill.CustomerID, bill.SendInvoice, r.customerID = id, true, id
 	}
-	return raised{invoiceID: invoiceID}, err
+	invoiceID, err := f.d.Billing.Charge(ctx, bill)
+	if id, ok := stripe.IsOutcomeUnknown(err); ok {
+		r.invoiceID, r.unknown = id, true
+		return r, nil
+	}
+	r.invoiceID = invoiceID
+	return r, err
 }
 
-// sent records in tx that the line under key was charged on r's invoice,
-// and indexes the invoice to the line for the provider's answers.
+// sent records in tx that the line under key was charged on r's invoice
+// (and the customer created for it), and indexes the invoice to the line
+// for the provider's answers.
 func (f *Function) sent(tx store.Tx, s *subscription.Subscription, key string, r raised, now time.Time) (subscription.Change, error) {
+	if s.Customer.ProviderCustomerID == "" {
+		s.Customer.ProviderCustomerID = r.customerID
+	}
 	c := s.ChargeSent(key, r.invoiceID, r.unknown, now)
 	if err := f.d.Store.SavePaymentRef(tx, r.invoiceID, store.PaymentRef{SubscriptionID: s.ID, Key: key, InvoiceID: r.invoiceID}); err != nil {
 		return subscription.Change{}, err

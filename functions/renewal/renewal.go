@@ -32,6 +32,8 @@ type Biller interface {
 	RetryPayment(ctx context.Context, invoiceID, key string) error
 	// InvoiceState says where an invoice is and which payment intent paid it.
 	InvoiceState(ctx context.Context, invoiceID string) (stripe.InvoiceState, error)
+	// CreateCustomer creates a Stripe customer (a guest checkout had none).
+	CreateCustomer(ctx context.Context, c stripe.CustomerRequest) (string, error)
 	// VoidInvoice voids an unpaid invoice (a renewal declined by turning
 	// auto-renew off); key names the call.
 	VoidInvoice(ctx context.Context, invoiceID, key string) error

@@ -71,3 +71,38 @@ func TestAChangeIsChargedWithTheSavedPaymentMethod(t *testing.T) {
 		t.Fatalf("change invoices %+v, payments %+v", invoices, pays)
 	}
 }
+
+// A guest checkout (payment mode, "customer": null) left the subscription
+// without a Stripe customer: its renewal first creates one, once, from the
+// billing contact, keeps it, and e-mails the invoice for manual payment (a
+// new customer has no card to charge).
+func TestAGuestsRenewalCreatesItsCustomerAndSendsTheInvoice(t *testing.T) {
+	fx := setup(t, options{})
+	s := fx.seed(t, "guest", func(s *subscription.Subscription) {
+		s.Customer = catalog.Customer{Email: "guest@example.com", Name: "Guest Buyer"}
+	})
+	fx.review(t, s.ID, day("2027-01-08"))
+	fx.review(t, s.ID, day("2027-01-08")) // a repeated tick creates nothing more
+
+	var created []map[string]any
+	for _, c := range fx.stripe.Calls() {
+		if c.Method == "POST" && c.Path == "/v1/customers" && !c.Replayed {
+			created = append(created, c.Body)
+		}
+	}
+	if len(created) != 1 || created[0]["email"] != "guest@example.com" || created[0]["name"] != "Guest Buyer" {
+		t.Fatalf("customers created = %+v, want one for guest@example.com", created)
+	}
+	got := fx.sub(t, s.ID)
+	if got.Customer.ProviderCustomerID == "" || !got.RenewalPendingFor.Equal(s.TermEnd) {
+		t.Fatalf("customer %q, renewal pending for %s; want the created customer kept and the renewal raised", got.Customer.ProviderCustomerID, got.RenewalPendingFor)
+	}
+	key := idempotency.Renewal(s.ID, s.TermEnd)
+	invoices := fx.charged("/v1/invoices", key)
+	if len(invoices) != 1 || invoices[0].Body["customer"] != got.Customer.ProviderCustomerID || invoices[0].Body["collection_method"] != "send_invoice" {
+		t.Fatalf("renewal invoices = %+v", invoices)
+	}
+	if n := len(fx.charged("/send", key)); n != 1 {
+		t.Fatalf("%d send calls, want 1", n)
+	}
+}

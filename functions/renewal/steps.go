@@ -461,11 +461,13 @@ func (f *Function) settleAdditionWork(unit event.Event, sub *subscription.Subscr
 		})
 }
 
-// raised is what the renewal charge's call returned: the invoice, and
-// whether its payment's outcome is unknown.
+// raised is what the renewal charge's call returned: the invoice, whether
+// its payment's outcome is unknown, and the customer created for it (if
+// the subscription had none).
 type raised struct {
-	invoiceID string
-	unknown   bool
+	invoiceID  string
+	unknown    bool
+	customerID string
 }
 
 // settleWork asks Stripe what became of a renewal charge whose answer never

@@ -182,6 +182,12 @@ func (p *provider) InvoiceState(_ context.Context, invoiceID string) (stripe.Inv
 	return stripe.InvoiceState{Status: stripe.InvoiceOpen}, nil
 }
 
+// CreateCustomer names a customer for a guest's subscription (renewal.Biller);
+// the model's checkouts always carry one, so it is never asked.
+func (p *provider) CreateCustomer(_ context.Context, c stripe.CustomerRequest) (string, error) {
+	return "cus_" + c.Key, nil
+}
+
 // VoidInvoice voids an unpaid invoice, as Stripe does; a paid one is refused.
 func (p *provider) VoidInvoice(_ context.Context, invoiceID, _ string) error {
 	inv := p.byID[invoiceID]

@@ -59,6 +59,9 @@ type Bill struct {
 	// there is none (savedpayment.go). Empty: charged automatically with
 	// whatever Stripe has for the customer, as before.
 	PaymentFrom string
+	// SendInvoice e-mails the invoice for manual payment: the customer has
+	// no card at Stripe (one created for a guest checkout).
+	SendInvoice bool
 }
 
 // OutcomeUnknownError says a payment call may or may not have charged: it
@@ -105,16 +108,19 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 		CollectionMethod:            stripego.String("charge_automatically"),
 	}
 	var method string
-	if inv.PaymentFrom != "" {
+	manual := inv.SendInvoice
+	if inv.PaymentFrom != "" && !manual {
 		if method, err = b.savedPaymentMethod(ctx, inv.CustomerID, inv.PaymentFrom); err != nil {
 			return "", err
 		}
-		if method != "" {
+		manual = method == ""
+		if !manual {
 			params.DefaultPaymentMethod = stripego.String(method)
-		} else {
-			params.CollectionMethod = stripego.String("send_invoice")
-			params.DaysUntilDue = stripego.Int64(DaysUntilDue)
 		}
+	}
+	if manual {
+		params.CollectionMethod = stripego.String("send_invoice")
+		params.DaysUntilDue = stripego.Int64(DaysUntilDue)
 	}
 	params.Metadata = meta
 	params.SetIdempotencyKey(idempotency.ChargeInvoice(inv.Key))
@@ -131,7 +137,7 @@ func (b *Billing) Charge(ctx context.Context, inv Bill) (invoiceID string, err e
 	if _, err := b.client.V1InvoiceItems.Create(ctx, item); err != nil {
 		return "", classify("stripe.Charge item", err)
 	}
-	if inv.PaymentFrom != "" && method == "" {
+	if manual {
 		return created.ID, b.sendInvoice(ctx, created.ID, idempotency.ChargePay(inv.Key))
 	}
 	return created.ID, b.payWith(ctx, created.ID, idempotency.ChargePay(inv.Key), method)
