@@ -30,9 +30,10 @@ const MaxBodyBytes = 256 << 10
 // Webhook event statuses in the webhook_events collection. A handled event
 // is published first and written once after, as published: one commit per
 // accepted event, and the webhook answers 2xx only after both. A repeated
-// delivery finds the record (a read) and publishes nothing. Only when the
-// publish fails is the event written as stored, so it is kept while Stripe
-// retries, and its retry publishes it and marks it published.
+// delivery finds the record (a read), counts itself (one increment, no
+// transaction) and publishes nothing. Only when the publish fails is the
+// event written as stored, so it is kept while Stripe retries, and its
+// retry publishes it and marks it published.
 const (
 	StatusStored    = "stored"    // kept; its publish failed or is not confirmed
 	StatusPublished = "published" // on provider-events
@@ -148,13 +149,15 @@ func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, 
 	return AnswerPublished, f.create(ctx, rec)
 }
 
-// repeat answers a delivery of an event already recorded: it counts the
-// delivery, and publishes only an event whose publish was not confirmed.
+// repeat answers a delivery of an event already recorded (prior, just
+// read): it counts the delivery (one increment, no transaction), and
+// publishes only an event whose publish was not confirmed.
 func (f *Function) repeat(ctx context.Context, prior Record, ev stripe.Event) (string, error) {
-	rec, _, err := f.d.Store.CreateWebhookEvent(ctx, prior) // exists: counts the delivery
-	if err != nil {
+	if err := f.d.Store.CountWebhookDelivery(ctx, prior.ID); err != nil {
 		return "", fmt.Errorf("checkoutwebhook.repeat: %w", err)
 	}
+	rec := prior
+	rec.Deliveries++
 	switch rec.Status {
 	case StatusIgnored:
 		return StatusIgnored, nil

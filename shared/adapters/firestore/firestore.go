@@ -5,6 +5,7 @@ package firestore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	fs "cloud.google.com/go/firestore"
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
@@ -210,4 +211,13 @@ func (db *DB) Count(ctx context.Context, q docstore.Query) (int64, error) {
 		return n.GetIntegerValue(), nil
 	}
 	return 0, fmt.Errorf("firestore.Count %s: unexpected result %T", q.Collection, res["n"])
+}
+
+// Increment adds n to field with the server's increment transform: one
+// write, no read, no transaction. Update's exists precondition makes an
+// absent document ErrNotFound.
+func (db *DB) Increment(ctx context.Context, collection, id, field string, n int64) error {
+	ref := db.ref(collection, id)
+	_, err := ref.Update(ctx, []fs.Update{{FieldPath: fs.FieldPath(strings.Split(field, ".")), Value: fs.Increment(n)}})
+	return mapErr("Increment", ref, err)
 }
