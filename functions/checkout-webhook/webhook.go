@@ -30,9 +30,10 @@ const MaxBodyBytes = 256 << 10
 // Webhook event statuses in the webhook_events collection. A handled event
 // is published first and written once after, as published: one commit per
 // accepted event, and the webhook answers 2xx only after both. A repeated
-// delivery finds the record (a read) and publishes nothing. Only when the
-// publish fails is the event written as stored, so it is kept while Stripe
-// retries, and its retry publishes it and marks it published.
+// delivery finds the record (a read), counts itself (one increment, no
+// transaction) and publishes nothing. Only when the publish fails is the
+// event written as stored, so it is kept while Stripe retries, and its
+// retry publishes it and marks it published.
 const (
 	StatusStored    = "stored"    // kept; its publish failed or is not confirmed
 	StatusPublished = "published" // on provider-events
@@ -62,11 +63,12 @@ type Deps struct {
 
 // Function is the checkout webhook.
 type Function struct {
-	d Deps
+	d    Deps
+	seen *seen // events seen recorded in a final status: a hint (seen.go)
 }
 
 // New returns the webhook.
-func New(d Deps) *Function { return &Function{d: d} }
+func New(d Deps) *Function { return &Function{d: d, seen: newSeen()} }
 
 // Close releases the clients.
 func (f *Function) Close() error {
@@ -125,6 +127,18 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // accept publishes the event once and stores it; it is safe to repeat.
 func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, tp string) (string, error) {
+	if st, ok := f.seen.status(ev.ID); ok {
+		// Recorded in a final status, as this process saw: count the
+		// delivery without reading the record first.
+		err := f.d.Store.CountWebhookDelivery(ctx, ev.ID)
+		switch {
+		case err == nil:
+			return answerOf(st), nil
+		case !store.IsNotFound(err):
+			return "", fmt.Errorf("checkoutwebhook.accept: %w", err)
+		}
+		f.seen.forget(ev.ID) // the record is gone: take the whole path
+	}
 	prior, err := f.d.Store.WebhookEvent(ctx, ev.ID)
 	switch {
 	case err == nil:
@@ -148,18 +162,27 @@ func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, 
 	return AnswerPublished, f.create(ctx, rec)
 }
 
-// repeat answers a delivery of an event already recorded: it counts the
-// delivery, and publishes only an event whose publish was not confirmed.
+// answerOf is the answer to a repeat of an event recorded as st (final).
+func answerOf(st string) string {
+	if st == StatusIgnored {
+		return StatusIgnored
+	}
+	return AnswerDuplicate
+}
+
+// repeat answers a delivery of an event already recorded (prior, just
+// read): it counts the delivery (one increment, no transaction), and
+// publishes only an event whose publish was not confirmed.
 func (f *Function) repeat(ctx context.Context, prior Record, ev stripe.Event) (string, error) {
-	rec, _, err := f.d.Store.CreateWebhookEvent(ctx, prior) // exists: counts the delivery
-	if err != nil {
+	if err := f.d.Store.CountWebhookDelivery(ctx, prior.ID); err != nil {
 		return "", fmt.Errorf("checkoutwebhook.repeat: %w", err)
 	}
+	rec := prior
+	rec.Deliveries++
 	switch rec.Status {
-	case StatusIgnored:
-		return StatusIgnored, nil
-	case StatusPublished:
-		return AnswerDuplicate, nil
+	case StatusIgnored, StatusPublished:
+		f.seen.add(rec.ID, rec.Status)
+		return answerOf(rec.Status), nil
 	}
 	if err := f.publish(ctx, rec, ev); err != nil {
 		return "", err
@@ -168,7 +191,9 @@ func (f *Function) repeat(ctx context.Context, prior Record, ev stripe.Event) (s
 	if err := f.d.Store.SaveWebhookEvent(ctx, rec); err != nil {
 		// Published already: a later retry only publishes the same id again.
 		f.d.Logger.WarnContext(ctx, "could not mark webhook event published", "error", err.Error())
+		return AnswerPublished, nil
 	}
+	f.seen.add(rec.ID, rec.Status)
 	return AnswerPublished, nil
 }
 
@@ -189,8 +214,12 @@ func newRecord(ev stripe.Event, payload []byte, tp string) Record {
 // create writes a first delivery's record; a concurrent delivery of the
 // same event that wrote first is counted instead.
 func (f *Function) create(ctx context.Context, rec Record) error {
-	if _, _, err := f.d.Store.CreateWebhookEvent(ctx, rec); err != nil {
+	_, created, err := f.d.Store.CreateWebhookEvent(ctx, rec)
+	if err != nil {
 		return fmt.Errorf("checkoutwebhook.create: %w", err)
+	}
+	if created && rec.Status != StatusStored {
+		f.seen.add(rec.ID, rec.Status)
 	}
 	return nil
 }

@@ -374,3 +374,40 @@ func TestAcceptedEventIsOneCommitAndItsRepeatNoPublish(t *testing.T) {
 		t.Fatalf("record = %+v", rec)
 	}
 }
+
+// A repeat of an event this process saw recorded as published counts its
+// delivery without reading the record (the seen hint); once the record is
+// gone the hint is dropped and the delivery takes the whole path again.
+func TestRepeatOfASeenEventSkipsTheRead(t *testing.T) {
+	t.Parallel()
+	db := counting.NewDB(storetest.Open(t, "hook").DB)
+	pub := counting.NewPublisher(&pubsub.Recorder{})
+	srv := httptest.NewServer(New(Deps{Store: store.New(db), Publisher: pub, Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	fx := fixture{st: store.New(db), url: srv.URL}
+	payload := checkoutPayload("evt_seen", nil)
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
+		t.Fatalf("answered %d %v", code, answer)
+	}
+	reads := db.Reads()
+	for range 2 {
+		if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
+			t.Fatalf("repeat answered %d %v", code, answer)
+		}
+	}
+	if db.Reads() != reads || pub.Messages() != 1 {
+		t.Errorf("two repeats of a seen event: %d reads, %d publishes in all; want no read, 1 publish", db.Reads()-reads, pub.Messages())
+	}
+	if rec, _ := fx.record(t, "evt_seen"); rec.Deliveries != 3 || rec.Status != StatusPublished {
+		t.Fatalf("record = %+v, want published with 3 deliveries", rec)
+	}
+	if err := db.Delete(context.Background(), store.WebhookEvents, "evt_seen"); err != nil {
+		t.Fatal(err)
+	}
+	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
+		t.Fatalf("after the record was deleted: answered %d %v, want published again", code, answer)
+	}
+	if rec, ok := fx.record(t, "evt_seen"); !ok || rec.Deliveries != 1 || pub.Messages() != 2 {
+		t.Fatalf("after the record was deleted: record %+v (%v), %d publishes; want it written anew and published", rec, ok, pub.Messages())
+	}
+}

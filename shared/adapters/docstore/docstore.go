@@ -9,7 +9,9 @@
 //   - reads inside a transaction see one snapshot, and a read after a write
 //     in the same transaction is refused, as Firestore refuses it;
 //   - Create fails with ErrAlreadyExists on an existing document;
-//   - a transaction whose callback fails leaves nothing behind.
+//   - a transaction whose callback fails leaves nothing behind;
+//   - Increment adds to a field atomically, without a read or a
+//     transaction, so concurrent increments lose none.
 //
 // Documents are Go values encoded by their `firestore` struct tags.
 // Collections are slash paths: "subscriptions" or "subscriptions/s1/history".
@@ -58,6 +60,12 @@ type DB interface {
 	// Count counts the documents q selects (its order and limit ignored).
 	Count(ctx context.Context, q Query) (int64, error)
 	Close() error
+	// Increment adds n to the integer field (a dotted path of firestore
+	// names) of an existing document in one write, no read: concurrent
+	// increments lose none. A missing or non-integer field becomes n, as
+	// Firestore's increment transform does; ErrNotFound when the document
+	// is absent.
+	Increment(ctx context.Context, collection, id, field string, n int64) error
 }
 
 // Tx is one attempt of a transaction. Reads come before writes; writes are

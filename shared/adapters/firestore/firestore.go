@@ -18,6 +18,7 @@ import (
 // DB is a docstore on one Firestore database.
 type DB struct {
 	Client *fs.Client
+	groups *groups // nil: every call is its own request (see group.go)
 }
 
 // Open connects to the (default) Firestore database of project.
@@ -38,7 +39,7 @@ func OpenIn(ctx context.Context, project, database string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firestore.Open %s/%s: %w", project, database, err)
 	}
-	return &DB{Client: c}, nil
+	return &DB{Client: c, groups: newGroups(c)}, nil
 }
 
 // OpenStore returns the shared repositories on the (default) Firestore
@@ -87,16 +88,23 @@ func snapTo(op string, snap *fs.DocumentSnapshot, err error, ref *fs.DocumentRef
 	return nil
 }
 
-// Get reads one document.
+// Get reads one document, grouped with concurrent reads (group.go).
 func (db *DB) Get(ctx context.Context, collection, id string, v any) error {
 	ref := db.ref(collection, id)
+	if db.groups != nil {
+		return db.groupedGet(ctx, ref, v)
+	}
 	snap, err := ref.Get(ctx)
 	return snapTo("Get", snap, err, ref, v)
 }
 
-// Create writes v unless the document exists; the server checks it.
+// Create writes v unless the document exists; the server checks it. It is
+// grouped with concurrent creates and increments (group.go).
 func (db *DB) Create(ctx context.Context, collection, id string, v any) error {
 	ref := db.ref(collection, id)
+	if db.groups != nil {
+		return db.groupedWrite(ctx, "Create", &writeReq{kind: writeCreate, ref: ref, v: v})
+	}
 	_, err := ref.Create(ctx, v)
 	return mapErr("Create", ref, err)
 }
@@ -228,4 +236,17 @@ func (db *DB) Count(ctx context.Context, q docstore.Query) (int64, error) {
 		return n.GetIntegerValue(), nil
 	}
 	return 0, fmt.Errorf("firestore.Count %s: unexpected result %T", q.Collection, res["n"])
+}
+
+// Increment adds n to field with the server's increment transform: one
+// write, no read, no transaction, grouped with concurrent writes
+// (group.go). Update's exists precondition makes an absent document
+// ErrNotFound.
+func (db *DB) Increment(ctx context.Context, collection, id, field string, n int64) error {
+	ref := db.ref(collection, id)
+	if db.groups != nil {
+		return db.groupedWrite(ctx, "Increment", &writeReq{kind: writeIncrement, ref: ref, field: field, n: n})
+	}
+	_, err := ref.Update(ctx, []fs.Update{incrementOf(field, n)})
+	return mapErr("Increment", ref, err)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/memory"
@@ -77,6 +78,7 @@ func TestContractCatchesBrokenAdapters(t *testing.T) {
 		{"read after write allowed", "ReadAfterWriteIsRefused", func() docstore.DB { return writeThrough{memory.New()} }},
 		{"Create overwrites", "CreateFailsOnExisting", func() docstore.DB { return createIsSet{memory.New()} }},
 		{"DeleteIf deletes what changed since its read", "DeleteIfDeletesOnlyWhatItRead", func() docstore.DB { return blindDeleteIf{memory.New()} }},
+		{"Increment reads, then writes", "IncrementLosesNone", func() docstore.DB { return readThenSet{memory.New()} }},
 	} {
 		t.Run(b.caseName, func(t *testing.T) {
 			failures := runCase(b.caseName, b.broken())
@@ -120,6 +122,20 @@ func (c createIsSet) RunTx(ctx context.Context, fn func(context.Context, docstor
 type setTx struct{ docstore.Tx }
 
 func (s setTx) Create(c, id string, v any) error { return s.Tx.Set(c, id, v) }
+
+// readThenSet increments by a read and a later write, not atomically.
+type readThenSet struct{ *memory.DB }
+
+func (r readThenSet) Increment(ctx context.Context, coll, id, field string, n int64) error {
+	var doc map[string]any
+	if err := r.DB.Get(ctx, coll, id, &doc); err != nil {
+		return err
+	}
+	cur, _ := doc[field].(float64)
+	doc[field] = int64(cur) + n
+	time.Sleep(2 * time.Millisecond)
+	return r.DB.Set(ctx, coll, id, doc)
+}
 
 // leakyAttempts retries conflicting transactions but keeps each attempt's
 // writes, as if an aborted attempt had written through.

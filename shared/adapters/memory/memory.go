@@ -11,6 +11,7 @@ package memory
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	jsoniter "github.com/json-iterator/go"
 
 	"fulfillment/shared/adapters/docstore"
 )
@@ -335,4 +338,59 @@ func (db *DB) selectRows(q docstore.Query) ([]row, error) {
 		}
 	}
 	return rows, nil
+}
+
+// Increment adds n to field of the newest version in one commit, under the
+// store's lock: concurrent increments lose none, and a transaction that
+// read the document conflicts with it.
+func (db *DB) Increment(ctx context.Context, collection, id, field string, n int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	data, ok := db.visible(collection, id, 0)
+	if !ok {
+		return fmt.Errorf("memory.Increment %s/%s: %w", collection, id, docstore.ErrNotFound)
+	}
+	data, err := incremented(data, field, n)
+	if err != nil {
+		return fmt.Errorf("memory.Increment %s/%s: %w", collection, id, err)
+	}
+	db.seq++
+	coll := db.colls[collection]
+	coll[id] = db.prune(append(coll[id], version{seq: db.seq, data: data}))
+	return nil
+}
+
+// numbers decodes integers exactly, for Increment.
+var numbers = jsoniter.Config{TagKey: "firestore", SortMapKeys: true, UseNumber: true}.Froze()
+
+// incremented is data with n added to the number at the dotted path field;
+// a missing or non-numeric field becomes n, as Firestore's transform does.
+func incremented(data []byte, field string, n int64) ([]byte, error) {
+	var doc map[string]any
+	if err := numbers.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	parts := strings.Split(field, ".")
+	m := doc
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	last := parts[len(parts)-1]
+	cur, _ := m[last].(json.Number)
+	if i, err := cur.Int64(); err == nil {
+		m[last] = i + n
+	} else if f, err := cur.Float64(); err == nil && cur != "" {
+		m[last] = f + float64(n)
+	} else {
+		m[last] = n
+	}
+	return numbers.Marshal(doc)
 }

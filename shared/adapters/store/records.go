@@ -36,8 +36,8 @@ type WebhookEvent struct {
 }
 
 // CreateWebhookEvent stores ev unless it is stored already (a repeated
-// delivery), in which case the stored record is returned with one more
-// delivery counted, and created is false.
+// delivery), in which case the delivery is counted and the stored record
+// is returned, and created is false.
 func (s *Store) CreateWebhookEvent(ctx context.Context, ev WebhookEvent) (stored WebhookEvent, created bool, err error) {
 	err = s.DB.Create(ctx, WebhookEvents, ev.ID, ev)
 	if err == nil {
@@ -46,17 +46,22 @@ func (s *Store) CreateWebhookEvent(ctx context.Context, ev WebhookEvent) (stored
 	if !docstore.IsAlreadyExists(err) {
 		return WebhookEvent{}, false, fmt.Errorf("store.CreateWebhookEvent: %w", err)
 	}
-	err = s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
-		if err := tx.Get(WebhookEvents, ev.ID, &stored); err != nil {
-			return err
-		}
-		stored.Deliveries++
-		return tx.Set(WebhookEvents, ev.ID, stored)
-	})
-	if err != nil {
+	if err := s.CountWebhookDelivery(ctx, ev.ID); err != nil {
+		return WebhookEvent{}, false, fmt.Errorf("store.CreateWebhookEvent: %w", err)
+	}
+	if stored, err = s.WebhookEvent(ctx, ev.ID); err != nil {
 		return WebhookEvent{}, false, fmt.Errorf("store.CreateWebhookEvent: %w", err)
 	}
 	return stored, false, nil
+}
+
+// CountWebhookDelivery counts one more delivery of a stored event: one
+// increment, no read and no transaction, so concurrent repeats lose none.
+func (s *Store) CountWebhookDelivery(ctx context.Context, id string) error {
+	if err := s.DB.Increment(ctx, WebhookEvents, id, "deliveries", 1); err != nil {
+		return fmt.Errorf("store.CountWebhookDelivery: %w", err)
+	}
+	return nil
 }
 
 // SaveWebhookEvent writes ev as it is (its status moved on): one write, no read.

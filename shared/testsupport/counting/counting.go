@@ -62,6 +62,12 @@ func (d *DB) DeleteIf(ctx context.Context, collection, id string, v any, match f
 	return deleted, err
 }
 
+func (d *DB) Increment(ctx context.Context, collection, id, field string, n int64) error {
+	err := d.DB.Increment(ctx, collection, id, field, n)
+	d.count(err)
+	return err
+}
+
 func (d *DB) RunTx(ctx context.Context, fn func(ctx context.Context, tx docstore.Tx) error) error {
 	var wrote bool
 	err := d.DB.RunTx(ctx, func(ctx context.Context, tx docstore.Tx) error {

@@ -53,6 +53,7 @@ var Cases = []Case{
 	{"QueryNestedEqualityAndCount", queryNested},
 	{"Subcollections", subcollections},
 	{"DeleteIfDeletesOnlyWhatItRead", deleteIf},
+	{"IncrementLosesNone", incrementLosesNone},
 }
 
 type account struct {
@@ -454,5 +455,38 @@ func subcollections(t T, db docstore.DB) {
 	must(t, err, "count")
 	if n != 1 {
 		t.Errorf("a subcollection's documents counted in the parent collection: %d, want 1", n)
+	}
+}
+
+func incrementLosesNone(t T, db docstore.DB) {
+	must(t, db.Set(ctx, "accounts", "i", account{Name: "i", Balance: 5, Extra: map[string]int{"k": 1}}), "seed")
+	must(t, db.Increment(ctx, "accounts", "i", "balance", 2), "increment")
+	must(t, db.Increment(ctx, "accounts", "i", "extra.k", 3), "increment a nested field")
+	var a account
+	must(t, db.Get(ctx, "accounts", "i", &a), "get")
+	if a.Balance != 7 || a.Extra["k"] != 4 || a.Name != "i" {
+		t.Errorf("after increments of 2 and 3: balance %d, extra.k %d, name %q; want 7, 4 and the other fields kept", a.Balance, a.Extra["k"], a.Name)
+	}
+	must(t, db.Set(ctx, "accounts", "bare", map[string]any{"name": "bare"}), "seed bare")
+	must(t, db.Increment(ctx, "accounts", "bare", "balance", 4), "increment a missing field")
+	a = account{}
+	must(t, db.Get(ctx, "accounts", "bare", &a), "get bare")
+	if a.Balance != 4 || a.Name != "bare" {
+		t.Errorf("increment of a missing field: balance %d name %q, want 4 and bare", a.Balance, a.Name)
+	}
+	if err := db.Increment(ctx, "accounts", "nobody", "balance", 1); !docstore.IsNotFound(err) {
+		t.Errorf("Increment of an absent document: %v, want ErrNotFound", err)
+	}
+	if err := db.Get(ctx, "accounts", "nobody", &a); !docstore.IsNotFound(err) {
+		t.Errorf("Increment of an absent document created it: %v", err)
+	}
+	const n = 16
+	for _, err := range concurrently(n, func(int) error { return db.Increment(ctx, "accounts", "i", "balance", 1) }) {
+		must(t, err, "concurrent increment")
+	}
+	a = account{}
+	must(t, db.Get(ctx, "accounts", "i", &a), "get after concurrent increments")
+	if a.Balance != 7+n {
+		t.Errorf("balance %d after %d concurrent increments of 7: increments were lost", a.Balance, n)
 	}
 }

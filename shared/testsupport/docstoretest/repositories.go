@@ -123,10 +123,14 @@ func webhookEvents(t T, db docstore.DB) {
 	}
 	again.Status = "published"
 	must(t, st.SaveWebhookEvent(ctx, again), "save")
+	must(t, st.CountWebhookDelivery(ctx, "evt_1"), "count a delivery")
 	got, err := st.WebhookEvent(ctx, "evt_1")
 	must(t, err, "read")
-	if got.Status != "published" || got.Deliveries != 2 || got.Raw != "{}" {
-		t.Errorf("stored %+v", got)
+	if got.Status != "published" || got.Deliveries != 3 || got.Raw != "{}" {
+		t.Errorf("stored %+v, want published with 3 deliveries", got)
+	}
+	if err := st.CountWebhookDelivery(ctx, "evt_unknown"); !docstore.IsNotFound(err) {
+		t.Errorf("a delivery of an unknown event counted: %v, want ErrNotFound", err)
 	}
 }
 
