@@ -96,9 +96,10 @@ func envInt(key string, def int) int {
 // shuffled sends all happen within half a minute: ten attempts then span
 // two to four minutes, and convergence is not mostly waiting. At 15 s (one
 // to one and a half minutes) a delivery could run out of attempts behind a
-// consumer lease whose release transaction a killed process left holding
-// the emulator's lock (seen once in four runs: "Transaction lock timeout"
-// on the lease's create); production's policy (60 s) spans far longer. A larger run sends
+// lock a killed process left in the emulator (seen once in four runs, when
+// leases were still released by a transaction; a transaction killed midway
+// elsewhere can still leave one); production's policy (60 s) spans far
+// longer. A larger run sends
 // for longer (a follow-up event can precede its purchase by over a minute),
 // so it keeps the production policy (60 s), as real traffic would.
 func maximumBackoff(orders int) time.Duration {
