@@ -10,7 +10,8 @@ import (
 // 65532, as the Knative manifests run it).
 type ImageFigures struct {
 	Name     string        // function/entry point
-	Startup  time.Duration // podman start -> first handled request
+	Startup  time.Duration // start through podman's API service -> first handled request
+	FromCLI  time.Duration // the same from a podman start command
 	FromExec time.Duration // the binary's exec -> first handled request
 	Stop     time.Duration // SIGTERM -> exit
 	RSSBytes int64
@@ -36,7 +37,7 @@ func imageFigures(lines []benchLine) []ImageFigures {
 	var res []ImageFigures
 	for _, l := range lines {
 		m := l.Metrics
-		res = append(res, ImageFigures{Name: l.Name, Startup: ms(m["ms-first-request"]), FromExec: ms(m["ms-from-exec"]),
+		res = append(res, ImageFigures{Name: l.Name, Startup: ms(m["ms-first-request"]), FromCLI: ms(m["ms-first-request-cli"]), FromExec: ms(m["ms-from-exec"]),
 			Stop: ms(m["ms-to-exit"]), RSSBytes: int64(m["MiB-rss"] * (1 << 20))})
 	}
 	return res

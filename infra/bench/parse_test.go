@@ -18,7 +18,7 @@ func TestParseBenchLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	im := imageFigures(parseBenchLines(out, "BenchmarkImages"))
-	if len(im) != 1 || im[0].Name != "checkout-webhook/gcp" || im[0].Startup != 126*time.Millisecond ||
+	if len(im) != 1 || im[0].Name != "checkout-webhook/gcp" || im[0].Startup != 66*time.Millisecond || im[0].FromCLI != 126*time.Millisecond ||
 		im[0].FromExec != 19*time.Millisecond || im[0].Stop != time.Millisecond || im[0].RSSBytes != 27053260 {
 		t.Fatalf("images = %+v", im)
 	}

@@ -50,9 +50,10 @@ type Options struct {
 
 // Measurement is one run of one image, from start to exit.
 type Measurement struct {
-	// Startup runs from `podman start` until the function answered Probe:
-	// what a cold start costs on this runtime (podman's own share is
-	// ~50-150 ms here).
+	// Startup runs from the start request (to podman's API service while
+	// Serve runs it, else `podman start`) until the function answered
+	// Probe: what a cold start costs on this runtime. The podman command
+	// adds its own start-up, about 50 ms here.
 	Startup time.Duration
 	// ProcessStartup runs from the exec of the image's entry point (runc's
 	// init turning into the function's binary) until the function answered
@@ -231,7 +232,7 @@ type starting struct {
 
 func (s *starting) run(ctx context.Context, p *Podman, id string) {
 	defer close(s.done)
-	if _, s.err = p.run(ctx, "start", id); s.err != nil {
+	if s.err = p.start(ctx, id); s.err != nil {
 		return
 	}
 	var pid string

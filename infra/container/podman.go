@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ var Args = []string{"--runtime", "runc", "--cgroup-manager", "cgroupfs"}
 type Podman struct {
 	Bin  string
 	Args []string
+	api  *http.Client // the API service's client while Serve runs it
 }
 
 // ErrNoPodman says podman is not installed.
