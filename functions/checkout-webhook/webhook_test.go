@@ -347,16 +347,22 @@ func TestLivemodeSetting(t *testing.T) {
 	}
 }
 
+// countedFixture serves the webhook on storage and a publisher that count
+// what it asks of them.
+func countedFixture(t *testing.T) (fixture, *counting.DB, *counting.Publisher) {
+	db := counting.NewDB(storetest.Open(t, "hook").DB)
+	pub := counting.NewPublisher(&pubsub.Recorder{})
+	srv := httptest.NewServer(New(Deps{Store: store.New(db), Publisher: pub, Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	return fixture{st: store.New(db), url: srv.URL}, db, pub
+}
+
 // An accepted event costs one Firestore commit (the record, written after
 // the publish) and one publish; its repeat a read, a counted delivery and no
 // publish.
 func TestAcceptedEventIsOneCommitAndItsRepeatNoPublish(t *testing.T) {
 	t.Parallel()
-	db := counting.NewDB(storetest.Open(t, "hook").DB)
-	pub := counting.NewPublisher(&pubsub.Recorder{})
-	srv := httptest.NewServer(New(Deps{Store: store.New(db), Publisher: pub, Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler)}))
-	t.Cleanup(srv.Close)
-	fx := fixture{st: store.New(db), url: srv.URL}
+	fx, db, pub := countedFixture(t)
 	payload := checkoutPayload("evt_once", nil)
 	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
 		t.Fatalf("answered %d %v", code, answer)
@@ -380,11 +386,7 @@ func TestAcceptedEventIsOneCommitAndItsRepeatNoPublish(t *testing.T) {
 // gone the hint is dropped and the delivery takes the whole path again.
 func TestRepeatOfASeenEventSkipsTheRead(t *testing.T) {
 	t.Parallel()
-	db := counting.NewDB(storetest.Open(t, "hook").DB)
-	pub := counting.NewPublisher(&pubsub.Recorder{})
-	srv := httptest.NewServer(New(Deps{Store: store.New(db), Publisher: pub, Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler)}))
-	t.Cleanup(srv.Close)
-	fx := fixture{st: store.New(db), url: srv.URL}
+	fx, db, pub := countedFixture(t)
 	payload := checkoutPayload("evt_seen", nil)
 	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
 		t.Fatalf("answered %d %v", code, answer)
