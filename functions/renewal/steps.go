@@ -325,7 +325,7 @@ func (f *Function) voidWork(unit event.Event, sub *subscription.Subscription, st
 			switch {
 			case err != nil:
 				return inv, err
-			case closed(inv.Status):
+			case inv.Status.Final():
 				return inv, nil
 			}
 			return stripe.InvoiceState{Status: stripe.InvoiceVoid}, f.d.Billing.VoidInvoice(ctx, invoiceID, idempotency.Renewal(sub.ID, sub.TermEnd)+"-void")
@@ -344,12 +344,6 @@ func (f *Function) voidWork(unit event.Event, sub *subscription.Subscription, st
 				return s.VoidRenewal(now), nil
 			})(ctx, tx)
 		})
-}
-
-// closed says an invoice will not change any more: paid, void or
-// uncollectible.
-func closed(status stripe.InvoiceStatus) bool {
-	return status == stripe.InvoicePaid || status == stripe.InvoiceVoid || status == stripe.InvoiceUncollectible
 }
 
 // indexAsked indexes a payment Stripe was asked about (its webhook lost), as
@@ -407,7 +401,7 @@ func (f *Function) retryWork(unit event.Event, sub *subscription.Subscription, s
 					return inv, err
 				}
 			}
-			if closed(inv.Status) {
+			if inv.Status.Final() {
 				return inv, nil
 			}
 			key := idempotency.RenewalRetry(sub.ID, sub.TermEnd, st.N)
@@ -478,7 +472,7 @@ func (f *Function) settleWork(unit event.Event, sub *subscription.Subscription, 
 	return consumer.AfterEffect(
 		func(ctx context.Context) error {
 			inv, err := f.d.Billing.InvoiceState(ctx, invoiceID)
-			if err != nil || closed(inv.Status) {
+			if err != nil || inv.Status.Final() {
 				return err
 			}
 			key := idempotency.RenewalSettle(sub.ID, sub.TermEnd)

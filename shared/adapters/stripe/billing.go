@@ -201,6 +201,12 @@ const (
 	InvoiceUncollectible InvoiceStatus = "uncollectible"
 )
 
+// Final says an invoice in this state will not change any more: paid, void
+// or uncollectible.
+func (s InvoiceStatus) Final() bool {
+	return s == InvoicePaid || s == InvoiceVoid || s == InvoiceUncollectible
+}
+
 // InvoiceState is what Stripe says of an invoice: where it is, and the
 // payment intent that paid it (what its refunds and disputes name).
 type InvoiceState struct {
