@@ -102,7 +102,7 @@ func (f *Function) charge(ctx context.Context, sub *subscription.Subscription, l
 	bill := lineBill(sub, ln)
 	if bill.CustomerID == "" {
 		c := sub.Customer
-		id, err := f.d.Billing.CreateCustomer(ctx, stripe.CustomerRequest{Email: c.Email, Name: c.Name, Key: "customer-" + sub.ID})
+		id, err := f.d.Billing.CreateCustomer(ctx, stripe.CustomerRequest{Email: c.Email, Name: c.Name, Key: "customer-" + sub.ID, SubscriptionID: sub.ID})
 		if err != nil {
 			return r, err
 		}

@@ -67,3 +67,43 @@ func TestInvoiceStateReadsThePaymentIntentThatPaidIt(t *testing.T) {
 		t.Errorf("expand[0] = %q, want payments", expand)
 	}
 }
+
+// A customer made for a subscription is found again by its e-mail and
+// metadata, so a guest's charge retried days later (its idempotency key
+// forgotten by Stripe) does not make a second one; none found, one is made
+// with the subscription in its metadata.
+func TestCustomerMadeForASubscriptionIsReused(t *testing.T) {
+	for _, tc := range []struct {
+		name, listed, want string
+		creates            int
+	}{
+		{"found", `{"id":"cus_old","object":"customer","metadata":{"subscription_id":"sub-1"}}`, "cus_old", 0},
+		{"another subscription's", `{"id":"cus_other","object":"customer","metadata":{"subscription_id":"sub-2"}}`, "cus_new", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var creates int
+			var created, email string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.Method == http.MethodGet {
+					email = r.URL.Query().Get("email")
+					_, _ = w.Write([]byte(`{"object":"list","has_more":false,"data":[` + tc.listed + `]}`))
+					return
+				}
+				creates++
+				_ = r.ParseForm()
+				created = r.PostForm.Get("metadata[subscription_id]")
+				_, _ = w.Write([]byte(`{"id":"cus_new","object":"customer"}`))
+			}))
+			t.Cleanup(srv.Close)
+			b := NewBilling("sk_test_x", srv.URL, 5*time.Second)
+			id, err := b.CreateCustomer(context.Background(), CustomerRequest{Email: "guest@example.com", Key: "customer-sub-1", SubscriptionID: "sub-1"})
+			if err != nil || id != tc.want || creates != tc.creates || email != "guest@example.com" {
+				t.Fatalf("customer %q, %v, %d created, listed by %q; want %s, %d created", id, err, creates, email, tc.want, tc.creates)
+			}
+			if creates == 1 && created != "sub-1" {
+				t.Errorf("created with metadata subscription_id %q, want sub-1", created)
+			}
+		})
+	}
+}

@@ -50,14 +50,27 @@ type CustomerRequest struct {
 	Email, Name, Company string
 	// Key is the Idempotency-Key: the same key returns the same customer.
 	Key string
+	// SubscriptionID, when set, names the subscription the customer is
+	// made for (a guest's, at its first charge): kept in its metadata, and
+	// a customer already made for it is returned instead of a new one,
+	// since Stripe forgets an idempotency key after 24 hours.
+	SubscriptionID string
 }
 
 // CreateCustomer creates the Stripe customer that will pay and whose
 // payment method renewals use.
 func (b *Billing) CreateCustomer(ctx context.Context, c CustomerRequest) (string, error) {
+	if c.SubscriptionID != "" {
+		if id, err := b.customerMadeFor(ctx, c); id != "" || err != nil {
+			return id, err
+		}
+	}
 	params := &stripego.CustomerCreateParams{Email: stripego.String(c.Email), Name: stripego.String(c.Name)}
 	if c.Company != "" {
 		params.AddMetadata("company", c.Company)
+	}
+	if c.SubscriptionID != "" {
+		params.AddMetadata(MetaSubscriptionID, c.SubscriptionID)
 	}
 	params.SetIdempotencyKey(c.Key)
 	cus, err := b.client.V1Customers.Create(ctx, params)
@@ -66,6 +79,29 @@ func (b *Billing) CreateCustomer(ctx context.Context, c CustomerRequest) (string
 	}
 	return cus.ID, nil
 }
+
+// customerMadeFor finds, among the customers with c's e-mail, one made for
+// c's subscription ("" when none is).
+func (b *Billing) customerMadeFor(ctx context.Context, c CustomerRequest) (string, error) {
+	params := &stripego.CustomerListParams{Email: stripego.String(c.Email)}
+	params.Limit = stripego.Int64(customerPage)
+	seen := 0
+	for cus, err := range b.client.V1Customers.List(ctx, params) {
+		if err != nil {
+			return "", classify("stripe.CreateCustomer list", err)
+		}
+		if cus.Metadata[MetaSubscriptionID] == c.SubscriptionID {
+			return cus.ID, nil
+		}
+		if seen++; seen >= customerPage {
+			break // one page: a guest's e-mail has few customers
+		}
+	}
+	return "", nil
+}
+
+// customerPage is how many customers of one e-mail are looked through.
+const customerPage = 100
 
 // OrderMetadata is the metadata checkout-webhook reads an order from
 // (OrderFromMetadata), plus the quote id.
