@@ -16,6 +16,7 @@ import (
 
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/license"
 	"fulfillment/shared/domain/subscription"
 )
 
@@ -84,55 +85,99 @@ type UsageFile struct {
 // maxUsageFile caps a usage file: a year of days is a few KiB.
 const maxUsageFile = 1 << 20
 
-// ParseUsageFile reads a usage file, JSON (UsageFile) or CSV: a header row
-// naming at least "date" and "billable_users_count" (also "billable users",
-// "billable user count", "active_users"), optionally
-// "max_historical_user_count" ("max users"), then one row per day. Lines
-// before the header (the export's license details) are skipped.
+// ParseUsageFile reads a usage file's days (ReadUsageFile).
 func ParseUsageFile(r io.Reader) ([]UsageDay, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxUsageFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("licensing.ParseUsageFile: %w", err)
-	}
-	if len(b) > maxUsageFile {
-		return nil, errors.New("licensing.ParseUsageFile: file larger than 1 MiB")
-	}
-	var days []UsageDay
-	if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		days, err = parseUsageJSON(t)
-	} else {
-		days, err = parseUsageCSV(b)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(days) == 0 {
-		return nil, errors.New("licensing.ParseUsageFile: no usage rows")
-	}
-	for i, d := range days {
-		if _, err := time.Parse(time.DateOnly, d.Date); err != nil {
-			return nil, fmt.Errorf("licensing.ParseUsageFile: row %d: date %q is not YYYY-MM-DD", i+1, d.Date)
-		}
-		if d.BillableUsersCount < 0 || d.BillableUsersCount > catalog.MaxSeats || d.MaxHistoricalUserCount < 0 || d.MaxHistoricalUserCount > catalog.MaxSeats {
-			return nil, fmt.Errorf("licensing.ParseUsageFile: row %d: user counts must be within 0..%d", i+1, catalog.MaxSeats)
-		}
-	}
-	return days, nil
+	f, err := ReadUsageFile(r)
+	return f.Usage, err
 }
 
-func parseUsageJSON(b []byte) ([]UsageDay, error) {
-	if b[0] == '[' {
-		var days []UsageDay
-		if err := json.Unmarshal(b, &days); err != nil {
-			return nil, fmt.Errorf("licensing.ParseUsageFile: %w", err)
-		}
-		return days, nil
+// ReadUsageFile reads a usage file, JSON (UsageFile) or CSV. The CSV is what
+// GitLab's admin area exports (HistoricalUserData::CsvService): two-column
+// rows of license details ("License Key", "Email", ..., a blank row), then a
+// header "Date,Billable User Count" ("Active User Count" before 16.x) and one
+// row per recorded count, dated with a UTC timestamp. Our own form (a header
+// naming "date" and "billable_users_count", optionally
+// "max_historical_user_count", then YYYY-MM-DD rows) reads the same way. The
+// license key, from the "License Key" row or the JSON's license_key, is kept
+// so that CheckUsageLicense can tell whose file it is.
+func ReadUsageFile(r io.Reader) (UsageFile, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxUsageFile+1))
+	if err != nil {
+		return UsageFile{}, fmt.Errorf("licensing.ReadUsageFile: %w", err)
+	}
+	if len(b) > maxUsageFile {
+		return UsageFile{}, errors.New("licensing.ReadUsageFile: file larger than 1 MiB")
 	}
 	var f UsageFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("licensing.ParseUsageFile: %w", err)
+	if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		f, err = parseUsageJSON(t)
+	} else {
+		f, err = parseUsageCSV(b)
 	}
-	return f.Usage, nil
+	if err != nil {
+		return UsageFile{}, err
+	}
+	if len(f.Usage) == 0 {
+		return UsageFile{}, errors.New("licensing.ReadUsageFile: no usage rows")
+	}
+	for i, d := range f.Usage {
+		day, ok := usageDate(d.Date)
+		if !ok {
+			return UsageFile{}, fmt.Errorf("licensing.ReadUsageFile: row %d: date %q is neither YYYY-MM-DD nor a timestamp", i+1, d.Date)
+		}
+		f.Usage[i].Date = day
+		if d.BillableUsersCount < 0 || d.BillableUsersCount > catalog.MaxSeats || d.MaxHistoricalUserCount < 0 || d.MaxHistoricalUserCount > catalog.MaxSeats {
+			return UsageFile{}, fmt.Errorf("licensing.ReadUsageFile: row %d: user counts must be within 0..%d", i+1, catalog.MaxSeats)
+		}
+	}
+	return f, nil
+}
+
+// usageDateLayouts are the forms a usage file's date comes in: our
+// YYYY-MM-DD; GitLab's export, recorded_at in UTC with Rails' :csv format
+// (config/initializers/date_time_formats.rb: "%Y-%m-%d %H:%M:%S"); Ruby's
+// default Time#to_s; and RFC 3339 from a script.
+var usageDateLayouts = []string{time.DateOnly, time.DateTime, "2006-01-02 15:04", "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05 MST", time.RFC3339}
+
+// usageDate is the UTC day of a usage file's date: GitLab records its counts
+// at a UTC time, and the day a count is for is that time's UTC day.
+func usageDate(s string) (string, bool) {
+	for _, layout := range usageDateLayouts {
+		if t, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
+			return t.UTC().Format(time.DateOnly), true
+		}
+	}
+	return "", false
+}
+
+// CheckUsageLicense refuses a usage file whose license key is not ours or
+// names another subscription, so that one customer's file cannot be imported
+// into another's subscription by a typo in -sub. A file without a key (our
+// JSON or CSV without the details rows) is the operator's word.
+func CheckUsageLicense(f UsageFile, pub ed25519.PublicKey, subscriptionID string) error {
+	if f.LicenseKey == "" {
+		return nil
+	}
+	l, err := license.VerifyKey(f.LicenseKey, pub)
+	if err != nil {
+		return fmt.Errorf("licensing.CheckUsageLicense: the file's license key is not one of ours: %w", err)
+	}
+	if l.SubscriptionID != subscriptionID {
+		return fmt.Errorf("licensing.CheckUsageLicense: the file is of subscription %s, not %s", l.SubscriptionID, subscriptionID)
+	}
+	return nil
+}
+
+func parseUsageJSON(b []byte) (UsageFile, error) {
+	var f UsageFile
+	dst := any(&f)
+	if b[0] == '[' {
+		dst = &f.Usage
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		return UsageFile{}, fmt.Errorf("licensing.ReadUsageFile: %w", err)
+	}
+	return f, nil
 }
 
 func column(name string) string {
@@ -144,63 +189,83 @@ func column(name string) string {
 		return "billable"
 	case "max_historical_user_count", "max_users", "max_historical_users", "historical_max":
 		return "max"
+	case "license_key":
+		return "license_key"
 	}
 	return ""
 }
 
-func parseUsageCSV(b []byte) ([]UsageDay, error) {
+// usageHeader maps a CSV header row's columns, or says it is not the header
+// (it names no date or no billable users).
+func usageHeader(rec []string) (map[string]int, bool) {
+	cols := map[string]int{}
+	for i, c := range rec {
+		if k := column(c); k != "" {
+			cols[k] = i
+		}
+	}
+	_, date := cols["date"]
+	_, billable := cols["billable"]
+	return cols, date && billable
+}
+
+func parseUsageCSV(b []byte) (UsageFile, error) {
 	rd := csv.NewReader(bufio.NewReader(bytes.NewReader(b)))
 	rd.FieldsPerRecord = -1
 	rd.TrimLeadingSpace = true
-	var days []UsageDay
-	idx := map[string]int{}
+	var f UsageFile
+	var idx map[string]int
 	for line := 1; ; line++ {
 		rec, err := rd.Read()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("licensing.ParseUsageFile: %w", err)
+			return UsageFile{}, fmt.Errorf("licensing.ReadUsageFile: %w", err)
 		}
-		if len(idx) == 0 { // still looking for the header
-			cols := map[string]int{}
-			for i, c := range rec {
-				if k := column(c); k != "" {
-					cols[k] = i
-				}
-			}
-			if _, ok := cols["date"]; ok {
-				if _, ok := cols["billable"]; ok {
-					idx = cols
-				}
+		if idx == nil { // the license details, until the header
+			if cols, ok := usageHeader(rec); ok {
+				idx = cols
+			} else if len(rec) >= 2 && column(rec[0]) == "license_key" {
+				f.LicenseKey = strings.TrimSpace(rec[1])
 			}
 			continue
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
-		get := func(k string) string {
-			i, ok := idx[k]
-			if !ok || i >= len(rec) {
-				return ""
-			}
-			return strings.TrimSpace(rec[i])
+		d, err := usageRow(rec, idx)
+		if err != nil {
+			return UsageFile{}, fmt.Errorf("licensing.ReadUsageFile: line %d: %w", line, err)
 		}
-		d := UsageDay{Date: get("date")}
-		if d.BillableUsersCount, err = strconv.Atoi(get("billable")); err != nil {
-			return nil, fmt.Errorf("licensing.ParseUsageFile: line %d: billable users %q is not a number", line, get("billable"))
-		}
-		if m := get("max"); m != "" {
-			if d.MaxHistoricalUserCount, err = strconv.Atoi(m); err != nil {
-				return nil, fmt.Errorf("licensing.ParseUsageFile: line %d: max users %q is not a number", line, m)
-			}
-		}
-		days = append(days, d)
+		f.Usage = append(f.Usage, d)
 	}
-	if len(idx) == 0 {
-		return nil, errors.New("licensing.ParseUsageFile: no header row with date and billable_users_count")
+	if idx == nil {
+		return UsageFile{}, errors.New("licensing.ReadUsageFile: no header row with date and billable_users_count")
 	}
-	return days, nil
+	return f, nil
+}
+
+// usageRow reads one CSV row under the header idx.
+func usageRow(rec []string, idx map[string]int) (UsageDay, error) {
+	get := func(k string) string {
+		i, ok := idx[k]
+		if !ok || i >= len(rec) {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	d := UsageDay{Date: get("date")}
+	var err error
+	if d.BillableUsersCount, err = strconv.Atoi(get("billable")); err != nil {
+		return UsageDay{}, fmt.Errorf("billable users %q is not a number", get("billable"))
+	}
+	if m := get("max"); m != "" {
+		if d.MaxHistoricalUserCount, err = strconv.Atoi(m); err != nil {
+			return UsageDay{}, fmt.Errorf("max users %q is not a number", m)
+		}
+	}
+	return d, nil
 }
 
 // ImportResult is what an imported usage file did to the subscription.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -145,8 +146,15 @@ func importUsage(ctx context.Context, args []string) error {
 		return err
 	}
 	defer f.Close()
-	days, err := licensing.ParseUsageFile(f)
+	file, err := licensing.ReadUsageFile(f)
 	if err != nil {
+		return err
+	}
+	key, err := license.KeyFromSeed(envOr("LICENSE_SIGNING_KEY", localstack.LicenseSeed))
+	if err != nil {
+		return err
+	}
+	if err := licensing.CheckUsageLicense(file, key.Public().(ed25519.PublicKey), *sub); err != nil {
 		return err
 	}
 	st, err := openStore(ctx)
@@ -154,7 +162,7 @@ func importUsage(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	res, err := licensing.ImportUsage(ctx, st, *sub, days, now())
+	res, err := licensing.ImportUsage(ctx, st, *sub, file.Usage, now())
 	if err != nil {
 		return fmt.Errorf("import-usage: %w", err)
 	}
