@@ -105,7 +105,13 @@ locals {
     licensing = {
       public   = false
       invokers = var.licensing_invokers
-      env      = {}
+      # The per-address activation and seat link limits key on the caller:
+      # Cloud Run's front end appends it to X-Forwarded-For, and each proxy
+      # after it (the gateway) appends its own address after it.
+      env = {
+        TRUST_FORWARDED_FOR = "true"
+        TRUSTED_PROXY_HOPS  = tostring(var.licensing_trusted_proxy_hops)
+      }
       secrets = {
         LICENSE_SIGNING_KEY    = "license-signing-key"
         ACTIVATION_CODE_PEPPER = "activation-code-pepper"

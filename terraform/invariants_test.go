@@ -723,3 +723,17 @@ func TestOnlyProductionTakesLiveStripeEvents(t *testing.T) {
 		}
 	}
 }
+
+// licensing's per-address limits key on the caller, not on Cloud Run's front
+// end: without TRUST_FORWARDED_FOR every GitLab instance would share one
+// bucket, and one caller could block every activation.
+func TestLicensingKeysItsLimitsOnTheCaller(t *testing.T) {
+	files := parseAll(t)
+	env := field(t, localObject(t, files, ".", "functions")["licensing"], "env")
+	if got := source(files, field(t, env, "TRUST_FORWARDED_FOR")); got != `"true"` {
+		t.Errorf("licensing's TRUST_FORWARDED_FOR = %s, want \"true\"", got)
+	}
+	if got := source(files, field(t, env, "TRUSTED_PROXY_HOPS")); got != "tostring(var.licensing_trusted_proxy_hops)" {
+		t.Errorf("licensing's TRUSTED_PROXY_HOPS = %s, want it from var.licensing_trusted_proxy_hops", got)
+	}
+}

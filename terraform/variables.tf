@@ -161,6 +161,12 @@ variable "licensing_invokers" {
   default     = []
 }
 
+variable "licensing_trusted_proxy_hops" {
+  description = "Proxies between the front end that records a GitLab instance's address and licensing (the gateway: 1; 0 when instances call licensing's URL directly). Each appends its own address to X-Forwarded-For."
+  type        = number
+  default     = 1
+}
+
 variable "checkout_invokers" {
   description = "IAM members allowed to call checkout (GitLab.com's and the web store's service accounts)."
   type        = list(string)

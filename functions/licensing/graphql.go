@@ -271,7 +271,7 @@ func (f *Function) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		gqlFail(w, http.StatusMethodNotAllowed, "POST only")
 		return
 	}
-	if !f.ips.allow(clientIP(r, f.d.Policy.TrustForwardedFor), f.d.Clock.Now()) {
+	if !f.ips.allow(clientIP(r, f.d.Policy.forwarding()), f.d.Clock.Now()) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(f.d.Policy.PerIPWindow.Seconds())))
 		gqlFail(w, http.StatusTooManyRequests, errTooManyFromHere)
 		return

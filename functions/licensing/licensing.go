@@ -52,9 +52,16 @@ type Policy struct {
 	// PerCodeAttempts activations of one code per PerCodeWindow (10 an hour).
 	PerCodeAttempts int
 	PerCodeWindow   time.Duration
-	// TrustForwardedFor takes the client address from the last
-	// X-Forwarded-For entry (set behind Cloud Run's front end), else RemoteAddr.
+	// TrustForwardedFor takes the client address from X-Forwarded-For (set
+	// behind Cloud Run's front end), else RemoteAddr; TrustedProxyHops are
+	// the entries after the client's that our own proxies append (a gateway
+	// in front of the function: 1).
 	TrustForwardedFor bool
+	TrustedProxyHops  int
+}
+
+func (p Policy) forwarding() forwarding {
+	return forwarding{trust: p.TrustForwardedFor, hops: max(p.TrustedProxyHops, 0)}
 }
 
 // DefaultPolicy is the documented policy.

@@ -35,13 +35,32 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return l.counts[key] <= l.limit
 }
 
-// clientIP is the caller's address: the last X-Forwarded-For entry when the
-// function sits behind a front end that appends it, else the peer address.
-func clientIP(r *http.Request, trustForwarded bool) string {
-	if trustForwarded {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			return strings.TrimSpace(parts[len(parts)-1])
+// forwarding says where the caller's address is: the peer, or an entry of
+// X-Forwarded-For counted from the end. Each front end appends the address
+// it received the request from, so the last entries are written by our own
+// front ends and everything before them by whoever sent the request.
+type forwarding struct {
+	// trust takes the address from X-Forwarded-For (behind Cloud Run's
+	// front end, which appends the client's address).
+	trust bool
+	// hops are the entries our own proxies append after the one that
+	// recorded the client: 0 when callers reach Cloud Run directly, 1 behind
+	// a gateway or load balancer in front of it (its own address follows).
+	hops int
+}
+
+// clientIP is the caller's address as f says to find it. A header shorter
+// than our chain takes its first entry; an entry that is not an address
+// keys on the peer, so a caller cannot get a fresh bucket per request by
+// writing garbage there.
+func clientIP(r *http.Request, f forwarding) string {
+	if f.trust {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(strings.Join(xff, ","), ",")
+			i := max(len(parts)-1-f.hops, 0)
+			if ip := net.ParseIP(strings.TrimSpace(parts[i])); ip != nil {
+				return ip.String()
+			}
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -30,6 +30,7 @@ type Config struct {
 	PerCodeAttempts   int           `env:"ACTIVATION_PER_CODE_ATTEMPTS" envDefault:"10"`
 	PerCodeWindow     time.Duration `env:"ACTIVATION_PER_CODE_WINDOW" envDefault:"1h"`
 	TrustForwardedFor bool          `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
+	TrustedProxyHops  int           `env:"TRUSTED_PROXY_HOPS" envDefault:"0"`
 }
 
 // Setup builds licensing from the environment (Config).
@@ -45,7 +46,7 @@ var Setup = platform.Setup(func(_ context.Context, w platform.Wiring[Config]) (e
 		Policy: Policy{
 			OverdueDays: c.OverdueDays, GraceDays: c.GraceDays,
 			PerIPAttempts: c.PerIPAttempts, PerIPWindow: c.PerIPWindow, PerCodeAttempts: c.PerCodeAttempts, PerCodeWindow: c.PerCodeWindow,
-			TrustForwardedFor: c.TrustForwardedFor,
+			TrustForwardedFor: c.TrustForwardedFor, TrustedProxyHops: c.TrustedProxyHops,
 		},
 	}), nil
 })
