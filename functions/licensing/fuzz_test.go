@@ -9,7 +9,7 @@ import (
 // FuzzEndpoints posts arbitrary bodies to both endpoints: licensing
 // answers 200, 400, 413, 422 or 429, never a 5xx, and never panics.
 func FuzzEndpoints(f *testing.F) {
-	fx := setup(f, Policy{PerIPAttempts: 1 << 30, PerIPWindow: time.Hour})
+	fx := setup(f, Policy{PerIPAttempts: 1 << 30, PerIPWindow: time.Hour, SeatLinksPerIP: 1 << 30, SeatLinksPerIPWindow: time.Hour})
 	f.Add([]byte(`{"query":"mutation { cloudActivationActivate(input:{activationCode:\"x\", instanceIdentifier:\"i\"}) { licenseKey errors } }"}`), true)
 	f.Add([]byte(`{"query":"{ ok }","variables":{"a":[1,{"b":null}]}}`), true)
 	f.Add([]byte(`{"query":"mutation($c: String!) { cloudActivationActivate(input:{activationCode:$c, instanceIdentifier:$c}) { errors } }","variables":{"c":null}}`), true)

@@ -98,13 +98,29 @@ func (fx *fixture) purchase(t *testing.T, id string, seats int) string {
 
 func (fx *fixture) post(t *testing.T, path string, body []byte) (int, []byte) {
 	t.Helper()
-	resp, err := http.Post(fx.srv.URL+path, "application/json", bytes.NewReader(body))
+	resp, b := fx.postFrom(t, "", path, body)
+	return resp.StatusCode, b
+}
+
+// postFrom posts as a caller whose address Cloud Run's front end recorded
+// in X-Forwarded-For (none when forwardedFor is empty).
+func (fx *fixture) postFrom(t *testing.T, forwardedFor, path string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, fx.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp, b
 }
 
 type activateAnswer struct {

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/graph-gophers/graphql-go"
@@ -58,6 +59,15 @@ type Policy struct {
 	// in front of the function: 1).
 	TrustForwardedFor bool
 	TrustedProxyHops  int
+	// SeatLinksPerIP seat links per SeatLinksPerIPWindow from one address,
+	// in process (60 a minute), and SeatLinksPerLicense per
+	// SeatLinksPerLicenseWindow of one subscription's license, in the store
+	// (50 a day: GitLab syncs daily, plus its worker's retries and the
+	// admin's manual syncs).
+	SeatLinksPerIP            int
+	SeatLinksPerIPWindow      time.Duration
+	SeatLinksPerLicense       int
+	SeatLinksPerLicenseWindow time.Duration
 }
 
 func (p Policy) forwarding() forwarding {
@@ -66,7 +76,33 @@ func (p Policy) forwarding() forwarding {
 
 // DefaultPolicy is the documented policy.
 func DefaultPolicy() Policy {
-	return Policy{OverdueDays: 7, GraceDays: 30, PerIPAttempts: 20, PerIPWindow: time.Minute, PerCodeAttempts: 10, PerCodeWindow: time.Hour}
+	return Policy{OverdueDays: 7, GraceDays: 30, PerIPAttempts: 20, PerIPWindow: time.Minute, PerCodeAttempts: 10, PerCodeWindow: time.Hour,
+		SeatLinksPerIP: 60, SeatLinksPerIPWindow: time.Minute, SeatLinksPerLicense: 50, SeatLinksPerLicenseWindow: 24 * time.Hour}
+}
+
+// withDefaults fills each unset part of p from DefaultPolicy; a limit and
+// its window are set together or not at all.
+func (p Policy) withDefaults() Policy {
+	def := DefaultPolicy()
+	if p.OverdueDays <= 0 {
+		p.OverdueDays = def.OverdueDays
+	}
+	if p.GraceDays <= 0 {
+		p.GraceDays = def.GraceDays
+	}
+	if p.PerIPAttempts <= 0 || p.PerIPWindow <= 0 {
+		p.PerIPAttempts, p.PerIPWindow = def.PerIPAttempts, def.PerIPWindow
+	}
+	if p.PerCodeAttempts <= 0 || p.PerCodeWindow <= 0 {
+		p.PerCodeAttempts, p.PerCodeWindow = def.PerCodeAttempts, def.PerCodeWindow
+	}
+	if p.SeatLinksPerIP <= 0 || p.SeatLinksPerIPWindow <= 0 {
+		p.SeatLinksPerIP, p.SeatLinksPerIPWindow = def.SeatLinksPerIP, def.SeatLinksPerIPWindow
+	}
+	if p.SeatLinksPerLicense <= 0 || p.SeatLinksPerLicenseWindow <= 0 {
+		p.SeatLinksPerLicense, p.SeatLinksPerLicenseWindow = def.SeatLinksPerLicense, def.SeatLinksPerLicenseWindow
+	}
+	return p
 }
 
 // Deps are what licensing needs.
@@ -89,8 +125,11 @@ type Function struct {
 	d      Deps
 	proc   *consumer.Processor
 	schema *graphql.Schema
-	ips    *limiter
-	mux    *http.ServeMux
+	ips    *limiter // activations per address
+	// linkIPs are seat links per address, apart from activations so that
+	// daily syncs cannot crowd out an admin's activation from the same NAT.
+	linkIPs *limiter
+	mux     *http.ServeMux
 }
 
 // New returns licensing.
@@ -101,20 +140,9 @@ func New(d Deps) *Function {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	def := DefaultPolicy()
-	if d.Policy.OverdueDays <= 0 {
-		d.Policy.OverdueDays = def.OverdueDays
-	}
-	if d.Policy.GraceDays <= 0 {
-		d.Policy.GraceDays = def.GraceDays
-	}
-	if d.Policy.PerIPAttempts <= 0 || d.Policy.PerIPWindow <= 0 {
-		d.Policy.PerIPAttempts, d.Policy.PerIPWindow = def.PerIPAttempts, def.PerIPWindow
-	}
-	if d.Policy.PerCodeAttempts <= 0 || d.Policy.PerCodeWindow <= 0 {
-		d.Policy.PerCodeAttempts, d.Policy.PerCodeWindow = def.PerCodeAttempts, def.PerCodeWindow
-	}
-	f := &Function{d: d, ips: newLimiter(d.Policy.PerIPAttempts, d.Policy.PerIPWindow)}
+	d.Policy = d.Policy.withDefaults()
+	f := &Function{d: d, ips: newLimiter(d.Policy.PerIPAttempts, d.Policy.PerIPWindow),
+		linkIPs: newLimiter(d.Policy.SeatLinksPerIP, d.Policy.SeatLinksPerIPWindow)}
 	f.proc = &consumer.Processor{Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger}
 	f.schema = graphql.MustParseSchema(schemaSDL, &resolver{f: f},
 		graphql.UseFieldResolvers(), graphql.MaxDepth(8), graphql.MaxQueryLength(maxQuery), graphql.MaxParallelism(4))
@@ -165,6 +193,19 @@ type refusal struct{ msg string }
 func (r refusal) Error() string { return r.msg }
 
 func refuse(msg string) error { return refusal{msg} }
+
+// tooMany is a seat link past a limit (429), to retry after retryAfter.
+type tooMany struct {
+	msg        string
+	retryAfter time.Duration
+}
+
+func (t tooMany) Error() string { return t.msg }
+
+// seconds is the Retry-After header's value: whole seconds, at least 1.
+func (t tooMany) seconds() string {
+	return strconv.Itoa(max(int(t.retryAfter.Round(time.Second)/time.Second), 1))
+}
 
 func asRefusal(err error) (string, bool) {
 	var r refusal

@@ -113,6 +113,12 @@ func (f *Function) serveSeatLink(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusMethodNotAllowed, map[string]any{"success": false, "errors": "POST only"})
 		return
 	}
+	now := f.d.Clock.Now()
+	// Before reading the body: a flood costs no decoding and no store read.
+	if !f.linkIPs.allow(clientIP(r, f.d.Policy.forwarding()), now) {
+		tooManyReply(w, tooMany{msg: errTooManyLinks, retryAfter: untilWindowEnd(now, f.d.Policy.SeatLinksPerIPWindow)})
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		reply(w, http.StatusRequestEntityTooLarge, map[string]any{"success": false, "errors": "body too large or unreadable"})
@@ -123,13 +129,18 @@ func (f *Function) serveSeatLink(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, map[string]any{"success": false, "errors": "malformed seat link: " + err.Error()})
 		return
 	}
-	now := f.d.Clock.Now()
 	u, err := link.parse(now)
 	if err != nil {
 		reply(w, http.StatusBadRequest, map[string]any{"success": false, "errors": err.Error()})
 		return
 	}
 	ans, err := f.sync(ctx, link, u, now)
+	var limited tooMany
+	if errors.As(err, &limited) {
+		f.d.Logger.WarnContext(ctx, "seat link limited", "reason", limited.msg, "instance_id", link.InstanceID)
+		tooManyReply(w, limited)
+		return
+	}
 	if msg, ok := asRefusal(err); ok {
 		f.d.Logger.WarnContext(ctx, "seat link refused", "reason", msg, "instance_id", link.InstanceID)
 		reply(w, http.StatusUnprocessableEntity, map[string]any{"success": false, "errors": msg})
@@ -145,12 +156,41 @@ func (f *Function) serveSeatLink(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, ans)
 }
 
-// Refusals of a seat link (422).
+// Refusals of a seat link (422), and its limits (429).
 const (
-	errUnknownKey   = "license key is not valid"
-	errRevokedKey   = "license has been revoked"
-	errNotActivated = "license is not activated for this instance"
+	errUnknownKey      = "license key is not valid"
+	errRevokedKey      = "license has been revoked"
+	errNotActivated    = "license is not activated for this instance"
+	errTooManyLinks    = "too many seat links from this address; try again later"
+	errTooManyLicensed = "too many seat links for this license; try again later"
 )
+
+// tooManyReply answers 429 with Retry-After. GitLab's worker treats it as
+// any failure and retries on its own backoff; other clients can wait.
+func tooManyReply(w http.ResponseWriter, t tooMany) {
+	w.Header().Set("Retry-After", t.seconds())
+	reply(w, http.StatusTooManyRequests, map[string]any{"success": false, "errors": t.msg})
+}
+
+// untilWindowEnd is how long until the fixed window holding now ends.
+func untilWindowEnd(now time.Time, window time.Duration) time.Duration {
+	return now.Truncate(window).Add(window).Sub(now)
+}
+
+// countLink counts a seat link of a verified license against the
+// per-license limit, before anything of it is stored; keys that are not
+// ours never get this far, so they create no counters.
+func (f *Function) countLink(ctx context.Context, subscriptionID string, now time.Time) error {
+	p := f.d.Policy
+	n, err := f.d.Store.CountSeatLink(ctx, subscriptionID, now, p.SeatLinksPerLicenseWindow)
+	if err != nil {
+		return err
+	}
+	if n > p.SeatLinksPerLicense {
+		return tooMany{msg: errTooManyLicensed, retryAfter: untilWindowEnd(now, p.SeatLinksPerLicenseWindow)}
+	}
+	return nil
+}
 
 // credential checks a key: signed by us, of a subscription with a cloud
 // license, for the instance bound to it, not revoked, and not newer than
@@ -179,6 +219,9 @@ func (f *Function) credential(ctx context.Context, key, instanceID string) (lice
 func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Time) (SeatLinkAnswer, error) {
 	lic, cl, err := f.credential(ctx, link.LicenseKey, link.InstanceID)
 	if err != nil {
+		return SeatLinkAnswer{}, err
+	}
+	if err := f.countLink(ctx, cl.SubscriptionID, now); err != nil {
 		return SeatLinkAnswer{}, err
 	}
 	sub, c, err := record(ctx, f.d.Store, cl, u, now)

@@ -31,6 +31,12 @@ type Config struct {
 	PerCodeWindow     time.Duration `env:"ACTIVATION_PER_CODE_WINDOW" envDefault:"1h"`
 	TrustForwardedFor bool          `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
 	TrustedProxyHops  int           `env:"TRUSTED_PROXY_HOPS" envDefault:"0"`
+	// Seat link limits: per client address (in process) and per license
+	// (in the store).
+	SeatLinksPerIP            int           `env:"SEAT_LINKS_PER_IP" envDefault:"60"`
+	SeatLinksPerIPWindow      time.Duration `env:"SEAT_LINKS_PER_IP_WINDOW" envDefault:"1m"`
+	SeatLinksPerLicense       int           `env:"SEAT_LINKS_PER_LICENSE" envDefault:"50"`
+	SeatLinksPerLicenseWindow time.Duration `env:"SEAT_LINKS_PER_LICENSE_WINDOW" envDefault:"24h"`
 }
 
 // Setup builds licensing from the environment (Config).
@@ -47,6 +53,8 @@ var Setup = platform.Setup(func(_ context.Context, w platform.Wiring[Config]) (e
 			OverdueDays: c.OverdueDays, GraceDays: c.GraceDays,
 			PerIPAttempts: c.PerIPAttempts, PerIPWindow: c.PerIPWindow, PerCodeAttempts: c.PerCodeAttempts, PerCodeWindow: c.PerCodeWindow,
 			TrustForwardedFor: c.TrustForwardedFor, TrustedProxyHops: c.TrustedProxyHops,
+			SeatLinksPerIP: c.SeatLinksPerIP, SeatLinksPerIPWindow: c.SeatLinksPerIPWindow,
+			SeatLinksPerLicense: c.SeatLinksPerLicense, SeatLinksPerLicenseWindow: c.SeatLinksPerLicenseWindow,
 		},
 	}), nil
 })

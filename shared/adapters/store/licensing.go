@@ -176,8 +176,28 @@ type attemptWindow struct {
 // that holds now (windows of length window) and returns the attempts in it.
 // The record expires with its window (a TTL policy on expire_at).
 func (s *Store) CountActivationAttempt(ctx context.Context, hash string, now time.Time, window time.Duration) (int, error) {
+	n, err := s.countInWindow(ctx, hash, now, window)
+	if err != nil {
+		return 0, fmt.Errorf("store.CountActivationAttempt: %w", err)
+	}
+	return n, nil
+}
+
+// CountSeatLink counts one seat link of a subscription's license in the
+// window that holds now and returns the links in it. It shares the attempt
+// windows' collection (and their TTL); its keys cannot meet a code's hash.
+func (s *Store) CountSeatLink(ctx context.Context, subscriptionID string, now time.Time, window time.Duration) (int, error) {
+	n, err := s.countInWindow(ctx, "seat-link_"+subscriptionID, now, window)
+	if err != nil {
+		return 0, fmt.Errorf("store.CountSeatLink: %w", err)
+	}
+	return n, nil
+}
+
+// countInWindow counts one event of name in the fixed window that holds now.
+func (s *Store) countInWindow(ctx context.Context, name string, now time.Time, window time.Duration) (int, error) {
 	start := now.Truncate(window)
-	key := hash + "_" + start.UTC().Format("20060102T150405")
+	key := name + "_" + start.UTC().Format("20060102T150405")
 	var n int
 	err := s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
 		var rec attemptWindow
@@ -187,10 +207,7 @@ func (s *Store) CountActivationAttempt(ctx context.Context, hash string, now tim
 		n = rec.Attempts + 1
 		return tx.Set(ActivationAttempts, key, attemptWindow{Attempts: n, ExpireAt: start.Add(window)})
 	})
-	if err != nil {
-		return 0, fmt.Errorf("store.CountActivationAttempt: %w", err)
-	}
-	return n, nil
+	return n, err
 }
 
 // RecordSeatReport applies one daily seat report (seat-usage's bearer-token
