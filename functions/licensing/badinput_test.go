@@ -14,6 +14,7 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/gitlabinstance"
 )
 
 func (fx *fixture) count(t *testing.T, collection string) int {
@@ -34,7 +35,7 @@ func TestGraphQLBadInputIsAnsweredNeverA500(t *testing.T) {
 	fx := setup(t, Policy{PerIPAttempts: 1000, PerIPWindow: time.Minute})
 	code := fx.purchase(t, "sub-bad", 10)
 	vars := func(code, instance string) map[string]any {
-		return map[string]any{"activationCode": code, "instanceIdentifier": instance, "automated": true, "gitlabVersion": "17.8", "hostname": "h"}
+		return gitlabinstance.ActivateVariables(code, instance, "uniq-1")
 	}
 	for _, c := range []struct {
 		name   string
@@ -50,7 +51,7 @@ func TestGraphQLBadInputIsAnsweredNeverA500(t *testing.T) {
 		{"GraphQL syntax error", gql("mutation { cloudActivationActivate(", nil), http.StatusOK, `"errors"`},
 		{"unknown field", gql("{ nope }", nil), http.StatusOK, "Cannot query field"},
 		{"missing variables", gql(activateMutation, nil), http.StatusOK, `"errors"`},
-		{"variable of the wrong type", gql(activateMutation, map[string]any{"activationCode": 5, "instanceIdentifier": "i", "automated": true, "gitlabVersion": "v", "hostname": "h"}), http.StatusOK, `"errors"`},
+		{"variable of the wrong type", gql(activateMutation, map[string]any{"activationCode": 5, "instanceIdentifier": "i", "uniqueInstanceId": "u", "automated": true, "gitlabVersion": "v", "hostname": "h"}), http.StatusOK, `"errors"`},
 		{"malformed code", gql(activateMutation, vars("short", "i-1")), http.StatusOK, errInvalidCode},
 		{"unknown code", gql(activateMutation, vars(strings.Repeat("A", license.CodeLength), "i-1")), http.StatusOK, errInvalidCode},
 		{"code with wrong case", gql(activateMutation, vars(strings.ToLower(code[:12])+strings.ToUpper(code[12:]), "i-1")), http.StatusOK, `"errors"`},
@@ -76,6 +77,24 @@ func TestGraphQLBadInputIsAnsweredNeverA500(t *testing.T) {
 	}
 	if n := fx.count(t, store.ActivationAttempts); n != 0 {
 		t.Fatalf("%d attempt records for codes that are not ours", n)
+	}
+}
+
+// TestOlderGitLabsActivationDocumentStillActivates: instances on GitLab
+// versions before uniqueInstanceId and newSubscription send the older
+// document; it activates, and the license carries no unique id.
+func TestOlderGitLabsActivationDocumentStillActivates(t *testing.T) {
+	fx := setup(t, Policy{})
+	code := fx.purchase(t, "sub-legacy", 10)
+	vars := gitlabinstance.ActivateVariables(code, "uuid-legacy", "")
+	delete(vars, "uniqueInstanceId")
+	status, a := fx.activateWith(t, gitlabinstance.ActivateMutationLegacy, vars)
+	got := a.Data.CloudActivationActivate
+	if status != http.StatusOK || len(a.Errors) != 0 || len(got.Errors) != 0 || got.LicenseKey == nil || got.NewSubscription != nil {
+		t.Fatalf("legacy activation: %d %+v", status, a)
+	}
+	if l := fx.verify(t, *got.LicenseKey); l.InstanceID != "uuid-legacy" || l.UniqueInstanceID != "" || l.Seats != 10 {
+		t.Fatalf("legacy activation's license %+v", l)
 	}
 }
 

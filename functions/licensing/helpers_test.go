@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"fulfillment/shared/testsupport/gitlabinstance"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/testsupport/gitlabinstance"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -128,6 +128,7 @@ type activateAnswer struct {
 		CloudActivationActivate struct {
 			LicenseKey          *string           `json:"licenseKey"`
 			FutureSubscriptions []json.RawMessage `json:"futureSubscriptions"`
+			NewSubscription     *bool             `json:"newSubscription"`
 			Errors              []string          `json:"errors"`
 		} `json:"cloudActivationActivate"`
 	} `json:"data"`
@@ -136,13 +137,16 @@ type activateAnswer struct {
 	} `json:"errors"`
 }
 
-// activate sends GitLab's mutation with GitLab's variables.
+// activate sends GitLab's current mutation with GitLab's variables; the
+// instance's unique id is "uniq-" + instance.
 func (fx *fixture) activate(t *testing.T, code, instance string) (int, activateAnswer) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": activateMutation, "variables": map[string]any{
-		"activationCode": code, "instanceIdentifier": instance, "automated": false, "gitlabVersion": "17.8.0-ee", "hostname": "gitlab.example.com",
-	}})
-	status, b := fx.post(t, "/graphql", body)
+	return fx.activateWith(t, activateMutation, gitlabinstance.ActivateVariables(code, instance, "uniq-"+instance))
+}
+
+func (fx *fixture) activateWith(t *testing.T, document string, vars map[string]any) (int, activateAnswer) {
+	t.Helper()
+	status, b := fx.post(t, "/graphql", gql(document, vars))
 	var a activateAnswer
 	if err := json.Unmarshal(b, &a); err != nil {
 		t.Fatalf("activation answer %d %s: %v", status, b, err)

@@ -30,11 +30,16 @@ func TestCloudLicensingJourney(t *testing.T) {
 	}
 	key := *got.LicenseKey
 	l := fx.verify(t, key)
-	if l.SubscriptionID != "sub-sm" || l.Seats != 10 || l.InstanceID != "uuid-instance-A" || l.Status != license.StatusActive || !l.Cloud || l.Serial != 1 {
+	if l.SubscriptionID != "sub-sm" || l.Seats != 10 || l.InstanceID != "uuid-instance-A" || l.UniqueInstanceID != "uniq-uuid-instance-A" ||
+		l.Status != license.StatusActive || !l.Cloud || l.Serial != 1 {
 		t.Fatalf("activated license %+v", l)
 	}
-	// Repeated by the same instance: the same license, one announcement id.
-	if _, again := fx.activate(t, code, "uuid-instance-A"); again.Data.CloudActivationActivate.LicenseKey == nil || *again.Data.CloudActivationActivate.LicenseKey != key {
+	if got.NewSubscription == nil || !*got.NewSubscription {
+		t.Fatalf("first activation: newSubscription %v, want true", got.NewSubscription)
+	}
+	// Repeated by the same instance: the same license, not new, one announcement id.
+	_, again := fx.activate(t, code, "uuid-instance-A")
+	if rep := again.Data.CloudActivationActivate; rep.LicenseKey == nil || *rep.LicenseKey != key || rep.NewSubscription == nil || *rep.NewSubscription {
 		t.Fatalf("repeated activation: %+v", again)
 	}
 	ids := map[string]bool{}

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"fulfillment/shared/testsupport/gitlabinstance"
 	"io"
 	"net/http"
 	"strings"
@@ -19,10 +18,8 @@ import (
 	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/gitlabinstance"
 )
-
-// gitlabActivate is the mutation GitLab's instances send to activate.
-const gitlabActivate = gitlabinstance.ActivateMutation
 
 func (y *year) licensingPost(path string, body []byte) (int, []byte) {
 	y.t.Helper()
@@ -35,29 +32,38 @@ func (y *year) licensingPost(path string, body []byte) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// activate sends GitLab's mutation and returns the license key and errors.
-func (y *year) activate(code, instance string) (string, []string) {
+// activation is what GitLab's `activate` reads of the mutation's answer.
+type activation struct {
+	key             string
+	newSubscription *bool
+	errors          []string
+}
+
+// activate sends GitLab's current mutation, as an instance whose unique
+// id is "uniq-" + instance.
+func (y *year) activate(code, instance string) activation {
 	y.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": gitlabActivate, "variables": map[string]any{
-		"activationCode": code, "instanceIdentifier": instance, "automated": false, "gitlabVersion": "17.8.0-ee", "hostname": "gitlab.example.com",
-	}})
+	body, _ := json.Marshal(map[string]any{"query": gitlabinstance.ActivateMutation,
+		"variables": gitlabinstance.ActivateVariables(code, instance, "uniq-"+instance)})
 	status, b := y.licensingPost("/graphql", body)
 	var a struct {
 		Data struct {
 			CloudActivationActivate struct {
-				LicenseKey *string  `json:"licenseKey"`
-				Errors     []string `json:"errors"`
+				LicenseKey      *string  `json:"licenseKey"`
+				NewSubscription *bool    `json:"newSubscription"`
+				Errors          []string `json:"errors"`
 			} `json:"cloudActivationActivate"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(b, &a); err != nil || status != http.StatusOK {
 		y.t.Fatalf("activation answered %d %s", status, b)
 	}
-	key := ""
-	if a.Data.CloudActivationActivate.LicenseKey != nil {
-		key = *a.Data.CloudActivationActivate.LicenseKey
+	got := a.Data.CloudActivationActivate
+	out := activation{newSubscription: got.NewSubscription, errors: got.Errors}
+	if got.LicenseKey != nil {
+		out.key = *got.LicenseKey
 	}
-	return key, a.Data.CloudActivationActivate.Errors
+	return out
 }
 
 // seatLink posts what GitLab's SyncSeatLinkRequestWorker posts for day: the
@@ -144,18 +150,20 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 
 	// Activate; a second instance with the same code is refused.
 	instance := "uuid-" + uniq("gitlab")
-	key, errs := y.activate(code, instance)
-	if key == "" || len(errs) != 0 {
-		t.Fatalf("activation: key %q errors %v", key, errs)
+	first := y.activate(code, instance)
+	if first.key == "" || len(first.errors) != 0 || first.newSubscription == nil || !*first.newSubscription {
+		t.Fatalf("activation: %+v; want a key and newSubscription true", first)
 	}
-	if l := verifyKey(t, key); l.Seats != 10 || l.InstanceID != instance || l.SubscriptionID != y.subID || l.Serial != 1 {
+	key := first.key
+	if l := verifyKey(t, key); l.Seats != 10 || l.InstanceID != instance || l.UniqueInstanceID != "uniq-"+instance || l.SubscriptionID != y.subID || l.Serial != 1 {
 		t.Fatalf("activated license %+v", l)
 	}
-	if again, _ := y.activate(code, instance); again != key {
-		t.Fatal("a repeated activation from the same instance changed the license")
+	if again := y.activate(code, instance); again.key != key || again.newSubscription == nil || *again.newSubscription {
+		t.Fatalf("repeated activation from the same instance: %+v; want the same key, newSubscription false", again)
 	}
-	if other, errs := y.activate(code, "uuid-"+uniq("other")); other != "" || len(errs) != 1 {
-		t.Fatalf("second instance: key %q errors %v", other, errs)
+	if other := y.activate(code, "uuid-"+uniq("other")); other.key != "" || len(other.errors) != 1 ||
+		other.errors[0] != "Activation code has already been used to activate another instance" {
+		t.Fatalf("second instance: %+v", other)
 	}
 
 	// Daily syncs rising to 14, one late and one repeated.

@@ -4,8 +4,48 @@
 package gitlabinstance
 
 // ActivateMutation is the document GitLab's subscription portal client
-// (ee/lib/gitlab/subscription_portal/clients/graphql.rb) sends to activate.
+// (ee/lib/gitlab/subscription_portal/clients/graphql.rb, `activate`) sends
+// today: with the instance's uniqueInstanceId (Gitlab::GlobalAnonymousId)
+// and selecting newSubscription.
 const ActivateMutation = `mutation(
+  $activationCode: String!,
+  $instanceIdentifier: String!,
+  $uniqueInstanceId: String!,
+  $automated: Boolean!,
+  $gitlabVersion: String!,
+  $hostname: String!
+) {
+  cloudActivationActivate(
+    input: {
+      activationCode: $activationCode,
+      instanceIdentifier: $instanceIdentifier,
+      uniqueInstanceId: $uniqueInstanceId,
+      automated: $automated,
+      gitlabVersion: $gitlabVersion,
+      hostname: $hostname
+    }
+  ) {
+    licenseKey
+    futureSubscriptions {
+      cloudLicenseEnabled
+      offlineCloudLicenseEnabled
+      plan
+      company
+      email
+      name
+      startsAt
+      expiresAt
+      usersInLicenseCount
+    }
+    newSubscription
+    errors
+  }
+}
+`
+
+// ActivateMutationLegacy is the document older GitLab versions send: no
+// uniqueInstanceId, no newSubscription. Instances still run them.
+const ActivateMutationLegacy = `mutation(
   $activationCode: String!,
   $instanceIdentifier: String!,
   $automated: Boolean!,
@@ -37,3 +77,13 @@ const ActivateMutation = `mutation(
   }
 }
 `
+
+// ActivateVariables are the variables `activate` sends with
+// ActivateMutation, for an instance whose uuid (Gitlab::CurrentSettings.uuid)
+// is instance and whose anonymous id is uniqueInstanceID.
+func ActivateVariables(code, instance, uniqueInstanceID string) map[string]any {
+	return map[string]any{
+		"activationCode": code, "instanceIdentifier": instance, "uniqueInstanceId": uniqueInstanceID,
+		"automated": false, "gitlabVersion": "17.8.0-ee", "hostname": "gitlab.example.com",
+	}
+}
