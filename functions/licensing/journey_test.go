@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/license"
@@ -57,15 +58,20 @@ func TestCloudLicensingJourney(t *testing.T) {
 		t.Fatalf("second instance: %+v", other)
 	}
 
-	// Daily syncs rising to 14: 11, 12, 14, a late 13 for an earlier day, a repeated 14.
+	// Daily syncs rising to 14: 11, 12, 13, then the peak of 14 arrives late,
+	// for a day before the last one reported, and counts; its repeat does not.
 	for _, r := range []struct {
-		day   string
-		users int
-	}{{"2026-01-16", 11}, {"2026-01-17", 12}, {"2026-01-19", 14}, {"2026-01-18", 13}, {"2026-01-19", 14}} {
-		fx.clock.set(on(t, r.day).Add(2 * 24 * 60 * 60 * 1e9)) // each arrives a couple of days later
+		day     string
+		users   int
+		counted bool
+		max     int
+	}{{"2026-01-16", 11, true, 11}, {"2026-01-17", 12, true, 12}, {"2026-01-19", 13, true, 13}, {"2026-01-18", 14, true, 14}, {"2026-01-18", 14, false, 14}} {
+		if at := on(t, r.day).Add(2 * 24 * time.Hour); at.After(fx.clock.Now()) {
+			fx.clock.set(at) // each arrives a couple of days later; the clock never goes back
+		}
 		status, ans, raw := fx.sync(t, key, "uuid-instance-A", on(t, r.day), r.users)
-		if status != http.StatusOK || ans.License != "" {
-			t.Fatalf("sync %s: %d %s", r.day, status, raw)
+		if status != http.StatusOK || ans.License != "" || ans.Counted != r.counted || ans.MaxSeatsUsed != r.max {
+			t.Fatalf("sync %s of %d: %d %s; want counted %v, max %d", r.day, r.users, status, raw, r.counted, r.max)
 		}
 		if ans.NextReconciliationDate != "2026-04-15" || ans.DisplayAlertFrom != "2026-04-08" {
 			t.Fatalf("reconciliation dates %q %q", ans.NextReconciliationDate, ans.DisplayAlertFrom)

@@ -166,15 +166,16 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 		t.Fatalf("second instance: %+v", other)
 	}
 
-	// Daily syncs rising to 14, one late and one repeated.
+	// Daily syncs rising to 14: the peak arrives late (for 02-15, after
+	// 03-20 was reported) and counts; its repeat does not.
 	for _, r := range []struct {
-		day   string
-		users int
-	}{{"2026-02-01", 11}, {"2026-03-01", 13}, {"2026-02-15", 12}, {"2026-03-20", 14}, {"2026-03-20", 14}} {
-		// The late one arrives after the later day was reported.
+		day     string
+		users   int
+		counted bool
+	}{{"2026-02-01", 11, true}, {"2026-03-01", 13, true}, {"2026-03-20", 12, false}, {"2026-02-15", 14, true}, {"2026-02-15", 14, false}} {
 		status, ans, raw := y.seatLink(key, instance, r.day, r.users)
-		if status != http.StatusOK || ans.License != "" || ans.NextReconciliationDate != "2026-04-15" {
-			t.Fatalf("seat link %s: %d %s", r.day, status, raw)
+		if status != http.StatusOK || ans.License != "" || ans.NextReconciliationDate != "2026-04-15" || ans.Counted != r.counted {
+			t.Fatalf("seat link %s of %d: %d %s; want counted %v", r.day, r.users, status, raw, r.counted)
 		}
 	}
 	y.until("max seats used 14, 4 owed", func(s *subscription.Subscription) bool { return s.MaxSeatsUsed == 14 && s.SeatsOwed == 4 })
