@@ -183,7 +183,7 @@ func Refresh(sub *subscription.Subscription, c *store.CloudLicense, key ed25519.
 	if err != nil {
 		return false, err
 	}
-	c.Serial, c.Fingerprint, c.Key, c.IssuedAt = want.Serial, fp, signed.Key(), want.IssuedAt
+	c.Serial, c.Status, c.Fingerprint, c.Key, c.IssuedAt = want.Serial, want.Status, fp, signed.Key(), want.IssuedAt
 	return true, nil
 }
 

@@ -192,10 +192,17 @@ func (f *Function) countLink(ctx context.Context, subscriptionID string, now tim
 	return nil
 }
 
+// revocationDelivery is how long after a license was revoked the keys it
+// superseded still get the revoked license (200) rather than a refusal: an
+// answer lost on the way is then delivered by GitLab's retries (about two
+// days), and the instance learns it was revoked. After it they are refused.
+const revocationDelivery = 72 * time.Hour
+
 // credential checks a key: signed by us, of a subscription with a cloud
-// license, for the instance bound to it, not revoked, and not newer than
-// the newest issued (a forged serial).
-func (f *Function) credential(ctx context.Context, key, instanceID string) (license.License, store.CloudLicense, error) {
+// license, for the instance bound to it, not revoked (nor superseded by a
+// revocation longer than revocationDelivery ago), and not newer than the
+// newest issued (a forged serial).
+func (f *Function) credential(ctx context.Context, key, instanceID string, now time.Time) (license.License, store.CloudLicense, error) {
 	lic, err := license.VerifyKey(key, f.d.SigningKey.Public().(ed25519.PublicKey))
 	if err != nil {
 		return license.License{}, store.CloudLicense{}, refuse(errUnknownKey)
@@ -206,7 +213,8 @@ func (f *Function) credential(ctx context.Context, key, instanceID string) (lice
 		return license.License{}, store.CloudLicense{}, err
 	case !found || lic.Serial == 0 || lic.Serial > cl.Serial:
 		return license.License{}, store.CloudLicense{}, refuse(errUnknownKey)
-	case lic.Status == license.StatusRevoked:
+	case lic.Status == license.StatusRevoked,
+		lic.Serial < cl.Serial && cl.Status == license.StatusRevoked && now.Sub(cl.IssuedAt) > revocationDelivery:
 		return license.License{}, store.CloudLicense{}, refuse(errRevokedKey)
 	case !cl.Activated() || lic.InstanceID != cl.InstanceID || (instanceID != "" && instanceID != cl.InstanceID):
 		return license.License{}, store.CloudLicense{}, refuse(errNotActivated)
@@ -214,18 +222,15 @@ func (f *Function) credential(ctx context.Context, key, instanceID string) (lice
 	return lic, cl, nil
 }
 
-// sync applies one seat link: the day's usage through the shared seat report
-// path, then the sync time and the license brought up to date.
+// sync applies one seat link: the license brought up to date and the sync
+// time first, so that a revocation is known before anything is stored, then
+// the day's usage through the shared seat report path.
 func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Time) (SeatLinkAnswer, error) {
-	lic, cl, err := f.credential(ctx, link.LicenseKey, link.InstanceID)
+	lic, cl, err := f.credential(ctx, link.LicenseKey, link.InstanceID, now)
 	if err != nil {
 		return SeatLinkAnswer{}, err
 	}
 	if err := f.countLink(ctx, cl.SubscriptionID, now); err != nil {
-		return SeatLinkAnswer{}, err
-	}
-	sub, c, err := record(ctx, f.d.Store, cl, u, now)
-	if err != nil {
 		return SeatLinkAnswer{}, err
 	}
 	cl, err = f.d.Store.UpdateCloudLicense(ctx, cl.SubscriptionID, false, func(sub *subscription.Subscription, c *store.CloudLicense) (bool, error) {
@@ -244,8 +249,12 @@ func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Ti
 	if err != nil {
 		return SeatLinkAnswer{}, err
 	}
+	sub, counted, err := f.recordLink(ctx, lic, cl, u, now)
+	if err != nil {
+		return SeatLinkAnswer{}, err
+	}
 	ans := SeatLinkAnswer{Success: true, FutureSubscriptions: []string{}, SubscriptionID: sub.ID,
-		MaxSeatsUsed: sub.MaxSeatsUsed, SeatsOwed: sub.SeatsOwed, Counted: !c.NoOp}
+		MaxSeatsUsed: sub.MaxSeatsUsed, SeatsOwed: sub.SeatsOwed, Counted: counted}
 	if lic.Serial < cl.Serial {
 		ans.License = cl.Key
 	}
@@ -254,6 +263,41 @@ func (f *Function) sync(ctx context.Context, link SeatLink, u usage, now time.Ti
 		ans.DisplayAlertFrom = at.Add(-alertLead).Format(time.DateOnly)
 	}
 	return ans, nil
+}
+
+// maxReportAge is how old a seat link's day may be and still be stored.
+// GitLab's worker sends the current day and retries a failed link for about
+// two days; an older day is a replay (an air-gapped instance's history comes
+// by the usage file instead). Without it one key could write a document for
+// every day since 2000.
+const maxReportAge = 45 * 24 * time.Hour
+
+// recordLink stores and counts the day's usage, unless it is not to be
+// stored (unstorable): then it answers with the subscription as it is.
+func (f *Function) recordLink(ctx context.Context, lic license.License, cl store.CloudLicense, u usage, now time.Time) (*subscription.Subscription, bool, error) {
+	if why := unstorable(lic, cl, u, now); why != "" {
+		f.d.Logger.InfoContext(ctx, "seat link not stored", "reason", why, "subscription_id", cl.SubscriptionID, "date", u.date.Format(time.DateOnly))
+		sub, err := f.d.Store.Subscription(ctx, nil, cl.SubscriptionID)
+		return sub, false, err
+	}
+	sub, c, err := record(ctx, f.d.Store, cl, u, now)
+	return sub, !c.NoOp, err
+}
+
+// unstorable says why a verified seat link's day is answered but not
+// stored: the license is revoked (nothing it reports can count), the day is
+// older than maxReportAge, or it is before the term of the license sent.
+func unstorable(lic license.License, cl store.CloudLicense, u usage, now time.Time) string {
+	day := u.date.Format(time.DateOnly)
+	switch {
+	case cl.Status == license.StatusRevoked:
+		return "the license is revoked"
+	case u.date.Before(now.Add(-maxReportAge)):
+		return "the day is older than " + maxReportAge.String()
+	case lic.StartsOn != "" && day < lic.StartsOn:
+		return "the day is before the license's term"
+	}
+	return ""
 }
 
 // record feeds one day's usage to the subscription (store.RecordSeatReport,

@@ -58,8 +58,10 @@ type CloudLicense struct {
 	OverdueFor    time.Time `firestore:"overdue_for" json:"overdue_for"`
 	GraceActedFor time.Time `firestore:"grace_acted_for" json:"grace_acted_for"`
 
-	// The license last issued: its serial, fingerprint and key.
+	// The license last issued: its serial, status (license.Status*),
+	// fingerprint and key.
 	Serial      int64     `firestore:"serial" json:"serial"`
+	Status      string    `firestore:"status" json:"status,omitempty"`
 	Fingerprint string    `firestore:"fingerprint" json:"fingerprint,omitempty"`
 	Key         string    `firestore:"key" json:"key,omitempty"`
 	IssuedAt    time.Time `firestore:"issued_at" json:"issued_at"`
@@ -212,7 +214,8 @@ func (s *Store) countInWindow(ctx context.Context, name string, now time.Time, w
 
 // RecordSeatReport applies one daily seat report (seat-usage's bearer-token
 // report or a self-managed instance's seat link) to subscription id and keeps
-// the report for audit, one per target and date, in one transaction. The
+// the report for audit, one per target and date (the day's highest), in one
+// transaction. The
 // term's maximum comes from the subscription's own RecordUsage, so late,
 // repeated and out-of-order reports give the same result whichever path
 // brought them.
@@ -228,6 +231,12 @@ func (s *Store) RecordSeatReport(ctx context.Context, id string, rep SeatReport,
 		if err != nil {
 			return err
 		}
+		var kept SeatReport
+		err = tx.Get(SeatReports, reportID, &kept)
+		if err != nil && !docstore.IsNotFound(err) {
+			return err
+		}
+		seen := err == nil
 		// GitLab counts billable users per day; the day's count is what the term's maximum is made of.
 		c := sub.RecordUsage(date, rep.BillableUsers, now)
 		out = result{sub, c}
@@ -235,6 +244,12 @@ func (s *Store) RecordSeatReport(ctx context.Context, id string, rep SeatReport,
 			if err := s.SaveSubscription(tx, sub, c, "seat_report", rep.Target+"/"+rep.Date, "seat-report_"+rep.Date+"_"+fmt.Sprint(rep.BillableUsers)); err != nil {
 				return err
 			}
+		}
+		// A replayed or lower report for a day already kept leaves the kept
+		// one: the audit record shows the day's highest count, as the term's
+		// maximum does.
+		if seen && kept.BillableUsers >= rep.BillableUsers {
+			return nil
 		}
 		rep.SubscriptionID, rep.ReceivedAt = id, now
 		return s.SaveSeatReport(tx, reportID, rep)

@@ -106,4 +106,13 @@ func seatReports(t T, db docstore.DB) {
 	if got.MaxSeatsUsed != 14 || got.SeatsOwed != 4 || len(reports) != 4 {
 		t.Errorf("max %d owed %d, %d reports; want 14, 4 and 4 (one per day, the one before the term counted for nothing)", got.MaxSeatsUsed, got.SeatsOwed, len(reports))
 	}
+	// A replay of a day with a lower count leaves the day's kept report.
+	d, _ := time.Parse(time.DateOnly, "2026-05-04")
+	_, _, err = st.RecordSeatReport(ctx, "sr", store.SeatReport{Target: "instance:i", Date: "2026-05-04", BillableUsers: 2}, d, base.Add(time.Hour))
+	must(t, err, "replay")
+	var kept store.SeatReport
+	must(t, st.DB.Get(ctx, store.SeatReports, "sr_instance-i_2026-05-04", &kept), "kept report")
+	if kept.BillableUsers != 14 || !kept.ReceivedAt.Equal(base) {
+		t.Errorf("after a lower replay the day's report is %+v; want the first, 14 users", kept)
+	}
 }
