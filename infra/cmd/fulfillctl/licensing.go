@@ -99,37 +99,48 @@ func revealCode(ctx context.Context, st *store.Store, id string) (map[string]any
 	return out, nil
 }
 
+// offlineRequest is what offline-license was asked for.
+type offlineRequest struct{ sub, instance, out string }
+
 func offlineLicense(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("offline-license", flag.ContinueOnError)
-	sub := fs.String("sub", "", "subscription id")
-	instance := fs.String("instance", "", "the instance's identifier (its uuid), if known")
-	out := fs.String("out", "", "write the license file here (default: print it)")
+	var req offlineRequest
+	fs.StringVar(&req.sub, "sub", "", "subscription id")
+	fs.StringVar(&req.instance, "instance", "", "the instance's identifier (its uuid), if known")
+	fs.StringVar(&req.out, "out", "", "write the license file here (default: print it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *sub == "" {
+	if req.sub == "" {
 		return errors.New("offline-license: -sub is required")
 	}
-	key, err := license.KeyFromSeed(envOr("LICENSE_SIGNING_KEY", localstack.LicenseSeed))
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	off, err := licensing.IssueOffline(ctx, st, key, *sub, *instance, now())
-	if err != nil {
-		return err
-	}
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(off.LicenseKey+"\n"), 0o600); err != nil {
+	return withStore(ctx, func(st *store.Store) error {
+		off, err := issueOfflineLicense(ctx, st, req)
+		if err != nil {
 			return err
 		}
-		off.LicenseKey = "(written to " + *out + ")"
+		return printJSON(off)
+	})
+}
+
+// issueOfflineLicense issues req's offline license and writes it to req.out
+// when set (then the printed result names the file instead of the key).
+func issueOfflineLicense(ctx context.Context, st *store.Store, req offlineRequest) (licensing.OfflineLicense, error) {
+	key, err := signingKey()
+	if err != nil {
+		return licensing.OfflineLicense{}, err
 	}
-	return printJSON(off)
+	off, err := licensing.IssueOffline(ctx, st, key, req.sub, req.instance, now())
+	if err != nil {
+		return licensing.OfflineLicense{}, err
+	}
+	if req.out != "" {
+		if err := os.WriteFile(req.out, []byte(off.LicenseKey+"\n"), 0o600); err != nil {
+			return licensing.OfflineLicense{}, err
+		}
+		off.LicenseKey = "(written to " + req.out + ")"
+	}
+	return off, nil
 }
 
 func importUsage(ctx context.Context, args []string) error {
@@ -141,30 +152,53 @@ func importUsage(ctx context.Context, args []string) error {
 	if *sub == "" || fs.NArg() != 1 {
 		return errors.New("usage: import-usage -sub ID FILE")
 	}
-	f, err := os.Open(fs.Arg(0))
+	return withStore(ctx, func(st *store.Store) error {
+		res, err := importUsageFile(ctx, st, *sub, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		return printJSON(res)
+	})
+}
+
+// importUsageFile imports the usage file at path into subscription sub,
+// once the file's license key (if it names one) is found to be sub's.
+func importUsageFile(ctx context.Context, st *store.Store, sub, path string) (licensing.ImportResult, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return licensing.ImportResult{}, err
 	}
 	defer f.Close()
 	file, err := licensing.ReadUsageFile(f)
 	if err != nil {
-		return err
+		return licensing.ImportResult{}, err
 	}
-	key, err := license.KeyFromSeed(envOr("LICENSE_SIGNING_KEY", localstack.LicenseSeed))
+	key, err := signingKey()
 	if err != nil {
-		return err
+		return licensing.ImportResult{}, err
 	}
-	if err := licensing.CheckUsageLicense(file, key.Public().(ed25519.PublicKey), *sub); err != nil {
-		return err
+	if err := licensing.CheckUsageLicense(file, key.Public().(ed25519.PublicKey), sub); err != nil {
+		return licensing.ImportResult{}, err
 	}
+	res, err := licensing.ImportUsage(ctx, st, sub, file.Usage, now())
+	if err != nil {
+		return licensing.ImportResult{}, fmt.Errorf("import-usage: %w", err)
+	}
+	return res, nil
+}
+
+// signingKey is the license signing key: LICENSE_SIGNING_KEY, or the local
+// stack's.
+func signingKey() (ed25519.PrivateKey, error) {
+	return license.KeyFromSeed(envOr("LICENSE_SIGNING_KEY", localstack.LicenseSeed))
+}
+
+// withStore runs do on the operator's store, closed after.
+func withStore(ctx context.Context, do func(*store.Store) error) error {
 	st, err := openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	res, err := licensing.ImportUsage(ctx, st, *sub, file.Usage, now())
-	if err != nil {
-		return fmt.Errorf("import-usage: %w", err)
-	}
-	return printJSON(res)
+	return do(st)
 }
