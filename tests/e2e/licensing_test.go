@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"fulfillment/functions/licensing"
+	"fulfillment/functions/notifications"
 	"fulfillment/infra/localstack"
+	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/idempotency"
@@ -114,10 +117,61 @@ func (y *year) codeOf(subID string) string {
 		}
 		return code != "", "no code event"
 	})
-	if license.HashCode(nil, code) == code {
-		y.t.Fatal("the code is its own hash")
-	}
 	return code
+}
+
+// codeStoredHashed checks that the store holds subID's activation code only
+// as its hash: the cloud license and the code's index carry
+// HashCode(pepper, code), and no field of either is the plaintext.
+func (y *year) codeStoredHashed(subID, code string) {
+	y.t.Helper()
+	hash := license.HashCode(nil, code) // the local stack sets no ACTIVATION_CODE_PEPPER
+	cl, _, err := y.s.Store.CloudLicense(background, nil, subID)
+	if err != nil || cl.CodeHash != hash {
+		y.t.Fatalf("cloud license code_hash %q, want the code's hash %q (%v)", cl.CodeHash, hash, err)
+	}
+	if idx, found, err := y.s.Store.ActivationCode(background, nil, hash); err != nil || !found || idx.SubscriptionID != subID {
+		y.t.Fatalf("activation_codes/<hash>: %+v found %v %v; want it naming %s", idx, found, err, subID)
+	}
+	for _, doc := range [][2]string{{store.CloudLicenses, subID}, {store.ActivationCodes, hash}} {
+		var fields map[string]any
+		if err := y.s.Store.DB.Get(background, doc[0], doc[1], &fields); err != nil {
+			y.t.Fatal(err)
+		}
+		for name, v := range fields {
+			if strings.Contains(fmt.Sprint(v), code) {
+				y.t.Fatalf("%s/%s.%s holds the plaintext code", doc[0], doc[1], name)
+			}
+		}
+	}
+}
+
+// overdueNotice waits for the e-mail notifications sends on subID's
+// license.sync_overdue event, and returns its subject.
+func (y *year) overdueNotice(subID string) string {
+	y.t.Helper()
+	subject := ""
+	eventually(y.t, 60*time.Second, "the sync overdue e-mail of "+subID, func() (bool, string) {
+		msgs, err := y.s.Mailpit.Messages(background)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, m := range msgs {
+			if !strings.Contains(m.Subject, "has not synced") {
+				continue
+			}
+			h, err := y.s.Mailpit.Headers(background, m.ID)
+			if err != nil {
+				return false, err.Error()
+			}
+			if got := h[notifications.HeaderSubscription]; len(got) == 1 && got[0] == subID {
+				subject = m.Subject
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(subjects(msgs))
+	})
+	return subject
 }
 
 func verifyKey(t *testing.T, key string) license.License {
@@ -147,6 +201,7 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 	sub := y.until("active", func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
 	term1 := sub.TermEnd
 	code := y.codeOf(y.subID)
+	y.codeStoredHashed(y.subID, code)
 
 	// Activate; a second instance with the same code is refused.
 	instance := "uuid-" + uniq("gitlab")
@@ -204,10 +259,18 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 		t.Fatalf("usage import %+v %v", res, err)
 	}
 
-	// An instance silent past the overdue days is recorded.
+	// An instance silent past the overdue days (its last link came on
+	// 03-20) is announced, and the customer is told; the offline one is not
+	// checked.
 	y.setClock("2026-03-29T12:00:00Z")
-	if status, b := y.licensingPost("/tasks/sync-check", nil); status != http.StatusOK || !strings.Contains(string(b), y.subID) {
-		t.Fatalf("sync check: %d %s", status, b)
+	status, b := y.licensingPost("/tasks/sync-check", nil)
+	var check licensing.CheckResult
+	if err := json.Unmarshal(b, &check); err != nil || status != http.StatusOK || !slices.Contains(check.Overdue, y.subID) ||
+		slices.Contains(check.Overdue, p2.SubscriptionID()) || len(check.Unavailable) != 0 {
+		t.Fatalf("sync check: %d %s; want %s overdue", status, b, y.subID)
+	}
+	if got := y.overdueNotice(y.subID); !strings.Contains(got, "has not synced for 9 days") {
+		t.Fatalf("sync overdue e-mail %q, want 9 days", got)
 	}
 
 	// The quarterly true-up is billed from the synced figures...
