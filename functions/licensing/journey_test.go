@@ -254,3 +254,73 @@ func TestStrictSyncAnnouncesOverdueOnceAndEndsAutoRenewAfterGrace(t *testing.T) 
 		t.Fatalf("overdue %+v", overdue)
 	}
 }
+
+// TestEveryLicenseChangeReachesTheNextSync: each change of what a
+// subscription grants (seats added outside a true-up, a plan change, a
+// storage pack, a suspension after an unpaid renewal, and paying again)
+// reaches the instance with its next seat link as a license of the next
+// serial saying so; the sync after it, with the new key, carries none.
+func TestEveryLicenseChangeReachesTheNextSync(t *testing.T) {
+	fx := setup(t, Policy{})
+	code := fx.purchase(t, "sub-chg", 10)
+	_, a := fx.activate(t, code, "uuid-chg")
+	key := *a.Data.CloudActivationActivate.LicenseKey
+	serial := fx.verify(t, key).Serial
+	must := func(c subscription.Change, err error) subscription.Change {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, step := range []struct {
+		name, day string
+		change    func(s *subscription.Subscription, at time.Time) subscription.Change
+		status    string
+		plan      string
+		seats     int
+		storageGB int
+	}{
+		{"seats added", "2026-02-01", func(s *subscription.Subscription, at time.Time) subscription.Change {
+			return must(s.AddSeats(4, at))
+		}, license.StatusActive, "premium", 14, 0},
+		{"plan upgraded", "2026-03-01", func(s *subscription.Subscription, at time.Time) subscription.Change {
+			return must(s.ChangePlan("ultimate", at))
+		}, license.StatusActive, "ultimate", 14, 0},
+		{"storage pack", "2026-04-01", func(s *subscription.Subscription, at time.Time) subscription.Change {
+			return must(s.AddPack("pack-1", subscription.PackStorage, 10, at))
+		}, license.StatusActive, "ultimate", 14, 10},
+		{"renewal unpaid, suspended", "2027-01-08", func(s *subscription.Subscription, at time.Time) subscription.Change {
+			s.MarkRenewalPending("in_renewal", at)
+			s.ApplyPaymentFailed(s.TermEnd, at, "in_renewal")
+			s.EnterGrace(at)
+			return s.Suspend(at)
+		}, license.StatusSuspended, "free", 0, 0},
+		{"paid again", "2027-01-16", func(s *subscription.Subscription, at time.Time) subscription.Change {
+			return s.ApplyInvoicePaid(s.TermEnd, at)
+		}, license.StatusActive, "ultimate", 14, -1}, // -1: the new term's packs are renewal's business
+	} {
+		at := on(t, step.day)
+		fx.clock.set(at)
+		fx.change(t, "sub-chg", step.name, func(s *subscription.Subscription) subscription.Change {
+			c := step.change(s, at)
+			if c.NoOp {
+				t.Fatalf("%s: the subscription took no change: %s", step.name, c.Reason)
+			}
+			return c
+		})
+		fx.clock.set(at.Add(time.Hour))
+		status, ans, raw := fx.sync(t, key, "uuid-chg", at, 3)
+		if status != http.StatusOK || ans.License == "" {
+			t.Fatalf("%s: the next sync %d %s carries no license", step.name, status, raw)
+		}
+		l := fx.verify(t, ans.License)
+		if l.Serial != serial+1 || l.Status != step.status || l.PlanCode != step.plan || l.Seats != step.seats ||
+			(step.storageGB >= 0 && l.AddOns.StorageGB != step.storageGB) {
+			t.Fatalf("%s: license %+v; want serial %d, %s, %s, %d seats, %d GB", step.name, l, serial+1, step.status, step.plan, step.seats, step.storageGB)
+		}
+		key, serial = ans.License, l.Serial
+		if _, again, raw := fx.sync(t, key, "uuid-chg", at, 3); again.License != "" {
+			t.Fatalf("%s: the sync with the new key carries a license again: %s", step.name, raw)
+		}
+	}
+}
