@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,10 +21,13 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/gitlabinstance"
+	"fulfillment/shared/testsupport/localproc"
 )
 
 func (y *year) licensingPost(path string, body []byte) (int, []byte) {
@@ -174,6 +180,42 @@ func (y *year) overdueNotice(subID string) string {
 	return subject
 }
 
+// daily are the synced instance's seat links, and the days of the
+// air-gapped instance's usage file: rising to 14, the peak arriving late
+// (for 02-15, after 03-20 was reported) and counting, its repeat not.
+var daily = []struct {
+	day     string
+	users   int
+	counted bool
+}{{"2026-02-01", 11, true}, {"2026-03-01", 13, true}, {"2026-03-20", 12, false}, {"2026-02-15", 14, true}, {"2026-02-15", 14, false}}
+
+// operatorCLI builds fulfillctl and returns a runner of it against the
+// stack, on the stack's clock, that decodes its JSON output into out.
+func (y *year) operatorCLI() func(out any, args ...string) {
+	y.t.Helper()
+	ctx, cancel := ctxTimeout(3 * time.Minute)
+	defer cancel()
+	bin, err := localproc.Build(ctx, "./infra/cmd/fulfillctl", y.t.TempDir())
+	if err != nil {
+		y.t.Fatal(err)
+	}
+	return func(out any, args ...string) {
+		y.t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "GOOGLE_CLOUD_PROJECT="+y.s.Project, clock.FileEnv+"="+y.clock,
+			"LICENSE_SIGNING_KEY="+localstack.LicenseSeed,
+			emulator.FirestoreHostEnv+"="+y.s.Emulators.FirestoreHost, emulator.PubSubHostEnv+"="+y.s.Emulators.PubSubHost)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			y.t.Fatalf("fulfillctl %v: %v\n%s", args, err, stderr.String())
+		}
+		if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+			y.t.Fatalf("fulfillctl %v printed %s: %v", args, stdout.String(), err)
+		}
+	}
+}
+
 func verifyKey(t *testing.T, key string) license.License {
 	t.Helper()
 	k, err := license.KeyFromSeed(localstack.LicenseSeed)
@@ -203,6 +245,26 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 	code := y.codeOf(y.subID)
 	y.codeStoredHashed(y.subID, code)
 
+	// An air-gapped customer buys the same the same day: the operator issues
+	// its offline license file with fulfillctl.
+	p2 := purchase(t)
+	p2.NamespaceID, p2.InstanceID = "", uniq("airgapped")
+	air := &year{t: t, s: y.s, clock: y.clock, p: p2, subID: p2.SubscriptionID()}
+	air.webhook(p2.CheckoutCompleted(uniq("evt"), y.now()))
+	air.until("active", func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+	air.codeOf(air.subID)
+	ctl := y.operatorCLI()
+	licenseFile := filepath.Join(t.TempDir(), "air.gitlab-license")
+	var off licensing.OfflineLicense
+	ctl(&off, "offline-license", "-sub", air.subID, "-instance", "air-gapped-1", "-out", licenseFile)
+	offKey, err := os.ReadFile(licenseFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := verifyKey(t, strings.TrimSpace(string(offKey))); !l.Offline || l.Seats != 10 || l.InstanceID != "air-gapped-1" || l.Serial != off.Serial || l.ExpiresOn != "2027-01-15" {
+		t.Fatalf("offline license %+v (printed %+v)", l, off)
+	}
+
 	// Activate; a second instance with the same code is refused.
 	instance := "uuid-" + uniq("gitlab")
 	first := y.activate(code, instance)
@@ -221,13 +283,8 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 		t.Fatalf("second instance: %+v", other)
 	}
 
-	// Daily syncs rising to 14: the peak arrives late (for 02-15, after
-	// 03-20 was reported) and counts; its repeat does not.
-	for _, r := range []struct {
-		day     string
-		users   int
-		counted bool
-	}{{"2026-02-01", 11, true}, {"2026-03-01", 13, true}, {"2026-03-20", 12, false}, {"2026-02-15", 14, true}, {"2026-02-15", 14, false}} {
+	// Daily syncs rising to 14, one late and one repeated (daily).
+	for _, r := range daily {
 		status, ans, raw := y.seatLink(key, instance, r.day, r.users)
 		if status != http.StatusOK || ans.License != "" || ans.NextReconciliationDate != "2026-04-15" || ans.Counted != r.counted {
 			t.Fatalf("seat link %s of %d: %d %s; want counted %v", r.day, r.users, status, raw, r.counted)
@@ -235,28 +292,25 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 	}
 	y.until("max seats used 14, 4 owed", func(s *subscription.Subscription) bool { return s.MaxSeatsUsed == 14 && s.SeatsOwed == 4 })
 
-	// Offline: an air-gapped subscription's license file and usage file give
-	// the same reconciliation figures.
-	p2 := purchase(t)
-	p2.NamespaceID, p2.InstanceID = "", uniq("airgapped")
-	y.webhook(p2.CheckoutCompleted(uniq("evt"), y.now()))
-	y.codeOf(p2.SubscriptionID())
-	seed, _ := license.KeyFromSeed(localstack.LicenseSeed)
-	off, err := licensing.IssueOffline(background, y.s.Store, seed, p2.SubscriptionID(), "air-gapped-1", y.now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l := verifyKey(t, off.LicenseKey); !l.Offline || l.Seats != 10 || l.InstanceID != "air-gapped-1" {
-		t.Fatalf("offline license %+v", l)
-	}
-	days, err := licensing.ParseUsageFile(strings.NewReader("Date,Billable User Count,Max Users\n" +
-		"2026-03-21,11,11\n2026-03-23,13,13\n2026-03-22,12,13\n2026-03-24,14,14\n2026-03-24,14,14\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The air-gapped instance's admin exports its usage (GitLab's CSV, the
+	// same days and counts as the synced instance's links) and the operator
+	// imports it: the same figures.
 	y.setClock("2026-03-25T12:00:00Z")
-	if res, err := licensing.ImportUsage(background, y.s.Store, p2.SubscriptionID(), days, y.now()); err != nil || res.MaxSeatsUsed != 14 || res.SeatsOwed != 4 {
-		t.Fatalf("usage import %+v %v", res, err)
+	var counts []gitlabinstance.UsageCount
+	for _, r := range daily {
+		at, _ := time.Parse(time.RFC3339, r.day+"T10:00:00Z")
+		counts = append(counts, gitlabinstance.UsageCount{RecordedAt: at, Users: r.users})
+	}
+	usageFile := filepath.Join(t.TempDir(), "usage.csv")
+	export := gitlabinstance.UsageExport(gitlabinstance.UsageLicense{Key: strings.TrimSpace(string(offKey)), Email: "admin@example.com",
+		StartsAt: term1.AddDate(-1, 0, 0), ExpiresAt: term1}, y.now(), counts...)
+	if err := os.WriteFile(usageFile, export, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var imported licensing.ImportResult
+	ctl(&imported, "import-usage", "-sub", air.subID, usageFile)
+	if imported.Days != 5 || imported.Counted != 3 || imported.MaxSeatsUsed != 14 || imported.SeatsOwed != 4 {
+		t.Fatalf("usage import %+v; want 5 days, 3 counted (as the links were), 14 used, 4 owed", imported)
 	}
 
 	// An instance silent past the overdue days (its last link came on
@@ -276,13 +330,19 @@ func TestCloudLicensingOfASelfManagedInstance(t *testing.T) {
 	// The quarterly true-up is billed from the synced figures...
 	y.setClock("2026-04-15T10:00:00Z")
 	y.tick()
-	y.until("reconciliation notice for 4 seats", func(s *subscription.Subscription) bool {
+	noticed := func(s *subscription.Subscription) bool {
 		return s.Reconciliation.Quarter == 1 && s.Reconciliation.Seats == 4 && !s.Reconciliation.Billed
-	})
+	}
+	y.until("reconciliation notice for 4 seats", noticed)
+	air.until("the offline subscription's notice for 4 seats", noticed)
 	y.setClock("2026-04-22T10:00:00Z")
 	y.tick()
-	y.until("true-up billed, 14 seats", func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 })
+	billed := func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 }
+	y.until("true-up billed, 14 seats", billed)
 	y.charge(fmt.Sprintf("trueup-%s-2026-01-15-q1", y.subID), 102207) // 4 x $348 x 268/365 days
+	// The offline subscription (same term, same figures) is trued up alike.
+	air.until("the offline subscription's true-up billed, 14 seats", billed)
+	air.charge(fmt.Sprintf("trueup-%s-2026-01-15-q1", air.subID), 102207)
 	// ...and the next sync carries the license with 14 seats.
 	status, ans, raw := y.seatLink(key, instance, "2026-04-23", 14)
 	if status != http.StatusOK || ans.License == "" {

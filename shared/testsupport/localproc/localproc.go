@@ -106,3 +106,20 @@ func ModuleRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// Build compiles the module's package pkg (e.g. "./infra/cmd/fulfillctl")
+// into dir and returns the binary's path, so that a test can run a command
+// as an operator does.
+func Build(ctx context.Context, pkg, dir string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("localproc.Build %s: %w\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
