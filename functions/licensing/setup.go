@@ -17,8 +17,9 @@ type Config struct {
 	// (provisioning's too); instances hold its public key.
 	LicenseSigningKey string `env:"LICENSE_SIGNING_KEY,required,notEmpty"`
 	// ActivationCodePepper keys the activation codes' hashes; provisioning
-	// must have the same one.
-	ActivationCodePepper string `env:"ACTIVATION_CODE_PEPPER"`
+	// must have the same one. Required: without it a leaked hash can be
+	// checked against guesses offline.
+	ActivationCodePepper string `env:"ACTIVATION_CODE_PEPPER,required,notEmpty"`
 	// Strict sync: days without a sync before an instance is overdue, and
 	// the grace after that before its auto-renewal is turned off.
 	OverdueDays int `env:"LICENSE_SYNC_OVERDUE_DAYS" envDefault:"7"`

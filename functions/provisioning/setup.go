@@ -20,8 +20,9 @@ type Config struct {
 	// signed with.
 	LicenseSigningKey string `env:"LICENSE_SIGNING_KEY,required,notEmpty"`
 	// ActivationCodePepper keys the hash activation codes are stored under;
-	// the licensing function must have the same one.
-	ActivationCodePepper string `env:"ACTIVATION_CODE_PEPPER"`
+	// the licensing function must have the same one. Required: without it a
+	// leaked hash can be checked against guesses offline.
+	ActivationCodePepper string `env:"ACTIVATION_CODE_PEPPER,required,notEmpty"`
 }
 
 // Setup builds provisioning from the environment (Config).

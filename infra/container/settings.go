@@ -35,6 +35,7 @@ func Settings(function, project string) map[string]string {
 		"GITLAB_URL":              Unreachable,
 		"GITLAB_JWT_KEY":          localstack.GitLabJWTKey,
 		"LICENSE_SIGNING_KEY":     localstack.LicenseSeed,
+		"ACTIVATION_CODE_PEPPER":  localstack.ActivationCodePepper,
 		"SALESFORCE_INSTANCE_URL": Unreachable,
 		"SALESFORCE_ACCESS_TOKEN": localstack.SalesforceToken,
 		"SLACK_WEBHOOK_URL":       Unreachable + localstack.SlackWebhookPath,

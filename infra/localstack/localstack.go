@@ -57,6 +57,10 @@ const SlackWebhookPath = "/services/T000/B000/local"
 // LicenseSeed is the local Ed25519 seed (base64) for self-managed licenses.
 var LicenseSeed = base64.StdEncoding.EncodeToString([]byte("fulfillment-local-license-seed!!"))
 
+// ActivationCodePepper is the local key of activation codes' hashes
+// (provisioning and licensing require one).
+const ActivationCodePepper = "fulfillment-local-activation-code-pepper"
+
 // Functions lists every function, in start order.
 var Functions = []string{"checkout-webhook", "payment-result", "provisioning", "crm-push", "failed-payment-alerting", "renewal", "seat-usage", "notifications", "licensing", "checkout"}
 
@@ -276,6 +280,7 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"GITLAB_URL":              s.GitLab.URL(),
 		"GITLAB_JWT_KEY":          GitLabJWTKey,
 		"LICENSE_SIGNING_KEY":     LicenseSeed,
+		"ACTIVATION_CODE_PEPPER":  ActivationCodePepper,
 		"SALESFORCE_INSTANCE_URL": s.Salesforce.URL(),
 		"SALESFORCE_ACCESS_TOKEN": SalesforceToken,
 		"SLACK_WEBHOOK_URL":       s.Slack.URL() + SlackWebhookPath,
