@@ -88,3 +88,26 @@ func TestSeatLinkAnswerIsWhatGitLabsWorkerReads(t *testing.T) {
 		t.Fatalf("refusal %v", refused)
 	}
 }
+
+// TestSeatLinkDayIsTheInstancesDay: the day a link counts for is its
+// timestamp's date in the offset the instance wrote (Ruby's Time#iso8601:
+// "Z", "+00:00" or the instance's zone), or its date when an older GitLab
+// sends one.
+func TestSeatLinkDayIsTheInstancesDay(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 22, 12, 0, 0, 0, time.UTC)
+	three := 3
+	for _, c := range []struct{ timestamp, date, day string }{
+		{"2026-03-20T23:30:00Z", "", "2026-03-20"},
+		{"2026-03-20T23:30:00+00:00", "", "2026-03-20"},
+		{"2026-03-20T23:30:00-05:00", "", "2026-03-20"}, // 04:30 UTC on the 21st: the instance's 20th
+		{"2026-03-21T01:30:00+02:00", "", "2026-03-21"},
+		{"2026-03-20T23:30:00.123+00:00", "", "2026-03-20"},
+		{"2026-03-21T10:00:00Z", "2026-03-19", "2026-03-19"},
+	} {
+		u, err := SeatLink{LicenseKey: "k", Timestamp: c.timestamp, Date: c.date, BillableUsersCount: &three}.parse(now)
+		if err != nil || u.date.Format(time.DateOnly) != c.day {
+			t.Errorf("timestamp %q date %q: day %s %v, want %s", c.timestamp, c.date, u.date.Format(time.DateOnly), err, c.day)
+		}
+	}
+}

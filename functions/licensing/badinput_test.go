@@ -166,7 +166,6 @@ func TestSeatLinkBadInputAndBadKeys(t *testing.T) {
 		{"wrong types", []byte(`{"license_key":1}`), http.StatusBadRequest, "malformed"},
 		{"oversized", bytes.Repeat([]byte(" "), maxBody+1), http.StatusRequestEntityTooLarge, "too large"},
 		{"no key", raw(map[string]any{"timestamp": now.Format(time.RFC3339), "billable_users_count": 3}), http.StatusBadRequest, "license_key"},
-		{"no users", raw(map[string]any{"timestamp": now.Format(time.RFC3339), "license_key": key}), http.StatusBadRequest, "billable_users_count"},
 		{"negative users", raw(map[string]any{"timestamp": now.Format(time.RFC3339), "license_key": key, "billable_users_count": -1}), http.StatusBadRequest, "within"},
 		{"bad timestamp", raw(map[string]any{"timestamp": "yesterday", "license_key": key, "billable_users_count": 3}), http.StatusBadRequest, "ISO 8601"},
 		{"no day", raw(map[string]any{"license_key": key, "billable_users_count": 3}), http.StatusBadRequest, "timestamp"},
@@ -189,6 +188,19 @@ func TestSeatLinkBadInputAndBadKeys(t *testing.T) {
 	if s := fx.sub(t, "sub-sl"); s.MaxSeatsUsed != 0 {
 		t.Fatalf("refused links counted: %d", s.MaxSeatsUsed)
 	}
+	// GitLab sends billable_users_count: null before the instance has
+	// historical data: a sync (200, its time recorded) with nothing to
+	// count or store, not a 400 its worker would retry for two days.
+	fx.clock.set(now.Add(time.Hour))
+	noCount := raw(map[string]any{"timestamp": now.Format(time.RFC3339), "license_key": key, "billable_users_count": nil,
+		"max_historical_user_count": nil, "instance_id": "uuid-sl"})
+	if status, body := fx.post(t, "/api/v1/seat_links", noCount); status != http.StatusOK || !strings.Contains(string(body), `"counted":false`) {
+		t.Fatalf("null billable_users_count: %d %s", status, body)
+	}
+	if cl, _, _ := fx.st.CloudLicense(context.Background(), nil, "sub-sl"); !cl.LastSyncAt.Equal(now.Add(time.Hour)) || fx.count(t, store.SeatReports) != 0 {
+		t.Fatalf("after a link without a count: last sync %s, %d reports", cl.LastSyncAt, fx.count(t, store.SeatReports))
+	}
+	fx.clock.set(now)
 	// An older GitLab's body: date and active_users, unknown fields ignored.
 	old := raw(map[string]any{"date": "2026-01-14", "license_key": key, "active_users": 6, "max_historical_user_count": 6, "instance_id": "uuid-sl", "some_future_field": true})
 	if status, body := fx.post(t, "/api/v1/seat_links", old); status != http.StatusOK {

@@ -57,6 +57,10 @@ const alertLead = 7 * 24 * time.Hour
 type usage struct {
 	date               time.Time
 	billable, maxUsers int
+	// uncounted: the link carries no user count (GitLab sends
+	// billable_users_count: null when the instance has no historical data
+	// yet). It is still a sync; there is nothing to count.
+	uncounted bool
 }
 
 // parse checks a seat link and returns the day it counts for. Errors are 400s.
@@ -68,10 +72,10 @@ func (s SeatLink) parse(now time.Time) (usage, error) {
 	if users == nil {
 		users = s.ActiveUsers
 	}
-	if users == nil {
-		return usage{}, errors.New("billable_users_count (or active_users) is required")
+	u := usage{uncounted: users == nil}
+	if users != nil {
+		u.billable = *users
 	}
-	u := usage{billable: *users}
 	if s.MaxHistoricalUserCount != nil {
 		u.maxUsers = *s.MaxHistoricalUserCount
 	}
@@ -285,11 +289,14 @@ func (f *Function) recordLink(ctx context.Context, lic license.License, cl store
 }
 
 // unstorable says why a verified seat link's day is answered but not
-// stored: the license is revoked (nothing it reports can count), the day is
-// older than maxReportAge, or it is before the term of the license sent.
+// stored: it has no user count, the license is revoked (nothing it reports
+// can count), the day is older than maxReportAge, or it is before the term
+// of the license sent.
 func unstorable(lic license.License, cl store.CloudLicense, u usage, now time.Time) string {
 	day := u.date.Format(time.DateOnly)
 	switch {
+	case u.uncounted:
+		return "the link carries no user count"
 	case cl.Status == license.StatusRevoked:
 		return "the license is revoked"
 	case u.date.Before(now.Add(-maxReportAge)):
