@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -125,6 +124,10 @@ type FutureSubscription struct {
 func (r *resolver) CloudActivationActivate(ctx context.Context, args struct{ Input ActivateInput }) *Payload {
 	in := args.Input
 	p := &Payload{ClientMutationId: in.ClientMutationId, Errors: []string{}}
+	if overLimit(ctx) {
+		p.Errors = []string{errTooManyFromHere}
+		return p
+	}
 	res, err := r.f.activate(ctx, in)
 	if err != nil {
 		msg, ok := asRefusal(err)
@@ -260,10 +263,18 @@ func gqlFail(w http.ResponseWriter, status int, msg string) {
 	reply(w, status, map[string]any{"errors": []gqlError{{Message: msg}}})
 }
 
+// overLimitKey marks a request's context past the per-address limit.
+type overLimitKey struct{}
+
+func overLimit(ctx context.Context) bool { v, _ := ctx.Value(overLimitKey{}).(bool); return v }
+
 // serveGraphQL answers POST /graphql: 405 for another method, 413 for an
-// oversized body, 429 past the per-address limit, 400 for a body that is not
-// a GraphQL request, and 200 with the GraphQL response otherwise (syntax
-// and validation errors in its errors, as GraphQL servers do).
+// oversized body, 400 for a body that is not a GraphQL request, and 200
+// with the GraphQL response otherwise (syntax and validation errors in its
+// errors, as GraphQL servers do). Past the per-address limit the mutation
+// is refused in its errors, before any code is looked at: GitLab shows an
+// activation's errors to the admin, but any non-2xx only as its generic
+// CONNECTIVITY_ERROR.
 func (f *Function) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
@@ -272,9 +283,7 @@ func (f *Function) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !f.ips.allow(clientIP(r, f.d.Policy.forwarding()), f.d.Clock.Now()) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(f.d.Policy.PerIPWindow.Seconds())))
-		gqlFail(w, http.StatusTooManyRequests, errTooManyFromHere)
-		return
+		ctx = context.WithValue(ctx, overLimitKey{}, true)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
