@@ -91,11 +91,15 @@ type Answer struct {
 	Currency   string       `json:"currency"`
 	Tax        bool         `json:"tax_added_at_checkout"`
 	ExpiresAt  string       `json:"expires_at"`
+	// Status is open, session, completed or refused (with Refusal, the
+	// reason): GET /checkouts/{id} shows how the completion was judged.
+	Status  string `json:"status"`
+	Refusal string `json:"refusal,omitempty"`
 }
 
 func answer(q store.Quote) Answer {
 	return Answer{QuoteID: q.ID, SessionID: q.SessionID, URL: q.SessionURL, Lines: q.Lines, TotalCents: q.TotalCents,
-		Currency: q.Currency, Tax: q.Tax, ExpiresAt: q.ExpiresAt.Format("2006-01-02T15:04:05Z07:00")}
+		Currency: q.Currency, Tax: q.Tax, ExpiresAt: q.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"), Status: q.Status, Refusal: q.Refusal}
 }
 
 // createCheckout handles POST /checkouts: 400 for a body it cannot read or

@@ -21,9 +21,10 @@ const (
 
 // Quote statuses.
 const (
-	QuoteOpen    = "open"    // priced and stored; the session may not exist yet
-	QuoteSession = "session" // its Stripe Checkout Session is created
-	QuoteRefused = "refused" // a completion did not match it
+	QuoteOpen      = "open"      // priced and stored; the session may not exist yet
+	QuoteSession   = "session"   // its Stripe Checkout Session is created
+	QuoteRefused   = "refused"   // a completion of its session did not match it
+	QuoteCompleted = "completed" // a completion of its session matched it
 )
 
 // Buyer is who buys: personal data, never logged.
@@ -58,6 +59,11 @@ type Quote struct {
 	SessionURL    string        `firestore:"session_url" json:"session_url,omitempty"`
 	SuccessURL    string        `firestore:"success_url" json:"success_url"`
 	CancelURL     string        `firestore:"cancel_url" json:"cancel_url"`
+	// CompletedAt is when its session's completion was accepted (status
+	// completed) or refused (Refusal says why): the verdict a later
+	// asynchronous payment result of the session follows.
+	CompletedAt time.Time `firestore:"completed_at" json:"completed_at,omitempty"`
+	Refusal     string    `firestore:"refusal" json:"refusal,omitempty"`
 }
 
 // Quoted is what quote.Check needs of q.
@@ -92,6 +98,38 @@ func (s *Store) Quote(ctx context.Context, tx Tx, id string) (Quote, error) {
 func (s *Store) SaveQuote(ctx context.Context, q Quote) error {
 	if err := s.DB.Set(ctx, Quotes, q.ID, q); err != nil {
 		return fmt.Errorf("store.SaveQuote: %w", err)
+	}
+	return nil
+}
+
+// SettleQuote records the verdict on the completion of quote id's own
+// session (status QuoteCompleted, or QuoteRefused with its reason), inside
+// tx, or in a transaction of its own when tx is nil. The first verdict
+// stays: Stripe completes a session once, and a redelivery must not move it.
+// An absent quote is no error: there is nothing to settle.
+func (s *Store) SettleQuote(ctx context.Context, tx Tx, id, status, reason string, at time.Time) error {
+	settle := func(ctx context.Context, tx Tx) error {
+		var q Quote
+		switch err := tx.Get(Quotes, id, &q); {
+		case docstore.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		}
+		if q.Status == QuoteCompleted || q.Status == QuoteRefused {
+			return nil
+		}
+		q.Status, q.Refusal, q.CompletedAt = status, reason, at
+		return tx.Set(Quotes, id, q)
+	}
+	var err error
+	if tx != nil {
+		err = settle(ctx, tx)
+	} else {
+		err = s.RunTx(ctx, settle)
+	}
+	if err != nil {
+		return fmt.Errorf("store.SettleQuote %s: %w", id, err)
 	}
 	return nil
 }
