@@ -74,9 +74,17 @@ type fixture struct {
 	srv    *httptest.Server
 }
 
-func setup(t testing.TB, tax bool) fixture {
+func setup(t testing.TB, tax bool) fixture { return setupOn(t, tax, nil) }
+
+// setupOn is setup with the function's database wrapped by wrap (nil: none),
+// to step in between the function's reads; the fixture's store is unwrapped.
+func setupOn(t testing.TB, tax bool, wrap func(docstore.DB) docstore.DB) fixture {
 	t.Helper()
 	st := storetest.Open(t, "checkout")
+	fnStore := st
+	if wrap != nil {
+		fnStore = store.New(wrap(st.DB))
+	}
 	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +97,7 @@ func setup(t testing.TB, tax bool) fixture {
 	t.Cleanup(func() { gl.Close() })
 	fx := fixture{st: st, rec: &pubsub.Recorder{}, stripe: proxy, gitlab: gl, clock: &testClock{t: t0}}
 	f := checkout.New(checkout.Deps{
-		Store: st, Publisher: fx.rec, Clock: fx.clock, Logger: slog.New(slog.DiscardHandler),
+		Store: fnStore, Publisher: fx.rec, Clock: fx.clock, Logger: slog.New(slog.DiscardHandler),
 		Payments:  stripe.NewBilling("sk_test_123", proxy.URL(), 10*time.Second),
 		GitLab:    gitlab.NewClient(gl.URL(), []byte(jwtKey), nil),
 		Auth:      checkout.NewOIDC(context.Background(), issuer.URL(), issuer.JWKSURL(), audience, []string{caller}),
