@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"fulfillment/infra/demo"
+	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/quote"
@@ -20,9 +22,22 @@ import (
 // postCheckout calls the checkout API as the local GitLab.com caller.
 func postCheckout(t *testing.T, path, key string, body any) (int, map[string]any) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, stack.URLs["checkout"]+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+stack.CheckoutToken())
+	return checkoutAPI(t, stack, http.MethodPost, path, stack.CheckoutToken(), key, body)
+}
+
+// checkoutAPI calls stack s's checkout function with an ID token (none
+// when token is empty) and an idempotency key (none when empty).
+func checkoutAPI(t *testing.T, s *localstack.Stack, method, path, token, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.URLs["checkout"]+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
@@ -34,6 +49,33 @@ func postCheckout(t *testing.T, path, key string, body any) (int, map[string]any
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// buyThroughAPI creates a checkout of plan for namespace ns on stack s and
+// returns its stored quote.
+func buyThroughAPI(t *testing.T, s *localstack.Stack, ns, plan string, seats int) store.Quote {
+	t.Helper()
+	status, ans := checkoutAPI(t, s, http.MethodPost, "/checkouts", s.CheckoutToken(), uniq("order"), map[string]any{
+		"namespace_id": ns, "plan_code": plan, "seats": seats, "term_months": 12,
+		"buyer":       map[string]any{"name": "E2E Buyer", "email": "buyer@example.com", "company": "E2E Inc"},
+		"success_url": "https://gitlab.example/ok", "cancel_url": "https://gitlab.example/cancel",
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("checkout = %d %v", status, ans)
+	}
+	q, err := s.Store.Quote(background, nil, ans["quote_id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// completedEvent is Stripe's checkout.session.completed for sessionID
+// carrying quote q's metadata, paid amount in currency, at.
+func completedEvent(q store.Quote, sessionID string, amount int64, currency string, at time.Time) []byte {
+	cs := stripe.CheckoutSession(sessionID, q.CustomerID, "buyer@example.com", "paid", amount, stripe.OrderMetadata(q.ID, q.Order))
+	cs["currency"] = currency
+	return stripe.NewEvent(uniq("evt"), "checkout.session.completed", at, cs)
 }
 
 // A purchase made through the checkout API: the quote's lines reach Stripe
@@ -92,8 +134,7 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	}
 
 	completion := func(sessionID string, amount int64) []byte {
-		return stripe.NewEvent(uniq("evt"), "checkout.session.completed", time.Now(),
-			stripe.CheckoutSession(sessionID, q.CustomerID, "buyer@example.com", "paid", amount, stripe.OrderMetadata(qid, q.Order)))
+		return completedEvent(q, sessionID, amount, "usd", time.Now())
 	}
 	// A session we did not create, carrying the quote's id: refused, recorded.
 	forged := uniq("cs_forged")
