@@ -12,10 +12,12 @@ import (
 
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/quote"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
@@ -70,12 +72,12 @@ func buyThroughAPI(t *testing.T, s *localstack.Stack, ns, plan string, seats int
 	return q
 }
 
-// completedEvent is Stripe's checkout.session.completed for sessionID
-// carrying quote q's metadata, paid amount in currency, at.
-func completedEvent(q store.Quote, sessionID string, amount int64, currency string, at time.Time) []byte {
+// completedEvent is Stripe's checkout.session.completed eventID for
+// sessionID carrying quote q's metadata, paid amount in currency, at.
+func completedEvent(eventID string, q store.Quote, sessionID string, amount int64, currency string, at time.Time) []byte {
 	cs := stripe.CheckoutSession(sessionID, q.CustomerID, "buyer@example.com", "paid", amount, stripe.OrderMetadata(q.ID, q.Order))
 	cs["currency"] = currency
-	return stripe.NewEvent(uniq("evt"), "checkout.session.completed", at, cs)
+	return stripe.NewEvent(eventID, "checkout.session.completed", at, cs)
 }
 
 // A purchase made through the checkout API: the quote's lines reach Stripe
@@ -134,7 +136,7 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	}
 
 	completion := func(sessionID string, amount int64) []byte {
-		return completedEvent(q, sessionID, amount, "usd", time.Now())
+		return completedEvent(uniq("evt"), q, sessionID, amount, "usd", time.Now())
 	}
 	// A session we did not create, carrying the quote's id: refused, recorded.
 	forged := uniq("cs_forged")
@@ -204,4 +206,106 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	if invoices != 1 || pays != 1 {
 		t.Fatalf("renewal: %d invoices, %d payments; want 1 each", invoices, pays)
 	}
+}
+
+// Completed checkouts that do not pay their quote, on a stack with the
+// production quote policy (CHECKOUT_REQUIRE_QUOTE=true, one allowed payment
+// link): below the quote, in another currency, after the quote's expiry, a
+// session we did not create carrying a quote's id, and a session with no
+// quote at all. None is provisioned; each is recorded with its reason,
+// dead-lettered by payment-result and paged; the quote shows the refusal.
+// A session from the allowed payment link is provisioned.
+func TestBadCompletionsAreRefusedRecordedDeadLetteredAndPaged(t *testing.T) {
+	const link = "plink_e2e_allowed"
+	y := startClockedStack(t, localstack.Options{Project: emulator.NewProject("quotes"), Env: map[string]map[string]string{
+		"payment-result": {"CHECKOUT_REQUIRE_QUOTE": "true", "CHECKOUT_PAYMENT_LINKS": link},
+	}})
+	s := y.s
+	quoteless := demo.Purchase{SessionID: uniq("cs_plain"), CustomerID: uniq("cus"), Email: "buyer@example.com",
+		Plan: "premium", Seats: 3, NamespaceID: uniq("ns"), AutoRenew: true, Paid: true}
+	cases := []struct {
+		name     string
+		reason   string
+		ownQuote bool // the refusal is of the quote's own session, which the quote records
+		event    func(id string, q store.Quote) (session string, payload []byte)
+	}{
+		{"below the quote", quote.ReasonAmountMismatch, true, func(id string, q store.Quote) (string, []byte) {
+			return q.SessionID, completedEvent(id, q, q.SessionID, q.TotalCents-1, "usd", y.now())
+		}},
+		{"another currency", quote.ReasonCurrencyMismatch, true, func(id string, q store.Quote) (string, []byte) {
+			return q.SessionID, completedEvent(id, q, q.SessionID, q.TotalCents, "eur", y.now())
+		}},
+		{"after the quote's expiry", quote.ReasonExpired, true, func(id string, q store.Quote) (string, []byte) {
+			return q.SessionID, completedEvent(id, q, q.SessionID, q.TotalCents, "usd", q.ExpiresAt.Add(time.Minute))
+		}},
+		{"a session we did not create", quote.ReasonForeignSession, false, func(id string, q store.Quote) (string, []byte) {
+			forged := uniq("cs_forged")
+			return forged, completedEvent(id, q, forged, q.TotalCents, "usd", y.now())
+		}},
+		{"no quote", quote.ReasonNoQuote, false, func(id string, _ store.Quote) (string, []byte) {
+			return quoteless.SessionID, quoteless.CheckoutCompleted(id, y.now())
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := buyThroughAPI(t, s, uniq("ns"), "premium", 4)
+			id := uniq("evt")
+			session, payload := c.event(id, q)
+			y.webhook(payload)
+			eventually(t, 30*time.Second, "refusal recorded", func() (bool, string) {
+				r, found, err := s.Store.CheckoutRefusalOf(background, session)
+				return found && r.Reason == c.reason && r.ProviderEventID == id, fmt.Sprint(r, err)
+			})
+			dl := deadLetterOf(t, s, id)
+			if dl.Consumer != "payment-result" || !strings.Contains(dl.Reason, c.reason) || !strings.Contains(dl.Reason, session) {
+				t.Fatalf("dead letter %+v", dl)
+			}
+			eventually(t, 30*time.Second, "paged", func() (bool, string) {
+				for _, p := range s.PagerDuty.Calls() {
+					if strings.Contains(fmt.Sprint(p.Body), session) && strings.Contains(fmt.Sprint(p.Body), c.reason) {
+						return true, ""
+					}
+				}
+				return false, fmt.Sprint(len(s.PagerDuty.Calls()), " PagerDuty calls")
+			})
+			if _, err := s.Store.Subscription(background, nil, stripe.SubscriptionIDForCheckout(session)); !store.IsNotFound(err) {
+				t.Fatalf("provisioned: %v", err)
+			}
+			for _, ns := range []string{q.Order.NamespaceID, quoteless.NamespaceID} {
+				if n := len(callsTo(s.GitLab.Calls(), gitlabPath(ns))); n != 0 {
+					t.Fatalf("%d GitLab calls for %s", n, ns)
+				}
+			}
+			status, shown := checkoutAPI(t, s, http.MethodGet, "/checkouts/"+q.ID, s.CheckoutToken(), "", nil)
+			want := map[bool]string{true: store.QuoteRefused, false: store.QuoteSession}[c.ownQuote]
+			if status != http.StatusOK || shown["status"] != want || (c.ownQuote && shown["refusal"] != c.reason) {
+				t.Fatalf("GET /checkouts/%s = %d %v, want status %s", q.ID, status, shown, want)
+			}
+		})
+	}
+
+	// The documented way around the quote: an allowed payment link.
+	linked := demo.Purchase{SessionID: uniq("cs_link"), CustomerID: uniq("cus"), Email: "buyer@example.com",
+		Plan: "premium", Seats: 3, NamespaceID: uniq("ns"), AutoRenew: true, Paid: true}
+	cs := stripe.CheckoutSession(linked.SessionID, linked.CustomerID, linked.Email, "paid", linked.Amount(), linked.Metadata())
+	cs["payment_link"] = link
+	y.webhook(stripe.NewEvent(uniq("evt"), "checkout.session.completed", y.now(), cs))
+	eventually(t, 30*time.Second, "the payment link's purchase active", func() (bool, string) {
+		sub, err := s.Store.Subscription(background, nil, linked.SubscriptionID())
+		return err == nil && sub.Status == subscription.Active, fmt.Sprint(err)
+	})
+}
+
+// deadLetterOf waits for the dead letter of the event with CloudEvent id.
+func deadLetterOf(t *testing.T, s *localstack.Stack, id string) store.DeadLetter {
+	t.Helper()
+	var dl store.DeadLetter
+	eventually(t, 30*time.Second, "dead letter of "+id, func() (bool, string) {
+		docs, err := s.Store.DB.Query(background, docstore.Query{Collection: store.DeadLetters, Where: []docstore.Filter{{Field: "event_id", Op: docstore.Eq, Value: id}}})
+		if err != nil || len(docs) != 1 {
+			return false, fmt.Sprint(len(docs), " dead letters ", err)
+		}
+		return docs[0].DataTo(&dl) == nil, ""
+	})
+	return dl
 }

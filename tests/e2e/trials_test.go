@@ -57,7 +57,7 @@ func TestTrialLifecycleOnTheStack(t *testing.T) {
 	// Bought during the trial, through the API and a signed completion.
 	y.setClock("2026-02-01T10:00:00Z")
 	q := buyThroughAPI(t, s, buyer, "premium", 5)
-	y.webhook(completedEvent(q, q.SessionID, q.TotalCents, "usd", y.now()))
+	y.webhook(completedEvent(uniq("evt"), q, q.SessionID, q.TotalCents, "usd", y.now()))
 	subID := stripe.SubscriptionIDForCheckout(q.SessionID)
 	eventually(t, 30*time.Second, "the purchase active and provisioned", func() (bool, string) {
 		sub, err := s.Store.Subscription(background, nil, subID)
