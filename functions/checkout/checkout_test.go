@@ -262,10 +262,13 @@ func TestCheckoutReusesTheNamespacesCustomer(t *testing.T) {
 
 func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 	fx := setup(t, false)
-	active := &subscription.Subscription{ID: "sub-live", Status: subscription.Active, Order: catalog.Order{NamespaceID: "ns-paid"}}
-	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, active.ID, active); err != nil {
-		t.Fatal(err)
+	// Every status that holds or settles a paid term blocks a second purchase.
+	running := map[string]subscription.Status{"ns-paid": subscription.Active, "ns-pending": subscription.Pending,
+		"ns-pastdue": subscription.PastDue, "ns-grace": subscription.Grace}
+	for ns, status := range running {
+		fx.subscriptionIn(t, "sub-"+ns, ns, status)
 	}
+	onNamespace := func(ns string) map[string]any { return purchase(func(p map[string]any) { p["namespace_id"] = ns }) }
 	cases := []struct {
 		name  string
 		token string
@@ -280,7 +283,10 @@ func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 		{"bad e-mail", token(), "k5", purchase(func(p map[string]any) { p["buyer"] = map[string]any{"name": "Ada", "email": "nope"} }), http.StatusBadRequest},
 		{"no success url", token(), "k6", purchase(func(p map[string]any) { delete(p, "success_url") }), http.StatusBadRequest},
 		{"no idempotency key", token(), "", purchase(nil), http.StatusBadRequest},
-		{"active subscription", token(), "k7", purchase(func(p map[string]any) { p["namespace_id"] = "ns-paid" }), http.StatusConflict},
+		{"active subscription", token(), "k7", onNamespace("ns-paid"), http.StatusConflict},
+		{"pending subscription", token(), "k14", onNamespace("ns-pending"), http.StatusConflict},
+		{"past-due subscription", token(), "k15", onNamespace("ns-pastdue"), http.StatusConflict},
+		{"subscription in grace", token(), "k16", onNamespace("ns-grace"), http.StatusConflict},
 		{"unauthenticated", "", "k8", purchase(nil), http.StatusUnauthorized},
 		{"forged token", issuer.Forged(caller, audience), "k9", purchase(nil), http.StatusUnauthorized},
 		{"wrong audience", issuer.Token(caller, "https://elsewhere", time.Hour), "k10", purchase(nil), http.StatusUnauthorized},
@@ -294,8 +300,10 @@ func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 			t.Errorf("%s: status = %d %v, want %d with a detail", c.name, status, ans, c.want)
 		}
 	}
-	if n := fx.count(t, store.Quotes); n != 0 {
-		t.Fatalf("quotes stored for refused requests: %d", n)
+	for collection, want := range map[string]int{store.Quotes: 0, store.Trials: 0, store.DeadLetters: 0, store.Subscriptions: len(running)} {
+		if n := fx.count(t, collection); n != want {
+			t.Errorf("%s after refused requests: %d documents, want %d", collection, n, want)
+		}
 	}
 	if calls := fx.stripe.Calls(); len(calls) != 0 {
 		t.Fatalf("Stripe called for refused requests: %+v", calls[0])

@@ -15,6 +15,7 @@ import (
 	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/quote"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/testsupport/emulator"
@@ -308,4 +309,72 @@ func deadLetterOf(t *testing.T, s *localstack.Stack, id string) store.DeadLetter
 		return docs[0].DataTo(&dl) == nil, ""
 	})
 	return dl
+}
+
+// Bad requests to the deployed checkout function (its Setup from the
+// environment: OIDC against the stack's issuer, the catalog, eligibility
+// from Firestore): each a 4xx with a detail, and nothing behind it — no
+// quote for its namespace and no Stripe customer or session asked for.
+func TestCheckoutAPIRefusesBadInputAndStoresNothing(t *testing.T) {
+	paid := purchase(t) // a namespace with an active subscription, through the pipeline
+	mustAccept(t, paid.CheckoutCompleted(uniq("evt"), time.Now()))
+	waitSubscription(t, paid.SubscriptionID(), func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+
+	good := stack.CheckoutToken()
+	cases := []struct {
+		name  string
+		token string
+		edit  func(map[string]any)
+		want  int
+	}{
+		{"unknown plan", good, func(p map[string]any) { p["plan_code"] = "gold" }, http.StatusUnprocessableEntity},
+		{"zero seats", good, func(p map[string]any) { p["seats"] = 0 }, http.StatusUnprocessableEntity},
+		{"seats above the catalog's maximum", good, func(p map[string]any) { p["seats"] = catalog.MaxSeats + 1 }, http.StatusUnprocessableEntity},
+		{"no buyer e-mail", good, func(p map[string]any) { delete(p["buyer"].(map[string]any), "email") }, http.StatusBadRequest},
+		{"a namespace with an active subscription", good, func(p map[string]any) { p["namespace_id"] = paid.NamespaceID }, http.StatusConflict},
+		{"no token", "", nil, http.StatusUnauthorized},
+		{"a forged token", stack.OIDC.Forged(localstack.CheckoutCaller, localstack.CheckoutAudience), nil, http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			email := uniq("buyer") + "@example.com"
+			body := map[string]any{
+				"namespace_id": uniq("ns"), "plan_code": "premium", "seats": 5, "term_months": 12,
+				"buyer":       map[string]any{"name": "E2E Buyer", "email": email},
+				"success_url": "https://gitlab.example/ok", "cancel_url": "https://gitlab.example/cancel",
+			}
+			if c.edit != nil {
+				c.edit(body)
+			}
+			ns := body["namespace_id"].(string)
+			status, ans := checkoutAPI(t, stack, http.MethodPost, "/checkouts", c.token, uniq("order"), body)
+			if status != c.want || ans["detail"] == nil || ans["detail"] == "" {
+				t.Fatalf("status = %d %v, want %d with a detail", status, ans, c.want)
+			}
+			if n := quotesFor(t, ns); n != 0 {
+				t.Fatalf("%d quotes stored for %s", n, ns)
+			}
+			for _, call := range stack.Stripe.Calls() {
+				if b := fmt.Sprint(call.Body); (call.Path == "/v1/customers" || call.Path == "/v1/checkout/sessions") &&
+					(strings.Contains(b, email) || (c.want != http.StatusConflict && strings.Contains(b, ns))) {
+					t.Fatalf("Stripe asked for %s: %v", call.Path, call.Body)
+				}
+			}
+		})
+	}
+	// The look for quotes finds one when there is one.
+	if q := buyThroughAPI(t, stack, uniq("ns"), "premium", 5); quotesFor(t, q.Order.NamespaceID) != 1 {
+		t.Fatal("the quote of a good request is not found by its namespace")
+	}
+}
+
+// quotesFor counts the stack's quotes for namespace ns.
+func quotesFor(t *testing.T, ns string) int {
+	t.Helper()
+	docs, err := stack.Store.DB.Query(background, docstore.Query{Collection: store.Quotes,
+		Where: []docstore.Filter{{Field: "order.namespace_id", Op: docstore.Eq, Value: ns}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(docs)
 }
