@@ -189,9 +189,21 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	}
 	waitSubscription(t, subID, func(n *subscription.Subscription) bool { return n.RenewalPendingFor.Equal(sub.TermEnd) })
 	term := sub.TermEnd.Format(time.DateOnly)
-	var invoices, pays int
+	var defaults, invoices, items, pays int
 	for _, c := range stack.Stripe.Calls() {
 		switch {
+		case c.Method == "POST" && c.Path == "/v1/customers/"+q.CustomerID && charged(c):
+			// The checkout's card becomes the customer's default at the first
+			// charge, before its invoice is created (docs/checkout.md says why).
+			defaults++
+			if c.Body["invoice_settings[default_payment_method]"] != "pm_card_e2e" || invoices != 0 {
+				t.Errorf("customer update %v after %d invoices", c.Body, invoices)
+			}
+		case c.Method == "POST" && c.Path == "/v1/invoiceitems" && c.Headers["Idempotency-Key"] == fmt.Sprintf("renewal-%s-%s-item", subID, term) && charged(c):
+			items++
+			if c.Body["amount"] != fmt.Sprint(q.TotalCents) || c.Body["currency"] != "usd" {
+				t.Errorf("renewal item %v, want the quote's %d usd", c.Body, q.TotalCents)
+			}
 		case c.Method == "POST" && c.Path == "/v1/invoices" && c.Headers["Idempotency-Key"] == fmt.Sprintf("renewal-%s-%s-invoice", subID, term) && charged(c):
 			invoices++
 			if c.Body["default_payment_method"] != "pm_card_e2e" || c.Body["collection_method"] != "charge_automatically" {
@@ -204,8 +216,8 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 			}
 		}
 	}
-	if invoices != 1 || pays != 1 {
-		t.Fatalf("renewal: %d invoices, %d payments; want 1 each", invoices, pays)
+	if defaults != 1 || invoices != 1 || items != 1 || pays != 1 {
+		t.Fatalf("renewal: %d default-method updates, %d invoices, %d items, %d payments; want 1 each", defaults, invoices, items, pays)
 	}
 }
 
