@@ -242,6 +242,46 @@ func TestCheckoutStripeTaxAsksForAutomaticTax(t *testing.T) {
 	}
 }
 
+// A campaign's promotion code given with the purchase is looked up at
+// Stripe, applied to the session (discounts[0][promotion_code], not the
+// buyer's free choice), and kept on the quote, which then lets Stripe's
+// discount through at completion. A code Stripe does not know is the
+// caller's mistake: 422, nothing stored, no customer or session.
+func TestCheckoutAppliesAGivenPromotionCode(t *testing.T) {
+	fx := setup(t, false)
+	fx.stripe.ActivatePromotionCode("FALL25", "promo_fall25")
+	withCode := func(code string) map[string]any {
+		return purchase(func(p map[string]any) { delete(p, "allow_promotion_codes"); p["promotion_code"] = code })
+	}
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "promo", withCode("fall25"))
+	if status != http.StatusCreated {
+		t.Fatalf("status = %d %v", status, ans)
+	}
+	b := fx.stripeCalls("/v1/checkout/sessions")[0].Body
+	if b["discounts[0][promotion_code]"] != "promo_fall25" || b["allow_promotion_codes"] != nil {
+		t.Fatalf("session = %v", b)
+	}
+	q, err := fx.st.Quote(context.Background(), nil, ans["quote_id"].(string))
+	if err != nil || q.PromotionCode != "fall25" || q.PromotionCodeID != "promo_fall25" || !q.Quoted().Discounts {
+		t.Fatalf("quote = %+v, %v", q, err)
+	}
+
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "no-such-promo", withCode("NOPE")); status != http.StatusUnprocessableEntity || ans["detail"] == "" {
+		t.Fatalf("unknown code: %d %v", status, ans)
+	}
+	both := withCode("FALL25")
+	both["allow_promotion_codes"] = true
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "both", both); status != http.StatusBadRequest {
+		t.Fatalf("code and allow_promotion_codes: %d", status)
+	}
+	if n := fx.count(t, store.Quotes); n != 1 {
+		t.Fatalf("quotes = %d, want only the good one", n)
+	}
+	if c, s := len(fx.stripeCalls("/v1/customers")), len(fx.stripeCalls("/v1/checkout/sessions")); c != 1 || s != 1 {
+		t.Fatalf("%d customers and %d sessions created, want 1 each", c, s)
+	}
+}
+
 func TestCheckoutReusesTheNamespacesCustomer(t *testing.T) {
 	fx := setup(t, false)
 	old := &subscription.Subscription{ID: "sub-old", Status: subscription.Expired, Order: catalog.Order{NamespaceID: "ns-42"},

@@ -36,8 +36,11 @@ type Purchase struct {
 	TermMonths     int         `json:"term_months,omitempty"` // default 12
 	AutoRenew      *bool       `json:"auto_renew,omitempty"`  // default true
 	Buyer          store.Buyer `json:"buyer"`
-	// AllowPromotionCodes lets the buyer enter a promotion code at Stripe.
+	// AllowPromotionCodes lets the buyer enter a promotion code at Stripe;
+	// PromotionCode is one the buyer already gave (a campaign's), applied
+	// to the session. At most one of the two.
 	AllowPromotionCodes bool   `json:"allow_promotion_codes,omitempty"`
+	PromotionCode       string `json:"promotion_code,omitempty"`
 	SuccessURL          string `json:"success_url"`
 	CancelURL           string `json:"cancel_url"`
 }
@@ -71,6 +74,12 @@ func (p Purchase) check() error {
 	}
 	if strings.TrimSpace(p.Buyer.Name) == "" {
 		return errors.New("buyer.name is required")
+	}
+	if p.PromotionCode != "" && p.AllowPromotionCodes {
+		return errors.New("promotion_code and allow_promotion_codes exclude each other")
+	}
+	if len(p.PromotionCode) > 100 {
+		return errors.New("promotion_code is too long")
 	}
 	for name, u := range map[string]string{"success_url": p.SuccessURL, "cancel_url": p.CancelURL} {
 		pu, err := url.Parse(u)
@@ -167,10 +176,21 @@ func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	promoID, err := f.promotionCode(ctx, p.PromotionCode)
+	if errors.Is(err, errUnknownPromotionCode) {
+		reply(w, http.StatusUnprocessableEntity, problem("invalid_order", err.Error()))
+		return
+	} else if err != nil {
+		f.d.Logger.ErrorContext(ctx, "promotion code not looked up", "error", err.Error())
+		reply(w, http.StatusBadGateway, problem("payment_provider", "the promotion code could not be checked: retry with the same "+IdempotencyHeader))
+		return
+	}
+
 	now := f.d.Clock.Now().UTC()
 	q, _, err := f.d.Store.CreateQuote(ctx, store.Quote{
 		ID: id, Fingerprint: fp, Caller: caller, Order: o, Buyer: p.Buyer, Lines: lines, Currency: quote.Currency,
-		TotalCents: total, Tax: f.d.StripeTax, PromotionCode: p.AllowPromotionCodes, CreatedAt: now,
+		TotalCents: total, Tax: f.d.StripeTax, AllowPromotionCodes: p.AllowPromotionCodes,
+		PromotionCode: p.PromotionCode, PromotionCodeID: promoID, CreatedAt: now,
 		ExpiresAt: now.Add(f.d.QuoteTTL), Status: store.QuoteOpen, CustomerID: customerID,
 		SuccessURL: p.SuccessURL, CancelURL: p.CancelURL,
 	})
@@ -216,7 +236,8 @@ func (f *Function) session(ctx context.Context, q store.Quote) (store.Quote, err
 	}
 	req := stripe.SessionRequest{
 		QuoteID: q.ID, Order: q.Order, CustomerID: q.CustomerID, Currency: q.Currency, SuccessURL: q.SuccessURL, CancelURL: q.CancelURL,
-		ExpiresAt: q.ExpiresAt, AllowPromotionCodes: q.PromotionCode, AutomaticTax: q.Tax, Key: "checkout-session-" + q.ID,
+		ExpiresAt: q.ExpiresAt, AllowPromotionCodes: q.AllowPromotionCodes, PromotionCodeID: q.PromotionCodeID,
+		AutomaticTax: q.Tax, Key: "checkout-session-" + q.ID,
 	}
 	for _, l := range q.Lines {
 		req.Lines = append(req.Lines, stripe.SessionLine{Name: l.Description, UnitCents: l.UnitCents, Quantity: l.Quantity})
@@ -227,6 +248,25 @@ func (f *Function) session(ctx context.Context, q store.Quote) (store.Quote, err
 	}
 	q.SessionID, q.SessionURL, q.Status = s.ID, s.URL, store.QuoteSession
 	return q, f.d.Store.SaveQuote(ctx, q)
+}
+
+var errUnknownPromotionCode = errors.New("unknown or inactive promotion code")
+
+// promotionCode resolves the code a buyer gave to its Stripe id ("" for no
+// code) before anything is stored, so a code that does not exist is the
+// caller's mistake (422) and not a session Stripe refuses later.
+func (f *Function) promotionCode(ctx context.Context, code string) (string, error) {
+	if code == "" {
+		return "", nil
+	}
+	id, err := f.d.Payments.PromotionCode(ctx, code)
+	if err != nil {
+		return "", fmt.Errorf("checkout.promotionCode: %w", err)
+	}
+	if id == "" {
+		return "", errUnknownPromotionCode
+	}
+	return id, nil
 }
 
 // eligibility finds a running paid subscription of the order's target

@@ -59,6 +59,14 @@ func TestCompletionMatchingItsQuoteIsProvisioned(t *testing.T) {
 func TestCompletionWithPromotionDiscountIsProvisioned(t *testing.T) {
 	t.Parallel()
 	fx := quotedFixture(t, QuotePolicy{Require: true})
+	q, err := fx.st.Quote(context.Background(), nil, "q_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.PromotionCode, q.PromotionCodeID = "FALL10", "promo_fall10" // the code the buyer gave
+	if err := fx.st.SaveQuote(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
 	ev := quotedCheckout(t, "evt_promo", "cs_q", 174000-17400, 17400, "usd", t0, nil)
 	fx.handle(t, ev)
 	if s := fx.sub(t, "sub-cs_q"); s.Status != "active" {
@@ -76,20 +84,22 @@ func TestCompletionsNotMatchingTheirQuoteAreRefusedRecordedAndDeadLettered(t *te
 		at       time.Time
 		details  *catalog.CheckoutDetails
 		reason   string
+		discount int64 // Stripe's total_details.amount_discount
 	}{
-		{"amount below the quote", "cs_q", 100, "usd", t0, nil, quote.ReasonAmountMismatch},
-		{"another currency", "cs_q", 174000, "eur", t0, nil, quote.ReasonCurrencyMismatch},
-		{"expired quote", "cs_q", 174000, "usd", t0.Add(2 * time.Hour), nil, quote.ReasonExpired},
-		{"session we did not create, quote id copied", "cs_forged", 174000, "usd", t0, nil, quote.ReasonForeignSession},
-		{"unknown quote", "cs_q", 174000, "usd", t0, &catalog.CheckoutDetails{QuoteID: "q_nope"}, quote.ReasonUnknownQuote},
-		{"session without a quote", "cs_plain", 174000, "usd", t0, &catalog.CheckoutDetails{}, quote.ReasonNoQuote},
-		{"payment link not allowed", "cs_link", 174000, "usd", t0, &catalog.CheckoutDetails{PaymentLinkID: "plink_other"}, quote.ReasonNoQuote},
+		{"amount below the quote", "cs_q", 100, "usd", t0, nil, quote.ReasonAmountMismatch, 0},
+		{"another currency", "cs_q", 174000, "eur", t0, nil, quote.ReasonCurrencyMismatch, 0},
+		{"expired quote", "cs_q", 174000, "usd", t0.Add(2 * time.Hour), nil, quote.ReasonExpired, 0},
+		{"session we did not create, quote id copied", "cs_forged", 174000, "usd", t0, nil, quote.ReasonForeignSession, 0},
+		{"unknown quote", "cs_q", 174000, "usd", t0, &catalog.CheckoutDetails{QuoteID: "q_nope"}, quote.ReasonUnknownQuote, 0},
+		{"session without a quote", "cs_plain", 174000, "usd", t0, &catalog.CheckoutDetails{}, quote.ReasonNoQuote, 0},
+		{"payment link not allowed", "cs_link", 174000, "usd", t0, &catalog.CheckoutDetails{PaymentLinkID: "plink_other"}, quote.ReasonNoQuote, 0},
+		{"a discount the quote did not allow", "cs_q", 174000 - 17400, "usd", t0, nil, quote.ReasonUnquotedDiscount, 17400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			fx := quotedFixture(t, QuotePolicy{Require: true, PaymentLinks: []string{"plink_ok"}})
-			ev := quotedCheckout(t, "evt_1", c.session, c.paid, 0, c.currency, c.at, c.details)
+			ev := quotedCheckout(t, "evt_1", c.session, c.paid, c.discount, c.currency, c.at, c.details)
 			fx.handle(t, ev)
 			fx.handle(t, ev) // a redelivery changes nothing
 			if _, err := fx.st.Subscription(context.Background(), nil, "sub-"+c.session); !store.IsNotFound(err) {

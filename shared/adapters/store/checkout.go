@@ -42,23 +42,28 @@ type Quote struct {
 	ID string `firestore:"id" json:"id"`
 	// Fingerprint is a hash of the request: the same key with another
 	// request is refused.
-	Fingerprint   string        `firestore:"fingerprint" json:"-"`
-	Caller        string        `firestore:"caller" json:"caller"`
-	Order         catalog.Order `firestore:"order" json:"order"`
-	Buyer         Buyer         `firestore:"buyer" json:"-"`
-	Lines         []quote.Line  `firestore:"lines" json:"lines"`
-	Currency      string        `firestore:"currency" json:"currency"`
-	TotalCents    int64         `firestore:"total_cents" json:"total_cents"`
-	Tax           bool          `firestore:"tax" json:"tax"`
-	PromotionCode bool          `firestore:"allow_promotion_codes" json:"allow_promotion_codes"`
-	CreatedAt     time.Time     `firestore:"created_at" json:"created_at"`
-	ExpiresAt     time.Time     `firestore:"expires_at" json:"expires_at"`
-	Status        string        `firestore:"status" json:"status"`
-	CustomerID    string        `firestore:"customer_id" json:"customer_id,omitempty"`
-	SessionID     string        `firestore:"session_id" json:"session_id,omitempty"`
-	SessionURL    string        `firestore:"session_url" json:"session_url,omitempty"`
-	SuccessURL    string        `firestore:"success_url" json:"success_url"`
-	CancelURL     string        `firestore:"cancel_url" json:"cancel_url"`
+	Fingerprint string        `firestore:"fingerprint" json:"-"`
+	Caller      string        `firestore:"caller" json:"caller"`
+	Order       catalog.Order `firestore:"order" json:"order"`
+	Buyer       Buyer         `firestore:"buyer" json:"-"`
+	Lines       []quote.Line  `firestore:"lines" json:"lines"`
+	Currency    string        `firestore:"currency" json:"currency"`
+	TotalCents  int64         `firestore:"total_cents" json:"total_cents"`
+	Tax         bool          `firestore:"tax" json:"tax"`
+	// AllowPromotionCodes lets the buyer enter any code at Stripe;
+	// PromotionCode (and its Stripe id) is the one code the buyer gave us,
+	// applied to the session. At most one of the two.
+	AllowPromotionCodes bool      `firestore:"allow_promotion_codes" json:"allow_promotion_codes"`
+	PromotionCode       string    `firestore:"promotion_code" json:"promotion_code,omitempty"`
+	PromotionCodeID     string    `firestore:"promotion_code_id" json:"promotion_code_id,omitempty"`
+	CreatedAt           time.Time `firestore:"created_at" json:"created_at"`
+	ExpiresAt           time.Time `firestore:"expires_at" json:"expires_at"`
+	Status              string    `firestore:"status" json:"status"`
+	CustomerID          string    `firestore:"customer_id" json:"customer_id,omitempty"`
+	SessionID           string    `firestore:"session_id" json:"session_id,omitempty"`
+	SessionURL          string    `firestore:"session_url" json:"session_url,omitempty"`
+	SuccessURL          string    `firestore:"success_url" json:"success_url"`
+	CancelURL           string    `firestore:"cancel_url" json:"cancel_url"`
 	// CompletedAt is when its session's completion was accepted (status
 	// completed) or refused (Refusal says why): the verdict a later
 	// asynchronous payment result of the session follows.
@@ -68,7 +73,8 @@ type Quote struct {
 
 // Quoted is what quote.Check needs of q.
 func (q Quote) Quoted() quote.Quoted {
-	return quote.Quoted{SessionID: q.SessionID, TotalCents: q.TotalCents, Currency: q.Currency, ExpiresAt: q.ExpiresAt, Tax: q.Tax}
+	return quote.Quoted{SessionID: q.SessionID, TotalCents: q.TotalCents, Currency: q.Currency, ExpiresAt: q.ExpiresAt, Tax: q.Tax,
+		Discounts: q.AllowPromotionCodes || q.PromotionCodeID != ""}
 }
 
 // CreateQuote stores q unless a quote with its id exists, which is
