@@ -384,3 +384,89 @@ func TestCheckoutRetryTooLateToFinishTheQuoteIsRefused(t *testing.T) {
 		t.Fatalf("new key = %d", status)
 	}
 }
+
+// A repeat of a purchase whose quote (and so its session) expired unpaid
+// is told to quote afresh, not handed a dead URL; once the completion was
+// accepted, the repeat still shows the quote.
+func TestCheckoutRepeatAfterTheQuoteExpiredIsRefused(t *testing.T) {
+	fx := setup(t, false)
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "old", purchase(nil)); status != http.StatusCreated {
+		t.Fatalf("status = %d", status)
+	}
+	fx.clock.Set(t0.Add(time.Hour))
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "old", purchase(nil)); status != http.StatusConflict || ans["error"] != "quote_expired" {
+		t.Fatalf("repeat after expiry = %d %v", status, ans)
+	}
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "paid", purchase(func(p map[string]any) { p["namespace_id"] = "ns-43" }))
+	if status != http.StatusCreated {
+		t.Fatalf("status = %d", status)
+	}
+	if err := fx.st.SettleQuote(context.Background(), nil, ans["quote_id"].(string), store.QuoteCompleted, "", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	fx.clock.Set(t0.Add(3 * time.Hour))
+	if status, again := fx.do(t, "POST", "/checkouts", token(), "paid", purchase(func(p map[string]any) { p["namespace_id"] = "ns-43" })); status != http.StatusOK || again["status"] != store.QuoteCompleted {
+		t.Fatalf("repeat of a paid quote = %d %v", status, again)
+	}
+}
+
+// Two requests with one key at the same time end in one quote, one
+// customer and one session. The one that meets the other's Stripe call in
+// flight (Stripe answers idempotency_key_in_use) is told to retry with the
+// key, and that retry answers the same session.
+func TestCheckoutConcurrentRequestsWithOneKeyMakeOneSession(t *testing.T) {
+	fx := setup(t, false)
+	var wg sync.WaitGroup
+	answers := make([]map[string]any, 2)
+	statuses := make([]int, 2)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], answers[i] = fx.do(t, "POST", "/checkouts", token(), "twice", purchase(nil))
+		}()
+	}
+	wg.Wait()
+	status, final := fx.do(t, "POST", "/checkouts", token(), "twice", purchase(nil))
+	if status != http.StatusOK || final["checkout_session_id"] == "" {
+		t.Fatalf("retry after both = %d %v", status, final)
+	}
+	for i, st := range statuses {
+		switch {
+		case st == http.StatusBadGateway && answers[i]["error"] == "payment_provider":
+		case (st == http.StatusCreated || st == http.StatusOK) && answers[i]["checkout_session_id"] == final["checkout_session_id"]:
+		default:
+			t.Fatalf("request %d = %d %v, want the session %v or a retry", i, st, answers[i], final["checkout_session_id"])
+		}
+	}
+	keys := map[string]bool{}
+	for _, c := range append(fx.stripeCalls("/v1/checkout/sessions"), fx.stripeCalls("/v1/customers")...) {
+		keys[c.Path+" "+c.Headers["Idempotency-Key"]] = true
+	}
+	if n := fx.count(t, store.Quotes); n != 1 || len(keys) != 2 {
+		t.Fatalf("%d quotes; Stripe creations %v, want one customer and one session", n, keys)
+	}
+}
+
+// A self-managed instance is bought like a namespace: its session names
+// the instance, and the quote's order is self-managed.
+func TestCheckoutForASelfManagedInstance(t *testing.T) {
+	fx := setup(t, false)
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "sm", purchase(func(p map[string]any) { delete(p, "namespace_id"); p["instance_id"] = "inst-1" }))
+	if status != http.StatusCreated {
+		t.Fatalf("status = %d %v", status, ans)
+	}
+	b := fx.stripeCalls("/v1/checkout/sessions")[0].Body
+	if b["metadata[instance_id]"] != "inst-1" || b["metadata[deployment]"] != catalog.DeploymentSelfManaged || b["metadata[namespace_id]"] != nil {
+		t.Fatalf("session = %v", b)
+	}
+	q, _ := fx.st.Quote(context.Background(), nil, ans["quote_id"].(string))
+	if q.Order.Deployment != catalog.DeploymentSelfManaged || q.Order.InstanceID != "inst-1" {
+		t.Fatalf("quote order = %+v", q.Order)
+	}
+	// Both targets, or none, are the caller's mistake.
+	both := purchase(func(p map[string]any) { p["instance_id"] = "inst-2" })
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "sm-both", both); status != http.StatusUnprocessableEntity {
+		t.Fatalf("both targets = %d", status)
+	}
+}

@@ -116,7 +116,8 @@ func answer(q store.Quote) Answer {
 // plan, seats out of range), 409 for a namespace or instance with a running
 // paid subscription or a key reused for another purchase, 502 when Stripe
 // fails (retry with the same key), 201 with the session's URL, 200 for a
-// repeated request. Nothing is stored for a refused request.
+// repeated request (409 quote_expired once its quote expired unpaid).
+// Nothing is stored for a refused request.
 func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	key := r.Header.Get(IdempotencyHeader)
@@ -148,6 +149,10 @@ func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil && existing.Fingerprint != fp:
 		reply(w, http.StatusConflict, problem("idempotency_key_reused", "this "+IdempotencyHeader+" was used for another purchase"))
+		return
+	case err == nil && existing.SessionID != "" && existing.Status != store.QuoteCompleted && !f.d.Clock.Now().Before(existing.ExpiresAt):
+		// Its session expired with it: the URL would lead nowhere.
+		reply(w, http.StatusConflict, problem("quote_expired", "this purchase's quote has expired: retry with a new "+IdempotencyHeader))
 		return
 	case err == nil && existing.SessionID != "":
 		reply(w, http.StatusOK, answer(existing))

@@ -82,6 +82,10 @@ func TestTrialStartsOncePerNamespaceWithGitLabTrialFields(t *testing.T) {
 func TestTrialRefusedForAPayingNamespace(t *testing.T) {
 	fx := setup(t, false)
 	fx.activeSubscription(t, "sub-paid", "ns-paid")
+	status, e := fx.do(t, "GET", "/trials/eligibility?namespace_id=ns-paid", token(), "", nil)
+	if status != http.StatusOK || e["can_start_trial"] != false || e["has_active_subscription"] != true || e["subscription_id"] != "sub-paid" {
+		t.Fatalf("eligibility of a paying namespace = %d %v", status, e)
+	}
 	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-paid")); status != http.StatusConflict {
 		t.Fatalf("status = %d", status)
 	}
