@@ -30,6 +30,8 @@ const maxBody = 64 << 10
 type Payments interface {
 	CreateCustomer(ctx context.Context, c stripe.CustomerRequest) (string, error)
 	CreateCheckoutSession(ctx context.Context, r stripe.SessionRequest) (stripe.Session, error)
+	// PromotionCode is the id of the active promotion code, "" for none.
+	PromotionCode(ctx context.Context, code string) (string, error)
 }
 
 // Provisioner is what trials need of GitLab (gitlab.Client).

@@ -74,9 +74,17 @@ type fixture struct {
 	srv    *httptest.Server
 }
 
-func setup(t testing.TB, tax bool) fixture {
+func setup(t testing.TB, tax bool) fixture { return setupOn(t, tax, nil) }
+
+// setupOn is setup with the function's database wrapped by wrap (nil: none),
+// to step in between the function's reads; the fixture's store is unwrapped.
+func setupOn(t testing.TB, tax bool, wrap func(docstore.DB) docstore.DB) fixture {
 	t.Helper()
 	st := storetest.Open(t, "checkout")
+	fnStore := st
+	if wrap != nil {
+		fnStore = store.New(wrap(st.DB))
+	}
 	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +97,7 @@ func setup(t testing.TB, tax bool) fixture {
 	t.Cleanup(func() { gl.Close() })
 	fx := fixture{st: st, rec: &pubsub.Recorder{}, stripe: proxy, gitlab: gl, clock: &testClock{t: t0}}
 	f := checkout.New(checkout.Deps{
-		Store: st, Publisher: fx.rec, Clock: fx.clock, Logger: slog.New(slog.DiscardHandler),
+		Store: fnStore, Publisher: fx.rec, Clock: fx.clock, Logger: slog.New(slog.DiscardHandler),
 		Payments:  stripe.NewBilling("sk_test_123", proxy.URL(), 10*time.Second),
 		GitLab:    gitlab.NewClient(gl.URL(), []byte(jwtKey), nil),
 		Auth:      checkout.NewOIDC(context.Background(), issuer.URL(), issuer.JWKSURL(), audience, []string{caller}),
@@ -234,6 +242,46 @@ func TestCheckoutStripeTaxAsksForAutomaticTax(t *testing.T) {
 	}
 }
 
+// A campaign's promotion code given with the purchase is looked up at
+// Stripe, applied to the session (discounts[0][promotion_code], not the
+// buyer's free choice), and kept on the quote, which then lets Stripe's
+// discount through at completion. A code Stripe does not know is the
+// caller's mistake: 422, nothing stored, no customer or session.
+func TestCheckoutAppliesAGivenPromotionCode(t *testing.T) {
+	fx := setup(t, false)
+	fx.stripe.ActivatePromotionCode("FALL25", "promo_fall25")
+	withCode := func(code string) map[string]any {
+		return purchase(func(p map[string]any) { delete(p, "allow_promotion_codes"); p["promotion_code"] = code })
+	}
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "promo", withCode("fall25"))
+	if status != http.StatusCreated {
+		t.Fatalf("status = %d %v", status, ans)
+	}
+	b := fx.stripeCalls("/v1/checkout/sessions")[0].Body
+	if b["discounts[0][promotion_code]"] != "promo_fall25" || b["allow_promotion_codes"] != nil {
+		t.Fatalf("session = %v", b)
+	}
+	q, err := fx.st.Quote(context.Background(), nil, ans["quote_id"].(string))
+	if err != nil || q.PromotionCode != "fall25" || q.PromotionCodeID != "promo_fall25" || !q.Quoted().Discounts {
+		t.Fatalf("quote = %+v, %v", q, err)
+	}
+
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "no-such-promo", withCode("NOPE")); status != http.StatusUnprocessableEntity || ans["detail"] == "" {
+		t.Fatalf("unknown code: %d %v", status, ans)
+	}
+	both := withCode("FALL25")
+	both["allow_promotion_codes"] = true
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "both", both); status != http.StatusBadRequest {
+		t.Fatalf("code and allow_promotion_codes: %d", status)
+	}
+	if n := fx.count(t, store.Quotes); n != 1 {
+		t.Fatalf("quotes = %d, want only the good one", n)
+	}
+	if c, s := len(fx.stripeCalls("/v1/customers")), len(fx.stripeCalls("/v1/checkout/sessions")); c != 1 || s != 1 {
+		t.Fatalf("%d customers and %d sessions created, want 1 each", c, s)
+	}
+}
+
 func TestCheckoutReusesTheNamespacesCustomer(t *testing.T) {
 	fx := setup(t, false)
 	old := &subscription.Subscription{ID: "sub-old", Status: subscription.Expired, Order: catalog.Order{NamespaceID: "ns-42"},
@@ -254,10 +302,13 @@ func TestCheckoutReusesTheNamespacesCustomer(t *testing.T) {
 
 func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 	fx := setup(t, false)
-	active := &subscription.Subscription{ID: "sub-live", Status: subscription.Active, Order: catalog.Order{NamespaceID: "ns-paid"}}
-	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, active.ID, active); err != nil {
-		t.Fatal(err)
+	// Every status that holds or settles a paid term blocks a second purchase.
+	running := map[string]subscription.Status{"ns-paid": subscription.Active, "ns-pending": subscription.Pending,
+		"ns-pastdue": subscription.PastDue, "ns-grace": subscription.Grace}
+	for ns, status := range running {
+		fx.subscriptionIn(t, "sub-"+ns, ns, status)
 	}
+	onNamespace := func(ns string) map[string]any { return purchase(func(p map[string]any) { p["namespace_id"] = ns }) }
 	cases := []struct {
 		name  string
 		token string
@@ -272,7 +323,10 @@ func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 		{"bad e-mail", token(), "k5", purchase(func(p map[string]any) { p["buyer"] = map[string]any{"name": "Ada", "email": "nope"} }), http.StatusBadRequest},
 		{"no success url", token(), "k6", purchase(func(p map[string]any) { delete(p, "success_url") }), http.StatusBadRequest},
 		{"no idempotency key", token(), "", purchase(nil), http.StatusBadRequest},
-		{"active subscription", token(), "k7", purchase(func(p map[string]any) { p["namespace_id"] = "ns-paid" }), http.StatusConflict},
+		{"active subscription", token(), "k7", onNamespace("ns-paid"), http.StatusConflict},
+		{"pending subscription", token(), "k14", onNamespace("ns-pending"), http.StatusConflict},
+		{"past-due subscription", token(), "k15", onNamespace("ns-pastdue"), http.StatusConflict},
+		{"subscription in grace", token(), "k16", onNamespace("ns-grace"), http.StatusConflict},
 		{"unauthenticated", "", "k8", purchase(nil), http.StatusUnauthorized},
 		{"forged token", issuer.Forged(caller, audience), "k9", purchase(nil), http.StatusUnauthorized},
 		{"wrong audience", issuer.Token(caller, "https://elsewhere", time.Hour), "k10", purchase(nil), http.StatusUnauthorized},
@@ -286,8 +340,10 @@ func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 			t.Errorf("%s: status = %d %v, want %d with a detail", c.name, status, ans, c.want)
 		}
 	}
-	if n := fx.count(t, store.Quotes); n != 0 {
-		t.Fatalf("quotes stored for refused requests: %d", n)
+	for collection, want := range map[string]int{store.Quotes: 0, store.Trials: 0, store.DeadLetters: 0, store.Subscriptions: len(running)} {
+		if n := fx.count(t, collection); n != want {
+			t.Errorf("%s after refused requests: %d documents, want %d", collection, n, want)
+		}
 	}
 	if calls := fx.stripe.Calls(); len(calls) != 0 {
 		t.Fatalf("Stripe called for refused requests: %+v", calls[0])
@@ -326,5 +382,91 @@ func TestCheckoutRetryTooLateToFinishTheQuoteIsRefused(t *testing.T) {
 	}
 	if status, _ := fx.do(t, "POST", "/checkouts", token(), "late-2", purchase(nil)); status != http.StatusCreated {
 		t.Fatalf("new key = %d", status)
+	}
+}
+
+// A repeat of a purchase whose quote (and so its session) expired unpaid
+// is told to quote afresh, not handed a dead URL; once the completion was
+// accepted, the repeat still shows the quote.
+func TestCheckoutRepeatAfterTheQuoteExpiredIsRefused(t *testing.T) {
+	fx := setup(t, false)
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "old", purchase(nil)); status != http.StatusCreated {
+		t.Fatalf("status = %d", status)
+	}
+	fx.clock.Set(t0.Add(time.Hour))
+	if status, ans := fx.do(t, "POST", "/checkouts", token(), "old", purchase(nil)); status != http.StatusConflict || ans["error"] != "quote_expired" {
+		t.Fatalf("repeat after expiry = %d %v", status, ans)
+	}
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "paid", purchase(func(p map[string]any) { p["namespace_id"] = "ns-43" }))
+	if status != http.StatusCreated {
+		t.Fatalf("status = %d", status)
+	}
+	if err := fx.st.SettleQuote(context.Background(), nil, ans["quote_id"].(string), store.QuoteCompleted, "", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	fx.clock.Set(t0.Add(3 * time.Hour))
+	if status, again := fx.do(t, "POST", "/checkouts", token(), "paid", purchase(func(p map[string]any) { p["namespace_id"] = "ns-43" })); status != http.StatusOK || again["status"] != store.QuoteCompleted {
+		t.Fatalf("repeat of a paid quote = %d %v", status, again)
+	}
+}
+
+// Two requests with one key at the same time end in one quote, one
+// customer and one session. The one that meets the other's Stripe call in
+// flight (Stripe answers idempotency_key_in_use) is told to retry with the
+// key, and that retry answers the same session.
+func TestCheckoutConcurrentRequestsWithOneKeyMakeOneSession(t *testing.T) {
+	fx := setup(t, false)
+	var wg sync.WaitGroup
+	answers := make([]map[string]any, 2)
+	statuses := make([]int, 2)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], answers[i] = fx.do(t, "POST", "/checkouts", token(), "twice", purchase(nil))
+		}()
+	}
+	wg.Wait()
+	status, final := fx.do(t, "POST", "/checkouts", token(), "twice", purchase(nil))
+	if status != http.StatusOK || final["checkout_session_id"] == "" {
+		t.Fatalf("retry after both = %d %v", status, final)
+	}
+	for i, st := range statuses {
+		switch {
+		case st == http.StatusBadGateway && answers[i]["error"] == "payment_provider":
+		case (st == http.StatusCreated || st == http.StatusOK) && answers[i]["checkout_session_id"] == final["checkout_session_id"]:
+		default:
+			t.Fatalf("request %d = %d %v, want the session %v or a retry", i, st, answers[i], final["checkout_session_id"])
+		}
+	}
+	keys := map[string]bool{}
+	for _, c := range append(fx.stripeCalls("/v1/checkout/sessions"), fx.stripeCalls("/v1/customers")...) {
+		keys[c.Path+" "+c.Headers["Idempotency-Key"]] = true
+	}
+	if n := fx.count(t, store.Quotes); n != 1 || len(keys) != 2 {
+		t.Fatalf("%d quotes; Stripe creations %v, want one customer and one session", n, keys)
+	}
+}
+
+// A self-managed instance is bought like a namespace: its session names
+// the instance, and the quote's order is self-managed.
+func TestCheckoutForASelfManagedInstance(t *testing.T) {
+	fx := setup(t, false)
+	status, ans := fx.do(t, "POST", "/checkouts", token(), "sm", purchase(func(p map[string]any) { delete(p, "namespace_id"); p["instance_id"] = "inst-1" }))
+	if status != http.StatusCreated {
+		t.Fatalf("status = %d %v", status, ans)
+	}
+	b := fx.stripeCalls("/v1/checkout/sessions")[0].Body
+	if b["metadata[instance_id]"] != "inst-1" || b["metadata[deployment]"] != catalog.DeploymentSelfManaged || b["metadata[namespace_id]"] != nil {
+		t.Fatalf("session = %v", b)
+	}
+	q, _ := fx.st.Quote(context.Background(), nil, ans["quote_id"].(string))
+	if q.Order.Deployment != catalog.DeploymentSelfManaged || q.Order.InstanceID != "inst-1" {
+		t.Fatalf("quote order = %+v", q.Order)
+	}
+	// Both targets, or none, are the caller's mistake.
+	both := purchase(func(p map[string]any) { p["instance_id"] = "inst-2" })
+	if status, _ := fx.do(t, "POST", "/checkouts", token(), "sm-both", both); status != http.StatusUnprocessableEntity {
+		t.Fatalf("both targets = %d", status)
 	}
 }

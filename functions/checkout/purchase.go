@@ -36,8 +36,11 @@ type Purchase struct {
 	TermMonths     int         `json:"term_months,omitempty"` // default 12
 	AutoRenew      *bool       `json:"auto_renew,omitempty"`  // default true
 	Buyer          store.Buyer `json:"buyer"`
-	// AllowPromotionCodes lets the buyer enter a promotion code at Stripe.
+	// AllowPromotionCodes lets the buyer enter a promotion code at Stripe;
+	// PromotionCode is one the buyer already gave (a campaign's), applied
+	// to the session. At most one of the two.
 	AllowPromotionCodes bool   `json:"allow_promotion_codes,omitempty"`
+	PromotionCode       string `json:"promotion_code,omitempty"`
 	SuccessURL          string `json:"success_url"`
 	CancelURL           string `json:"cancel_url"`
 }
@@ -72,6 +75,12 @@ func (p Purchase) check() error {
 	if strings.TrimSpace(p.Buyer.Name) == "" {
 		return errors.New("buyer.name is required")
 	}
+	if p.PromotionCode != "" && p.AllowPromotionCodes {
+		return errors.New("promotion_code and allow_promotion_codes exclude each other")
+	}
+	if len(p.PromotionCode) > 100 {
+		return errors.New("promotion_code is too long")
+	}
 	for name, u := range map[string]string{"success_url": p.SuccessURL, "cancel_url": p.CancelURL} {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
@@ -91,11 +100,15 @@ type Answer struct {
 	Currency   string       `json:"currency"`
 	Tax        bool         `json:"tax_added_at_checkout"`
 	ExpiresAt  string       `json:"expires_at"`
+	// Status is open, session, completed or refused (with Refusal, the
+	// reason): GET /checkouts/{id} shows how the completion was judged.
+	Status  string `json:"status"`
+	Refusal string `json:"refusal,omitempty"`
 }
 
 func answer(q store.Quote) Answer {
 	return Answer{QuoteID: q.ID, SessionID: q.SessionID, URL: q.SessionURL, Lines: q.Lines, TotalCents: q.TotalCents,
-		Currency: q.Currency, Tax: q.Tax, ExpiresAt: q.ExpiresAt.Format("2006-01-02T15:04:05Z07:00")}
+		Currency: q.Currency, Tax: q.Tax, ExpiresAt: q.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"), Status: q.Status, Refusal: q.Refusal}
 }
 
 // createCheckout handles POST /checkouts: 400 for a body it cannot read or
@@ -103,7 +116,8 @@ func answer(q store.Quote) Answer {
 // plan, seats out of range), 409 for a namespace or instance with a running
 // paid subscription or a key reused for another purchase, 502 when Stripe
 // fails (retry with the same key), 201 with the session's URL, 200 for a
-// repeated request. Nothing is stored for a refused request.
+// repeated request (409 quote_expired once its quote expired unpaid).
+// Nothing is stored for a refused request.
 func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	key := r.Header.Get(IdempotencyHeader)
@@ -136,6 +150,10 @@ func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 	case err == nil && existing.Fingerprint != fp:
 		reply(w, http.StatusConflict, problem("idempotency_key_reused", "this "+IdempotencyHeader+" was used for another purchase"))
 		return
+	case err == nil && existing.SessionID != "" && existing.Status != store.QuoteCompleted && !f.d.Clock.Now().Before(existing.ExpiresAt):
+		// Its session expired with it: the URL would lead nowhere.
+		reply(w, http.StatusConflict, problem("quote_expired", "this purchase's quote has expired: retry with a new "+IdempotencyHeader))
+		return
 	case err == nil && existing.SessionID != "":
 		reply(w, http.StatusOK, answer(existing))
 		return
@@ -163,10 +181,21 @@ func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	promoID, err := f.promotionCode(ctx, p.PromotionCode)
+	if errors.Is(err, errUnknownPromotionCode) {
+		reply(w, http.StatusUnprocessableEntity, problem("invalid_order", err.Error()))
+		return
+	} else if err != nil {
+		f.d.Logger.ErrorContext(ctx, "promotion code not looked up", "error", err.Error())
+		reply(w, http.StatusBadGateway, problem("payment_provider", "the promotion code could not be checked: retry with the same "+IdempotencyHeader))
+		return
+	}
+
 	now := f.d.Clock.Now().UTC()
 	q, _, err := f.d.Store.CreateQuote(ctx, store.Quote{
 		ID: id, Fingerprint: fp, Caller: caller, Order: o, Buyer: p.Buyer, Lines: lines, Currency: quote.Currency,
-		TotalCents: total, Tax: f.d.StripeTax, PromotionCode: p.AllowPromotionCodes, CreatedAt: now,
+		TotalCents: total, Tax: f.d.StripeTax, AllowPromotionCodes: p.AllowPromotionCodes,
+		PromotionCode: p.PromotionCode, PromotionCodeID: promoID, CreatedAt: now,
 		ExpiresAt: now.Add(f.d.QuoteTTL), Status: store.QuoteOpen, CustomerID: customerID,
 		SuccessURL: p.SuccessURL, CancelURL: p.CancelURL,
 	})
@@ -212,7 +241,8 @@ func (f *Function) session(ctx context.Context, q store.Quote) (store.Quote, err
 	}
 	req := stripe.SessionRequest{
 		QuoteID: q.ID, Order: q.Order, CustomerID: q.CustomerID, Currency: q.Currency, SuccessURL: q.SuccessURL, CancelURL: q.CancelURL,
-		ExpiresAt: q.ExpiresAt, AllowPromotionCodes: q.PromotionCode, AutomaticTax: q.Tax, Key: "checkout-session-" + q.ID,
+		ExpiresAt: q.ExpiresAt, AllowPromotionCodes: q.AllowPromotionCodes, PromotionCodeID: q.PromotionCodeID,
+		AutomaticTax: q.Tax, Key: "checkout-session-" + q.ID,
 	}
 	for _, l := range q.Lines {
 		req.Lines = append(req.Lines, stripe.SessionLine{Name: l.Description, UnitCents: l.UnitCents, Quantity: l.Quantity})
@@ -223,6 +253,25 @@ func (f *Function) session(ctx context.Context, q store.Quote) (store.Quote, err
 	}
 	q.SessionID, q.SessionURL, q.Status = s.ID, s.URL, store.QuoteSession
 	return q, f.d.Store.SaveQuote(ctx, q)
+}
+
+var errUnknownPromotionCode = errors.New("unknown or inactive promotion code")
+
+// promotionCode resolves the code a buyer gave to its Stripe id ("" for no
+// code) before anything is stored, so a code that does not exist is the
+// caller's mistake (422) and not a session Stripe refuses later.
+func (f *Function) promotionCode(ctx context.Context, code string) (string, error) {
+	if code == "" {
+		return "", nil
+	}
+	id, err := f.d.Payments.PromotionCode(ctx, code)
+	if err != nil {
+		return "", fmt.Errorf("checkout.promotionCode: %w", err)
+	}
+	if id == "" {
+		return "", errUnknownPromotionCode
+	}
+	return id, nil
 }
 
 // eligibility finds a running paid subscription of the order's target

@@ -14,6 +14,7 @@ import (
 	"fulfillment/shared/adapters/gitlab"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 )
 
@@ -197,30 +198,15 @@ func (f *Function) trialTick(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Function) tickTrial(ctx context.Context, t store.Trial, now time.Time, res *TickResult) error {
-	running, _, err := f.eligibility(ctx, catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: t.NamespaceID})
+	paid, err := f.paidSubscription(ctx, t.NamespaceID)
 	if err != nil {
 		return err
 	}
-	if running != "" {
-		t.SubscriptionID = running
-		if err := f.announceTrial(ctx, catalog.TrialConverted, "trial-converted-"+t.NamespaceID, t); err != nil {
-			return err
-		}
-		res.Converted++
-		return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Status, s.SubscriptionID = store.TrialConverted, running })
+	if paid != "" {
+		return f.convertTrial(ctx, t, paid, now, res)
 	}
 	if !now.Before(t.EndsOn) {
-		err := f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
-			PlanCode: "free", Trial: false, PurchaseXID: "trial-" + t.NamespaceID + "-ended",
-		}})
-		if err != nil {
-			return err
-		}
-		if err := f.announceTrial(ctx, catalog.TrialEnded, "trial-ended-"+t.NamespaceID, t); err != nil {
-			return err
-		}
-		res.Ended++
-		return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Status = store.TrialEnded })
+		return f.endTrial(ctx, t, now, res)
 	}
 	if t.Unsynced {
 		if err := f.provisionTrial(ctx, t); err != nil {
@@ -247,6 +233,60 @@ func (f *Function) tickTrial(ctx context.Context, t store.Trial, now time.Time, 
 		return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.EndingNoticeFor = ends })
 	}
 	return nil
+}
+
+// paidSubscription is the namespace's subscription holding a paid term
+// (Active, PastDue or Grace), "" for none. A Pending one (a delayed payment
+// not collected yet) is not paid: it converts no trial (rule 9), though it
+// does block a second purchase (Running).
+func (f *Function) paidSubscription(ctx context.Context, namespaceID string) (string, error) {
+	subs, err := f.d.Store.SubscriptionsWhere(ctx, "order.namespace_id", namespaceID)
+	if err != nil {
+		return "", fmt.Errorf("checkout.paidSubscription: %w", err)
+	}
+	for _, s := range subs {
+		if s.Status != subscription.Pending && Running(s.Status) {
+			return s.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// convertTrial ends the trial in favour of the paid subscription: GitLab
+// already has the paid plan (provisioning sent it), so access never lapses.
+func (f *Function) convertTrial(ctx context.Context, t store.Trial, paid string, now time.Time, res *TickResult) error {
+	t.SubscriptionID = paid
+	if err := f.announceTrial(ctx, catalog.TrialConverted, "trial-converted-"+t.NamespaceID, t); err != nil {
+		return err
+	}
+	res.Converted++
+	return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Status, s.SubscriptionID = store.TrialConverted, paid })
+}
+
+// endTrial returns the namespace to free. Provisioning may have sent a
+// purchase's paid plan since the tick first looked, and the free plan
+// would overwrite it: so it looks again just before the call. What is left
+// is the time of the call itself; closing that needs the end to go through
+// provisioning, which owns the namespace's paid plan (docs/checkout.md).
+func (f *Function) endTrial(ctx context.Context, t store.Trial, now time.Time, res *TickResult) error {
+	paid, err := f.paidSubscription(ctx, t.NamespaceID)
+	if err != nil {
+		return err
+	}
+	if paid != "" {
+		return f.convertTrial(ctx, t, paid, now, res)
+	}
+	err = f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
+		PlanCode: "free", Trial: false, PurchaseXID: "trial-" + t.NamespaceID + "-ended",
+	}})
+	if err != nil {
+		return err
+	}
+	if err := f.announceTrial(ctx, catalog.TrialEnded, "trial-ended-"+t.NamespaceID, t); err != nil {
+		return err
+	}
+	res.Ended++
+	return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Status = store.TrialEnded })
 }
 
 func (f *Function) setTrial(ctx context.Context, ns string, now time.Time, edit func(*store.Trial)) error {

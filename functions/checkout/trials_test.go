@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/subscription"
@@ -79,6 +82,10 @@ func TestTrialStartsOncePerNamespaceWithGitLabTrialFields(t *testing.T) {
 func TestTrialRefusedForAPayingNamespace(t *testing.T) {
 	fx := setup(t, false)
 	fx.activeSubscription(t, "sub-paid", "ns-paid")
+	status, e := fx.do(t, "GET", "/trials/eligibility?namespace_id=ns-paid", token(), "", nil)
+	if status != http.StatusOK || e["can_start_trial"] != false || e["has_active_subscription"] != true || e["subscription_id"] != "sub-paid" {
+		t.Fatalf("eligibility of a paying namespace = %d %v", status, e)
+	}
 	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-paid")); status != http.StatusConflict {
 		t.Fatalf("status = %d", status)
 	}
@@ -89,7 +96,13 @@ func TestTrialRefusedForAPayingNamespace(t *testing.T) {
 
 func (fx fixture) activeSubscription(t *testing.T, id, ns string) {
 	t.Helper()
-	s := &subscription.Subscription{ID: id, Status: subscription.Active, Order: catalog.Order{PlanCode: "ultimate", Seats: 5, NamespaceID: ns, Deployment: catalog.DeploymentSaaS}}
+	fx.subscriptionIn(t, id, ns, subscription.Active)
+}
+
+// subscriptionIn stores subscription id of namespace ns in status.
+func (fx fixture) subscriptionIn(t testing.TB, id, ns string, status subscription.Status) {
+	t.Helper()
+	s := &subscription.Subscription{ID: id, Status: status, Order: catalog.Order{PlanCode: "ultimate", Seats: 5, NamespaceID: ns, Deployment: catalog.DeploymentSaaS}}
 	if err := fx.st.DB.Set(context.Background(), store.Subscriptions, id, s); err != nil {
 		t.Fatal(err)
 	}
@@ -187,5 +200,79 @@ func TestTrialExtensionIsRecordedSentAndAnnounced(t *testing.T) {
 	tr, _, _ := fx.st.Trial(context.Background(), "ns-11")
 	if tr.Unsynced || len(tr.Extensions) != 1 || tr.Extensions[0].Days != 14 {
 		t.Fatalf("trial = %+v", tr)
+	}
+}
+
+// freeCalls are the GitLab calls that returned ns to the free plan.
+func (fx fixture) freeCalls(ns string) int {
+	n := 0
+	for _, c := range fx.gitlab.Provisions() {
+		bp := c.Body["provision"].(map[string]any)["base_product"].(map[string]any)
+		if bp["plan_code"] == "free" && strings.Contains(c.Path, ns) {
+			n++
+		}
+	}
+	return n
+}
+
+// A Pending subscription (a delayed payment not collected) is no paid term:
+// it converts no trial, and at the end the namespace returns to free.
+func TestTrialIsNotConvertedByAPendingSubscription(t *testing.T) {
+	fx := setup(t, false)
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-12")); status != http.StatusCreated {
+		t.Fatalf("start = %d", status)
+	}
+	fx.subscriptionIn(t, "sub-pending", "ns-12", subscription.Pending)
+	if status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil); status != http.StatusOK || res["converted"] != float64(0) {
+		t.Fatalf("tick during the trial = %d %v", status, res)
+	}
+	fx.clock.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC))
+	if status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil); status != http.StatusOK || res["converted"] != float64(0) || res["ended"] != float64(1) {
+		t.Fatalf("tick after the end = %d %v", status, res)
+	}
+	if ns, _ := fx.gitlab.Namespace("ns-12"); ns.Subscription["plan_code"] != "free" {
+		t.Fatalf("GitLab = %v", ns.Subscription)
+	}
+	if got := fx.trialEvents(t, catalog.TrialConverted); len(got) != 0 {
+		t.Fatalf("trial.converted = %+v", got)
+	}
+}
+
+// purchaseLandsAfterFirstLook stores an active subscription of ns right
+// after the function's first query of subscriptions: the purchase was
+// provisioned while the tick was on its way to ending the trial.
+type purchaseLandsAfterFirstLook struct {
+	docstore.DB
+	once sync.Once
+	land func()
+}
+
+func (d *purchaseLandsAfterFirstLook) Query(ctx context.Context, q docstore.Query) ([]docstore.Doc, error) {
+	docs, err := d.DB.Query(ctx, q)
+	if q.Collection == store.Subscriptions {
+		d.once.Do(d.land)
+	}
+	return docs, err
+}
+
+func TestTrialEndDoesNotOverwriteAPurchaseProvisionedMeanwhile(t *testing.T) {
+	hook := &purchaseLandsAfterFirstLook{}
+	fx := setupOn(t, false, func(db docstore.DB) docstore.DB { hook.DB = db; return hook })
+	hook.land = func() {} // starting the trial looks too: not yet
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-13")); status != http.StatusCreated {
+		t.Fatalf("start = %d", status)
+	}
+	hook.once = sync.Once{}
+	hook.land = func() { fx.activeSubscription(t, "sub-bought", "ns-13") }
+	fx.clock.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC))
+	status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil)
+	if status != http.StatusOK || res["converted"] != float64(1) || res["ended"] != float64(0) {
+		t.Fatalf("tick = %d %v", status, res)
+	}
+	if n := fx.freeCalls("ns-13"); n != 0 {
+		t.Fatalf("%d free calls overwrote the purchase", n)
+	}
+	if got := fx.trialEvents(t, catalog.TrialConverted); len(got) != 1 || got[0].SubscriptionID != "sub-bought" {
+		t.Fatalf("trial.converted = %+v", got)
 	}
 }

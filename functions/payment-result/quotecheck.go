@@ -28,26 +28,43 @@ type QuotePolicy struct {
 // checkedAgainstQuote runs next only for a checkout whose payment matches
 // its quote; any other is refused: recorded (checkout_refusals) with its
 // reason, announced (checkout.quote_mismatch, for alerting), and
-// dead-lettered, all without provisioning anything.
+// dead-lettered, all without provisioning anything. The verdict on a
+// completion of the quote's own session is kept on the quote, for the
+// asynchronous payment result that may follow it days later.
 func (f *Function) checkedAgainstQuote(next consumer.HandlerFunc) consumer.HandlerFunc {
 	return func(ctx context.Context, in event.Event) error {
 		var pe catalog.ProviderEvent
 		if err := cloudevent.DecodeData(in, &pe); err != nil || pe.Invalid != "" {
 			return next(ctx, in) // next dead-letters what it cannot use
 		}
-		refusal, err := f.checkQuote(ctx, pe)
+		v, err := f.checkQuote(ctx, in.Type(), pe)
 		if err != nil {
 			return err
 		}
-		if refusal == nil {
-			return next(ctx, in)
+		if v.refusal != nil {
+			return f.refuse(ctx, in, v)
 		}
-		return f.refuse(ctx, in, *refusal)
+		if err := next(ctx, in); err != nil {
+			return err
+		}
+		if !v.settles {
+			return nil
+		}
+		// After next, so a redelivery after a crash in between settles it.
+		return f.d.Store.SettleQuote(ctx, nil, pe.Checkout.QuoteID, store.QuoteCompleted, "", pe.OccurredAt)
 	}
 }
 
-// checkQuote returns the refusal of a checkout, nil when it may be provisioned.
-func (f *Function) checkQuote(ctx context.Context, pe catalog.ProviderEvent) (*store.CheckoutRefusal, error) {
+// verdict is checkQuote's answer: refusal is nil when the checkout may be
+// provisioned; settles says the event is the completion of its quote's own
+// session, whose verdict the quote keeps.
+type verdict struct {
+	refusal *store.CheckoutRefusal
+	settles bool
+}
+
+// checkQuote judges a checkout event of type typ against its quote.
+func (f *Function) checkQuote(ctx context.Context, typ string, pe catalog.ProviderEvent) (verdict, error) {
 	d := pe.Checkout
 	if d == nil {
 		d = &catalog.CheckoutDetails{}
@@ -58,33 +75,56 @@ func (f *Function) checkQuote(ctx context.Context, pe catalog.ProviderEvent) (*s
 	}
 	if d.QuoteID == "" {
 		if !f.d.Quotes.Require || (d.PaymentLinkID != "" && slices.Contains(f.d.Quotes.PaymentLinks, d.PaymentLinkID)) {
-			return nil, nil
+			return verdict{}, nil
 		}
 		r.Reason = quote.ReasonNoQuote
-		return r, nil
+		return verdict{refusal: r}, nil
 	}
 	q, err := f.d.Store.Quote(ctx, nil, d.QuoteID)
 	switch {
 	case store.IsNotFound(err):
 		r.Reason = quote.ReasonUnknownQuote
-		return r, nil
+		return verdict{refusal: r}, nil
 	case err != nil:
-		return nil, err
+		return verdict{}, err
 	}
-	r.Reason, r.ExpectedCents = quote.Check(q.Quoted(), quote.Paid{
+	own := q.SessionID != "" && q.SessionID == pe.CheckoutSessionID
+	paid := quote.Paid{
 		SessionID: pe.CheckoutSessionID, AmountCents: pe.AmountCents, DiscountCents: d.DiscountCents,
 		TaxCents: d.TaxCents, Currency: pe.Currency, At: pe.OccurredAt,
-	})
-	if r.Reason == "" {
-		return nil, nil
 	}
-	return r, nil
+	if own && typ != catalog.CheckoutCompleted {
+		// A delayed method's result comes days after the completion, past
+		// the quote's expiry: the expiry was the completion's to meet, so
+		// the result follows the completion's verdict.
+		switch q.Status {
+		case store.QuoteCompleted:
+			paid.At = q.CompletedAt
+		case store.QuoteRefused:
+			r.Reason = q.Refusal
+			return verdict{refusal: r}, nil
+		default:
+			return verdict{}, fmt.Errorf("paymentresult.checkQuote: the completion of %s is not settled yet: retry", pe.CheckoutSessionID)
+		}
+	}
+	r.Reason, r.ExpectedCents = quote.Check(q.Quoted(), paid)
+	v := verdict{settles: own && typ == catalog.CheckoutCompleted}
+	if r.Reason != "" {
+		v.refusal = r
+	}
+	return v, nil
 }
 
 // refuse records and announces the refusal once, then dead-letters the
 // event for a person (refund or provision by hand).
-func (f *Function) refuse(ctx context.Context, in event.Event, r store.CheckoutRefusal) error {
+func (f *Function) refuse(ctx context.Context, in event.Event, v verdict) error {
+	r := *v.refusal
 	err := f.Processor.Once(ctx, in, consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+		if v.settles { // reads before writes, as a transaction needs
+			if err := f.d.Store.SettleQuote(ctx, tx, r.QuoteID, store.QuoteRefused, r.Reason, r.RecordedAt); err != nil {
+				return nil, err
+			}
+		}
 		if err := f.d.Store.SaveCheckoutRefusal(tx, r); err != nil {
 			return nil, err
 		}

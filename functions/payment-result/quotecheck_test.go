@@ -13,8 +13,10 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/quote"
+	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -57,6 +59,14 @@ func TestCompletionMatchingItsQuoteIsProvisioned(t *testing.T) {
 func TestCompletionWithPromotionDiscountIsProvisioned(t *testing.T) {
 	t.Parallel()
 	fx := quotedFixture(t, QuotePolicy{Require: true})
+	q, err := fx.st.Quote(context.Background(), nil, "q_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.PromotionCode, q.PromotionCodeID = "FALL10", "promo_fall10" // the code the buyer gave
+	if err := fx.st.SaveQuote(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
 	ev := quotedCheckout(t, "evt_promo", "cs_q", 174000-17400, 17400, "usd", t0, nil)
 	fx.handle(t, ev)
 	if s := fx.sub(t, "sub-cs_q"); s.Status != "active" {
@@ -74,20 +84,22 @@ func TestCompletionsNotMatchingTheirQuoteAreRefusedRecordedAndDeadLettered(t *te
 		at       time.Time
 		details  *catalog.CheckoutDetails
 		reason   string
+		discount int64 // Stripe's total_details.amount_discount
 	}{
-		{"amount below the quote", "cs_q", 100, "usd", t0, nil, quote.ReasonAmountMismatch},
-		{"another currency", "cs_q", 174000, "eur", t0, nil, quote.ReasonCurrencyMismatch},
-		{"expired quote", "cs_q", 174000, "usd", t0.Add(2 * time.Hour), nil, quote.ReasonExpired},
-		{"session we did not create, quote id copied", "cs_forged", 174000, "usd", t0, nil, quote.ReasonForeignSession},
-		{"unknown quote", "cs_q", 174000, "usd", t0, &catalog.CheckoutDetails{QuoteID: "q_nope"}, quote.ReasonUnknownQuote},
-		{"session without a quote", "cs_plain", 174000, "usd", t0, &catalog.CheckoutDetails{}, quote.ReasonNoQuote},
-		{"payment link not allowed", "cs_link", 174000, "usd", t0, &catalog.CheckoutDetails{PaymentLinkID: "plink_other"}, quote.ReasonNoQuote},
+		{"amount below the quote", "cs_q", 100, "usd", t0, nil, quote.ReasonAmountMismatch, 0},
+		{"another currency", "cs_q", 174000, "eur", t0, nil, quote.ReasonCurrencyMismatch, 0},
+		{"expired quote", "cs_q", 174000, "usd", t0.Add(2 * time.Hour), nil, quote.ReasonExpired, 0},
+		{"session we did not create, quote id copied", "cs_forged", 174000, "usd", t0, nil, quote.ReasonForeignSession, 0},
+		{"unknown quote", "cs_q", 174000, "usd", t0, &catalog.CheckoutDetails{QuoteID: "q_nope"}, quote.ReasonUnknownQuote, 0},
+		{"session without a quote", "cs_plain", 174000, "usd", t0, &catalog.CheckoutDetails{}, quote.ReasonNoQuote, 0},
+		{"payment link not allowed", "cs_link", 174000, "usd", t0, &catalog.CheckoutDetails{PaymentLinkID: "plink_other"}, quote.ReasonNoQuote, 0},
+		{"a discount the quote did not allow", "cs_q", 174000 - 17400, "usd", t0, nil, quote.ReasonUnquotedDiscount, 17400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			fx := quotedFixture(t, QuotePolicy{Require: true, PaymentLinks: []string{"plink_ok"}})
-			ev := quotedCheckout(t, "evt_1", c.session, c.paid, 0, c.currency, c.at, c.details)
+			ev := quotedCheckout(t, "evt_1", c.session, c.paid, c.discount, c.currency, c.at, c.details)
 			fx.handle(t, ev)
 			fx.handle(t, ev) // a redelivery changes nothing
 			if _, err := fx.st.Subscription(context.Background(), nil, "sub-"+c.session); !store.IsNotFound(err) {
@@ -113,6 +125,15 @@ func TestCompletionsNotMatchingTheirQuoteAreRefusedRecordedAndDeadLettered(t *te
 			}
 			if c.reason == quote.ReasonAmountMismatch && mismatches[0].ExpectedCents != 174000 {
 				t.Fatalf("expected_cents = %d", mismatches[0].ExpectedCents)
+			}
+			// The quote keeps the verdict on its own session only: a copied
+			// quote id must not spoil the real session's.
+			wantStatus := store.QuoteSession
+			if c.session == "cs_q" && c.details == nil { // q_1's own session
+				wantStatus = store.QuoteRefused
+			}
+			if q, _ := fx.st.Quote(context.Background(), nil, "q_1"); q.Status != wantStatus {
+				t.Fatalf("quote status %q, want %q", q.Status, wantStatus)
 			}
 			if dl := fx.rec.On(deadLetterTopic); len(dl) == 0 {
 				t.Fatal("not dead-lettered")
@@ -163,5 +184,95 @@ func TestTaxIsAcceptedOnTopOfTheQuoteAndKeptApart(t *testing.T) {
 	ln := s.Ledger.Find("purchase-cs_q")
 	if s.Status != "active" || ln == nil || ln.AmountCents != 174000 || ln.PaidCents != 174000 || ln.TaxCents != 13920 {
 		t.Fatalf("status %s, purchase line %+v", s.Status, ln)
+	}
+}
+
+// asyncResult is the delayed method's result for session cs_q, at.
+func asyncResult(t *testing.T, id, typ string, paid int64, at time.Time) event.Event {
+	return providerEvent(t, id, typ, catalog.ProviderEvent{
+		OccurredAt: at, SubscriptionID: "sub-cs_q", CheckoutSessionID: "cs_q", PaymentIntentID: "pi_cs_q",
+		AmountCents: paid, Currency: "usd", Order: order("premium"), Checkout: &catalog.CheckoutDetails{QuoteID: "q_1"},
+		Customer: &catalog.Customer{ProviderCustomerID: "cus_1", Email: "a@example.com"},
+	})
+}
+
+// unpaidCompletion is cs_q completed with a delayed method (a bank debit):
+// nothing collected yet.
+func unpaidCompletion(t *testing.T, paid int64) event.Event {
+	e := quotedCheckout(t, "evt_done", "cs_q", paid, 0, "usd", t0, nil)
+	var pe catalog.ProviderEvent
+	if err := e.DataAs(&pe); err != nil {
+		t.Fatal(err)
+	}
+	pe.PaymentStatus = "unpaid"
+	return providerEvent(t, "evt_done", catalog.CheckoutCompleted, pe)
+}
+
+// A delayed payment's result arrives days after the quote expired; it is
+// judged by its completion, which met the expiry, so the subscription
+// becomes active (not stuck pending, which would block every new checkout).
+func TestAsyncPaymentDaysAfterTheQuoteExpiredSettlesItsCompletion(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	fx.handle(t, unpaidCompletion(t, 174000))
+	if s := fx.sub(t, "sub-cs_q"); s.Status != subscription.Pending {
+		t.Fatalf("after the unpaid completion: %s", s.Status)
+	}
+	late := t0.Add(72 * time.Hour) // the quote expired at t0+1h
+	fx.handle(t, asyncResult(t, "evt_async", catalog.CheckoutAsyncPaymentSucceed, 174000, late))
+	if s := fx.sub(t, "sub-cs_q"); s.Status != subscription.Active {
+		t.Fatalf("after the async success: %s", s.Status)
+	}
+	if _, found, _ := fx.st.CheckoutRefusalOf(context.Background(), "cs_q"); found {
+		t.Fatal("the async success was refused")
+	}
+	q, err := fx.st.Quote(context.Background(), nil, "q_1")
+	if err != nil || q.Status != store.QuoteCompleted || !q.CompletedAt.Equal(t0) {
+		t.Fatalf("quote status %q completed at %v, err %v", q.Status, q.CompletedAt, err)
+	}
+}
+
+// The async result still pays the quote: paid below it, it is refused.
+// And an async result of a completion that was refused is refused with the
+// completion's reason, whatever it reports.
+func TestAsyncPaymentIsRefusedBelowTheQuoteOrAfterARefusedCompletion(t *testing.T) {
+	t.Parallel()
+	late := t0.Add(72 * time.Hour)
+	below := quotedFixture(t, QuotePolicy{Require: true})
+	below.handle(t, unpaidCompletion(t, 174000))
+	below.handle(t, asyncResult(t, "evt_async", catalog.CheckoutAsyncPaymentSucceed, 1000, late))
+	if s := below.sub(t, "sub-cs_q"); s.Status != subscription.Pending {
+		t.Fatalf("paid below the quote, status %s", s.Status)
+	}
+	if r, found, _ := below.st.CheckoutRefusalOf(context.Background(), "cs_q"); !found || r.Reason != quote.ReasonAmountMismatch {
+		t.Fatalf("refusal %+v found %v", r, found)
+	}
+
+	refused := quotedFixture(t, QuotePolicy{Require: true})
+	refused.handle(t, unpaidCompletion(t, 100))
+	refused.handle(t, asyncResult(t, "evt_async", catalog.CheckoutAsyncPaymentSucceed, 174000, late))
+	if _, err := refused.st.Subscription(context.Background(), nil, "sub-cs_q"); !store.IsNotFound(err) {
+		t.Fatalf("provisioned after a refused completion: err = %v", err)
+	}
+	r, found, _ := refused.st.CheckoutRefusalOf(context.Background(), "cs_q")
+	if !found || r.Reason != quote.ReasonAmountMismatch || r.ProviderEventID != "evt_async" {
+		t.Fatalf("refusal %+v found %v", r, found)
+	}
+	if q, _ := refused.st.Quote(context.Background(), nil, "q_1"); q.Status != store.QuoteRefused || q.Refusal != quote.ReasonAmountMismatch {
+		t.Fatalf("quote status %q refusal %q", q.Status, q.Refusal)
+	}
+}
+
+// An async result that overtook its completion waits for it (a retry), so
+// it is judged by the completion's verdict and not by the expired quote.
+func TestAsyncPaymentBeforeItsCompletionIsRetried(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	err := fx.f.Handle(context.Background(), asyncResult(t, "evt_async", catalog.CheckoutAsyncPaymentSucceed, 174000, t0.Add(72*time.Hour)))
+	if err == nil || failure.IsPermanent(err) {
+		t.Fatalf("err = %v, want a transient error", err)
+	}
+	if _, err := fx.st.Subscription(context.Background(), nil, "sub-cs_q"); !store.IsNotFound(err) {
+		t.Fatalf("provisioned: err = %v", err)
 	}
 }

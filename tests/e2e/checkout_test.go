@@ -4,25 +4,43 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"fulfillment/infra/demo"
+	"fulfillment/infra/localstack"
+	"fulfillment/shared/adapters/docstore"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/adapters/stripe"
+	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/quote"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
 // postCheckout calls the checkout API as the local GitLab.com caller.
 func postCheckout(t *testing.T, path, key string, body any) (int, map[string]any) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, stack.URLs["checkout"]+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+stack.CheckoutToken())
+	return checkoutAPI(t, stack, http.MethodPost, path, stack.CheckoutToken(), key, body)
+}
+
+// checkoutAPI calls stack s's checkout function with an ID token (none
+// when token is empty) and an idempotency key (none when empty).
+func checkoutAPI(t *testing.T, s *localstack.Stack, method, path, token, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.URLs["checkout"]+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
@@ -34,6 +52,33 @@ func postCheckout(t *testing.T, path, key string, body any) (int, map[string]any
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// buyThroughAPI creates a checkout of plan for namespace ns on stack s and
+// returns its stored quote.
+func buyThroughAPI(t *testing.T, s *localstack.Stack, ns, plan string, seats int) store.Quote {
+	t.Helper()
+	status, ans := checkoutAPI(t, s, http.MethodPost, "/checkouts", s.CheckoutToken(), uniq("order"), map[string]any{
+		"namespace_id": ns, "plan_code": plan, "seats": seats, "term_months": 12,
+		"buyer":       map[string]any{"name": "E2E Buyer", "email": "buyer@example.com", "company": "E2E Inc"},
+		"success_url": "https://gitlab.example/ok", "cancel_url": "https://gitlab.example/cancel",
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("checkout = %d %v", status, ans)
+	}
+	q, err := s.Store.Quote(background, nil, ans["quote_id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// completedEvent is Stripe's checkout.session.completed eventID for
+// sessionID carrying quote q's metadata, paid amount in currency, at.
+func completedEvent(eventID string, q store.Quote, sessionID string, amount int64, currency string, at time.Time) []byte {
+	cs := stripe.CheckoutSession(sessionID, q.CustomerID, "buyer@example.com", "paid", amount, stripe.OrderMetadata(q.ID, q.Order))
+	cs["currency"] = currency
+	return stripe.NewEvent(eventID, "checkout.session.completed", at, cs)
 }
 
 // A purchase made through the checkout API: the quote's lines reach Stripe
@@ -92,8 +137,7 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	}
 
 	completion := func(sessionID string, amount int64) []byte {
-		return stripe.NewEvent(uniq("evt"), "checkout.session.completed", time.Now(),
-			stripe.CheckoutSession(sessionID, q.CustomerID, "buyer@example.com", "paid", amount, stripe.OrderMetadata(qid, q.Order)))
+		return completedEvent(uniq("evt"), q, sessionID, amount, "usd", time.Now())
 	}
 	// A session we did not create, carrying the quote's id: refused, recorded.
 	forged := uniq("cs_forged")
@@ -145,9 +189,21 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	}
 	waitSubscription(t, subID, func(n *subscription.Subscription) bool { return n.RenewalPendingFor.Equal(sub.TermEnd) })
 	term := sub.TermEnd.Format(time.DateOnly)
-	var invoices, pays int
+	var defaults, invoices, items, pays int
 	for _, c := range stack.Stripe.Calls() {
 		switch {
+		case c.Method == "POST" && c.Path == "/v1/customers/"+q.CustomerID && charged(c):
+			// The checkout's card becomes the customer's default at the first
+			// charge, before its invoice is created (docs/checkout.md says why).
+			defaults++
+			if c.Body["invoice_settings[default_payment_method]"] != "pm_card_e2e" || invoices != 0 {
+				t.Errorf("customer update %v after %d invoices", c.Body, invoices)
+			}
+		case c.Method == "POST" && c.Path == "/v1/invoiceitems" && c.Headers["Idempotency-Key"] == fmt.Sprintf("renewal-%s-%s-item", subID, term) && charged(c):
+			items++
+			if c.Body["amount"] != fmt.Sprint(q.TotalCents) || c.Body["currency"] != "usd" {
+				t.Errorf("renewal item %v, want the quote's %d usd", c.Body, q.TotalCents)
+			}
 		case c.Method == "POST" && c.Path == "/v1/invoices" && c.Headers["Idempotency-Key"] == fmt.Sprintf("renewal-%s-%s-invoice", subID, term) && charged(c):
 			invoices++
 			if c.Body["default_payment_method"] != "pm_card_e2e" || c.Body["collection_method"] != "charge_automatically" {
@@ -160,7 +216,177 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 			}
 		}
 	}
-	if invoices != 1 || pays != 1 {
-		t.Fatalf("renewal: %d invoices, %d payments; want 1 each", invoices, pays)
+	if defaults != 1 || invoices != 1 || items != 1 || pays != 1 {
+		t.Fatalf("renewal: %d default-method updates, %d invoices, %d items, %d payments; want 1 each", defaults, invoices, items, pays)
 	}
+}
+
+// Completed checkouts that do not pay their quote, on a stack with the
+// production quote policy (CHECKOUT_REQUIRE_QUOTE=true, one allowed payment
+// link): below the quote, in another currency, after the quote's expiry, a
+// session we did not create carrying a quote's id, and a session with no
+// quote at all. None is provisioned; each is recorded with its reason,
+// dead-lettered by payment-result and paged; the quote shows the refusal.
+// A session from the allowed payment link is provisioned.
+func TestBadCompletionsAreRefusedRecordedDeadLetteredAndPaged(t *testing.T) {
+	const link = "plink_e2e_allowed"
+	y := startClockedStack(t, localstack.Options{Project: emulator.NewProject("quotes"), Env: map[string]map[string]string{
+		"payment-result": {"CHECKOUT_REQUIRE_QUOTE": "true", "CHECKOUT_PAYMENT_LINKS": link},
+	}})
+	s := y.s
+	quoteless := demo.Purchase{SessionID: uniq("cs_plain"), CustomerID: uniq("cus"), Email: "buyer@example.com",
+		Plan: "premium", Seats: 3, NamespaceID: uniq("ns"), AutoRenew: true, Paid: true}
+	cases := []struct {
+		name     string
+		reason   string
+		ownQuote bool // the refusal is of the quote's own session, which the quote records
+		event    func(id string, q store.Quote) (session string, payload []byte)
+	}{
+		{"below the quote", quote.ReasonAmountMismatch, true, func(id string, q store.Quote) (string, []byte) {
+			return q.SessionID, completedEvent(id, q, q.SessionID, q.TotalCents-1, "usd", y.now())
+		}},
+		{"another currency", quote.ReasonCurrencyMismatch, true, func(id string, q store.Quote) (string, []byte) {
+			return q.SessionID, completedEvent(id, q, q.SessionID, q.TotalCents, "eur", y.now())
+		}},
+		{"after the quote's expiry", quote.ReasonExpired, true, func(id string, q store.Quote) (string, []byte) {
+			return q.SessionID, completedEvent(id, q, q.SessionID, q.TotalCents, "usd", q.ExpiresAt.Add(time.Minute))
+		}},
+		{"a session we did not create", quote.ReasonForeignSession, false, func(id string, q store.Quote) (string, []byte) {
+			forged := uniq("cs_forged")
+			return forged, completedEvent(id, q, forged, q.TotalCents, "usd", y.now())
+		}},
+		{"no quote", quote.ReasonNoQuote, false, func(id string, _ store.Quote) (string, []byte) {
+			return quoteless.SessionID, quoteless.CheckoutCompleted(id, y.now())
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := buyThroughAPI(t, s, uniq("ns"), "premium", 4)
+			id := uniq("evt")
+			session, payload := c.event(id, q)
+			y.webhook(payload)
+			eventually(t, 30*time.Second, "refusal recorded", func() (bool, string) {
+				r, found, err := s.Store.CheckoutRefusalOf(background, session)
+				return found && r.Reason == c.reason && r.ProviderEventID == id, fmt.Sprint(r, err)
+			})
+			dl := deadLetterOf(t, s, id)
+			if dl.Consumer != "payment-result" || !strings.Contains(dl.Reason, c.reason) || !strings.Contains(dl.Reason, session) {
+				t.Fatalf("dead letter %+v", dl)
+			}
+			eventually(t, 30*time.Second, "paged", func() (bool, string) {
+				for _, p := range s.PagerDuty.Calls() {
+					if strings.Contains(fmt.Sprint(p.Body), session) && strings.Contains(fmt.Sprint(p.Body), c.reason) {
+						return true, ""
+					}
+				}
+				return false, fmt.Sprint(len(s.PagerDuty.Calls()), " PagerDuty calls")
+			})
+			if _, err := s.Store.Subscription(background, nil, stripe.SubscriptionIDForCheckout(session)); !store.IsNotFound(err) {
+				t.Fatalf("provisioned: %v", err)
+			}
+			for _, ns := range []string{q.Order.NamespaceID, quoteless.NamespaceID} {
+				if n := len(callsTo(s.GitLab.Calls(), gitlabPath(ns))); n != 0 {
+					t.Fatalf("%d GitLab calls for %s", n, ns)
+				}
+			}
+			status, shown := checkoutAPI(t, s, http.MethodGet, "/checkouts/"+q.ID, s.CheckoutToken(), "", nil)
+			want := map[bool]string{true: store.QuoteRefused, false: store.QuoteSession}[c.ownQuote]
+			if status != http.StatusOK || shown["status"] != want || (c.ownQuote && shown["refusal"] != c.reason) {
+				t.Fatalf("GET /checkouts/%s = %d %v, want status %s", q.ID, status, shown, want)
+			}
+		})
+	}
+
+	// The documented way around the quote: an allowed payment link.
+	linked := demo.Purchase{SessionID: uniq("cs_link"), CustomerID: uniq("cus"), Email: "buyer@example.com",
+		Plan: "premium", Seats: 3, NamespaceID: uniq("ns"), AutoRenew: true, Paid: true}
+	cs := stripe.CheckoutSession(linked.SessionID, linked.CustomerID, linked.Email, "paid", linked.Amount(), linked.Metadata())
+	cs["payment_link"] = link
+	y.webhook(stripe.NewEvent(uniq("evt"), "checkout.session.completed", y.now(), cs))
+	eventually(t, 30*time.Second, "the payment link's purchase active", func() (bool, string) {
+		sub, err := s.Store.Subscription(background, nil, linked.SubscriptionID())
+		return err == nil && sub.Status == subscription.Active, fmt.Sprint(err)
+	})
+}
+
+// deadLetterOf waits for the dead letter of the event with CloudEvent id.
+func deadLetterOf(t *testing.T, s *localstack.Stack, id string) store.DeadLetter {
+	t.Helper()
+	var dl store.DeadLetter
+	eventually(t, 30*time.Second, "dead letter of "+id, func() (bool, string) {
+		docs, err := s.Store.DB.Query(background, docstore.Query{Collection: store.DeadLetters, Where: []docstore.Filter{{Field: "event_id", Op: docstore.Eq, Value: id}}})
+		if err != nil || len(docs) != 1 {
+			return false, fmt.Sprint(len(docs), " dead letters ", err)
+		}
+		return docs[0].DataTo(&dl) == nil, ""
+	})
+	return dl
+}
+
+// Bad requests to the deployed checkout function (its Setup from the
+// environment: OIDC against the stack's issuer, the catalog, eligibility
+// from Firestore): each a 4xx with a detail, and nothing behind it — no
+// quote for its namespace and no Stripe customer or session asked for.
+func TestCheckoutAPIRefusesBadInputAndStoresNothing(t *testing.T) {
+	paid := purchase(t) // a namespace with an active subscription, through the pipeline
+	mustAccept(t, paid.CheckoutCompleted(uniq("evt"), time.Now()))
+	waitSubscription(t, paid.SubscriptionID(), func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+
+	good := stack.CheckoutToken()
+	cases := []struct {
+		name  string
+		token string
+		edit  func(map[string]any)
+		want  int
+	}{
+		{"unknown plan", good, func(p map[string]any) { p["plan_code"] = "gold" }, http.StatusUnprocessableEntity},
+		{"zero seats", good, func(p map[string]any) { p["seats"] = 0 }, http.StatusUnprocessableEntity},
+		{"seats above the catalog's maximum", good, func(p map[string]any) { p["seats"] = catalog.MaxSeats + 1 }, http.StatusUnprocessableEntity},
+		{"no buyer e-mail", good, func(p map[string]any) { delete(p["buyer"].(map[string]any), "email") }, http.StatusBadRequest},
+		{"a namespace with an active subscription", good, func(p map[string]any) { p["namespace_id"] = paid.NamespaceID }, http.StatusConflict},
+		{"no token", "", nil, http.StatusUnauthorized},
+		{"a forged token", stack.OIDC.Forged(localstack.CheckoutCaller, localstack.CheckoutAudience), nil, http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			email := uniq("buyer") + "@example.com"
+			body := map[string]any{
+				"namespace_id": uniq("ns"), "plan_code": "premium", "seats": 5, "term_months": 12,
+				"buyer":       map[string]any{"name": "E2E Buyer", "email": email},
+				"success_url": "https://gitlab.example/ok", "cancel_url": "https://gitlab.example/cancel",
+			}
+			if c.edit != nil {
+				c.edit(body)
+			}
+			ns := body["namespace_id"].(string)
+			status, ans := checkoutAPI(t, stack, http.MethodPost, "/checkouts", c.token, uniq("order"), body)
+			if status != c.want || ans["detail"] == nil || ans["detail"] == "" {
+				t.Fatalf("status = %d %v, want %d with a detail", status, ans, c.want)
+			}
+			if n := quotesFor(t, ns); n != 0 {
+				t.Fatalf("%d quotes stored for %s", n, ns)
+			}
+			for _, call := range stack.Stripe.Calls() {
+				if b := fmt.Sprint(call.Body); (call.Path == "/v1/customers" || call.Path == "/v1/checkout/sessions") &&
+					(strings.Contains(b, email) || (c.want != http.StatusConflict && strings.Contains(b, ns))) {
+					t.Fatalf("Stripe asked for %s: %v", call.Path, call.Body)
+				}
+			}
+		})
+	}
+	// The look for quotes finds one when there is one.
+	if q := buyThroughAPI(t, stack, uniq("ns"), "premium", 5); quotesFor(t, q.Order.NamespaceID) != 1 {
+		t.Fatal("the quote of a good request is not found by its namespace")
+	}
+}
+
+// quotesFor counts the stack's quotes for namespace ns.
+func quotesFor(t *testing.T, ns string) int {
+	t.Helper()
+	docs, err := stack.Store.DB.Query(background, docstore.Query{Collection: store.Quotes,
+		Where: []docstore.Filter{{Field: "order.namespace_id", Op: docstore.Eq, Value: ns}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(docs)
 }

@@ -6,6 +6,10 @@ import (
 	"flag"
 	"os"
 	"os/user"
+	"strings"
+	"time"
+
+	"fulfillment/shared/adapters/store"
 )
 
 const trialUsage = `  trial-extend -namespace N -days D -reason WHY [-by WHO]
@@ -17,27 +21,49 @@ const trialUsage = `  trial-extend -namespace N -days D -reason WHY [-by WHO]
 // trialExtend extends a namespace's trial by days, recording the operator
 // and the reason.
 func trialExtend(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("trial-extend", flag.ContinueOnError)
-	ns := fs.String("namespace", "", "namespace id")
-	days := fs.Int("days", 0, "days to add (1..90)")
-	reason := fs.String("reason", "", "why (a ticket, a deal)")
-	by := fs.String("by", operator(), "who extends it")
-	if err := fs.Parse(args); err != nil {
+	x, err := parseTrialExtension(args)
+	if err != nil {
 		return err
-	}
-	if *ns == "" || *reason == "" {
-		return errors.New("trial-extend: -namespace and -reason are required")
 	}
 	st, err := openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	t, err := st.ExtendTrial(ctx, *ns, *days, *by, *reason, now())
+	t, err := x.apply(ctx, st, now())
 	if err != nil {
 		return err
 	}
 	return printJSON(t)
+}
+
+// trialExtension is what trial-extend was asked to do.
+type trialExtension struct {
+	namespace, reason, by string
+	days                  int
+}
+
+// parseTrialExtension reads trial-extend's flags; a missing namespace or
+// reason is refused before any store is opened.
+func parseTrialExtension(args []string) (trialExtension, error) {
+	fs := flag.NewFlagSet("trial-extend", flag.ContinueOnError)
+	ns := fs.String("namespace", "", "namespace id")
+	days := fs.Int("days", 0, "days to add (1..90)")
+	reason := fs.String("reason", "", "why (a ticket, a deal)")
+	by := fs.String("by", operator(), "who extends it")
+	if err := fs.Parse(args); err != nil {
+		return trialExtension{}, err
+	}
+	if *ns == "" || strings.TrimSpace(*reason) == "" {
+		return trialExtension{}, errors.New("trial-extend: -namespace and -reason are required")
+	}
+	return trialExtension{namespace: *ns, reason: *reason, by: *by, days: *days}, nil
+}
+
+// apply records the extension on the namespace's trial (the store refuses
+// an empty who, days outside 1..90 and a trial that is not active).
+func (x trialExtension) apply(ctx context.Context, st *store.Store, at time.Time) (store.Trial, error) {
+	return st.ExtendTrial(ctx, x.namespace, x.days, x.by, x.reason, at)
 }
 
 // trialShow prints a namespace's trial.

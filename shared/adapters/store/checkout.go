@@ -21,9 +21,10 @@ const (
 
 // Quote statuses.
 const (
-	QuoteOpen    = "open"    // priced and stored; the session may not exist yet
-	QuoteSession = "session" // its Stripe Checkout Session is created
-	QuoteRefused = "refused" // a completion did not match it
+	QuoteOpen      = "open"      // priced and stored; the session may not exist yet
+	QuoteSession   = "session"   // its Stripe Checkout Session is created
+	QuoteRefused   = "refused"   // a completion of its session did not match it
+	QuoteCompleted = "completed" // a completion of its session matched it
 )
 
 // Buyer is who buys: personal data, never logged.
@@ -41,28 +42,39 @@ type Quote struct {
 	ID string `firestore:"id" json:"id"`
 	// Fingerprint is a hash of the request: the same key with another
 	// request is refused.
-	Fingerprint   string        `firestore:"fingerprint" json:"-"`
-	Caller        string        `firestore:"caller" json:"caller"`
-	Order         catalog.Order `firestore:"order" json:"order"`
-	Buyer         Buyer         `firestore:"buyer" json:"-"`
-	Lines         []quote.Line  `firestore:"lines" json:"lines"`
-	Currency      string        `firestore:"currency" json:"currency"`
-	TotalCents    int64         `firestore:"total_cents" json:"total_cents"`
-	Tax           bool          `firestore:"tax" json:"tax"`
-	PromotionCode bool          `firestore:"allow_promotion_codes" json:"allow_promotion_codes"`
-	CreatedAt     time.Time     `firestore:"created_at" json:"created_at"`
-	ExpiresAt     time.Time     `firestore:"expires_at" json:"expires_at"`
-	Status        string        `firestore:"status" json:"status"`
-	CustomerID    string        `firestore:"customer_id" json:"customer_id,omitempty"`
-	SessionID     string        `firestore:"session_id" json:"session_id,omitempty"`
-	SessionURL    string        `firestore:"session_url" json:"session_url,omitempty"`
-	SuccessURL    string        `firestore:"success_url" json:"success_url"`
-	CancelURL     string        `firestore:"cancel_url" json:"cancel_url"`
+	Fingerprint string        `firestore:"fingerprint" json:"-"`
+	Caller      string        `firestore:"caller" json:"caller"`
+	Order       catalog.Order `firestore:"order" json:"order"`
+	Buyer       Buyer         `firestore:"buyer" json:"-"`
+	Lines       []quote.Line  `firestore:"lines" json:"lines"`
+	Currency    string        `firestore:"currency" json:"currency"`
+	TotalCents  int64         `firestore:"total_cents" json:"total_cents"`
+	Tax         bool          `firestore:"tax" json:"tax"`
+	// AllowPromotionCodes lets the buyer enter any code at Stripe;
+	// PromotionCode (and its Stripe id) is the one code the buyer gave us,
+	// applied to the session. At most one of the two.
+	AllowPromotionCodes bool      `firestore:"allow_promotion_codes" json:"allow_promotion_codes"`
+	PromotionCode       string    `firestore:"promotion_code" json:"promotion_code,omitempty"`
+	PromotionCodeID     string    `firestore:"promotion_code_id" json:"promotion_code_id,omitempty"`
+	CreatedAt           time.Time `firestore:"created_at" json:"created_at"`
+	ExpiresAt           time.Time `firestore:"expires_at" json:"expires_at"`
+	Status              string    `firestore:"status" json:"status"`
+	CustomerID          string    `firestore:"customer_id" json:"customer_id,omitempty"`
+	SessionID           string    `firestore:"session_id" json:"session_id,omitempty"`
+	SessionURL          string    `firestore:"session_url" json:"session_url,omitempty"`
+	SuccessURL          string    `firestore:"success_url" json:"success_url"`
+	CancelURL           string    `firestore:"cancel_url" json:"cancel_url"`
+	// CompletedAt is when its session's completion was accepted (status
+	// completed) or refused (Refusal says why): the verdict a later
+	// asynchronous payment result of the session follows.
+	CompletedAt time.Time `firestore:"completed_at" json:"completed_at,omitempty"`
+	Refusal     string    `firestore:"refusal" json:"refusal,omitempty"`
 }
 
 // Quoted is what quote.Check needs of q.
 func (q Quote) Quoted() quote.Quoted {
-	return quote.Quoted{SessionID: q.SessionID, TotalCents: q.TotalCents, Currency: q.Currency, ExpiresAt: q.ExpiresAt, Tax: q.Tax}
+	return quote.Quoted{SessionID: q.SessionID, TotalCents: q.TotalCents, Currency: q.Currency, ExpiresAt: q.ExpiresAt, Tax: q.Tax,
+		Discounts: q.AllowPromotionCodes || q.PromotionCodeID != ""}
 }
 
 // CreateQuote stores q unless a quote with its id exists, which is
@@ -92,6 +104,38 @@ func (s *Store) Quote(ctx context.Context, tx Tx, id string) (Quote, error) {
 func (s *Store) SaveQuote(ctx context.Context, q Quote) error {
 	if err := s.DB.Set(ctx, Quotes, q.ID, q); err != nil {
 		return fmt.Errorf("store.SaveQuote: %w", err)
+	}
+	return nil
+}
+
+// SettleQuote records the verdict on the completion of quote id's own
+// session (status QuoteCompleted, or QuoteRefused with its reason), inside
+// tx, or in a transaction of its own when tx is nil. The first verdict
+// stays: Stripe completes a session once, and a redelivery must not move it.
+// An absent quote is no error: there is nothing to settle.
+func (s *Store) SettleQuote(ctx context.Context, tx Tx, id, status, reason string, at time.Time) error {
+	settle := func(ctx context.Context, tx Tx) error {
+		var q Quote
+		switch err := tx.Get(Quotes, id, &q); {
+		case docstore.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		}
+		if q.Status == QuoteCompleted || q.Status == QuoteRefused {
+			return nil
+		}
+		q.Status, q.Refusal, q.CompletedAt = status, reason, at
+		return tx.Set(Quotes, id, q)
+	}
+	var err error
+	if tx != nil {
+		err = settle(ctx, tx)
+	} else {
+		err = s.RunTx(ctx, settle)
+	}
+	if err != nil {
+		return fmt.Errorf("store.SettleQuote %s: %w", id, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package stripe
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v84"
@@ -33,6 +34,9 @@ type SessionRequest struct {
 	// AllowPromotionCodes lets the buyer enter a promotion code; Stripe
 	// reports the discount in total_details.amount_discount.
 	AllowPromotionCodes bool
+	// PromotionCodeID applies that promotion code (promo_...) to the
+	// session instead; Stripe takes one or the other.
+	PromotionCodeID string
 	// AutomaticTax asks Stripe Tax to add tax on top of the quote.
 	AutomaticTax bool
 	// Key is the Idempotency-Key: the same key returns the same session.
@@ -125,6 +129,25 @@ func OrderMetadata(quoteID string, o catalog.Order) map[string]string {
 	return m
 }
 
+// PromotionCode finds the active promotion code a buyer gave (Stripe
+// matches codes case-insensitively) and returns its id, "" when there is
+// none: the answer's code is compared too, so a lookup Stripe answered for
+// another code never applies it.
+func (b *Billing) PromotionCode(ctx context.Context, code string) (string, error) {
+	params := &stripego.PromotionCodeListParams{Code: stripego.String(code), Active: stripego.Bool(true)}
+	params.Limit = stripego.Int64(1)
+	for pc, err := range b.client.V1PromotionCodes.List(ctx, params) {
+		if err != nil {
+			return "", classify("stripe.PromotionCode", err)
+		}
+		if pc.Active && strings.EqualFold(pc.Code, code) {
+			return pc.ID, nil
+		}
+		break
+	}
+	return "", nil
+}
+
 // CreateCheckoutSession creates a payment-mode Checkout Session for the
 // quote: its lines priced inline, for the given customer, saving the
 // payment method for off-session renewals (setup_future_usage), with the
@@ -146,7 +169,10 @@ func (b *Billing) CreateCheckoutSession(ctx context.Context, r SessionRequest) (
 	if !r.ExpiresAt.IsZero() {
 		params.ExpiresAt = stripego.Int64(r.ExpiresAt.Unix())
 	}
-	if r.AllowPromotionCodes {
+	switch {
+	case r.PromotionCodeID != "":
+		params.Discounts = []*stripego.CheckoutSessionCreateDiscountParams{{PromotionCode: stripego.String(r.PromotionCodeID)}}
+	case r.AllowPromotionCodes:
 		params.AllowPromotionCodes = stripego.Bool(true)
 	}
 	if r.AutomaticTax {

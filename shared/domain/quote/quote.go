@@ -125,6 +125,9 @@ const (
 	ReasonUnknownQuote     = "unknown_quote"
 	ReasonForeignSession   = "session_not_ours"
 	ReasonNoQuote          = "no_quote"
+	// ReasonUnquotedDiscount is a discount on a quote that allowed none:
+	// a promotion code the quote did not ask for.
+	ReasonUnquotedDiscount = "discount_not_quoted"
 )
 
 // Paid is what a completed checkout reports it collected.
@@ -145,12 +148,15 @@ type Quoted struct {
 	ExpiresAt  time.Time
 	// Tax says Stripe Tax was asked for: tax is then added on top.
 	Tax bool
+	// Discounts says the quote let a promotion code apply (one it named,
+	// or any the buyer enters at Stripe); the amount is Stripe's to report.
+	Discounts bool
 }
 
 // Check says why a payment does not settle a quote ("" when it does):
 // the session must be the one created for the quote, before its expiry, in
 // its currency, for its total less the discount Stripe applied (a promotion
-// code), plus tax when Stripe Tax is on.
+// code the quote allowed), plus tax when Stripe Tax is on.
 func Check(q Quoted, p Paid) (reason string, expected int64) {
 	expected = q.TotalCents - p.DiscountCents
 	if q.Tax {
@@ -163,6 +169,8 @@ func Check(q Quoted, p Paid) (reason string, expected int64) {
 		return ReasonExpired, expected
 	case !strings.EqualFold(p.Currency, q.Currency):
 		return ReasonCurrencyMismatch, expected
+	case p.DiscountCents != 0 && !q.Discounts:
+		return ReasonUnquotedDiscount, q.TotalCents
 	case p.DiscountCents < 0 || p.DiscountCents > q.TotalCents || (!q.Tax && p.TaxCents != 0) || p.AmountCents != expected:
 		return ReasonAmountMismatch, expected
 	}

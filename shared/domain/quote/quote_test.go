@@ -51,7 +51,9 @@ func TestPriceRefusesBadOrders(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	q := Quoted{SessionID: "cs_1", TotalCents: 10000, Currency: "usd", ExpiresAt: now.Add(time.Hour)}
+	q := Quoted{SessionID: "cs_1", TotalCents: 10000, Currency: "usd", ExpiresAt: now.Add(time.Hour), Discounts: true}
+	noPromo := q
+	noPromo.Discounts = false
 	ok := Paid{SessionID: "cs_1", AmountCents: 10000, Currency: "usd", At: now}
 	cases := []struct {
 		name string
@@ -63,6 +65,8 @@ func TestCheck(t *testing.T) {
 		{"discounted", q, func(p Paid) Paid { p.AmountCents, p.DiscountCents = 8000, 2000; return p }, ""},
 		{"below", q, func(p Paid) Paid { p.AmountCents = 9999; return p }, ReasonAmountMismatch},
 		{"above", q, func(p Paid) Paid { p.AmountCents = 10001; return p }, ReasonAmountMismatch},
+		{"discount on a quote that allowed none", noPromo, func(p Paid) Paid { p.AmountCents, p.DiscountCents = 8000, 2000; return p }, ReasonUnquotedDiscount},
+		{"exact on a quote that allowed no discount", noPromo, func(p Paid) Paid { return p }, ""},
 		{"discount over total", q, func(p Paid) Paid { p.AmountCents, p.DiscountCents = -1, 10001; return p }, ReasonAmountMismatch},
 		{"currency", q, func(p Paid) Paid { p.Currency = "eur"; return p }, ReasonCurrencyMismatch},
 		{"expired", q, func(p Paid) Paid { p.At = now.Add(2 * time.Hour); return p }, ReasonExpired},

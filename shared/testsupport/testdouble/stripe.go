@@ -27,6 +27,8 @@ type StripeProxy struct {
 	paid map[string]bool
 	// methods are the payment methods intents saved (SavePaymentMethod).
 	methods map[string]string
+	// promos are the active promotion codes (ActivatePromotionCode).
+	promos map[string]string
 	// slow holds the answers of requests whose path ends in slowSuffix for
 	// slowFor, slowLeft more times: a Stripe that executes but answers too late.
 	slowSuffix string
@@ -76,7 +78,7 @@ func (p *StripeProxy) reset() {
 	defer p.mu.Unlock()
 	p.idem = map[string]*stored{}
 	p.paid = map[string]bool{}
-	p.methods = nil
+	p.methods, p.promos = nil, nil
 	p.slowLeft, p.lostLeft = 0, 0
 }
 
@@ -269,6 +271,7 @@ func (p *StripeProxy) forwardAndWrite(w http.ResponseWriter, r *http.Request, bo
 		p.notePaid(r, resp.StatusCode)
 		respBody = p.withPaidStatus(r, respBody)
 		respBody = p.withPaymentMethod(r, respBody)
+		respBody = p.withPromotionCodes(r, respBody)
 	}
 	writeUpstream(w, resp, respBody, err)
 }
