@@ -148,6 +148,8 @@ func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
 	y.tick()
 	y.tick()
 	y.until("true-up billed, 14 seats", func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 })
+	y.setClock("2026-04-22T12:00:00Z")
+	y.chargePaid(fmt.Sprintf("trueup-%s-2026-01-15-q1", y.subID)) // its receipt
 
 	// The renewal notice goes out while the mail server is down: it is
 	// parked, and the sweep sends it once Mailpit is back.
@@ -196,18 +198,27 @@ func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
 	if n := y.redeliverSubscriptionEvents(); n < 8 {
 		t.Fatalf("redelivered %d subscription events, want at least 8", n)
 	}
-	want := map[string][]string{ // subject -> figures its text part shows
-		"Receipt for your GitLab Premium subscription: $3,480.00":                                        {"Seats:         10", "2026-01-15 to 2027-01-15", "Amount paid:   $3,480.00"},
-		"4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22":        {"Seats owed:    4", "$1,022.07", "Invoice date:  2026-04-22"},
-		"Your GitLab Premium subscription changed: quarter 1 true-up: 4 seats added":                     {"Seats:         14"},
-		"Your GitLab Premium subscription renews on 2027-01-15: $4,872.00 will be charged on 2027-01-08": {"On 2027-01-08 we will charge $4,872.00", "14 seats of GitLab Premium"},
-		"Your payment of $4,872.00 failed: we will try again on 2027-01-11":                              {"We will try again on 2027-01-11.", "/subscriptions/" + y.subID + "/payment_method"},
-		"Receipt: your GitLab Premium subscription is renewed until 2028-01-15":                          {"Seats:         14", "2027-01-15 to 2028-01-15", "Amount paid:   $4,872.00"},
-		"Your GitLab Premium subscription changed: auto-renew canceled":                                  {"Seats:         14"},
-		"Your GitLab Premium subscription expired on 2028-01-15":                                         {"expired on 2028-01-15"},
+	want := map[string]figures{ // subject -> what its parts show
+		"Receipt for your GitLab Premium subscription: $3,480.00": {
+			text: []string{"Seats:         10", "Amount paid:   $3,480.00"}, both: []string{"2026-01-15 to 2027-01-15", "$3,480.00"}},
+		"4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22": {
+			text: []string{"Seats owed:    4", "Invoice date:  2026-04-22"}, both: []string{"$1,022.07", "2026-04-22"}},
+		"Invoice for your GitLab Premium subscription: quarter 1 true-up: 4 seats added, $1,022.07 due": {
+			text: []string{"Seats added:   4", "Seats now:     14", "Amount due:    $1,022.07"}, both: []string{"$1,022.07", "your receipt follows when it is paid"}},
+		"Receipt for your GitLab Premium true-up: $1,022.07 paid": {
+			text: []string{"Seats:         4", "Paid on:       2026-04-22", "Amount paid:   $1,022.07"}, both: []string{"$1,022.07", "quarter 1 true-up: 4 seats to 2027-01-15"}},
+		"Your GitLab Premium subscription renews on 2027-01-15: $4,872.00 will be charged on 2027-01-08": {
+			text: []string{"On 2027-01-08 we will charge $4,872.00"}, both: []string{"14 seats of GitLab Premium", "$4,872.00", "2027-01-08"}},
+		"Your payment of $4,872.00 failed: we will try again on 2027-01-11": {
+			text: []string{"We will try again on 2027-01-11."}, both: []string{"$4,872.00", "2027-01-11", "/subscriptions/" + y.subID + "/payment_method"}},
+		"Receipt: your GitLab Premium subscription is renewed until 2028-01-15: $4,872.00": {
+			text: []string{"Seats:         14", "Amount paid:   $4,872.00"}, both: []string{"2027-01-15 to 2028-01-15", "$4,872.00"}},
+		"Your GitLab Premium subscription changed: auto-renew canceled": {
+			text: []string{"Seats:         14"}, both: []string{"Nothing was charged for this change."}},
+		"Your GitLab Premium subscription expired on 2028-01-15": {both: []string{"expired on 2028-01-15"}},
 	}
 	box := y.mailbox(len(want))
-	for subject, figures := range want {
+	for subject, f := range want {
 		got := box[subject]
 		if len(got) != 1 {
 			t.Errorf("%q received %d times, want once", subject, len(got))
@@ -217,14 +228,7 @@ func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
 		if len(m.To) != 1 || m.To[0].Address != y.p.Email {
 			t.Errorf("%q went to %+v, want the billing contact only", subject, m.To)
 		}
-		for _, f := range figures {
-			if !strings.Contains(m.Text, f) {
-				t.Errorf("%q: the text part lacks %q:\n%s", subject, f, m.Text)
-			}
-		}
-		if !strings.Contains(m.HTML, "<html>") {
-			t.Errorf("%q has no HTML part", subject)
-		}
+		f.check(t, subject, m.Message)
 	}
 	if len(box) != len(want) {
 		t.Errorf("subjects %v, want exactly %d", keys(box), len(want))
@@ -246,6 +250,27 @@ func (y *year) sweepNotices() {
 	y.t.Helper()
 	if _, err := y.s.PubSub.PublishRaw(background, catalog.TopicSubscriptionEvents, []byte(`{"job":"notices-sweep"}`), nil); err != nil {
 		y.t.Fatal(err)
+	}
+}
+
+// figures are what an e-mail must show: text in its plain-text part, both
+// in its plain-text and HTML parts alike (amounts, dates, links).
+type figures struct{ text, both []string }
+
+func (f figures) check(t *testing.T, subject string, m mailpit.Message) {
+	t.Helper()
+	if !strings.Contains(m.HTML, "<html>") {
+		t.Errorf("%q has no HTML part", subject)
+	}
+	for _, s := range append(f.text, f.both...) {
+		if !strings.Contains(m.Text, s) {
+			t.Errorf("%q: the text part lacks %q:\n%s", subject, s, m.Text)
+		}
+	}
+	for _, s := range f.both {
+		if !strings.Contains(m.HTML, s) {
+			t.Errorf("%q: the HTML part lacks %q:\n%s", subject, s, m.HTML)
+		}
 	}
 }
 
