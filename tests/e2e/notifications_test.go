@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -281,4 +282,110 @@ func keys(m map[string][]mail) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// A renewal that is never paid, told through Mailpit at every step: each
+// failed attempt with its next retry date, the last with no retry, the
+// grace warning with its suspension date, the suspension with its
+// cancellation date, the cancellation; each once although every
+// subscription event reached notifications twice.
+func TestADunningCustomerIsToldEachStepThroughMailpit(t *testing.T) {
+	y := startNoticeYear(t)
+	y.p = purchase(t)
+	y.subID = y.p.SubscriptionID()
+	y.webhook(y.p.CheckoutCompleted(uniq("evt"), y.now()))
+	term1 := y.until("active", func(s *subscription.Subscription) bool { return s.Status == subscription.Active }).TermEnd
+
+	y.s.Stripe.DeclinePayments(4)
+	y.setClock("2026-12-31T10:00:00Z")
+	y.tick() // the renewal notice
+	y.setClock("2027-01-08T10:00:00Z")
+	y.tick()
+	raised := y.until("renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term1) })
+	const cents = 10 * 34800
+	y.setClock("2027-01-08T11:00:00Z")
+	y.invoiceResult(term1, raised.RenewalInvoiceID, cents, false)
+	y.until("past due", func(s *subscription.Subscription) bool { return s.Status == subscription.PastDue })
+	for n, day := range []string{"2027-01-11", "2027-01-15", "2027-01-22"} {
+		y.setClock(day + "T11:00:00Z")
+		y.tick()
+		y.until(fmt.Sprintf("retry %d raised", n+1), func(s *subscription.Subscription) bool { return s.Dunning.Retries == n+1 })
+		y.invoiceResult(term1, raised.RenewalInvoiceID, cents, false) // each retry declined
+		y.waitNotices(fmt.Sprintf("failure of retry %d told", n+1), 3+n+1)
+	}
+	y.setClock("2027-01-23T11:00:00Z")
+	y.tick()
+	y.until("grace", func(s *subscription.Subscription) bool { return s.Status == subscription.Grace })
+	y.setClock("2027-01-30T11:00:00Z")
+	y.tick()
+	y.until("suspended", func(s *subscription.Subscription) bool { return s.Status == subscription.Suspended })
+	y.setClock("2027-03-01T11:00:00Z")
+	y.tick()
+	y.until("canceled", func(s *subscription.Subscription) bool { return s.Status == subscription.Canceled })
+	if n := y.redeliverSubscriptionEvents(); n < 7 {
+		t.Fatalf("redelivered %d subscription events, want at least 7", n)
+	}
+
+	card := "/subscriptions/" + y.subID + "/payment_method"
+	want := map[string]figures{
+		"Receipt for your GitLab Premium subscription: $3,480.00":                                        {both: []string{"$3,480.00"}},
+		"Your GitLab Premium subscription renews on 2027-01-15: $3,480.00 will be charged on 2027-01-08": {both: []string{"$3,480.00", "2027-01-08"}},
+		"Your payment of $3,480.00 failed: we will try again on 2027-01-11":                              {both: []string{"$3,480.00", "2027-01-11", card}},
+		"Your payment of $3,480.00 failed: we will try again on 2027-01-15":                              {both: []string{"$3,480.00", "2027-01-15", card}},
+		"Your payment of $3,480.00 failed: we will try again on 2027-01-22":                              {both: []string{"$3,480.00", "2027-01-22", card}},
+		"Your payment of $3,480.00 failed: please update your card": {
+			text: []string{"We will not try again: every retry has failed."}, both: []string{"$3,480.00", "every retry has failed", card}},
+		"Action needed: your GitLab Premium subscription will be suspended on 2027-01-30": {
+			both: []string{"2027-01-30", "10 seats fall back to", card}},
+		"Your GitLab Premium subscription is suspended": {
+			both: []string{"canceled on", "2027-03-01", "your data is kept", card}},
+		"Your GitLab Premium subscription is canceled": {both: []string{y.subID, "Paid features are turned off"}},
+	}
+	box := y.mailbox(len(want))
+	for subject, f := range want {
+		if got := box[subject]; len(got) != 1 {
+			t.Errorf("%q received %d times, want once", subject, len(got))
+		} else {
+			f.check(t, subject, got[0].Message)
+		}
+	}
+	if len(box) != len(want) {
+		t.Errorf("subjects %v, want exactly %d", keys(box), len(want))
+	}
+}
+
+// A self-managed purchase: the activation code the customer activates their
+// instance with is the one read from the e-mail.
+func TestTheActivationCodeFromTheEmailActivatesTheInstance(t *testing.T) {
+	y := startNoticeYear(t)
+	y.p = purchase(t)
+	y.p.NamespaceID, y.p.InstanceID = "", uniq("instance")
+	y.subID = y.p.SubscriptionID()
+	y.webhook(y.p.CheckoutCompleted(uniq("evt"), y.now()))
+	box := y.mailbox(2)
+	got := box["Your activation code for GitLab Premium"]
+	if len(got) != 1 || len(box["Receipt for your GitLab Premium subscription: $3,480.00"]) != 1 {
+		t.Fatalf("subjects %v, want the receipt and the activation code once each", keys(box))
+	}
+	code := regexp.MustCompile(`(?m)^    (\S+)\r?$`).FindStringSubmatch(got[0].Text)
+	if code == nil || !strings.Contains(got[0].HTML, code[1]) {
+		t.Fatalf("no code in the e-mail's parts:\n%s\n%s", got[0].Text, got[0].HTML)
+	}
+	instance := "uuid-" + uniq("gitlab")
+	key, errs := y.activate(code[1], instance)
+	if key == "" || len(errs) != 0 {
+		t.Fatalf("activation with the e-mailed code: key %q errors %v", key, errs)
+	}
+	if l := verifyKey(t, key); l.SubscriptionID != y.subID || l.InstanceID != instance || l.Seats != 10 {
+		t.Fatalf("activated license %+v", l)
+	}
+}
+
+// waitNotices waits until Mailpit holds n e-mails: the step before was told.
+func (y *year) waitNotices(what string, n int) {
+	y.t.Helper()
+	eventually(y.t, 30*time.Second, what, func() (bool, string) {
+		got, err := y.s.Mailpit.Messages(background)
+		return err == nil && len(got) >= n, fmt.Sprint(len(got), " e-mails: ", subjects(got), err)
+	})
 }
