@@ -150,5 +150,12 @@ locals {
       schedule    = var.renewal_schedule
       topic       = "renewal-ticks"
     }
+    # notifications sends the e-mails it parked while the SMTP server was
+    # away; its tick goes on its own topic (the other subscribers ignore it).
+    notices-sweep = {
+      description = "Asks notifications to send the e-mails parked during an SMTP outage."
+      schedule    = var.notices_sweep_schedule
+      topic       = "subscription-events"
+    }
   }
 }

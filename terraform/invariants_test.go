@@ -522,7 +522,7 @@ func TestPlatformHasTheDatabaseSchedulesAndSecrets(t *testing.T) {
 	}
 
 	schedules := localObject(t, files, ".", "schedules")
-	for _, name := range []string{"renewal-tick"} {
+	for _, name := range []string{"renewal-tick", "notices-sweep"} {
 		if _, ok := schedules[name]; !ok {
 			t.Errorf("no Scheduler job %s", name)
 		}

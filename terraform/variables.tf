@@ -95,6 +95,12 @@ variable "renewal_schedule" {
   default     = "0 * * * *"
 }
 
+variable "notices_sweep_schedule" {
+  description = "Cron schedule (UTC) of notifications' sweep of e-mails parked during an SMTP outage."
+  type        = string
+  default     = "*/10 * * * *"
+}
+
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel ids (PagerDuty, Slack, e-mail) every alert goes to; created out of band."
   type        = list(string)

@@ -27,6 +27,7 @@ import (
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/runtime/logging"
 	"fulfillment/shared/runtime/telemetry"
 )
@@ -87,6 +88,8 @@ func New(d Deps) *Function {
 	for _, typ := range notice.Handles {
 		routes[typ] = f.NotifyOnEvent
 	}
+	routes[pubSubTick] = f.SweepPendingOnTick
+	routes[knativeTick] = f.SweepPendingOnTick
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger, Routes: routes,
 	}}
@@ -141,61 +144,118 @@ func (f *Function) account(ctx context.Context, in event.Event) (notice.Account,
 
 // send delivers the decision: each e-mail not sent before and wanted by the
 // customer, then the in-app notices (an upsert in GitLab: a repeat is
-// harmless). An e-mail is recorded as soon as the server accepts it, so a
-// redelivery after a later failure does not send it again.
+// harmless).
 func (f *Function) send(ctx context.Context, in event.Event, d notice.Decision) error {
-	log := logging.FromContext(ctx)
 	for _, e := range d.Emails {
-		id := MessageID(in, e.Kind, f.d.MessageIDDomain)
-		sent, err := f.d.Store.NoticeWasSent(ctx, id)
+		if err := f.sendEmail(ctx, in, e); err != nil {
+			return err
+		}
+	}
+	return f.putInApp(ctx, d.Reconciliations)
+}
+
+// sendEmail sends one e-mail unless it was sent, is parked, or is muted by
+// the customer. An e-mail is recorded as soon as the server accepts it, so
+// a redelivery after a later failure does not send it again. One the server
+// cannot take now (down, 4xx) is parked for the sweep and the delivery goes
+// on: Pub/Sub's budget (10 attempts, about 5 minutes) is shorter than an
+// SMTP outage may be, and a parked notice waits for the server, not for a
+// person to replay a dead letter.
+func (f *Function) sendEmail(ctx context.Context, in event.Event, e notice.Email) error {
+	log := logging.FromContext(ctx).With("kind", e.Kind, "subscription", e.Data.SubscriptionID)
+	id := MessageID(in, e.Kind, f.d.MessageIDDomain)
+	if owned, err := f.alreadyHandled(ctx, id); err != nil || owned {
+		return err
+	}
+	if !e.Essential {
+		pref, err := f.d.Store.NoticePreferenceFor(ctx, e.To.Email)
 		if err != nil {
 			return fmt.Errorf("notifications.send: %w", err)
 		}
-		if sent {
-			log.InfoContext(ctx, "notice already sent", "kind", e.Kind, "subscription", e.Data.SubscriptionID)
-			continue
-		}
-		if !e.Essential {
-			pref, err := f.d.Store.NoticePreferenceFor(ctx, e.To.Email)
-			if err != nil {
-				return fmt.Errorf("notifications.send: %w", err)
-			}
-			if pref.OptOutNonEssential {
-				log.InfoContext(ctx, "customer opted out of non-essential notices; not sent", "kind", e.Kind, "subscription", e.Data.SubscriptionID)
-				continue
-			}
-		}
-		text, html, err := notice.Render(e)
-		if err != nil {
-			return err
-		}
-		err = f.d.Mailer.Send(ctx, mail.Message{MessageID: id, To: e.To.Email, ToName: e.To.Name, Subject: e.Subject, Text: text, HTML: html,
-			Date: f.d.Clock.Now(), Headers: map[string]string{HeaderKind: string(e.Kind), HeaderSubscription: e.Data.SubscriptionID}})
-		telemetry.CallDone(ctx, "smtp", "send", err)
-		if err != nil {
-			return err
-		}
-		if err := f.d.Store.RecordNoticeSent(ctx, store.NoticeSent{MessageID: id, Kind: string(e.Kind), SubscriptionID: e.Data.SubscriptionID,
-			EventID: in.ID(), SentAt: f.d.Clock.Now()}); err != nil {
-			// Sent but not recorded: the redelivery sends it again with the
-			// same Message-ID, which mail clients fold into one.
-			return fmt.Errorf("notifications.send: record: %w", err)
-		}
-		log.InfoContext(ctx, "notice sent", "kind", e.Kind, "subscription", e.Data.SubscriptionID)
-	}
-	if len(d.Reconciliations) > 0 && f.d.InApp != nil {
-		entries := make([]gitlab.UpcomingReconciliation, 0, len(d.Reconciliations))
-		for _, r := range d.Reconciliations {
-			entries = append(entries, gitlab.UpcomingReconciliation{NamespaceID: r.NamespaceID,
-				NextReconciliationDate: r.NextReconciliationDate.Format(time.DateOnly), DisplayAlertFrom: r.DisplayAlertFrom.Format(time.DateOnly)})
-		}
-		err := f.d.InApp.PutUpcomingReconciliations(ctx, entries)
-		telemetry.CallDone(ctx, "gitlab", "upcoming_reconciliations", err)
-		if err != nil {
-			return err
+		if pref.OptOutNonEssential {
+			log.InfoContext(ctx, "customer opted out of non-essential notices; not sent")
+			return nil
 		}
 	}
+	m, err := f.message(id, e)
+	if err != nil {
+		return err
+	}
+	err = f.deliver(ctx, m)
+	switch {
+	case err == nil:
+		return f.recordSent(ctx, m, in.ID())
+	case failure.IsPermanent(err):
+		return err
+	}
+	if perr := f.d.Store.ParkNotice(ctx, parked(m, in.ID(), f.d.Clock.Now(), err)); perr != nil {
+		return fmt.Errorf("notifications.send: park after %w: %w", err, perr) // transient: Pub/Sub redelivers
+	}
+	log.WarnContext(ctx, "SMTP server cannot take the notice now; parked for the sweep", "error", err.Error())
 	return nil
+}
+
+// alreadyHandled reports whether the e-mail was sent, or is parked (the
+// sweep owns it then: a redelivery sending it too could send it twice).
+func (f *Function) alreadyHandled(ctx context.Context, id string) (bool, error) {
+	sent, err := f.d.Store.NoticeWasSent(ctx, id)
+	if err != nil || sent {
+		return sent, wrap("notifications.send", err)
+	}
+	_, pending, err := f.d.Store.PendingNotice(ctx, id)
+	return pending, wrap("notifications.send", err)
+}
+
+// message renders the e-mail with its Message-ID and headers.
+func (f *Function) message(id string, e notice.Email) (mail.Message, error) {
+	text, html, err := notice.Render(e)
+	if err != nil {
+		return mail.Message{}, err
+	}
+	return mail.Message{MessageID: id, To: e.To.Email, ToName: e.To.Name, Subject: e.Subject, Text: text, HTML: html,
+		Date: f.d.Clock.Now(), Headers: map[string]string{HeaderKind: string(e.Kind), HeaderSubscription: e.Data.SubscriptionID}}, nil
+}
+
+// deliver hands m to the SMTP server, counted in telemetry.
+func (f *Function) deliver(ctx context.Context, m mail.Message) error {
+	err := f.d.Mailer.Send(ctx, m)
+	telemetry.CallDone(ctx, "smtp", "send", err)
+	return err
+}
+
+// recordSent records an e-mail the server accepted. Sent but not recorded
+// (this write failed), the redelivery sends it again with the same
+// Message-ID; nothing better is possible once SMTP has taken it.
+func (f *Function) recordSent(ctx context.Context, m mail.Message, eventID string) error {
+	err := f.d.Store.RecordNoticeSent(ctx, store.NoticeSent{MessageID: m.MessageID, Kind: m.Headers[HeaderKind],
+		SubscriptionID: m.Headers[HeaderSubscription], EventID: eventID, SentAt: f.d.Clock.Now()})
+	if err != nil {
+		return fmt.Errorf("notifications.send: record: %w", err)
+	}
+	logging.FromContext(ctx).InfoContext(ctx, "notice sent", "kind", m.Headers[HeaderKind], "subscription", m.Headers[HeaderSubscription])
+	return nil
+}
+
+// putInApp sends the upcoming reconciliations to GitLab, when configured.
+func (f *Function) putInApp(ctx context.Context, recs []notice.UpcomingReconciliation) error {
+	if len(recs) == 0 || f.d.InApp == nil {
+		return nil
+	}
+	entries := make([]gitlab.UpcomingReconciliation, 0, len(recs))
+	for _, r := range recs {
+		entries = append(entries, gitlab.UpcomingReconciliation{NamespaceID: r.NamespaceID,
+			NextReconciliationDate: r.NextReconciliationDate.Format(time.DateOnly), DisplayAlertFrom: r.DisplayAlertFrom.Format(time.DateOnly)})
+	}
+	err := f.d.InApp.PutUpcomingReconciliations(ctx, entries)
+	telemetry.CallDone(ctx, "gitlab", "upcoming_reconciliations", err)
+	return err
+}
+
+func wrap(where string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", where, err)
 }
 
 // MessageID is the e-mail's Message-ID: derived from the event (source and

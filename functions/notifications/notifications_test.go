@@ -1,9 +1,11 @@
 package notifications
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +20,6 @@ import (
 	"fulfillment/shared/domain/notice"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
-	"fulfillment/shared/runtime/failure"
 	"fulfillment/shared/testsupport/mailpit"
 	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
@@ -29,10 +30,11 @@ func TestMain(m *testing.M) { storetest.RunTests(m) }
 var now = time.Date(2026, 4, 15, 10, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	st *store.Store
-	mp *mailpit.Mailpit
-	gl *testdouble.GitLab
-	f  *Function
+	logs *lockedBuffer
+	st   *store.Store
+	mp   *mailpit.Mailpit
+	gl   *testdouble.GitLab
+	f    *Function
 }
 
 func setup(t testing.TB, mailpitFlags ...string) fixture {
@@ -54,10 +56,29 @@ func setup(t testing.TB, mailpitFlags ...string) fixture {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t, "notify")
-	f := New(Deps{Store: st, Publisher: &pubsub.Recorder{}, DeadLetterTopic: "notifications-dead-letter", Logger: slog.New(slog.DiscardHandler),
+	logs := &lockedBuffer{}
+	f := New(Deps{Store: st, Publisher: &pubsub.Recorder{}, DeadLetterTopic: "notifications-dead-letter", Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Mailer: sender, InApp: gitlab.NewNotices(gl.URL(), testdouble.GitLabAdminToken, nil), Clock: clock.Func(func() time.Time { return now }),
 		Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test", MessageIDDomain: "fulfillment.test"})
-	return fixture{st: st, mp: mp, gl: gl, f: f}
+	return fixture{logs: logs, st: st, mp: mp, gl: gl, f: f}
+}
+
+// lockedBuffer is a log sink that concurrent deliveries may write to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func snapshotEvent(t *testing.T, id, typ string, mut func(*catalog.SubscriptionSnapshot)) event.Event {
@@ -152,29 +173,99 @@ func TestASentNoticeIsNotSentAgainWhenItsDeliveryDidNotCommit(t *testing.T) {
 	fx.waitMessages(t, 1)
 }
 
-func TestAnSMTPOutageLosesNoNotice(t *testing.T) {
+// An SMTP outage longer than Pub/Sub's redelivery budget: every delivery
+// finds the server down, parks the notice and is acknowledged (no dead
+// letter waiting for a person); once the server is back, the sweep sends it
+// exactly once, with the event's Message-ID, however many sweeps and
+// redeliveries run.
+func TestAnSMTPOutageLongerThanTheRedeliveryBudgetLosesNoNotice(t *testing.T) {
 	fx := setup(t)
+	fx.f.Processor.MaxDeliveryAttempts = 3
 	ctx := context.Background()
 	in := snapshotEvent(t, "evt-suspended-1", catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) { s.Status = "suspended" })
+	id := MessageID(in, notice.Suspended, "fulfillment.test")
 	fx.mp.Stop()
-	for range 2 { // Pub/Sub redelivers while the server is away
-		err := fx.f.Handle(ctx, in)
-		if err == nil || failure.IsPermanent(err) {
-			t.Fatalf("SMTP down: want a transient error (redelivery), got %v", err)
+	for range 5 { // more deliveries than the budget allows
+		if err := fx.f.Handle(ctx, in); err != nil {
+			t.Fatalf("SMTP down: the notice is parked and the delivery acknowledged, got %v", err)
 		}
 	}
-	if _, found, _ := fx.st.Processed(ctx, nil, Name+"_"+cloudevent.Key(in)); found {
-		t.Fatal("a delivery whose e-mail was not sent was recorded as processed")
+	p, parked, err := fx.st.PendingNotice(ctx, id)
+	if err != nil || !parked || !strings.Contains(p.LastError, "unreachable") {
+		t.Fatalf("parked %t (%+v) %v: want the notice parked after a failed send", parked, p, err)
+	}
+	if res, err := fx.f.SweepPendingNotices(ctx); err != nil || res.StillPending != 1 || res.Sent != 0 {
+		t.Fatalf("a sweep while the server is down: %+v %v", res, err)
+	}
+	var dl store.DeadLetter
+	if err := fx.st.Get(ctx, nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); !store.IsNotFound(err) {
+		t.Fatalf("dead-lettered although parked: %+v %v", dl, err)
 	}
 	if err := fx.mp.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
+	fx.sweepConcurrently(t, 3)
+	if err := fx.f.Handle(ctx, in); err != nil { // a late redelivery
+		t.Fatal(err)
+	}
+	fx.sweepConcurrently(t, 1)
+	msgs := fx.waitMessages(t, 1)
+	if msgs[0].Subject != "Your GitLab Premium subscription is suspended" || msgs[0].MessageID != id {
+		t.Fatalf("got %q <%s>, want the suspension notice <%s>", msgs[0].Subject, msgs[0].MessageID, id)
+	}
+	if _, parked, err := fx.st.PendingNotice(ctx, id); err != nil || parked {
+		t.Fatalf("still parked after it was sent: %t %v", parked, err)
+	}
+	fx.noAddressLogged(t)
+}
+
+// A delivery tick (Cloud Scheduler's bare Pub/Sub message) starts a sweep.
+func TestASchedulerTickSweepsParkedNotices(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-canceled-9", catalog.SubscriptionCanceled, func(s *catalog.SubscriptionSnapshot) { s.Status = "canceled" })
+	fx.mp.Stop()
 	if err := fx.f.Handle(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	msgs := fx.waitMessages(t, 1)
-	if msgs[0].Subject != "Your GitLab Premium subscription is suspended" {
+	if err := fx.mp.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tick := event.New()
+	tick.SetID("scheduler-1")
+	tick.SetSource("//pubsub.googleapis.com/projects/p/topics/subscription-events")
+	tick.SetType(cloudevent.PubSubMessagePublished)
+	_ = tick.SetData("application/json", []byte(`{"message":{"data":"e30=","messageId":"1"},"subscription":"projects/p/subscriptions/notifications"}`))
+	if err := fx.f.Handle(ctx, tick); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := fx.waitMessages(t, 1); msgs[0].Subject != "Your GitLab Premium subscription is canceled" {
 		t.Fatalf("subject %q", msgs[0].Subject)
+	}
+}
+
+// sweepConcurrently runs n sweeps at once: they must not send one notice twice.
+func (fx fixture) sweepConcurrently(t *testing.T, n int) {
+	t.Helper()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := fx.f.SweepPendingNotices(context.Background())
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// noAddressLogged checks that no line the function logged names the customer.
+func (fx fixture) noAddressLogged(t *testing.T) {
+	t.Helper()
+	if logs := fx.logs.String(); strings.Contains(logs, "@example.com") {
+		t.Fatalf("an address is in the logs:\n%s", logs)
 	}
 }
 

@@ -110,7 +110,19 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 func announce(ctx context.Context, in event.Event, sub *subscription.Subscription, change subscription.Change, pe catalog.ProviderEvent) ([]consumer.Outgoing, error) {
 	var out []consumer.Outgoing
 	if change.Event != "" && !change.NoOp {
-		e, err := cloudevent.New(ctx, cloudevent.DerivedID(in, change.Event), catalog.SourcePaymentResult, change.Event, sub.ID, sub.Snapshot(change.Reason))
+		e, err := cloudevent.New(ctx, cloudevent.DerivedID(in, change.Event), catalog.SourcePaymentResult, change.Event, sub.ID, sub.Announcement(change))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, consumer.Outgoing{Topic: catalog.TopicSubscriptionEvents, Event: e})
+	}
+	if ln := change.Charge; ln != nil && ln.IsPaid() && !change.NoOp && change.Event == "" {
+		// A paid charge whose payment changes nothing worth a subscription
+		// event (a true-up: its seats came with its invoice) is announced on
+		// its own: it is the customer's receipt.
+		paid := sub.Announcement(change).Charge
+		e, err := cloudevent.New(ctx, cloudevent.DerivedID(in, catalog.ChargePaid), catalog.SourcePaymentResult, catalog.ChargePaid, sub.ID,
+			catalog.ChargeNotice{SubscriptionID: sub.ID, Charge: *paid})
 		if err != nil {
 			return nil, err
 		}
@@ -158,10 +170,11 @@ func purchase(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscr
 		tax = pe.Checkout.TaxCents
 	}
 	sub.RecordPurchase(pe.AmountCents-tax, paid, pe.OccurredAt)
-	if ln := sub.Ledger.Find(purchaseKey(sub)); ln != nil && tax > 0 {
+	ln := sub.Ledger.Find(purchaseKey(sub))
+	if ln != nil && tax > 0 {
 		ln.TaxCents = tax // the ledger keeps tax apart from the price
 	}
-	return sub, c, nil
+	return sub, c.WithCharge(ln), nil
 }
 
 // settleInitialPayment applies a late checkout payment result. The checkout
@@ -279,6 +292,9 @@ func purchaseKey(s *subscription.Subscription) string { return "purchase-" + s.P
 // both combines two changes of one input: the first that changed something
 // is announced, and the history says what each change did.
 func both(first, second subscription.Change) subscription.Change {
+	if first.Charge == nil {
+		first.Charge = second.Charge
+	}
 	switch {
 	case first.NoOp && second.NoOp:
 		return first

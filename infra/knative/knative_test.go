@@ -249,7 +249,7 @@ func TestEveryPushedFunctionHasATrigger(t *testing.T) {
 
 func TestTicksAreScheduled(t *testing.T) {
 	m := load(t)
-	for name, schedule := range map[string]string{"renewal-ticks": "0 * * * *"} {
+	for name, schedule := range map[string]string{"renewal-ticks": "0 * * * *", "notices-sweep": "*/10 * * * *"} {
 		p, ok := m.pingSources[name]
 		if !ok {
 			t.Errorf("no PingSource %s", name)

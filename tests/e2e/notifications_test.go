@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -148,19 +149,23 @@ func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
 	y.tick()
 	y.tick()
 	y.until("true-up billed, 14 seats", func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 })
+	y.setClock("2026-04-22T12:00:00Z")
+	y.chargePaid(fmt.Sprintf("trueup-%s-2026-01-15-q1", y.subID)) // its receipt
 
-	// The renewal notice goes out while the mail server is down: it
-	// arrives once Mailpit is back.
+	// The renewal notice goes out while the mail server is down: it is
+	// parked, and the sweep sends it once Mailpit is back.
 	y.s.Mailpit.Stop()
 	sub := y.mustSub()
 	term1 := sub.TermEnd
 	y.setClock("2026-12-31T10:00:00Z")
 	y.tick()
 	y.until("renewal notice sent", func(s *subscription.Subscription) bool { return s.NoticeSentFor.Equal(term1) })
-	time.Sleep(3 * time.Second) // the outage: notifications' deliveries fail and are redelivered
+	y.waitParkedNotices(1)
 	if err := y.s.Mailpit.Resume(background); err != nil {
 		t.Fatal(err)
 	}
+	y.sweepNotices()
+	y.waitParkedNotices(0)
 
 	// The renewal is declined once, then the first retry pays.
 	y.s.Stripe.DeclinePayments(1)
@@ -194,18 +199,27 @@ func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
 	if n := y.redeliverSubscriptionEvents(); n < 8 {
 		t.Fatalf("redelivered %d subscription events, want at least 8", n)
 	}
-	want := map[string][]string{ // subject -> figures its text part shows
-		"Receipt for your GitLab Premium subscription: $3,480.00":                                        {"Seats:         10", "2026-01-15 to 2027-01-15", "Amount paid:   $3,480.00"},
-		"4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22":        {"Seats owed:    4", "$1,022.07", "Invoice date:  2026-04-22"},
-		"Your GitLab Premium subscription changed: quarter 1 true-up: 4 seats added":                     {"Seats:         14"},
-		"Your GitLab Premium subscription renews on 2027-01-15: $4,872.00 will be charged on 2027-01-08": {"On 2027-01-08 we will charge $4,872.00", "14 seats of GitLab Premium"},
-		"Your payment of $4,872.00 failed: we will try again on 2027-01-11":                              {"We will try again on 2027-01-11.", "/subscriptions/" + y.subID + "/payment_method"},
-		"Receipt: your GitLab Premium subscription is renewed until 2028-01-15":                          {"Seats:         14", "2027-01-15 to 2028-01-15", "Amount paid:   $4,872.00"},
-		"Your GitLab Premium subscription changed: auto-renew canceled":                                  {"Seats:         14"},
-		"Your GitLab Premium subscription expired on 2028-01-15":                                         {"expired on 2028-01-15"},
+	want := map[string]figures{ // subject -> what its parts show
+		"Receipt for your GitLab Premium subscription: $3,480.00": {
+			text: []string{"Seats:         10", "Amount paid:   $3,480.00"}, both: []string{"2026-01-15 to 2027-01-15", "$3,480.00"}},
+		"4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22": {
+			text: []string{"Seats owed:    4", "Invoice date:  2026-04-22"}, both: []string{"$1,022.07", "2026-04-22"}},
+		"Invoice for your GitLab Premium subscription: quarter 1 true-up: 4 seats added, $1,022.07 due": {
+			text: []string{"Seats added:   4", "Seats now:     14", "Amount due:    $1,022.07"}, both: []string{"$1,022.07", "your receipt follows when it is paid"}},
+		"Receipt for your GitLab Premium true-up: $1,022.07 paid": {
+			text: []string{"Seats:         4", "Paid on:       2026-04-22", "Amount paid:   $1,022.07"}, both: []string{"$1,022.07", "quarter 1 true-up: 4 seats to 2027-01-15"}},
+		"Your GitLab Premium subscription renews on 2027-01-15: $4,872.00 will be charged on 2027-01-08": {
+			text: []string{"On 2027-01-08 we will charge $4,872.00"}, both: []string{"14 seats of GitLab Premium", "$4,872.00", "2027-01-08"}},
+		"Your payment of $4,872.00 failed: we will try again on 2027-01-11": {
+			text: []string{"We will try again on 2027-01-11."}, both: []string{"$4,872.00", "2027-01-11", "/subscriptions/" + y.subID + "/payment_method"}},
+		"Receipt: your GitLab Premium subscription is renewed until 2028-01-15: $4,872.00": {
+			text: []string{"Seats:         14", "Amount paid:   $4,872.00"}, both: []string{"2027-01-15 to 2028-01-15", "$4,872.00"}},
+		"Your GitLab Premium subscription changed: auto-renew canceled": {
+			text: []string{"Seats:         14"}, both: []string{"Nothing was charged for this change."}},
+		"Your GitLab Premium subscription expired on 2028-01-15": {both: []string{"expired on 2028-01-15"}},
 	}
 	box := y.mailbox(len(want))
-	for subject, figures := range want {
+	for subject, f := range want {
 		got := box[subject]
 		if len(got) != 1 {
 			t.Errorf("%q received %d times, want once", subject, len(got))
@@ -215,17 +229,49 @@ func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
 		if len(m.To) != 1 || m.To[0].Address != y.p.Email {
 			t.Errorf("%q went to %+v, want the billing contact only", subject, m.To)
 		}
-		for _, f := range figures {
-			if !strings.Contains(m.Text, f) {
-				t.Errorf("%q: the text part lacks %q:\n%s", subject, f, m.Text)
-			}
-		}
-		if !strings.Contains(m.HTML, "<html>") {
-			t.Errorf("%q has no HTML part", subject)
-		}
+		f.check(t, subject, m.Message)
 	}
 	if len(box) != len(want) {
 		t.Errorf("subjects %v, want exactly %d", keys(box), len(want))
+	}
+}
+
+// waitParkedNotices waits until notifications holds n e-mails parked for
+// its sweep: with Mailpit down, that is a send that was tried and failed.
+func (y *year) waitParkedNotices(n int) {
+	y.t.Helper()
+	eventually(y.t, 30*time.Second, fmt.Sprintf("%d notices parked", n), func() (bool, string) {
+		got, err := y.s.Store.PendingNotices(background, 100)
+		return err == nil && len(got) == n, fmt.Sprint(len(got), " parked ", err)
+	})
+}
+
+// sweepNotices publishes what Cloud Scheduler's notices-sweep job publishes.
+func (y *year) sweepNotices() {
+	y.t.Helper()
+	if _, err := y.s.PubSub.PublishRaw(background, catalog.TopicSubscriptionEvents, []byte(`{"job":"notices-sweep"}`), nil); err != nil {
+		y.t.Fatal(err)
+	}
+}
+
+// figures are what an e-mail must show: text in its plain-text part, both
+// in its plain-text and HTML parts alike (amounts, dates, links).
+type figures struct{ text, both []string }
+
+func (f figures) check(t *testing.T, subject string, m mailpit.Message) {
+	t.Helper()
+	if !strings.Contains(m.HTML, "<html>") {
+		t.Errorf("%q has no HTML part", subject)
+	}
+	for _, s := range append(f.text, f.both...) {
+		if !strings.Contains(m.Text, s) {
+			t.Errorf("%q: the text part lacks %q:\n%s", subject, s, m.Text)
+		}
+	}
+	for _, s := range f.both {
+		if !strings.Contains(m.HTML, s) {
+			t.Errorf("%q: the HTML part lacks %q:\n%s", subject, s, m.HTML)
+		}
 	}
 }
 
@@ -236,4 +282,110 @@ func keys(m map[string][]mail) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// A renewal that is never paid, told through Mailpit at every step: each
+// failed attempt with its next retry date, the last with no retry, the
+// grace warning with its suspension date, the suspension with its
+// cancellation date, the cancellation; each once although every
+// subscription event reached notifications twice.
+func TestADunningCustomerIsToldEachStepThroughMailpit(t *testing.T) {
+	y := startNoticeYear(t)
+	y.p = purchase(t)
+	y.subID = y.p.SubscriptionID()
+	y.webhook(y.p.CheckoutCompleted(uniq("evt"), y.now()))
+	term1 := y.until("active", func(s *subscription.Subscription) bool { return s.Status == subscription.Active }).TermEnd
+
+	y.s.Stripe.DeclinePayments(4)
+	y.setClock("2026-12-31T10:00:00Z")
+	y.tick() // the renewal notice
+	y.setClock("2027-01-08T10:00:00Z")
+	y.tick()
+	raised := y.until("renewal raised", func(s *subscription.Subscription) bool { return s.RenewalPendingFor.Equal(term1) })
+	const cents = 10 * 34800
+	y.setClock("2027-01-08T11:00:00Z")
+	y.invoiceResult(term1, raised.RenewalInvoiceID, cents, false)
+	y.until("past due", func(s *subscription.Subscription) bool { return s.Status == subscription.PastDue })
+	for n, day := range []string{"2027-01-11", "2027-01-15", "2027-01-22"} {
+		y.setClock(day + "T11:00:00Z")
+		y.tick()
+		y.until(fmt.Sprintf("retry %d raised", n+1), func(s *subscription.Subscription) bool { return s.Dunning.Retries == n+1 })
+		y.invoiceResult(term1, raised.RenewalInvoiceID, cents, false) // each retry declined
+		y.waitNotices(fmt.Sprintf("failure of retry %d told", n+1), 3+n+1)
+	}
+	y.setClock("2027-01-23T11:00:00Z")
+	y.tick()
+	y.until("grace", func(s *subscription.Subscription) bool { return s.Status == subscription.Grace })
+	y.setClock("2027-01-30T11:00:00Z")
+	y.tick()
+	y.until("suspended", func(s *subscription.Subscription) bool { return s.Status == subscription.Suspended })
+	y.setClock("2027-03-01T11:00:00Z")
+	y.tick()
+	y.until("canceled", func(s *subscription.Subscription) bool { return s.Status == subscription.Canceled })
+	if n := y.redeliverSubscriptionEvents(); n < 7 {
+		t.Fatalf("redelivered %d subscription events, want at least 7", n)
+	}
+
+	card := "/subscriptions/" + y.subID + "/payment_method"
+	want := map[string]figures{
+		"Receipt for your GitLab Premium subscription: $3,480.00":                                        {both: []string{"$3,480.00"}},
+		"Your GitLab Premium subscription renews on 2027-01-15: $3,480.00 will be charged on 2027-01-08": {both: []string{"$3,480.00", "2027-01-08"}},
+		"Your payment of $3,480.00 failed: we will try again on 2027-01-11":                              {both: []string{"$3,480.00", "2027-01-11", card}},
+		"Your payment of $3,480.00 failed: we will try again on 2027-01-15":                              {both: []string{"$3,480.00", "2027-01-15", card}},
+		"Your payment of $3,480.00 failed: we will try again on 2027-01-22":                              {both: []string{"$3,480.00", "2027-01-22", card}},
+		"Your payment of $3,480.00 failed: please update your card": {
+			text: []string{"We will not try again: every retry has failed."}, both: []string{"$3,480.00", "every retry has failed", card}},
+		"Action needed: your GitLab Premium subscription will be suspended on 2027-01-30": {
+			both: []string{"2027-01-30", "10 seats fall back to", card}},
+		"Your GitLab Premium subscription is suspended": {
+			both: []string{"canceled on", "2027-03-01", "your data is kept", card}},
+		"Your GitLab Premium subscription is canceled": {both: []string{y.subID, "Paid features are turned off"}},
+	}
+	box := y.mailbox(len(want))
+	for subject, f := range want {
+		if got := box[subject]; len(got) != 1 {
+			t.Errorf("%q received %d times, want once", subject, len(got))
+		} else {
+			f.check(t, subject, got[0].Message)
+		}
+	}
+	if len(box) != len(want) {
+		t.Errorf("subjects %v, want exactly %d", keys(box), len(want))
+	}
+}
+
+// A self-managed purchase: the activation code the customer activates their
+// instance with is the one read from the e-mail.
+func TestTheActivationCodeFromTheEmailActivatesTheInstance(t *testing.T) {
+	y := startNoticeYear(t)
+	y.p = purchase(t)
+	y.p.NamespaceID, y.p.InstanceID = "", uniq("instance")
+	y.subID = y.p.SubscriptionID()
+	y.webhook(y.p.CheckoutCompleted(uniq("evt"), y.now()))
+	box := y.mailbox(2)
+	got := box["Your activation code for GitLab Premium"]
+	if len(got) != 1 || len(box["Receipt for your GitLab Premium subscription: $3,480.00"]) != 1 {
+		t.Fatalf("subjects %v, want the receipt and the activation code once each", keys(box))
+	}
+	code := regexp.MustCompile(`(?m)^    (\S+)\r?$`).FindStringSubmatch(got[0].Text)
+	if code == nil || !strings.Contains(got[0].HTML, code[1]) {
+		t.Fatalf("no code in the e-mail's parts:\n%s\n%s", got[0].Text, got[0].HTML)
+	}
+	instance := "uuid-" + uniq("gitlab")
+	key, errs := y.activate(code[1], instance)
+	if key == "" || len(errs) != 0 {
+		t.Fatalf("activation with the e-mailed code: key %q errors %v", key, errs)
+	}
+	if l := verifyKey(t, key); l.SubscriptionID != y.subID || l.InstanceID != instance || l.Seats != 10 {
+		t.Fatalf("activated license %+v", l)
+	}
+}
+
+// waitNotices waits until Mailpit holds n e-mails: the step before was told.
+func (y *year) waitNotices(what string, n int) {
+	y.t.Helper()
+	eventually(y.t, 30*time.Second, what, func() (bool, string) {
+		got, err := y.s.Mailpit.Messages(background)
+		return err == nil && len(got) >= n, fmt.Sprint(len(got), " e-mails: ", subjects(got), err)
+	})
 }

@@ -64,6 +64,8 @@ const usage = `fulfillctl: operate the fulfillment stack
   trace [-all] ID         the span tree of a trace id, or of each trace about a subscription id
   notices -email ADDRESS | -sub ID [-opt-out | -opt-in]
                           show or set a customer's choice of non-essential e-mail (notices.go)
+  notices -sweep          publish notifications' sweep tick, as Cloud Scheduler does: send
+                          the e-mails parked while the SMTP server was away
 `
 
 func main() {

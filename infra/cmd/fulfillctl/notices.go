@@ -6,7 +6,9 @@ import (
 	"flag"
 	"time"
 
+	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
 )
 
 // notices shows or sets a customer's notification preference: opted out of
@@ -21,11 +23,15 @@ func notices(ctx context.Context, args []string) error {
 	sub := fs.String("sub", "", "a subscription id: its billing contact")
 	optOut := fs.Bool("opt-out", false, "stop non-essential notices")
 	optIn := fs.Bool("opt-in", false, "send non-essential notices again")
+	sweep := fs.Bool("sweep", false, "publish the sweep tick: send the e-mails parked during an SMTP outage")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *sweep {
+		return sweepTick(ctx)
+	}
 	if (*email == "") == (*sub == "") || (*optOut && *optIn) {
-		return errors.New("usage: notices -email ADDRESS | -sub ID [-opt-out | -opt-in]")
+		return errors.New("usage: notices -email ADDRESS | -sub ID [-opt-out | -opt-in] | -sweep")
 	}
 	st, err := openStore(ctx)
 	if err != nil {
@@ -58,4 +64,19 @@ func notices(ctx context.Context, args []string) error {
 		"always_sent":           "receipts, payment failures, grace and suspension warnings, cancellation, expiry, activation codes, license sync warnings",
 		"updated_at":            pref.UpdatedAt,
 	})
+}
+
+// sweepTick publishes what Cloud Scheduler's notices-sweep job publishes: a
+// bare message on notifications' topic. The local stack has no scheduler.
+func sweepTick(ctx context.Context) error {
+	pub, err := pubsub.NewClient(ctx, project())
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	id, err := pub.PublishRaw(ctx, catalog.TopicSubscriptionEvents, []byte(`{"job":"notices-sweep"}`), nil)
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]string{"topic": catalog.TopicSubscriptionEvents, "message_id": id})
 }

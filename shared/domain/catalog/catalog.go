@@ -51,6 +51,9 @@ const (
 	PaymentFailed         = "fulfillment.payment.failed.v1"
 	// PaymentDisputed: a customer disputed a charge; the team must answer it.
 	PaymentDisputed = "fulfillment.payment.disputed.v1"
+	// ChargePaid: a charge's payment was recorded (payload ChargeNotice);
+	// what it bought is announced by its subscription event, if any.
+	ChargePaid = "fulfillment.payment.succeeded.v1"
 )
 
 // Provisioning events, published on TopicProvisioningEvents by provisioning.
@@ -149,6 +152,32 @@ type SubscriptionSnapshot struct {
 	SeatsOwed    int    `json:"seats_owed,omitempty"`
 	RenewalSeats int    `json:"renewal_seats,omitempty"`
 	PendingPlan  string `json:"pending_plan,omitempty"`
+	// Charge is the billing ledger line the change was paid by or raised,
+	// when it has one: receipts show what was charged, not a list price.
+	Charge *Charge `json:"charge,omitempty"`
+}
+
+// Charge is a billing ledger line as it is announced: integer cents, tax
+// kept apart from the amount, the currency it was charged in.
+type Charge struct {
+	Key         string `json:"key"`
+	Kind        string `json:"kind"`
+	Description string `json:"description,omitempty"`
+	// AmountCents is what was paid (what was quoted while unpaid), tax excluded.
+	AmountCents int64     `json:"amount_cents"`
+	TaxCents    int64     `json:"tax_cents,omitempty"`
+	Currency    string    `json:"currency"`
+	InvoiceID   string    `json:"invoice_id,omitempty"`
+	Outcome     string    `json:"outcome"`
+	At          time.Time `json:"at"`
+	// Seats is how many seats the line buys (seats and true-up lines).
+	Seats int `json:"seats,omitempty"`
+}
+
+// ChargeNotice is the payload of ChargePaid.
+type ChargeNotice struct {
+	SubscriptionID string `json:"subscription_id"`
+	Charge         Charge `json:"charge"`
 }
 
 // PaymentFailure is the payload of PaymentFailed.

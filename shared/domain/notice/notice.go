@@ -29,6 +29,8 @@ const (
 	ReconciliationNotice Kind = "reconciliation_notice"
 	RenewalReceipt       Kind = "renewal_receipt"
 	ChangeReceipt        Kind = "change_receipt"
+	TrueUpInvoice        Kind = "true_up_invoice"
+	TrueUpReceipt        Kind = "true_up_receipt"
 	PaymentFailed        Kind = "payment_failed"
 	GraceWarning         Kind = "grace_warning"
 	Suspended            Kind = "suspended"
@@ -40,7 +42,7 @@ const (
 
 // Kinds lists every moment (each has a text and an HTML template).
 var Kinds = []Kind{PurchaseConfirmation, ActivationCode, RenewalNotice, ReconciliationNotice, RenewalReceipt,
-	ChangeReceipt, PaymentFailed, GraceWarning, Suspended, Canceled, Expired, TrialEndingSoon, SyncOverdue}
+	ChangeReceipt, TrueUpInvoice, TrueUpReceipt, PaymentFailed, GraceWarning, Suspended, Canceled, Expired, TrialEndingSoon, SyncOverdue}
 
 // Email is one message to one customer.
 type Email struct {
@@ -65,8 +67,11 @@ type Data struct {
 	InstanceID     string
 	TermStart      string
 	TermEnd        string
-	// Amount is the moment's figure in the subscription's currency.
-	Amount string
+	// Amount is the moment's figure in the subscription's currency: on a
+	// receipt, what was paid (tax excluded, Tax apart) on invoice InvoiceID.
+	Amount    string
+	Tax       string
+	InvoiceID string
 	// Date is the moment's key date (charge, invoice, retry, suspension, ...).
 	Date           string
 	SeatsOwed      int
@@ -120,7 +125,7 @@ var Handles = []string{
 	catalog.SubscriptionActivated, catalog.SubscriptionRenewed, catalog.SubscriptionChanged,
 	catalog.SubscriptionRenewalNotice, catalog.SubscriptionReconciliationNotice, catalog.SubscriptionGrace,
 	catalog.SubscriptionSuspended, catalog.SubscriptionCanceled, catalog.SubscriptionExpired, catalog.PaymentFailed,
-	LicenseActivationCodeIssued, LicenseSyncOverdue, TrialEnding,
+	LicenseActivationCodeIssued, LicenseSyncOverdue, TrialEnding, catalog.ChargePaid,
 }
 
 // Decide turns one event into what is sent. An undecodable payload is a
@@ -156,6 +161,8 @@ func Decide(in Input) (Decision, error) {
 		return one(t.Contact, TrialEndingSoon, false, fmt.Sprintf("Your GitLab %s trial ends on %s", d.Plan, t.EndsOn), d), nil
 	case catalog.PaymentFailed:
 		return in.paymentFailed()
+	case catalog.ChargePaid:
+		return in.chargePaid()
 	}
 	var s catalog.SubscriptionSnapshot
 	if err := decode(in, &s); err != nil {
@@ -208,13 +215,15 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 		Reason: s.Reason, ManageURL: in.manage(s.ID), CardURL: in.card(s.ID)}
 	switch in.Type {
 	case catalog.SubscriptionActivated:
-		d.Amount = money.Format(plan.TermPriceCents(s.Order), cur)
+		d.Amount = money.Format(plan.TermPriceCents(s.Order), cur) // an event from before charges were announced
+		d.charged(s.Charge)
 		return one(s.Customer, PurchaseConfirmation, true, fmt.Sprintf("Receipt for your GitLab %s subscription: %s", d.Plan, d.Amount), d)
 	case catalog.SubscriptionRenewed:
 		d.Amount = money.Format(plan.TermPriceCents(s.Order), cur)
-		return one(s.Customer, RenewalReceipt, true, fmt.Sprintf("Receipt: your GitLab %s subscription is renewed until %s", d.Plan, d.TermEnd), d)
+		d.charged(s.Charge)
+		return one(s.Customer, RenewalReceipt, true, fmt.Sprintf("Receipt: your GitLab %s subscription is renewed until %s: %s", d.Plan, d.TermEnd, d.Amount), d)
 	case catalog.SubscriptionChanged:
-		return one(s.Customer, ChangeReceipt, true, fmt.Sprintf("Your GitLab %s subscription changed: %s", d.Plan, s.Reason), d)
+		return in.changed(s, d)
 	case catalog.SubscriptionRenewalNotice:
 		next := s.Order
 		if s.RenewalSeats > 0 {
@@ -262,6 +271,60 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 		return one(s.Customer, Expired, true, fmt.Sprintf("Your GitLab %s subscription expired on %s", d.Plan, d.TermEnd), d)
 	}
 	return Decision{}
+}
+
+// changed tells of a change: a receipt with what it cost when a payment
+// made it (seats, upgrade, pack), the true-up's invoice when renewal raised
+// one (its receipt follows on payment: chargePaid), else a change receipt
+// that says nothing was charged.
+func (in Input) changed(s catalog.SubscriptionSnapshot, d Data) Decision {
+	d.charged(s.Charge)
+	if c := s.Charge; c != nil && c.Kind == trueUpKind && c.Outcome != paidOutcome {
+		d.SeatsOwed = c.Seats
+		return one(s.Customer, TrueUpInvoice, true, fmt.Sprintf("Invoice for your GitLab %s subscription: %s, %s due", d.Plan, s.Reason, d.Amount), d)
+	}
+	subject := fmt.Sprintf("Your GitLab %s subscription changed: %s", d.Plan, s.Reason)
+	if d.Amount != "" {
+		subject += ": " + d.Amount + " paid"
+	}
+	return one(s.Customer, ChangeReceipt, true, subject, d)
+}
+
+// The ledger's names (shared/domain/ledger) that decide a notice.
+const (
+	trueUpKind  = "true-up"
+	paidOutcome = "paid"
+)
+
+// chargePaid is a true-up's receipt, sent when its invoice is paid; other
+// charges have theirs with the subscription event their payment causes.
+func (in Input) chargePaid() (Decision, error) {
+	var n catalog.ChargeNotice
+	if err := decode(in, &n); err != nil {
+		return Decision{}, err
+	}
+	if n.SubscriptionID == "" {
+		return Decision{}, failure.Permanentf("notice: charge paid without a subscription id")
+	}
+	if n.Charge.Kind != trueUpKind {
+		return Decision{}, nil
+	}
+	d := Data{Name: in.Account.Customer.Name, SubscriptionID: n.SubscriptionID, Plan: PlanName(in.Account.PlanCode), SeatsOwed: n.Charge.Seats,
+		Reason: n.Charge.Description, Date: date(n.Charge.At), ManageURL: in.manage(n.SubscriptionID)}
+	d.charged(&n.Charge)
+	return one(in.Account.Customer, TrueUpReceipt, true, fmt.Sprintf("Receipt for your GitLab %s true-up: %s paid", d.Plan, d.Amount), d), nil
+}
+
+// charged puts the ledger line's figures in: what was paid (or is due),
+// its tax, its invoice. A zero line changes nothing.
+func (d *Data) charged(c *catalog.Charge) {
+	if c == nil {
+		return
+	}
+	d.Amount, d.InvoiceID = money.Format(c.AmountCents, c.Currency), c.InvoiceID
+	if c.TaxCents > 0 {
+		d.Tax = money.Format(c.TaxCents, c.Currency)
+	}
 }
 
 // one is a decision of a single e-mail, or none without an address.

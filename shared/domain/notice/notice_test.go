@@ -68,13 +68,19 @@ func TestDecideEveryMoment(t *testing.T) {
 		}), at), ReconciliationNotice, false, "4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22", nil},
 		{"renewed", input(t, catalog.SubscriptionRenewed, snap(func(s *catalog.SubscriptionSnapshot) {
 			s.Order.PlanCode, s.Order.Seats, s.TermStart, s.TermEnd = "ultimate", 19, termEnd, termEnd.AddDate(1, 0, 0)
-		}), at), RenewalReceipt, true, "Receipt: your GitLab Ultimate subscription is renewed until 2028-01-15", func(t *testing.T, e Email) {
+		}), at), RenewalReceipt, true, "Receipt: your GitLab Ultimate subscription is renewed until 2028-01-15: $22,572.00", func(t *testing.T, e Email) {
 			if e.Data.Amount != "$22,572.00" {
 				t.Errorf("amount %q", e.Data.Amount)
 			}
 		}},
 		{"change", input(t, catalog.SubscriptionChanged, snap(func(s *catalog.SubscriptionSnapshot) { s.Reason = "5 seats added"; s.Order.Seats = 15 }), at),
 			ChangeReceipt, true, "Your GitLab Premium subscription changed: 5 seats added", nil},
+		{"auto-renew off: nothing charged", input(t, catalog.SubscriptionChanged, snap(func(s *catalog.SubscriptionSnapshot) { s.Reason = "auto-renew canceled" }), at),
+			ChangeReceipt, true, "Your GitLab Premium subscription changed: auto-renew canceled", func(t *testing.T, e Email) {
+				if text, _, _ := Render(e); !strings.Contains(text, "Nothing was charged for this change.") {
+					t.Errorf("text part:\n%s", text)
+				}
+			}},
 		{"grace", func() Input {
 			in := input(t, catalog.SubscriptionGrace, snap(func(s *catalog.SubscriptionSnapshot) { s.Status = "grace" }), at)
 			in.Account.Dunning.GraceFrom = time.Date(2028, 1, 23, 11, 0, 0, 0, time.UTC)
@@ -138,6 +144,60 @@ func TestDecideEveryMoment(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Receipts show the ledger line: what was paid after a discount, the tax
+// apart, the invoice, in the currency charged; a true-up's invoice says
+// what is due when it is raised and its receipt comes when it is paid.
+func TestReceiptsShowWhatWasCharged(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 4, 22, 10, 0, 0, 0, time.UTC)
+	discounted := &catalog.Charge{Key: "purchase-cs_1", Kind: "purchase", AmountCents: 313200, TaxCents: 62640, Currency: "eur", InvoiceID: "in_p", Outcome: "paid", At: termStart}
+	seats := &catalog.Charge{Key: "seats-1", Kind: "seats", AmountCents: 127759, Currency: "usd", InvoiceID: "in_s", Outcome: "paid", At: at, Seats: 5}
+	trueUp := catalog.Charge{Key: "trueup-q1", Kind: "true-up", Description: "quarter 1 true-up: 4 seats to 2027-01-15", AmountCents: 102207,
+		Currency: "usd", InvoiceID: "in_t", Outcome: "open", At: at, Seats: 4}
+	paidTrueUp := trueUp
+	paidTrueUp.Outcome, paidTrueUp.At = "paid", at.Add(2*time.Hour)
+	cases := []struct {
+		name    string
+		in      Input
+		kind    Kind
+		subject string
+		figures []string // in both parts
+	}{
+		{"purchase at a discount, tax apart", input(t, catalog.SubscriptionActivated, snap(func(s *catalog.SubscriptionSnapshot) { s.Charge = discounted }), at),
+			PurchaseConfirmation, "Receipt for your GitLab Premium subscription: €3,132.00", []string{"€3,132.00", "€626.40", "in_p"}},
+		{"seats added by a payment", input(t, catalog.SubscriptionChanged, snap(func(s *catalog.SubscriptionSnapshot) {
+			s.Reason, s.Order.Seats, s.Charge = "charge seats-1 paid: 5 seats added", 15, seats
+		}), at), ChangeReceipt, "Your GitLab Premium subscription changed: charge seats-1 paid: 5 seats added: $1,277.59 paid", []string{"$1,277.59", "in_s"}},
+		{"true-up raised: an invoice, not a receipt", input(t, catalog.SubscriptionChanged, snap(func(s *catalog.SubscriptionSnapshot) {
+			s.Reason, s.Order.Seats, s.Charge = "quarter 1 true-up: 4 seats added", 14, &trueUp
+		}), at), TrueUpInvoice, "Invoice for your GitLab Premium subscription: quarter 1 true-up: 4 seats added, $1,022.07 due", []string{"$1,022.07", "in_t", "14"}},
+		{"true-up paid: its receipt", input(t, catalog.ChargePaid, catalog.ChargeNotice{SubscriptionID: "sub-1", Charge: paidTrueUp}, at),
+			TrueUpReceipt, "Receipt for your GitLab Ultimate true-up: $1,022.07 paid", []string{"$1,022.07", "in_t", "2026-04-22", "quarter 1 true-up: 4 seats to 2027-01-15"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := decideOne(t, c.in)
+			if e.Kind != c.kind || !e.Essential || e.Subject != c.subject {
+				t.Fatalf("got %s essential=%t %q\nwant %s %q", e.Kind, e.Essential, e.Subject, c.kind, c.subject)
+			}
+			text, html, err := Render(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range c.figures {
+				if !strings.Contains(text, f) || !strings.Contains(html, f) {
+					t.Errorf("%q missing from a part:\n%s\n%s", f, text, html)
+				}
+			}
+		})
+	}
+	other := paidTrueUp
+	other.Kind = "seats"
+	if d, err := Decide(input(t, catalog.ChargePaid, catalog.ChargeNotice{SubscriptionID: "sub-1", Charge: other}, at)); err != nil || len(d.Emails) != 0 {
+		t.Fatalf("a paid seat charge has its receipt with its change event: %+v %v", d, err)
 	}
 }
 

@@ -162,6 +162,11 @@ func (s *Subscription) ApplyChargeOutcome(key, invoiceID string, o ledger.Outcom
 	if !ln.Record(o, at, cents) {
 		return noOp(s.Status, fmt.Sprintf("charge %s already %s", ln.Key, ln.Outcome))
 	}
+	return s.settle(ln, o, at).WithCharge(ln)
+}
+
+// settle applies a line's newly recorded outcome: grant, take back, or note.
+func (s *Subscription) settle(ln *ledger.Line, o ledger.Outcome, at time.Time) Change {
 	switch {
 	case ln.IsPaid() && !ln.Granted && !ln.Revoked:
 		return s.grant(ln, at)

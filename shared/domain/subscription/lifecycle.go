@@ -532,7 +532,7 @@ func (s *Subscription) ApplyTrueUp(invoiceID string, now time.Time) Change {
 	s.Order.Seats += r.Seats
 	s.SeatsOwed = max(0, s.MaxSeatsUsed-s.Order.Seats)
 	return s.bump(Change{From: s.Status, To: s.Status, Event: catalog.SubscriptionChanged,
-		Reason: fmt.Sprintf("quarter %d true-up: %d seats added", r.Quarter, r.Seats)}, now)
+		Reason: fmt.Sprintf("quarter %d true-up: %d seats added", r.Quarter, r.Seats)}, now).WithCharge(s.Ledger.ByInvoice(invoiceID))
 }
 
 // VoidRenewal records that the unpaid renewal invoice was voided at the

@@ -94,6 +94,9 @@ type Change struct {
 	// NoOp says the input changed nothing; Reason says why.
 	NoOp   bool
 	Reason string
+	// Charge is a copy of the ledger line the change was paid by or
+	// raised, announced with it (Announcement); nil for none.
+	Charge *ledger.Line
 }
 
 // ErrInvalidOrder is returned for an order that cannot be fulfilled.
@@ -338,6 +341,35 @@ func (s *Subscription) ExpireIfEnded(now time.Time) Change {
 	from := s.Status
 	s.Status = Expired
 	return s.bump(Change{From: from, To: Expired, Event: catalog.SubscriptionExpired, Reason: "term ended"}, now)
+}
+
+// Announcement is the state announced with change c: the snapshot, and the
+// ledger line c was paid by or raised, in the subscription's currency when
+// the line names none.
+func (s *Subscription) Announcement(c Change) catalog.SubscriptionSnapshot {
+	snap := s.Snapshot(c.Reason)
+	if ln := c.Charge; ln != nil {
+		amount := ln.AmountCents
+		if ln.PaidCents > 0 {
+			amount = ln.PaidCents
+		}
+		cur := ln.Currency
+		if cur == "" {
+			cur = s.ChargeCurrency()
+		}
+		snap.Charge = &catalog.Charge{Key: ln.Key, Kind: string(ln.Kind), Description: ln.Description, AmountCents: amount,
+			TaxCents: ln.TaxCents, Currency: cur, InvoiceID: ln.InvoiceID, Outcome: string(ln.Outcome), At: ln.OutcomeAt, Seats: ln.Buys.Seats}
+	}
+	return snap
+}
+
+// WithCharge is c announced with a copy of ln (nil: none).
+func (c Change) WithCharge(ln *ledger.Line) Change {
+	if ln != nil {
+		cp := *ln
+		c.Charge = &cp
+	}
+	return c
 }
 
 // Snapshot is the state announced in subscription events.
