@@ -37,3 +37,32 @@ func TestSignedLicenseVerifiesOnlyWithItsKey(t *testing.T) {
 		t.Fatal("a short seed was accepted")
 	}
 }
+
+// TestFingerprintChangesWithWhatTheLicenseGrants: a new serial is signed
+// exactly when the fingerprint changes, so it must ignore the issuer's
+// fields (id, serial, issued-at) and change with anything the license grants.
+func TestFingerprintChangesWithWhatTheLicenseGrants(t *testing.T) {
+	t.Parallel()
+	base := License{SubscriptionID: "sub-1", InstanceID: "inst-1", PlanCode: "premium", Seats: 10,
+		StartsOn: "2026-01-15", ExpiresOn: "2027-01-15", Status: StatusActive, Cloud: true}
+	reissued := base
+	reissued.ID, reissued.Serial, reissued.IssuedAt = "lic-sub-1-s7", 7, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	if Fingerprint(reissued) != Fingerprint(base) {
+		t.Fatal("the issuer's fields changed the fingerprint")
+	}
+	for name, change := range map[string]func(*License){
+		"seats":    func(l *License) { l.Seats = 14 },
+		"plan":     func(l *License) { l.PlanCode = "ultimate" },
+		"status":   func(l *License) { l.Status = StatusSuspended },
+		"storage":  func(l *License) { l.AddOns.StorageGB = 10 },
+		"term":     func(l *License) { l.ExpiresOn = "2028-01-15" },
+		"instance": func(l *License) { l.InstanceID = "inst-2" },
+		"offline":  func(l *License) { l.Cloud, l.Offline = false, true },
+	} {
+		l := base
+		change(&l)
+		if Fingerprint(l) == Fingerprint(base) {
+			t.Errorf("a change of %s kept the fingerprint", name)
+		}
+	}
+}

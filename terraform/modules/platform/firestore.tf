@@ -31,7 +31,7 @@ locals {
   ttl_fields = {
     processed           = "expire_at"
     delivery_attempts   = "expire_at" # failed-delivery counts, kept as long as Pub/Sub may redeliver
-    activation_attempts = "expire_at" # licensing's per-code attempt windows
+    activation_attempts = "expire_at" # licensing's per-code attempt and per-license seat link windows
   }
 }
 
