@@ -1,13 +1,15 @@
-// Package seatusage takes the daily seat reports of GitLab namespaces and
-// self-managed instances (the shape of GitLab's seat link) and keeps each
+// Package seatusage takes the daily seat reports of GitLab.com namespaces
+// (the shape of GitLab's seat link, with namespace_id) and keeps each
 // subscription's max_seats_used and seats_owed for its current term.
 // Reports may arrive late, twice or out of order: the term's maximum does not
 // depend on their order, and a report dated outside the current term counts
-// for nothing. Each namespace or instance authenticates with a bearer token
-// derived from a signing key (Token), so no token table is needed.
-// GitLab's self-managed instances sync through the licensing function's seat
-// links instead (docs/licensing.md); both record reports through
-// store.RecordSeatReport, so the term's maximum is the same whichever came.
+// for nothing. Each namespace authenticates with a bearer token derived from
+// a signing key (Token), so no token table is needed.
+// Self-managed instances do not report here: GitLab's instances sync through
+// the licensing function's seat links, with their license key as the
+// credential (docs/licensing.md), and an air-gapped one's usage file is
+// imported by fulfillctl import-usage. Both record reports through
+// store.RecordSeatReport, as this function does.
 package seatusage
 
 import (
@@ -39,8 +41,8 @@ const SeatReports = store.SeatReports
 // maxBody caps a report; a seat link is a few hundred bytes.
 const maxBody = 64 << 10
 
-// Report is a daily seat report, as GitLab's seat link sends it (with
-// namespace_id for SaaS namespaces).
+// Report is a namespace's daily seat report, in the fields of GitLab's seat
+// link with namespace_id. InstanceID is read only to refuse it clearly.
 type Report struct {
 	Date                   string `json:"date"`
 	NamespaceID            string `json:"namespace_id,omitempty"`
@@ -49,16 +51,11 @@ type Report struct {
 	MaxHistoricalUserCount int    `json:"max_historical_user_count"`
 }
 
-// target names who reports: "namespace:ID" or "instance:ID".
-func (r Report) target() string {
-	if r.NamespaceID != "" {
-		return "namespace:" + r.NamespaceID
-	}
-	return "instance:" + r.InstanceID
-}
+// target names who reports: "namespace:ID".
+func (r Report) target() string { return "namespace:" + r.NamespaceID }
 
-// Token is the bearer token of a target ("namespace:ID" or "instance:ID"):
-// an HMAC of the target under the signing key.
+// Token is the bearer token of a target ("namespace:ID"): an HMAC of the
+// target under the signing key.
 func Token(key []byte, target string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(target))
@@ -141,12 +138,20 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// instanceRefusal answers an instance's report: an instance's usage counts
+// only when its license key vouches for it.
+const instanceRefusal = "self-managed instances report through POST /api/v1/seat_links of the licensing function, " +
+	"with their license key (an air-gapped one's usage file: fulfillctl import-usage)"
+
 func decode(body []byte, rep *Report) (time.Time, error) {
 	if err := json.Unmarshal(body, rep); err != nil {
 		return time.Time{}, fmt.Errorf("malformed report: %w", err)
 	}
-	if (rep.NamespaceID == "") == (rep.InstanceID == "") {
-		return time.Time{}, errors.New("a report names exactly one of namespace_id and instance_id")
+	if rep.InstanceID != "" {
+		return time.Time{}, errors.New(instanceRefusal)
+	}
+	if rep.NamespaceID == "" {
+		return time.Time{}, errors.New("a report names its namespace_id")
 	}
 	if rep.BillableUsersCount < 0 || rep.MaxHistoricalUserCount < 0 ||
 		rep.BillableUsersCount > catalog.MaxSeats || rep.MaxHistoricalUserCount > catalog.MaxSeats {
@@ -181,13 +186,9 @@ func (f *Function) record(ctx context.Context, rep Report, date time.Time) (Answ
 	return Answer{SubscriptionID: id, MaxSeatsUsed: sub.MaxSeatsUsed, SeatsOwed: sub.SeatsOwed, Counted: !c.NoOp, Reason: c.Reason}, nil
 }
 
-// subscriptionOf finds the running subscription for a namespace or instance.
+// subscriptionOf finds the running subscription for a namespace.
 func (f *Function) subscriptionOf(ctx context.Context, rep Report) (string, error) {
-	field, value := "order.namespace_id", rep.NamespaceID
-	if rep.InstanceID != "" {
-		field, value = "order.instance_id", rep.InstanceID
-	}
-	subs, err := f.d.Store.SubscriptionsWhere(ctx, field, value)
+	subs, err := f.d.Store.SubscriptionsWhere(ctx, "order.namespace_id", rep.NamespaceID)
 	if err != nil {
 		return "", fmt.Errorf("seatusage.subscriptionOf: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +155,44 @@ func TestSeatCountsOutsideTheLimitAreRefused(t *testing.T) {
 	// The limit itself is a count like any other.
 	if code, a := fx.report(t, tok, Report{Date: "2026-02-01", NamespaceID: "ns-3", BillableUsersCount: catalog.MaxSeats}); code != http.StatusOK || a.MaxSeatsUsed != catalog.MaxSeats {
 		t.Fatalf("a report at the limit: %d %+v", code, a)
+	}
+}
+
+// An instance's usage counts only with its license key behind it, so a
+// bearer-token report naming an instance is refused, pointing to the seat
+// links, and counts for nothing even with a token derived for it.
+func TestAnInstancesReportIsSentToTheSeatLinks(t *testing.T) {
+	fx := setup(t)
+	o := catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSelfManaged, InstanceID: "inst-1", AutoRenew: true, TermMonths: 12}
+	s, _, err := subscription.Purchase("sub-sm", "cs_sub-sm", o, catalog.Customer{}, true, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := fx.st.DB.Set(ctx, store.Subscriptions, "sub-sm", s); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(Report{Date: "2026-02-01", InstanceID: "inst-1", BillableUsersCount: 14, MaxHistoricalUserCount: 14})
+	req, _ := http.NewRequest(http.MethodPost, fx.url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+Token(key, "instance:inst-1"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&answer)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(answer["error"], "/api/v1/seat_links") {
+		t.Fatalf("instance report answered %d %q, want 400 naming the seat links", resp.StatusCode, answer["error"])
+	}
+	got, err := fx.st.Subscription(ctx, nil, "sub-sm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MaxSeatsUsed != 0 || got.SeatsOwed != 0 {
+		t.Fatalf("a refused instance report counted: max %d, owed %d", got.MaxSeatsUsed, got.SeatsOwed)
+	}
+	if docs, err := fx.st.DB.Query(ctx, docstore.Query{Collection: SeatReports}); err != nil || len(docs) != 0 {
+		t.Fatalf("%d seat reports stored (%v), want 0", len(docs), err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // Config are seat-usage's settings.
 type Config struct {
 	config.Common
-	// TokenKey is the key instances' bearer tokens are derived from.
+	// TokenKey is the key namespaces' bearer tokens are derived from.
 	TokenKey string `env:"SEAT_USAGE_TOKEN_KEY,required,notEmpty"`
 }
 

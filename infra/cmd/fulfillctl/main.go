@@ -44,8 +44,8 @@ const usage = `fulfillctl: operate the fulfillment stack
   add-pack -sub ID -kind storage|compute_minutes -amount N
                           buy a storage (GB) or compute-minute pack for the rest of the term
   auto-renew -sub ID -on=true|false     restore or cancel automatic renewal
-  seat-report -namespace ID|-instance ID -users N [-date YYYY-MM-DD]
-                          send a daily seat report to seat-usage
+  seat-report -namespace ID -users N [-date YYYY-MM-DD]
+                          send a namespace's daily seat report to seat-usage
   clock [-set RFC3339 | -advance 720h | -real]
                           show or move the local stack's clock (every function reads it)
   show ID                 the subscription, its history, entitlement, license and CRM sync
@@ -241,8 +241,7 @@ func onlyFor(name string, c catalog.Command) catalog.Command {
 func seatReport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("seat-report", flag.ContinueOnError)
 	var r seatusage.Report
-	fs.StringVar(&r.NamespaceID, "namespace", "", "SaaS namespace id")
-	fs.StringVar(&r.InstanceID, "instance", "", "self-managed instance id")
+	fs.StringVar(&r.NamespaceID, "namespace", "", "SaaS namespace id (an instance syncs through licensing's seat links; offline: import-usage)")
 	fs.IntVar(&r.BillableUsersCount, "users", 0, "billable users that day")
 	fs.StringVar(&r.Date, "date", now().Format(time.DateOnly), "report date")
 	if err := fs.Parse(args); err != nil {
