@@ -443,3 +443,38 @@ func quotesFor(t *testing.T, ns string) int {
 	}
 	return len(docs)
 }
+
+// A delayed payment method (a bank debit) completes the session unpaid and
+// succeeds three days later, long after the quote's hour: the result is
+// judged by its completion, so the subscription goes from pending to
+// active and is provisioned, and the quote shows the completion accepted.
+func TestDelayedPaymentDaysAfterTheQuoteExpiredActivates(t *testing.T) {
+	ns := uniq("ns")
+	q := buyThroughAPI(t, stack, ns, "premium", 3)
+	at := time.Now()
+	unpaid := quoteSession(q, q.SessionID, q.TotalCents, "usd")
+	unpaid["payment_status"] = "unpaid"
+	mustAccept(t, stripe.NewEvent(uniq("evt"), "checkout.session.completed", at, unpaid))
+	subID := stripe.SubscriptionIDForCheckout(q.SessionID)
+	waitSubscription(t, subID, func(s *subscription.Subscription) bool { return s.Status == subscription.Pending })
+	if n := len(callsTo(stack.GitLab.Calls(), gitlabPath(ns))); n != 0 {
+		t.Fatalf("%d GitLab calls before the payment", n)
+	}
+
+	later := at.Add(72 * time.Hour)
+	if !later.After(q.ExpiresAt) {
+		t.Fatalf("the result at %v is not after the quote's expiry %v", later, q.ExpiresAt)
+	}
+	mustAccept(t, stripe.NewEvent(uniq("evt"), "checkout.session.async_payment_succeeded", later, quoteSession(q, q.SessionID, q.TotalCents, "usd")))
+	waitSubscription(t, subID, func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+	eventually(t, 20*time.Second, "provisioned on GitLab", func() (bool, string) {
+		calls := callsTo(stack.GitLab.Calls(), gitlabPath(ns))
+		return len(calls) == 1 && baseProduct(calls[0])["plan_code"] == "premium", fmt.Sprint(len(calls), " calls")
+	})
+	if _, found, _ := stack.Store.CheckoutRefusalOf(background, q.SessionID); found {
+		t.Fatal("the delayed payment was refused")
+	}
+	if status, shown := checkoutAPI(t, stack, http.MethodGet, "/checkouts/"+q.ID, stack.CheckoutToken(), "", nil); status != http.StatusOK || shown["status"] != store.QuoteCompleted {
+		t.Fatalf("GET /checkouts/%s = %d %v", q.ID, status, shown)
+	}
+}
