@@ -144,7 +144,10 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 		"payment_intent_data[setup_future_usage]": "off_session",
 		"line_items[0][price_data][unit_amount]":  "34800", "line_items[0][quantity]": "7",
 		"line_items[1][price_data][unit_amount]": "1000", "line_items[1][quantity]": "2",
-		"line_items[0][price_data][currency]": "usd",
+		"line_items[0][price_data][currency]":           "usd",
+		"line_items[0][price_data][product_data][name]": "Premium, 12 months, per seat",
+		"line_items[1][price_data][product_data][name]": "Compute minutes, 1,000-minute packs, 12 months",
+		"client_reference_id":                           qid, "expires_at": fmt.Sprint(q.ExpiresAt.Unix()),
 	} {
 		if session.Body[k] != v {
 			t.Errorf("session request %s = %v, want %v", k, session.Body[k], v)
@@ -154,6 +157,9 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	for _, c := range stack.Stripe.Calls() {
 		if c.Method == "POST" && c.Path == "/v1/customers" && c.Headers["Idempotency-Key"] == "customer-"+qid {
 			customers++
+			if c.Body["email"] != "buyer@example.com" || c.Body["name"] != "E2E Buyer" || c.Body["metadata[company]"] != "E2E Inc" {
+				t.Errorf("customer request %v", c.Body)
+			}
 		}
 	}
 	if customers != 1 {
