@@ -126,10 +126,11 @@ locals {
       public   = false
       invokers = var.checkout_invokers
       env = {
-        GITLAB_URL          = var.gitlab_url
-        OIDC_AUDIENCE       = var.checkout_oidc_audience
-        CHECKOUT_CALLERS    = join(",", concat(var.checkout_callers, [google_service_account.task["checkout-trial-tick"].email]))
-        CHECKOUT_STRIPE_TAX = tostring(var.checkout_stripe_tax)
+        GITLAB_URL            = var.gitlab_url
+        OIDC_AUDIENCE         = var.checkout_oidc_audience
+        CHECKOUT_CALLERS      = join(",", var.checkout_callers)
+        CHECKOUT_TICK_CALLERS = google_service_account.task["checkout-trial-tick"].email # may only tick
+        CHECKOUT_STRIPE_TAX   = tostring(var.checkout_stripe_tax)
       }
       secrets = {
         STRIPE_API_KEY = "stripe-api-key"

@@ -3,7 +3,7 @@
 # may invoke that function and nothing else.
 #   license-sync-check: licensing's strict-sync check (docs/licensing.md);
 #   checkout-trial-tick: checkout's trial tick (docs/checkout.md), whose
-#   service account checkout also accepts as a caller (CHECKOUT_CALLERS).
+#   service account checkout accepts for the tick alone (CHECKOUT_TICK_CALLERS).
 locals {
   http_tasks = {
     license-sync-check = {

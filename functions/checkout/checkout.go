@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"fulfillment/shared/adapters/gitlab"
@@ -54,6 +55,11 @@ type Deps struct {
 	Payments  Payments
 	GitLab    Provisioner
 	Auth      Authenticator
+	// TickCallers are the identities that run the trial tick (Cloud
+	// Scheduler's service account). When any are named, only they may call
+	// POST /trials/tick, and they may call nothing else; when none are,
+	// every authenticated caller may call every route.
+	TickCallers []string
 	// QuoteTTL is how long a quote (and its session) can be paid: Stripe
 	// takes 30 minutes to 24 hours.
 	QuoteTTL time.Duration
@@ -89,11 +95,11 @@ func New(d Deps) *Function {
 		d.Trial.EndingNoticeDays = 7
 	}
 	f := &Function{d: d, mux: http.NewServeMux()}
-	f.mux.HandleFunc("POST /checkouts", f.authenticated(f.createCheckout))
-	f.mux.HandleFunc("GET /checkouts/{id}", f.authenticated(f.showQuote))
-	f.mux.HandleFunc("POST /trials", f.authenticated(f.startTrial))
-	f.mux.HandleFunc("GET /trials/eligibility", f.authenticated(f.trialEligibility))
-	f.mux.HandleFunc("POST /trials/tick", f.authenticated(f.trialTick))
+	f.mux.HandleFunc("POST /checkouts", f.authenticated(buyerRoute, f.createCheckout))
+	f.mux.HandleFunc("GET /checkouts/{id}", f.authenticated(buyerRoute, f.showQuote))
+	f.mux.HandleFunc("POST /trials", f.authenticated(buyerRoute, f.startTrial))
+	f.mux.HandleFunc("GET /trials/eligibility", f.authenticated(buyerRoute, f.trialEligibility))
+	f.mux.HandleFunc("POST /trials/tick", f.authenticated(tickRoute, f.trialTick))
 	return f
 }
 
@@ -110,14 +116,28 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.Ser
 
 type callerKey struct{}
 
+// Who a route is for: the buyers' callers (GitLab.com, the web store) or
+// the scheduler that runs the trial tick.
+const (
+	buyerRoute = false
+	tickRoute  = true
+)
+
 // authenticated refuses a request without a valid ID token of an allowed
-// caller (401), before anything is read or stored.
-func (f *Function) authenticated(h http.HandlerFunc) http.HandlerFunc {
+// caller (401), or from a caller the route is not for (403), before
+// anything is read or stored: the tick's identity cannot buy, and a buyer's
+// cannot end everyone's trials.
+func (f *Function) authenticated(tick bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		caller, err := f.d.Auth.Caller(r)
 		if err != nil {
 			f.d.Logger.WarnContext(r.Context(), "checkout request refused", "path", r.URL.Path, "error", err.Error())
 			reply(w, http.StatusUnauthorized, problem("unauthenticated", "a valid ID token of an allowed caller is required"))
+			return
+		}
+		if len(f.d.TickCallers) > 0 && slices.Contains(f.d.TickCallers, caller) != tick {
+			f.d.Logger.WarnContext(r.Context(), "checkout request refused: route not for the caller", "path", r.URL.Path, "caller", caller)
+			reply(w, http.StatusForbidden, problem("forbidden", "this caller may not call "+r.URL.Path))
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))

@@ -74,16 +74,24 @@ type fixture struct {
 	srv    *httptest.Server
 }
 
-func setup(t testing.TB, tax bool) fixture { return setupOn(t, tax, nil) }
+func setup(t testing.TB, tax bool) fixture { return setupWith(t, options{tax: tax}) }
 
-// setupOn is setup with the function's database wrapped by wrap (nil: none),
-// to step in between the function's reads; the fixture's store is unwrapped.
-func setupOn(t testing.TB, tax bool, wrap func(docstore.DB) docstore.DB) fixture {
+// options shape a fixture beyond setup's.
+type options struct {
+	tax bool
+	// wrap wraps the function's database (nil: none), to step in between
+	// the function's reads; the fixture's store is unwrapped.
+	wrap func(docstore.DB) docstore.DB
+	// tickCallers run the trial tick, and may call nothing else.
+	tickCallers []string
+}
+
+func setupWith(t testing.TB, o options) fixture {
 	t.Helper()
 	st := storetest.Open(t, "checkout")
 	fnStore := st
-	if wrap != nil {
-		fnStore = store.New(wrap(st.DB))
+	if o.wrap != nil {
+		fnStore = store.New(o.wrap(st.DB))
 	}
 	proxy, err := testdouble.StartStripeProxy("127.0.0.1:0", stripeMock.URL)
 	if err != nil {
@@ -98,10 +106,11 @@ func setupOn(t testing.TB, tax bool, wrap func(docstore.DB) docstore.DB) fixture
 	fx := fixture{st: st, rec: &pubsub.Recorder{}, stripe: proxy, gitlab: gl, clock: &testClock{t: t0}}
 	f := checkout.New(checkout.Deps{
 		Store: fnStore, Publisher: fx.rec, Clock: fx.clock, Logger: slog.New(slog.DiscardHandler),
-		Payments:  stripe.NewBilling("sk_test_123", proxy.URL(), 10*time.Second),
-		GitLab:    gitlab.NewClient(gl.URL(), []byte(jwtKey), nil),
-		Auth:      checkout.NewOIDC(context.Background(), issuer.URL(), issuer.JWKSURL(), audience, []string{caller}),
-		StripeTax: tax,
+		Payments:    stripe.NewBilling("sk_test_123", proxy.URL(), 10*time.Second),
+		GitLab:      gitlab.NewClient(gl.URL(), []byte(jwtKey), nil),
+		Auth:        checkout.NewOIDC(context.Background(), issuer.URL(), issuer.JWKSURL(), audience, append([]string{caller}, o.tickCallers...)),
+		TickCallers: o.tickCallers,
+		StripeTax:   o.tax,
 	})
 	fx.srv = httptest.NewServer(f)
 	t.Cleanup(fx.srv.Close)

@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"fulfillment/shared/adapters/gitlab"
@@ -35,6 +36,9 @@ type Config struct {
 	// Callers are the identities (token e-mail, else subject) allowed to
 	// call: GitLab.com's and the web store's service accounts.
 	Callers config.List `env:"CHECKOUT_CALLERS,required,notEmpty"`
+	// TickCallers run the trial tick (Cloud Scheduler's service account):
+	// when set, only they may call POST /trials/tick, and nothing else.
+	TickCallers config.List `env:"CHECKOUT_TICK_CALLERS"`
 
 	// GitLabURL and GitLabJWTKey reach GitLab's internal provisioning API for trials.
 	GitLabURL    string `env:"GITLAB_URL,required,notEmpty"`
@@ -64,11 +68,12 @@ var Setup = platform.Setup(func(ctx context.Context, w platform.Wiring[Config]) 
 	c := w.Config
 	return New(Deps{
 		Store: w.Store, Publisher: w.Publisher, Logger: w.Logger, Clock: w.Clock, Close: w.Close,
-		Payments:  stripe.NewBilling(c.StripeAPIKey, c.StripeAPIURL, c.StripeTimeout),
-		GitLab:    gitlab.NewClient(c.GitLabURL, []byte(c.GitLabJWTKey), platform.OutboundClient("gitlab", w.Logger)),
-		Auth:      NewOIDC(ctx, c.OIDCIssuer, c.OIDCJWKSURL, c.OIDCAudience, c.Callers),
-		QuoteTTL:  c.QuoteTTL,
-		StripeTax: c.StripeTax,
-		Trial:     TrialPolicy{PlanCode: c.TrialPlan, Days: c.TrialDays, EndingNoticeDays: c.TrialEndingNoticeDays},
+		Payments:    stripe.NewBilling(c.StripeAPIKey, c.StripeAPIURL, c.StripeTimeout),
+		GitLab:      gitlab.NewClient(c.GitLabURL, []byte(c.GitLabJWTKey), platform.OutboundClient("gitlab", w.Logger)),
+		Auth:        NewOIDC(ctx, c.OIDCIssuer, c.OIDCJWKSURL, c.OIDCAudience, slices.Concat(c.Callers, c.TickCallers)),
+		TickCallers: c.TickCallers,
+		QuoteTTL:    c.QuoteTTL,
+		StripeTax:   c.StripeTax,
+		Trial:       TrialPolicy{PlanCode: c.TrialPlan, Days: c.TrialDays, EndingNoticeDays: c.TrialEndingNoticeDays},
 	}), nil
 })

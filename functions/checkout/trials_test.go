@@ -257,7 +257,7 @@ func (d *purchaseLandsAfterFirstLook) Query(ctx context.Context, q docstore.Quer
 
 func TestTrialEndDoesNotOverwriteAPurchaseProvisionedMeanwhile(t *testing.T) {
 	hook := &purchaseLandsAfterFirstLook{}
-	fx := setupOn(t, false, func(db docstore.DB) docstore.DB { hook.DB = db; return hook })
+	fx := setupWith(t, options{wrap: func(db docstore.DB) docstore.DB { hook.DB = db; return hook }})
 	hook.land = func() {} // starting the trial looks too: not yet
 	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-13")); status != http.StatusCreated {
 		t.Fatalf("start = %d", status)
@@ -274,5 +274,32 @@ func TestTrialEndDoesNotOverwriteAPurchaseProvisionedMeanwhile(t *testing.T) {
 	}
 	if got := fx.trialEvents(t, catalog.TrialConverted); len(got) != 1 || got[0].SubscriptionID != "sub-bought" {
 		t.Fatalf("trial.converted = %+v", got)
+	}
+}
+
+// With a tick identity configured, only it runs the tick, and it can do
+// nothing else: GitLab.com's caller cannot end trials, nor the scheduler buy.
+func TestTrialTickAndPurchasesAreForTheirOwnCallers(t *testing.T) {
+	const ticker = "trial-tick@fulfillment-test.iam.gserviceaccount.com"
+	fx := setupWith(t, options{tickCallers: []string{ticker}})
+	tickToken := issuer.Token(ticker, audience, time.Hour)
+	if status, ans := fx.do(t, "POST", "/trials/tick", token(), "", nil); status != http.StatusForbidden || ans["detail"] == "" {
+		t.Fatalf("tick by the buyers' caller = %d %v", status, ans)
+	}
+	if status, res := fx.do(t, "POST", "/trials/tick", tickToken, "", nil); status != http.StatusOK {
+		t.Fatalf("tick by the scheduler = %d %v", status, res)
+	}
+	for _, r := range []struct{ method, path, key string }{
+		{"POST", "/checkouts", "by-ticker"}, {"POST", "/trials", ""}, {"GET", "/trials/eligibility?namespace_id=ns-1", ""},
+	} {
+		if status, _ := fx.do(t, r.method, r.path, tickToken, r.key, purchase(nil)); status != http.StatusForbidden {
+			t.Errorf("%s %s by the scheduler = %d, want 403", r.method, r.path, status)
+		}
+	}
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-14")); status != http.StatusCreated {
+		t.Fatalf("trial by the buyers' caller = %d", status)
+	}
+	if n, calls := fx.count(t, store.Quotes), fx.stripe.Calls(); n != 0 || len(calls) != 0 {
+		t.Fatalf("the scheduler's refused purchase stored %d quotes, made %d Stripe calls", n, len(calls))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -97,15 +98,15 @@ func (f *Function) checkQuote(ctx context.Context, typ string, pe catalog.Provid
 		// A delayed method's result comes days after the completion, past
 		// the quote's expiry: the expiry was the completion's to meet, so
 		// the result follows the completion's verdict.
-		switch q.Status {
-		case store.QuoteCompleted:
-			paid.At = q.CompletedAt
-		case store.QuoteRefused:
-			r.Reason = q.Refusal
-			return verdict{refusal: r}, nil
-		default:
-			return verdict{}, fmt.Errorf("paymentresult.checkQuote: the completion of %s is not settled yet: retry", pe.CheckoutSessionID)
+		at, refused, err := f.completionVerdict(ctx, q, pe)
+		if err != nil {
+			return verdict{}, err
 		}
+		if refused != "" {
+			r.Reason = refused
+			return verdict{refusal: r}, nil
+		}
+		paid.At = at
 	}
 	r.Reason, r.ExpectedCents = quote.Check(q.Quoted(), paid)
 	v := verdict{settles: own && typ == catalog.CheckoutCompleted}
@@ -113,6 +114,28 @@ func (f *Function) checkQuote(ctx context.Context, typ string, pe catalog.Provid
 		v.refusal = r
 	}
 	return v, nil
+}
+
+// completionVerdict is how the completion of q's session was judged: when
+// it was accepted, or why it was refused. A quote judged before verdicts
+// were kept on it shows an accepted completion by its subscription (a
+// refused one makes none). With neither, the completion has not been
+// judged yet (this result overtook it): an error, so it is retried.
+func (f *Function) completionVerdict(ctx context.Context, q store.Quote, pe catalog.ProviderEvent) (acceptedAt time.Time, refused string, err error) {
+	switch q.Status {
+	case store.QuoteCompleted:
+		return q.CompletedAt, "", nil
+	case store.QuoteRefused:
+		return time.Time{}, q.Refusal, nil
+	}
+	sub, err := f.d.Store.Subscription(ctx, nil, pe.SubscriptionID)
+	switch {
+	case err == nil && sub.PurchaseID == pe.CheckoutSessionID:
+		return q.CreatedAt, "", nil // accepted, so before its expiry
+	case err != nil && !store.IsNotFound(err):
+		return time.Time{}, "", err
+	}
+	return time.Time{}, "", fmt.Errorf("paymentresult.completionVerdict: the completion of %s is not judged yet: retry", pe.CheckoutSessionID)
 }
 
 // refuse records and announces the refusal once, then dead-letters the

@@ -276,3 +276,23 @@ func TestAsyncPaymentBeforeItsCompletionIsRetried(t *testing.T) {
 		t.Fatalf("provisioned: err = %v", err)
 	}
 }
+
+// A quote whose completion was accepted before verdicts were kept on
+// quotes (status still session) is known accepted by its subscription.
+func TestAsyncPaymentOfACompletionAcceptedBeforeVerdictsWereKept(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	fx.handle(t, unpaidCompletion(t, 174000))
+	q, err := fx.st.Quote(context.Background(), nil, "q_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Status, q.CompletedAt = store.QuoteSession, time.Time{} // as an older payment-result left it
+	if err := fx.st.SaveQuote(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, asyncResult(t, "evt_async", catalog.CheckoutAsyncPaymentSucceed, 174000, t0.Add(72*time.Hour)))
+	if s := fx.sub(t, "sub-cs_q"); s.Status != subscription.Active {
+		t.Fatalf("status %s", s.Status)
+	}
+}

@@ -58,11 +58,22 @@ func checkoutAPI(t *testing.T, s *localstack.Stack, method, path, token, key str
 // returns its stored quote.
 func buyThroughAPI(t *testing.T, s *localstack.Stack, ns, plan string, seats int) store.Quote {
 	t.Helper()
-	status, ans := checkoutAPI(t, s, http.MethodPost, "/checkouts", s.CheckoutToken(), uniq("order"), map[string]any{
+	return buy(t, s, purchaseBody(ns, plan, seats))
+}
+
+// purchaseBody is a POST /checkouts body for a year of plan.
+func purchaseBody(ns, plan string, seats int) map[string]any {
+	return map[string]any{
 		"namespace_id": ns, "plan_code": plan, "seats": seats, "term_months": 12,
 		"buyer":       map[string]any{"name": "E2E Buyer", "email": "buyer@example.com", "company": "E2E Inc"},
 		"success_url": "https://gitlab.example/ok", "cancel_url": "https://gitlab.example/cancel",
-	})
+	}
+}
+
+// buy posts body to stack s's checkout and returns the stored quote.
+func buy(t *testing.T, s *localstack.Stack, body map[string]any) store.Quote {
+	t.Helper()
+	status, ans := checkoutAPI(t, s, http.MethodPost, "/checkouts", s.CheckoutToken(), uniq("order"), body)
 	if status != http.StatusCreated {
 		t.Fatalf("checkout = %d %v", status, ans)
 	}
@@ -76,9 +87,22 @@ func buyThroughAPI(t *testing.T, s *localstack.Stack, ns, plan string, seats int
 // completedEvent is Stripe's checkout.session.completed eventID for
 // sessionID carrying quote q's metadata, paid amount in currency, at.
 func completedEvent(eventID string, q store.Quote, sessionID string, amount int64, currency string, at time.Time) []byte {
+	return stripe.NewEvent(eventID, "checkout.session.completed", at, quoteSession(q, sessionID, amount, currency))
+}
+
+// discountedEvent is q's own session completed with Stripe's discount
+// (total_details.amount_discount) taken off the quote's total.
+func discountedEvent(eventID string, q store.Quote, discount int64, at time.Time) []byte {
+	cs := quoteSession(q, q.SessionID, q.TotalCents-discount, "usd")
+	cs["total_details"] = map[string]any{"amount_discount": discount, "amount_tax": 0, "amount_shipping": 0}
+	return stripe.NewEvent(eventID, "checkout.session.completed", at, cs)
+}
+
+// quoteSession is a paid checkout.session object carrying q's metadata.
+func quoteSession(q store.Quote, sessionID string, amount int64, currency string) map[string]any {
 	cs := stripe.CheckoutSession(sessionID, q.CustomerID, "buyer@example.com", "paid", amount, stripe.OrderMetadata(q.ID, q.Order))
 	cs["currency"] = currency
-	return stripe.NewEvent(eventID, "checkout.session.completed", at, cs)
+	return cs
 }
 
 // A purchase made through the checkout API: the quote's lines reach Stripe
@@ -120,7 +144,10 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 		"payment_intent_data[setup_future_usage]": "off_session",
 		"line_items[0][price_data][unit_amount]":  "34800", "line_items[0][quantity]": "7",
 		"line_items[1][price_data][unit_amount]": "1000", "line_items[1][quantity]": "2",
-		"line_items[0][price_data][currency]": "usd",
+		"line_items[0][price_data][currency]":           "usd",
+		"line_items[0][price_data][product_data][name]": "Premium, 12 months, per seat",
+		"line_items[1][price_data][product_data][name]": "Compute minutes, 1,000-minute packs, 12 months",
+		"client_reference_id":                           qid, "expires_at": fmt.Sprint(q.ExpiresAt.Unix()),
 	} {
 		if session.Body[k] != v {
 			t.Errorf("session request %s = %v, want %v", k, session.Body[k], v)
@@ -130,6 +157,9 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 	for _, c := range stack.Stripe.Calls() {
 		if c.Method == "POST" && c.Path == "/v1/customers" && c.Headers["Idempotency-Key"] == "customer-"+qid {
 			customers++
+			if c.Body["email"] != "buyer@example.com" || c.Body["name"] != "E2E Buyer" || c.Body["metadata[company]"] != "E2E Inc" {
+				t.Errorf("customer request %v", c.Body)
+			}
 		}
 	}
 	if customers != 1 {
@@ -223,11 +253,13 @@ func TestCheckoutAPIToProvisionedSubscriptionRenewedWithTheSavedCard(t *testing.
 
 // Completed checkouts that do not pay their quote, on a stack with the
 // production quote policy (CHECKOUT_REQUIRE_QUOTE=true, one allowed payment
-// link): below the quote, in another currency, after the quote's expiry, a
-// session we did not create carrying a quote's id, and a session with no
-// quote at all. None is provisioned; each is recorded with its reason,
-// dead-lettered by payment-result and paged; the quote shows the refusal.
-// A session from the allowed payment link is provisioned.
+// link): below the quote, in another currency, after the quote's expiry,
+// with a discount the quote did not allow, a session we did not create
+// carrying a quote's id, and a session with no quote at all. None is
+// provisioned; each is recorded with its reason, dead-lettered by
+// payment-result and paged; the quote shows the refusal. A quote made with
+// a promotion code takes Stripe's discount, and a session from the allowed
+// payment link is provisioned.
 func TestBadCompletionsAreRefusedRecordedDeadLetteredAndPaged(t *testing.T) {
 	const link = "plink_e2e_allowed"
 	y := startClockedStack(t, localstack.Options{Project: emulator.NewProject("quotes"), Env: map[string]map[string]string{
@@ -250,6 +282,9 @@ func TestBadCompletionsAreRefusedRecordedDeadLetteredAndPaged(t *testing.T) {
 		}},
 		{"after the quote's expiry", quote.ReasonExpired, true, func(id string, q store.Quote) (string, []byte) {
 			return q.SessionID, completedEvent(id, q, q.SessionID, q.TotalCents, "usd", q.ExpiresAt.Add(time.Minute))
+		}},
+		{"a discount the quote did not allow", quote.ReasonUnquotedDiscount, true, func(id string, q store.Quote) (string, []byte) {
+			return q.SessionID, discountedEvent(id, q, 5000, y.now())
 		}},
 		{"a session we did not create", quote.ReasonForeignSession, false, func(id string, q store.Quote) (string, []byte) {
 			forged := uniq("cs_forged")
@@ -296,6 +331,30 @@ func TestBadCompletionsAreRefusedRecordedDeadLetteredAndPaged(t *testing.T) {
 			}
 		})
 	}
+
+	// A campaign's promotion code given to the API: Stripe's discount is
+	// the quote's to allow, and the purchase is provisioned.
+	s.Stripe.ActivatePromotionCode("E2E25", "promo_e2e25")
+	promo := purchaseBody(uniq("ns"), "premium", 4)
+	promo["promotion_code"] = "e2e25"
+	pq := buy(t, s, promo)
+	if pq.PromotionCodeID != "promo_e2e25" {
+		t.Fatalf("quote with a promotion code = %+v", pq)
+	}
+	applied := 0
+	for _, c := range s.Stripe.Calls() {
+		if c.Path == "/v1/checkout/sessions" && c.Headers["Idempotency-Key"] == "checkout-session-"+pq.ID && c.Body["discounts[0][promotion_code]"] == "promo_e2e25" {
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Fatalf("%d session requests applied the promotion code, want 1", applied)
+	}
+	y.webhook(discountedEvent(uniq("evt"), pq, pq.TotalCents/4, y.now()))
+	eventually(t, 30*time.Second, "the discounted purchase active", func() (bool, string) {
+		sub, err := s.Store.Subscription(background, nil, stripe.SubscriptionIDForCheckout(pq.SessionID))
+		return err == nil && sub.Status == subscription.Active, fmt.Sprint(err)
+	})
 
 	// The documented way around the quote: an allowed payment link.
 	linked := demo.Purchase{SessionID: uniq("cs_link"), CustomerID: uniq("cus"), Email: "buyer@example.com",
@@ -389,4 +448,39 @@ func quotesFor(t *testing.T, ns string) int {
 		t.Fatal(err)
 	}
 	return len(docs)
+}
+
+// A delayed payment method (a bank debit) completes the session unpaid and
+// succeeds three days later, long after the quote's hour: the result is
+// judged by its completion, so the subscription goes from pending to
+// active and is provisioned, and the quote shows the completion accepted.
+func TestDelayedPaymentDaysAfterTheQuoteExpiredActivates(t *testing.T) {
+	ns := uniq("ns")
+	q := buyThroughAPI(t, stack, ns, "premium", 3)
+	at := time.Now()
+	unpaid := quoteSession(q, q.SessionID, q.TotalCents, "usd")
+	unpaid["payment_status"] = "unpaid"
+	mustAccept(t, stripe.NewEvent(uniq("evt"), "checkout.session.completed", at, unpaid))
+	subID := stripe.SubscriptionIDForCheckout(q.SessionID)
+	waitSubscription(t, subID, func(s *subscription.Subscription) bool { return s.Status == subscription.Pending })
+	if n := len(callsTo(stack.GitLab.Calls(), gitlabPath(ns))); n != 0 {
+		t.Fatalf("%d GitLab calls before the payment", n)
+	}
+
+	later := at.Add(72 * time.Hour)
+	if !later.After(q.ExpiresAt) {
+		t.Fatalf("the result at %v is not after the quote's expiry %v", later, q.ExpiresAt)
+	}
+	mustAccept(t, stripe.NewEvent(uniq("evt"), "checkout.session.async_payment_succeeded", later, quoteSession(q, q.SessionID, q.TotalCents, "usd")))
+	waitSubscription(t, subID, func(s *subscription.Subscription) bool { return s.Status == subscription.Active })
+	eventually(t, 20*time.Second, "provisioned on GitLab", func() (bool, string) {
+		calls := callsTo(stack.GitLab.Calls(), gitlabPath(ns))
+		return len(calls) == 1 && baseProduct(calls[0])["plan_code"] == "premium", fmt.Sprint(len(calls), " calls")
+	})
+	if _, found, _ := stack.Store.CheckoutRefusalOf(background, q.SessionID); found {
+		t.Fatal("the delayed payment was refused")
+	}
+	if status, shown := checkoutAPI(t, stack, http.MethodGet, "/checkouts/"+q.ID, stack.CheckoutToken(), "", nil); status != http.StatusOK || shown["status"] != store.QuoteCompleted {
+		t.Fatalf("GET /checkouts/%s = %d %v", q.ID, status, shown)
+	}
 }

@@ -18,10 +18,18 @@ import (
 // once per namespace with GitLab's trial fields, reported by the
 // eligibility query, converted by a purchase made through the checkout API
 // and its signed completion (the namespace never goes back to free), and,
-// for a namespace that bought nothing, returned to free at its end.
+// for a namespace that bought nothing, returned to free at its end. The
+// stack authorises routes per caller as production does: the tick is the
+// scheduler's alone.
 func TestTrialLifecycleOnTheStack(t *testing.T) {
-	y := startClockedStack(t, localstack.Options{Project: emulator.NewProject("trial")}) // 2026-01-15T10:00Z
+	const ticker = "checkout-trial-tick@fulfillment-local.iam.gserviceaccount.com"
+	y := startClockedStack(t, localstack.Options{Project: emulator.NewProject("trial"), // 2026-01-15T10:00Z
+		Env: map[string]map[string]string{"checkout": {"CHECKOUT_TICK_CALLERS": ticker}}})
 	s := y.s
+	tick := func() (int, map[string]any) {
+		t.Helper()
+		return checkoutAPI(t, s, http.MethodPost, "/trials/tick", s.OIDC.Token(ticker, localstack.CheckoutAudience, time.Hour), "", nil)
+	}
 	api := func(method, path string, body any) (int, map[string]any) {
 		t.Helper()
 		return checkoutAPI(t, s, method, path, s.CheckoutToken(), "", body)
@@ -68,9 +76,13 @@ func TestTrialLifecycleOnTheStack(t *testing.T) {
 		return baseProduct(calls[len(calls)-1])["plan_code"] == "premium", fmt.Sprint(baseProduct(calls[len(calls)-1]))
 	})
 
-	// Past both trials' end, the daily tick.
+	// Past both trials' end, the daily tick: GitLab.com's caller may not
+	// run it, the scheduler's identity does.
 	y.setClock("2026-02-15T10:00:00Z")
-	if status, res := api(http.MethodPost, "/trials/tick", nil); status != http.StatusOK || res["converted"] != float64(1) || res["ended"] != float64(1) {
+	if status, res := api(http.MethodPost, "/trials/tick", nil); status != http.StatusForbidden {
+		t.Fatalf("tick by GitLab.com's caller = %d %v", status, res)
+	}
+	if status, res := tick(); status != http.StatusOK || res["converted"] != float64(1) || res["ended"] != float64(1) {
 		t.Fatalf("tick = %d %v", status, res)
 	}
 	if e := eligibility(t, s, buyer); e["has_active_subscription"] != true || e["subscription_id"] != subID || trialStatus(e) != store.TrialConverted {
