@@ -372,11 +372,11 @@ func TestTheActivationCodeFromTheEmailActivatesTheInstance(t *testing.T) {
 		t.Fatalf("no code in the e-mail's parts:\n%s\n%s", got[0].Text, got[0].HTML)
 	}
 	instance := "uuid-" + uniq("gitlab")
-	key, errs := y.activate(code[1], instance)
-	if key == "" || len(errs) != 0 {
-		t.Fatalf("activation with the e-mailed code: key %q errors %v", key, errs)
+	a := y.activate(code[1], instance)
+	if a.key == "" || len(a.errors) != 0 {
+		t.Fatalf("activation with the e-mailed code: key %q errors %v", a.key, a.errors)
 	}
-	if l := verifyKey(t, key); l.SubscriptionID != y.subID || l.InstanceID != instance || l.Seats != 10 {
+	if l := verifyKey(t, a.key); l.SubscriptionID != y.subID || l.InstanceID != instance || l.Seats != 10 {
 		t.Fatalf("activated license %+v", l)
 	}
 }
