@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -67,6 +68,11 @@ type Deps struct {
 	PortalURL string
 	// MessageIDDomain is the right-hand side of every Message-ID.
 	MessageIDDomain string
+	// PreferencesKey signs the opt-out links of non-essential e-mails, which
+	// point at UnsubscribeURL (served at UnsubscribePath); without a key
+	// there are none.
+	PreferencesKey []byte
+	UnsubscribeURL string
 }
 
 // Function is notifications.
@@ -177,7 +183,7 @@ func (f *Function) sendEmail(ctx context.Context, in event.Event, e notice.Email
 			return nil
 		}
 	}
-	m, err := f.message(id, e)
+	m, err := f.message(id, &e)
 	if err != nil {
 		return err
 	}
@@ -206,14 +212,17 @@ func (f *Function) alreadyHandled(ctx context.Context, id string) (bool, error) 
 	return pending, wrap("notifications.send", err)
 }
 
-// message renders the e-mail with its Message-ID and headers.
-func (f *Function) message(id string, e notice.Email) (mail.Message, error) {
-	text, html, err := notice.Render(e)
+// message renders the e-mail with its Message-ID and headers, and the
+// opt-out link when it is not essential.
+func (f *Function) message(id string, e *notice.Email) (mail.Message, error) {
+	headers := map[string]string{HeaderKind: string(e.Kind), HeaderSubscription: e.Data.SubscriptionID}
+	maps.Copy(headers, f.unsubscribe(e))
+	text, html, err := notice.Render(*e)
 	if err != nil {
 		return mail.Message{}, err
 	}
 	return mail.Message{MessageID: id, To: e.To.Email, ToName: e.To.Name, Subject: e.Subject, Text: text, HTML: html,
-		Date: f.d.Clock.Now(), Headers: map[string]string{HeaderKind: string(e.Kind), HeaderSubscription: e.Data.SubscriptionID}}, nil
+		Date: f.d.Clock.Now(), Headers: headers}, nil
 }
 
 // deliver hands m to the SMTP server, counted in telemetry.

@@ -3,7 +3,11 @@ package notifications
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -57,9 +61,13 @@ func setup(t testing.TB, mailpitFlags ...string) fixture {
 	}
 	st := storetest.Open(t, "notify")
 	logs := &lockedBuffer{}
-	f := New(Deps{Store: st, Publisher: &pubsub.Recorder{}, DeadLetterTopic: "notifications-dead-letter", Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	var f *Function
+	links := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.ServeUnsubscribe(w, r) }))
+	t.Cleanup(links.Close)
+	f = New(Deps{Store: st, Publisher: &pubsub.Recorder{}, DeadLetterTopic: "notifications-dead-letter", Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Mailer: sender, InApp: gitlab.NewNotices(gl.URL(), testdouble.GitLabAdminToken, nil), Clock: clock.Func(func() time.Time { return now }),
-		Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test", MessageIDDomain: "fulfillment.test"})
+		Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test", MessageIDDomain: "fulfillment.test",
+		PreferencesKey: []byte("preferences-test-key"), UnsubscribeURL: links.URL + UnsubscribePath})
 	return fixture{logs: logs, st: st, mp: mp, gl: gl, f: f}
 }
 
@@ -387,4 +395,108 @@ func TestARecipientTheServerRefusesIsDeadLettered(t *testing.T) {
 		t.Fatalf("recorded as sent: %t %v", sent, err)
 	}
 	fx.waitMessages(t, 0)
+}
+
+// A customer opts out with the link of a renewal notice (the one-click POST
+// a mail client sends for List-Unsubscribe-Post): the next renewal notice
+// is muted, while payment failures, the grace warning and the suspension
+// still arrive. Essential e-mails carry no opt-out link at all, a GET of
+// the link (a mail scanner) changes nothing, and a forged link is refused.
+func TestACustomerOptsOutByTheLinkAndStillGetsWhatIsEssential(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	fx.storeSubscription(t)
+	fx.handle(t, snapshotEvent(t, "evt-notice-a", catalog.SubscriptionRenewalNotice, nil), fx.paymentFailed(t, "evt-failed-a"))
+	msgs := fx.waitMessages(t, 2)
+	link := ""
+	for _, m := range msgs {
+		h, err := fx.mp.Headers(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch kind := h[HeaderKind][0]; kind {
+		case string(notice.RenewalNotice):
+			if len(h[HeaderListUnsubscribe]) != 1 || h[HeaderListUnsubscribePost][0] != "List-Unsubscribe=One-Click" {
+				t.Fatalf("renewal notice headers %v", h)
+			}
+			link = strings.Trim(h[HeaderListUnsubscribe][0], "<>")
+		default:
+			if len(h[HeaderListUnsubscribe]) != 0 || len(h[HeaderListUnsubscribePost]) != 0 {
+				t.Fatalf("the essential %s carries an opt-out: %v", kind, h)
+			}
+		}
+	}
+	if link == "" || strings.Contains(link, "example.com") {
+		t.Fatalf("opt-out link %q: want one, naming no address", link)
+	}
+	u, _ := url.Parse(link)
+	forged := *u
+	forged.RawQuery = url.Values{"token": {store.ContactKey("ada@example.com") + ".forged"}}.Encode()
+	if code := post(t, forged.String()); code != http.StatusForbidden {
+		t.Fatalf("a forged link answered %d, want 403", code)
+	}
+	if resp, err := http.Get(link); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET of the link: %v %v", resp, err)
+	}
+	if p, _ := fx.st.NoticePreferenceFor(ctx, "ada@example.com"); p.OptOutNonEssential {
+		t.Fatal("a forged link or a GET opted the customer out")
+	}
+	if code := post(t, link); code != http.StatusOK {
+		t.Fatalf("the one-click POST answered %d", code)
+	}
+
+	fx.handle(t, snapshotEvent(t, "evt-notice-b", catalog.SubscriptionRenewalNotice, nil), fx.paymentFailed(t, "evt-failed-b"),
+		snapshotEvent(t, "evt-grace-b", catalog.SubscriptionGrace, func(s *catalog.SubscriptionSnapshot) { s.Status = "grace" }),
+		snapshotEvent(t, "evt-suspended-b", catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) { s.Status = "suspended" }))
+	got := map[string]int{}
+	for _, m := range fx.waitMessages(t, 5) {
+		h, _ := fx.mp.Headers(ctx, m.ID)
+		got[h[HeaderKind][0]]++
+	}
+	want := map[string]int{string(notice.RenewalNotice): 1, string(notice.PaymentFailed): 2, string(notice.GraceWarning): 1, string(notice.Suspended): 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("received %v, want %v: the second renewal notice muted, every essential one sent", got, want)
+	}
+	fx.noAddressLogged(t)
+}
+
+// post sends RFC 8058's one-click unsubscribe to link.
+func post(t *testing.T, link string) int {
+	t.Helper()
+	resp, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (fx fixture) handle(t *testing.T, events ...event.Event) {
+	t.Helper()
+	for _, e := range events {
+		if err := fx.f.Handle(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// storeSubscription stores sub-cs_1, past due, for the payment failures.
+func (fx fixture) storeSubscription(t *testing.T) {
+	t.Helper()
+	sub := &subscription.Subscription{ID: "sub-cs_1", Status: subscription.PastDue, Currency: "usd",
+		Order:    catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSaaS, NamespaceID: "4242"},
+		Customer: catalog.Customer{Email: "ada@example.com", Name: "Ada"}, Dunning: subscription.Dunning{FailedAt: now, InvoiceID: "in_1"}}
+	if err := fx.st.RunTx(context.Background(), func(_ context.Context, tx store.Tx) error { return tx.Set(store.Subscriptions, sub.ID, sub) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (fx fixture) paymentFailed(t *testing.T, id string) event.Event {
+	t.Helper()
+	e, err := cloudevent.New(context.Background(), id, catalog.SourcePaymentResult, catalog.PaymentFailed, "sub-cs_1",
+		catalog.PaymentFailure{SubscriptionID: "sub-cs_1", InvoiceID: "in_1", AmountCents: 348000, OccurredAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

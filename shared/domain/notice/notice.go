@@ -82,6 +82,9 @@ type Data struct {
 	// where the payment method is updated.
 	ManageURL string
 	CardURL   string
+	// UnsubscribeURL, on non-essential e-mails only, is the customer's
+	// signed opt-out link (set by the sender, which holds the key).
+	UnsubscribeURL string
 }
 
 // UpcomingReconciliation is the in-app notice GitLab shows from
