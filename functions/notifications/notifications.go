@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -197,8 +198,18 @@ func (f *Function) sendEmail(ctx context.Context, in event.Event, e notice.Email
 	if perr := f.d.Store.ParkNotice(ctx, parked(m, in.ID(), f.d.Clock.Now(), err)); perr != nil {
 		return fmt.Errorf("notifications.send: park after %w: %w", err, perr) // transient: Pub/Sub redelivers
 	}
-	log.WarnContext(ctx, "SMTP server cannot take the notice now; parked for the sweep", "error", err.Error())
+	log.Log(ctx, parkLevel(err), "SMTP server cannot take the notice now; parked for the sweep", "error", err.Error())
 	return nil
+}
+
+// parkLevel is how loud a parked notice is: an error (alerted on) when the
+// server refuses our sender or credentials, which only a fix ends; a
+// warning for an outage, which ends by itself.
+func parkLevel(err error) slog.Level {
+	if errors.Is(err, mail.ErrConfiguration) {
+		return slog.LevelError
+	}
+	return slog.LevelWarn
 }
 
 // alreadyHandled reports whether the e-mail was sent, or is parked (the

@@ -120,7 +120,7 @@ func (f *Function) resend(ctx context.Context, p store.NoticePending) (sweepOutc
 		log.WarnContext(ctx, "parked notice refused by the SMTP server; kept as refused", "error", err.Error())
 		return sweptRefused, f.d.Store.NotePendingFailure(ctx, p, failure.Scrub(err.Error()), true)
 	}
-	log.WarnContext(ctx, "SMTP server still cannot take the parked notice", "error", err.Error())
+	log.Log(ctx, parkLevel(err), "SMTP server still cannot take the parked notice", "error", err.Error())
 	return sweptPending, f.d.Store.NotePendingFailure(ctx, p, failure.Scrub(err.Error()), false)
 }
 
