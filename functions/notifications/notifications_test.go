@@ -395,6 +395,30 @@ func TestARecipientTheServerRefusesIsDeadLettered(t *testing.T) {
 		t.Fatalf("recorded as sent: %t %v", sent, err)
 	}
 	fx.waitMessages(t, 0)
+	fx.noAddressLogged(t)
+}
+
+// GitLab refusing the in-app notice (a wrong admin token) fails the
+// delivery after the e-mail went out: the redeliveries do not send the
+// e-mail again, and no log line of the failures names the customer.
+func TestGitLabRefusingTheInAppNoticeDoesNotResendTheEmail(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	fx.f.d.InApp = gitlab.NewNotices(fx.gl.URL(), "not-the-admin-token", nil)
+	in := snapshotEvent(t, "evt-recon-401", catalog.SubscriptionReconciliationNotice, func(s *catalog.SubscriptionSnapshot) { s.SeatsOwed, s.MaxSeatsUsed = 4, 14 })
+	for range 3 {
+		_ = fx.f.Handle(ctx, in) // refused: redelivered, or dead-lettered
+	}
+	if _, ok := fx.gl.UpcomingReconciliation(4242); ok {
+		t.Fatal("GitLab stored a notice it refused")
+	}
+	if msgs := fx.waitMessages(t, 1); !strings.HasPrefix(msgs[0].Subject, "4 seats over your GitLab Premium subscription") {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
+	if logs := fx.logs.String(); !strings.Contains(logs, "failure") {
+		t.Fatalf("the refusal was not logged:\n%s", logs)
+	}
+	fx.noAddressLogged(t)
 }
 
 // A customer opts out with the link of a renewal notice (the one-click POST
