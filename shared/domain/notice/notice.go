@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/money"
 	"fulfillment/shared/domain/proration"
 	"fulfillment/shared/domain/subscription"
@@ -238,14 +239,18 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 		np, _ := catalog.LookupPlan(next.PlanCode)
 		d.Plan, d.Seats = PlanName(next.PlanCode), next.Seats
 		d.Amount = money.Format(np.TermPriceCents(next), cur)
-		d.Date = date(s.TermEnd.Add(-in.Policy.ChargeLead))
+		d.Date = date(scheduled(s, subscription.ActCharge, s.TermEnd.Add(-in.Policy.ChargeLead)).At)
 		return one(s.Customer, RenewalNotice, false,
 			fmt.Sprintf("Your GitLab %s subscription renews on %s: %s will be charged on %s", d.Plan, d.TermEnd, d.Amount, d.Date), d)
 	case catalog.SubscriptionReconciliationNotice:
-		invoiceOn := in.Now.Add(in.Policy.TrueUpDelay)
-		owed := catalog.Order{PlanCode: s.Order.PlanCode, Seats: s.SeatsOwed, TermMonths: s.Order.TermMonths}
+		trueUp := scheduled(s, subscription.ActTrueUp, in.Now.Add(in.Policy.TrueUpDelay))
+		invoiceOn, cents := trueUp.At, trueUp.AmountCents
+		if cents == 0 { // an event from before renewal announced its schedule
+			owed := catalog.Order{PlanCode: s.Order.PlanCode, Seats: s.SeatsOwed, TermMonths: s.Order.TermMonths}
+			cents = proration.Cents(plan.TermPriceCents(owed), s.TermStart, s.TermEnd, invoiceOn)
+		}
 		d.SeatsOwed = s.SeatsOwed
-		d.Amount = money.Format(proration.Cents(plan.TermPriceCents(owed), s.TermStart, s.TermEnd, invoiceOn), cur)
+		d.Amount = money.Format(cents, cur)
 		d.Date = date(invoiceOn)
 		out := one(s.Customer, ReconciliationNotice, false,
 			fmt.Sprintf("%d seats over your GitLab %s subscription: %s will be invoiced on %s", d.SeatsOwed, d.Plan, d.Amount, d.Date), d)
@@ -258,14 +263,14 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 		if from.IsZero() {
 			from = in.Now
 		}
-		d.Date = date(from.Add(time.Duration(in.Policy.GraceDays) * 24 * time.Hour))
+		d.Date = date(scheduled(s, subscription.ActSuspend, from.Add(time.Duration(in.Policy.GraceDays)*24*time.Hour)).At)
 		return one(s.Customer, GraceWarning, true, fmt.Sprintf("Action needed: your GitLab %s subscription will be suspended on %s", d.Plan, d.Date), d)
 	case catalog.SubscriptionSuspended:
 		at := in.Account.Dunning.SuspendedAt
 		if at.IsZero() {
 			at = in.Now
 		}
-		d.Date = date(at.Add(time.Duration(in.Policy.SuspensionDays) * 24 * time.Hour))
+		d.Date = date(scheduled(s, subscription.ActCancel, at.Add(time.Duration(in.Policy.SuspensionDays)*24*time.Hour)).At)
 		return one(s.Customer, Suspended, true, fmt.Sprintf("Your GitLab %s subscription is suspended", d.Plan), d)
 	case catalog.SubscriptionCanceled:
 		return one(s.Customer, Canceled, true, fmt.Sprintf("Your GitLab %s subscription is canceled", d.Plan), d)
@@ -282,7 +287,7 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 // that says nothing was charged.
 func (in Input) changed(s catalog.SubscriptionSnapshot, d Data) Decision {
 	d.charged(s.Charge)
-	if c := s.Charge; c != nil && c.Kind == trueUpKind && c.Outcome != paidOutcome {
+	if c := s.Charge; c != nil && c.Kind == string(ledger.TrueUp) && c.Outcome != string(ledger.Paid) {
 		d.SeatsOwed = c.Seats
 		return one(s.Customer, TrueUpInvoice, true, fmt.Sprintf("Invoice for your GitLab %s subscription: %s, %s due", d.Plan, s.Reason, d.Amount), d)
 	}
@@ -292,12 +297,6 @@ func (in Input) changed(s catalog.SubscriptionSnapshot, d Data) Decision {
 	}
 	return one(s.Customer, ChangeReceipt, true, subject, d)
 }
-
-// The ledger's names (shared/domain/ledger) that decide a notice.
-const (
-	trueUpKind  = "true-up"
-	paidOutcome = "paid"
-)
 
 // chargePaid is a true-up's receipt, sent when its invoice is paid; other
 // charges have theirs with the subscription event their payment causes.
@@ -309,7 +308,7 @@ func (in Input) chargePaid() (Decision, error) {
 	if n.SubscriptionID == "" {
 		return Decision{}, failure.Permanentf("notice: charge paid without a subscription id")
 	}
-	if n.Charge.Kind != trueUpKind {
+	if n.Charge.Kind != string(ledger.TrueUp) {
 		return Decision{}, nil
 	}
 	d := Data{Name: in.Account.Customer.Name, SubscriptionID: n.SubscriptionID, Plan: PlanName(in.Account.PlanCode), SeatsOwed: n.Charge.Seats,
@@ -328,6 +327,17 @@ func (d *Data) charged(c *catalog.Charge) {
 	if c.TaxCents > 0 {
 		d.Tax = money.Format(c.TaxCents, c.Currency)
 	}
+}
+
+// scheduled is the step action of the snapshot's schedule (renewal's own
+// dates), else one at fallback, computed here for events without one.
+func scheduled(s catalog.SubscriptionSnapshot, action subscription.Action, fallback time.Time) catalog.ScheduledStep {
+	for _, st := range s.Schedule {
+		if st.Action == string(action) {
+			return st
+		}
+	}
+	return catalog.ScheduledStep{Action: string(action), At: fallback}
 }
 
 // one is a decision of a single e-mail, or none without an address.
