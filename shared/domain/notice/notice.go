@@ -73,6 +73,9 @@ type Data struct {
 	Amount    string
 	Tax       string
 	InvoiceID string
+	// NoCharge says the change was made without a charge (auto-renew off,
+	// a downgrade at term end).
+	NoCharge bool
 	// Date is the moment's key date (charge, invoice, retry, suspension, ...).
 	Date           string
 	SeatsOwed      int
@@ -286,11 +289,18 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 // one (its receipt follows on payment: chargePaid), else a change receipt
 // that says nothing was charged.
 func (in Input) changed(s catalog.SubscriptionSnapshot, d Data) Decision {
-	d.charged(s.Charge)
-	if c := s.Charge; c != nil && c.Kind == string(ledger.TrueUp) && c.Outcome != string(ledger.Paid) {
+	c := s.Charge
+	if c != nil && c.Kind == string(ledger.TrueUp) && c.Outcome != string(ledger.Paid) {
+		d.charged(c)
 		d.SeatsOwed = c.Seats
 		return one(s.Customer, TrueUpInvoice, true, fmt.Sprintf("Invoice for your GitLab %s subscription: %s, %s due", d.Plan, s.Reason, d.Amount), d)
 	}
+	// A change made by a refund or a lost dispute names its line too: only a
+	// paid one is a receipt's amount.
+	if c != nil && c.Outcome == string(ledger.Paid) {
+		d.charged(c)
+	}
+	d.NoCharge = c == nil
 	subject := fmt.Sprintf("Your GitLab %s subscription changed: %s", d.Plan, s.Reason)
 	if d.Amount != "" {
 		subject += ": " + d.Amount + " paid"

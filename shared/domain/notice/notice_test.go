@@ -194,6 +194,14 @@ func TestReceiptsShowWhatWasCharged(t *testing.T) {
 			}
 		})
 	}
+	refunded := *seats
+	refunded.Outcome = "refunded"
+	e := decideOne(t, input(t, catalog.SubscriptionChanged, snap(func(s *catalog.SubscriptionSnapshot) {
+		s.Reason, s.Charge = "charge seats-1 refunded: taken back", &refunded
+	}), at))
+	if text, _, _ := Render(e); e.Data.Amount != "" || strings.Contains(text, "Amount paid") || strings.Contains(text, "Nothing was charged") {
+		t.Fatalf("a refund's change told as paid or free: %q\n%s", e.Subject, text)
+	}
 	other := paidTrueUp
 	other.Kind = "seats"
 	if d, err := Decide(input(t, catalog.ChargePaid, catalog.ChargeNotice{SubscriptionID: "sub-1", Charge: other}, at)); err != nil || len(d.Emails) != 0 {
