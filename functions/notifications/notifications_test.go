@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"fulfillment/shared/domain/notice"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/logging"
 	"fulfillment/shared/testsupport/mailpit"
 	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
@@ -202,7 +205,7 @@ func TestAnSMTPOutageLongerThanTheRedeliveryBudgetLosesNoNotice(t *testing.T) {
 	if err != nil || !parked || !strings.Contains(p.LastError, "unreachable") {
 		t.Fatalf("parked %t (%+v) %v: want the notice parked after a failed send", parked, p, err)
 	}
-	if res, err := fx.f.SweepPendingNotices(ctx); err != nil || res.StillPending != 1 || res.Sent != 0 {
+	if res, err := fx.f.SweepPendingNotices(fx.logged()); err != nil || res.StillPending != 1 || res.Sent != 0 {
 		t.Fatalf("a sweep while the server is down: %+v %v", res, err)
 	}
 	var dl store.DeadLetter
@@ -258,7 +261,7 @@ func (fx fixture) sweepConcurrently(t *testing.T, n int) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := fx.f.SweepPendingNotices(context.Background())
+			_, err := fx.f.SweepPendingNotices(fx.logged())
 			errs <- err
 		}()
 	}
@@ -267,6 +270,12 @@ func (fx fixture) sweepConcurrently(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// logged is a context with the function's logger, as a delivery's has
+// (the consumer puts it there): what a direct call logs is scanned too.
+func (fx fixture) logged() context.Context {
+	return logging.WithContext(context.Background(), fx.f.d.Logger)
 }
 
 // noAddressLogged checks that no line the function logged names the customer.
@@ -523,4 +532,44 @@ func (fx fixture) paymentFailed(t *testing.T, id string) event.Event {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// A server that refuses our sender (here: Mailpit requires a login we do
+// not send, and answers MAIL FROM with 530) is our configuration to fix,
+// not the customer's notice to lose: it is parked, not dead-lettered, the
+// log says so at ERROR (alerted on), and once the credentials are fixed the
+// sweep sends it once.
+func TestANoticeTheServerRefusesForOurConfigurationIsParkedUntilFixed(t *testing.T) {
+	passwords := filepath.Join(t.TempDir(), "smtp-passwords")
+	if err := os.WriteFile(passwords, []byte("fulfillment:right-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fx := setup(t, "--smtp-auth-accept-any=false", "--smtp-auth-file", passwords)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-grace-cfg", catalog.SubscriptionGrace, func(s *catalog.SubscriptionSnapshot) { s.Status = "grace" })
+	fx.handle(t, in, in)
+	if _, parked, err := fx.st.PendingNotice(ctx, MessageID(in, notice.GraceWarning, "fulfillment.test")); err != nil || !parked {
+		t.Fatalf("parked %t %v", parked, err)
+	}
+	var dl store.DeadLetter
+	if err := fx.st.Get(ctx, nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); !store.IsNotFound(err) {
+		t.Fatalf("dead-lettered for our own configuration: %+v %v", dl, err)
+	}
+	if logs := fx.logs.String(); !strings.Contains(logs, `"level":"ERROR","msg":"SMTP server cannot take the notice now; parked for the sweep"`) {
+		t.Fatalf("the refusal of our sender was not logged as an error:\n%s", logs)
+	}
+	fixed, err := mail.New(mail.Config{Host: "127.0.0.1", Port: fx.mp.SMTPPort, StartTLS: "none", From: "billing@fulfillment.test",
+		Username: "fulfillment", Password: "right-password", Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.f.d.Mailer = fixed
+	fx.sweepConcurrently(t, 2)
+	if msgs := fx.waitMessages(t, 1); !strings.HasPrefix(msgs[0].Subject, "Action needed: ") {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
+	if logs := fx.logs.String(); strings.Contains(logs, "right-password") {
+		t.Fatal("the SMTP password is in the logs")
+	}
+	fx.noAddressLogged(t)
 }
