@@ -175,7 +175,7 @@ func TestASentNoticeIsNotSentAgainWhenItsDeliveryDidNotCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fx.f.send(ctx, in, d); err != nil { // the effect of a delivery that then died
+	if err := fx.f.send(fx.logged(), in, d); err != nil { // the effect of a delivery that then died
 		t.Fatal(err)
 	}
 	if err := fx.f.Handle(ctx, in); err != nil { // the redelivery
