@@ -200,6 +200,11 @@ type PaymentFailure struct {
 	AmountCents     int64     `json:"amount_cents,omitempty"`
 	Reason          string    `json:"reason,omitempty"`
 	OccurredAt      time.Time `json:"occurred_at"`
+	// DunningSince and Retries are the renewal's dunning once this failure
+	// was applied (its first failure, the retries made), so the next retry
+	// told is this failure's, however late the event is read.
+	DunningSince time.Time `json:"dunning_since,omitzero"`
+	Retries      int       `json:"retries,omitempty"`
 }
 
 // ProvisioningResult is the payload of ProvisioningCompleted and ProvisioningFailed.

@@ -196,18 +196,23 @@ func (in Input) paymentFailed() (Decision, error) {
 	d := Data{Name: customer.Name, SubscriptionID: f.SubscriptionID, Plan: PlanName(planCode), Amount: money.Format(f.AmountCents, in.Account.Currency),
 		ManageURL: in.manage(f.SubscriptionID), CardURL: in.card(f.SubscriptionID)}
 	subject := fmt.Sprintf("Your payment of %s failed: please update your card", d.Amount)
-	if next, ok := in.nextRetry(); ok {
+	dn := in.Account.Dunning
+	if !f.DunningSince.IsZero() { // as it was when the failure was applied
+		dn = subscription.Dunning{FailedAt: f.DunningSince, Retries: f.Retries}
+	}
+	if next, ok := in.nextRetry(dn); ok {
 		d.Date = date(next)
 		subject = fmt.Sprintf("Your payment of %s failed: we will try again on %s", d.Amount, d.Date)
-	} else if dn := in.Account.Dunning; !dn.FailedAt.IsZero() {
+	} else if !dn.FailedAt.IsZero() {
 		d.Reason = "every retry has failed"
 	}
 	return one(customer, PaymentFailed, true, subject, d), nil
 }
 
-// nextRetry is when the open renewal invoice is charged again, if it is.
-func (in Input) nextRetry() (time.Time, bool) {
-	dn := in.Account.Dunning
+// nextRetry is when the open renewal invoice in dunning dn is charged
+// again, if it is (under notifications' copy of the retry days: the
+// failure's producer does not know them).
+func (in Input) nextRetry(dn subscription.Dunning) (time.Time, bool) {
 	if dn.FailedAt.IsZero() || dn.Retries >= len(in.Policy.RetryDays) {
 		return time.Time{}, false
 	}

@@ -241,6 +241,19 @@ func TestALateNoticeTellsTheScheduledDates(t *testing.T) {
 	}
 }
 
+// A payment failure read after the next retry was already raised (a late
+// delivery) tells its own next retry, from the dunning the event carries,
+// not the subscription's newer state.
+func TestALatePaymentFailureTellsItsOwnRetryDate(t *testing.T) {
+	t.Parallel()
+	failedAt := time.Date(2027, 1, 8, 11, 0, 0, 0, time.UTC)
+	in := input(t, catalog.PaymentFailed, catalog.PaymentFailure{SubscriptionID: "sub-1", AmountCents: 348000, DunningSince: failedAt}, failedAt.AddDate(0, 0, 4))
+	in.Account.Dunning = subscription.Dunning{FailedAt: failedAt, Retries: 1} // retry 1 raised meanwhile
+	if e := decideOne(t, in); e.Subject != "Your payment of $3,480.00 failed: we will try again on 2027-01-11" {
+		t.Fatalf("subject %q", e.Subject)
+	}
+}
+
 func TestReconciliationNoticeTellsGitLabForSaaSOnly(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 4, 15, 10, 0, 0, 0, time.UTC)
