@@ -189,18 +189,27 @@ func (f *Function) sendEmail(ctx context.Context, in event.Event, e notice.Email
 		return err
 	}
 	err = f.deliver(ctx, m)
+	// What the send's outcome calls for is written even when the send used
+	// up the delivery's budget (a server that timed out): otherwise every
+	// redelivery would time out the same way and the notice end as a dead
+	// letter after all.
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordBudget)
+	defer cancel()
 	switch {
 	case err == nil:
-		return f.recordSent(ctx, m, in.ID())
+		return f.recordSent(after, m, in.ID())
 	case failure.IsPermanent(err):
 		return err
 	}
-	if perr := f.d.Store.ParkNotice(ctx, parked(m, in.ID(), f.d.Clock.Now(), err)); perr != nil {
+	if perr := f.d.Store.ParkNotice(after, parked(m, in.ID(), f.d.Clock.Now(), err)); perr != nil {
 		return fmt.Errorf("notifications.send: park after %w: %w", err, perr) // transient: Pub/Sub redelivers
 	}
 	log.Log(ctx, parkLevel(err), "SMTP server cannot take the notice now; parked for the sweep", "error", err.Error())
 	return nil
 }
+
+// recordBudget bounds the write after a send (its record, or its parking).
+const recordBudget = 5 * time.Second
 
 // parkLevel is how loud a parked notice is: an error (alerted on) when the
 // server refuses our sender or credentials, which only a fix ends; a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -572,4 +573,45 @@ func TestANoticeTheServerRefusesForOurConfigurationIsParkedUntilFixed(t *testing
 		t.Fatal("the SMTP password is in the logs")
 	}
 	fx.noAddressLogged(t)
+}
+
+// A server that accepts the connection and never answers uses up the
+// delivery's time: the notice is parked all the same (the write after the
+// send does not share the spent deadline), the redelivery leaves it to the
+// sweep, and the sweep sends it once the server answers.
+func TestANoticeWhoseSendTimesOutIsParkedAllTheSame(t *testing.T) {
+	fx := setup(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() { // accept, say nothing
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	working := fx.f.d.Mailer
+	fx.f.d.Mailer, err = mail.New(mail.Config{Host: "127.0.0.1", Port: silent.Addr().(*net.TCPAddr).Port, StartTLS: "none",
+		From: "billing@fulfillment.test", Timeout: time.Second}) // answers after the deadline below
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := snapshotEvent(t, "evt-suspended-timeout", catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) { s.Status = "suspended" })
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond) // the delivery's deadline
+	_ = fx.f.Handle(ctx, in)                                                       // its commit may miss the deadline too: redelivered
+	cancel()
+	if _, parked, err := fx.st.PendingNotice(context.Background(), MessageID(in, notice.Suspended, "fulfillment.test")); err != nil || !parked {
+		t.Fatalf("parked %t %v: a timed-out send must park the notice", parked, err)
+	}
+	fx.handle(t, in) // the redelivery: the sweep owns it
+	fx.f.d.Mailer = working
+	fx.sweepConcurrently(t, 2)
+	if msgs := fx.waitMessages(t, 1); msgs[0].Subject != "Your GitLab Premium subscription is suspended" {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
 }

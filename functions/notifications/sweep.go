@@ -114,6 +114,8 @@ func (f *Function) resend(ctx context.Context, p store.NoticePending) (sweepOutc
 	m := unparked(p)
 	err := f.deliver(sendCtx, m)
 	cancel()
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), recordBudget) // as after a delivery's send
+	defer cancel()
 	switch {
 	case err == nil:
 		if err := f.recordSent(ctx, m, p.EventID); err != nil {
