@@ -94,8 +94,9 @@ locals {
         RENEWAL_LEAD_TIME = var.renewal_lead_time
       }
       secrets = {
-        SMTP_PASSWORD      = "smtp-password"
-        GITLAB_ADMIN_TOKEN = "gitlab-admin-token"
+        SMTP_PASSWORD          = "smtp-password"
+        GITLAB_ADMIN_TOKEN     = "gitlab-admin-token"
+        NOTIFY_PREFERENCES_KEY = "notify-preferences-key" # signs customers' opt-out links
       }
       publishes = []
     }

@@ -12,8 +12,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -67,6 +69,11 @@ type Deps struct {
 	PortalURL string
 	// MessageIDDomain is the right-hand side of every Message-ID.
 	MessageIDDomain string
+	// PreferencesKey signs the opt-out links of non-essential e-mails, which
+	// point at UnsubscribeURL (served at UnsubscribePath); without a key
+	// there are none.
+	PreferencesKey []byte
+	UnsubscribeURL string
 }
 
 // Function is notifications.
@@ -177,22 +184,41 @@ func (f *Function) sendEmail(ctx context.Context, in event.Event, e notice.Email
 			return nil
 		}
 	}
-	m, err := f.message(id, e)
+	m, err := f.message(id, &e)
 	if err != nil {
 		return err
 	}
 	err = f.deliver(ctx, m)
+	// What the send's outcome calls for is written even when the send used
+	// up the delivery's budget (a server that timed out): otherwise every
+	// redelivery would time out the same way and the notice end as a dead
+	// letter after all.
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordBudget)
+	defer cancel()
 	switch {
 	case err == nil:
-		return f.recordSent(ctx, m, in.ID())
+		return f.recordSent(after, m, in.ID())
 	case failure.IsPermanent(err):
 		return err
 	}
-	if perr := f.d.Store.ParkNotice(ctx, parked(m, in.ID(), f.d.Clock.Now(), err)); perr != nil {
+	if perr := f.d.Store.ParkNotice(after, parked(m, in.ID(), f.d.Clock.Now(), err)); perr != nil {
 		return fmt.Errorf("notifications.send: park after %w: %w", err, perr) // transient: Pub/Sub redelivers
 	}
-	log.WarnContext(ctx, "SMTP server cannot take the notice now; parked for the sweep", "error", err.Error())
+	log.Log(ctx, parkLevel(err), "SMTP server cannot take the notice now; parked for the sweep", "error", err.Error())
 	return nil
+}
+
+// recordBudget bounds the write after a send (its record, or its parking).
+const recordBudget = 5 * time.Second
+
+// parkLevel is how loud a parked notice is: an error (alerted on) when the
+// server refuses our sender or credentials, which only a fix ends; a
+// warning for an outage, which ends by itself.
+func parkLevel(err error) slog.Level {
+	if errors.Is(err, mail.ErrConfiguration) {
+		return slog.LevelError
+	}
+	return slog.LevelWarn
 }
 
 // alreadyHandled reports whether the e-mail was sent, or is parked (the
@@ -206,14 +232,17 @@ func (f *Function) alreadyHandled(ctx context.Context, id string) (bool, error) 
 	return pending, wrap("notifications.send", err)
 }
 
-// message renders the e-mail with its Message-ID and headers.
-func (f *Function) message(id string, e notice.Email) (mail.Message, error) {
-	text, html, err := notice.Render(e)
+// message renders the e-mail with its Message-ID and headers, and the
+// opt-out link when it is not essential.
+func (f *Function) message(id string, e *notice.Email) (mail.Message, error) {
+	headers := map[string]string{HeaderKind: string(e.Kind), HeaderSubscription: e.Data.SubscriptionID}
+	maps.Copy(headers, f.unsubscribe(e))
+	text, html, err := notice.Render(*e)
 	if err != nil {
 		return mail.Message{}, err
 	}
 	return mail.Message{MessageID: id, To: e.To.Email, ToName: e.To.Name, Subject: e.Subject, Text: text, HTML: html,
-		Date: f.d.Clock.Now(), Headers: map[string]string{HeaderKind: string(e.Kind), HeaderSubscription: e.Data.SubscriptionID}}, nil
+		Date: f.d.Clock.Now(), Headers: headers}, nil
 }
 
 // deliver hands m to the SMTP server, counted in telemetry.

@@ -3,7 +3,14 @@ package notifications
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +27,7 @@ import (
 	"fulfillment/shared/domain/notice"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/logging"
 	"fulfillment/shared/testsupport/mailpit"
 	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
@@ -57,9 +65,13 @@ func setup(t testing.TB, mailpitFlags ...string) fixture {
 	}
 	st := storetest.Open(t, "notify")
 	logs := &lockedBuffer{}
-	f := New(Deps{Store: st, Publisher: &pubsub.Recorder{}, DeadLetterTopic: "notifications-dead-letter", Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	var f *Function
+	links := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.ServeUnsubscribe(w, r) }))
+	t.Cleanup(links.Close)
+	f = New(Deps{Store: st, Publisher: &pubsub.Recorder{}, DeadLetterTopic: "notifications-dead-letter", Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Mailer: sender, InApp: gitlab.NewNotices(gl.URL(), testdouble.GitLabAdminToken, nil), Clock: clock.Func(func() time.Time { return now }),
-		Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test", MessageIDDomain: "fulfillment.test"})
+		Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test", MessageIDDomain: "fulfillment.test",
+		PreferencesKey: []byte("preferences-test-key"), UnsubscribeURL: links.URL + UnsubscribePath})
 	return fixture{logs: logs, st: st, mp: mp, gl: gl, f: f}
 }
 
@@ -164,7 +176,7 @@ func TestASentNoticeIsNotSentAgainWhenItsDeliveryDidNotCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fx.f.send(ctx, in, d); err != nil { // the effect of a delivery that then died
+	if err := fx.f.send(fx.logged(), in, d); err != nil { // the effect of a delivery that then died
 		t.Fatal(err)
 	}
 	if err := fx.f.Handle(ctx, in); err != nil { // the redelivery
@@ -194,7 +206,7 @@ func TestAnSMTPOutageLongerThanTheRedeliveryBudgetLosesNoNotice(t *testing.T) {
 	if err != nil || !parked || !strings.Contains(p.LastError, "unreachable") {
 		t.Fatalf("parked %t (%+v) %v: want the notice parked after a failed send", parked, p, err)
 	}
-	if res, err := fx.f.SweepPendingNotices(ctx); err != nil || res.StillPending != 1 || res.Sent != 0 {
+	if res, err := fx.f.SweepPendingNotices(fx.logged()); err != nil || res.StillPending != 1 || res.Sent != 0 {
 		t.Fatalf("a sweep while the server is down: %+v %v", res, err)
 	}
 	var dl store.DeadLetter
@@ -250,7 +262,7 @@ func (fx fixture) sweepConcurrently(t *testing.T, n int) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := fx.f.SweepPendingNotices(context.Background())
+			_, err := fx.f.SweepPendingNotices(fx.logged())
 			errs <- err
 		}()
 	}
@@ -259,6 +271,12 @@ func (fx fixture) sweepConcurrently(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// logged is a context with the function's logger, as a delivery's has
+// (the consumer puts it there): what a direct call logs is scanned too.
+func (fx fixture) logged() context.Context {
+	return logging.WithContext(context.Background(), fx.f.d.Logger)
 }
 
 // noAddressLogged checks that no line the function logged names the customer.
@@ -387,4 +405,213 @@ func TestARecipientTheServerRefusesIsDeadLettered(t *testing.T) {
 		t.Fatalf("recorded as sent: %t %v", sent, err)
 	}
 	fx.waitMessages(t, 0)
+	fx.noAddressLogged(t)
+}
+
+// GitLab refusing the in-app notice (a wrong admin token) fails the
+// delivery after the e-mail went out: the redeliveries do not send the
+// e-mail again, and no log line of the failures names the customer.
+func TestGitLabRefusingTheInAppNoticeDoesNotResendTheEmail(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	fx.f.d.InApp = gitlab.NewNotices(fx.gl.URL(), "not-the-admin-token", nil)
+	in := snapshotEvent(t, "evt-recon-401", catalog.SubscriptionReconciliationNotice, func(s *catalog.SubscriptionSnapshot) { s.SeatsOwed, s.MaxSeatsUsed = 4, 14 })
+	for range 3 {
+		_ = fx.f.Handle(ctx, in) // refused: redelivered, or dead-lettered
+	}
+	if _, ok := fx.gl.UpcomingReconciliation(4242); ok {
+		t.Fatal("GitLab stored a notice it refused")
+	}
+	if msgs := fx.waitMessages(t, 1); !strings.HasPrefix(msgs[0].Subject, "4 seats over your GitLab Premium subscription") {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
+	if logs := fx.logs.String(); !strings.Contains(logs, "failure") {
+		t.Fatalf("the refusal was not logged:\n%s", logs)
+	}
+	fx.noAddressLogged(t)
+}
+
+// A customer opts out with the link of a renewal notice (the one-click POST
+// a mail client sends for List-Unsubscribe-Post): the next renewal notice
+// is muted, while payment failures, the grace warning and the suspension
+// still arrive. Essential e-mails carry no opt-out link at all, a GET of
+// the link (a mail scanner) changes nothing, and a forged link is refused.
+func TestACustomerOptsOutByTheLinkAndStillGetsWhatIsEssential(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	fx.storeSubscription(t)
+	fx.handle(t, snapshotEvent(t, "evt-notice-a", catalog.SubscriptionRenewalNotice, nil), fx.paymentFailed(t, "evt-failed-a"))
+	msgs := fx.waitMessages(t, 2)
+	link := ""
+	for _, m := range msgs {
+		h, err := fx.mp.Headers(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch kind := h[HeaderKind][0]; kind {
+		case string(notice.RenewalNotice):
+			if len(h[HeaderListUnsubscribe]) != 1 || h[HeaderListUnsubscribePost][0] != "List-Unsubscribe=One-Click" {
+				t.Fatalf("renewal notice headers %v", h)
+			}
+			link = strings.Trim(h[HeaderListUnsubscribe][0], "<>")
+		default:
+			if len(h[HeaderListUnsubscribe]) != 0 || len(h[HeaderListUnsubscribePost]) != 0 {
+				t.Fatalf("the essential %s carries an opt-out: %v", kind, h)
+			}
+		}
+	}
+	if link == "" || strings.Contains(link, "example.com") {
+		t.Fatalf("opt-out link %q: want one, naming no address", link)
+	}
+	u, _ := url.Parse(link)
+	forged := *u
+	forged.RawQuery = url.Values{"token": {store.ContactKey("ada@example.com") + ".forged"}}.Encode()
+	if code := post(t, forged.String()); code != http.StatusForbidden {
+		t.Fatalf("a forged link answered %d, want 403", code)
+	}
+	if resp, err := http.Get(link); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET of the link: %v %v", resp, err)
+	}
+	if p, _ := fx.st.NoticePreferenceFor(ctx, "ada@example.com"); p.OptOutNonEssential {
+		t.Fatal("a forged link or a GET opted the customer out")
+	}
+	if code := post(t, link); code != http.StatusOK {
+		t.Fatalf("the one-click POST answered %d", code)
+	}
+
+	fx.handle(t, snapshotEvent(t, "evt-notice-b", catalog.SubscriptionRenewalNotice, nil), fx.paymentFailed(t, "evt-failed-b"),
+		snapshotEvent(t, "evt-grace-b", catalog.SubscriptionGrace, func(s *catalog.SubscriptionSnapshot) { s.Status = "grace" }),
+		snapshotEvent(t, "evt-suspended-b", catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) { s.Status = "suspended" }))
+	got := map[string]int{}
+	for _, m := range fx.waitMessages(t, 5) {
+		h, _ := fx.mp.Headers(ctx, m.ID)
+		got[h[HeaderKind][0]]++
+	}
+	want := map[string]int{string(notice.RenewalNotice): 1, string(notice.PaymentFailed): 2, string(notice.GraceWarning): 1, string(notice.Suspended): 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("received %v, want %v: the second renewal notice muted, every essential one sent", got, want)
+	}
+	fx.noAddressLogged(t)
+}
+
+// post sends RFC 8058's one-click unsubscribe to link.
+func post(t *testing.T, link string) int {
+	t.Helper()
+	resp, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (fx fixture) handle(t *testing.T, events ...event.Event) {
+	t.Helper()
+	for _, e := range events {
+		if err := fx.f.Handle(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// storeSubscription stores sub-cs_1, past due, for the payment failures.
+func (fx fixture) storeSubscription(t *testing.T) {
+	t.Helper()
+	sub := &subscription.Subscription{ID: "sub-cs_1", Status: subscription.PastDue, Currency: "usd",
+		Order:    catalog.Order{PlanCode: "premium", Seats: 10, Deployment: catalog.DeploymentSaaS, NamespaceID: "4242"},
+		Customer: catalog.Customer{Email: "ada@example.com", Name: "Ada"}, Dunning: subscription.Dunning{FailedAt: now, InvoiceID: "in_1"}}
+	if err := fx.st.RunTx(context.Background(), func(_ context.Context, tx store.Tx) error { return tx.Set(store.Subscriptions, sub.ID, sub) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (fx fixture) paymentFailed(t *testing.T, id string) event.Event {
+	t.Helper()
+	e, err := cloudevent.New(context.Background(), id, catalog.SourcePaymentResult, catalog.PaymentFailed, "sub-cs_1",
+		catalog.PaymentFailure{SubscriptionID: "sub-cs_1", InvoiceID: "in_1", AmountCents: 348000, OccurredAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A server that refuses our sender (here: Mailpit requires a login we do
+// not send, and answers MAIL FROM with 530) is our configuration to fix,
+// not the customer's notice to lose: it is parked, not dead-lettered, the
+// log says so at ERROR (alerted on), and once the credentials are fixed the
+// sweep sends it once.
+func TestANoticeTheServerRefusesForOurConfigurationIsParkedUntilFixed(t *testing.T) {
+	passwords := filepath.Join(t.TempDir(), "smtp-passwords")
+	if err := os.WriteFile(passwords, []byte("fulfillment:right-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fx := setup(t, "--smtp-auth-accept-any=false", "--smtp-auth-file", passwords)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-grace-cfg", catalog.SubscriptionGrace, func(s *catalog.SubscriptionSnapshot) { s.Status = "grace" })
+	fx.handle(t, in, in)
+	if _, parked, err := fx.st.PendingNotice(ctx, MessageID(in, notice.GraceWarning, "fulfillment.test")); err != nil || !parked {
+		t.Fatalf("parked %t %v", parked, err)
+	}
+	var dl store.DeadLetter
+	if err := fx.st.Get(ctx, nil, store.DeadLetters, Name+"_"+cloudevent.Key(in), &dl); !store.IsNotFound(err) {
+		t.Fatalf("dead-lettered for our own configuration: %+v %v", dl, err)
+	}
+	if logs := fx.logs.String(); !strings.Contains(logs, `"level":"ERROR","msg":"SMTP server cannot take the notice now; parked for the sweep"`) {
+		t.Fatalf("the refusal of our sender was not logged as an error:\n%s", logs)
+	}
+	fixed, err := mail.New(mail.Config{Host: "127.0.0.1", Port: fx.mp.SMTPPort, StartTLS: "none", From: "billing@fulfillment.test",
+		Username: "fulfillment", Password: "right-password", Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.f.d.Mailer = fixed
+	fx.sweepConcurrently(t, 2)
+	if msgs := fx.waitMessages(t, 1); !strings.HasPrefix(msgs[0].Subject, "Action needed: ") {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
+	if logs := fx.logs.String(); strings.Contains(logs, "right-password") {
+		t.Fatal("the SMTP password is in the logs")
+	}
+	fx.noAddressLogged(t)
+}
+
+// A server that accepts the connection and never answers uses up the
+// delivery's time: the notice is parked all the same (the write after the
+// send does not share the spent deadline), the redelivery leaves it to the
+// sweep, and the sweep sends it once the server answers.
+func TestANoticeWhoseSendTimesOutIsParkedAllTheSame(t *testing.T) {
+	fx := setup(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() { // accept, say nothing
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	working := fx.f.d.Mailer
+	fx.f.d.Mailer, err = mail.New(mail.Config{Host: "127.0.0.1", Port: silent.Addr().(*net.TCPAddr).Port, StartTLS: "none",
+		From: "billing@fulfillment.test", Timeout: time.Second}) // answers after the deadline below
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := snapshotEvent(t, "evt-suspended-timeout", catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) { s.Status = "suspended" })
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond) // the delivery's deadline
+	_ = fx.f.Handle(ctx, in)                                                       // its commit may miss the deadline too: redelivered
+	cancel()
+	if _, parked, err := fx.st.PendingNotice(context.Background(), MessageID(in, notice.Suspended, "fulfillment.test")); err != nil || !parked {
+		t.Fatalf("parked %t %v: a timed-out send must park the notice", parked, err)
+	}
+	fx.handle(t, in) // the redelivery: the sweep owns it
+	fx.f.d.Mailer = working
+	fx.sweepConcurrently(t, 2)
+	if msgs := fx.waitMessages(t, 1); msgs[0].Subject != "Your GitLab Premium subscription is suspended" {
+		t.Fatalf("subject %q", msgs[0].Subject)
+	}
 }

@@ -1,13 +1,17 @@
 package notifications
 
 import (
+	"cmp"
 	"context"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"fulfillment/shared/adapters/gitlab"
 	"fulfillment/shared/adapters/mail"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/config"
+	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/platform"
 )
 
@@ -30,6 +34,12 @@ type Config struct {
 	PortalURL string `env:"NOTIFY_PORTAL_URL" envDefault:"https://customers.gitlab.com"`
 	// MessageIDDomain is the right-hand side of every Message-ID.
 	MessageIDDomain string `env:"NOTIFY_MESSAGE_ID_DOMAIN" envDefault:"notifications.customers.gitlab.com"`
+	// PreferencesKey (a secret) signs the opt-out links of non-essential
+	// e-mails; UnsubscribeURL is where they point (default: the portal's
+	// UnsubscribePath, which forwards to this function's). Without a key
+	// no link is sent.
+	PreferencesKey string `env:"NOTIFY_PREFERENCES_KEY"`
+	UnsubscribeURL string `env:"NOTIFY_UNSUBSCRIBE_URL"`
 	// GitLabURL and GitLabAdminToken (an admin personal access token) send
 	// in-app notices; without a token none are sent.
 	GitLabURL        string `env:"GITLAB_URL"`
@@ -56,8 +66,38 @@ func (c *Config) policy() subscription.Policy {
 	return p
 }
 
-// Setup builds notifications from the environment (Config).
-var Setup = platform.SetupEvents(func(_ context.Context, w platform.Wiring[Config]) (*Function, error) {
+// Setup builds notifications from the environment (Config): its events at
+// every path but UnsubscribePath, where customers' opt-out links land.
+func Setup(ctx context.Context, logger *slog.Logger, hooks entrypoint.Hooks) (entrypoint.Function, error) {
+	// The events' entry point is built around the function; the opt-out
+	// route needs the function itself, so build hands it out here.
+	var built *Function
+	events, err := platform.SetupEvents(func(ctx context.Context, w platform.Wiring[Config]) (*Function, error) {
+		f, err := build(ctx, w)
+		built = f
+		return f, err
+	})(ctx, logger, hooks)
+	if err != nil {
+		return nil, err
+	}
+	return routed{Function: events, unsubscribe: http.HandlerFunc(built.ServeUnsubscribe)}, nil
+}
+
+// routed serves UnsubscribePath apart from the events.
+type routed struct {
+	entrypoint.Function
+	unsubscribe http.Handler
+}
+
+func (r routed) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == UnsubscribePath {
+		r.unsubscribe.ServeHTTP(w, req)
+		return
+	}
+	r.Function.ServeHTTP(w, req)
+}
+
+func build(_ context.Context, w platform.Wiring[Config]) (*Function, error) {
 	c := w.Config
 	sender, err := mail.New(mail.Config{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername, Password: c.SMTPPassword,
 		StartTLS: c.SMTPStartTLS, From: c.From, FromName: c.FromName})
@@ -71,5 +111,6 @@ var Setup = platform.SetupEvents(func(_ context.Context, w platform.Wiring[Confi
 	return New(Deps{
 		Store: w.Store, Publisher: w.Publisher, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger, Close: w.Close,
 		Mailer: sender, InApp: inApp, Clock: w.Clock, Policy: c.policy(), PortalURL: c.PortalURL, MessageIDDomain: c.MessageIDDomain,
+		PreferencesKey: []byte(c.PreferencesKey), UnsubscribeURL: cmp.Or(c.UnsubscribeURL, c.PortalURL+UnsubscribePath),
 	}), nil
-})
+}

@@ -63,10 +63,13 @@ func (f *Function) SweepPendingNotices(ctx context.Context) (SweepResult, error)
 		switch outcome {
 		case sweptSent:
 			res.Sent++
-		case sweptPending:
-			res.StillPending++
 		case sweptRefused:
 			res.Refused++
+		case sweptPending:
+			// The server still cannot take mail: the rest wait for the next
+			// tick rather than each wait out a timeout now.
+			res.StillPending = len(pending) - res.Sent - res.Refused
+			return res, nil
 		}
 	}
 	return res, nil
@@ -95,8 +98,11 @@ func (f *Function) sweepOne(ctx context.Context, messageID string) (sweepOutcome
 	if err != nil || !found || p.Refused {
 		return sweptNothing, err
 	}
-	if sent, err := f.d.Store.NoticeWasSent(ctx, messageID); err != nil || sent {
-		return sweptNothing, f.settle(ctx, messageID, err)
+	switch sent, err := f.d.Store.NoticeWasSent(ctx, messageID); {
+	case err != nil:
+		return sweptNothing, err
+	case sent:
+		return sweptNothing, f.d.Store.SettlePendingNotice(ctx, messageID)
 	}
 	return f.resend(ctx, p)
 }
@@ -108,27 +114,22 @@ func (f *Function) resend(ctx context.Context, p store.NoticePending) (sweepOutc
 	m := unparked(p)
 	err := f.deliver(sendCtx, m)
 	cancel()
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), recordBudget) // as after a delivery's send
+	defer cancel()
 	switch {
 	case err == nil:
 		if err := f.recordSent(ctx, m, p.EventID); err != nil {
 			return sweptNothing, err
 		}
-		return sweptSent, f.settle(ctx, p.MessageID, nil)
+		return sweptSent, f.d.Store.SettlePendingNotice(ctx, p.MessageID)
 	case failure.IsPermanent(err):
 		// The server now refuses it for good (a mailbox gone meanwhile):
 		// kept, marked, for a person; not resent by every tick.
 		log.WarnContext(ctx, "parked notice refused by the SMTP server; kept as refused", "error", err.Error())
 		return sweptRefused, f.d.Store.NotePendingFailure(ctx, p, failure.Scrub(err.Error()), true)
 	}
-	log.WarnContext(ctx, "SMTP server still cannot take the parked notice", "error", err.Error())
+	log.Log(ctx, parkLevel(err), "SMTP server still cannot take the parked notice", "error", err.Error())
 	return sweptPending, f.d.Store.NotePendingFailure(ctx, p, failure.Scrub(err.Error()), false)
-}
-
-func (f *Function) settle(ctx context.Context, messageID string, err error) error {
-	if err != nil {
-		return err
-	}
-	return f.d.Store.SettlePendingNotice(ctx, messageID)
 }
 
 // parked is the e-mail m kept for the sweep, after the send that failed.

@@ -133,6 +133,7 @@ func announce(ctx context.Context, in event.Event, sub *subscription.Subscriptio
 		e, err := cloudevent.New(ctx, cloudevent.DerivedID(in, catalog.PaymentFailed), catalog.SourcePaymentResult, catalog.PaymentFailed, sub.ID, catalog.PaymentFailure{
 			SubscriptionID: sub.ID, ProviderEventID: pe.ProviderEventID, InvoiceID: pe.InvoiceID,
 			AmountCents: pe.AmountCents, Reason: pe.FailureReason, OccurredAt: pe.OccurredAt,
+			DunningSince: sub.Dunning.FailedAt, Retries: sub.Dunning.Retries,
 		})
 		if err != nil {
 			return nil, err

@@ -543,7 +543,7 @@ func (f *Function) mutateTx(unit event.Event, id string, change func(store.Tx, *
 		if c.NoOp || c.Event == "" {
 			return nil, nil
 		}
-		e, err := cloudevent.New(ctx, cloudevent.DerivedID(unit, c.Event), catalog.SourceRenewal, c.Event, sub.ID, sub.Announcement(c))
+		e, err := cloudevent.New(ctx, cloudevent.DerivedID(unit, c.Event), catalog.SourceRenewal, c.Event, sub.ID, sub.AnnouncementUnder(c, f.d.Policy))
 		if err != nil {
 			return nil, err
 		}

@@ -48,6 +48,8 @@ const (
 	// SMTP credentials of the local Mailpit (it accepts any).
 	SMTPUsername = "fulfillment"
 	SMTPPassword = "local-smtp-password"
+	// NoticePreferencesKey signs the opt-out links of non-essential e-mails.
+	NoticePreferencesKey = "local-notice-preferences-key"
 )
 
 // SlackWebhookPath is the secret part of the local SLACK_WEBHOOK_URL (its
@@ -295,6 +297,7 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"SMTP_STARTTLS":           "none",
 		"SMTP_USERNAME":           SMTPUsername,
 		"SMTP_PASSWORD":           SMTPPassword,
+		"NOTIFY_PREFERENCES_KEY":  NoticePreferencesKey,
 		"GITLAB_ADMIN_TOKEN":      testdouble.GitLabAdminToken,
 	}
 	for k, v := range s.telemetryEnv() {

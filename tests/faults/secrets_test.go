@@ -30,6 +30,7 @@ func TestLogsHoldNoSecretsOrEmails(t *testing.T) {
 		"Slack webhook URL":       localstack.SlackWebhookPath,
 		"seat-usage token key":    localstack.SeatUsageTokenKey,
 		"SMTP password":           localstack.SMTPPassword,
+		"notice preferences key":  localstack.NoticePreferencesKey,
 		"GitLab admin token":      testdouble.GitLabAdminToken,
 	}
 	patterns := map[string]*regexp.Regexp{

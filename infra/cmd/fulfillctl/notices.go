@@ -38,32 +38,43 @@ func notices(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	contact := *email
-	if *sub != "" {
-		s, err := st.Subscription(ctx, nil, *sub)
+	out, err := notePreference(ctx, st, *email, *sub, *optOut, *optIn)
+	if err != nil {
+		return err
+	}
+	return printJSON(out)
+}
+
+// notePreference reads, and with optOut or optIn sets, the preference of
+// the customer named by email or by subscription sub's billing contact. What
+// it returns is printed: the contact key, never the address.
+func notePreference(ctx context.Context, st *store.Store, email, sub string, optOut, optIn bool) (map[string]any, error) {
+	contact := email
+	if sub != "" {
+		s, err := st.Subscription(ctx, nil, sub)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if contact = s.Customer.Email; contact == "" {
-			return errors.New("the subscription has no billing contact")
+			return nil, errors.New("the subscription has no billing contact")
 		}
 	}
 	pref, err := st.NoticePreferenceFor(ctx, contact)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if *optOut || *optIn {
-		pref = store.NoticePreference{OptOutNonEssential: *optOut, UpdatedAt: time.Now().UTC()}
+	if optOut || optIn {
+		pref = store.NoticePreference{OptOutNonEssential: optOut, UpdatedAt: time.Now().UTC()}
 		if err := st.SaveNoticePreference(ctx, contact, pref); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return printJSON(map[string]any{
+	return map[string]any{
 		"contact_key":           store.ContactKey(contact),
 		"opt_out_non_essential": pref.OptOutNonEssential,
 		"always_sent":           "receipts, payment failures, grace and suspension warnings, cancellation, expiry, activation codes, license sync warnings",
 		"updated_at":            pref.UpdatedAt,
-	})
+	}, nil
 }
 
 // sweepTick publishes what Cloud Scheduler's notices-sweep job publishes: a

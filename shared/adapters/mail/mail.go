@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -107,33 +109,60 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	return classify(c.DialAndSendWithContext(ctx, msg))
 }
 
+// ErrConfiguration marks a failure that is ours, not the message's: the
+// server refused our sender (5xx to MAIL FROM) or our credentials (AUTH).
+// It is transient, so no notice is dead-lettered for it, and callers alert
+// on it: it lasts until someone fixes the configuration.
+var ErrConfiguration = errors.New("mail: the SMTP server refuses our sender or credentials")
+
 // classify maps go-mail's error to a delivery outcome, with a text that
 // names neither recipient nor credentials (SendError's own text lists the
-// affected recipients).
+// affected recipients). A 5xx about the message or its recipient (RCPT,
+// DATA, end of data) is permanent; about us (MAIL FROM, AUTH) it is
+// ErrConfiguration; anything else, 4xx and no answer at all, is transient.
 func classify(err error) error {
 	if err == nil {
 		return nil
 	}
 	var se *gomail.SendError
 	if errors.As(err, &se) {
-		code := se.ErrorCode()
-		what := fmt.Sprintf("mail.Send: smtp %s", sendReason(se.Reason))
-		if code > 0 {
-			what += " answered " + strconv.Itoa(code)
-		}
-		switch {
-		case code >= 500 && code < 600:
-			return failure.Permanent(errors.New(what))
-		case code >= 400 && code < 500, se.IsTemp():
-			return errors.New(what + " (temporary)")
-		}
-		return errors.New(what)
+		return classifySend(se)
+	}
+	if code, ok := authRefused(err); ok {
+		return fmt.Errorf("mail.Send: smtp AUTH answered %d: %w", code, ErrConfiguration)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return fmt.Errorf("mail.Send: smtp unreachable: %s", reason(err))
 	}
 	return fmt.Errorf("mail.Send: %s", reason(err))
+}
+
+func classifySend(se *gomail.SendError) error {
+	code := se.ErrorCode()
+	what := fmt.Sprintf("mail.Send: smtp %s", sendReason(se.Reason))
+	if code > 0 {
+		what += " answered " + strconv.Itoa(code)
+	}
+	switch {
+	case code >= 500 && code < 600 && se.Reason == gomail.ErrSMTPMailFrom:
+		return fmt.Errorf("%s: %w", what, ErrConfiguration)
+	case code >= 500 && code < 600:
+		return failure.Permanent(errors.New(what))
+	case code >= 400 && code < 500, se.IsTemp():
+		return errors.New(what + " (temporary)")
+	}
+	return errors.New(what)
+}
+
+// authRefused reports a permanent (5xx) answer to AUTH, which go-mail
+// returns as a dial error carrying the server's reply.
+func authRefused(err error) (int, bool) {
+	var te *textproto.Error
+	if !errors.As(err, &te) || te.Code < 500 || te.Code >= 600 || !strings.Contains(strings.ToLower(err.Error()), "auth") {
+		return 0, false
+	}
+	return te.Code, true
 }
 
 func sendReason(r gomail.SendErrReason) string {

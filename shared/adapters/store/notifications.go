@@ -78,7 +78,13 @@ func (s *Store) NoticePreferenceFor(ctx context.Context, email string) (NoticePr
 
 // SaveNoticePreference stores the customer's preferences.
 func (s *Store) SaveNoticePreference(ctx context.Context, email string, p NoticePreference) error {
-	return s.DB.Set(ctx, NoticePreferences, ContactKey(email), p)
+	return s.SaveNoticePreferenceByKey(ctx, ContactKey(email), p)
+}
+
+// SaveNoticePreferenceByKey stores the preferences of the customer whose
+// ContactKey is contact: what a signed opt-out link names.
+func (s *Store) SaveNoticePreferenceByKey(ctx context.Context, contact string, p NoticePreference) error {
+	return s.DB.Set(ctx, NoticePreferences, contact, p)
 }
 
 // NoticesPending keeps each e-mail the SMTP server could not take for a

@@ -155,6 +155,18 @@ type SubscriptionSnapshot struct {
 	// Charge is the billing ledger line the change was paid by or raised,
 	// when it has one: receipts show what was charged, not a list price.
 	Charge *Charge `json:"charge,omitempty"`
+	// Schedule is what the producer will do next, and when, under its own
+	// settings (renewal's events only): a notice tells these dates, not
+	// ones recomputed by its reader's clock after a late delivery.
+	Schedule []ScheduledStep `json:"schedule,omitempty"`
+}
+
+// ScheduledStep is one step still to come: what, when, and for a true-up
+// the amount it will invoice (integer cents, at the snapshot's seats).
+type ScheduledStep struct {
+	Action      string    `json:"action"`
+	At          time.Time `json:"at"`
+	AmountCents int64     `json:"amount_cents,omitempty"`
 }
 
 // Charge is a billing ledger line as it is announced: integer cents, tax
@@ -188,6 +200,11 @@ type PaymentFailure struct {
 	AmountCents     int64     `json:"amount_cents,omitempty"`
 	Reason          string    `json:"reason,omitempty"`
 	OccurredAt      time.Time `json:"occurred_at"`
+	// DunningSince and Retries are the renewal's dunning once this failure
+	// was applied (its first failure, the retries made), so the next retry
+	// told is this failure's, however late the event is read.
+	DunningSince time.Time `json:"dunning_since,omitzero"`
+	Retries      int       `json:"retries,omitempty"`
 }
 
 // ProvisioningResult is the payload of ProvisioningCompleted and ProvisioningFailed.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/ledger"
 	"fulfillment/shared/domain/money"
 	"fulfillment/shared/domain/proration"
 	"fulfillment/shared/domain/subscription"
@@ -72,6 +73,9 @@ type Data struct {
 	Amount    string
 	Tax       string
 	InvoiceID string
+	// NoCharge says the change was made without a charge (auto-renew off,
+	// a downgrade at term end).
+	NoCharge bool
 	// Date is the moment's key date (charge, invoice, retry, suspension, ...).
 	Date           string
 	SeatsOwed      int
@@ -82,6 +86,9 @@ type Data struct {
 	// where the payment method is updated.
 	ManageURL string
 	CardURL   string
+	// UnsubscribeURL, on non-essential e-mails only, is the customer's
+	// signed opt-out link (set by the sender, which holds the key).
+	UnsubscribeURL string
 }
 
 // UpcomingReconciliation is the in-app notice GitLab shows from
@@ -189,18 +196,23 @@ func (in Input) paymentFailed() (Decision, error) {
 	d := Data{Name: customer.Name, SubscriptionID: f.SubscriptionID, Plan: PlanName(planCode), Amount: money.Format(f.AmountCents, in.Account.Currency),
 		ManageURL: in.manage(f.SubscriptionID), CardURL: in.card(f.SubscriptionID)}
 	subject := fmt.Sprintf("Your payment of %s failed: please update your card", d.Amount)
-	if next, ok := in.nextRetry(); ok {
+	dn := in.Account.Dunning
+	if !f.DunningSince.IsZero() { // as it was when the failure was applied
+		dn = subscription.Dunning{FailedAt: f.DunningSince, Retries: f.Retries}
+	}
+	if next, ok := in.nextRetry(dn); ok {
 		d.Date = date(next)
 		subject = fmt.Sprintf("Your payment of %s failed: we will try again on %s", d.Amount, d.Date)
-	} else if dn := in.Account.Dunning; !dn.FailedAt.IsZero() {
+	} else if !dn.FailedAt.IsZero() {
 		d.Reason = "every retry has failed"
 	}
 	return one(customer, PaymentFailed, true, subject, d), nil
 }
 
-// nextRetry is when the open renewal invoice is charged again, if it is.
-func (in Input) nextRetry() (time.Time, bool) {
-	dn := in.Account.Dunning
+// nextRetry is when the open renewal invoice in dunning dn is charged
+// again, if it is (under notifications' copy of the retry days: the
+// failure's producer does not know them).
+func (in Input) nextRetry(dn subscription.Dunning) (time.Time, bool) {
 	if dn.FailedAt.IsZero() || dn.Retries >= len(in.Policy.RetryDays) {
 		return time.Time{}, false
 	}
@@ -235,14 +247,18 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 		np, _ := catalog.LookupPlan(next.PlanCode)
 		d.Plan, d.Seats = PlanName(next.PlanCode), next.Seats
 		d.Amount = money.Format(np.TermPriceCents(next), cur)
-		d.Date = date(s.TermEnd.Add(-in.Policy.ChargeLead))
+		d.Date = date(scheduled(s, subscription.ActCharge, s.TermEnd.Add(-in.Policy.ChargeLead)).At)
 		return one(s.Customer, RenewalNotice, false,
 			fmt.Sprintf("Your GitLab %s subscription renews on %s: %s will be charged on %s", d.Plan, d.TermEnd, d.Amount, d.Date), d)
 	case catalog.SubscriptionReconciliationNotice:
-		invoiceOn := in.Now.Add(in.Policy.TrueUpDelay)
-		owed := catalog.Order{PlanCode: s.Order.PlanCode, Seats: s.SeatsOwed, TermMonths: s.Order.TermMonths}
+		trueUp := scheduled(s, subscription.ActTrueUp, in.Now.Add(in.Policy.TrueUpDelay))
+		invoiceOn, cents := trueUp.At, trueUp.AmountCents
+		if cents == 0 { // an event from before renewal announced its schedule
+			owed := catalog.Order{PlanCode: s.Order.PlanCode, Seats: s.SeatsOwed, TermMonths: s.Order.TermMonths}
+			cents = proration.Cents(plan.TermPriceCents(owed), s.TermStart, s.TermEnd, invoiceOn)
+		}
 		d.SeatsOwed = s.SeatsOwed
-		d.Amount = money.Format(proration.Cents(plan.TermPriceCents(owed), s.TermStart, s.TermEnd, invoiceOn), cur)
+		d.Amount = money.Format(cents, cur)
 		d.Date = date(invoiceOn)
 		out := one(s.Customer, ReconciliationNotice, false,
 			fmt.Sprintf("%d seats over your GitLab %s subscription: %s will be invoiced on %s", d.SeatsOwed, d.Plan, d.Amount, d.Date), d)
@@ -255,14 +271,14 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 		if from.IsZero() {
 			from = in.Now
 		}
-		d.Date = date(from.Add(time.Duration(in.Policy.GraceDays) * 24 * time.Hour))
+		d.Date = date(scheduled(s, subscription.ActSuspend, from.Add(time.Duration(in.Policy.GraceDays)*24*time.Hour)).At)
 		return one(s.Customer, GraceWarning, true, fmt.Sprintf("Action needed: your GitLab %s subscription will be suspended on %s", d.Plan, d.Date), d)
 	case catalog.SubscriptionSuspended:
 		at := in.Account.Dunning.SuspendedAt
 		if at.IsZero() {
 			at = in.Now
 		}
-		d.Date = date(at.Add(time.Duration(in.Policy.SuspensionDays) * 24 * time.Hour))
+		d.Date = date(scheduled(s, subscription.ActCancel, at.Add(time.Duration(in.Policy.SuspensionDays)*24*time.Hour)).At)
 		return one(s.Customer, Suspended, true, fmt.Sprintf("Your GitLab %s subscription is suspended", d.Plan), d)
 	case catalog.SubscriptionCanceled:
 		return one(s.Customer, Canceled, true, fmt.Sprintf("Your GitLab %s subscription is canceled", d.Plan), d)
@@ -278,23 +294,24 @@ func (in Input) fromSnapshot(s catalog.SubscriptionSnapshot) Decision {
 // one (its receipt follows on payment: chargePaid), else a change receipt
 // that says nothing was charged.
 func (in Input) changed(s catalog.SubscriptionSnapshot, d Data) Decision {
-	d.charged(s.Charge)
-	if c := s.Charge; c != nil && c.Kind == trueUpKind && c.Outcome != paidOutcome {
+	c := s.Charge
+	if c != nil && c.Kind == string(ledger.TrueUp) && c.Outcome != string(ledger.Paid) {
+		d.charged(c)
 		d.SeatsOwed = c.Seats
 		return one(s.Customer, TrueUpInvoice, true, fmt.Sprintf("Invoice for your GitLab %s subscription: %s, %s due", d.Plan, s.Reason, d.Amount), d)
 	}
+	// A change made by a refund or a lost dispute names its line too: only a
+	// paid one is a receipt's amount.
+	if c != nil && c.Outcome == string(ledger.Paid) {
+		d.charged(c)
+	}
+	d.NoCharge = c == nil
 	subject := fmt.Sprintf("Your GitLab %s subscription changed: %s", d.Plan, s.Reason)
 	if d.Amount != "" {
 		subject += ": " + d.Amount + " paid"
 	}
 	return one(s.Customer, ChangeReceipt, true, subject, d)
 }
-
-// The ledger's names (shared/domain/ledger) that decide a notice.
-const (
-	trueUpKind  = "true-up"
-	paidOutcome = "paid"
-)
 
 // chargePaid is a true-up's receipt, sent when its invoice is paid; other
 // charges have theirs with the subscription event their payment causes.
@@ -306,7 +323,7 @@ func (in Input) chargePaid() (Decision, error) {
 	if n.SubscriptionID == "" {
 		return Decision{}, failure.Permanentf("notice: charge paid without a subscription id")
 	}
-	if n.Charge.Kind != trueUpKind {
+	if n.Charge.Kind != string(ledger.TrueUp) {
 		return Decision{}, nil
 	}
 	d := Data{Name: in.Account.Customer.Name, SubscriptionID: n.SubscriptionID, Plan: PlanName(in.Account.PlanCode), SeatsOwed: n.Charge.Seats,
@@ -325,6 +342,17 @@ func (d *Data) charged(c *catalog.Charge) {
 	if c.TaxCents > 0 {
 		d.Tax = money.Format(c.TaxCents, c.Currency)
 	}
+}
+
+// scheduled is the step action of the snapshot's schedule (renewal's own
+// dates), else one at fallback, computed here for events without one.
+func scheduled(s catalog.SubscriptionSnapshot, action subscription.Action, fallback time.Time) catalog.ScheduledStep {
+	for _, st := range s.Schedule {
+		if st.Action == string(action) {
+			return st
+		}
+	}
+	return catalog.ScheduledStep{Action: string(action), At: fallback}
 }
 
 // one is a decision of a single e-mail, or none without an address.

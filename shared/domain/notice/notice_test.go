@@ -194,10 +194,63 @@ func TestReceiptsShowWhatWasCharged(t *testing.T) {
 			}
 		})
 	}
+	refunded := *seats
+	refunded.Outcome = "refunded"
+	e := decideOne(t, input(t, catalog.SubscriptionChanged, snap(func(s *catalog.SubscriptionSnapshot) {
+		s.Reason, s.Charge = "charge seats-1 refunded: taken back", &refunded
+	}), at))
+	if text, _, _ := Render(e); e.Data.Amount != "" || strings.Contains(text, "Amount paid") || strings.Contains(text, "Nothing was charged") {
+		t.Fatalf("a refund's change told as paid or free: %q\n%s", e.Subject, text)
+	}
 	other := paidTrueUp
 	other.Kind = "seats"
 	if d, err := Decide(input(t, catalog.ChargePaid, catalog.ChargeNotice{SubscriptionID: "sub-1", Charge: other}, at)); err != nil || len(d.Emails) != 0 {
 		t.Fatalf("a paid seat charge has its receipt with its change event: %+v %v", d, err)
+	}
+}
+
+// A notice delivered late (an outage, a backlog) tells the dates and the
+// true-up amount renewal scheduled when it made the event, not ones
+// recomputed from the later delivery's clock.
+func TestALateNoticeTellsTheScheduledDates(t *testing.T) {
+	t.Parallel()
+	late := time.Date(2026, 4, 17, 10, 0, 0, 0, time.UTC) // two days after the notice was made
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	cases := []struct {
+		typ      string
+		schedule []catalog.ScheduledStep
+		subject  string
+		inApp    string
+	}{
+		{catalog.SubscriptionReconciliationNotice, []catalog.ScheduledStep{{Action: "renewal-notice", At: at("2026-12-31T00:00:00Z")},
+			{Action: string(subscription.ActTrueUp), At: at("2026-04-22T10:00:00Z"), AmountCents: 102207}},
+			"4 seats over your GitLab Premium subscription: $1,022.07 will be invoiced on 2026-04-22", "2026-04-22"},
+		{catalog.SubscriptionRenewalNotice, []catalog.ScheduledStep{{Action: string(subscription.ActCharge), At: at("2027-01-08T00:00:00Z")}},
+			"Your GitLab Premium subscription renews on 2027-01-15: $3,480.00 will be charged on 2027-01-08", ""},
+		{catalog.SubscriptionGrace, []catalog.ScheduledStep{{Action: string(subscription.ActSuspend), At: at("2026-04-22T11:00:00Z")}},
+			"Action needed: your GitLab Premium subscription will be suspended on 2026-04-22", ""},
+	}
+	for _, c := range cases {
+		d, err := Decide(input(t, c.typ, snap(func(s *catalog.SubscriptionSnapshot) { s.SeatsOwed, s.Schedule = 4, c.schedule }), late))
+		if err != nil || len(d.Emails) != 1 || d.Emails[0].Subject != c.subject {
+			t.Fatalf("%s: %+v %v\nwant %q", c.typ, d.Emails, err, c.subject)
+		}
+		if c.inApp != "" && (len(d.Reconciliations) != 1 || date(d.Reconciliations[0].NextReconciliationDate) != c.inApp) {
+			t.Fatalf("in-app %+v, want the reconciliation on %s", d.Reconciliations, c.inApp)
+		}
+	}
+}
+
+// A payment failure read after the next retry was already raised (a late
+// delivery) tells its own next retry, from the dunning the event carries,
+// not the subscription's newer state.
+func TestALatePaymentFailureTellsItsOwnRetryDate(t *testing.T) {
+	t.Parallel()
+	failedAt := time.Date(2027, 1, 8, 11, 0, 0, 0, time.UTC)
+	in := input(t, catalog.PaymentFailed, catalog.PaymentFailure{SubscriptionID: "sub-1", AmountCents: 348000, DunningSince: failedAt}, failedAt.AddDate(0, 0, 4))
+	in.Account.Dunning = subscription.Dunning{FailedAt: failedAt, Retries: 1} // retry 1 raised meanwhile
+	if e := decideOne(t, in); e.Subject != "Your payment of $3,480.00 failed: we will try again on 2027-01-11" {
+		t.Fatalf("subject %q", e.Subject)
 	}
 }
 

@@ -363,6 +363,21 @@ func (s *Subscription) Announcement(c Change) catalog.SubscriptionSnapshot {
 	return snap
 }
 
+// AnnouncementUnder is Announcement with the steps still to come under p,
+// so readers tell the dates (and a true-up's amount) this subscription will
+// be acted on, not ones recomputed on their own clock and settings.
+func (s *Subscription) AnnouncementUnder(c Change, p Policy) catalog.SubscriptionSnapshot {
+	snap := s.Announcement(c)
+	for _, st := range s.Steps(p) {
+		next := catalog.ScheduledStep{Action: string(st.Action), At: st.At}
+		if st.Action == ActTrueUp {
+			next.AmountCents = s.TrueUpCents(st.At)
+		}
+		snap.Schedule = append(snap.Schedule, next)
+	}
+	return snap
+}
+
 // WithCharge is c announced with a copy of ln (nil: none).
 func (c Change) WithCharge(ln *ledger.Line) Change {
 	if ln != nil {
