@@ -17,9 +17,7 @@ import (
 // `future_subscriptions` (an array), and on a refusal the body's `errors`.
 func TestSeatLinkAnswerIsWhatGitLabsWorkerReads(t *testing.T) {
 	fx := setup(t, Policy{})
-	code := fx.purchase(t, "sub-wire", 10)
-	_, a := fx.activate(t, code, "uuid-wire")
-	key := *a.Data.CloudActivationActivate.LicenseKey
+	key := fx.activated(t, "sub-wire", 10, "uuid-wire")
 	fx.clock.set(on(t, "2026-01-20"))
 	answer := func(key, day string, want int) map[string]any {
 		t.Helper()

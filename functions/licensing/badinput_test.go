@@ -157,9 +157,7 @@ func TestActivationRefusesUnpaidAndEndedSubscriptions(t *testing.T) {
 
 func TestSeatLinkBadInputAndBadKeys(t *testing.T) {
 	fx := setup(t, Policy{})
-	code := fx.purchase(t, "sub-sl", 10)
-	_, a := fx.activate(t, code, "uuid-sl")
-	key := *a.Data.CloudActivationActivate.LicenseKey
+	key := fx.activated(t, "sub-sl", 10, "uuid-sl")
 	now := fx.clock.Now()
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
 	forged, _ := license.Sign(license.License{SubscriptionID: "sub-sl", InstanceID: "uuid-sl", Serial: 1, Status: license.StatusActive}, other)

@@ -144,6 +144,18 @@ func (fx *fixture) activate(t *testing.T, code, instance string) (int, activateA
 	return fx.activateWith(t, activateMutation, gitlabinstance.ActivateVariables(code, instance, "uniq-"+instance))
 }
 
+// activated buys a self-managed subscription of seats, activates it from
+// instance and returns the license key the activation answered.
+func (fx *fixture) activated(t *testing.T, id string, seats int, instance string) string {
+	t.Helper()
+	status, a := fx.activate(t, fx.purchase(t, id, seats), instance)
+	key := a.Data.CloudActivationActivate.LicenseKey
+	if status != http.StatusOK || key == nil {
+		t.Fatalf("activation of %s answered %d %+v", id, status, a)
+	}
+	return *key
+}
+
 func (fx *fixture) activateWith(t *testing.T, document string, vars map[string]any) (int, activateAnswer) {
 	t.Helper()
 	status, b := fx.post(t, "/graphql", gql(document, vars))

@@ -204,9 +204,7 @@ Date,Billable User Count,Max Users
 // TestStrictSyncAnnouncesOverdueOnceAndEndsAutoRenewAfterGrace.
 func TestStrictSyncAnnouncesOverdueOnceAndEndsAutoRenewAfterGrace(t *testing.T) {
 	fx := setup(t, Policy{OverdueDays: 7, GraceDays: 30})
-	code := fx.purchase(t, "sub-quiet", 10)
-	_, a := fx.activate(t, code, "uuid-quiet")
-	key := *a.Data.CloudActivationActivate.LicenseKey
+	key := fx.activated(t, "sub-quiet", 10, "uuid-quiet")
 	start := fx.clock.Now()
 
 	fx.clock.set(start.Add(6 * 24 * 3600e9))
@@ -262,9 +260,7 @@ func TestStrictSyncAnnouncesOverdueOnceAndEndsAutoRenewAfterGrace(t *testing.T) 
 // serial saying so; the sync after it, with the new key, carries none.
 func TestEveryLicenseChangeReachesTheNextSync(t *testing.T) {
 	fx := setup(t, Policy{})
-	code := fx.purchase(t, "sub-chg", 10)
-	_, a := fx.activate(t, code, "uuid-chg")
-	key := *a.Data.CloudActivationActivate.LicenseKey
+	key := fx.activated(t, "sub-chg", 10, "uuid-chg")
 	serial := fx.verify(t, key).Serial
 	must := func(c subscription.Change, err error) subscription.Change {
 		if err != nil {

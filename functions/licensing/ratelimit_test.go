@@ -15,9 +15,7 @@ import (
 func TestSeatLinksAreRateLimited(t *testing.T) {
 	fx := setup(t, Policy{TrustForwardedFor: true,
 		SeatLinksPerIP: 4, SeatLinksPerIPWindow: time.Minute, SeatLinksPerLicense: 3, SeatLinksPerLicenseWindow: 24 * time.Hour})
-	code := fx.purchase(t, "sub-rate", 10)
-	_, a := fx.activate(t, code, "uuid-rate")
-	key := *a.Data.CloudActivationActivate.LicenseKey
+	key := fx.activated(t, "sub-rate", 10, "uuid-rate")
 	fx.clock.set(on(t, "2026-01-20")) // 10:00 UTC
 	link := func(from, day string, users int) (*http.Response, string) {
 		resp, b := fx.postFrom(t, from, "/api/v1/seat_links", seatLinkBody(key, "uuid-rate", on(t, day), users))

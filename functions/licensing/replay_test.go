@@ -26,9 +26,7 @@ func (fx *fixture) keptReport(t *testing.T, subID, instance, day string) (store.
 // and stores nothing.
 func TestReplayedAndOldReportsAreNotStored(t *testing.T) {
 	fx := setup(t, Policy{})
-	code := fx.purchase(t, "sub-replay", 10)
-	_, a := fx.activate(t, code, "uuid-replay")
-	key := *a.Data.CloudActivationActivate.LicenseKey
+	key := fx.activated(t, "sub-replay", 10, "uuid-replay")
 	fx.clock.set(on(t, "2026-01-20"))
 	if status, ans, raw := fx.sync(t, key, "uuid-replay", on(t, "2026-01-19"), 12); status != http.StatusOK || !ans.Counted {
 		t.Fatalf("first report: %d %s", status, raw)
@@ -68,9 +66,7 @@ func TestReplayedAndOldReportsAreNotStored(t *testing.T) {
 // instance by GitLab's retries), storing nothing; after that they are refused.
 func TestKeysSupersededByARevocationAreRefusedAfterDelivery(t *testing.T) {
 	fx := setup(t, Policy{})
-	code := fx.purchase(t, "sub-rev", 10)
-	_, a := fx.activate(t, code, "uuid-rev")
-	key := *a.Data.CloudActivationActivate.LicenseKey
+	key := fx.activated(t, "sub-rev", 10, "uuid-rev")
 	fx.clock.set(on(t, "2026-02-01"))
 	fx.change(t, "sub-rev", "cancel", func(s *subscription.Subscription) subscription.Change {
 		return s.Cancel(fx.clock.Now(), "refunded")
