@@ -3,6 +3,7 @@ package notifications
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -614,4 +615,56 @@ func TestANoticeWhoseSendTimesOutIsParkedAllTheSame(t *testing.T) {
 	if msgs := fx.waitMessages(t, 1); msgs[0].Subject != "Your GitLab Premium subscription is suspended" {
 		t.Fatalf("subject %q", msgs[0].Subject)
 	}
+}
+
+// deferringMailer answers for one recipient as a server does about a full
+// mailbox (452 at RCPT TO: temporary, about that recipient alone) and hands
+// every other e-mail to the real sender.
+type deferringMailer struct {
+	Mailer
+	recipient string
+}
+
+func (m deferringMailer) Send(ctx context.Context, msg mail.Message) error {
+	if msg.To == m.recipient {
+		return errors.New("mail.Send: smtp RCPT TO answered 452 (temporary)")
+	}
+	return m.Mailer.Send(ctx, msg)
+}
+
+// A parked notice the server still puts off for its recipient alone (a
+// full mailbox) stays parked without holding up the others: the sweep goes
+// on past it and sends the rest.
+func TestAParkedNoticePutOffForItsRecipientDoesNotHoldUpTheOthers(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	var ids []string
+	fx.mp.Stop()
+	for i, to := range []string{"full@example.com", "ada@example.com", "grace@example.com"} {
+		in := snapshotEvent(t, fmt.Sprint("evt-suspended-", i), catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) {
+			s.Status, s.ID, s.Customer.Email = "suspended", fmt.Sprint("sub-", i), to
+		})
+		if err := fx.f.Handle(ctx, in); err != nil {
+			t.Fatalf("SMTP down: want the notice parked, got %v", err)
+		}
+		ids = append(ids, MessageID(in, notice.Suspended, "fulfillment.test"))
+	}
+	if err := fx.mp.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fx.f.d.Mailer = deferringMailer{Mailer: fx.f.d.Mailer, recipient: "full@example.com"}
+	res, err := fx.f.SweepPendingNotices(fx.logged())
+	if err != nil || res.Sent != 2 || res.StillPending != 1 {
+		t.Fatalf("sweep: %+v %v; want 2 sent and the full mailbox's still pending", res, err)
+	}
+	msgs := fx.waitMessages(t, 2)
+	for _, m := range msgs {
+		if m.To[0].Address == "full@example.com" {
+			t.Fatalf("the put-off notice was sent: %+v", m)
+		}
+	}
+	if p, parked, err := fx.st.PendingNotice(ctx, ids[0]); err != nil || !parked || p.Refused || !strings.Contains(p.LastError, "452") {
+		t.Fatalf("the put-off notice: parked %t %+v %v; want it parked, not refused, with its 452", parked, p, err)
+	}
+	fx.noAddressLogged(t)
 }

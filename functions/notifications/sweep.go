@@ -55,7 +55,7 @@ func (f *Function) SweepPendingNotices(ctx context.Context) (SweepResult, error)
 	if err != nil {
 		return res, fmt.Errorf("notifications.SweepPendingNotices: %w", err)
 	}
-	for _, p := range pending {
+	for i, p := range pending {
 		outcome, err := f.sweepOne(ctx, p.MessageID)
 		if err != nil {
 			return res, fmt.Errorf("notifications.SweepPendingNotices: %w", err)
@@ -65,10 +65,12 @@ func (f *Function) SweepPendingNotices(ctx context.Context) (SweepResult, error)
 			res.Sent++
 		case sweptRefused:
 			res.Refused++
+		case sweptDeferred:
+			res.StillPending++ // this one alone: a full mailbox, greylisting
 		case sweptPending:
 			// The server still cannot take mail: the rest wait for the next
 			// tick rather than each wait out a timeout now.
-			res.StillPending = len(pending) - res.Sent - res.Refused
+			res.StillPending += len(pending) - i
 			return res, nil
 		}
 	}
@@ -80,8 +82,9 @@ type sweepOutcome int
 const (
 	sweptNothing sweepOutcome = iota // another sweep has it, or had it
 	sweptSent
-	sweptPending
+	sweptPending // the server takes no mail now: the rest wait too
 	sweptRefused
+	sweptDeferred // this notice alone is put off (a 4xx about its recipient)
 )
 
 // sweepOne sends one parked e-mail under its claim.
@@ -129,7 +132,11 @@ func (f *Function) resend(ctx context.Context, p store.NoticePending) (sweepOutc
 		return sweptRefused, f.d.Store.NotePendingFailure(ctx, p, failure.Scrub(err.Error()), true)
 	}
 	log.Log(ctx, parkLevel(err), "SMTP server still cannot take the parked notice", "error", err.Error())
-	return sweptPending, f.d.Store.NotePendingFailure(ctx, p, failure.Scrub(err.Error()), false)
+	outcome := sweptDeferred
+	if mail.ServerFailure(err) {
+		outcome = sweptPending
+	}
+	return outcome, f.d.Store.NotePendingFailure(ctx, p, failure.Scrub(err.Error()), false)
 }
 
 // parked is the e-mail m kept for the sweep, after the send that failed.

@@ -115,6 +115,18 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 // on it: it lasts until someone fixes the configuration.
 var ErrConfiguration = errors.New("mail: the SMTP server refuses our sender or credentials")
 
+// ErrUnavailable marks a failure of the server as a whole (unreachable, a
+// 4xx greeting or answer to MAIL FROM, no answer): every message waits for
+// it, unlike a 4xx about one recipient or message (a full mailbox,
+// greylisting), which holds up that message alone.
+var ErrUnavailable = errors.New("mail: the SMTP server cannot take mail now")
+
+// ServerFailure reports whether err stops every message, not only this one:
+// the server unavailable, or our own sender or credentials refused.
+func ServerFailure(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConfiguration)
+}
+
 // classify maps go-mail's error to a delivery outcome, with a text that
 // names neither recipient nor credentials (SendError's own text lists the
 // affected recipients). A 5xx about the message or its recipient (RCPT,
@@ -133,9 +145,9 @@ func classify(err error) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return fmt.Errorf("mail.Send: smtp unreachable: %s", reason(err))
+		return fmt.Errorf("mail.Send: smtp unreachable: %s: %w", reason(err), ErrUnavailable)
 	}
-	return fmt.Errorf("mail.Send: %s", reason(err))
+	return fmt.Errorf("mail.Send: %s: %w", reason(err), ErrUnavailable)
 }
 
 func classifySend(se *gomail.SendError) error {
@@ -149,10 +161,10 @@ func classifySend(se *gomail.SendError) error {
 		return fmt.Errorf("%s: %w", what, ErrConfiguration)
 	case code >= 500 && code < 600:
 		return failure.Permanent(errors.New(what))
-	case code >= 400 && code < 500, se.IsTemp():
-		return errors.New(what + " (temporary)")
+	case (code >= 400 && code < 500 || se.IsTemp()) && se.Reason != gomail.ErrSMTPMailFrom:
+		return errors.New(what + " (temporary)") // about this message or recipient
 	}
-	return errors.New(what)
+	return fmt.Errorf("%s: %w", what, ErrUnavailable)
 }
 
 // authRefused reports a permanent (5xx) answer to AUTH, which go-mail

@@ -94,7 +94,9 @@ func sendAs(t *testing.T, cfg Config) error {
 	return s.Send(context.Background(), Message{MessageID: "n1@fulfillment.test", To: "ada@example.com", Subject: "s", Text: "t", HTML: "<p>h</p>"})
 }
 
-// Each SMTP step's answer decides delivery. A 4xx anywhere is transient.
+// Each SMTP step's answer decides delivery. A 4xx anywhere is transient;
+// one about the server (its greeting, MAIL FROM, AUTH) holds up every
+// message, one about a recipient or message (RCPT, DATA) only that one.
 // A 5xx about this message or recipient (RCPT, DATA, its end) is permanent:
 // no retry delivers it. A 5xx to MAIL FROM or a refused AUTH is about us,
 // our sender or credentials: transient and marked as configuration, since
@@ -105,20 +107,21 @@ func TestSMTPAnswersDecideDelivery(t *testing.T) {
 		step, reply string
 		permanent   bool
 		config      bool
+		server      bool // every message waits, not this one alone
 	}{
-		{"RCPT", "451 4.3.0 try later", false, false},
-		{"RCPT", "550 5.1.1 no such user", true, false},
-		{"MAIL", "451 4.3.2 system not accepting messages", false, false},
-		{"MAIL", "452 4.3.1 insufficient system storage", false, false},
-		{"MAIL", "550 5.7.1 sender not allowed", false, true},
-		{"MAIL", "553 5.1.8 sender domain does not exist", false, true},
-		{"DATA", "451 4.3.0 try later", false, false},
-		{"DATA", "554 5.5.1 no valid recipients", true, false},
-		{"END", "452 4.3.1 insufficient storage", false, false},
-		{"END", "552 5.3.4 message too big", true, false},
-		{"END", "554 5.7.1 message rejected as spam", true, false},
-		{"AUTH", "535 5.7.8 authentication credentials invalid", false, true},
-		{"AUTH", "454 4.7.0 temporary authentication failure", false, false},
+		{"RCPT", "451 4.3.0 try later", false, false, false},
+		{"RCPT", "550 5.1.1 no such user", true, false, false},
+		{"MAIL", "451 4.3.2 system not accepting messages", false, false, true},
+		{"MAIL", "452 4.3.1 insufficient system storage", false, false, true},
+		{"MAIL", "550 5.7.1 sender not allowed", false, true, true},
+		{"MAIL", "553 5.1.8 sender domain does not exist", false, true, true},
+		{"DATA", "451 4.3.0 try later", false, false, false},
+		{"DATA", "554 5.5.1 no valid recipients", true, false, false},
+		{"END", "452 4.3.1 insufficient storage", false, false, false},
+		{"END", "552 5.3.4 message too big", true, false, false},
+		{"END", "554 5.7.1 message rejected as spam", true, false, false},
+		{"AUTH", "535 5.7.8 authentication credentials invalid", false, true, true},
+		{"AUTH", "454 4.7.0 temporary authentication failure", false, false, true},
 	}
 	for _, c := range cases {
 		t.Run(c.step+" "+c.reply[:3], func(t *testing.T) {
@@ -129,6 +132,9 @@ func TestSMTPAnswersDecideDelivery(t *testing.T) {
 			if err == nil || failure.IsPermanent(err) != c.permanent || errors.Is(err, ErrConfiguration) != c.config {
 				t.Fatalf("%s %q: got %v (permanent %t, configuration %t), want permanent %t, configuration %t",
 					c.step, c.reply, err, failure.IsPermanent(err), errors.Is(err, ErrConfiguration), c.permanent, c.config)
+			}
+			if ServerFailure(err) != c.server {
+				t.Fatalf("%s %q: server failure %t, want %t (%v)", c.step, c.reply, ServerFailure(err), c.server, err)
 			}
 			if strings.Contains(err.Error(), "ada@example.com") || strings.Contains(err.Error(), "s3cret-smtp-password") {
 				t.Fatalf("the error names the recipient or the password: %v", err)
@@ -142,7 +148,7 @@ func TestSMTPAnswersDecideDelivery(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	if err := send(t, port); err == nil || failure.IsPermanent(err) {
+	if err := send(t, port); err == nil || failure.IsPermanent(err) || !ServerFailure(err) {
 		t.Fatalf("no server must be transient, got %v (port %s)", err, strconv.Itoa(port))
 	}
 }
