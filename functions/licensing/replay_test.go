@@ -94,3 +94,35 @@ func TestKeysSupersededByARevocationAreRefusedAfterDelivery(t *testing.T) {
 		t.Fatalf("the revoked key: %d %s", status, raw)
 	}
 }
+
+// A cloud license revoked before its record kept the status beside the key
+// (the key alone says revoked) is still revoked: the keys it superseded are
+// refused after the delivery window and their usage is not stored.
+func TestALicenseRevokedBeforeItsStatusWasStoredIsRevokedStill(t *testing.T) {
+	fx := setup(t, Policy{})
+	key := fx.activated(t, "sub-old-rev", 10, "uuid-old-rev")
+	fx.clock.set(on(t, "2026-02-01"))
+	fx.change(t, "sub-old-rev", "cancel", func(s *subscription.Subscription) subscription.Change {
+		return s.Cancel(fx.clock.Now(), "refunded")
+	})
+	if status, ans, raw := fx.sync(t, key, "uuid-old-rev", on(t, "2026-01-31"), 12); status != http.StatusOK || fx.verify(t, ans.License).Status != license.StatusRevoked {
+		t.Fatalf("first sync after the cancellation: %d %s", status, raw)
+	}
+	ctx := context.Background()
+	var rec map[string]any
+	if err := fx.st.DB.Get(ctx, store.CloudLicenses, "sub-old-rev", &rec); err != nil {
+		t.Fatal(err)
+	}
+	delete(rec, "status") // as the record was written before the status was kept
+	if err := fx.st.DB.Set(ctx, store.CloudLicenses, "sub-old-rev", rec); err != nil {
+		t.Fatal(err)
+	}
+	reports := fx.count(t, store.SeatReports)
+	fx.clock.set(fx.clock.Now().Add(revocationDelivery + time.Minute))
+	if status, _, raw := fx.sync(t, key, "uuid-old-rev", on(t, "2026-02-04"), 14); status != http.StatusUnprocessableEntity || !strings.Contains(raw, errRevokedKey) {
+		t.Fatalf("the superseded key of a license revoked before the status was stored: %d %s; want 422 %q", status, raw, errRevokedKey)
+	}
+	if n := fx.count(t, store.SeatReports); n != reports {
+		t.Fatalf("%d seat reports, want %d", n, reports)
+	}
+}

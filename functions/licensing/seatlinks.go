@@ -212,6 +212,7 @@ func (f *Function) credential(ctx context.Context, key, instanceID string, now t
 		return license.License{}, store.CloudLicense{}, refuse(errUnknownKey)
 	}
 	cl, found, err := f.d.Store.CloudLicense(ctx, nil, lic.SubscriptionID)
+	cl.Status = f.storedStatus(cl)
 	switch {
 	case err != nil:
 		return license.License{}, store.CloudLicense{}, err
@@ -224,6 +225,20 @@ func (f *Function) credential(ctx context.Context, key, instanceID string, now t
 		return license.License{}, store.CloudLicense{}, refuse(errNotActivated)
 	}
 	return lic, cl, nil
+}
+
+// storedStatus is the status of the newest license issued. A record
+// written before the status was kept beside the key has it only in the key,
+// so it is read from there: a license revoked then is revoked still.
+func (f *Function) storedStatus(cl store.CloudLicense) string {
+	if cl.Status != "" || cl.Key == "" {
+		return cl.Status
+	}
+	l, err := license.VerifyKey(cl.Key, f.d.SigningKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		return ""
+	}
+	return l.Status
 }
 
 // sync applies one seat link: the license brought up to date and the sync
