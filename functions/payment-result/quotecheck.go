@@ -118,8 +118,8 @@ func (f *Function) checkQuote(ctx context.Context, typ string, pe catalog.Provid
 
 // completionVerdict is how the completion of q's session was judged: when
 // it was accepted, or why it was refused. A quote judged before verdicts
-// were kept on it shows an accepted completion by its subscription (a
-// refused one makes none). With neither, the completion has not been
+// were kept on it shows an accepted completion by its subscription, a
+// refused one by its refusal record. With neither, the completion has not been
 // judged yet (this result overtook it): an error, so it is retried.
 func (f *Function) completionVerdict(ctx context.Context, q store.Quote, pe catalog.ProviderEvent) (acceptedAt time.Time, refused string, err error) {
 	switch q.Status {
@@ -134,6 +134,13 @@ func (f *Function) completionVerdict(ctx context.Context, q store.Quote, pe cata
 		return q.CreatedAt, "", nil // accepted, so before its expiry
 	case err != nil && !store.IsNotFound(err):
 		return time.Time{}, "", err
+	}
+	// A completion refused then left its refusal record, not a verdict.
+	switch r, found, err := f.d.Store.CheckoutRefusalOf(ctx, pe.CheckoutSessionID); {
+	case err != nil:
+		return time.Time{}, "", err
+	case found:
+		return time.Time{}, r.Reason, nil
 	}
 	return time.Time{}, "", fmt.Errorf("paymentresult.completionVerdict: the completion of %s is not judged yet: retry", pe.CheckoutSessionID)
 }

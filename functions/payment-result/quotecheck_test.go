@@ -296,3 +296,30 @@ func TestAsyncPaymentOfACompletionAcceptedBeforeVerdictsWereKept(t *testing.T) {
 		t.Fatalf("status %s", s.Status)
 	}
 }
+
+// A quote whose completion was refused before verdicts were kept on quotes
+// (status still session, the refusal only in checkout_refusals) refuses
+// its async result at once, with the completion's reason, rather than
+// retrying it until the attempts run out.
+func TestAsyncPaymentOfACompletionRefusedBeforeVerdictsWereKept(t *testing.T) {
+	t.Parallel()
+	fx := quotedFixture(t, QuotePolicy{Require: true})
+	fx.handle(t, unpaidCompletion(t, 100))
+	q, err := fx.st.Quote(context.Background(), nil, "q_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Status, q.Refusal = store.QuoteSession, "" // as an older payment-result left it
+	if err := fx.st.SaveQuote(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.f.Handle(context.Background(), asyncResult(t, "evt_async", catalog.CheckoutAsyncPaymentSucceed, 174000, t0.Add(72*time.Hour))); err != nil {
+		t.Fatalf("err = %v, want the result refused and acknowledged", err)
+	}
+	if _, err := fx.st.Subscription(context.Background(), nil, "sub-cs_q"); !store.IsNotFound(err) {
+		t.Fatalf("provisioned after a refused completion: err = %v", err)
+	}
+	if r, found, _ := fx.st.CheckoutRefusalOf(context.Background(), "cs_q"); !found || r.Reason != quote.ReasonAmountMismatch {
+		t.Fatalf("refusal %+v found %v", r, found)
+	}
+}
