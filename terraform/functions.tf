@@ -153,7 +153,8 @@ locals {
       topic       = "renewal-ticks"
     }
     # notifications sends the e-mails it parked while the SMTP server was
-    # away; its tick goes on its own topic (the other subscribers ignore it).
+    # away; its tick is a bare message on subscription-events, which the
+    # other subscribers acknowledge as a type they do not handle.
     notices-sweep = {
       description = "Asks notifications to send the e-mails parked during an SMTP outage."
       schedule    = var.notices_sweep_schedule
