@@ -66,16 +66,7 @@ func TestReplayedAndOldReportsAreNotStored(t *testing.T) {
 // instance by GitLab's retries), storing nothing; after that they are refused.
 func TestKeysSupersededByARevocationAreRefusedAfterDelivery(t *testing.T) {
 	fx := setup(t, Policy{})
-	key := fx.activated(t, "sub-rev", 10, "uuid-rev")
-	fx.clock.set(on(t, "2026-02-01"))
-	fx.change(t, "sub-rev", "cancel", func(s *subscription.Subscription) subscription.Change {
-		return s.Cancel(fx.clock.Now(), "refunded")
-	})
-	status, ans, raw := fx.sync(t, key, "uuid-rev", on(t, "2026-01-31"), 12)
-	if status != http.StatusOK || ans.License == "" || fx.verify(t, ans.License).Status != license.StatusRevoked {
-		t.Fatalf("first sync after the cancellation: %d %s", status, raw)
-	}
-	revoked := ans.License
+	key, revoked := fx.revokedAfterSync(t, "sub-rev", "uuid-rev")
 	reports := fx.count(t, store.SeatReports)
 
 	fx.clock.set(fx.clock.Now().Add(revocationDelivery - time.Minute))
@@ -100,14 +91,7 @@ func TestKeysSupersededByARevocationAreRefusedAfterDelivery(t *testing.T) {
 // refused after the delivery window and their usage is not stored.
 func TestALicenseRevokedBeforeItsStatusWasStoredIsRevokedStill(t *testing.T) {
 	fx := setup(t, Policy{})
-	key := fx.activated(t, "sub-old-rev", 10, "uuid-old-rev")
-	fx.clock.set(on(t, "2026-02-01"))
-	fx.change(t, "sub-old-rev", "cancel", func(s *subscription.Subscription) subscription.Change {
-		return s.Cancel(fx.clock.Now(), "refunded")
-	})
-	if status, ans, raw := fx.sync(t, key, "uuid-old-rev", on(t, "2026-01-31"), 12); status != http.StatusOK || fx.verify(t, ans.License).Status != license.StatusRevoked {
-		t.Fatalf("first sync after the cancellation: %d %s", status, raw)
-	}
+	key, _ := fx.revokedAfterSync(t, "sub-old-rev", "uuid-old-rev")
 	ctx := context.Background()
 	var rec map[string]any
 	if err := fx.st.DB.Get(ctx, store.CloudLicenses, "sub-old-rev", &rec); err != nil {
@@ -125,4 +109,21 @@ func TestALicenseRevokedBeforeItsStatusWasStoredIsRevokedStill(t *testing.T) {
 	if n := fx.count(t, store.SeatReports); n != reports {
 		t.Fatalf("%d seat reports, want %d", n, reports)
 	}
+}
+
+// revokedAfterSync activates a 10-seat subscription from instance, cancels
+// it on 2026-02-01 after a refund, and syncs once: it returns the key the
+// instance held and the revoked license that sync answered.
+func (fx *fixture) revokedAfterSync(t *testing.T, id, instance string) (key, revoked string) {
+	t.Helper()
+	key = fx.activated(t, id, 10, instance)
+	fx.clock.set(on(t, "2026-02-01"))
+	fx.change(t, id, "cancel", func(s *subscription.Subscription) subscription.Change {
+		return s.Cancel(fx.clock.Now(), "refunded")
+	})
+	status, ans, raw := fx.sync(t, key, instance, on(t, "2026-01-31"), 12)
+	if status != http.StatusOK || ans.License == "" || fx.verify(t, ans.License).Status != license.StatusRevoked {
+		t.Fatalf("first sync after the cancellation: %d %s", status, raw)
+	}
+	return key, ans.License
 }
