@@ -209,7 +209,11 @@ func (f *Function) sendEmail(ctx context.Context, in event.Event, e notice.Email
 }
 
 // recordBudget bounds the write after a send (its record, or its parking).
-const recordBudget = 5 * time.Second
+// The send runs within the consumer's 15 s effect budget under the event's
+// 20 s lease; the write must end before the lease does, or a redelivery
+// taking the lease could find the e-mail neither recorded nor parked and
+// send it again.
+const recordBudget = 3 * time.Second
 
 // parkLevel is how loud a parked notice is: an error (alerted on) when the
 // server refuses our sender or credentials, which only a fix ends; a
