@@ -57,6 +57,7 @@ func RunGCP(name string, setup Setup) { RunGCPWith(name, setup, Hooks{}) }
 
 // RunGCPWith is RunGCP with test hooks: for the local stack's main only.
 func RunGCPWith(name string, setup Setup, hooks Hooks) {
+	tuneGC()
 	logger := logging.Default(name)
 	if err := runGCP(name, setup, hooks, logger); err != nil {
 		logger.Error("function stopped", "error", err.Error())
@@ -135,6 +136,7 @@ func (f *inFlight) drain(limit time.Duration) int64 {
 // LISTEN_ADDRESS (set it to 0.0.0.0:8080 in containers: func-go binds
 // 127.0.0.1 when only PORT is set) and serves /health/readiness and liveness.
 func RunKnative(name string, setup Setup) {
+	tuneGC()
 	logger := logging.Default(name)
 	if err := fnhttp.Start(&knativeInstance{name: name, setup: setup, logger: logger}); err != nil {
 		logger.Error("function stopped", "error", err.Error())
