@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -151,6 +152,9 @@ func TestAYearOfCustomerNoticesThroughMailpit(t *testing.T) {
 	y.until("true-up billed, 14 seats", func(s *subscription.Subscription) bool { return s.Reconciliation.Billed && s.Order.Seats == 14 })
 	y.setClock("2026-04-22T12:00:00Z")
 	y.chargePaid(fmt.Sprintf("trueup-%s-2026-01-15-q1", y.subID)) // its receipt
+	// Sent before the outage below, which is the renewal notice's alone: a
+	// receipt parked then would wait for the next sweep.
+	y.waitSubject("Receipt for your GitLab Premium true-up: $1,022.07 paid")
 
 	// The renewal notice goes out while the mail server is down: it is
 	// parked, and the sweep sends it once Mailpit is back.
@@ -379,6 +383,15 @@ func TestTheActivationCodeFromTheEmailActivatesTheInstance(t *testing.T) {
 	if l := verifyKey(t, a.key); l.SubscriptionID != y.subID || l.InstanceID != instance || l.Seats != 10 {
 		t.Fatalf("activated license %+v", l)
 	}
+}
+
+// waitSubject waits until Mailpit holds an e-mail with this subject.
+func (y *year) waitSubject(subject string) {
+	y.t.Helper()
+	eventually(y.t, 30*time.Second, "an e-mail "+subject, func() (bool, string) {
+		got, err := y.s.Mailpit.Messages(background)
+		return err == nil && slices.Contains(subjects(got), subject), fmt.Sprint(len(got), " e-mails: ", subjects(got), err)
+	})
 }
 
 // waitNotices waits until Mailpit holds n e-mails: the step before was told.
