@@ -44,6 +44,9 @@ func TestBenchSmoke(t *testing.T) {
 		if l.Failed != 0 || l.Deliveries < l.Events || l.P50 <= 0 || l.CPU <= 0 {
 			t.Errorf("webhook at concurrency %d: %+v", l.Concurrency, l)
 		}
+		if l.Handled == 0 || l.PublishedEvents != l.Handled || l.Published < l.PublishedEvents {
+			t.Errorf("webhook at concurrency %d: %d messages carrying %d events published, want each of the %d handled events", l.Concurrency, l.Published, l.PublishedEvents, l.Handled)
+		}
 	}
 	if len(r.Latency.Purchases) != 3 || len(r.Latency.Floor) != 3 || r.Throughput.Orders != 10 || r.Throughput.Elapsed <= 0 {
 		t.Errorf("pipeline figures = %+v %+v", r.Latency, r.Throughput)

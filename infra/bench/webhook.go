@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,9 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	gpubsub "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"fulfillment/shared/adapters/pubsub"
+	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/loadgen"
@@ -31,6 +34,16 @@ type WebhookLevel struct {
 	CPU         time.Duration // the webhook process's CPU over the level
 	Failed      int           // answers other than 200
 	Load        Load
+	// Handled is how many of the distinct events are of a type the webhook
+	// publishes; Published how many messages reached provider-events, and
+	// PublishedEvents how many distinct events they carry (a repeat racing
+	// its first delivery publishes the event again, under the same id).
+	Handled, Published, PublishedEvents int
+}
+
+// PublishesPerEvent is the messages published per distinct event.
+func (l WebhookLevel) PublishesPerEvent() float64 {
+	return float64(l.Published) / float64(max(l.Events, 1))
 }
 
 // EventsPerSecond counts distinct events; DeliveriesPerSecond every request.
@@ -52,7 +65,12 @@ type WebhookProcess struct {
 	URL     string
 	Project string
 	cmd     *exec.Cmd
+	ps      *pubsub.Client // reads what the webhook published (countSubscription)
 }
+
+// countSubscription is a pull subscription on provider-events that counts
+// what the webhook publishes.
+const countSubscription = "bench-count"
 
 // Secret signs the benchmark's events.
 const Secret = "whsec_bench"
@@ -71,11 +89,13 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 		return nil, fmt.Errorf("bench: needs the emulators (FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST): run under infra/cmd/withemulators")
 	}
 	project := emulator.NewProject("benchhook")
-	if err := createTopic(ctx, project, catalog.TopicProviderEvents); err != nil {
+	ps, err := createTopic(ctx, project, catalog.TopicProviderEvents)
+	if err != nil {
 		return nil, err
 	}
 	port, err := localproc.FreePort()
 	if err != nil {
+		ps.Close()
 		return nil, err
 	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -89,9 +109,10 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 		emulator.FirestoreHostEnv: e.FirestoreHost, emulator.PubSubHostEnv: e.PubSubHost,
 	}, devnull)
 	if err := cmd.Start(); err != nil {
+		ps.Close()
 		return nil, err
 	}
-	w := &WebhookProcess{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Project: project, cmd: cmd}
+	w := &WebhookProcess{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Project: project, cmd: cmd, ps: ps}
 	if err := localproc.WaitListening(ctx, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second); err != nil {
 		w.Stop()
 		return nil, err
@@ -103,16 +124,64 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 func (w *WebhookProcess) Pid() int { return w.cmd.Process.Pid }
 
 // Stop ends the process.
-func (w *WebhookProcess) Stop() { localproc.Stop(10*time.Second, w.cmd) }
+func (w *WebhookProcess) Stop() {
+	localproc.Stop(10*time.Second, w.cmd)
+	w.ps.Close()
+}
 
-func createTopic(ctx context.Context, project, topic string) error {
+// createTopic creates topic and countSubscription on it, and returns the
+// client that reads it.
+func createTopic(ctx context.Context, project, topic string) (*pubsub.Client, error) {
 	ps, err := pubsub.NewClient(ctx, project)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer ps.Close()
-	_, err = ps.Raw().TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/" + project + "/topics/" + topic})
-	return err
+	name := "projects/" + project + "/topics/" + topic
+	if _, err = ps.Raw().TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err == nil {
+		_, err = ps.Raw().SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+			Name: "projects/" + project + "/subscriptions/" + countSubscription, Topic: name, AckDeadlineSeconds: 60})
+	}
+	if err != nil {
+		ps.Close()
+		return nil, err
+	}
+	return ps, nil
+}
+
+// drainPublished acknowledges every message on countSubscription until none
+// came for a second, and returns how many there were and how many distinct
+// event ids they carry.
+func (w *WebhookProcess) drainPublished(parent context.Context) (messages, events int, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	var mu sync.Mutex
+	ids := map[string]bool{}
+	last := time.Now()
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+			mu.Lock()
+			idle := time.Since(last) > time.Second
+			mu.Unlock()
+			if idle {
+				cancel()
+			}
+		}
+	}()
+	err = w.ps.Raw().Subscriber(countSubscription).Receive(ctx, func(_ context.Context, m *gpubsub.Message) {
+		m.Ack()
+		mu.Lock()
+		defer mu.Unlock()
+		messages++
+		ids[m.Attributes["ce-id"]] = true
+		last = time.Now()
+	})
+	if errors.Is(err, context.Canceled) && parent.Err() == nil {
+		err = nil // stopped once idle
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return messages, len(ids), err
 }
 
 // Drive sends events distinct events (1 to 3 deliveries each) to the
@@ -162,8 +231,22 @@ func (w *WebhookProcess) Drive(ctx context.Context, run string, events, concurre
 	if err != nil {
 		return WebhookLevel{}, err
 	}
-	return WebhookLevel{
+	l := WebhookLevel{
 		Concurrency: concurrency, Events: events, Deliveries: len(deliveries), Elapsed: elapsed,
 		P50: Percentile(lat, 50), P99: Percentile(lat, 99), CPU: cpu1 - cpu0, Failed: int(failed.Load()), Load: load,
-	}, ctx.Err()
+		Handled: handled(deliveries),
+	}
+	l.Published, l.PublishedEvents, err = w.drainPublished(ctx)
+	return l, err
+}
+
+// handled counts the distinct events of a type the webhook publishes.
+func handled(ds []loadgen.Delivery) int {
+	seen := map[string]bool{}
+	for _, d := range ds {
+		if _, ok := stripe.InternalType(d.Type); ok {
+			seen[d.Event] = true
+		}
+	}
+	return len(seen)
 }
