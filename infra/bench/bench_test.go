@@ -48,6 +48,9 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("webhook at concurrency %d: %d messages carrying %d events published, want each of the %d handled events", l.Concurrency, l.Published, l.PublishedEvents, l.Handled)
 		}
 	}
+	if len(r.Throughput.CPU) == 0 || r.Throughput.CPU[0].PerOrder <= 0 {
+		t.Errorf("pipeline CPU per order by process = %+v, want some", r.Throughput.CPU)
+	}
 	if len(r.Latency.Purchases) != 3 || len(r.Latency.Floor) != 3 || r.Throughput.Orders != 10 || r.Throughput.Elapsed <= 0 {
 		t.Errorf("pipeline figures = %+v %+v", r.Latency, r.Throughput)
 	}

@@ -27,6 +27,9 @@ type Throughput struct {
 	Concurrency int
 	Elapsed     time.Duration // first webhook sent -> last provisioning call
 	Load        Load
+	// CPU is each process's CPU per order over the run: what bounds the
+	// pipeline on a machine the emulators share.
+	CPU []ProcessShare
 }
 
 // OrdersPerSecond is the pipeline's rate end to end.
@@ -88,6 +91,7 @@ func MeasureLatency(ctx context.Context, s *localstack.Stack, run string, n int)
 // GitLab has received every provisioning call.
 func MeasureThroughput(ctx context.Context, s *localstack.Stack, run string, orders, concurrency int) (Throughput, error) {
 	before := len(s.GitLab.Provisions())
+	cpu0 := processCPUByName()
 	meter := StartMeter()
 	start := time.Now()
 	var next atomic.Int64
@@ -130,7 +134,9 @@ func MeasureThroughput(ctx context.Context, s *localstack.Stack, run string, ord
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return Throughput{Orders: orders, Concurrency: concurrency, Elapsed: last.Sub(start), Load: meter.Stop()}, nil
+	load := meter.Stop()
+	return Throughput{Orders: orders, Concurrency: concurrency, Elapsed: last.Sub(start), Load: load,
+		CPU: sharesPerOrder(cpu0, processCPUByName(), orders)}, nil
 }
 
 // buy posts p's signed checkout completion to the stack's webhook.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -144,6 +145,15 @@ func (r Report) Print(w io.Writer) {
 	if r.Throughput.Orders > 0 {
 		fmt.Fprintf(t, "pipeline: %d orders at concurrency %d, all provisioned\t%.0f orders/s (%.1f s)\t>= 150 orders/s\t%s\n",
 			r.Throughput.Orders, r.Throughput.Concurrency, r.Throughput.OrdersPerSecond(), r.Throughput.Elapsed.Seconds(), r.Throughput.Load)
+		var total time.Duration
+		for _, p := range r.Throughput.CPU {
+			total += p.PerOrder
+		}
+		fmt.Fprintf(t, "pipeline: CPU per order, every process\t%s (the cores allow %.0f orders/s)\t<= %s for 150/s on %d cores\t\n",
+			ms(total), float64(runtime.NumCPU())*float64(time.Second)/float64(max(total, 1)), ms(time.Duration(runtime.NumCPU())*time.Second/150), runtime.NumCPU())
+		for _, p := range r.Throughput.CPU {
+			fmt.Fprintf(t, "pipeline: CPU per order, %s\t%s\t\t\n", p.Name, ms(p.PerOrder))
+		}
 	}
 	for _, im := range r.Images {
 		fmt.Fprintf(t, "image %s: start via podman's API (via podman start; binary's exec) to first handled request / RSS / SIGTERM to exit\t%s (%s; %s) / %.1f MiB / %s\t<= 100 ms / <= 30 MiB / < 10 s\t%s\n",
