@@ -174,18 +174,13 @@ func (p *Processor) key(in event.Event) string { return p.Name + "_" + cloudeven
 // Once runs w for the delivery in exactly once in effect.
 func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	key := p.key(in)
-	if w.effect != nil || w.Serialize != "" {
-		// Looked up before the lease and the outside call, which a repeat
-		// must not make again. A state change alone needs no read first:
-		// its transaction finds the record and applies nothing.
-		done, found, err := p.Journal.Processed(ctx, nil, key)
-		switch {
-		case err != nil:
-			return err
-		case found:
-			logging.FromContext(ctx).InfoContext(ctx, "duplicate delivery; re-publishing recorded events", "events", len(done.Outgoing))
-			return p.publish(ctx, done.Outgoing)
-		}
+	done, found, err := p.Journal.Processed(ctx, nil, key)
+	switch {
+	case err != nil:
+		return err
+	case found:
+		logging.FromContext(ctx).InfoContext(ctx, "duplicate delivery; re-publishing recorded events", "events", len(done.Outgoing))
+		return p.publish(ctx, done.Outgoing)
 	}
 	if w.Serialize != "" {
 		release, err := p.lease(ctx, w.Serialize)

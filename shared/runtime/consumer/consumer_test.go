@@ -23,7 +23,6 @@ import (
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/failure"
-	"fulfillment/shared/testsupport/counting"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -357,33 +356,5 @@ func TestAnUndecodablePushIsRecordedAndAcknowledged(t *testing.T) {
 	}
 	if n := len(rec.On(deadLetterTopic)); n != 2 {
 		t.Fatalf("%d sent to the dead-letter topic, want one per delivery", n)
-	}
-}
-
-// A state change alone reads nothing before its transaction, which finds
-// any record of the event itself: one read for the first delivery, and its
-// repeat applies nothing and re-publishes what was recorded.
-func TestAStateChangeAloneReadsOnlyInItsTransaction(t *testing.T) {
-	t.Parallel()
-	db := counting.NewDB(memory.New())
-	rec := &pubsub.Recorder{}
-	p := &consumer.Processor{Name: "test-consumer", Journal: store.New(db), Publisher: rec, Logger: slog.New(slog.DiscardHandler)}
-	in := input(t, "evt-state-only")
-	ran := 0
-	work := consumer.Work{Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
-		ran++
-		return []consumer.Outgoing{outgoing(t, in)}, setMarker(p, in.ID())(ctx, tx)
-	}}
-	if err := p.Once(context.Background(), in, work); err != nil {
-		t.Fatal(err)
-	}
-	if db.Reads() != 1 {
-		t.Fatalf("first delivery: %d reads, want 1 (the dedupe record, in the transaction)", db.Reads())
-	}
-	if err := p.Once(context.Background(), in, work); err != nil {
-		t.Fatal(err)
-	}
-	if out := rec.On("out-topic"); ran != 1 || len(out) != 2 || out[0].ID() != out[1].ID() {
-		t.Fatalf("work ran %d times, %d published; want once, and the recorded event twice", ran, len(out))
 	}
 }
