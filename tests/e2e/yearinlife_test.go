@@ -387,12 +387,18 @@ func (y *year) retries(invoiceID, key string, at ...string) {
 		n := i + 1
 		y.setClock(when)
 		y.tick()
-		y.until(fmt.Sprintf("retry %d raised", n), func(s *subscription.Subscription) bool { return s.Dunning.Retries == n })
+		last := i == len(at)-1
+		// A last retry the card pays can renew the term before a poll sees
+		// Retries == n (seen once under make test's load); the Stripe call
+		// below still shows the retry was made under its own key.
+		y.until(fmt.Sprintf("retry %d raised", n), func(s *subscription.Subscription) bool {
+			return s.Dunning.Retries == n || last && s.Status == subscription.Active
+		})
 		calls := y.stripeCalls(fmt.Sprintf("%s-retry-%d", key, n))
 		if len(calls) != 1 || calls[0].Path != "/v1/invoices/"+invoiceID+"/pay" {
 			y.t.Fatalf("retry %d: Stripe calls %v", n, calls)
 		}
-		if i < len(at)-1 {
+		if !last {
 			y.invoiceResult(y.mustSub().TermEnd, invoiceID, 19*118800, false)
 		}
 	}
