@@ -60,8 +60,11 @@ func processName(pid, self int) string {
 			return fn
 		}
 	}
-	name := args[0]
-	return name[strings.LastIndex(name, "/")+1:]
+	if name := args[0]; name != "" {
+		return name[strings.LastIndex(name, "/")+1:]
+	}
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)) // a kernel thread has no command line
+	return "[" + strings.TrimSpace(string(comm)) + "]"
 }
 
 // sharesPerOrder is each process's CPU between two readings per order, the

@@ -129,8 +129,8 @@ func (r Report) Print(w io.Writer) {
 			l.Concurrency, l.DeliveriesPerSecond(), l.EventsPerSecond(), peer[l.Concurrency], l.Load)
 		fmt.Fprintf(t, "webhook process, concurrency %d: p50 / p99\t%s / %s\t\t\n", l.Concurrency, ms(l.P50), ms(l.P99))
 		fmt.Fprintf(t, "webhook process, concurrency %d: CPU per delivery (own process)\t%s\t<= 250 µs (4.2-7.0 ms)\t\n", l.Concurrency, us(l.CPUPerDelivery()))
-		fmt.Fprintf(t, "webhook process, concurrency %d: Pub/Sub publishes per distinct event (events published of those handled)\t%.2f (%d of %d)\t1 per handled event (%d of %d)\t\n",
-			l.Concurrency, l.PublishesPerEvent(), l.PublishedEvents, l.Handled, l.Handled, l.Events)
+		fmt.Fprintf(t, "webhook process, concurrency %d: Pub/Sub publishes per distinct event (events published of those handled)\t%.2f (%d of %d)\t%.2f: each handled event once\t\n",
+			l.Concurrency, l.PublishesPerEvent(), l.PublishedEvents, l.Handled, float64(l.Handled)/float64(max(l.Events, 1)))
 		if l.Failed > 0 {
 			fmt.Fprintf(t, "webhook process, concurrency %d: non-200 answers\t%d of %d\t0\t\n", l.Concurrency, l.Failed, l.Deliveries)
 		}

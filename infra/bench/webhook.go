@@ -89,7 +89,7 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 		return nil, fmt.Errorf("bench: needs the emulators (FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST): run under infra/cmd/withemulators")
 	}
 	project := emulator.NewProject("benchhook")
-	ps, err := createTopic(ctx, project, catalog.TopicProviderEvents)
+	ps, err := createCountedTopic(ctx, project, catalog.TopicProviderEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +129,9 @@ func (w *WebhookProcess) Stop() {
 	w.ps.Close()
 }
 
-// createTopic creates topic and countSubscription on it, and returns the
-// client that reads it.
-func createTopic(ctx context.Context, project, topic string) (*pubsub.Client, error) {
+// createCountedTopic creates topic and countSubscription on it, and returns
+// the client that reads it.
+func createCountedTopic(ctx context.Context, project, topic string) (*pubsub.Client, error) {
 	ps, err := pubsub.NewClient(ctx, project)
 	if err != nil {
 		return nil, err
