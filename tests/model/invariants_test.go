@@ -421,9 +421,9 @@ func chargeRecorded(h *harness) []string {
 	return out
 }
 
-// converges (rule 11): once the clock is past a term's end plus the
-// dunning schedule (and Stripe's webhook retries), with the scheduler
-// running, every subscription is paid and renewed or suspended, canceled
+// converges (rule 11): once the clock is past a term's end (or the
+// renewal's first charge, if later) plus the dunning schedule (and Stripe's
+// webhook retries), with the scheduler running, every subscription is paid and renewed or suspended, canceled
 // or expired.
 func converges(h *harness) []string {
 	if !h.bus.quiet() {
@@ -443,7 +443,14 @@ func converges(h *harness) []string {
 				continue
 			}
 		}
-		horizon := maxTime(s.TermEnd, h.outageEnd).Add(dunningSpan(h.policy) + 24*time.Hour + stripeRetryWindow)
+		// Dunning runs from the renewal's first charge, which a catch-up
+		// after an outage may make long after the outage ended (one term
+		// at a time, each paid before the next is charged).
+		start := maxTime(s.TermEnd, h.outageEnd)
+		if r := h.pay.byKey[idempotency.Renewal(m.id, s.TermEnd)]; r != nil && len(r.attempts) > 0 {
+			start = maxTime(start, r.attempts[0])
+		}
+		horizon := start.Add(dunningSpan(h.policy) + 24*time.Hour + stripeRetryWindow)
 		if !h.now().Before(horizon) {
 			out = append(out, fmt.Sprintf("%s: still %s at %s; its term ended %s (renewal invoice %q, dunning %+v)",
 				m.id, s.Status, h.now().Format(time.RFC3339), s.TermEnd.Format(time.DateOnly), s.RenewalInvoiceID, s.Dunning))
