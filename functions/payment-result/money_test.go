@@ -152,10 +152,37 @@ func TestARefundForAChargeNotOursIsDeadLettered(t *testing.T) {
 	}
 	last := cloudevent.WithDeliveryAttempt(context.Background(), consumer.DefaultMaxDeliveryAttempts)
 	if err := fx.f.Handle(last, stranger); err != nil {
-		t.Fatalf("last attempt: %v, want it dead-lettered and acknowledged", err)
+		t.Fatalf("last attempt: %v, want it parked and acknowledged", err)
 	}
-	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(stranger)); !found {
-		t.Fatal("a refund of a charge we cannot place was not recorded for a person")
+	if dl, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(stranger)); !found || dl.Awaiting != "payment_refs/pi_unknown" {
+		t.Fatalf("a refund of a charge we cannot place: record %+v found=%v, want it kept for a person, awaiting its payment", dl, found)
+	}
+}
+
+// A refund that arrives before the purchase it refunds is parked on its
+// payment intent; the purchase, once it indexes that payment, sends the
+// refund again, and delivered it takes back what the purchase bought.
+func TestARefundParkedBeforeItsPurchaseIsAppliedOnceThePurchaseArrives(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	early := providerEvent(t, "evt_refund_early", catalog.ChargeRefunded, catalog.ProviderEvent{
+		OccurredAt: t0.Add(time.Hour), PaymentIntentID: "pi_buy", ChargeID: "ch_buy",
+		AmountCents: 34800, RefundedCents: 34800, Refunded: true,
+	})
+	fx.park(t, early)
+	dl, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(early))
+	if !found || dl.Awaiting != "payment_refs/pi_buy" {
+		t.Fatalf("parked record %+v found=%v, want it awaiting payment_refs/pi_buy", dl, found)
+	}
+	subID, _ := bought(t, fx)
+	again := fx.rec.On(catalog.TopicProviderEvents)
+	if len(again) != 1 || again[0].ID() != early.ID() {
+		t.Fatalf("sent again: %v, want the parked refund", again)
+	}
+	fx.handle(t, again[0])
+	s := fx.sub(t, subID)
+	if ln := s.Ledger.Find("purchase-cs_m"); ln == nil || ln.Outcome != ledger.Refunded || s.Status != subscription.Canceled {
+		t.Fatalf("after the parked refund: %s, purchase line %+v; want canceled, refunded", s.Status, ln)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -46,6 +47,7 @@ func New(d Deps) *Function {
 	f := &Function{d: d}
 	f.Base = consumer.Base{OnClose: d.Close, Processor: &consumer.Processor{
 		Name: Name, Journal: d.Store, Publisher: d.Publisher, DeadLetterTopic: d.DeadLetterTopic, Logger: d.Logger,
+		Topic: catalog.TopicProviderEvents, Exists: f.awaitedExists,
 		Routes: map[string]consumer.HandlerFunc{
 			catalog.CheckoutCompleted:           f.checkedAgainstQuote(f.step(purchase)),
 			catalog.CheckoutAsyncPaymentSucceed: f.checkedAgainstQuote(f.step(settleInitialPayment(true))),
@@ -81,7 +83,7 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 		if err := f.resolve(ctx, &pe); err != nil {
 			return err
 		}
-		return f.Processor.Once(ctx, in, consumer.Work{
+		err := f.Processor.Once(ctx, in, consumer.Work{
 			Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 				sub, err := f.d.Store.Subscription(ctx, tx, pe.SubscriptionID)
 				if err != nil && !store.IsNotFound(err) {
@@ -103,6 +105,10 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 				return announce(ctx, in, next, change, pe)
 			},
 		})
+		if err != nil {
+			return err
+		}
+		return f.resumeParked(ctx, in.Type(), pe)
 	}
 }
 
@@ -231,10 +237,63 @@ func cancel(sub *subscription.Subscription, pe catalog.ProviderEvent) (*subscrip
 }
 
 // unknownSubscription is transient: the purchase event may still be on its
-// way (provider events arrive out of order). Past the subscription's maximum
-// delivery attempts Pub/Sub moves the event to the dead-letter topic.
+// way (provider events arrive out of order, and Stripe may retry a
+// purchase's webhook for hours). Past the maximum delivery attempts the
+// event is parked until the subscription exists (consumer.Await), and the
+// purchase that creates it sends it again (resumingParked).
 func unknownSubscription(pe catalog.ProviderEvent) error {
-	return &unknownSubscriptionError{id: pe.SubscriptionID, event: pe.ProviderEventID}
+	return consumer.Await(awaitSubscription(pe.SubscriptionID), &unknownSubscriptionError{id: pe.SubscriptionID, event: pe.ProviderEventID})
+}
+
+// What a parked event waits for: a subscription, or the index entry of a
+// payment (an invoice or payment intent id).
+func awaitSubscription(id string) string { return store.Subscriptions + "/" + id }
+func awaitPayment(id string) string      { return store.PaymentRefs + "/" + id }
+
+// awaitedExists says whether what a parked event waits for exists now.
+func (f *Function) awaitedExists(ctx context.Context, key string) (bool, error) {
+	var err error
+	if id, ok := strings.CutPrefix(key, store.Subscriptions+"/"); ok {
+		_, err = f.d.Store.Subscription(ctx, nil, id)
+	} else if id, ok := strings.CutPrefix(key, store.PaymentRefs+"/"); ok {
+		var found bool
+		_, found, err = f.d.Store.FindPaymentRef(ctx, id)
+		if err == nil && !found {
+			return false, nil
+		}
+	} else {
+		return false, nil
+	}
+	if store.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// resumeParked sends again the events parked waiting for what an event of
+// type typ creates: a purchase its subscription, a paid purchase or invoice
+// the index of its payment (see index). It runs on every delivery Once
+// acknowledges, repeats included, so a Resume that failed is finished by the
+// redelivery. Other types create nothing awaited and cost no lookup.
+func (f *Function) resumeParked(ctx context.Context, typ string, pe catalog.ProviderEvent) error {
+	var keys []string
+	switch typ {
+	case catalog.CheckoutCompleted, catalog.CheckoutAsyncPaymentSucceed, catalog.CheckoutAsyncPaymentFailed:
+		keys = append(keys, awaitSubscription(pe.SubscriptionID))
+	}
+	if indexes(typ) {
+		for _, id := range []string{pe.PaymentIntentID, pe.InvoiceID} {
+			if id != "" {
+				keys = append(keys, awaitPayment(id))
+			}
+		}
+	}
+	for _, k := range keys {
+		if err := f.Processor.Resume(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type unknownSubscriptionError struct{ id, event string }
@@ -256,8 +315,15 @@ func (f *Function) resolve(ctx context.Context, pe *catalog.ProviderEvent) error
 	case !found:
 		// Transient: the payment it refers to may still be on its way
 		// (provider events arrive out of order); past the maximum delivery
-		// attempts it is dead-lettered for a person.
-		return &unknownPaymentError{event: pe.ProviderEventID, invoice: pe.InvoiceID, intent: pe.PaymentIntentID}
+		// attempts it is parked until the payment is indexed (resumeParked).
+		err := &unknownPaymentError{event: pe.ProviderEventID, invoice: pe.InvoiceID, intent: pe.PaymentIntentID}
+		if pe.PaymentIntentID != "" { // indexed for every kind of line
+			return consumer.Await(awaitPayment(pe.PaymentIntentID), err)
+		}
+		if pe.InvoiceID != "" {
+			return consumer.Await(awaitPayment(pe.InvoiceID), err)
+		}
+		return err
 	}
 	pe.SubscriptionID = ref.SubscriptionID
 	if pe.ChargeKey == "" {
@@ -272,7 +338,7 @@ func (f *Function) resolve(ctx context.Context, pe *catalog.ProviderEvent) error
 // index records the invoice and payment intent of a paid charge, so that
 // its refunds and disputes find their ledger line.
 func (f *Function) index(tx store.Tx, typ string, sub *subscription.Subscription, pe catalog.ProviderEvent) error {
-	if sub == nil || (typ != catalog.InvoicePaid && typ != catalog.CheckoutCompleted && typ != catalog.CheckoutAsyncPaymentSucceed) {
+	if sub == nil || !indexes(typ) {
 		return nil
 	}
 	line := sub.Ledger.ByInvoice(pe.InvoiceID)
@@ -286,6 +352,11 @@ func (f *Function) index(tx store.Tx, typ string, sub *subscription.Subscription
 		return nil
 	}
 	return f.d.Store.IndexPayment(tx, sub.ID, *line, pe.PaymentIntentID)
+}
+
+// indexes says whether an event of type typ indexes its payment (index).
+func indexes(typ string) bool {
+	return typ == catalog.InvoicePaid || typ == catalog.CheckoutCompleted || typ == catalog.CheckoutAsyncPaymentSucceed
 }
 
 func purchaseKey(s *subscription.Subscription) string { return "purchase-" + s.PurchaseID }

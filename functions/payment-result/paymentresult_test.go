@@ -388,33 +388,81 @@ func TestEventBeforeItsPurchaseIsRetried(t *testing.T) {
 	}
 }
 
-// An invoice for a subscription that never comes is retried, and on the
-// push's last delivery attempt recorded in dead_letters (Pub/Sub would not
-// deliver it again), through the real HTTP entry point.
-func TestUnknownSubscriptionIsDeadLetteredOnTheLastDeliveryAttempt(t *testing.T) {
+// An invoice for a subscription that has not come is retried, and on the
+// push's last delivery attempt parked in dead_letters until the subscription
+// exists (not sent to the dead-letter topic, whose readers would find it
+// done by then), through the real HTTP entry point.
+func TestUnknownSubscriptionIsParkedOnTheLastDeliveryAttempt(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
-	srv := httptest.NewServer(entrypoint.Serve(fx.f, slog.New(slog.DiscardHandler)))
-	t.Cleanup(srv.Close)
 	orphan := invoice(t, "evt_orphan", catalog.InvoicePaid, "sub-cs_never", t0.AddDate(1, 0, 0), t0)
-
-	for attempt := 1; attempt < consumer.DefaultMaxDeliveryAttempts; attempt++ {
-		if status, body := emulator.Post(t, srv.URL, pushWithAttempt(orphan, attempt)); status != http.StatusInternalServerError {
-			t.Fatalf("attempt %d answered %d %s, want 500 (redeliver)", attempt, status, body)
-		}
-	}
-	if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan)); found {
-		t.Fatal("dead-lettered before the last attempt")
-	}
-	if status, body := emulator.Post(t, srv.URL, pushWithAttempt(orphan, consumer.DefaultMaxDeliveryAttempts)); status/100 != 2 {
-		t.Fatalf("last attempt answered %d %s, want it acknowledged", status, body)
-	}
+	fx.park(t, orphan)
 	dl, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(orphan))
-	if !found || !strings.Contains(dl.Reason, "gave up after 10 delivery attempts") || !strings.Contains(dl.Reason, "not found") {
+	if !found || !strings.Contains(dl.Reason, "parked after 10 delivery attempts until subscriptions/sub-cs_never exists") ||
+		!strings.Contains(dl.Reason, "not found") || dl.Awaiting != "subscriptions/sub-cs_never" {
 		t.Fatalf("dead letter = %+v, %v", dl, found)
 	}
-	if dead := fx.rec.On(deadLetterTopic); len(dead) != 1 || dead[0].ID() != orphan.ID() {
+	if dead := fx.rec.On(deadLetterTopic); len(dead) != 0 {
 		t.Fatalf("dead-letter topic got %v", dead)
+	}
+	if again := fx.rec.On(catalog.TopicProviderEvents); len(again) != 0 {
+		t.Fatalf("sent again with no subscription: %v", again)
+	}
+}
+
+// The purchase that creates the subscription sends the events parked for it
+// again on provider-events, with their attempt counts cleared, and removes
+// them from dead_letters; delivered, they apply. A repeat of the purchase
+// has nothing left to send.
+func TestParkedEventIsSentAgainWhenItsPurchaseArrives(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	termEnd := time.Date(2027, 3, 10, 0, 0, 0, 0, time.UTC)
+	paid := invoice(t, "evt_paid_parked", catalog.InvoicePaid, "sub-cs_late", termEnd, t0.Add(time.Hour))
+	other := invoice(t, "evt_paid_other", catalog.InvoicePaid, "sub-cs_other", termEnd, t0.Add(time.Hour))
+	fx.park(t, paid)
+	fx.park(t, other)
+
+	buy := checkout(t, "evt_buy_late", "cs_late", "premium", "paid", t0)
+	fx.handle(t, buy)
+	again := fx.rec.On(catalog.TopicProviderEvents)
+	if len(again) != 1 || again[0].ID() != paid.ID() || again[0].Type() != catalog.InvoicePaid {
+		t.Fatalf("sent again: %v, want the parked invoice.paid of this subscription alone", again)
+	}
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(paid)); found {
+		t.Fatal("the parked event is still in dead_letters")
+	}
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(other)); !found {
+		t.Fatal("another subscription's parked event was taken")
+	}
+	if _, found := storetest.Lookup[map[string]any](t, fx.st, consumer.Attempts, Name+"_"+cloudevent.Key(paid)); found {
+		t.Fatal("the parked event's attempt count was kept")
+	}
+	fx.handle(t, again[0])
+	if s := fx.sub(t, "sub-cs_late"); s.Version != 2 || !s.TermStart.Equal(termEnd) {
+		t.Fatalf("after the parked invoice: %+v", s)
+	}
+	fx.handle(t, buy)
+	if n := len(fx.rec.On(catalog.TopicProviderEvents)); n != 1 {
+		t.Fatalf("a repeat of the purchase sent %d events again, want none more", n)
+	}
+}
+
+// park delivers e through the HTTP entry point until its last attempt.
+func (fx fixture) park(t *testing.T, e event.Event) {
+	t.Helper()
+	srv := httptest.NewServer(entrypoint.Serve(fx.f, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	for attempt := 1; attempt < consumer.DefaultMaxDeliveryAttempts; attempt++ {
+		if status, body := emulator.Post(t, srv.URL, pushWithAttempt(e, attempt)); status != http.StatusInternalServerError {
+			t.Fatalf("attempt %d answered %d %s, want 500 (redeliver)", attempt, status, body)
+		}
+		if _, found := storetest.Lookup[consumer.DeadLetter](t, fx.st, store.DeadLetters, Name+"_"+cloudevent.Key(e)); found {
+			t.Fatalf("parked at attempt %d, before the last", attempt)
+		}
+	}
+	if status, body := emulator.Post(t, srv.URL, pushWithAttempt(e, consumer.DefaultMaxDeliveryAttempts)); status/100 != 2 {
+		t.Fatalf("last attempt answered %d %s, want it acknowledged", status, body)
 	}
 }
 

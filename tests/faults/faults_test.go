@@ -77,6 +77,7 @@ func TestOrdersSurviveDuplicatesReorderingCrashesAndOutages(t *testing.T) {
 	f := figures(t, orders, final)
 	f.orders, f.events, f.deliveries, f.seed = n, events, len(deliveries), seed
 	f.sent, f.converged = sent, converged
+	f.parked, f.resent = strings.Count(logs.String(), `"parked until what it awaits exists"`), strings.Count(logs.String(), `"parked delivery sent again"`)
 	f.print(os.Stdout)
 	// go test shows a passing package's output only with -v: make test
 	// prints the figures from this file instead.
@@ -368,6 +369,7 @@ type results struct {
 	restarts                       map[string]int
 	gitlab503, gitlab429, sfFailed int
 	sent, converged                time.Duration
+	parked, resent                 int // deliveries parked before what they awaited; sent again
 	kinds                          map[kind]int
 }
 
@@ -497,12 +499,13 @@ fault-injection suite (seed %d)
   duplicate provisioning calls   %d (of %d applied, by purchase id)
   duplicate charges              %d (of %d executed, by idempotency key)
   dead letters                   %d for %d poison inputs; unexpected %d; dead-lettered by Pub/Sub unrecorded %d
+  parked before their purchase   %d, sent again %d
   consistency drifts             %d
   all webhooks accepted after    %s
   converged after                %s
 `, r.seed, r.orders, r.events, r.deliveries, r.crashes, strings.Join(fns, ", "), r.gitlab503, r.gitlab429, r.sfFailed,
 		r.kinds[declined], r.kinds[refunded], r.kinds[partRefunded], r.kinds[disputeWon], r.kinds[disputeLost], r.lost, r.matched, r.modelled, pct, r.dupProvisioning, r.provisioningCalls, r.dupCharges, r.charges,
-		r.poisonDead, r.poison, len(r.unexpectedDead), len(r.pubsubDead), len(r.drifts), r.sent.Round(time.Millisecond), r.converged.Round(time.Millisecond))
+		r.poisonDead, r.poison, len(r.unexpectedDead), len(r.pubsubDead), r.parked, r.resent, len(r.drifts), r.sent.Round(time.Millisecond), r.converged.Round(time.Millisecond))
 }
 
 func first(s []string, n int) []string {

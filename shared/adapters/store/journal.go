@@ -43,6 +43,10 @@ type DeadLetter struct {
 	Event    string    `firestore:"event" json:"event"`
 	At       time.Time `firestore:"at" json:"at"`
 	Topic    string    `firestore:"topic" json:"topic"`
+	// Awaiting, when set, is what the delivery was parked to wait for (a
+	// subscription's document path): its consumer sends it again once that
+	// exists, and until then it is listed and replayable like the rest.
+	Awaiting string `firestore:"awaiting,omitempty" json:"awaiting,omitempty"`
 }
 
 // Processed reads the dedupe record key; found is false when there is none.
@@ -166,4 +170,25 @@ func (s *Store) CountFailedAttempt(ctx context.Context, key string, ttl time.Dur
 // SaveDeadLetter records a delivery no retry can fix.
 func (s *Store) SaveDeadLetter(ctx context.Context, key string, dl DeadLetter) error {
 	return s.DB.Set(ctx, DeadLetters, key, dl)
+}
+
+// DeleteDeadLetter removes a dead letter (its delivery was sent again).
+func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
+	return s.DB.Delete(ctx, DeadLetters, key)
+}
+
+// ClearFailedAttempts forgets key's failed deliveries, so a delivery sent
+// again gets its full count of attempts.
+func (s *Store) ClearFailedAttempts(ctx context.Context, key string) error {
+	return s.DB.Delete(ctx, Attempts, key)
+}
+
+// ParkedDeadLetters lists, by key, consumer's dead letters parked awaiting
+// what: two equality filters, which Firestore serves from its single-field
+// indexes.
+func (s *Store) ParkedDeadLetters(ctx context.Context, consumer, awaiting string) (map[string]DeadLetter, error) {
+	return ByID[DeadLetter](ctx, s, docstore.Query{Collection: DeadLetters, Where: []docstore.Filter{
+		{Field: "awaiting", Op: docstore.Eq, Value: awaiting},
+		{Field: "consumer", Op: docstore.Eq, Value: consumer},
+	}})
 }

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -117,6 +118,12 @@ type Processor struct {
 	// DefaultMaxDeliveryAttempts). A transient failure on the last attempt
 	// is recorded in dead_letters: Pub/Sub would not deliver it again.
 	MaxDeliveryAttempts int
+	// Topic is where the consumer's deliveries come from: a delivery parked
+	// awaiting something (AwaitingError) is sent there again by Resume.
+	Topic string
+	// Exists, when set, says whether what a parked delivery awaits exists
+	// (park.go); without it a parked delivery waits for Resume alone.
+	Exists func(ctx context.Context, key string) (bool, error)
 }
 
 func (p *Processor) maxAttempts() int {
@@ -157,6 +164,13 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 		}
 		return nil
 	case p.attempt(ctx, in) >= p.maxAttempts():
+		if aw := (*AwaitingError)(nil); errors.As(err, &aw) {
+			cause := fmt.Errorf("parked after %d delivery attempts until %s exists: %w", p.maxAttempts(), aw.Key, err)
+			if pErr := p.park(ctx, in, aw, cause); pErr != nil {
+				return fmt.Errorf("%s: park failed: %w", p.Name, pErr)
+			}
+			return nil
+		}
 		cause := fmt.Errorf("gave up after %d delivery attempts: %w", p.maxAttempts(), err)
 		log.WarnContext(ctx, "transient failure on the last delivery attempt; dead-lettering", "error", cause.Error())
 		if dlErr := p.DeadLetter(ctx, in, cause); dlErr != nil {
@@ -258,14 +272,7 @@ type DeadLetter = store.DeadLetter
 // DeadLetter records a delivery no retry can fix and sends it to the
 // dead-letter topic, where an operator can list and replay it.
 func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error) error {
-	raw, err := json.Marshal(in)
-	if err != nil {
-		raw = in.Data()
-	}
-	rec := DeadLetter{
-		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(),
-		Reason: failure.Scrub(cause.Error()), Event: string(raw), At: time.Now().UTC(), Topic: p.DeadLetterTopic,
-	}
+	rec := p.deadLetterRecord(in, cause)
 	if err := p.Journal.SaveDeadLetter(ctx, p.key(in), rec); err != nil {
 		return fmt.Errorf("consumer.DeadLetter: record: %w", err)
 	}
@@ -278,6 +285,17 @@ func (p *Processor) DeadLetter(ctx context.Context, in event.Event, cause error)
 	}
 	telemetry.DeadLettered(ctx, p.Name, in.Type())
 	return nil
+}
+
+func (p *Processor) deadLetterRecord(in event.Event, cause error) DeadLetter {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		raw = in.Data()
+	}
+	return DeadLetter{
+		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(),
+		Reason: failure.Scrub(cause.Error()), Event: string(raw), At: time.Now().UTC(), Topic: p.DeadLetterTopic,
+	}
 }
 
 // DeadLetterUndecodable records a delivery that is no event at all: the

@@ -358,3 +358,73 @@ func TestAnUndecodablePushIsRecordedAndAcknowledged(t *testing.T) {
 		t.Fatalf("%d sent to the dead-letter topic, want one per delivery", n)
 	}
 }
+
+// A delivery awaiting something is parked on its last attempt, not given
+// up on: kept in dead_letters under what it awaits, off the dead-letter
+// topic; Resume sends it again on the consumer's topic with a fresh count
+// of attempts and removes the record.
+func TestAwaitingDeliveryIsParkedAndResumed(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	p.Topic, p.MaxDeliveryAttempts = "in-topic", 3
+	in := input(t, "evt-awaits")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return consumer.Await("things/t1", errors.New("thing t1 not there yet"))
+	}}
+	for attempt := 1; attempt < 3; attempt++ {
+		if err := p.Handle(context.Background(), in); err == nil {
+			t.Fatalf("attempt %d acknowledged", attempt)
+		}
+	}
+	if err := p.Handle(context.Background(), in); err != nil {
+		t.Fatalf("last attempt: %v, want acknowledged (parked)", err)
+	}
+	st := p.Journal.(*store.Store)
+	key := "test-consumer_" + cloudevent.Key(in)
+	dl, found := storetest.Lookup[consumer.DeadLetter](t, st, store.DeadLetters, key)
+	if !found || dl.Awaiting != "things/t1" || dl.Reason != "parked after 3 delivery attempts until things/t1 exists: thing t1 not there yet" {
+		t.Fatalf("parked record %+v found=%v", dl, found)
+	}
+	if n := len(rec.On(deadLetterTopic)) + len(rec.On("in-topic")); n != 0 {
+		t.Fatalf("published %d events on parking, want none", n)
+	}
+	if err := p.Resume(context.Background(), "things/t2"); err != nil || len(rec.On("in-topic")) != 0 {
+		t.Fatalf("Resume of another key: %v, sent %d", err, len(rec.On("in-topic")))
+	}
+	if err := p.Resume(context.Background(), "things/t1"); err != nil {
+		t.Fatal(err)
+	}
+	if again := rec.On("in-topic"); len(again) != 1 || again[0].ID() != in.ID() || string(again[0].Data()) != string(in.Data()) {
+		t.Fatalf("sent again: %v", again)
+	}
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, st, store.DeadLetters, key); found {
+		t.Fatal("parked record kept after Resume")
+	}
+	// Sent again, it has its attempts afresh: the next failure is retried.
+	if err := p.Handle(context.Background(), in); err == nil {
+		t.Fatal("first attempt after Resume acknowledged: its count was kept")
+	}
+}
+
+// Parking looks once more for what the delivery awaits: created between
+// the last failure and the parking, it is sent again at once (its creator's
+// Resume may have run before the record existed).
+func TestAwaitingDeliveryWhoseThingAppearedIsSentAgainAtOnce(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	p.Topic, p.MaxDeliveryAttempts = "in-topic", 1
+	p.Exists = func(_ context.Context, key string) (bool, error) { return key == "things/t1", nil }
+	in := input(t, "evt-raced")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return consumer.Await("things/t1", errors.New("thing t1 not there yet"))
+	}}
+	if err := p.Handle(context.Background(), in); err != nil {
+		t.Fatalf("last attempt: %v", err)
+	}
+	if again := rec.On("in-topic"); len(again) != 1 || again[0].ID() != in.ID() {
+		t.Fatalf("sent again: %v, want at once", again)
+	}
+	if _, found := storetest.Lookup[consumer.DeadLetter](t, p.Journal.(*store.Store), store.DeadLetters, "test-consumer_"+cloudevent.Key(in)); found {
+		t.Fatal("parked record kept though it was sent again")
+	}
+}

@@ -24,7 +24,12 @@ type Journal interface {
 	ReleaseLease(ctx context.Context, key, holder string) error
 	ClaimVersion(ctx context.Context, key string, v int64) (superseded bool, err error)
 	CountFailedAttempt(ctx context.Context, key string, ttl time.Duration) (int, error)
+	ClearFailedAttempts(ctx context.Context, key string) error
 	SaveDeadLetter(ctx context.Context, key string, dl store.DeadLetter) error
+	DeleteDeadLetter(ctx context.Context, key string) error
+	// ParkedDeadLetters lists, by key, consumer's dead letters parked
+	// awaiting what (park.go).
+	ParkedDeadLetters(ctx context.Context, consumer, awaiting string) (map[string]store.DeadLetter, error)
 }
 
 // The bookkeeping collections, for the operator tools.

@@ -51,6 +51,7 @@ resource "google_firestore_field" "ttl" {
 
 # No composite index is needed. renewal's review query is a range and order
 # on subscriptions.next_review_at (then the document id), and seat-usage looks
-# subscriptions up by order.namespace_id or order.instance_id (equality): the
-# automatic single-field indexes serve both, so none of those fields may be
-# exempted from indexing.
+# subscriptions up by order.namespace_id or order.instance_id (equality), and
+# payment-result looks parked events up by dead_letters.awaiting and consumer
+# (two equalities): the automatic single-field indexes serve all three, so none
+# of those fields may be exempted from indexing.
