@@ -28,10 +28,13 @@ import (
 const MaxBodyBytes = 256 << 10
 
 // Webhook event statuses in the webhook_events collection. A handled event
-// is published first and written once after, as published: one commit per
-// accepted event, and the webhook answers 2xx only after both. A repeated
-// delivery finds the record (a read), counts itself (one increment, no
-// transaction) and publishes nothing. Only when the publish fails is the
+// is published first and written once after, as published, with no read
+// before: one commit per accepted event, and the webhook answers 2xx only
+// after both. The record's create (its not-exists precondition) is the
+// dedupe: a repeated delivery finds the record there and counts itself (one
+// increment). A repeat this process saw recorded does only that; one it did
+// not see has published the event again under the same id first, which the
+// consumers dedupe (DESIGN.md rule 1). Only when the publish fails is the
 // event written as stored, so it is kept while Stripe retries, and its
 // retry publishes it and marks it published.
 const (
@@ -126,6 +129,12 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // accept publishes the event once and stores it; it is safe to repeat.
+// A first delivery is published, then created with its not-exists
+// precondition: no read before, since nearly every delivery is a first one.
+// A repeat this process saw recorded skips the publish; one it did not see
+// (it went to another instance, or raced its first delivery) publishes the
+// event again under the same id, which the consumers dedupe, and finds the
+// record when it creates it.
 func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, tp string) (string, error) {
 	if st, ok := f.seen.status(ev.ID); ok {
 		// Recorded in a final status, as this process saw: count the
@@ -139,27 +148,34 @@ func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, 
 		}
 		f.seen.forget(ev.ID) // the record is gone: take the whole path
 	}
-	prior, err := f.d.Store.WebhookEvent(ctx, ev.ID)
-	switch {
-	case err == nil:
-		return f.repeat(ctx, prior, ev)
-	case !store.IsNotFound(err):
-		return "", fmt.Errorf("checkoutwebhook.accept: %w", err)
-	}
 	rec := newRecord(ev, payload, tp)
 	if rec.Status == StatusIgnored {
-		return StatusIgnored, f.create(ctx, rec)
+		_, err := f.create(ctx, rec)
+		return StatusIgnored, err
 	}
 	if err := f.publish(ctx, rec, ev); err != nil {
 		// Keep the raw event while Stripe retries; its retry publishes it.
 		rec.Status = StatusStored
-		if serr := f.create(ctx, rec); serr != nil {
+		prior, serr := f.create(ctx, rec)
+		switch {
+		case serr != nil:
 			f.d.Logger.WarnContext(ctx, "could not keep an unpublished webhook event", "error", serr.Error())
+		case prior != nil && prior.Status != StatusStored:
+			return answerOf(prior.Status), nil // published before: nothing is missing
 		}
 		return "", err
 	}
 	rec.Status = StatusPublished
-	return AnswerPublished, f.create(ctx, rec)
+	prior, err := f.create(ctx, rec)
+	switch {
+	case err != nil:
+		return "", err
+	case prior == nil:
+		return AnswerPublished, nil
+	case prior.Status == StatusStored:
+		return f.markPublished(ctx, *prior), nil
+	}
+	return answerOf(prior.Status), nil
 }
 
 // answerOf is the answer to a repeat of an event recorded as st (final).
@@ -170,31 +186,17 @@ func answerOf(st string) string {
 	return AnswerDuplicate
 }
 
-// repeat answers a delivery of an event already recorded (prior, just
-// read): it counts the delivery (one increment, no transaction), and
-// publishes only an event whose publish was not confirmed.
-func (f *Function) repeat(ctx context.Context, prior Record, ev stripe.Event) (string, error) {
-	if err := f.d.Store.CountWebhookDelivery(ctx, prior.ID); err != nil {
-		return "", fmt.Errorf("checkoutwebhook.repeat: %w", err)
-	}
-	rec := prior
-	rec.Deliveries++
-	switch rec.Status {
-	case StatusIgnored, StatusPublished:
-		f.seen.add(rec.ID, rec.Status)
-		return answerOf(rec.Status), nil
-	}
-	if err := f.publish(ctx, rec, ev); err != nil {
-		return "", err
-	}
-	rec.Status = StatusPublished
-	if err := f.d.Store.SaveWebhookEvent(ctx, rec); err != nil {
+// markPublished records as published an event kept while its publish
+// failed, now that a retry published it.
+func (f *Function) markPublished(ctx context.Context, prior Record) string {
+	prior.Status = StatusPublished
+	if err := f.d.Store.SaveWebhookEvent(ctx, prior); err != nil {
 		// Published already: a later retry only publishes the same id again.
 		f.d.Logger.WarnContext(ctx, "could not mark webhook event published", "error", err.Error())
-		return AnswerPublished, nil
+		return AnswerPublished
 	}
-	f.seen.add(rec.ID, rec.Status)
-	return AnswerPublished, nil
+	f.seen.add(prior.ID, prior.Status)
+	return AnswerPublished
 }
 
 // newRecord is what webhook_events keeps of a first delivery.
@@ -211,17 +213,23 @@ func newRecord(ev stripe.Event, payload []byte, tp string) Record {
 	return rec
 }
 
-// create writes a first delivery's record; a concurrent delivery of the
-// same event that wrote first is counted instead.
-func (f *Function) create(ctx context.Context, rec Record) error {
-	_, created, err := f.d.Store.CreateWebhookEvent(ctx, rec)
-	if err != nil {
-		return fmt.Errorf("checkoutwebhook.create: %w", err)
+// create writes a first delivery's record. When the event is recorded
+// already, the delivery is counted and the record found is returned.
+func (f *Function) create(ctx context.Context, rec Record) (prior *Record, err error) {
+	stored, created, err := f.d.Store.CreateWebhookEvent(ctx, rec)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("checkoutwebhook.create: %w", err)
+	case !created:
+		if stored.Status != StatusStored {
+			f.seen.add(stored.ID, stored.Status)
+		}
+		return &stored, nil
 	}
-	if created && rec.Status != StatusStored {
+	if rec.Status != StatusStored {
 		f.seen.add(rec.ID, rec.Status)
 	}
-	return nil
+	return nil, nil
 }
 
 // publish sends the normalized event. Its id is Stripe's event id, so a

@@ -357,9 +357,9 @@ func countedFixture(t *testing.T) (fixture, *counting.DB, *counting.Publisher) {
 	return fixture{st: store.New(db), url: srv.URL}, db, pub
 }
 
-// An accepted event costs one Firestore commit (the record, written after
-// the publish) and one publish; its repeat a read, a counted delivery and no
-// publish.
+// An accepted event costs no read, one Firestore commit (the record, written
+// after the publish) and one publish; its repeat in the same process a
+// counted delivery and no publish.
 func TestAcceptedEventIsOneCommitAndItsRepeatNoPublish(t *testing.T) {
 	t.Parallel()
 	fx, db, pub := countedFixture(t)
@@ -367,8 +367,8 @@ func TestAcceptedEventIsOneCommitAndItsRepeatNoPublish(t *testing.T) {
 	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
 		t.Fatalf("answered %d %v", code, answer)
 	}
-	if db.Commits() != 1 || pub.Messages() != 1 {
-		t.Fatalf("first delivery: %d commits, %d publishes; want 1 and 1", db.Commits(), pub.Messages())
+	if db.Reads() != 0 || db.Commits() != 1 || pub.Messages() != 1 {
+		t.Fatalf("first delivery: %d reads, %d commits, %d publishes; want 0, 1 and 1", db.Reads(), db.Commits(), pub.Messages())
 	}
 	if code, answer := fx.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
 		t.Fatalf("repeat answered %d %v", code, answer)
@@ -411,5 +411,45 @@ func TestRepeatOfASeenEventSkipsTheRead(t *testing.T) {
 	}
 	if rec, ok := fx.record(t, "evt_seen"); !ok || rec.Deliveries != 1 || pub.Messages() != 2 {
 		t.Fatalf("after the record was deleted: record %+v (%v), %d publishes; want it written anew and published", rec, ok, pub.Messages())
+	}
+}
+
+// A repeat that reaches another instance of the webhook (or races its first
+// delivery) publishes the event again under the same id, which the
+// consumers dedupe, is counted on the one record and answered duplicate;
+// during a publisher outage it is still answered 200, since the event was
+// published before.
+func TestARepeatOnAnotherInstanceIsCountedOnTheOneRecord(t *testing.T) {
+	t.Parallel()
+	st := storetest.Open(t, "hook")
+	rec := &pubsub.Recorder{}
+	instance := func(p pubsub.Publisher) fixture {
+		srv := httptest.NewServer(New(Deps{Store: st, Publisher: p, Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler)}))
+		t.Cleanup(srv.Close)
+		return fixture{st: st, rec: rec, url: srv.URL}
+	}
+	a, b := instance(rec), instance(rec)
+	payload := checkoutPayload("evt_two_instances", nil)
+	if code, answer := a.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerPublished {
+		t.Fatalf("first delivery answered %d %v", code, answer)
+	}
+	for i := range 2 {
+		if code, answer := b.send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
+			t.Fatalf("repeat %d on another instance answered %d %v", i+1, code, answer)
+		}
+	}
+	out := rec.On(catalog.TopicProviderEvents)
+	if len(out) != 2 || out[0].ID() != "evt_two_instances" || out[1].ID() != out[0].ID() {
+		t.Fatalf("published %v; want the event twice under one id (the second instance's first sight), then no more", out)
+	}
+	down := &pubsub.Recorder{Err: errors.New("pubsub unavailable")}
+	if code, answer := instance(down).send(t, payload, sign(payload)); code != http.StatusOK || answer["status"] != AnswerDuplicate {
+		t.Fatalf("repeat during a publisher outage answered %d %v, want 200 duplicate", code, answer)
+	}
+	if r, _ := a.record(t, "evt_two_instances"); r.Status != StatusPublished || r.Deliveries != 4 {
+		t.Fatalf("record = %+v, want published with 4 deliveries", r)
+	}
+	if n := a.storedCount(t); n != 1 {
+		t.Fatalf("%d records, want 1", n)
 	}
 }
