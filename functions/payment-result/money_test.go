@@ -150,7 +150,7 @@ func TestARefundForAChargeNotOursIsDeadLettered(t *testing.T) {
 	if err := fx.f.Handle(context.Background(), stranger); err == nil {
 		t.Fatal("a refund of an unknown payment was acknowledged at once; want it retried")
 	}
-	last := cloudevent.WithDeliveryAttempt(context.Background(), consumer.DefaultMaxDeliveryAttempts)
+	last := cloudevent.WithDelivery(context.Background(), cloudevent.Delivery{Attempt: consumer.DefaultMaxDeliveryAttempts})
 	if err := fx.f.Handle(last, stranger); err != nil {
 		t.Fatalf("last attempt: %v, want it parked and acknowledged", err)
 	}

@@ -197,36 +197,45 @@ func topicOf(source string) string {
 
 // ParsePush decodes a raw Pub/Sub push body into the event it carries.
 func ParsePush(body []byte) (event.Event, error) {
-	e, _, err := ParsePushAttempt(body)
+	e, _, err := ParsePushDelivery(body)
 	return e, err
 }
 
-// ParsePushAttempt is ParsePush that also returns the push's delivery
-// attempt (0 when Pub/Sub did not say).
-func ParsePushAttempt(body []byte) (event.Event, int, error) {
+// Delivery is what a Pub/Sub push says of itself: the message it carries
+// and which delivery of that message it is (0 when Pub/Sub did not say).
+// Pub/Sub counts attempts per message: two messages carrying one event (a
+// re-publish) are retried, and dead-lettered, each on its own.
+type Delivery struct {
+	MessageID string
+	Attempt   int
+}
+
+// ParsePushDelivery is ParsePush that also returns what the push says of
+// the delivery.
+func ParsePushDelivery(body []byte) (event.Event, Delivery, error) {
 	var env pushEnvelope
 	if err := json.Unmarshal(body, &env); err != nil || env.Message == nil {
-		return event.Event{}, 0, failure.Permanentf("cloudevent.ParsePush: not a Pub/Sub push body")
+		return event.Event{}, Delivery{}, failure.Permanentf("cloudevent.ParsePush: not a Pub/Sub push body")
 	}
 	// The push body names the subscription, not the topic.
 	e, err := FromMessage(*env.Message, env.Subscription)
-	return e, env.DeliveryAttempt, err
+	return e, Delivery{MessageID: env.Message.MessageID, Attempt: env.DeliveryAttempt}, err
 }
 
-type deliveryAttemptKey struct{}
+type deliveryKey struct{}
 
-// WithDeliveryAttempt records in ctx which delivery of the event this is.
-func WithDeliveryAttempt(ctx context.Context, n int) context.Context {
-	if n <= 0 {
+// WithDelivery records in ctx which message and which delivery of it this is.
+func WithDelivery(ctx context.Context, d Delivery) context.Context {
+	if d == (Delivery{}) {
 		return ctx
 	}
-	return context.WithValue(ctx, deliveryAttemptKey{}, n)
+	return context.WithValue(ctx, deliveryKey{}, d)
 }
 
-// DeliveryAttempt is the delivery attempt recorded in ctx, 0 when unknown.
-func DeliveryAttempt(ctx context.Context) int {
-	n, _ := ctx.Value(deliveryAttemptKey{}).(int)
-	return n
+// DeliveryOf is the delivery recorded in ctx, zero when unknown.
+func DeliveryOf(ctx context.Context) Delivery {
+	d, _ := ctx.Value(deliveryKey{}).(Delivery)
+	return d
 }
 
 // TraceParentOf reads the traceparent extension of e, or "".

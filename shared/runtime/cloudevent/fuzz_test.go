@@ -12,7 +12,7 @@ func FuzzParsePush(f *testing.F) {
 	f.Add([]byte(`{"message":{"data":"!!notbase64"}}`))
 	f.Add([]byte(`{"deliveryAttempt":"x"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		e, _, err := ParsePushAttempt(body)
+		e, _, err := ParsePushDelivery(body)
 		if err != nil {
 			return
 		}

@@ -163,7 +163,7 @@ func (p *Processor) Handle(ctx context.Context, delivery event.Event) error {
 			return fmt.Errorf("%s: dead-letter failed, redeliver: %w", p.Name, dlErr)
 		}
 		return nil
-	case p.attempt(ctx, in) >= p.maxAttempts():
+	case p.attempt(ctx, delivery, in) >= p.maxAttempts():
 		if aw := (*AwaitingError)(nil); errors.As(err, &aw) {
 			cause := fmt.Errorf("parked after %d delivery attempts until %s exists: %w", p.maxAttempts(), aw.Key, err)
 			if pErr := p.park(ctx, in, aw, cause); pErr != nil {

@@ -218,14 +218,46 @@ func TestPubSubDeliveryAttemptCounts(t *testing.T) {
 	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
 		return errors.New("dependency down")
 	}}
-	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 3), in); err == nil {
+	if err := p.Handle(cloudevent.WithDelivery(context.Background(), cloudevent.Delivery{Attempt: 3}), in); err == nil {
 		t.Fatal("attempt 3 of 10 acknowledged")
 	}
-	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), consumer.DefaultMaxDeliveryAttempts), in); err != nil {
+	if err := p.Handle(cloudevent.WithDelivery(context.Background(), cloudevent.Delivery{Attempt: consumer.DefaultMaxDeliveryAttempts}), in); err != nil {
 		t.Fatalf("last attempt: %v", err)
 	}
 	if n := len(rec.On(deadLetterTopic)); n != 1 {
 		t.Fatalf("dead-letter topic got %d", n)
+	}
+}
+
+// Pub/Sub counts attempts per message: two messages carrying one event (a
+// repeat re-published it) use up their attempts each on its own, so the
+// copy that failed last is not dead-lettered for the other's failures.
+func TestCopiesOfOneEventCountTheirAttemptsApart(t *testing.T) {
+	t.Parallel()
+	p, rec := processor(t)
+	in := input(t, "evt-two-copies")
+	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
+		return errors.New("dependency down")
+	}}
+	p.MaxDeliveryAttempts = 3
+	first := cloudevent.WithDelivery(context.Background(), cloudevent.Delivery{MessageID: "101"})
+	second := cloudevent.WithDelivery(context.Background(), cloudevent.Delivery{MessageID: "102"})
+	for attempt := 1; attempt < 3; attempt++ {
+		if err := p.Handle(first, in); err == nil {
+			t.Fatalf("first copy, attempt %d acknowledged", attempt)
+		}
+	}
+	if err := p.Handle(second, in); err == nil {
+		t.Fatal("second copy's first attempt acknowledged: it was counted with the first copy's")
+	}
+	if n := len(rec.On(deadLetterTopic)); n != 0 {
+		t.Fatalf("dead-lettered early: %d", n)
+	}
+	if err := p.Handle(first, in); err != nil {
+		t.Fatalf("first copy's last attempt: %v, want acknowledged", err)
+	}
+	if n := len(rec.On(deadLetterTopic)); n != 1 {
+		t.Fatalf("dead-letter topic got %d, want the first copy's last attempt", n)
 	}
 }
 
@@ -236,7 +268,7 @@ func TestPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
 	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
 		return failure.Permanentf("bad payload")
 	}}
-	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 1), in); err != nil {
+	if err := p.Handle(cloudevent.WithDelivery(context.Background(), cloudevent.Delivery{Attempt: 1}), in); err != nil {
 		t.Fatalf("Handle = %v, want acknowledged", err)
 	}
 	if _, found := storetest.Lookup[consumer.DeadLetter](t, p.Journal.(*store.Store), store.DeadLetters, "test-consumer_"+cloudevent.Key(in)); !found || len(rec.On(deadLetterTopic)) != 1 {
@@ -320,7 +352,7 @@ func TestDeadLetterAndLogsScrubEmailsAndSecrets(t *testing.T) {
 	p.Routes["test.input.v1"] = func(context.Context, event.Event) error {
 		return errors.New("upsert of buyer@example.com timed out")
 	}
-	if err := p.Handle(cloudevent.WithDeliveryAttempt(context.Background(), 1), input(t, "evt-leaky-2")); err == nil {
+	if err := p.Handle(cloudevent.WithDelivery(context.Background(), cloudevent.Delivery{Attempt: 1}), input(t, "evt-leaky-2")); err == nil {
 		t.Fatal("Handle = nil for a transient failure")
 	}
 	if strings.Contains(logs.String(), "buyer@example.com") || !strings.Contains(logs.String(), "timed out") {

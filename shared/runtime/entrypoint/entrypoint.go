@@ -58,7 +58,7 @@ func RecordingHandler(fn EventFunc, record UndecodableFunc, logger *slog.Logger)
 			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
 			return
 		}
-		e, attempt, err := decode(r, body)
+		e, delivery, err := decode(r, body)
 		if err != nil {
 			logger.WarnContext(r.Context(), "undecodable delivery", "error", err.Error())
 			if record == nil {
@@ -73,7 +73,7 @@ func RecordingHandler(fn EventFunc, record UndecodableFunc, logger *slog.Logger)
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		if err := fn(cloudevent.WithDeliveryAttempt(r.Context(), attempt), e); err != nil {
+		if err := fn(cloudevent.WithDelivery(r.Context(), delivery), e); err != nil {
 			http.Error(w, "processing failed; redeliver", http.StatusInternalServerError)
 			return
 		}
@@ -81,14 +81,15 @@ func RecordingHandler(fn EventFunc, record UndecodableFunc, logger *slog.Logger)
 	})
 }
 
-// decode returns the event and, for a Pub/Sub push, its delivery attempt
-// (what decides the last attempt's dead letter, see shared/consumer).
-func decode(r *http.Request, body []byte) (event.Event, int, error) {
+// decode returns the event and, for a Pub/Sub push, its message id and
+// delivery attempt (what decides the last attempt's dead letter, see
+// shared/runtime/consumer).
+func decode(r *http.Request, body []byte) (event.Event, cloudevent.Delivery, error) {
 	if r.Header.Get("Ce-Specversion") == "" && !bytes.Contains([]byte(r.Header.Get("Content-Type")), []byte("cloudevents")) {
-		return cloudevent.ParsePushAttempt(body)
+		return cloudevent.ParsePushDelivery(body)
 	}
 	e, err := decodeCloudEvent(r, body)
-	return e, 0, err
+	return e, cloudevent.Delivery{}, err
 }
 
 func decodeCloudEvent(r *http.Request, body []byte) (event.Event, error) {

@@ -190,6 +190,35 @@ func TestDeliveryShapes(t *testing.T) {
 	}
 }
 
+// A push's message id and delivery attempt reach the handler: the consumer
+// counts a message's failed attempts by them.
+func TestPushDeliveryReachesTheHandler(t *testing.T) {
+	t.Parallel()
+	got := make(chan cloudevent.Delivery, 1)
+	srv := httptest.NewServer(CloudEventHandler(func(ctx context.Context, _ event.Event) error {
+		got <- cloudevent.DeliveryOf(ctx)
+		return nil
+	}, discard))
+	defer srv.Close()
+	var body map[string]any
+	if err := json.Unmarshal(pushBody(newEvent(t, "push-1"), "4471"), &body); err != nil {
+		t.Fatal(err)
+	}
+	body["deliveryAttempt"] = 3
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(srv.URL, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("answered %d", resp.StatusCode)
+	}
+	if d := <-got; d != (cloudevent.Delivery{MessageID: "4471", Attempt: 3}) {
+		t.Fatalf("handler saw delivery %+v, want message 4471, attempt 3", d)
+	}
+}
+
 func TestPlainPushBecomesMessagePublished(t *testing.T) {
 	t.Parallel()
 	s := newSeen()
