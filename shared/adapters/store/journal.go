@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 
 	"fulfillment/shared/adapters/docstore"
@@ -13,6 +14,9 @@ const (
 	Leases   = "consumer_leases"
 	Versions = "consumer_versions"
 	Attempts = "delivery_attempts"
+	// ParkedKeys marks what parked deliveries await, so the event that
+	// creates it finds none parked with one read instead of a query.
+	ParkedKeys = "parked_keys"
 )
 
 // OutgoingRecord is an event recorded with its dedupe record, to publish
@@ -181,6 +185,38 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 // again gets its full count of attempts.
 func (s *Store) ClearFailedAttempts(ctx context.Context, key string) error {
 	return s.DB.Delete(ctx, Attempts, key)
+}
+
+type parkedKey struct {
+	Consumer string    `firestore:"consumer"`
+	Awaiting string    `firestore:"awaiting"`
+	At       time.Time `firestore:"at"`
+}
+
+func parkedKeyID(consumer, awaiting string) string {
+	return consumer + "_" + url.PathEscape(awaiting) // a document id holds no "/"
+}
+
+// MarkParked records that consumer has a delivery parked awaiting what.
+func (s *Store) MarkParked(ctx context.Context, consumer, awaiting string) error {
+	return s.DB.Set(ctx, ParkedKeys, parkedKeyID(consumer, awaiting), parkedKey{Consumer: consumer, Awaiting: awaiting, At: time.Now().UTC()})
+}
+
+// IsParked says whether consumer marked a delivery parked awaiting what:
+// one read, where ParkedDeadLetters is a query.
+func (s *Store) IsParked(ctx context.Context, consumer, awaiting string) (bool, error) {
+	var k parkedKey
+	err := s.DB.Get(ctx, ParkedKeys, parkedKeyID(consumer, awaiting), &k)
+	if docstore.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// UnmarkParked removes the mark once what it awaited exists and its
+// deliveries were sent again.
+func (s *Store) UnmarkParked(ctx context.Context, consumer, awaiting string) error {
+	return s.DB.Delete(ctx, ParkedKeys, parkedKeyID(consumer, awaiting))
 }
 
 // ParkedDeadLetters lists, by key, consumer's dead letters parked awaiting

@@ -23,6 +23,7 @@ import (
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/entrypoint"
 	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/testsupport/counting"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -420,6 +421,9 @@ func TestAwaitingDeliveryIsParkedAndResumed(t *testing.T) {
 	if n := len(rec.On(deadLetterTopic)) + len(rec.On("in-topic")); n != 0 {
 		t.Fatalf("published %d events on parking, want none", n)
 	}
+	if marked, err := st.IsParked(context.Background(), "test-consumer", "things/t1"); err != nil || !marked {
+		t.Fatalf("awaited key not marked parked: %v, %v", marked, err)
+	}
 	if err := p.Resume(context.Background(), "things/t2"); err != nil || len(rec.On("in-topic")) != 0 {
 		t.Fatalf("Resume of another key: %v, sent %d", err, len(rec.On("in-topic")))
 	}
@@ -432,9 +436,28 @@ func TestAwaitingDeliveryIsParkedAndResumed(t *testing.T) {
 	if _, found := storetest.Lookup[consumer.DeadLetter](t, st, store.DeadLetters, key); found {
 		t.Fatal("parked record kept after Resume")
 	}
+	if marked, err := st.IsParked(context.Background(), "test-consumer", "things/t1"); err != nil || marked {
+		t.Fatalf("mark kept after Resume: %v, %v", marked, err)
+	}
 	// Sent again, it has its attempts afresh: the next failure is retried.
 	if err := p.Handle(context.Background(), in); err == nil {
 		t.Fatal("first attempt after Resume acknowledged: its count was kept")
+	}
+}
+
+// Resume runs after every purchase, and nearly always nothing is parked:
+// then it costs one read, no query of dead_letters.
+func TestResumeWhereNothingIsParkedIsOneRead(t *testing.T) {
+	t.Parallel()
+	db := counting.NewDB(memory.New())
+	p, rec := processor(t)
+	p.Journal, p.Topic = store.New(db), "in-topic"
+	if err := p.Resume(context.Background(), "things/none"); err != nil {
+		t.Fatal(err)
+	}
+	if db.Reads() != 1 || db.Queries() != 0 || db.Commits() != 0 || len(rec.On("in-topic")) != 0 {
+		t.Fatalf("Resume with nothing parked: %d reads, %d queries, %d commits, %d sent; want 1 read and nothing else",
+			db.Reads(), db.Queries(), db.Commits(), len(rec.On("in-topic")))
 	}
 }
 

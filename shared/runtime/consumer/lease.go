@@ -28,8 +28,12 @@ type Journal interface {
 	SaveDeadLetter(ctx context.Context, key string, dl store.DeadLetter) error
 	DeleteDeadLetter(ctx context.Context, key string) error
 	// ParkedDeadLetters lists, by key, consumer's dead letters parked
-	// awaiting what (park.go).
+	// awaiting what (park.go); MarkParked, IsParked and UnmarkParked keep
+	// the mark that spares the list's query where nothing is parked.
 	ParkedDeadLetters(ctx context.Context, consumer, awaiting string) (map[string]store.DeadLetter, error)
+	MarkParked(ctx context.Context, consumer, awaiting string) error
+	IsParked(ctx context.Context, consumer, awaiting string) (bool, error)
+	UnmarkParked(ctx context.Context, consumer, awaiting string) error
 }
 
 // The bookkeeping collections, for the operator tools.

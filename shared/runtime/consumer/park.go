@@ -29,14 +29,18 @@ func (e *AwaitingError) Unwrap() error { return e.Err }
 // Await marks err as waiting for key to exist.
 func Await(key string, err error) error { return &AwaitingError{Key: key, Err: err} }
 
-// park keeps the delivery's event under what it awaits, then looks once
-// more whether that exists: Resume, run by whoever creates it, looks for
-// parked deliveries only after its commit, so one of the two sees the other.
+// park keeps the delivery's event under what it awaits, marks that key,
+// then looks once more whether it exists: Resume, run by whoever creates
+// it, reads the mark only after its commit, so one of the two sees the
+// other. A park that finds it exists sends the parked deliveries itself.
 func (p *Processor) park(ctx context.Context, in event.Event, aw *AwaitingError, cause error) error {
 	rec := p.deadLetterRecord(in, cause)
 	rec.Awaiting = aw.Key
 	rec.Topic = ""
 	if err := p.Journal.SaveDeadLetter(ctx, p.key(in), rec); err != nil {
+		return fmt.Errorf("consumer.park: %w", err)
+	}
+	if err := p.Journal.MarkParked(ctx, p.Name, aw.Key); err != nil {
 		return fmt.Errorf("consumer.park: %w", err)
 	}
 	logging.FromContext(ctx).WarnContext(ctx, "parked until what it awaits exists", "awaiting", aw.Key)
@@ -47,15 +51,30 @@ func (p *Processor) park(ctx context.Context, in event.Event, aw *AwaitingError,
 	if err != nil || !exists {
 		return err
 	}
-	return p.Resume(ctx, aw.Key)
+	return p.resumeAll(ctx, aw.Key)
 }
 
 // Resume sends again, on the consumer's own topic (Topic), each delivery
 // parked until key existed, with its attempt count cleared, and removes its
 // record. Call it after the commit that made key exist, on every delivery
-// of that event (a repeat finishes a Resume that failed). A delivery resumed
-// twice is one event twice: the consumer dedupes it.
+// of that event (a repeat finishes a Resume that failed). Where nothing was
+// parked for key it costs one read. A delivery resumed twice is one event
+// twice: the consumer dedupes it.
 func (p *Processor) Resume(ctx context.Context, key string) error {
+	marked, err := p.Journal.IsParked(ctx, p.Name, key)
+	if err != nil {
+		return fmt.Errorf("consumer.Resume %s: %w", key, err)
+	}
+	if !marked {
+		return nil
+	}
+	return p.resumeAll(ctx, key)
+}
+
+// resumeAll sends again every delivery parked for key, then removes the
+// mark. Removing it cannot strand a later park: key exists by now, so that
+// park finds it does and sends its delivery itself, without the mark.
+func (p *Processor) resumeAll(ctx context.Context, key string) error {
 	parked, err := p.Journal.ParkedDeadLetters(ctx, p.Name, key)
 	if err != nil {
 		return fmt.Errorf("consumer.Resume %s: %w", key, err)
@@ -66,7 +85,13 @@ func (p *Processor) Resume(ctx context.Context, key string) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...) // the mark stays: a repeat finishes the work
+	}
+	if err := p.Journal.UnmarkParked(ctx, p.Name, key); err != nil {
+		return fmt.Errorf("consumer.Resume %s: %w", key, err)
+	}
+	return nil
 }
 
 func (p *Processor) resume(ctx context.Context, id string, rec DeadLetter) error {

@@ -19,6 +19,7 @@ type DB struct {
 	docstore.DB
 	commits atomic.Int64
 	reads   atomic.Int64
+	queries atomic.Int64
 }
 
 // NewDB wraps db.
@@ -29,6 +30,19 @@ func (d *DB) Commits() int64 { return d.commits.Load() }
 
 // Reads is the number of document reads outside transactions and in them.
 func (d *DB) Reads() int64 { return d.reads.Load() }
+
+// Queries is the number of queries and counts run.
+func (d *DB) Queries() int64 { return d.queries.Load() }
+
+func (d *DB) Query(ctx context.Context, q docstore.Query) ([]docstore.Doc, error) {
+	d.queries.Add(1)
+	return d.DB.Query(ctx, q)
+}
+
+func (d *DB) Count(ctx context.Context, q docstore.Query) (int64, error) {
+	d.queries.Add(1)
+	return d.DB.Count(ctx, q)
+}
 
 func (d *DB) Get(ctx context.Context, collection, id string, v any) error {
 	d.reads.Add(1)
