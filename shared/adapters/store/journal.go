@@ -63,29 +63,29 @@ func (s *Store) Processed(ctx context.Context, tx Tx, key string) (rec Processed
 }
 
 // CommitProcessed runs apply and records the dedupe record key with the
-// events apply returns, in one transaction. A record already there (a
-// concurrent delivery of the same event won) is returned instead, with
-// apply not run. apply may run more than once.
-func (s *Store) CommitProcessed(ctx context.Context, key string, rec ProcessedRecord, apply func(ctx context.Context, tx Tx) ([]OutgoingRecord, error)) (ProcessedRecord, error) {
-	var committed ProcessedRecord
-	err := s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
+// events apply returns, in one transaction (fresh). A record already there
+// (an earlier or concurrent delivery of the same event committed) is
+// returned instead, not fresh, with apply not run. apply may run more than
+// once.
+func (s *Store) CommitProcessed(ctx context.Context, key string, rec ProcessedRecord, apply func(ctx context.Context, tx Tx) ([]OutgoingRecord, error)) (committed ProcessedRecord, fresh bool, err error) {
+	err = s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
 		prior, found, err := s.Processed(ctx, tx, key)
 		if err != nil {
 			return err
 		}
 		if found {
-			committed = prior
+			committed, fresh = prior, false
 			return nil
 		}
 		out, err := apply(ctx, tx)
 		if err != nil {
 			return err
 		}
-		committed = rec
+		committed, fresh = rec, true
 		committed.Outgoing = out
 		return tx.Create(Processed, key, committed)
 	})
-	return committed, err
+	return committed, fresh, err
 }
 
 type leaseRecord struct {

@@ -188,13 +188,15 @@ func (p *Processor) key(in event.Event) string { return p.Name + "_" + cloudeven
 // Once runs w for the delivery in exactly once in effect.
 func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	key := p.key(in)
-	done, found, err := p.Journal.Processed(ctx, nil, key)
-	switch {
-	case err != nil:
-		return err
-	case found:
-		logging.FromContext(ctx).InfoContext(ctx, "duplicate delivery; re-publishing recorded events", "events", len(done.Outgoing))
-		return p.publish(ctx, done.Outgoing)
+	// A delivery already processed is found by the transaction's own read
+	// (CommitProcessed). A read before it is spent only where it saves an
+	// outside call, or the lease a serialized delivery would take.
+	if w.effect != nil || w.Serialize != "" {
+		if done, found, err := p.Journal.Processed(ctx, nil, key); err != nil {
+			return err
+		} else if found {
+			return p.republish(ctx, done)
+		}
 	}
 	if w.Serialize != "" {
 		release, err := p.lease(ctx, w.Serialize)
@@ -204,7 +206,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		defer release()
 		// A delivery of the same event may have committed while this one waited.
 		if done, found, err := p.Journal.Processed(ctx, nil, key); err == nil && found {
-			return p.publish(ctx, done.Outgoing)
+			return p.republish(ctx, done)
 		}
 		superseded, err := p.claimVersion(ctx, w.Serialize, w.Version)
 		if err != nil {
@@ -223,7 +225,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	}
 	faultpoint.Crash(CrashBeforeCommit)
 	now := time.Now().UTC()
-	committed, err := p.Journal.CommitProcessed(ctx, key, store.ProcessedRecord{
+	committed, fresh, err := p.Journal.CommitProcessed(ctx, key, store.ProcessedRecord{
 		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(), ProcessedAt: now, ExpireAt: now.Add(processedTTL),
 	}, func(ctx context.Context, tx store.Tx) ([]store.OutgoingRecord, error) {
 		out, err := w.Apply(ctx, tx)
@@ -235,8 +237,18 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	if err != nil {
 		return fmt.Errorf("consumer.Once: %w", err)
 	}
+	if !fresh {
+		return p.republish(ctx, committed)
+	}
 	faultpoint.Crash(CrashAfterCommit)
 	return p.publish(ctx, committed.Outgoing)
+}
+
+// republish answers a delivery of an event already processed: the events
+// it caused are published again (their publish may not have happened).
+func (p *Processor) republish(ctx context.Context, done store.ProcessedRecord) error {
+	logging.FromContext(ctx).InfoContext(ctx, "duplicate delivery; re-publishing recorded events", "events", len(done.Outgoing))
+	return p.publish(ctx, done.Outgoing)
 }
 
 func encode(out []Outgoing) ([]store.OutgoingRecord, error) {

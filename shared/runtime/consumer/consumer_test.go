@@ -124,6 +124,37 @@ func TestNoDedupeClaimSurvivesAFailedWrite(t *testing.T) {
 	}
 }
 
+// Work with no outside call and no lease reads its dedupe record once, in
+// its transaction: a first delivery makes one read, and a duplicate one
+// more, runs nothing and publishes the recorded events again.
+func TestPlainWorkReadsItsDedupeRecordOnlyInItsTransaction(t *testing.T) {
+	t.Parallel()
+	db := counting.NewDB(memory.New())
+	p, rec := processor(t)
+	p.Journal = store.New(db)
+	in := input(t, "evt-plain")
+	ran := 0
+	work := consumer.Work{Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+		ran++
+		return []consumer.Outgoing{outgoing(t, in)}, nil
+	}}
+	if err := p.Once(context.Background(), in, work); err != nil {
+		t.Fatal(err)
+	}
+	if db.Reads() != 1 || db.Commits() != 1 {
+		t.Fatalf("first delivery: %d reads, %d commits; want 1 and 1", db.Reads(), db.Commits())
+	}
+	if err := p.Once(context.Background(), in, work); err != nil {
+		t.Fatal(err)
+	}
+	if db.Reads() != 2 || db.Commits() != 1 || ran != 1 {
+		t.Fatalf("after a duplicate: %d reads, %d commits, work ran %d times; want 2, 1, 1", db.Reads(), db.Commits(), ran)
+	}
+	if out := rec.On("out-topic"); len(out) != 2 || out[0].ID() != out[1].ID() {
+		t.Fatalf("published %d events, want the recorded one twice", len(out))
+	}
+}
+
 // A failing effect (the outside call) leaves no claim either.
 func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
 	t.Parallel()

@@ -18,8 +18,9 @@ type Journal interface {
 	// Processed reads a dedupe record, inside tx when tx is not nil.
 	Processed(ctx context.Context, tx store.Tx, key string) (store.ProcessedRecord, bool, error)
 	// CommitProcessed runs apply and creates the dedupe record in one
-	// transaction, or returns the record a concurrent delivery committed.
-	CommitProcessed(ctx context.Context, key string, rec store.ProcessedRecord, apply func(context.Context, store.Tx) ([]store.OutgoingRecord, error)) (store.ProcessedRecord, error)
+	// transaction (fresh), or returns the record an earlier or concurrent
+	// delivery committed (not fresh; apply did not run).
+	CommitProcessed(ctx context.Context, key string, rec store.ProcessedRecord, apply func(context.Context, store.Tx) ([]store.OutgoingRecord, error)) (committed store.ProcessedRecord, fresh bool, err error)
 	TakeLease(ctx context.Context, key, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, key, holder string) error
 	ClaimVersion(ctx context.Context, key string, v int64) (superseded bool, err error)
