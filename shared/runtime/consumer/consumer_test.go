@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { storetest.RunTests(m) }
 
 const deadLetterTopic = "consumer-dead-letter"
 
-func processor(t *testing.T) (*consumer.Processor, *pubsub.Recorder) {
+func processor(t testing.TB) (*consumer.Processor, *pubsub.Recorder) {
 	t.Helper()
 	rec := &pubsub.Recorder{}
 	return &consumer.Processor{
@@ -42,14 +42,14 @@ func processor(t *testing.T) (*consumer.Processor, *pubsub.Recorder) {
 	}, rec
 }
 
-func journal(t *testing.T) *store.Store {
+func journal(t testing.TB) *store.Store {
 	if os.Getenv(storetest.Env) == "firestore" {
 		return storetest.Open(t, "consumer")
 	}
 	return store.New(memory.New())
 }
 
-func input(t *testing.T, id string) event.Event {
+func input(t testing.TB, id string) event.Event {
 	t.Helper()
 	e, err := cloudevent.New(context.Background(), id, "//test/source", "test.input.v1", "", map[string]string{"k": id})
 	if err != nil {
