@@ -431,6 +431,8 @@ func TestAwaitingDeliveryIsParkedAndResumed(t *testing.T) {
 	t.Parallel()
 	p, rec := processor(t)
 	p.Topic, p.MaxDeliveryAttempts = "in-topic", 3
+	created := false // things/t1, made just before its creator's Resume
+	p.Exists = func(_ context.Context, key string) (bool, error) { return created && key == "things/t1", nil }
 	in := input(t, "evt-awaits")
 	p.Routes = map[string]consumer.HandlerFunc{"test.input.v1": func(context.Context, event.Event) error {
 		return consumer.Await("things/t1", errors.New("thing t1 not there yet"))
@@ -458,6 +460,7 @@ func TestAwaitingDeliveryIsParkedAndResumed(t *testing.T) {
 	if err := p.Resume(context.Background(), "things/t2"); err != nil || len(rec.On("in-topic")) != 0 {
 		t.Fatalf("Resume of another key: %v, sent %d", err, len(rec.On("in-topic")))
 	}
+	created = true
 	if err := p.Resume(context.Background(), "things/t1"); err != nil {
 		t.Fatal(err)
 	}

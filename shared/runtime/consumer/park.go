@@ -73,7 +73,8 @@ func (p *Processor) Resume(ctx context.Context, key string) error {
 
 // resumeAll sends again every delivery parked for key, then removes the
 // mark. Removing it cannot strand a later park: key exists by now, so that
-// park finds it does and sends its delivery itself, without the mark.
+// park finds it does (Exists) and sends its delivery itself, without the
+// mark. A consumer with no Exists keeps the mark: such a park would wait.
 func (p *Processor) resumeAll(ctx context.Context, key string) error {
 	parked, err := p.Journal.ParkedDeadLetters(ctx, p.Name, key)
 	if err != nil {
@@ -87,6 +88,9 @@ func (p *Processor) resumeAll(ctx context.Context, key string) error {
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...) // the mark stays: a repeat finishes the work
+	}
+	if p.Exists == nil {
+		return nil
 	}
 	if err := p.Journal.UnmarkParked(ctx, p.Name, key); err != nil {
 		return fmt.Errorf("consumer.Resume %s: %w", key, err)
