@@ -126,6 +126,12 @@ func (s *Store) ReleaseLease(ctx context.Context, key, holder string) error {
 	return err
 }
 
+// DeleteLease removes key's lease whoever holds it: for a holder that
+// knows its lease has not expired, so no one else can hold it.
+func (s *Store) DeleteLease(ctx context.Context, key string) error {
+	return s.DB.Delete(ctx, Leases, key)
+}
+
 type versionRecord struct {
 	Version int64 `firestore:"version"`
 }

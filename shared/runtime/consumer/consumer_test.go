@@ -155,6 +155,30 @@ func TestPlainWorkReadsItsDedupeRecordOnlyInItsTransaction(t *testing.T) {
 	}
 }
 
+// A serialized delivery releases its lease with one delete, no read of its
+// holder first: just taken, it cannot have expired and passed to another.
+func TestSerializedWorkReleasesItsFreshLeaseWithOneDelete(t *testing.T) {
+	t.Parallel()
+	db := counting.NewDB(memory.New())
+	p, _ := processor(t)
+	p.Journal = store.New(db)
+	in := input(t, "evt-serialized")
+	err := p.Once(context.Background(), in, consumer.Work{Serialize: "sub-1", Version: 1,
+		Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reads: the dedupe record before the lease, again under it, the
+	// version, and the transaction's own. Commits: the lease, the version,
+	// the transaction, the lease's delete.
+	if db.Reads() != 4 || db.Commits() != 4 {
+		t.Fatalf("%d reads, %d commits; want 4 and 4", db.Reads(), db.Commits())
+	}
+	if _, held := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), store.Leases, "test-consumer_sub-1"); held {
+		t.Fatal("lease kept after the delivery committed")
+	}
+}
+
 // A failing effect (the outside call) leaves no claim either.
 func TestNoDedupeClaimSurvivesAFailedEffect(t *testing.T) {
 	t.Parallel()

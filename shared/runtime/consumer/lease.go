@@ -23,6 +23,9 @@ type Journal interface {
 	CommitProcessed(ctx context.Context, key string, rec store.ProcessedRecord, apply func(context.Context, store.Tx) ([]store.OutgoingRecord, error)) (committed store.ProcessedRecord, fresh bool, err error)
 	TakeLease(ctx context.Context, key, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, key, holder string) error
+	// DeleteLease removes key's lease unchecked: only for a holder whose
+	// lease cannot have expired (leaseHeldSurely).
+	DeleteLease(ctx context.Context, key string) error
 	ClaimVersion(ctx context.Context, key string, v int64) (superseded bool, err error)
 	CountFailedAttempt(ctx context.Context, key string, ttl time.Duration) (int, error)
 	ClearFailedAttempts(ctx context.Context, key string) error
@@ -52,6 +55,12 @@ const (
 	effectBudget = 15 * time.Second
 )
 
+// leaseHeldSurely is how long after taking it a holder knows its lease is
+// still its own: another taker removes a lease only once its clock is past
+// the expiry (leaseTTL on), so within this margin of clock skew the
+// release is one delete, with no read of the holder first.
+const leaseHeldSurely = leaseTTL - 5*time.Second
+
 // ErrBusy says another delivery holds the lease: transient, Pub/Sub
 // redelivers after a backoff, by when the holder has committed.
 var ErrBusy = errors.New("another delivery for the same key is in flight")
@@ -68,12 +77,13 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 	holder := rand.Text()
 	deadline := time.Now().Add(leaseWait)
 	for {
+		taken := time.Now()
 		took, err := p.Journal.TakeLease(ctx, name, holder, leaseTTL)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
 		case took:
-			return p.releaser(ctx, name, key, holder), nil
+			return p.releaser(ctx, name, key, holder, taken), nil
 		case time.Now().After(deadline):
 			return nil, fmt.Errorf("consumer.lease %s: %w", key, ErrBusy)
 		}
@@ -85,11 +95,18 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 	}
 }
 
-// releaser deletes the lease if this delivery still holds it.
-func (p *Processor) releaser(ctx context.Context, name, key, holder string) func() {
+// releaser deletes the lease if this delivery still holds it: at once
+// while it surely does, after checking its holder once it might not.
+func (p *Processor) releaser(ctx context.Context, name, key, holder string, taken time.Time) func() {
 	return func() {
 		ctx := context.WithoutCancel(ctx)
-		if err := p.Journal.ReleaseLease(ctx, name, holder); err != nil {
+		var err error
+		if time.Since(taken) < leaseHeldSurely {
+			err = p.Journal.DeleteLease(ctx, name)
+		} else {
+			err = p.Journal.ReleaseLease(ctx, name, holder)
+		}
+		if err != nil {
 			logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", key, "error", err.Error())
 		}
 	}
