@@ -42,6 +42,16 @@ func processor(t testing.TB) (*consumer.Processor, *pubsub.Recorder) {
 	}, rec
 }
 
+// countedProcessor is processor over db wrapped to count the requests made
+// of it (memory.New() for the exact counts the tests assert).
+func countedProcessor(t testing.TB, db docstore.DB) (*consumer.Processor, *pubsub.Recorder, *counting.DB) {
+	t.Helper()
+	counted := counting.NewDB(db)
+	p, rec := processor(t)
+	p.Journal = store.New(counted)
+	return p, rec, counted
+}
+
 func journal(t testing.TB) *store.Store {
 	if os.Getenv(storetest.Env) == "firestore" {
 		return storetest.Open(t, "consumer")
@@ -129,9 +139,7 @@ func TestNoDedupeClaimSurvivesAFailedWrite(t *testing.T) {
 // more, runs nothing and publishes the recorded events again.
 func TestPlainWorkReadsItsDedupeRecordOnlyInItsTransaction(t *testing.T) {
 	t.Parallel()
-	db := counting.NewDB(memory.New())
-	p, rec := processor(t)
-	p.Journal = store.New(db)
+	p, rec, db := countedProcessor(t, memory.New())
 	in := input(t, "evt-plain")
 	ran := 0
 	work := consumer.Work{Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
@@ -159,9 +167,7 @@ func TestPlainWorkReadsItsDedupeRecordOnlyInItsTransaction(t *testing.T) {
 // holder first: just taken, it cannot have expired and passed to another.
 func TestSerializedWorkReleasesItsFreshLeaseWithOneDelete(t *testing.T) {
 	t.Parallel()
-	db := counting.NewDB(memory.New())
-	p, _ := processor(t)
-	p.Journal = store.New(db)
+	p, _, db := countedProcessor(t, memory.New())
 	in := input(t, "evt-serialized")
 	err := p.Once(context.Background(), in, consumer.Work{Serialize: "sub-1", Version: 1,
 		Apply: func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil }})
@@ -507,9 +513,8 @@ func TestAwaitingDeliveryIsParkedAndResumed(t *testing.T) {
 // then it costs one read, no query of dead_letters.
 func TestResumeWhereNothingIsParkedIsOneRead(t *testing.T) {
 	t.Parallel()
-	db := counting.NewDB(memory.New())
-	p, rec := processor(t)
-	p.Journal, p.Topic = store.New(db), "in-topic"
+	p, rec, db := countedProcessor(t, memory.New())
+	p.Topic = "in-topic"
 	if err := p.Resume(context.Background(), "things/none"); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/runtime/consumer"
-	"fulfillment/shared/testsupport/counting"
 )
 
 // BenchmarkOncePlain is one first delivery of work with no outside call
@@ -15,9 +14,7 @@ import (
 // adapter FULFILLMENT_TEST_STORE names: its time and the document reads it
 // makes.
 func BenchmarkOncePlain(b *testing.B) {
-	db := counting.NewDB(journal(b).DB)
-	p, _ := processor(b)
-	p.Journal = store.New(db)
+	p, _, db := countedProcessor(b, journal(b).DB)
 	b.ResetTimer()
 	for i := range b.N {
 		in := input(b, fmt.Sprintf("evt-bench-%d-%d", b.N, i))
