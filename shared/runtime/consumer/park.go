@@ -106,6 +106,8 @@ func (p *Processor) resume(ctx context.Context, id string, rec DeadLetter) error
 	if err := json.Unmarshal([]byte(rec.Event), &e); err != nil {
 		return failure.Permanentf("consumer.Resume %s: recorded event undecodable: %w", id, err)
 	}
+	// Sent again it is a new Pub/Sub message, counted afresh; the count per
+	// event (deliveries with no message id) is cleared here.
 	if err := p.Journal.ClearFailedAttempts(ctx, id); err != nil {
 		return fmt.Errorf("consumer.Resume %s: %w", id, err)
 	}
