@@ -18,13 +18,21 @@ import (
 // Load is how busy the machine was over an interval.
 type Load struct {
 	Avg1 float64 // the 1-minute load average at the end
-	Busy float64 // fraction of all CPUs busy over the interval (0..1)
+	Busy float64 // fraction of all CPUs busy over the interval (0..1), steal included
+	// Steal is the fraction of all CPUs' time the hypervisor gave to other
+	// guests while this one had work: on a virtual machine the same code
+	// runs slower by that much, and a figure is only comparable with
+	// figures taken at a like steal.
+	Steal float64
 }
 
-func (l Load) String() string { return fmt.Sprintf("load %.1f, cpu %.0f%%", l.Avg1, 100*l.Busy) }
+func (l Load) String() string {
+	return fmt.Sprintf("load %.1f, cpu %.0f%% (steal %.0f%%)", l.Avg1, 100*l.Busy, 100*l.Steal)
+}
 
-// cpuTimes is the machine's total and idle jiffies (/proc/stat's cpu line).
-type cpuTimes struct{ total, idle uint64 }
+// cpuTimes is the machine's total, idle and steal jiffies (/proc/stat's
+// cpu line).
+type cpuTimes struct{ total, idle, steal uint64 }
 
 func readCPU() cpuTimes {
 	b, err := os.ReadFile("/proc/stat")
@@ -32,12 +40,25 @@ func readCPU() cpuTimes {
 		return cpuTimes{}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPU(line)
+}
+
+// parseCPU reads /proc/stat's "cpu" line: user nice system idle iowait irq
+// softirq steal guest guest_nice, in jiffies.
+func parseCPU(line string) cpuTimes {
 	var t cpuTimes
-	for i, f := range strings.Fields(line)[1:] {
+	fields := strings.Fields(line)
+	if len(fields) < 2 {
+		return t
+	}
+	for i, f := range fields[1:] {
 		v, _ := strconv.ParseUint(f, 10, 64)
 		t.total += v
-		if i == 3 || i == 4 { // idle, iowait
+		switch i {
+		case 3, 4: // idle, iowait
 			t.idle += v
+		case 7:
+			t.steal += v
 		}
 	}
 	return t
@@ -51,13 +72,19 @@ func StartMeter() Meter { return Meter{start: readCPU()} }
 
 // Stop ends the interval.
 func (m Meter) Stop() Load {
-	end := readCPU()
+	l := m.between(readCPU())
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		l.Avg1, _ = strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	}
+	return l
+}
+
+// between is the share of the CPUs busy and stolen from m's start to end.
+func (m Meter) between(end cpuTimes) Load {
 	l := Load{}
 	if d := end.total - m.start.total; d > 0 {
 		l.Busy = 1 - float64(end.idle-m.start.idle)/float64(d)
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		l.Avg1, _ = strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+		l.Steal = float64(end.steal-m.start.steal) / float64(d)
 	}
 	return l
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -31,5 +32,29 @@ func TestPercentileIsNearestRank(t *testing.T) {
 	}
 	if p50, p99, p100 := Percentile(ds, 50), Percentile(ds, 99), Percentile(ds, 100); p50 != 50 || p99 != 99 || p100 != 100 {
 		t.Fatalf("p50 %d p99 %d p100 %d", p50, p99, p100)
+	}
+}
+
+// The machine's load counts steal (the hypervisor running other guests) as
+// busy, and says how much of it was steal: the figures here move with it.
+func TestLoadSaysHowMuchTheHypervisorStole(t *testing.T) {
+	start := parseCPU("cpu  1000 0 200 5000 100 0 10 300 0 0")
+	end := parseCPU("cpu  1600 0 250 5800 100 0 20 700 0 0")
+	if start.total != 6610 || start.idle != 5100 || start.steal != 300 {
+		t.Fatalf("parsed %+v", start)
+	}
+	l := Meter{start: start}.between(end)
+	// 1,860 jiffies passed: 800 idle, 400 of them stolen.
+	if got, want := l.Busy, 1-800.0/1860; math.Abs(got-want) > 1e-9 {
+		t.Errorf("busy %.4f, want %.4f", got, want)
+	}
+	if got, want := l.Steal, 400.0/1860; math.Abs(got-want) > 1e-9 {
+		t.Errorf("steal %.4f, want %.4f", got, want)
+	}
+	if s := l.String(); s != "load 0.0, cpu 57% (steal 22%)" {
+		t.Errorf("String() = %q", s)
+	}
+	if (parseCPU("cpu") != cpuTimes{}) {
+		t.Error("a short line parsed as times")
 	}
 }
