@@ -36,6 +36,31 @@ func (*firestoreTimes) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
 	return nil
 }
 
+// CreateDecoder reads times straight from their string: time.Time's own
+// UnmarshalJSON would be handed a copy of the raw bytes first.
+func (*firestoreTimes) CreateDecoder(typ reflect2.Type) jsoniter.ValDecoder {
+	if typ == reflect2.TypeOf(time.Time{}) {
+		return timeDecoder{}
+	}
+	return nil
+}
+
+type timeDecoder struct{}
+
+// Decode leaves the time as it was on null, as time.Time's UnmarshalJSON does.
+func (timeDecoder) Decode(ptr unsafe.Pointer, iter *jsoniter.Iterator) {
+	if iter.ReadNil() {
+		return
+	}
+	s := iter.ReadString()
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		iter.ReportError("decode time", fmt.Sprintf("%q: %v", s, err))
+		return
+	}
+	*(*time.Time)(ptr) = t
+}
+
 type timePtrEncoder struct{}
 
 func (timePtrEncoder) IsEmpty(ptr unsafe.Pointer) bool { return *(**time.Time)(ptr) == nil }
@@ -89,12 +114,13 @@ type row struct {
 	fields map[string]any
 }
 
-func newRow(id string, data []byte) (row, error) {
+// decodeFields decodes a stored document into the map a row matches on.
+func decodeFields(id string, data []byte) (map[string]any, error) {
 	var fields map[string]any
 	if err := codec.Unmarshal(data, &fields); err != nil {
-		return row{}, fmt.Errorf("memory: decode %s: %w", id, err)
+		return nil, fmt.Errorf("memory: decode %s: %w", id, err)
 	}
-	return row{id: id, data: data, fields: fields}, nil
+	return fields, nil
 }
 
 // field returns the value at a dotted path (DocumentID: the id).

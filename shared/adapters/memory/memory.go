@@ -51,6 +51,10 @@ type version struct {
 	seq     uint64
 	data    []byte // nil: deleted
 	created bool   // this version created the document
+	// fields is data decoded for queries, on the first query that reads
+	// this version (a version never changes, so once is enough); shared by
+	// every row that query returns, read only.
+	fields map[string]any
 }
 
 // New returns an empty store.
@@ -324,15 +328,19 @@ func (db *DB) selectRows(q docstore.Query) ([]row, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	var rows []row
-	for id := range db.colls[q.Collection] {
-		data, ok := db.visible(q.Collection, id, 0)
-		if !ok {
+	for id, vs := range db.colls[q.Collection] {
+		v := &vs[len(vs)-1] // the newest: a query reads the latest commit
+		if v.data == nil {
 			continue
 		}
-		r, err := newRow(id, data)
-		if err != nil {
-			return nil, err
+		if v.fields == nil {
+			fields, err := decodeFields(id, v.data)
+			if err != nil {
+				return nil, err
+			}
+			v.fields = fields
 		}
+		r := row{id: id, data: v.data, fields: v.fields}
 		if r.matches(q.Where) && r.hasAll(q.OrderBy) {
 			rows = append(rows, r)
 		}
