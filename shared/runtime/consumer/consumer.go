@@ -190,8 +190,11 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	key := p.key(in)
 	// A delivery already processed is found by the transaction's own read
 	// (CommitProcessed). A read before it is spent only where it saves an
-	// outside call, or the lease a serialized delivery would take.
-	if w.effect != nil || w.Serialize != "" {
+	// outside call: before the call, under the lease for serialized work.
+	// A serialized duplicate so takes the lease before it finds its record
+	// (two requests more than a read first), which every first delivery
+	// saves a read for: duplicates are the rare case.
+	if w.effect != nil && w.Serialize == "" {
 		if done, found, err := p.Journal.Processed(ctx, nil, key); err != nil {
 			return err
 		} else if found {
@@ -204,8 +207,10 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 			return err
 		}
 		defer release()
-		// A delivery of the same event may have committed while this one waited.
-		if done, found, err := p.Journal.Processed(ctx, nil, key); err == nil && found {
+		// Processed already, or by a delivery that held the lease meanwhile.
+		if done, found, err := p.Journal.Processed(ctx, nil, key); err != nil {
+			return err
+		} else if found {
 			return p.republish(ctx, done)
 		}
 		superseded, err := p.claimVersion(ctx, w.Serialize, w.Version)

@@ -174,15 +174,74 @@ func TestSerializedWorkReleasesItsFreshLeaseWithOneDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Reads: the dedupe record before the lease, again under it, the
+	// Reads: the dedupe record under the lease (none before it), the
 	// version, and the transaction's own. Commits: the lease, the version,
 	// the transaction, the lease's delete.
-	if db.Reads() != 4 || db.Commits() != 4 {
-		t.Fatalf("%d reads, %d commits; want 4 and 4", db.Reads(), db.Commits())
+	if db.Reads() != 3 || db.Commits() != 4 {
+		t.Fatalf("%d reads, %d commits; want 3 and 4", db.Reads(), db.Commits())
 	}
 	if _, held := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), store.Leases, "test-consumer_sub-1"); held {
 		t.Fatal("lease kept after the delivery committed")
 	}
+}
+
+// A duplicate of serialized work is found under the lease, with no read
+// before it: its outside call does not run again, the events it recorded
+// are published again, and the lease is released. A failed read there is
+// an error (redelivered), never an outside call made blind.
+func TestSerializedDuplicateIsFoundUnderTheLease(t *testing.T) {
+	t.Parallel()
+	p, rec, db := countedProcessor(t, memory.New())
+	in := input(t, "evt-serialized-twice")
+	calls := 0
+	work := func() consumer.Work {
+		w := consumer.AfterEffect(func(context.Context) error { calls++; return nil },
+			func(context.Context, store.Tx) ([]consumer.Outgoing, error) {
+				return []consumer.Outgoing{outgoing(t, in)}, nil
+			})
+		w.Serialize, w.Version = "sub-1", 1
+		return w
+	}
+	for range 2 {
+		if err := p.Once(context.Background(), in, work()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("outside call made %d times for a delivery and its duplicate, want 1", calls)
+	}
+	if out := rec.On("out-topic"); len(out) != 2 || out[0].ID() != out[1].ID() {
+		t.Fatalf("published %d events, want the recorded one twice", len(out))
+	}
+	// The duplicate: the lease taken and deleted, one read under it.
+	if db.Reads() != 4 || db.Commits() != 6 {
+		t.Fatalf("%d reads, %d commits over both; want 4 (3 + 1) and 6 (4 + 2)", db.Reads(), db.Commits())
+	}
+	if _, held := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), store.Leases, "test-consumer_sub-1"); held {
+		t.Fatal("lease kept after the duplicate")
+	}
+
+	unreadable := input(t, "evt-serialized-unread")
+	p.Journal = store.New(failingReads{DB: memory.New(), collection: store.Processed})
+	if err := p.Once(context.Background(), unreadable, work()); err == nil {
+		t.Fatal("a delivery whose dedupe record could not be read was acknowledged")
+	}
+	if calls != 1 {
+		t.Fatalf("outside call made with its dedupe record unread (%d calls)", calls)
+	}
+}
+
+// failingReads fails every read of one collection outside transactions.
+type failingReads struct {
+	docstore.DB
+	collection string
+}
+
+func (f failingReads) Get(ctx context.Context, collection, id string, v any) error {
+	if collection == f.collection {
+		return errors.New("read failed")
+	}
+	return f.DB.Get(ctx, collection, id, v)
 }
 
 // A failing effect (the outside call) leaves no claim either.
