@@ -37,10 +37,21 @@ func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 // IsAlreadyExists reports whether err says Create met an existing document.
 func IsAlreadyExists(err error) bool { return errors.Is(err, ErrAlreadyExists) }
 
+// Read is one document of a GetAll.
+type Read struct {
+	Collection, ID string
+	Into           any  // decoded into when the document exists
+	Found          bool // set by GetAll
+}
+
 // DB is a document store.
 type DB interface {
 	// Get reads collection/id into v; ErrNotFound when absent.
 	Get(ctx context.Context, collection, id string, v any) error
+	// GetAll reads every document of reads in one request, outside any
+	// transaction: each that exists into its Into, with Found set; an
+	// absent one is no error.
+	GetAll(ctx context.Context, reads []*Read) error
 	// Create writes v unless the document exists (ErrAlreadyExists).
 	Create(ctx context.Context, collection, id string, v any) error
 	// Set writes v, replacing the document.

@@ -96,6 +96,27 @@ func (db *DB) Get(_ context.Context, collection, id string, v any) error {
 	return decode(data, v)
 }
 
+// GetAll reads every document at one instant, as one request does.
+func (db *DB) GetAll(ctx context.Context, reads []*docstore.Read) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.mu.Lock()
+	found := make([][]byte, len(reads))
+	for i, r := range reads {
+		found[i], r.Found = db.visible(r.Collection, r.ID, 0)
+	}
+	db.mu.Unlock()
+	for i, r := range reads {
+		if r.Found {
+			if err := decode(found[i], r.Into); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Create writes v if the document does not exist.
 func (db *DB) Create(ctx context.Context, collection, id string, v any) error {
 	return db.RunTx(ctx, func(_ context.Context, t docstore.Tx) error { return t.Create(collection, id, v) })

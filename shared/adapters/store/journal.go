@@ -136,13 +136,35 @@ type versionRecord struct {
 	Version int64 `firestore:"version"`
 }
 
-// ClaimVersion, under key's lease, reports whether a newer version than v
-// was already attempted, and otherwise records v as attempted.
-func (s *Store) ClaimVersion(ctx context.Context, key string, v int64) (superseded bool, err error) {
-	var cur versionRecord
-	if err := s.Get(ctx, nil, Versions, key, &cur); err != nil && !docstore.IsNotFound(err) {
-		return false, fmt.Errorf("store.ClaimVersion: %w", err)
+// ProcessedOrClaim reads, under versionKey's lease, the dedupe record key
+// and the version last attempted for versionKey, both in one request. A
+// record there is returned (found), and nothing is claimed. Otherwise it
+// reports whether a version newer than v was attempted (superseded), and
+// if not records v as attempted. A v of 0 or less claims nothing: the
+// record alone is read.
+func (s *Store) ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64) (done ProcessedRecord, found, superseded bool, err error) {
+	if v <= 0 {
+		return s.processedOnly(ctx, key)
 	}
+	var cur versionRecord
+	reads := []*docstore.Read{{Collection: Processed, ID: key, Into: &done}, {Collection: Versions, ID: versionKey, Into: &cur}}
+	if err := s.DB.GetAll(ctx, reads); err != nil {
+		return done, false, false, fmt.Errorf("store.ProcessedOrClaim: %w", err)
+	}
+	if reads[0].Found {
+		return done, true, false, nil
+	}
+	superseded, err = s.claim(ctx, versionKey, cur, v)
+	return done, false, superseded, err
+}
+
+func (s *Store) processedOnly(ctx context.Context, key string) (done ProcessedRecord, found, superseded bool, err error) {
+	done, found, err = s.Processed(ctx, nil, key)
+	return done, found, false, err
+}
+
+// claim decides on v against cur, the version last attempted for key.
+func (s *Store) claim(ctx context.Context, key string, cur versionRecord, v int64) (superseded bool, err error) {
 	switch {
 	case cur.Version > v:
 		return true, nil
@@ -150,7 +172,7 @@ func (s *Store) ClaimVersion(ctx context.Context, key string, v int64) (supersed
 		return false, nil
 	}
 	if err := s.DB.Set(ctx, Versions, key, versionRecord{Version: v}); err != nil {
-		return false, fmt.Errorf("store.ClaimVersion: %w", err)
+		return false, fmt.Errorf("store.claim: %w", err)
 	}
 	return false, nil
 }

@@ -207,17 +207,15 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 			return err
 		}
 		defer release()
-		// Processed already, or by a delivery that held the lease meanwhile.
-		if done, found, err := p.Journal.Processed(ctx, nil, key); err != nil {
+		// Processed already (or by a delivery that held the lease meanwhile),
+		// or superseded by a newer version: one read for both.
+		done, found, superseded, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+w.Serialize, w.Version)
+		switch {
+		case err != nil:
 			return err
-		} else if found {
+		case found:
 			return p.republish(ctx, done)
-		}
-		superseded, err := p.claimVersion(ctx, w.Serialize, w.Version)
-		if err != nil {
-			return err
-		}
-		if superseded {
+		case superseded:
 			w = Work{Apply: func(context.Context, store.Tx) ([]Outgoing, error) { return nil, nil }}
 		}
 	}

@@ -26,7 +26,11 @@ type Journal interface {
 	// DeleteLease removes key's lease unchecked: only for a holder whose
 	// lease cannot have expired (leaseHeldSurely).
 	DeleteLease(ctx context.Context, key string) error
-	ClaimVersion(ctx context.Context, key string, v int64) (superseded bool, err error)
+	// ProcessedOrClaim reads, in one request under versionKey's lease, the
+	// dedupe record key (found: returned, nothing claimed) and the version
+	// last attempted, and records v as attempted unless a newer one was
+	// (superseded).
+	ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64) (done store.ProcessedRecord, found, superseded bool, err error)
 	CountFailedAttempt(ctx context.Context, key string, ttl time.Duration) (int, error)
 	ClearFailedAttempts(ctx context.Context, key string) error
 	SaveDeadLetter(ctx context.Context, key string, dl store.DeadLetter) error
@@ -120,13 +124,4 @@ func (p *Processor) effect(ctx context.Context, w Work) (func(context.Context, s
 	ctx, cancel := context.WithTimeout(ctx, effectBudget)
 	defer cancel()
 	return w.effect(ctx)
-}
-
-// claimVersion, under the key's lease, reports whether a newer version than
-// v was already attempted, and otherwise records v as attempted.
-func (p *Processor) claimVersion(ctx context.Context, key string, v int64) (superseded bool, err error) {
-	if v <= 0 {
-		return false, nil
-	}
-	return p.Journal.ClaimVersion(ctx, p.Name+"_"+key, v)
 }

@@ -28,7 +28,8 @@ func NewDB(db docstore.DB) *DB { return &DB{DB: db} }
 // Commits is the number of commits so far.
 func (d *DB) Commits() int64 { return d.commits.Load() }
 
-// Reads is the number of document reads outside transactions and in them.
+// Reads is the number of read requests outside transactions and in them
+// (a GetAll is one, whatever it reads).
 func (d *DB) Reads() int64 { return d.reads.Load() }
 
 // Queries is the number of queries and counts run.
@@ -47,6 +48,12 @@ func (d *DB) Count(ctx context.Context, q docstore.Query) (int64, error) {
 func (d *DB) Get(ctx context.Context, collection, id string, v any) error {
 	d.reads.Add(1)
 	return d.DB.Get(ctx, collection, id, v)
+}
+
+// GetAll is one read request, however many documents it reads.
+func (d *DB) GetAll(ctx context.Context, reads []*docstore.Read) error {
+	d.reads.Add(1)
+	return d.DB.GetAll(ctx, reads)
 }
 
 func (d *DB) Create(ctx context.Context, collection, id string, v any) error {

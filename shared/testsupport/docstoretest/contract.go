@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) docstore.DB) {
 var Cases = []Case{
 	{"RoundTripByFirestoreTags", roundTrip},
 	{"GetOfAbsentIsNotFound", absent},
+	{"GetAllReadsPresentAndAbsent", getAll},
 	{"CreateFailsOnExisting", createFailsOnExisting},
 	{"ConflictingTransactionsRetry", conflictingRetry},
 	{"CallbackMayRunMoreThanOnce", callbackReruns},
@@ -136,6 +137,32 @@ func absent(t T, db docstore.DB) {
 		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
 	}
 	must(t, db.Delete(ctx, "accounts", "never"), "delete of an absent document")
+}
+
+// getAll reads several documents at once: a present one decoded, an
+// absent one only not Found; none at all is no error.
+func getAll(t T, db docstore.DB) {
+	must(t, db.Set(ctx, "accounts", "all-a", account{Name: "a", Balance: 7}), "set")
+	must(t, db.Set(ctx, "ledgers", "all-l", map[string]any{"lines": 2}), "set")
+	var a account
+	var l map[string]any
+	var none account
+	reads := []*docstore.Read{
+		{Collection: "accounts", ID: "all-a", Into: &a},
+		{Collection: "accounts", ID: "all-nobody", Into: &none, Found: true},
+		{Collection: "ledgers", ID: "all-l", Into: &l},
+	}
+	must(t, db.GetAll(ctx, reads), "get all")
+	if !reads[0].Found || a.Name != "a" || a.Balance != 7 {
+		t.Errorf("present account: found %v, read %+v", reads[0].Found, a)
+	}
+	if reads[1].Found || none.Name != "" {
+		t.Errorf("absent account: found %v, read %+v; want not found, nothing read", reads[1].Found, none)
+	}
+	if !reads[2].Found || l["lines"] != int64(2) && l["lines"] != float64(2) {
+		t.Errorf("present ledger in another collection: found %v, read %v", reads[2].Found, l)
+	}
+	must(t, db.GetAll(ctx, nil), "get all of nothing")
 }
 
 // deleteIf deletes a matching document unchanged since its read, and
