@@ -98,25 +98,22 @@ func (db *DB) Get(ctx context.Context, collection, id string, v any) error {
 	return snapTo("Get", snap, err, ref, v)
 }
 
-// GetAll reads every document in one BatchGetDocuments.
+// GetAll reads every document in one BatchGetDocuments, which concurrent
+// reads join (group.go).
 func (db *DB) GetAll(ctx context.Context, reads []*docstore.Read) error {
 	if len(reads) == 0 {
 		return nil
 	}
-	refs := make([]*fs.DocumentRef, len(reads))
+	rs := make([]*readReq, len(reads))
 	for i, r := range reads {
-		refs[i] = db.ref(r.Collection, r.ID)
+		rs[i] = &readReq{ref: db.ref(r.Collection, r.ID)}
 	}
-	snaps, err := db.Client.GetAll(ctx, refs)
-	if err != nil {
-		return mapErr("GetAll", refs[0], err)
-	}
-	if len(snaps) != len(reads) {
-		return fmt.Errorf("firestore.GetAll: %d documents returned for %d", len(snaps), len(reads))
+	if err := db.readAll(ctx, rs); err != nil {
+		return err
 	}
 	for i, r := range reads {
-		if r.Found = snaps[i].Exists(); r.Found {
-			if err := snapTo("GetAll", snaps[i], nil, refs[i], r.Into); err != nil {
+		if r.Found = rs[i].snap.Exists(); r.Found {
+			if err := snapTo("GetAll", rs[i].snap, nil, rs[i].ref, r.Into); err != nil {
 				return err
 			}
 		}

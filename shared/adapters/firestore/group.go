@@ -148,6 +148,23 @@ func (db *DB) groupedGet(ctx context.Context, ref *fs.DocumentRef, v any) error 
 	return snapTo("Get", r.snap, nil, ref, v)
 }
 
+// readAll reads the requests' documents through the read group, or in one
+// request of their own without groups.
+func (db *DB) readAll(ctx context.Context, rs []*readReq) error {
+	var errs []error
+	if db.groups == nil {
+		errs = getAll(ctx, db.Client, rs)
+	} else {
+		errs = db.groups.reads.DoAll(ctx, rs)
+	}
+	for i, err := range errs {
+		if err != nil {
+			return mapErr("GetAll", rs[i].ref, err)
+		}
+	}
+	return nil
+}
+
 // groupedWrite sends one write through the write group.
 func (db *DB) groupedWrite(ctx context.Context, op string, w *writeReq) error {
 	return mapErr(op, w.ref, db.groups.writes.Do(ctx, w))

@@ -44,8 +44,29 @@ func New[T any](send Send[T], maxFlights, maxItems int, timeout time.Duration) *
 // the outcome is then unknown, as with any timed-out call.
 func (g *Group[T]) Do(ctx context.Context, item T) error {
 	r := &request[T]{item: item, done: make(chan struct{})}
+	g.enqueue(ctx, r)
+	return r.wait(ctx)
+}
+
+// DoAll is Do for several items of one caller: they join the queue
+// together, so a free flight takes them in one call (up to maxItems).
+func (g *Group[T]) DoAll(ctx context.Context, items []T) []error {
+	rs := make([]*request[T], len(items))
+	for i, item := range items {
+		rs[i] = &request[T]{item: item, done: make(chan struct{})}
+	}
+	g.enqueue(ctx, rs...)
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		errs[i] = r.wait(ctx)
+	}
+	return errs
+}
+
+// enqueue queues rs and, if a flight is free, flies it on this goroutine.
+func (g *Group[T]) enqueue(ctx context.Context, rs ...*request[T]) {
 	g.mu.Lock()
-	g.pending = append(g.pending, r)
+	g.pending = append(g.pending, rs...)
 	lead := g.flights < g.maxFlights
 	if lead {
 		g.flights++
@@ -54,6 +75,9 @@ func (g *Group[T]) Do(ctx context.Context, item T) error {
 	if lead {
 		g.fly(ctx)
 	}
+}
+
+func (r *request[T]) wait(ctx context.Context) error {
 	select {
 	case <-r.done:
 		return r.err

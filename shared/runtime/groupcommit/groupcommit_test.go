@@ -103,3 +103,40 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// One caller's items go in one call when a flight is free, each with its
+// own outcome; while the flight is busy they wait and go together.
+func TestOneCallersItemsGoTogether(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var calls [][]int
+	g := New(func(_ context.Context, items []int) []error {
+		mu.Lock()
+		first := len(calls) == 0
+		calls = append(calls, items)
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		errs := make([]error, len(items))
+		for i, v := range items {
+			if v < 0 {
+				errs[i] = errors.New("negative")
+			}
+		}
+		return errs
+	}, 1, 10, time.Second)
+	done1, done2 := make(chan []error), make(chan []error)
+	go func() { done1 <- g.DoAll(context.Background(), []int{1, -2, 3}) }()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 1 })
+	go func() { done2 <- g.DoAll(context.Background(), []int{4, 5}) }()
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.pending) == 2 })
+	close(release)
+	first, second := <-done1, <-done2
+	if len(calls) != 2 || len(calls[0]) != 3 || len(calls[1]) != 2 {
+		t.Fatalf("calls = %v, want [1 -2 3] then [4 5]", calls)
+	}
+	if first[0] != nil || first[1] == nil || first[2] != nil || second[0] != nil || second[1] != nil {
+		t.Fatalf("outcomes %v / %v, want only -2 failed", first, second)
+	}
+}
