@@ -27,7 +27,7 @@ func TestBenchSmoke(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	r, err := bench.Run(ctx, root, bench.Sizes{HandlerEvents: 50, Warmup: 10, LevelEvents: 20, Levels: []int{1, 8},
-		LatencyOrders: 3, Orders: 10, OrderConcurrency: 4, Images: false}, &out)
+		LatencyOrders: 3, Orders: 10, OrderConcurrency: 4, RequestOrders: 5, Images: false}, &out)
 	t.Log(out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,23 @@ func TestBenchSmoke(t *testing.T) {
 	if len(r.Latency.Purchases) != 3 || len(r.Latency.Floor) != 3 || r.Throughput.Orders != 10 || r.Throughput.Elapsed <= 0 {
 		t.Errorf("pipeline figures = %+v %+v", r.Latency, r.Throughput)
 	}
-	for _, want := range []string{"concurrency 8", "two-hop floor", "orders/s"} {
+	// The webhook writes and publishes each order's event at most once,
+	// grouped with others' when they meet; the consumers behind it read
+	// and write each order under their leases.
+	calls := map[string]bench.FunctionRequests{}
+	for _, f := range r.Requests.Functions {
+		calls[f.Name] = f
+	}
+	orders := int64(r.Requests.Orders)
+	if w := calls["checkout-webhook"]; bench.Total(w.Firestore) < 1 || bench.Total(w.Firestore) > orders || bench.Total(w.PubSub) < 1 || bench.Total(w.PubSub) > orders {
+		t.Errorf("checkout-webhook calls for %d orders = %+v, want 1 to %d Firestore writes and Pub/Sub publishes", orders, w, orders)
+	}
+	for _, fn := range []string{"payment-result", "provisioning"} {
+		if f := calls[fn]; bench.Total(f.Firestore) < orders || bench.Total(f.PubSub) < 1 {
+			t.Errorf("%s calls for %d orders = %+v, want Firestore calls for each order and a publish", fn, orders, f)
+		}
+	}
+	for _, want := range []string{"concurrency 8", "two-hop floor", "orders/s", "requests per order"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table has no %q line", want)
 		}

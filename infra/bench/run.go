@@ -23,12 +23,13 @@ type Sizes struct {
 	LatencyOrders    int   // purchases one at a time (and as many floors)
 	Orders           int   // purchases for the throughput figure
 	OrderConcurrency int
+	RequestOrders    int  // purchases whose calls to the emulators are counted (0: none)
 	Images           bool // start every shipped image under podman
 }
 
 // Full is what make bench measures: the mix the targets are stated for.
 var Full = Sizes{HandlerEvents: 5000, Warmup: 200, LevelEvents: 500, Levels: []int{1, 8, 32},
-	LatencyOrders: 100, Orders: 1000, OrderConcurrency: 8, Images: true}
+	LatencyOrders: 100, Orders: 1000, OrderConcurrency: 8, RequestOrders: 200, Images: true}
 
 // Report is every figure of one run.
 type Report struct {
@@ -36,6 +37,7 @@ type Report struct {
 	Webhook    []WebhookLevel
 	Latency    Latency
 	Throughput Throughput
+	Requests   Requests
 	Images     []ImageFigures
 }
 
@@ -54,6 +56,12 @@ func Run(ctx context.Context, root string, sz Sizes, w io.Writer) (Report, error
 	fmt.Fprintln(w, "bench: the pipeline (every function on the local stack)...")
 	if err = measurePipeline(ctx, root, sz, &r); err != nil {
 		return r, err
+	}
+	if sz.RequestOrders > 0 {
+		fmt.Fprintln(w, "bench: the calls each function makes to the emulators per order...")
+		if r.Requests, err = MeasureRequests(ctx, root, sz.RequestOrders, sz.OrderConcurrency); err != nil {
+			return r, err
+		}
 	}
 	if sz.Images {
 		fmt.Fprintln(w, "bench: the shipped images under podman...")
@@ -153,6 +161,13 @@ func (r Report) Print(w io.Writer) {
 			ms(total), float64(runtime.NumCPU())*float64(time.Second)/float64(max(total, 1)), ms(time.Duration(runtime.NumCPU())*time.Second/150), runtime.NumCPU())
 		for _, p := range r.Throughput.CPU {
 			fmt.Fprintf(t, "pipeline: CPU per order, %s\t%s\t\t\n", p.Name, ms(p.PerOrder))
+		}
+	}
+	if r.Requests.Orders > 0 {
+		fs, ps := r.Requests.PerOrder()
+		fmt.Fprintf(t, "requests per order (%d orders at concurrency %d, counted by proxies): Firestore / Pub/Sub\t%.1f / %.1f\t\t\n", r.Requests.Orders, r.Throughput.Concurrency, fs, ps)
+		for _, f := range r.Requests.Functions {
+			fmt.Fprintf(t, "requests per order, %s: Firestore / Pub/Sub\t%s / %s\t\t\n", f.Name, describe(f.Firestore, r.Requests.Orders), describe(f.PubSub, r.Requests.Orders))
 		}
 	}
 	for _, im := range r.Images {
