@@ -132,6 +132,9 @@ func (s *Store) DeleteLease(ctx context.Context, key string) error {
 	return s.DB.Delete(ctx, Leases, key)
 }
 
+// DeleteLeaseIn is DeleteLease inside tx: the lease goes with tx's commit.
+func (s *Store) DeleteLeaseIn(tx Tx, key string) error { return tx.Delete(Leases, key) }
+
 type versionRecord struct {
 	Version int64 `firestore:"version"`
 }

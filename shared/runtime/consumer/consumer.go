@@ -124,6 +124,8 @@ type Processor struct {
 	// Exists, when set, says whether what a parked delivery awaits exists
 	// (park.go); without it a parked delivery waits for Resume alone.
 	Exists func(ctx context.Context, key string) (bool, error)
+	// clock, when set, is the leases' clock in place of time.Now (tests).
+	clock func() time.Time
 }
 
 func (p *Processor) maxAttempts() int {
@@ -201,12 +203,13 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 			return p.republish(ctx, done)
 		}
 	}
+	var held *heldLease // serialized work's, released with the commit
 	if w.Serialize != "" {
-		release, err := p.lease(ctx, w.Serialize)
-		if err != nil {
+		var err error
+		if held, err = p.lease(ctx, w.Serialize); err != nil {
 			return err
 		}
-		defer release()
+		defer held.release(ctx)
 		// Processed already (or by a delivery that held the lease meanwhile),
 		// or superseded by a newer version: one read for both.
 		done, found, superseded, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+w.Serialize, w.Version)
@@ -235,8 +238,12 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		if err != nil {
 			return nil, err
 		}
+		if err := held.deleteIn(tx); err != nil {
+			return nil, err
+		}
 		return encode(out)
 	})
+	held.committed(err, fresh)
 	if err != nil {
 		return fmt.Errorf("consumer.Once: %w", err)
 	}

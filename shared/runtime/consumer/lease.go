@@ -24,8 +24,10 @@ type Journal interface {
 	TakeLease(ctx context.Context, key, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, key, holder string) error
 	// DeleteLease removes key's lease unchecked: only for a holder whose
-	// lease cannot have expired (leaseHeldSurely).
+	// lease cannot have expired (leaseHeldSurely). DeleteLeaseIn does it in
+	// tx, so it is gone when tx commits.
 	DeleteLease(ctx context.Context, key string) error
+	DeleteLeaseIn(tx store.Tx, key string) error
 	// ProcessedOrClaim reads, in one request under versionKey's lease, the
 	// dedupe record key (found: returned, nothing claimed) and the version
 	// last attempted, and records v as attempted unless a newer one was
@@ -74,20 +76,20 @@ var ErrBusy = errors.New("another delivery for the same key is in flight")
 const leaseWait = 3 * time.Second
 
 // lease takes the lease on key for this delivery alone (two deliveries of
-// the same event must not overlap either) and returns its release. It waits
-// up to leaseWait for the current holder before answering ErrBusy.
-func (p *Processor) lease(ctx context.Context, key string) (release func(), err error) {
+// the same event must not overlap either). It waits up to leaseWait for the
+// current holder before answering ErrBusy.
+func (p *Processor) lease(ctx context.Context, key string) (*heldLease, error) {
 	name := p.Name + "_" + key
 	holder := rand.Text()
 	deadline := time.Now().Add(leaseWait)
 	for {
-		taken := time.Now()
+		taken := p.now()
 		took, err := p.Journal.TakeLease(ctx, name, holder, leaseTTL)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("consumer.lease %s: %w", key, err)
 		case took:
-			return p.releaser(ctx, name, key, holder, taken), nil
+			return &heldLease{journal: p.Journal, name: name, key: key, holder: holder, taken: taken, now: p.now}, nil
 		case time.Now().After(deadline):
 			return nil, fmt.Errorf("consumer.lease %s: %w", key, ErrBusy)
 		}
@@ -99,21 +101,69 @@ func (p *Processor) lease(ctx context.Context, key string) (release func(), err 
 	}
 }
 
-// releaser deletes the lease if this delivery still holds it: at once
-// while it surely does, after checking its holder once it might not.
-func (p *Processor) releaser(ctx context.Context, name, key, holder string, taken time.Time) func() {
-	return func() {
-		ctx := context.WithoutCancel(ctx)
-		var err error
-		if time.Since(taken) < leaseHeldSurely {
-			err = p.Journal.DeleteLease(ctx, name)
-		} else {
-			err = p.Journal.ReleaseLease(ctx, name, holder)
-		}
-		if err != nil {
-			logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", key, "error", err.Error())
-		}
+// heldLease is a lease this delivery took. It goes in the transaction that
+// records the work when it surely still is this delivery's (no request of
+// its own), else after, by release.
+type heldLease struct {
+	journal            Journal
+	name, key, holder  string
+	taken              time.Time
+	now                func() time.Time
+	inTx               bool // the latest transaction attempt deletes it
+	attempted, dropped bool // some attempt did; a committed one did
+}
+
+// surely says the lease cannot have expired and passed to another taker.
+func (l *heldLease) surely() bool { return l.now().Sub(l.taken) < leaseHeldSurely }
+
+// deleteIn deletes the lease in tx while it surely is this delivery's;
+// every attempt of the transaction decides anew. A nil lease does nothing.
+func (l *heldLease) deleteIn(tx store.Tx) error {
+	if l == nil {
+		return nil
 	}
+	l.inTx = l.surely()
+	if !l.inTx {
+		return nil
+	}
+	l.attempted = true
+	return l.journal.DeleteLeaseIn(tx, l.name)
+}
+
+// committed records the transaction's outcome: fresh is whether its last
+// attempt ran the work (and so decided on the lease).
+func (l *heldLease) committed(err error, fresh bool) {
+	if l != nil && err == nil && fresh && l.inTx {
+		l.dropped = true
+	}
+}
+
+// release deletes the lease unless a committed transaction did: at once
+// while it surely is this delivery's, after checking its holder once it
+// might not be, or when a transaction that would have deleted it failed
+// with its outcome unknown (the lease may be gone and taken anew).
+func (l *heldLease) release(ctx context.Context) {
+	if l.dropped {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	if l.surely() && !l.attempted {
+		err = l.journal.DeleteLease(ctx, l.name)
+	} else {
+		err = l.journal.ReleaseLease(ctx, l.name, l.holder)
+	}
+	if err != nil {
+		logging.FromContext(ctx).WarnContext(ctx, "lease not released; it expires by itself", "key", l.key, "error", err.Error())
+	}
+}
+
+// now is the processor's clock: time.Now unless a test set another.
+func (p *Processor) now() time.Time {
+	if p.clock != nil {
+		return p.clock()
+	}
+	return time.Now()
 }
 
 // effect runs w's outside call, within the lease's budget when it holds one.
