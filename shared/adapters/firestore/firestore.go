@@ -135,6 +135,9 @@ func (db *DB) Create(ctx context.Context, collection, id string, v any) error {
 // Set writes v.
 func (db *DB) Set(ctx context.Context, collection, id string, v any) error {
 	ref := db.ref(collection, id)
+	if db.groups != nil {
+		return db.groupedWrite(ctx, "Set", &writeReq{kind: writeSet, ref: ref, v: v})
+	}
 	_, err := ref.Set(ctx, v)
 	return mapErr("Set", ref, err)
 }
@@ -142,6 +145,9 @@ func (db *DB) Set(ctx context.Context, collection, id string, v any) error {
 // Delete removes the document.
 func (db *DB) Delete(ctx context.Context, collection, id string) error {
 	ref := db.ref(collection, id)
+	if db.groups != nil {
+		return db.groupedWrite(ctx, "Delete", &writeReq{kind: writeDelete, ref: ref})
+	}
 	_, err := ref.Delete(ctx)
 	return mapErr("Delete", ref, err)
 }

@@ -14,11 +14,11 @@ import (
 	"fulfillment/shared/runtime/groupcommit"
 )
 
-// Grouping: the DB's Get, Create and Increment outside transactions go
-// through groups (shared/runtime/groupcommit), as the Pub/Sub adapter's
-// single-event publishes do. A call that finds a free flight goes at once,
-// alone; calls that arrive while every flight is busy go together in the
-// next one: reads in one BatchGetDocuments (Client.GetAll), writes in one
+// Grouping: the DB's Get, Create, Set, Delete and Increment outside
+// transactions go through groups (shared/runtime/groupcommit), as the
+// Pub/Sub adapter's single-event publishes do. A call that finds a free
+// flight goes at once, alone; calls that arrive while every flight is busy
+// go together in the next one: reads in one BatchGetDocuments (Client.GetAll), writes in one
 // BatchWrite (a BulkWriter per flight). BatchWrite is not atomic: each
 // write keeps its own precondition and gets its own outcome, so a Create
 // still fails alone with ErrAlreadyExists and an Increment of an absent
@@ -52,13 +52,15 @@ type writeKind int
 
 const (
 	writeCreate writeKind = iota
+	writeSet
+	writeDelete
 	writeIncrement
 )
 
 type writeReq struct {
 	kind  writeKind
 	ref   *fs.DocumentRef
-	v     any    // writeCreate: the document
+	v     any    // writeCreate, writeSet: the document
 	field string // writeIncrement: the field and the amount
 	n     int64
 }
@@ -118,6 +120,10 @@ func bulkWrite(ctx context.Context, c *fs.Client, ws []*writeReq) []error {
 			switch w.kind {
 			case writeCreate:
 				jobs[i], errs[i] = bw.Create(w.ref, w.v)
+			case writeSet:
+				jobs[i], errs[i] = bw.Set(w.ref, w.v)
+			case writeDelete:
+				jobs[i], errs[i] = bw.Delete(w.ref)
 			case writeIncrement:
 				jobs[i], errs[i] = bw.Update(w.ref, []fs.Update{incrementOf(w.field, w.n)})
 			}

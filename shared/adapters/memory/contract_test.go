@@ -79,6 +79,7 @@ func TestContractCatchesBrokenAdapters(t *testing.T) {
 		{"Create overwrites", "CreateFailsOnExisting", func() docstore.DB { return createIsSet{memory.New()} }},
 		{"DeleteIf deletes what changed since its read", "DeleteIfDeletesOnlyWhatItRead", func() docstore.DB { return blindDeleteIf{memory.New()} }},
 		{"Increment reads, then writes", "IncrementLosesNone", func() docstore.DB { return readThenSet{memory.New()} }},
+		{"Set merges into the document", "ConcurrentSetsReplaceAndDeletesRemove", func() docstore.DB { return setMerges{memory.New()} }},
 	} {
 		t.Run(b.caseName, func(t *testing.T) {
 			failures := runCase(b.caseName, b.broken())
@@ -122,6 +123,29 @@ func (c createIsSet) RunTx(ctx context.Context, fn func(context.Context, docstor
 type setTx struct{ docstore.Tx }
 
 func (s setTx) Create(c, id string, v any) error { return s.Tx.Set(c, id, v) }
+
+// setMerges keeps the fields a Set's document leaves out.
+type setMerges struct{ *memory.DB }
+
+func (m setMerges) Set(ctx context.Context, coll, id string, v any) error {
+	var old map[string]any
+	if err := m.DB.Get(ctx, coll, id, &old); err != nil && !docstore.IsNotFound(err) {
+		return err
+	}
+	if err := m.DB.Set(ctx, coll, id, v); err != nil {
+		return err
+	}
+	var merged map[string]any
+	if err := m.DB.Get(ctx, coll, id, &merged); err != nil {
+		return err
+	}
+	for k, v := range old {
+		if _, ok := merged[k]; !ok || merged[k] == nil {
+			merged[k] = v
+		}
+	}
+	return m.DB.Set(ctx, coll, id, merged)
+}
 
 // readThenSet increments by a read and a later write, not atomically.
 type readThenSet struct{ *memory.DB }

@@ -55,6 +55,7 @@ var Cases = []Case{
 	{"Subcollections", subcollections},
 	{"DeleteIfDeletesOnlyWhatItRead", deleteIf},
 	{"IncrementLosesNone", incrementLosesNone},
+	{"ConcurrentSetsReplaceAndDeletesRemove", concurrentSetsAndDeletes},
 }
 
 type account struct {
@@ -515,5 +516,35 @@ func incrementLosesNone(t T, db docstore.DB) {
 	must(t, db.Get(ctx, "accounts", "i", &a), "get after concurrent increments")
 	if a.Balance != 7+n {
 		t.Errorf("balance %d after %d concurrent increments of 7: increments were lost", a.Balance, n)
+	}
+}
+
+// concurrentSetsAndDeletes writes many documents at once, as concurrent
+// deliveries do (the Firestore adapter groups such writes in one request):
+// each Set replaces its document whole, each Delete removes its own, and a
+// Delete of an absent document is no error.
+func concurrentSetsAndDeletes(t T, db docstore.DB) {
+	const n = 16
+	for i := range n {
+		must(t, db.Set(ctx, "accounts", fmt.Sprintf("w-%d", i), account{Name: "v1", Extra: map[string]int{"k": 1}}), "seed")
+	}
+	errs := concurrently(n, func(i int) error {
+		return errors.Join(db.Set(ctx, "accounts", fmt.Sprintf("w-%d", i), account{Name: fmt.Sprintf("v2-%d", i)}),
+			db.Set(ctx, "accounts", fmt.Sprintf("d-%d", i), account{Name: "short-lived"}),
+			db.Delete(ctx, "accounts", fmt.Sprintf("d-%d", i)),
+			db.Delete(ctx, "accounts", fmt.Sprintf("absent-%d", i)))
+	})
+	for _, err := range errs {
+		must(t, err, "concurrent set and delete")
+	}
+	for i := range n {
+		var a account
+		must(t, db.Get(ctx, "accounts", fmt.Sprintf("w-%d", i), &a), "get")
+		if a.Name != fmt.Sprintf("v2-%d", i) || len(a.Extra) != 0 {
+			t.Errorf("w-%d after its Set = %+v, want name v2-%d and no extra: a Set replaces the document", i, a, i)
+		}
+		if err := db.Get(ctx, "accounts", fmt.Sprintf("d-%d", i), &a); !docstore.IsNotFound(err) {
+			t.Errorf("d-%d after its Delete: %v, want ErrNotFound", i, err)
+		}
 	}
 }
