@@ -18,13 +18,13 @@ import (
 // transactions go through groups (shared/runtime/groupcommit), as the
 // Pub/Sub adapter's single-event publishes do. A call that finds a free
 // flight goes at once, alone; calls that arrive while every flight is busy
-// go together in the next one: reads in one BatchGetDocuments (Client.GetAll), writes in one
-// BatchWrite (a BulkWriter per flight). BatchWrite is not atomic: each
-// write keeps its own precondition and gets its own outcome, so a Create
-// still fails alone with ErrAlreadyExists and an Increment of an absent
-// document alone with ErrNotFound. The semantics are the port's; only the
-// number of requests changes (the emulator's CPU per request is what bounds
-// the webhook on it).
+// go together in the next one: reads in one BatchGetDocuments
+// (Client.GetAll), writes in one BatchWrite (a BulkWriter per flight).
+// BatchWrite is not atomic: each write keeps its own precondition and gets
+// its own outcome, so a Create still fails alone with ErrAlreadyExists and
+// an Increment of an absent document alone with ErrNotFound. The semantics
+// are the port's; only the number of requests changes (the emulator's CPU
+// per request is what bounds the webhook on it).
 //
 // Two flights per kind, not the Pub/Sub adapter's four: on the emulators
 // (make bench) fewer, larger requests go further, 4 -> 2 took the webhook
