@@ -54,6 +54,13 @@ func TestBenchSmoke(t *testing.T) {
 	if len(r.Latency.Purchases) != 3 || len(r.Latency.Floor) != 3 || r.Throughput.Orders != 10 || r.Throughput.Elapsed <= 0 {
 		t.Errorf("pipeline figures = %+v %+v", r.Latency, r.Throughput)
 	}
+	// Each of those went through two pushes whose waits in the emulator
+	// were noted, and took some time of its own beside them.
+	for _, h := range append(r.Latency.Purchases, r.Latency.Floor...) {
+		if h.EmulatorWait <= 0 || h.Own() <= 0 {
+			t.Errorf("two hops %+v, want both the emulator's waits and time of their own", h)
+		}
+	}
 	// The webhook writes and publishes each order's event at most once,
 	// grouped with others' when they meet; the consumers behind it read
 	// and write each order under their leases.
@@ -70,7 +77,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%s calls for %d orders = %+v, want Firestore calls for each order and a publish", fn, orders, f)
 		}
 	}
-	for _, want := range []string{"concurrency 8", "two-hop floor", "orders/s", "requests per order"} {
+	for _, want := range []string{"concurrency 8", "two-hop floor", "push waits taken out", "orders/s", "requests per order"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table has no %q line", want)
 		}

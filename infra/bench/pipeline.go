@@ -15,10 +15,31 @@ import (
 // Latency is purchase-to-provisioned against the transport's floor, both
 // measured one message at a time in the same stack.
 type Latency struct {
-	Purchases     []time.Duration // webhook POST sent -> GitLab's provisioning call received
-	Floor         []time.Duration // two hops of the bare transport (localstack.HopFloor)
+	Purchases     []localstack.TwoHops // webhook POST sent -> GitLab's provisioning call received
+	Floor         []localstack.TwoHops // two hops of the bare transport (localstack.HopFloor)
 	LoadPurchases Load
 	LoadFloor     Load
+}
+
+// Totals are the hops' whole times; Own the same without the emulator's waits.
+func Totals(hs []localstack.TwoHops) []time.Duration {
+	return mapHops(hs, func(h localstack.TwoHops) time.Duration { return h.Total })
+}
+
+// Own is each of hs's time beside the emulator's push waits.
+func Own(hs []localstack.TwoHops) []time.Duration { return mapHops(hs, localstack.TwoHops.Own) }
+
+// Waits is each of hs's emulator push waits.
+func Waits(hs []localstack.TwoHops) []time.Duration {
+	return mapHops(hs, func(h localstack.TwoHops) time.Duration { return h.EmulatorWait })
+}
+
+func mapHops(hs []localstack.TwoHops, f func(localstack.TwoHops) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(hs))
+	for i, h := range hs {
+		out[i] = f(h)
+	}
+	return out
 }
 
 // Throughput is orders per second, all of them provisioned.
@@ -59,11 +80,14 @@ func provisionedAt(s *localstack.Stack, namespaceID string) (time.Time, bool) {
 }
 
 // MeasureLatency buys n subscriptions one after the other and times each to
-// its provisioning call, then measures n two-hop floors.
+// its provisioning call (its two hops: the checkout event pushed to
+// payment-result, the activation pushed to provisioning), then measures n
+// two-hop floors, each send after the same pauses (localstack.PauseBefore).
 func MeasureLatency(ctx context.Context, s *localstack.Stack, run string, n int) (Latency, error) {
 	var out Latency
 	meter := StartMeter()
 	for i := range n {
+		time.Sleep(localstack.PauseBefore(i))
 		p := newPurchase(run, i)
 		sent := time.Now()
 		if err := buy(ctx, s, p, i); err != nil {
@@ -71,7 +95,7 @@ func MeasureLatency(ctx context.Context, s *localstack.Stack, run string, n int)
 		}
 		for {
 			if at, ok := provisionedAt(s, p.NamespaceID); ok {
-				out.Purchases = append(out.Purchases, at.Sub(sent))
+				out.Purchases = append(out.Purchases, s.TwoHops(sent, at, "payment-result", "provisioning"))
 				break
 			}
 			if time.Since(sent) > time.Minute {

@@ -14,13 +14,32 @@ import (
 	"fulfillment/shared/runtime/cloudevent"
 )
 
+// TwoHops is one message's way through two push hops: its whole time, and
+// how long of it the emulator held the message between each publish and its
+// push (its push loops sleep up to 100 ms when idle; GCP's push does not).
+type TwoHops struct{ Total, EmulatorWait time.Duration }
+
+// Own is the time the hops took beside the emulator's waits.
+func (h TwoHops) Own() time.Duration { return h.Total - h.EmulatorWait }
+
+// IdlePushSleep is how long the Pub/Sub emulator's push loops sleep when idle.
+const IdlePushSleep = 100 * time.Millisecond
+
+// PauseBefore is how long to wait before the i-th of messages sent one at a
+// time: a send made just as the last one arrived finds the emulator's loops
+// in the same phase each time, so the pauses spread the sends over their
+// idle sleep (37 is prime to 100: every millisecond of it within 100 sends).
+func PauseBefore(i int) time.Duration {
+	return time.Duration(i*37%100) * IdlePushSleep / 100
+}
+
 // HopFloor measures the local transport alone, as the floor under the
-// pipeline's latency: n messages, one at a time, each published to a topic,
-// pushed by the emulator through a redeliverer (as every function's
-// subscription is) to a handler that only publishes it on to a second
-// topic, pushed the same way to a handler that notes its arrival. Each
-// duration is one message's two hops, publish to second push.
-func (s *Stack) HopFloor(ctx context.Context, n int) ([]time.Duration, error) {
+// pipeline's latency: n messages, one at a time (PauseBefore each), each
+// published to a topic, pushed by the emulator through a redeliverer (as
+// every function's subscription is) to a handler that only publishes it on
+// to a second topic, pushed the same way to a handler that notes its
+// arrival: publish to second push.
+func (s *Stack) HopFloor(ctx context.Context, n int) ([]TwoHops, error) {
 	a, b := fmt.Sprintf("hop-floor-%d-a", s.hopRuns.Add(1)), fmt.Sprintf("hop-floor-%d-b", s.hopRuns.Load())
 	arrived := make(chan string, 1)
 	second := httptest.NewServer(pushHandler(func(m cloudevent.Message) error {
@@ -41,8 +60,9 @@ func (s *Stack) HopFloor(ctx context.Context, n int) ([]time.Duration, error) {
 			return nil, err
 		}
 	}
-	out := make([]time.Duration, 0, n)
+	out := make([]TwoHops, 0, n)
 	for i := range n {
+		time.Sleep(PauseBefore(i))
 		id := fmt.Sprint(i)
 		start := time.Now()
 		if _, err := s.PubSub.PublishRaw(ctx, a, []byte("{}"), map[string]string{"hop": id}); err != nil {
@@ -57,16 +77,31 @@ func (s *Stack) HopFloor(ctx context.Context, n int) ([]time.Duration, error) {
 				return out, ctx.Err()
 			}
 		}
-		out = append(out, time.Since(start))
+		out = append(out, s.TwoHops(start, time.Now(), a, b))
 	}
 	return out, nil
+}
+
+// TwoHops is a message's time from start to end through the pushes to
+// first and then to second, the only message on its way: the emulator's
+// waits are those of the first push to first and the last to second
+// within the span.
+func (s *Stack) TwoHops(start, end time.Time, first, second string) TwoHops {
+	h := TwoHops{Total: end.Sub(start)}
+	if w := s.PushWaits(first, start, end); len(w) > 0 {
+		h.EmulatorWait += w[0].Wait
+	}
+	if w := s.PushWaits(second, start, end); len(w) > 0 {
+		h.EmulatorWait += w[len(w)-1].Wait
+	}
+	return h
 }
 
 // hopSubscription creates topic and its subscription delivering to target
 // through a redeliverer, with the topology's delivery settings.
 func (s *Stack) hopSubscription(ctx context.Context, topic, target string) error {
 	top := s.delivery
-	r := newRedeliverer(topic, target, top, s.PubSub, io.Discard)
+	r := newRedeliverer(topic, target, top, s.PubSub, io.Discard, &s.waits)
 	if err := r.listen(); err != nil {
 		return err
 	}

@@ -110,6 +110,7 @@ type Stack struct {
 	closers      []func() error
 	functions    map[string]*supervised
 	redeliverers []*redeliverer
+	waits        pushWaits // what the emulator's push loops added (pushwait.go)
 	stopping     atomic.Bool
 	supervisors  sync.WaitGroup
 }
@@ -175,7 +176,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.delivery = top.Delivery
 	endpoints := map[string]string{}
 	for _, fn := range top.Subscribers() {
-		r := newRedeliverer(fn, s.URLs[fn]+"/", top.Delivery, s.PubSub, o.Logs)
+		r := newRedeliverer(fn, s.URLs[fn]+"/", top.Delivery, s.PubSub, o.Logs, &s.waits)
 		s.redeliverers = append(s.redeliverers, r)
 		if err := r.listen(); err != nil {
 			return s, err

@@ -41,6 +41,7 @@ type redeliverer struct {
 	wg     sync.WaitGroup
 	srv    *http.Server
 	url    string
+	waits  *pushWaits
 }
 
 type push struct {
@@ -52,9 +53,9 @@ type push struct {
 // with a few loops per subscription; Cloud Run instances serve 80).
 const workers = 16
 
-func newRedeliverer(fn, target string, policy topology.Delivery, pub *pubsub.Client, logs io.Writer) *redeliverer {
+func newRedeliverer(fn, target string, policy topology.Delivery, pub *pubsub.Client, logs io.Writer, waits *pushWaits) *redeliverer {
 	r := &redeliverer{
-		fn: fn, target: target, policy: policy, logs: logs,
+		fn: fn, target: target, policy: policy, logs: logs, waits: waits,
 		hc:    &http.Client{Timeout: time.Duration(policy.AckDeadlineSeconds) * time.Second},
 		queue: make(chan push, 4096), stop: make(chan struct{}),
 		pub: func(ctx context.Context, topic string, data []byte, attrs map[string]string) error {
@@ -89,11 +90,21 @@ func (r *redeliverer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "not a push body", http.StatusBadRequest)
 		return
 	}
+	r.noteWait(body, time.Now())
 	select {
 	case r.queue <- push{body: body, attempt: 1}:
 		w.WriteHeader(http.StatusNoContent)
 	case <-r.stop:
 		http.Error(w, "stopping", http.StatusServiceUnavailable)
+	}
+}
+
+// noteWait keeps how long the emulator held the pushed message.
+func (r *redeliverer) noteWait(body map[string]any, arrived time.Time) {
+	msg, _ := body["message"].(map[string]any)
+	s, _ := msg["publishTime"].(string)
+	if published, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		r.waits.add(PushWait{Function: r.fn, Arrived: arrived, Wait: arrived.Sub(published)})
 	}
 }
 
