@@ -3,13 +3,15 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strings"
+	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"fulfillment/infra/demo"
 	"fulfillment/infra/localstack"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // Latency is purchase-to-provisioned against the transport's floor, both
@@ -66,17 +68,52 @@ func newPurchase(run string, i int) demo.Purchase {
 
 // provisionPath is GitLab's provisioning call for a namespace.
 func provisionPath(namespaceID string) string {
-	return "/namespaces/" + namespaceID + "/provision"
+	return "/api/v4/internal/gitlab_subscriptions/namespaces/" + namespaceID + "/provision"
 }
 
-// provisionedAt is when GitLab first received namespaceID's provisioning call.
-func provisionedAt(s *localstack.Stack, namespaceID string) (time.Time, bool) {
-	for _, c := range s.GitLab.Provisions() {
-		if strings.HasSuffix(c.Path, provisionPath(namespaceID)) {
-			return c.Time, true
+// provisions follows GitLab's provisioning calls as they arrive, reading
+// only the double's calls it has not seen: the bench polls it while it
+// measures, and copying every call each time cost the bench more CPU than
+// some of the functions under test.
+type provisions struct {
+	gitlab *testdouble.GitLab
+	seen   int                  // calls of the double read so far
+	at     map[string]time.Time // call path -> its first arrival
+	count  int                  // provisioning calls since the start
+	last   time.Time            // the latest of them
+}
+
+// newProvisions follows the calls GitLab receives from now on.
+func newProvisions(g *testdouble.GitLab) *provisions {
+	return &provisions{gitlab: g, seen: len(g.Calls()), at: map[string]time.Time{}}
+}
+
+func (p *provisions) update() {
+	for _, c := range p.gitlab.CallsFrom(p.seen) {
+		p.seen++
+		if c.Method != http.MethodPost {
+			continue
+		}
+		p.count++
+		p.last = later(p.last, c.Time)
+		if _, ok := p.at[c.Path]; !ok {
+			p.at[c.Path] = c.Time
 		}
 	}
-	return time.Time{}, false
+}
+
+// of is when namespaceID was first provisioned.
+func (p *provisions) of(namespaceID string) (time.Time, bool) {
+	p.update()
+	t, ok := p.at[provisionPath(namespaceID)]
+	return t, ok
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // MeasureLatency buys n subscriptions one after the other and times each to
@@ -85,6 +122,7 @@ func provisionedAt(s *localstack.Stack, namespaceID string) (time.Time, bool) {
 // two-hop floors, each send after the same pauses (localstack.PauseBefore).
 func MeasureLatency(ctx context.Context, s *localstack.Stack, run string, n int) (Latency, error) {
 	var out Latency
+	seen := newProvisions(s.GitLab)
 	meter := StartMeter()
 	for i := range n {
 		time.Sleep(localstack.PauseBefore(i))
@@ -94,7 +132,7 @@ func MeasureLatency(ctx context.Context, s *localstack.Stack, run string, n int)
 			return out, err
 		}
 		for {
-			if at, ok := provisionedAt(s, p.NamespaceID); ok {
+			if at, ok := seen.of(p.NamespaceID); ok {
 				out.Purchases = append(out.Purchases, s.TwoHops(sent, at, "payment-result", "provisioning"))
 				break
 			}
@@ -114,7 +152,9 @@ func MeasureLatency(ctx context.Context, s *localstack.Stack, run string, n int)
 // MeasureThroughput buys orders subscriptions at concurrency and waits until
 // GitLab has received every provisioning call.
 func MeasureThroughput(ctx context.Context, s *localstack.Stack, run string, orders, concurrency int) (Throughput, error) {
-	before := len(s.GitLab.Provisions())
+	// The stack's builds left files whose writeback would land in this run.
+	syscall.Sync()
+	seen := newProvisions(s.GitLab)
 	cpu0 := processCPUByName()
 	meter := StartMeter()
 	start := time.Now()
@@ -142,24 +182,14 @@ func MeasureThroughput(ctx context.Context, s *localstack.Stack, run string, ord
 	if err := <-errs; err != nil {
 		return Throughput{}, err
 	}
-	var last time.Time
-	for {
-		calls := s.GitLab.Provisions()[before:]
-		if len(calls) >= orders {
-			for _, c := range calls {
-				if c.Time.After(last) {
-					last = c.Time
-				}
-			}
-			break
-		}
+	for seen.update(); seen.count < orders; seen.update() {
 		if time.Since(start) > 5*time.Minute || ctx.Err() != nil {
-			return Throughput{}, fmt.Errorf("bench: %d of %d orders provisioned after %s", len(calls), orders, time.Since(start))
+			return Throughput{}, fmt.Errorf("bench: %d of %d orders provisioned after %s", seen.count, orders, time.Since(start))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	load := meter.Stop()
-	return Throughput{Orders: orders, Concurrency: concurrency, Elapsed: last.Sub(start), Load: load,
+	return Throughput{Orders: orders, Concurrency: concurrency, Elapsed: seen.last.Sub(start), Load: load,
 		CPU: sharesPerOrder(cpu0, processCPUByName(), orders)}, nil
 }
 

@@ -109,6 +109,17 @@ func (s *Server) Calls() []Call {
 	return append([]Call(nil), s.calls...)
 }
 
+// CallsFrom returns the calls received after the first from, oldest first:
+// what a poller that has seen from of them has not, without copying them all.
+func (s *Server) CallsFrom(from int) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if from >= len(s.calls) {
+		return nil
+	}
+	return append([]Call(nil), s.calls[max(from, 0):]...)
+}
+
 // Reset forgets recorded calls, pending faults and the double's own state.
 func (s *Server) Reset() {
 	s.mu.Lock()

@@ -302,3 +302,28 @@ func TestFailWindowFailsEveryNthCallWithinTheWindowOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestCallsFromReturnsOnlyTheCallsNotYetSeen(t *testing.T) {
+	t.Parallel()
+	s, err := testdouble.StartSlack("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for _, text := range []string{"one", "two", "three"} {
+		resp, err := http.Post(s.URL()+"/hook", "application/json", strings.NewReader(`{"text":"`+text+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if got := s.CallsFrom(1); len(got) != 2 || got[0].Body["text"] != "two" || got[1].Body["text"] != "three" {
+		t.Errorf("CallsFrom(1) = %+v, want the second and third calls", got)
+	}
+	if got := s.CallsFrom(3); got != nil {
+		t.Errorf("CallsFrom(3) = %+v, want none past the last", got)
+	}
+	if got := s.CallsFrom(-1); len(got) != 3 {
+		t.Errorf("CallsFrom(-1) = %d calls, want all 3", len(got))
+	}
+}
