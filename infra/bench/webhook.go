@@ -103,7 +103,12 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 		return nil, err
 	}
 	defer devnull.Close()
+	// K_SERVICE and the rest as Cloud Run sets them: with K_SERVICE set,
+	// functions-framework-go writes a newline to stdout and to stderr after
+	// every request (to flush Cloud Functions' logs), two writes per
+	// delivery that production pays and the figures must include.
 	cmd := localproc.Command(bin, map[string]string{
+		"K_SERVICE": "checkout-webhook", "K_REVISION": "checkout-webhook-00001-ben", "K_CONFIGURATION": "checkout-webhook",
 		"PORT": fmt.Sprint(port), "HOST": "127.0.0.1", "FUNCTION_TARGET": "checkout-webhook",
 		"GOOGLE_CLOUD_PROJECT": project, "STRIPE_WEBHOOK_SECRETS": Secret,
 		emulator.FirestoreHostEnv: e.FirestoreHost, emulator.PubSubHostEnv: e.PubSubHost,
