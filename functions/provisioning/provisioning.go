@@ -107,7 +107,10 @@ func Plan(s catalog.SubscriptionSnapshot) Entitlement {
 }
 
 // ProvisionOnSubscriptionChange applies the entitlement a subscription event
-// calls for, unless a newer version was applied already.
+// calls for, unless this or a newer version was applied already. The
+// version applied is read under the lease (provisionOnce, record), not
+// before it too: nearly every delivery is of a new version, and a stale
+// one, rare, finds it there and changes nothing.
 func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.Event) error {
 	var snap catalog.SubscriptionSnapshot
 	if err := cloudevent.DecodeData(in, &snap); err != nil {
@@ -117,13 +120,6 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		return failure.Permanentf("provisioning: subscription snapshot without id or version (id %q, version %d)", snap.ID, snap.Version)
 	}
 	want := Plan(snap)
-	applied, err := f.applied(ctx, snap.ID)
-	if err != nil {
-		return err
-	}
-	if applied >= snap.Version {
-		return f.Processor.Once(ctx, in, consumer.Work{Apply: noOutgoing})
-	}
 	// A self-managed subscription gets its activation code with its first
 	// license; the code is drawn here, outside the transaction, and kept
 	// (hashed) only if the subscription has none yet.
@@ -214,18 +210,14 @@ func (f *Function) applied(ctx context.Context, id string) (int64, error) {
 	return e.Version, nil
 }
 
-func noOutgoing(context.Context, store.Tx) ([]consumer.Outgoing, error) {
-	return nil, nil
-}
-
-// record writes the entitlement (and license) unless a newer one is there,
-// and announces the outcome.
+// record writes the entitlement (and license) unless this version or a
+// newer one is applied already, and announces the outcome.
 func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e Entitlement, signed *license.Signed) ([]consumer.Outgoing, error) {
 	switch current, found, err := f.d.Store.Entitlement(ctx, tx, e.SubscriptionID); {
 	case err != nil:
 		return nil, err
-	case found && current.Version > e.Version && current.Status != EntitlementFailed:
-		return nil, nil // a newer version was applied meanwhile
+	case found && current.Version >= e.Version && current.Status != EntitlementFailed:
+		return nil, nil // a stale event: this version or a newer one was applied
 	}
 	e.AppliedAt = time.Now().UTC()
 	if err := f.d.Store.SaveEntitlement(tx, e); err != nil {

@@ -272,6 +272,28 @@ func TestOlderVersionIsANoOp(t *testing.T) {
 	}
 }
 
+// A second event carrying a version already applied (another event id, the
+// same snapshot) is found applied under the lease: no call, no announcement.
+func TestSameVersionAgainIsANoOp(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	first := subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	again := subscriptionEvent(t, "chg-1", catalog.SubscriptionChanged, snapshot("active", 1, catalog.DeploymentSaaS))
+	fx.handle(t, first)
+	fx.handle(t, again)
+
+	if ok, failed := fx.calls(t); ok != 1 || failed != 0 {
+		t.Fatalf("GitLab calls ok=%d failed=%d, want the first event's only", ok, failed)
+	}
+	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.Processed, Name+"_"+cloudevent.Key(again)); !found {
+		t.Errorf("the second event is not recorded as processed")
+	}
+	ids, _ := published(fx.rec, catalog.TopicProvisioningEvents)
+	if len(ids) != 1 || ids[0] != cloudevent.DerivedID(first, catalog.ProvisioningCompleted) {
+		t.Errorf("published %v, want only the first event's result", ids)
+	}
+}
+
 func TestGitLabRefusalIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
