@@ -228,12 +228,8 @@ func parkLevel(err error) slog.Level {
 // alreadyHandled reports whether the e-mail was sent, or is parked (the
 // sweep owns it then: a redelivery sending it too could send it twice).
 func (f *Function) alreadyHandled(ctx context.Context, id string) (bool, error) {
-	sent, err := f.d.Store.NoticeWasSent(ctx, id)
-	if err != nil || sent {
-		return sent, wrap("notifications.send", err)
-	}
-	_, pending, err := f.d.Store.PendingNotice(ctx, id)
-	return pending, wrap("notifications.send", err)
+	sent, parked, err := f.d.Store.NoticeSentOrParked(ctx, id)
+	return sent || parked, wrap("notifications.send", err)
 }
 
 // message renders the e-mail with its Message-ID and headers, and the

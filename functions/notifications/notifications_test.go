@@ -186,6 +186,38 @@ func TestASentNoticeIsNotSentAgainWhenItsDeliveryDidNotCommit(t *testing.T) {
 	fx.waitMessages(t, 1)
 }
 
+// A notice parked by a delivery that then died belongs to the sweep: the
+// redelivery, with the server back, leaves it parked rather than send it
+// beside a sweep that may be sending it too; the sweep sends it once.
+func TestARedeliveryLeavesANoticeParkedByADeliveryThatDiedToTheSweep(t *testing.T) {
+	fx := setup(t)
+	ctx := context.Background()
+	in := snapshotEvent(t, "evt-suspended-2", catalog.SubscriptionSuspended, func(s *catalog.SubscriptionSnapshot) { s.Status = "suspended" })
+	id := MessageID(in, notice.Suspended, "fulfillment.test")
+	d, err := notice.Decide(notice.Input{Type: in.Type(), Data: in.Data(), Now: now, Policy: subscription.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.mp.Stop()
+	if err := fx.f.send(fx.logged(), in, d); err != nil { // the effect of a delivery that then died: parked
+		t.Fatal(err)
+	}
+	if err := fx.mp.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.f.Handle(ctx, in); err != nil { // the redelivery
+		t.Fatal(err)
+	}
+	fx.waitMessages(t, 0)
+	if _, parked, err := fx.st.PendingNotice(ctx, id); err != nil || !parked {
+		t.Fatalf("parked %t %v after the redelivery, want it still the sweep's", parked, err)
+	}
+	fx.sweepConcurrently(t, 1)
+	if msgs := fx.waitMessages(t, 1); msgs[0].MessageID != id {
+		t.Errorf("the sweep sent <%s>, want <%s>", msgs[0].MessageID, id)
+	}
+}
+
 // An SMTP outage longer than Pub/Sub's redelivery budget: every delivery
 // finds the server down, parks the notice and is acknowledged (no dead
 // letter waiting for a person); once the server is back, the sweep sends it

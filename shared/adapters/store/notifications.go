@@ -59,6 +59,19 @@ func (s *Store) NoticeWasSent(ctx context.Context, messageID string) (bool, erro
 	return err == nil, err
 }
 
+// NoticeSentOrParked reports, in one request, whether the e-mail with
+// messageID was sent and whether it is parked for the sweep: the two reads
+// a delivery makes before it sends, on its way to the customer.
+func (s *Store) NoticeSentOrParked(ctx context.Context, messageID string) (sent, parked bool, err error) {
+	var rec NoticeSent
+	var p NoticePending
+	reads := []*docstore.Read{{Collection: NoticesSent, ID: sentKey(messageID), Into: &rec}, {Collection: NoticesPending, ID: sentKey(messageID), Into: &p}}
+	if err := s.DB.GetAll(ctx, reads); err != nil {
+		return false, false, err
+	}
+	return reads[0].Found, reads[1].Found, nil
+}
+
 // RecordNoticeSent records a sent e-mail, at once (outside the delivery's
 // transaction: the send already happened).
 func (s *Store) RecordNoticeSent(ctx context.Context, rec NoticeSent) error {
