@@ -86,16 +86,13 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 	if snap.ID == "" || snap.Version <= 0 {
 		return failure.Permanentf("crmpush: subscription snapshot without id or version (id %q, version %d)", snap.ID, snap.Version)
 	}
+	var last Synced // what Salesforce last got, read under the lease with the dedupe record
 	work := consumer.AfterEffect(
 		func(ctx context.Context) error {
-			synced, err := f.syncedVersion(ctx, nil, snap.ID)
-			if err != nil {
-				return err
-			}
-			if synced >= snap.Version {
+			if last.Version >= snap.Version {
 				return nil // Salesforce has this version or a newer one
 			}
-			err = f.upsert(ctx, snap)
+			err := f.upsert(ctx, snap)
 			telemetry.CallDone(ctx, "salesforce", "upsert", err)
 			return err
 		},
@@ -108,6 +105,7 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 		})
 	// One version at a time reaches Salesforce, so an older one never lands after a newer one.
 	work.Serialize, work.Version = snap.ID, snap.Version
+	work.Prefetch = []*store.Read{{Collection: store.CRMSync, ID: snap.ID, Into: &last}}
 	return f.Processor.Once(ctx, in, work)
 }
 

@@ -145,6 +145,18 @@ func TestDuplicateDeliveryUpsertsOnce(t *testing.T) {
 	}
 }
 
+// A second event of a version Salesforce already has (another event id,
+// the same snapshot) finds it synced under the lease and sends nothing.
+func TestAVersionAlreadySyncedIsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, "active", 1))
+	fx.handle(t, subscriptionEvent(t, "chg-1", catalog.SubscriptionChanged, "active", 1))
+	if ok, failed := fx.upserts(); ok != 2 || failed != 0 {
+		t.Fatalf("upserts ok=%d failed=%d, want 2 (account and subscription, for the first event only)", ok, failed)
+	}
+}
+
 func TestOlderVersionIsNotSentOverANewer(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)

@@ -7,7 +7,6 @@ package provisioning
 import (
 	"context"
 	"crypto/ed25519"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -148,9 +147,12 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	var work consumer.Work
 	if snap.Order.Deployment == catalog.DeploymentSaaS {
 		req := gitlabRequest(want, snap)
+		var last Entitlement // what was applied, read under the lease with the dedupe record
+		prior := &store.Read{Collection: store.Entitlements, ID: snap.ID, Into: &last}
 		work = consumer.AfterEffect(func(ctx context.Context) error {
-			return f.provisionOnce(ctx, snap, req)
+			return f.provisionOnce(ctx, snap, req, appliedVersion(last, prior.Found))
 		}, record(want, nil))
+		work.Prefetch = []*store.Read{prior}
 	} else {
 		// Signing is deterministic and calls nobody: the license is a value
 		// the transaction records, not an effect.
@@ -174,14 +176,11 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	return err
 }
 
-// provisionOnce calls GitLab unless a newer version was applied while this
-// delivery waited for the lease, or GitLab already holds this plan (a
-// redelivery after a crash between the call and the commit).
-func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, req gitlab.ProvisionRequest) error {
-	applied, err := f.applied(ctx, snap.ID)
-	if err != nil {
-		return err
-	}
+// provisionOnce calls GitLab unless this or a newer version was applied
+// (applied, read under the lease: a delivery that held it before may have),
+// or GitLab already holds this plan (a redelivery after a crash between the
+// call and the commit).
+func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, req gitlab.ProvisionRequest, applied int64) error {
 	if applied >= snap.Version {
 		return nil
 	}
@@ -197,17 +196,13 @@ func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionS
 	return err
 }
 
-// applied is the version of the entitlement last applied, 0 for none (or a
-// failed one). A failed read is an error, never "none".
-func (f *Function) applied(ctx context.Context, id string) (int64, error) {
-	e, found, err := f.d.Store.Entitlement(ctx, nil, id)
-	if err != nil {
-		return 0, fmt.Errorf("provisioning.applied: %w", err)
-	}
+// appliedVersion is the version of the entitlement last applied, 0 for
+// none (or a failed one).
+func appliedVersion(e Entitlement, found bool) int64 {
 	if !found || e.Status == EntitlementFailed {
-		return 0, nil
+		return 0
 	}
-	return e.Version, nil
+	return e.Version
 }
 
 // record writes the entitlement (and license) unless this version or a

@@ -294,6 +294,25 @@ func TestSameVersionAgainIsANoOp(t *testing.T) {
 	}
 }
 
+// The version applied, read under the lease, keeps a second event of that
+// version from reaching GitLab even when GitLab's namespace no longer
+// matches it (changed there since): the subscription's version decides, not
+// the namespace's current state.
+func TestAnAppliedVersionIsNotSentAgainAfterGitLabChanged(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+	other := snapshot("active", 1, catalog.DeploymentSaaS)
+	other.Order.Seats = 3
+	if err := fx.f.d.GitLab.Provision(context.Background(), "ns-42", gitlabRequest(Plan(other), other)); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, subscriptionEvent(t, "chg-1", catalog.SubscriptionChanged, snapshot("active", 1, catalog.DeploymentSaaS)))
+	if n := len(fx.gl.Provisions()); n != 2 {
+		t.Fatalf("%d provisioning calls, want 2 (the activation and the change made in GitLab), none for the applied version", n)
+	}
+}
+
 func TestGitLabRefusalIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)

@@ -140,30 +140,30 @@ type versionRecord struct {
 }
 
 // ProcessedOrClaim reads, under versionKey's lease, the dedupe record key
-// and the version last attempted for versionKey, both in one request. A
-// record there is returned (found), and nothing is claimed. Otherwise it
-// reports whether a version newer than v was attempted (superseded), and
-// if not records v as attempted. A v of 0 or less claims nothing: the
-// record alone is read.
-func (s *Store) ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64) (done ProcessedRecord, found, superseded bool, err error) {
-	if v <= 0 {
-		return s.processedOnly(ctx, key)
+// and the version last attempted for versionKey, both in one request, with
+// the documents of also (what the work reads before its outside call: each
+// into its Into, with Found set). A record there is returned (found), and
+// nothing is claimed. Otherwise it reports whether a version newer than v
+// was attempted (superseded), and if not records v as attempted. A v of 0
+// or less claims nothing: the record (and also) alone is read.
+func (s *Store) ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64, also ...*Read) (done ProcessedRecord, found, superseded bool, err error) {
+	if v <= 0 && len(also) == 0 {
+		done, found, err = s.Processed(ctx, nil, key)
+		return done, found, false, err
 	}
 	var cur versionRecord
-	reads := []*docstore.Read{{Collection: Processed, ID: key, Into: &done}, {Collection: Versions, ID: versionKey, Into: &cur}}
-	if err := s.DB.GetAll(ctx, reads); err != nil {
+	reads := []*Read{{Collection: Processed, ID: key, Into: &done}}
+	if v > 0 {
+		reads = append(reads, &Read{Collection: Versions, ID: versionKey, Into: &cur})
+	}
+	if err := s.DB.GetAll(ctx, append(reads, also...)); err != nil {
 		return done, false, false, fmt.Errorf("store.ProcessedOrClaim: %w", err)
 	}
-	if reads[0].Found {
-		return done, true, false, nil
+	if reads[0].Found || v <= 0 {
+		return done, reads[0].Found, false, nil
 	}
 	superseded, err = s.claim(ctx, versionKey, cur, v)
 	return done, false, superseded, err
-}
-
-func (s *Store) processedOnly(ctx context.Context, key string) (done ProcessedRecord, found, superseded bool, err error) {
-	done, found, err = s.Processed(ctx, nil, key)
-	return done, found, false, err
 }
 
 // claim decides on v against cur, the version last attempted for key.

@@ -37,6 +37,9 @@ func IsNotFound(err error) bool { return docstore.IsNotFound(err) }
 // Tx is one attempt of a transaction (see docstore.Tx).
 type Tx = docstore.Tx
 
+// Read is one document of a GetAll (see docstore.Read).
+type Read = docstore.Read
+
 // Store is the repositories on one database.
 type Store struct {
 	DB docstore.DB

@@ -72,6 +72,11 @@ type Work struct {
 	// not yet committed) does nothing but record that it was seen. The newer
 	// one is redelivered until it commits, so the target never goes back.
 	Version int64
+	// Prefetch, with Serialize, are documents the effect reads before its
+	// outside call (what the target was last given): they are read under
+	// the lease in the request that reads the delivery's dedupe record, each
+	// into its Into with Found set, before the effect runs.
+	Prefetch []*store.Read
 }
 
 // WithEffect is work with an outside call. effect runs before the
@@ -203,6 +208,9 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 			return p.republish(ctx, done)
 		}
 	}
+	if len(w.Prefetch) > 0 && w.Serialize == "" {
+		return failure.Permanentf("consumer.Once: %s's work prefetches without a lease (Serialize unset)", p.Name)
+	}
 	var held *heldLease // serialized work's, released with the commit
 	if w.Serialize != "" {
 		var err error
@@ -211,8 +219,9 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		}
 		defer held.release(ctx)
 		// Processed already (or by a delivery that held the lease meanwhile),
-		// or superseded by a newer version: one read for both.
-		done, found, superseded, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+w.Serialize, w.Version)
+		// or superseded by a newer version: one read for both, and for what
+		// the effect reads.
+		done, found, superseded, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+w.Serialize, w.Version, w.Prefetch...)
 		switch {
 		case err != nil:
 			return err

@@ -251,6 +251,49 @@ func TestSerializedWorkReleasesItsLeaseWhenItsCommitFails(t *testing.T) {
 // before it: its outside call does not run again, the events it recorded
 // are published again, and the lease is released. A failed read there is
 // an error (redelivered), never an outside call made blind.
+// What serialized work's effect reads comes in the request that reads its
+// dedupe record under the lease: the effect finds it there, read no more.
+func TestSerializedWorkPrefetchesWhatItsEffectReadsWithItsDedupeRecord(t *testing.T) {
+	t.Parallel()
+	p, _, db := countedProcessor(t, memory.New())
+	ctx := context.Background()
+	if err := p.Journal.(*store.Store).DB.Set(ctx, "targets", "sub-1", map[string]any{"version": 4}); err != nil {
+		t.Fatal(err)
+	}
+	reads := db.Reads()
+	var last struct {
+		Version int64 `firestore:"version"`
+	}
+	var missing map[string]any
+	prior := &store.Read{Collection: "targets", ID: "sub-1", Into: &last}
+	absent := &store.Read{Collection: "targets", ID: "sub-2", Into: &missing}
+	var seen int64 = -1
+	var seenAbsent bool
+	w := consumer.AfterEffect(func(context.Context) error {
+		seen, seenAbsent = last.Version, absent.Found
+		return nil
+	}, func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil })
+	w.Serialize, w.Version, w.Prefetch = "sub-1", 5, []*store.Read{prior, absent}
+	if err := p.Once(ctx, input(t, "evt-prefetch"), w); err != nil {
+		t.Fatal(err)
+	}
+	if !prior.Found || seen != 4 || seenAbsent {
+		t.Fatalf("the effect saw version %d (found %t, absent one found %t), want 4 read before it", seen, prior.Found, seenAbsent)
+	}
+	// Under the lease: one read for the record, the version claim and both
+	// prefetched documents; the transaction reads the record once more.
+	if got := db.Reads() - reads; got != 2 {
+		t.Fatalf("%d reads, want 2 (one before the effect, one in the transaction)", got)
+	}
+
+	unleased := consumer.AfterEffect(func(context.Context) error { return nil },
+		func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil })
+	unleased.Prefetch = []*store.Read{{Collection: "targets", ID: "sub-1", Into: &last}}
+	if err := p.Once(ctx, input(t, "evt-prefetch-unleased"), unleased); !failure.IsPermanent(err) {
+		t.Fatalf("prefetch without a lease: %v, want a permanent error (a programming mistake)", err)
+	}
+}
+
 func TestSerializedDuplicateIsFoundUnderTheLease(t *testing.T) {
 	t.Parallel()
 	p, rec, db := countedProcessor(t, memory.New())
