@@ -100,6 +100,19 @@ const provisionPath = "/api/v4/internal/gitlab_subscriptions/namespaces/ns-42/pr
 
 // calls counts the GitLab calls by answered status, leaving out the reads
 // of the namespace's current plan that answered (200 or 404).
+// wantStale checks that stale was recorded as processed and announced
+// nothing: the only result published is applied's.
+func (fx fixture) wantStale(t *testing.T, stale, applied event.Event) {
+	t.Helper()
+	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.Processed, Name+"_"+cloudevent.Key(stale)); !found {
+		t.Errorf("stale event %s not recorded as processed", stale.ID())
+	}
+	ids, _ := published(fx.rec, catalog.TopicProvisioningEvents)
+	if len(ids) != 1 || ids[0] != cloudevent.DerivedID(applied, catalog.ProvisioningCompleted) {
+		t.Errorf("published %v, want only %s's result", ids, applied.ID())
+	}
+}
+
 func (fx fixture) calls(t *testing.T) (ok, failed int) {
 	t.Helper()
 	var counted []testdouble.Call
@@ -261,15 +274,7 @@ func TestOlderVersionIsANoOp(t *testing.T) {
 	if e := fx.entitlement(t, "sub-cs_1"); e.Version != 2 {
 		t.Errorf("entitlement version = %d, want 2", e.Version)
 	}
-	// The stale event is recorded as processed, and announces nothing.
-	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.Processed, Name+"_"+cloudevent.Key(older)); !found {
-		err := "no record"
-		t.Errorf("stale event not recorded as processed: %v", err)
-	}
-	ids, _ := published(fx.rec, catalog.TopicProvisioningEvents)
-	if len(ids) != 1 || ids[0] != cloudevent.DerivedID(newer, catalog.ProvisioningCompleted) {
-		t.Errorf("published %v, want only the newer version's result", ids)
-	}
+	fx.wantStale(t, older, newer)
 }
 
 // A second event carrying a version already applied (another event id, the
@@ -285,13 +290,7 @@ func TestSameVersionAgainIsANoOp(t *testing.T) {
 	if ok, failed := fx.calls(t); ok != 1 || failed != 0 {
 		t.Fatalf("GitLab calls ok=%d failed=%d, want the first event's only", ok, failed)
 	}
-	if _, found := storetest.Lookup[map[string]any](t, fx.st, store.Processed, Name+"_"+cloudevent.Key(again)); !found {
-		t.Errorf("the second event is not recorded as processed")
-	}
-	ids, _ := published(fx.rec, catalog.TopicProvisioningEvents)
-	if len(ids) != 1 || ids[0] != cloudevent.DerivedID(first, catalog.ProvisioningCompleted) {
-		t.Errorf("published %v, want only the first event's result", ids)
-	}
+	fx.wantStale(t, again, first)
 }
 
 // The version applied, read under the lease, keeps a second event of that
