@@ -194,6 +194,9 @@ func (p *Processor) key(in event.Event) string { return p.Name + "_" + cloudeven
 
 // Once runs w for the delivery in exactly once in effect.
 func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
+	if len(w.Prefetch) > 0 && w.Serialize == "" {
+		return failure.Permanentf("consumer.Once: %s's work prefetches without a lease (Serialize unset)", p.Name)
+	}
 	key := p.key(in)
 	// A delivery already processed is found by the transaction's own read
 	// (CommitProcessed). A read before it is spent only where it saves an
@@ -207,9 +210,6 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		} else if found {
 			return p.republish(ctx, done)
 		}
-	}
-	if len(w.Prefetch) > 0 && w.Serialize == "" {
-		return failure.Permanentf("consumer.Once: %s's work prefetches without a lease (Serialize unset)", p.Name)
 	}
 	var held *heldLease // serialized work's, released with the commit
 	if w.Serialize != "" {
