@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/runtime/cloudevent"
@@ -70,5 +71,28 @@ func TestSaaSPurchaseIssuesNoActivationCode(t *testing.T) {
 	}
 	if _, found, _ := fx.st.CloudLicense(context.Background(), nil, "sub-cs_1"); found {
 		t.Fatal("SaaS subscription got a cloud license")
+	}
+}
+
+// A stale self-managed event (its version behind what was applied, here a
+// revocation that drew no code) records nothing, and so draws no code: a
+// canceled subscription must not get an activation code from an old event.
+func TestAStaleSelfManagedEventIssuesNoActivationCode(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	ctx := context.Background()
+	revoked := Plan(snapshot("canceled", 2, catalog.DeploymentSelfManaged))
+	if err := fx.st.RunTx(ctx, func(_ context.Context, tx store.Tx) error { return fx.st.SaveEntitlement(tx, revoked) }); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, subscriptionEvent(t, "act-stale", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSelfManaged)))
+	if codes := codesIssued(t, fx); len(codes) != 0 {
+		t.Fatalf("codes announced %+v for a stale event, want none", codes)
+	}
+	if _, found, _ := fx.st.CloudLicense(ctx, nil, "sub-cs_1"); found {
+		t.Fatal("a stale event kept an activation code")
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Version != 2 || e.Status != EntitlementRevoked {
+		t.Errorf("entitlement = %+v, want the revocation of version 2 kept", e)
 	}
 }

@@ -136,9 +136,9 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 				}
 				issue = !has
 			}
-			out, err := f.record(ctx, tx, in, e, signed)
-			if err != nil || !issue {
-				return out, err
+			out, recorded, err := f.record(ctx, tx, in, e, signed)
+			if err != nil || !recorded || !issue {
+				return out, err // a stale event records nothing, and draws no code
 			}
 			issued, err := f.issueCode(ctx, tx, in, snap, code)
 			return append(out, issued...), err
@@ -205,38 +205,38 @@ func appliedVersion(e Entitlement, found bool) int64 {
 	return e.Version
 }
 
-// record writes the entitlement (and license) unless this version or a
-// newer one is applied already, and announces the outcome.
-func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e Entitlement, signed *license.Signed) ([]consumer.Outgoing, error) {
+// record writes the entitlement (and license) and announces the outcome,
+// unless this version or a newer one is applied already (recorded false).
+func (f *Function) record(ctx context.Context, tx store.Tx, in event.Event, e Entitlement, signed *license.Signed) (out []consumer.Outgoing, recorded bool, err error) {
 	switch current, found, err := f.d.Store.Entitlement(ctx, tx, e.SubscriptionID); {
 	case err != nil:
-		return nil, err
+		return nil, false, err
 	case found && current.Version >= e.Version && current.Status != EntitlementFailed:
-		return nil, nil // a stale event: this version or a newer one was applied
+		return nil, false, nil // a stale event: this version or a newer one was applied
 	}
 	e.AppliedAt = time.Now().UTC()
 	if err := f.d.Store.SaveEntitlement(tx, e); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if signed != nil {
 		if err := f.d.Store.SaveLicense(tx, e.LicenseID, store.License{
 			SubscriptionID: e.SubscriptionID, Payload: signed.Payload, Signature: signed.Signature, IssuedAt: e.AppliedAt,
 		}); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	typ := catalog.ProvisioningCompleted
 	if e.Status == EntitlementFailed {
 		typ = catalog.ProvisioningFailed
 	}
-	out, err := cloudevent.New(ctx, cloudevent.DerivedID(in, typ), catalog.SourceProvisioning, typ, e.SubscriptionID, catalog.ProvisioningResult{
+	ev, err := cloudevent.New(ctx, cloudevent.DerivedID(in, typ), catalog.SourceProvisioning, typ, e.SubscriptionID, catalog.ProvisioningResult{
 		SubscriptionID: e.SubscriptionID, Version: e.Version, Target: e.Target, PurchaseID: e.PurchaseXID,
 		PlanCode: e.PlanCode, Seats: e.Seats, LicenseID: e.LicenseID, Error: e.Error,
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return []consumer.Outgoing{{Topic: catalog.TopicProvisioningEvents, Event: out}}, nil
+	return []consumer.Outgoing{{Topic: catalog.TopicProvisioningEvents, Event: ev}}, true, nil
 }
 
 func gitlabRequest(e Entitlement, s catalog.SubscriptionSnapshot) gitlab.ProvisionRequest {
