@@ -23,7 +23,7 @@ type Latency struct {
 	LoadFloor     Load
 }
 
-// Totals are the hops' whole times; Own the same without the emulator's waits.
+// Totals is each of hs's whole time.
 func Totals(hs []localstack.TwoHops) []time.Duration {
 	return mapHops(hs, func(h localstack.TwoHops) time.Duration { return h.Total })
 }
