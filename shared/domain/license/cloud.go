@@ -131,14 +131,12 @@ func ForSubscription(s *subscription.Subscription, instanceID, uniqueInstanceID 
 		StartsOn: s.TermStart.Format(time.DateOnly), ExpiresOn: s.TermEnd.Format(time.DateOnly),
 		Status: StatusActive, Cloud: true,
 		Licensee: Licensee{Name: s.Customer.Name, Email: s.Customer.Email},
-	}
-	for _, p := range s.Packs {
-		switch p.Kind {
-		case subscription.PackStorage:
-			l.AddOns.StorageGB += p.Amount
-		case subscription.PackCompute:
-			l.AddOns.ComputeMinutes += p.Amount
-		}
+		// The order's totals, as provisioning grants a namespace: they hold
+		// the checkout's packs and those paid this term, and a renewal sets
+		// them to what it was charged for. (s.Packs lists the packs bought
+		// mid-term, the new term's and the old's: summed, it left out the
+		// checkout's and kept a pack past the term it was paid for.)
+		AddOns: AddOns{StorageGB: s.Order.StorageGB, ComputeMinutes: s.Order.ComputeMinutes},
 	}
 	switch s.Status {
 	case subscription.Active, subscription.PastDue, subscription.Grace:
