@@ -1,10 +1,12 @@
 // Package model is the model-based test of money and access: random
 // customer journeys (pgregory.net/rapid state machines) driven through the
-// real handlers of payment-result, renewal, provisioning and seat-usage, on
-// one shared in-memory store, with an in-process payment provider and GitLab,
-// and a Pub/Sub bus that delivers what the functions publish to the
-// function subscribed to each topic (infra/topology/topology.yaml). After
-// every step the invariants of DESIGN.md rules 9-11 are checked.
+// real handlers of payment-result, renewal, provisioning, seat-usage and
+// licensing, on one shared in-memory store, with an in-process payment
+// provider and GitLab, self-managed GitLab instances that speak to
+// licensing's HTTP handler in GitLab's wire formats, and a Pub/Sub bus that
+// delivers what the functions publish to the function subscribed to each
+// topic (infra/topology/topology.yaml). After every step the invariants of
+// DESIGN.md rules 9-11 are checked.
 //
 // Run it with `make model JOURNEYS=N`, or
 //
@@ -17,11 +19,13 @@
 // # Commands
 //
 // A journey starts with a purchase and runs up to 15 commands, each with
-// its own chaos (Pub/Sub deliveries late, twice or out of order; webhooks
-// held back, delivered twice, reordered or lost; payment calls paid,
-// declined or timing out either way):
-//   - Purchase: a paid checkout (up to three subscriptions);
-//   - SeatReport: a seat-usage report, sometimes dated days back;
+// its own chaos (Pub/Sub deliveries late by one to three drains, twice or
+// out of order; webhooks held back, delivered twice, reordered or lost;
+// payment calls paid, declined or timing out either way; instances offline):
+//   - Purchase: a paid checkout (up to three subscriptions), one in three
+//     for a self-managed instance;
+//   - SeatReport: a seat-usage report, sometimes dated days back; for an
+//     activated instance, a seat link with its user count;
 //   - AddSeats, Upgrade, AddPack: mid-term purchases, quoted and charged,
 //     granted when paid; Downgrade (at the term end) and AutoRenew;
 //   - Advance: the clock moves, the scheduler ticking at each due review or
@@ -32,6 +36,11 @@
 //     won or lost (charge.dispute.created / charge.dispute.closed);
 //   - Void: an unpaid invoice voided at the provider (invoice.voided).
 //
+// After every step each self-managed instance that is online activates
+// (GitLab's cloudActivationActivate mutation, with the code provisioning
+// announced) or, once activated, syncs with a seat link carrying no user
+// count, and keeps the license the answer brings.
+//
 // The provider's webhooks are the Stripe events checkout-webhook would
 // publish (stripe.NewEvent, stripe.ParseEvent, stripe.Normalize); its
 // invoice.paid and checkout carry the payment intent, which payment-result
@@ -40,6 +49,11 @@
 // are issued only on payments the system has recorded paid.
 //
 // # Invariants
+//
+// What GitLab grants is a namespace's plan and packs on GitLab.com, or for a
+// self-managed subscription the license licensing served its instance at
+// the step's end (not judged when the instance was offline: it keeps what
+// it had, as GitLab does, until the license expires).
 //
 //   - granted_only_paid (rule 9): what GitLab grants and an active or
 //     dunning status are backed by a paid term covering now (a renewal
@@ -62,10 +76,16 @@
 //     Stripe's webhook retries, every subscription is renewed or ended.
 //   - paid_not_revoked (rule 9): while a paid term covers now the
 //     subscription is not suspended or ended and GitLab does not hold the
-//     free plan for it, unless the charge that paid the current term was
-//     refunded in whole or lost (the documented policy then cancels).
+//     free plan for it (nor a suspended or revoked license), unless the
+//     charge that paid the current term was refunded in whole or lost (the
+//     documented policy then cancels).
+//   - one_code_while_running (rule 9): provisioning announces at most one
+//     activation code per self-managed subscription, and only while the
+//     entitlement it applied last is a running one (judged when the code
+//     is published).
 //
 // The figures report money billed, granted (the price of what GitLab held,
-// over time) and refunded, payment attempts, and per invariant the number
+// over time) and refunded, payment attempts, the self-managed instances'
+// activations, seat links and licenses, and per invariant the number
 // of journeys violating it.
 package model

@@ -10,6 +10,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"pgregory.net/rapid"
 
+	"fulfillment/functions/licensing"
 	paymentresult "fulfillment/functions/payment-result"
 	"fulfillment/functions/provisioning"
 	"fulfillment/functions/renewal"
@@ -37,6 +38,8 @@ type envelope struct {
 	topic    string
 	e        event.Event
 	attempts int
+	// drains it is still held back for (late deliveries)
+	held int
 }
 
 // bus stands in for Pub/Sub: what is published is queued and delivered by
@@ -46,6 +49,7 @@ type envelope struct {
 // topology's max attempts.
 type bus struct {
 	queue, late  []envelope
+	published    func(topic string, e event.Event) // sees every event published
 	chaos        bool
 	deliveries   int
 	undelivered  int // transient failures past max attempts
@@ -56,6 +60,9 @@ type bus struct {
 func (b *bus) Publish(_ context.Context, topic string, events ...event.Event) error {
 	for _, e := range events {
 		b.queue = append(b.queue, envelope{topic: topic, e: e})
+		if b.published != nil {
+			b.published(topic, e)
+		}
 	}
 	return nil
 }
@@ -73,9 +80,12 @@ type harness struct {
 	pay    *provider
 	gl     *gitlabFake
 	policy subscription.Policy
+	// licenseKey signs licenses (provisioning's and licensing's key).
+	licenseKey ed25519.PrivateKey
 
 	pr    *paymentresult.Function
 	prov  *provisioning.Function
+	lic   *licensing.Function
 	ren   *renewal.Function
 	seats *seatusage.Function
 
@@ -101,6 +111,8 @@ type modelSub struct {
 	autoRenew        bool // as last confirmed by a delivered command
 	// reports are the seat reports sent: date -> users.
 	reports map[time.Time]int
+	// inst is the GitLab instance of a self-managed subscription (nil for SaaS).
+	inst *instance
 }
 
 type sentCommand struct {
@@ -116,12 +128,17 @@ func newHarness(t *rapid.T, start time.Time) *harness {
 		view: map[string]*subscription.Subscription{}, commands: map[string]sentCommand{}, pending: map[string][]string{},
 	}
 	h.pay = newProvider(h)
+	h.bus.published = h.published
+	h.licenseKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	pepper := []byte("model-code-pepper")
 	log := slog.New(slog.DiscardHandler)
 	h.pr = paymentresult.New(paymentresult.Deps{Store: h.st, Publisher: h.bus, DeadLetterTopic: "payment-result-dead-letter", Logger: log})
 	h.prov = provisioning.New(provisioning.Deps{
-		Store: h.st, Publisher: h.bus, GitLab: h.gl, LicenseKey: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)),
+		Store: h.st, Publisher: h.bus, GitLab: h.gl, LicenseKey: h.licenseKey, CodePepper: pepper,
 		DeadLetterTopic: "provisioning-dead-letter", Logger: log,
 	})
+	h.lic = licensing.New(licensing.Deps{Store: h.st, Publisher: h.bus, SigningKey: h.licenseKey, CodePepper: pepper,
+		DeadLetterTopic: "licensing-dead-letter", Clock: h.clock, Logger: log})
 	h.ren = renewal.New(renewal.Deps{
 		Store: h.st, Publisher: h.bus, Billing: h.pay, Policy: h.policy, Clock: h.clock,
 		DeadLetterTopic: "renewal-dead-letter", Logger: log,
@@ -167,11 +184,21 @@ func (h *harness) deliver(env envelope) error {
 }
 
 // drain delivers everything queued, and what earlier drains held back
-// (after the new messages: out of order), until the bus is empty.
+// and is due now (after the new messages: out of order), until the bus is
+// empty. A message held back for more than one drain lets a newer version
+// of its subscription arrive first (Pub/Sub retrying a push with backoff
+// while the next event goes through).
 func (h *harness) drain() {
 	b := h.bus
-	b.queue = append(b.queue, b.late...)
-	b.late = nil
+	var still []envelope
+	for _, env := range b.late {
+		if env.held--; env.held > 0 {
+			still = append(still, env)
+		} else {
+			b.queue = append(b.queue, env)
+		}
+	}
+	b.late = still
 	for n := 0; len(b.queue) > 0; n++ {
 		if n > 20000 {
 			h.t.Fatalf("bus: more than 20000 deliveries in one step (a delivery loop)")
@@ -180,7 +207,8 @@ func (h *harness) drain() {
 		b.queue = b.queue[1:]
 		if b.chaos && env.attempts == 0 {
 			switch rapid.IntRange(0, 9).Draw(h.t, "bus") {
-			case 8: // late: next step, after newer messages
+			case 8: // late: one to three drains later, after newer messages
+				env.held = rapid.IntRange(1, 3).Draw(h.t, "drains late")
 				b.late = append(b.late, env)
 				continue
 			case 9: // twice
@@ -197,6 +225,14 @@ func (h *harness) drain() {
 			}
 		}
 	}
+}
+
+// drainAll delivers what is held back too, due or not, and the rest.
+func (h *harness) drainAll() {
+	for i := range h.bus.late {
+		h.bus.late[i].held = 1
+	}
+	h.drain()
 }
 
 // publish puts events on a topic and drains the bus.

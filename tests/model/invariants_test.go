@@ -19,6 +19,8 @@ const (
 	invChargeRecorded    = "charge_recorded"
 	invConverges         = "converges"
 	invPaidNotRevoked    = "paid_not_revoked"
+	// Checked when provisioning announces an activation code (instance_test.go).
+	invOneCodeWhileRunning = "one_code_while_running"
 )
 
 // invariant is one property checked after every step: it returns what
@@ -36,6 +38,7 @@ var invariants = []invariant{
 	{invChargeRecorded, chargeRecorded},
 	{invConverges, converges},
 	{invPaidNotRevoked, paidNotRevoked},
+	{invOneCodeWhileRunning, func(h *harness) []string { return h.pending[invOneCodeWhileRunning] }},
 }
 
 var planRank = map[string]int{"": 0, "free": 0, "premium": 1, "ultimate": 2}
@@ -163,6 +166,15 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 	if !m.autoRenew && h.pay.byKey[idempotency.Renewal(m.id, unpaid)] == nil {
 		graceEnd = maxTime(unpaid, h.outageEnd).Add(24 * time.Hour) // no renewal: the term simply ends
 	}
+	// The renewal the system is still dunning for, a term behind the
+	// provider when a paid retry's webhook was lost, keeps its own grace,
+	// auto-renew turned off since or not: it was charged before. (The
+	// model first judged such a subscription by the next term's end alone.)
+	if s := h.viewSub(m.id); s != nil && !s.RenewalPendingFor.IsZero() {
+		if r := h.pay.byKey[idempotency.Renewal(m.id, s.RenewalPendingFor)]; r != nil && len(r.attempts) > 0 {
+			graceEnd = maxTime(graceEnd, maxTime(r.attempts[0], h.outageEnd).Add(dunningSpan(h.policy)+24*time.Hour))
+		}
+	}
 	if len(covering) > 0 {
 		e := merged(covering[0], append(covering[1:], ended...))
 		if now.Before(graceEnd) {
@@ -202,7 +214,8 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // grantedOnlyPaid (rule 9): what GitLab grants a namespace (plan, seats,
-// storage, compute minutes), and an active or dunning status, are backed by
+// storage, compute minutes), or the license licensing serves an instance,
+// and an active or dunning status, are backed by
 // a paid term covering now, or by the last paid term within the documented
 // grace (dunning retries and grace days, subscription.Policy). Checked when
 // no message is held back on the bus.
@@ -213,7 +226,7 @@ func grantedOnlyPaid(h *harness) []string {
 	var out []string
 	for _, m := range h.subs {
 		s := h.viewSub(m.id)
-		gr := h.gl.grant(m.ns)
+		gr := h.servedGrant(m)
 		running := s != nil && (s.Status == subscription.Active || s.Status == subscription.PastDue || s.Status == subscription.Grace)
 		if !gr.anythingGranted && !running {
 			continue
@@ -461,7 +474,8 @@ func converges(h *harness) []string {
 
 // paidNotRevoked (rule 9): a term the provider was paid for is not taken
 // away: while a paid term covers now, the subscription is not suspended,
-// canceled or expired and GitLab does not hold the free plan for it.
+// canceled or expired, and GitLab does not hold the free plan for it nor
+// does licensing serve its instance a suspended or revoked license.
 func paidNotRevoked(h *harness) []string {
 	if !h.bus.quiet() {
 		return nil
@@ -473,7 +487,7 @@ func paidNotRevoked(h *harness) []string {
 			continue
 		}
 		s := h.viewSub(m.id)
-		gr := h.gl.grant(m.ns)
+		gr := h.servedGrant(m)
 		if s == nil || h.currentTermTakenBack(m.id, s) {
 			continue
 		}

@@ -33,6 +33,8 @@ type figures struct {
 	granted          float64
 	charges, declind int
 	deliveries       int
+	// self-managed: instances bought, activated, seat links answered, licenses received
+	instances, activated, seatLinks, licenses int
 }
 
 var (
@@ -88,14 +90,20 @@ func (j *journey) step(t *rapid.T, what string, args ...any) {
 	t.Logf("step %d at %s: %s", j.steps, j.h.now().Format("2006-01-02T15:04"), fmt.Sprintf(what, args...))
 }
 
-func (j *journey) end() { j.h.settle(j.webhookChaos) }
+// end delivers what the step caused; then the instances sync.
+func (j *journey) end(t *rapid.T) {
+	j.h.settle(j.webhookChaos)
+	j.instancesSync(t)
+}
 
 // pick draws one of the journey's subscriptions.
 func (j *journey) pick(t *rapid.T) *modelSub {
 	return j.h.subs[rapid.IntRange(0, len(j.h.subs)-1).Draw(t, "subscription")]
 }
 
-// Purchase buys a plan for a new SaaS namespace through a paid checkout.
+// Purchase buys a plan through a paid checkout: for a new SaaS namespace,
+// or (one in three) for a self-managed instance, which activates with the
+// code provisioning announces.
 func (j *journey) Purchase(t *rapid.T) {
 	h := j.h
 	if len(h.subs) >= 3 {
@@ -113,23 +121,41 @@ func (j *journey) Purchase(t *rapid.T) {
 		o.StorageGB = 10 * rapid.IntRange(1, 5).Draw(t, "storage x10 GB")
 		o.ComputeMinutes = 1000 * rapid.IntRange(0, 3).Draw(t, "compute x1000 min")
 	}
+	var inst *instance
+	if rapid.IntRange(0, 2).Draw(t, "self-managed") == 0 {
+		inst = &instance{id: fmt.Sprintf("inst-%d", n), addr: fmt.Sprintf("198.51.100.%d:443", n)}
+		o.Deployment, o.NamespaceID, o.InstanceID = catalog.DeploymentSelfManaged, "", inst.id
+	}
 	session := fmt.Sprintf("cs_%d", n)
-	m := &modelSub{id: stripe.SubscriptionIDForCheckout(session), ns: o.NamespaceID, customer: fmt.Sprintf("cus_%d", n), order: o, autoRenew: o.AutoRenew, reports: map[time.Time]int{}}
+	m := &modelSub{id: stripe.SubscriptionIDForCheckout(session), ns: o.NamespaceID, customer: fmt.Sprintf("cus_%d", n), order: o, autoRenew: o.AutoRenew,
+		reports: map[time.Time]int{}, inst: inst}
 	h.subs = append(h.subs, m)
-	j.step(t, "purchase %s: %s, %d seats, %d months, auto-renew %t, %d GB, %d min", m.id, o.PlanCode, o.Seats, o.TermMonths, o.AutoRenew, o.StorageGB, o.ComputeMinutes)
+	j.step(t, "purchase %s: %s, %s, %d seats, %d months, auto-renew %t, %d GB, %d min", m.id, o.Deployment, o.PlanCode, o.Seats, o.TermMonths, o.AutoRenew, o.StorageGB, o.ComputeMinutes)
 	h.publish(catalog.TopicProviderEvents, h.pay.checkout(session, m.customer, o))
-	j.end()
+	j.end(t)
 }
 
-// SeatReport sends today's seat report of a namespace to seat-usage.
+// SeatReport sends today's seat report of a namespace to seat-usage, or an
+// activated instance's seat link with its user count to licensing.
 func (j *journey) SeatReport(t *rapid.T) {
 	h := j.h
 	m := j.pick(t)
+	if m.inst != nil && m.inst.key == "" {
+		t.Skip("the instance is not activated")
+	}
 	j.chaos(t)
 	users := rapid.IntRange(0, 80).Draw(t, "active users")
 	date := day(h.now())
 	if rapid.IntRange(0, 5).Draw(t, "late report") == 0 {
 		date = date.AddDate(0, 0, -rapid.IntRange(1, 20).Draw(t, "days late"))
+	}
+	if m.inst != nil {
+		j.step(t, "seat link from %s dated %s: %d users", m.inst.id, date.Format(time.DateOnly), users)
+		if a := m.inst.seatLink(t, h, &users, date.Add(h.now().Sub(day(h.now())))); a.Success {
+			m.reports[date] = max(m.reports[date], users)
+		}
+		j.end(t)
+		return
 	}
 	j.step(t, "seat report for %s dated %s: %d users", m.ns, date.Format(time.DateOnly), users)
 	body, _ := json.Marshal(seatusage.Report{Date: date.Format(time.DateOnly), NamespaceID: m.ns, BillableUsersCount: users, MaxHistoricalUserCount: users})
@@ -141,7 +167,7 @@ func (j *journey) SeatReport(t *rapid.T) {
 	if rec.Code == http.StatusOK {
 		m.reports[date] = max(m.reports[date], users)
 	}
-	j.end()
+	j.end(t)
 }
 
 func (j *journey) command(t *rapid.T, typ string, cmd catalog.Command, what string) {
@@ -155,7 +181,7 @@ func (j *journey) command(t *rapid.T, typ string, cmd catalog.Command, what stri
 	}
 	e.SetTime(h.now())
 	h.publish(catalog.TopicRenewalTicks, e)
-	j.end()
+	j.end(t)
 }
 
 // AddSeats buys more seats for the rest of the term.
@@ -227,7 +253,7 @@ func (j *journey) Advance(t *rapid.T) {
 	scheduler := rapid.IntRange(0, 7).Draw(t, "scheduler outage") != 0
 	j.step(t, "advance the clock to %s (scheduler %s)", to.Format("2006-01-02T15:04"), map[bool]string{true: "ticking", false: "down"}[scheduler])
 	h.advance(to, scheduler, j.webhookChaos)
-	j.end()
+	j.end(t)
 }
 
 // Review runs a renewal review now: the scheduler's fan-out tick, or the
@@ -249,7 +275,7 @@ func (j *journey) Review(t *rapid.T) {
 			catalog.Due{SubscriptionID: m.id, ReviewAt: h.now(), Version: s.Version})
 		h.publish(catalog.TopicRenewalTicks, e)
 	}
-	j.end()
+	j.end(t)
 }
 
 // pickInvoice draws one of the provider's invoices that ok accepts, or skips the step.
@@ -301,7 +327,7 @@ func (j *journey) Refund(t *rapid.T) {
 	p.refunded += refund
 	j.step(t, "refund %d of %d cents of %s (%s, %s)", refund, inv.bill.AmountCents, inv.id, inv.bill.Key, map[bool]string{true: "in whole", false: "in part"}[inv.takenBack])
 	p.queueChargeEvent(inv)
-	j.end()
+	j.end(t)
 }
 
 // Dispute opens a dispute on a paid charge, or closes an open one as won
@@ -322,7 +348,7 @@ func (j *journey) Dispute(t *rapid.T) {
 		j.step(t, "dispute on %s (%s) closed: %s", inv.id, inv.bill.Key, inv.dispute)
 		p.queueDisputeEvent(inv, "charge.dispute.closed", inv.dispute)
 	}
-	j.end()
+	j.end(t)
 }
 
 // Void voids an unpaid invoice at the provider (finance, or Stripe after
@@ -333,7 +359,7 @@ func (j *journey) Void(t *rapid.T) {
 	inv.voided = true
 	j.step(t, "void %s (%s, %d cents)", inv.id, inv.bill.Key, inv.bill.AmountCents)
 	j.h.pay.queueInvoiceEvent(inv, "invoice.voided")
-	j.end()
+	j.end(t)
 }
 
 // tick is one Cloud Scheduler tick of renewal's fan-out.
@@ -354,7 +380,7 @@ func (h *harness) advance(to time.Time, scheduler, webhookChaos bool) {
 	// Pub/Sub's late deliveries come before the clock moves on: they are
 	// late by seconds or minutes, not by the jump. (Held until the next
 	// publish, a checkout could arrive months after its term had ended.)
-	h.drain()
+	h.drainAll()
 	progressed := false
 	for ticks := 0; scheduler; ticks++ {
 		if ticks >= 60 {
@@ -417,7 +443,7 @@ func (h *harness) versions() int64 {
 func (h *harness) moveClock(to time.Time) {
 	if d := to.Sub(h.now()); d > 0 {
 		for _, m := range h.subs {
-			gr := h.gl.grant(m.ns)
+			gr := h.granted(m)
 			if !gr.anythingGranted {
 				continue
 			}
@@ -472,6 +498,16 @@ func (j *journey) record() {
 	fig.charges += j.h.pay.charges
 	fig.declind += j.h.pay.declined
 	fig.deliveries += j.h.bus.deliveries
+	for _, m := range j.h.subs {
+		if in := m.inst; in != nil {
+			fig.instances++
+			fig.seatLinks += in.seatLinks
+			fig.licenses += in.licenses
+			if in.key != "" {
+				fig.activated++
+			}
+		}
+	}
 }
 
 // enforcedInvariants reads MODEL_INVARIANTS: all (default), none, or a comma list.
@@ -552,6 +588,7 @@ func report(t *testing.T, took time.Duration, enforced map[string]bool) {
 	fmt.Fprintf(&b, "%-22s %s\n", "money granted", dollars(fig.granted))
 	fmt.Fprintf(&b, "%-22s %s\n", "money refunded", dollars(float64(fig.refunded)))
 	fmt.Fprintf(&b, "%-22s %d (%d declined)\n", "payment attempts", fig.charges, fig.declind)
+	fmt.Fprintf(&b, "%-22s %d (%d activated; %d seat links answered, %d licenses received)\n", "self-managed", fig.instances, fig.activated, fig.seatLinks, fig.licenses)
 	fmt.Fprintf(&b, "%-22s %-9s %s\n", "invariant", "enforced", "journeys violating it")
 	for _, n := range names() {
 		fmt.Fprintf(&b, "%-22s %-9t %d\n", n, enforced[n], fig.violations[n])

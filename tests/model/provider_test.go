@@ -332,6 +332,9 @@ func (p *provider) checkout(session, customer string, o catalog.Order) event.Eve
 		stripe.MetaPlanCode: o.PlanCode, stripe.MetaSeats: fmt.Sprint(o.Seats), stripe.MetaDeployment: o.Deployment,
 		stripe.MetaNamespaceID: o.NamespaceID, stripe.MetaAutoRenew: fmt.Sprint(o.AutoRenew), stripe.MetaTermMonths: fmt.Sprint(o.TermMonths),
 	}
+	if o.InstanceID != "" {
+		meta[stripe.MetaInstanceID] = o.InstanceID
+	}
 	if o.StorageGB > 0 {
 		meta[stripe.MetaStorageGB] = fmt.Sprint(o.StorageGB)
 	}

@@ -1,0 +1,207 @@
+package model
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"pgregory.net/rapid"
+
+	"fulfillment/functions/licensing"
+	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/domain/license"
+	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/testsupport/gitlabinstance"
+)
+
+// instance is a self-managed GitLab instance as cloud licensing sees it: its
+// admin activates it with the code provisioning announced (the GraphQL
+// mutation GitLab sends), and it syncs through seat links, keeping the
+// license each answer carries. It speaks to licensing's real handler.
+type instance struct {
+	id, addr string // its instance id, and the address it calls from
+	// codes are the distinct activation codes announced for its subscription.
+	codes []string
+	// key is the license key it holds ("" before activation).
+	key string
+	// synced says its last sync (at the end of the step just run) was
+	// answered: the license it holds is what licensing serves now. An
+	// instance offline, or limited, holds what it had (GitLab keeps a
+	// license until it expires); the invariants judge what is served.
+	synced bool
+	// seatLinks answered, and licenses received (activation included), for the figures.
+	seatLinks, licenses int
+}
+
+// granted is what the held license gives the instance: paid features while
+// it is active, nothing once suspended or revoked.
+func (in *instance) granted(h *harness) grant {
+	if in == nil || in.key == "" {
+		return grant{}
+	}
+	l, err := license.VerifyKey(in.key, h.licenseKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		h.t.Fatalf("instance %s holds a license key that does not verify: %v", in.id, err)
+	}
+	gr := grant{provisionedAtAll: true}
+	if l.Status == license.StatusActive && l.PlanCode != "free" {
+		gr.plan, gr.seats, gr.storageGB, gr.computeMinutes = l.PlanCode, l.Seats, l.AddOns.StorageGB, l.AddOns.ComputeMinutes
+	}
+	gr.anythingGranted = gr.plan != "" || gr.seats > 0 || gr.storageGB > 0 || gr.computeMinutes > 0
+	return gr
+}
+
+// granted is what GitLab gives a subscription now: a namespace's plan on
+// GitLab.com, or the license a self-managed instance holds.
+func (h *harness) granted(m *modelSub) grant {
+	if m.inst != nil {
+		return m.inst.granted(h)
+	}
+	return h.gl.grant(m.ns)
+}
+
+// servedGrant is what the system serves m now, as the invariants judge it:
+// a namespace's plan always; an instance's license when its last sync was
+// answered, nothing known otherwise (what it holds may be older).
+func (h *harness) servedGrant(m *modelSub) grant {
+	if m.inst != nil && !m.inst.synced {
+		return grant{}
+	}
+	return h.granted(m)
+}
+
+// published looks at what the functions publish: an activation code
+// announced is handed to the subscription's instance, and judged (rule 9)
+// when it is announced.
+func (h *harness) published(topic string, e event.Event) {
+	if topic != catalog.TopicSubscriptionEvents || e.Type() != catalog.LicenseActivationCodeIssued {
+		return
+	}
+	var c catalog.ActivationCodeIssued
+	if err := cloudevent.DecodeData(e, &c); err != nil {
+		h.t.Fatalf("activation code event: %v", err)
+	}
+	m := h.modelSub(c.SubscriptionID)
+	if m == nil || m.inst == nil {
+		h.violate(invOneCodeWhileRunning, "%s: an activation code was announced for a subscription that is not self-managed", c.SubscriptionID)
+		return
+	}
+	in := m.inst
+	for _, seen := range in.codes {
+		if seen == c.ActivationCode {
+			return // the same announcement again (a redelivery publishes the recorded event)
+		}
+	}
+	in.codes = append(in.codes, c.ActivationCode)
+	if len(in.codes) > 1 {
+		h.violate(invOneCodeWhileRunning, "%s: %d distinct activation codes announced", m.id, len(in.codes))
+	}
+	// The code is announced in provisioning's transaction's wake: what it
+	// applied last must be a running subscription's entitlement, not a
+	// revocation an older event arrived after.
+	ent, found, err := h.st.Entitlement(h.ctx, nil, m.id)
+	if err != nil {
+		h.t.Fatalf("read entitlement %s: %v", m.id, err)
+	}
+	if !found || ent.Status != store.EntitlementActive {
+		h.violate(invOneCodeWhileRunning, "%s: an activation code was announced while the entitlement applied last is %q (version %d, plan %s)",
+			m.id, ent.Status, ent.Version, ent.PlanCode)
+	}
+}
+
+// instancesSync runs at the end of every step: each self-managed instance
+// with a code activates once, then syncs (a seat link without a user
+// count, as GitLab sends before it has counted), unless it is offline for
+// this step.
+func (j *journey) instancesSync(t *rapid.T) {
+	h := j.h
+	for _, m := range h.subs {
+		in := m.inst
+		if in == nil {
+			continue
+		}
+		in.synced = false
+		if rapid.IntRange(0, 5).Draw(t, "instance offline") == 0 {
+			t.Logf("    instance %s is offline", in.id)
+			continue
+		}
+		if in.key == "" {
+			if len(in.codes) == 0 {
+				continue
+			}
+			in.activate(t, h, in.codes[len(in.codes)-1])
+			continue
+		}
+		in.seatLink(t, h, nil, h.now())
+	}
+}
+
+// activate sends GitLab's cloudActivationActivate mutation.
+func (in *instance) activate(t *rapid.T, h *harness, code string) {
+	body, _ := json.Marshal(map[string]any{"query": gitlabinstance.ActivateMutation,
+		"variables": gitlabinstance.ActivateVariables(code, in.id, "uniq-"+in.id)})
+	status, b := in.post(h, "/graphql", body)
+	var a struct {
+		Data struct {
+			CloudActivationActivate struct {
+				LicenseKey *string  `json:"licenseKey"`
+				Errors     []string `json:"errors"`
+			} `json:"cloudActivationActivate"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &a); err != nil || status != http.StatusOK {
+		t.Fatalf("activation of %s answered %d %s", in.id, status, b)
+	}
+	got := a.Data.CloudActivationActivate
+	t.Logf("    instance %s activates: %s", in.id, strings.Join(got.Errors, "; "))
+	if got.LicenseKey != nil {
+		in.key, in.synced = *got.LicenseKey, true
+		in.licenses++
+	}
+}
+
+// seatLink sends what Gitlab::SeatLinkData#as_json sends (users nil: no
+// count yet) and keeps a new license the answer carries.
+func (in *instance) seatLink(t *rapid.T, h *harness, users *int, day time.Time) licensing.SeatLinkAnswer {
+	body, _ := json.Marshal(map[string]any{
+		"gitlab_version": "17.8.0-ee", "timestamp": day.Format(time.RFC3339), "license_key": in.key,
+		"max_historical_user_count": users, "billable_users_count": users, "hostname": "gitlab.example.com",
+		"instance_id": in.id, "unique_instance_id": "uniq-" + in.id, "add_on_metrics": []any{},
+	})
+	status, b := in.post(h, "/api/v1/seat_links", body)
+	var a licensing.SeatLinkAnswer
+	switch status {
+	case http.StatusOK:
+		if err := json.Unmarshal(b, &a); err != nil {
+			t.Fatalf("seat link answer of %s: %v: %s", in.id, err, b)
+		}
+		if a.License != "" {
+			in.key = a.License
+			in.licenses++
+		}
+		in.synced = true
+		in.seatLinks++
+	case http.StatusUnprocessableEntity, http.StatusTooManyRequests:
+		// Refused (a revoked key past its delivery window) or limited:
+		// the instance keeps what it holds.
+	default:
+		t.Fatalf("seat link of %s answered %d %s", in.id, status, b)
+	}
+	t.Logf("    instance %s seat link: %d %s", in.id, status, strings.TrimSpace(string(b)))
+	return a
+}
+
+func (in *instance) post(h *harness, path string, body []byte) (int, []byte) {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = in.addr
+	rec := httptest.NewRecorder()
+	h.lic.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.Bytes()
+}
