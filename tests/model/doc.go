@@ -21,15 +21,18 @@
 // A journey starts with a purchase and runs up to 15 commands, each with
 // its own chaos (Pub/Sub deliveries late by one to three drains, twice or
 // out of order; webhooks held back, delivered twice, reordered or lost;
-// payment calls paid, declined or timing out either way; instances offline):
+// payment calls paid, declined or timing out either way; instances going
+// offline for some steps):
 //   - Purchase: a paid checkout (up to three subscriptions), one in three
 //     for a self-managed instance;
 //   - SeatReport: a seat-usage report, sometimes dated days back; for an
-//     activated instance, a seat link with its user count;
+//     activated instance online, a seat link with its user count;
 //   - AddSeats, Upgrade, AddPack: mid-term purchases, quoted and charged,
 //     granted when paid; Downgrade (at the term end) and AutoRenew;
 //   - Advance: the clock moves, the scheduler ticking at each due review or
-//     down for the jump (an outage); Review: a tick or one renewal-due event;
+//     down for the jump (an outage); Review: a tick or one renewal-due event.
+//     Every tick, and the end of a jump with the scheduler up, runs
+//     licensing's strict-sync check (POST /tasks/sync-check) too;
 //   - Refund: part or the rest of a paid charge, refunded at the provider
 //     (charge.refunded naming its payment intent);
 //   - Dispute: a dispute opened on a paid charge, or an open one closed as
@@ -83,9 +86,14 @@
 //     activation code per self-managed subscription, and only while the
 //     entitlement it applied last is a running one (judged when the code
 //     is published).
+//   - silent_not_renewed (strict cloud licensing, docs/licensing.md): an
+//     activated instance silent for the overdue and grace days (37) has its
+//     subscription's auto-renewal off a day later (counted from the end of
+//     a scheduler outage), unless the customer turned it on again after.
 //
 // The figures report money billed, granted (the price of what GitLab held,
 // over time) and refunded, payment attempts, the self-managed instances'
-// activations, seat links and licenses, and per invariant the number
+// activations, seat links and licenses, what the strict-sync checks did,
+// and per invariant the number
 // of journeys violating it.
 package model

@@ -100,6 +100,8 @@ type harness struct {
 	pending map[string][]string
 	// grantedCents is the price of what GitLab held, integrated over time.
 	grantedCents float64
+	// overdue and graceEnded count what the strict-sync checks did.
+	overdue, graceEnded int
 	// view caches the subscriptions during one check.
 	view map[string]*subscription.Subscription
 }
@@ -111,6 +113,8 @@ type modelSub struct {
 	autoRenew        bool // as last confirmed by a delivered command
 	// reports are the seat reports sent: date -> users.
 	reports map[time.Time]int
+	// autoRenewOnAt is when the customer's last command turning auto-renew on was applied.
+	autoRenewOnAt time.Time
 	// inst is the GitLab instance of a self-managed subscription (nil for SaaS).
 	inst *instance
 }
@@ -281,6 +285,9 @@ func (h *harness) autoRenewDelivered(e event.Event) {
 	m, s := h.modelSub(cmd.SubscriptionID), h.sub(cmd.SubscriptionID)
 	if m != nil && s != nil {
 		m.autoRenew = s.Order.AutoRenew
+		if cmd.AutoRenew && e.Source() == catalog.SourceOperator {
+			m.autoRenewOnAt = h.now()
+		}
 	}
 }
 

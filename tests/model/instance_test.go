@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/license"
+	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/testsupport/gitlabinstance"
 )
@@ -35,6 +37,10 @@ type instance struct {
 	// instance offline, or limited, holds what it had (GitLab keeps a
 	// license until it expires); the invariants judge what is served.
 	synced bool
+	// offline: it stays so for some steps (an air gap, an outage, a
+	// firewall); lastSync is when licensing last answered it.
+	offline  bool
+	lastSync time.Time
 	// seatLinks answered, and licenses received (activation included), for the figures.
 	seatLinks, licenses int
 }
@@ -127,7 +133,12 @@ func (j *journey) instancesSync(t *rapid.T) {
 			continue
 		}
 		in.synced = false
-		if rapid.IntRange(0, 5).Draw(t, "instance offline") == 0 {
+		if in.offline {
+			in.offline = rapid.IntRange(0, 2).Draw(t, "instance back online") != 0
+		} else {
+			in.offline = rapid.IntRange(0, 5).Draw(t, "instance goes offline") == 0
+		}
+		if in.offline {
 			t.Logf("    instance %s is offline", in.id)
 			continue
 		}
@@ -161,7 +172,7 @@ func (in *instance) activate(t *rapid.T, h *harness, code string) {
 	got := a.Data.CloudActivationActivate
 	t.Logf("    instance %s activates: %s", in.id, strings.Join(got.Errors, "; "))
 	if got.LicenseKey != nil {
-		in.key, in.synced = *got.LicenseKey, true
+		in.key, in.synced, in.lastSync = *got.LicenseKey, true, h.now()
 		in.licenses++
 	}
 }
@@ -185,7 +196,7 @@ func (in *instance) seatLink(t *rapid.T, h *harness, users *int, day time.Time) 
 			in.key = a.License
 			in.licenses++
 		}
-		in.synced = true
+		in.synced, in.lastSync = true, h.now()
 		in.seatLinks++
 	case http.StatusUnprocessableEntity, http.StatusTooManyRequests:
 		// Refused (a revoked key past its delivery window) or limited:
@@ -204,4 +215,56 @@ func (in *instance) post(h *harness, path string, body []byte) (int, []byte) {
 	rec := httptest.NewRecorder()
 	h.lic.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.Bytes()
+}
+
+// syncCheck is Cloud Scheduler's daily strict-sync check (POST
+// /tasks/sync-check): it runs with the renewal ticks, before them.
+func (h *harness) syncCheck() {
+	req := httptest.NewRequest(http.MethodPost, "/tasks/sync-check", nil)
+	rec := httptest.NewRecorder()
+	h.lic.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		h.t.Fatalf("sync check answered %d %s", rec.Code, rec.Body.String())
+	}
+	var res licensing.CheckResult
+	if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
+		h.t.Fatalf("sync check answer: %v", err)
+	}
+	h.overdue += len(res.Overdue)
+	h.graceEnded += len(res.GraceEnded)
+	if len(res.Overdue)+len(res.GraceEnded) > 0 {
+		h.t.Logf("    sync check: overdue %v, auto-renew turned off %v", res.Overdue, res.GraceEnded)
+	}
+	h.drain()
+}
+
+// silentInstanceNotRenewed (strict cloud licensing, docs/licensing.md): an
+// activated instance silent for the overdue and grace days has its
+// subscription's auto-renewal turned off by the next daily check, so a
+// license nobody reports for is not renewed. Counted from the end of a
+// scheduler outage (the check did not run) and judged a day after. The
+// check acts once per silence: the customer may turn auto-renew on again
+// after it (docs/licensing.md).
+func silentInstanceNotRenewed(h *harness) []string {
+	if !h.bus.quiet() {
+		return nil
+	}
+	p := licensing.DefaultPolicy()
+	limit := time.Duration(p.OverdueDays+p.GraceDays) * 24 * time.Hour
+	var out []string
+	for _, m := range h.subs {
+		in, s := m.inst, h.viewSub(m.id)
+		if in == nil || in.lastSync.IsZero() || s == nil || !s.Order.AutoRenew ||
+			(s.Status != subscription.Active && s.Status != subscription.PastDue && s.Status != subscription.Grace) {
+			continue
+		}
+		if !m.autoRenewOnAt.Before(in.lastSync.Add(limit)) {
+			continue
+		}
+		if due := maxTime(in.lastSync.Add(limit), h.outageEnd).Add(24 * time.Hour); !h.now().Before(due) {
+			out = append(out, fmt.Sprintf("%s: instance %s silent since %s, yet the subscription (%s) still renews automatically at %s",
+				m.id, in.id, in.lastSync.Format(time.RFC3339), s.Status, h.now().Format(time.RFC3339)))
+		}
+	}
+	return out
 }

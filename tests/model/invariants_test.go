@@ -21,6 +21,7 @@ const (
 	invPaidNotRevoked    = "paid_not_revoked"
 	// Checked when provisioning announces an activation code (instance_test.go).
 	invOneCodeWhileRunning = "one_code_while_running"
+	invSilentNotRenewed    = "silent_not_renewed"
 )
 
 // invariant is one property checked after every step: it returns what
@@ -39,6 +40,7 @@ var invariants = []invariant{
 	{invConverges, converges},
 	{invPaidNotRevoked, paidNotRevoked},
 	{invOneCodeWhileRunning, func(h *harness) []string { return h.pending[invOneCodeWhileRunning] }},
+	{invSilentNotRenewed, silentInstanceNotRenewed},
 }
 
 var planRank = map[string]int{"": 0, "free": 0, "premium": 1, "ultimate": 2}

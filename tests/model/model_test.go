@@ -35,6 +35,7 @@ type figures struct {
 	deliveries       int
 	// self-managed: instances bought, activated, seat links answered, licenses received
 	instances, activated, seatLinks, licenses int
+	overdue, graceEnded                       int // strict-sync checks: silences announced, auto-renewals turned off
 }
 
 var (
@@ -140,8 +141,8 @@ func (j *journey) Purchase(t *rapid.T) {
 func (j *journey) SeatReport(t *rapid.T) {
 	h := j.h
 	m := j.pick(t)
-	if m.inst != nil && m.inst.key == "" {
-		t.Skip("the instance is not activated")
+	if m.inst != nil && (m.inst.key == "" || m.inst.offline) {
+		t.Skip("the instance is not activated, or offline")
 	}
 	j.chaos(t)
 	users := rapid.IntRange(0, 80).Draw(t, "active users")
@@ -365,6 +366,7 @@ func (j *journey) Void(t *rapid.T) {
 // tick is one Cloud Scheduler tick of renewal's fan-out.
 func (h *harness) tick() {
 	h.lastTickAt = h.now()
+	h.syncCheck()
 	e := event.New()
 	e.SetID(h.nextID("tick-"))
 	e.SetSource("//pubsub.googleapis.com/projects/model/topics/" + catalog.TopicRenewalTicks)
@@ -422,7 +424,9 @@ func (h *harness) advance(to time.Time, scheduler, webhookChaos bool) {
 		progressed = h.versions() != before
 	}
 	h.moveClock(to)
-	if !scheduler {
+	if scheduler {
+		h.syncCheck() // the day's strict-sync check, which has no review to wait for
+	} else {
 		h.outageEnd = to
 	}
 	h.settle(webhookChaos)
@@ -498,6 +502,8 @@ func (j *journey) record() {
 	fig.charges += j.h.pay.charges
 	fig.declind += j.h.pay.declined
 	fig.deliveries += j.h.bus.deliveries
+	fig.overdue += j.h.overdue
+	fig.graceEnded += j.h.graceEnded
 	for _, m := range j.h.subs {
 		if in := m.inst; in != nil {
 			fig.instances++
@@ -589,6 +595,7 @@ func report(t *testing.T, took time.Duration, enforced map[string]bool) {
 	fmt.Fprintf(&b, "%-22s %s\n", "money refunded", dollars(float64(fig.refunded)))
 	fmt.Fprintf(&b, "%-22s %d (%d declined)\n", "payment attempts", fig.charges, fig.declind)
 	fmt.Fprintf(&b, "%-22s %d (%d activated; %d seat links answered, %d licenses received)\n", "self-managed", fig.instances, fig.activated, fig.seatLinks, fig.licenses)
+	fmt.Fprintf(&b, "%-22s %d silences announced, %d auto-renewals turned off\n", "strict sync", fig.overdue, fig.graceEnded)
 	fmt.Fprintf(&b, "%-22s %-9s %s\n", "invariant", "enforced", "journeys violating it")
 	for _, n := range names() {
 		fmt.Fprintf(&b, "%-22s %-9t %d\n", n, enforced[n], fig.violations[n])
