@@ -168,12 +168,7 @@ func (fx *fixture) activateWith(t *testing.T, document string, vars map[string]a
 
 // seatLink sends what Gitlab::SeatLinkData#as_json sends.
 func seatLinkBody(key, instance string, ts time.Time, users int) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"gitlab_version": "17.8.0-ee", "timestamp": ts.Format(time.RFC3339), "license_key": key,
-		"max_historical_user_count": users, "billable_users_count": users, "hostname": "gitlab.example.com",
-		"instance_id": instance, "unique_instance_id": "uniq-" + instance, "add_on_metrics": []any{},
-	})
-	return b
+	return gitlabinstance.SeatLinkBody(key, instance, ts, &users)
 }
 
 func (fx *fixture) sync(t *testing.T, key, instance string, ts time.Time, users int) (int, SeatLinkAnswer, string) {

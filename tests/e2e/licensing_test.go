@@ -87,12 +87,7 @@ func (y *year) seatLink(key, instance, day string, users int) (int, licensing.Se
 	if noon := counted.Add(2 * time.Hour); noon.After(y.now()) {
 		y.setClock(noon.Format(time.RFC3339))
 	}
-	body, _ := json.Marshal(map[string]any{
-		"gitlab_version": "17.8.0-ee", "timestamp": counted.Format(time.RFC3339), "license_key": key,
-		"max_historical_user_count": users, "billable_users_count": users, "hostname": "gitlab.example.com",
-		"instance_id": instance, "unique_instance_id": "uniq-" + instance, "add_on_metrics": []any{},
-	})
-	status, b := y.licensingPost("/api/v1/seat_links", body)
+	status, b := y.licensingPost("/api/v1/seat_links", gitlabinstance.SeatLinkBody(key, instance, counted, &users))
 	var a licensing.SeatLinkAnswer
 	_ = json.Unmarshal(b, &a)
 	return status, a, string(b)

@@ -180,12 +180,7 @@ func (in *instance) activate(t *rapid.T, h *harness, code string) {
 // seatLink sends what Gitlab::SeatLinkData#as_json sends (users nil: no
 // count yet) and keeps a new license the answer carries.
 func (in *instance) seatLink(t *rapid.T, h *harness, users *int, day time.Time) licensing.SeatLinkAnswer {
-	body, _ := json.Marshal(map[string]any{
-		"gitlab_version": "17.8.0-ee", "timestamp": day.Format(time.RFC3339), "license_key": in.key,
-		"max_historical_user_count": users, "billable_users_count": users, "hostname": "gitlab.example.com",
-		"instance_id": in.id, "unique_instance_id": "uniq-" + in.id, "add_on_metrics": []any{},
-	})
-	status, b := in.post(h, "/api/v1/seat_links", body)
+	status, b := in.post(h, "/api/v1/seat_links", gitlabinstance.SeatLinkBody(in.key, in.id, day, users))
 	var a licensing.SeatLinkAnswer
 	switch status {
 	case http.StatusOK:

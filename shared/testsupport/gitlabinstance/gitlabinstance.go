@@ -3,6 +3,11 @@
 // GitLab's own.
 package gitlabinstance
 
+import (
+	"encoding/json"
+	"time"
+)
+
 // ActivateMutation is the document GitLab's subscription portal client
 // (ee/lib/gitlab/subscription_portal/clients/graphql.rb, `activate`) sends
 // today: with the instance's uniqueInstanceId (Gitlab::GlobalAnonymousId)
@@ -86,4 +91,18 @@ func ActivateVariables(code, instance, uniqueInstanceID string) map[string]any {
 		"activationCode": code, "instanceIdentifier": instance, "uniqueInstanceId": uniqueInstanceID,
 		"automated": false, "gitlabVersion": "17.8.0-ee", "hostname": "gitlab.example.com",
 	}
+}
+
+// SeatLinkBody is the body of POST /api/v1/seat_links as
+// Gitlab::SeatLinkData#as_json sends it: from the instance whose uuid is
+// instance (its anonymous id "uniq-" + instance), counted at ts, holding
+// license key key. users nil sends both counts as null, as an instance
+// does before it has counted.
+func SeatLinkBody(key, instance string, ts time.Time, users *int) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"gitlab_version": "17.8.0-ee", "timestamp": ts.Format(time.RFC3339), "license_key": key,
+		"max_historical_user_count": users, "billable_users_count": users, "hostname": "gitlab.example.com",
+		"instance_id": instance, "unique_instance_id": "uniq-" + instance, "add_on_metrics": []any{},
+	})
+	return b
 }
