@@ -133,9 +133,8 @@ func ForSubscription(s *subscription.Subscription, instanceID, uniqueInstanceID 
 		Licensee: Licensee{Name: s.Customer.Name, Email: s.Customer.Email},
 		// The order's totals, as provisioning grants a namespace: they hold
 		// the checkout's packs and those paid this term, and a renewal sets
-		// them to what it was charged for. (s.Packs lists the packs bought
-		// mid-term, the new term's and the old's: summed, it left out the
-		// checkout's and kept a pack past the term it was paid for.)
+		// them to what it was charged for. Not s.Packs: it lists the packs
+		// bought mid-term in every term, and none bought at checkout.
 		AddOns: AddOns{StorageGB: s.Order.StorageGB, ComputeMinutes: s.Order.ComputeMinutes},
 	}
 	switch s.Status {
