@@ -106,6 +106,7 @@ func (f *Function) UpsertOnSubscriptionChange(ctx context.Context, in event.Even
 	// One version at a time reaches Salesforce, so an older one never lands after a newer one.
 	work.Serialize, work.Version = snap.ID, snap.Version
 	work.Prefetch = []*store.Read{{Collection: store.CRMSync, ID: snap.ID, Into: &last}}
+	work.Reads = []store.Key{{Collection: store.CRMSync, ID: snap.ID}} // read again in the transaction
 	return f.Processor.Once(ctx, in, work)
 }
 

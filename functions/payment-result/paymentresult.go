@@ -84,6 +84,7 @@ func (f *Function) step(apply transition) consumer.HandlerFunc {
 			return err
 		}
 		err := f.Processor.Once(ctx, in, consumer.Work{
+			Reads: []store.Key{{Collection: store.Subscriptions, ID: pe.SubscriptionID}},
 			Apply: func(ctx context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
 				sub, err := f.d.Store.Subscription(ctx, tx, pe.SubscriptionID)
 				if err != nil && !store.IsNotFound(err) {

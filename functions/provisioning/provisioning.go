@@ -165,15 +165,26 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 	}
 	// One version at a time reaches GitLab, so an older one never lands after a newer one.
 	work.Serialize, work.Version = snap.ID, snap.Version
+	work.Reads = recordReads(snap)
 	err = f.Processor.Once(ctx, in, work)
 	if failure.IsPermanent(err) {
 		// Record the failure and announce it; the delivery is dead-lettered too.
 		want.Status, want.Error = EntitlementFailed, err.Error()
-		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: record(want, nil)}); recErr != nil {
+		if recErr := f.Processor.Once(ctx, in, consumer.Work{Apply: record(want, nil), Reads: recordReads(snap)}); recErr != nil {
 			return recErr
 		}
 	}
 	return err
+}
+
+// recordReads are the documents record reads: the entitlement applied,
+// and a self-managed subscription's cloud license (whether it has a code).
+func recordReads(s catalog.SubscriptionSnapshot) []store.Key {
+	keys := []store.Key{{Collection: store.Entitlements, ID: s.ID}}
+	if s.Order.Deployment == catalog.DeploymentSelfManaged {
+		keys = append(keys, store.Key{Collection: store.CloudLicenses, ID: s.ID})
+	}
+	return keys
 }
 
 // provisionOnce calls GitLab unless this or a newer version was applied

@@ -43,7 +43,7 @@ func (f *Function) ChangeOnCommand(ctx context.Context, in event.Event) error {
 	add, ok := purchase(in.Type(), cmd, sub, at)
 	if !ok {
 		apply := change(in.Type(), cmd, at)
-		return f.Processor.Once(ctx, in, consumer.Work{Apply: f.mutate(in, sub.ID,
+		return f.once(ctx, in, sub.ID, consumer.Work{Apply: f.mutate(in, sub.ID,
 			func(s *subscription.Subscription, _ time.Time) (subscription.Change, error) { return apply(s) })})
 	}
 	key := idempotency.Change(in.ID())
@@ -67,7 +67,7 @@ func (f *Function) ChangeOnCommand(ctx context.Context, in event.Event) error {
 			return failure.Permanentf("renewal: quote %s not stored", key)
 		}
 	}
-	return f.Processor.Once(ctx, in, f.chargeLine(in, sub, *line, at))
+	return f.once(ctx, in, sub.ID, f.chargeLine(in, sub, *line, at))
 }
 
 // chargeLine charges exactly the stored line ln and records it sent (with

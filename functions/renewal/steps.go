@@ -55,7 +55,7 @@ func (f *Function) RunStepsOnDue(ctx context.Context, in event.Event) error {
 	// The next review is the first step after the time the steps were last
 	// looked at, not after the commit's time: a step falling due in between
 	// would otherwise be skipped until the review after it.
-	return f.Processor.Once(ctx, in, consumer.WithEffect(
+	return f.once(ctx, in, due.SubscriptionID, consumer.WithEffect(
 		func(ctx context.Context) (review, error) { return f.runDueSteps(ctx, due.SubscriptionID) },
 		f.reschedule(due.SubscriptionID),
 	))
@@ -125,7 +125,7 @@ func (f *Function) runStep(ctx context.Context, unit event.Event, sub *subscript
 	if err != nil {
 		return err
 	}
-	return f.Processor.Once(ctx, unit, f.stepWork(unit, sub, st))
+	return f.once(ctx, unit, sub.ID, f.stepWork(unit, sub, st))
 }
 
 // chargeKey is the ledger key of a charging step's charge ("" for a step
@@ -549,6 +549,13 @@ func (f *Function) mutateTx(unit event.Event, id string, change func(store.Tx, *
 		}
 		return []consumer.Outgoing{{Topic: catalog.TopicSubscriptionEvents, Event: e}}, nil
 	}
+}
+
+// once runs w for in exactly once. Its transaction reads the subscription
+// id, which is read with the dedupe record, in one request.
+func (f *Function) once(ctx context.Context, in event.Event, id string, w consumer.Work) error {
+	w.Reads = append(w.Reads, store.Key{Collection: store.Subscriptions, ID: id})
+	return f.Processor.Once(ctx, in, w)
 }
 
 // unitEvent names one step of one subscription.

@@ -44,6 +44,9 @@ type Read struct {
 	Found          bool // set by GetAll
 }
 
+// Key names one document.
+type Key struct{ Collection, ID string }
+
 // DB is a document store.
 type DB interface {
 	// Get reads collection/id into v; ErrNotFound when absent.
@@ -83,6 +86,11 @@ type DB interface {
 // applied at commit, all or none.
 type Tx interface {
 	Get(collection, id string, v any) error
+	// Prefetch reads the documents of keys in one request: later Gets of
+	// them in this attempt are answered from it, with what a Get would have
+	// read then (the transaction's reads see one state). A read like any
+	// other, it must come before the first write.
+	Prefetch(keys ...Key) error
 	Create(collection, id string, v any) error
 	Set(collection, id string, v any) error
 	Delete(collection, id string) error

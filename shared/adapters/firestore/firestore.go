@@ -173,7 +173,7 @@ func (db *DB) DeleteIf(ctx context.Context, collection, id string, v any, match 
 // RunTx runs fn in a Firestore transaction (the client retries it on contention).
 func (db *DB) RunTx(ctx context.Context, fn func(context.Context, docstore.Tx) error) error {
 	err := db.Client.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
-		return fn(ctx, &tx{db: db, t: t})
+		return fn(ctx, &tx{db: db, t: t, fetched: map[string]*fs.DocumentSnapshot{}})
 	})
 	if err != nil && status.Code(err) == codes.AlreadyExists && !docstore.IsAlreadyExists(err) {
 		return fmt.Errorf("firestore.RunTx: %w: %w", docstore.ErrAlreadyExists, err)
@@ -184,10 +184,24 @@ func (db *DB) RunTx(ctx context.Context, fn func(context.Context, docstore.Tx) e
 type tx struct {
 	db *DB
 	t  *fs.Transaction
+	// fetched is what Prefetch read, by path. A document read in a
+	// transaction is locked until the commit, so a later Get would read the
+	// same.
+	fetched map[string]*fs.DocumentSnapshot
+	wrote   bool
 }
 
 func (t *tx) Get(collection, id string, v any) error {
 	ref := t.db.ref(collection, id)
+	if snap, ok := t.fetched[ref.Path]; ok {
+		if t.wrote { // as the client refuses it
+			return docstore.ErrReadAfterWrite
+		}
+		if !snap.Exists() {
+			return fmt.Errorf("firestore.Get %s: %w", ref.Path, docstore.ErrNotFound)
+		}
+		return snapTo("Get", snap, nil, ref, v)
+	}
 	snap, err := t.t.Get(ref)
 	if err != nil && err.Error() == clientReadAfterWrite {
 		return docstore.ErrReadAfterWrite
@@ -198,18 +212,51 @@ func (t *tx) Get(collection, id string, v any) error {
 // clientReadAfterWrite is the client's refusal, which it does not export.
 const clientReadAfterWrite = "firestore: read after write in transaction"
 
+// Prefetch reads the documents of keys in one BatchGetDocuments.
+func (t *tx) Prefetch(keys ...docstore.Key) error {
+	if t.wrote {
+		return docstore.ErrReadAfterWrite
+	}
+	var refs []*fs.DocumentRef
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if k.ID == "" {
+			continue // names no document: left to Get, which refuses it
+		}
+		ref := t.db.ref(k.Collection, k.ID)
+		if _, done := t.fetched[ref.Path]; !done && !seen[ref.Path] {
+			seen[ref.Path] = true
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	snaps, err := t.t.GetAll(refs)
+	if err != nil {
+		return fmt.Errorf("firestore.Prefetch: %w", err)
+	}
+	for i, snap := range snaps {
+		t.fetched[refs[i].Path] = snap
+	}
+	return nil
+}
+
 func (t *tx) Create(collection, id string, v any) error {
 	ref := t.db.ref(collection, id)
+	t.wrote = true
 	return mapErr("Create", ref, t.t.Create(ref, v))
 }
 
 func (t *tx) Set(collection, id string, v any) error {
 	ref := t.db.ref(collection, id)
+	t.wrote = true
 	return mapErr("Set", ref, t.t.Set(ref, v))
 }
 
 func (t *tx) Delete(collection, id string) error {
 	ref := t.db.ref(collection, id)
+	t.wrote = true
 	return mapErr("Delete", ref, t.t.Delete(ref))
 }
 

@@ -80,6 +80,9 @@ func TestContractCatchesBrokenAdapters(t *testing.T) {
 		{"DeleteIf deletes what changed since its read", "DeleteIfDeletesOnlyWhatItRead", func() docstore.DB { return blindDeleteIf{memory.New()} }},
 		{"Increment reads, then writes", "IncrementLosesNone", func() docstore.DB { return readThenSet{memory.New()} }},
 		{"Set merges into the document", "ConcurrentSetsReplaceAndDeletesRemove", func() docstore.DB { return setMerges{memory.New()} }},
+		{"Prefetch answers from a copy kept across attempts", "PrefetchedReadsAreTheAttemptsReads", func() docstore.DB {
+			return stalePrefetch{DB: memory.New(), copies: memory.New()}
+		}},
 	} {
 		t.Run(b.caseName, func(t *testing.T) {
 			failures := runCase(b.caseName, b.broken())
@@ -108,6 +111,41 @@ func (d direct) Get(c, id string, v any) error    { return d.db.Get(d.ctx, c, id
 func (d direct) Create(c, id string, v any) error { return d.db.Create(d.ctx, c, id, v) }
 func (d direct) Set(c, id string, v any) error    { return d.db.Set(d.ctx, c, id, v) }
 func (d direct) Delete(c, id string) error        { return d.db.Delete(d.ctx, c, id) }
+func (d direct) Prefetch(...docstore.Key) error   { return nil }
+
+// stalePrefetch answers the Gets of prefetched documents from copies made
+// at their first Prefetch, whatever attempt or transaction asks later.
+type stalePrefetch struct {
+	*memory.DB
+	copies *memory.DB
+}
+
+func (s stalePrefetch) RunTx(ctx context.Context, fn func(context.Context, docstore.Tx) error) error {
+	return s.DB.RunTx(ctx, func(ctx context.Context, tx docstore.Tx) error { return fn(ctx, staleTx{tx, ctx, s.copies}) })
+}
+
+type staleTx struct {
+	docstore.Tx
+	ctx    context.Context
+	copies *memory.DB
+}
+
+func (s staleTx) Prefetch(keys ...docstore.Key) error {
+	for _, k := range keys {
+		var doc map[string]any
+		if err := s.Tx.Get(k.Collection, k.ID, &doc); err == nil {
+			_ = s.copies.Create(s.ctx, k.Collection, k.ID, doc) // the first copy stays
+		}
+	}
+	return s.Tx.Prefetch(keys...)
+}
+
+func (s staleTx) Get(c, id string, v any) error {
+	if err := s.copies.Get(s.ctx, c, id, v); err == nil {
+		return nil
+	}
+	return s.Tx.Get(c, id, v)
+}
 
 // createIsSet turns Create into Set.
 type createIsSet struct{ *memory.DB }

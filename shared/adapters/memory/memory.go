@@ -240,6 +240,18 @@ func (t *tx) Get(collection, id string, v any) error {
 	return decode(data, v)
 }
 
+// Prefetch only marks the reads: every read of t sees its snapshot, so a
+// later Get reads what Prefetch would have.
+func (t *tx) Prefetch(keys ...docstore.Key) error {
+	if len(t.writes) > 0 {
+		return docstore.ErrReadAfterWrite
+	}
+	for _, k := range keys {
+		t.reads[[2]string{k.Collection, k.ID}] = struct{}{}
+	}
+	return nil
+}
+
 func (t *tx) write(kind opKind, collection, id string, v any) error {
 	if collection == "" || id == "" || strings.Contains(id, "/") {
 		return fmt.Errorf("memory: invalid document path %q/%q", collection, id)

@@ -66,9 +66,13 @@ func (s *Store) Processed(ctx context.Context, tx Tx, key string) (rec Processed
 // events apply returns, in one transaction (fresh). A record already there
 // (an earlier or concurrent delivery of the same event committed) is
 // returned instead, not fresh, with apply not run. apply may run more than
-// once.
-func (s *Store) CommitProcessed(ctx context.Context, key string, rec ProcessedRecord, apply func(ctx context.Context, tx Tx) ([]OutgoingRecord, error)) (committed ProcessedRecord, fresh bool, err error) {
+// once. The documents of reads, which apply reads, are read in the same
+// request as the record.
+func (s *Store) CommitProcessed(ctx context.Context, key string, rec ProcessedRecord, reads []Key, apply func(ctx context.Context, tx Tx) ([]OutgoingRecord, error)) (committed ProcessedRecord, fresh bool, err error) {
 	err = s.DB.RunTx(ctx, func(ctx context.Context, tx Tx) error {
+		if err := tx.Prefetch(append([]Key{{Collection: Processed, ID: key}}, reads...)...); err != nil {
+			return err
+		}
 		prior, found, err := s.Processed(ctx, tx, key)
 		if err != nil {
 			return err

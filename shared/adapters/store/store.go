@@ -40,6 +40,9 @@ type Tx = docstore.Tx
 // Read is one document of a GetAll (see docstore.Read).
 type Read = docstore.Read
 
+// Key names one document (see docstore.Key).
+type Key = docstore.Key
+
 // Store is the repositories on one database.
 type Store struct {
 	DB docstore.DB

@@ -77,6 +77,10 @@ type Work struct {
 	// the lease in the request that reads the delivery's dedupe record, each
 	// into its Into with Found set, before the effect runs.
 	Prefetch []*store.Read
+	// Reads are documents Apply reads: the transaction reads them in its
+	// first request, with the delivery's dedupe record, and Apply's Gets
+	// of them are answered from it (one request, not one per document).
+	Reads []store.Key
 }
 
 // WithEffect is work with an outside call. effect runs before the
@@ -242,7 +246,7 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	now := time.Now().UTC()
 	committed, fresh, err := p.Journal.CommitProcessed(ctx, key, store.ProcessedRecord{
 		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(), ProcessedAt: now, ExpireAt: now.Add(processedTTL),
-	}, func(ctx context.Context, tx store.Tx) ([]store.OutgoingRecord, error) {
+	}, w.Reads, func(ctx context.Context, tx store.Tx) ([]store.OutgoingRecord, error) {
 		out, err := w.Apply(ctx, tx)
 		if err != nil {
 			return nil, err

@@ -164,6 +164,44 @@ func TestPlainWorkReadsItsDedupeRecordOnlyInItsTransaction(t *testing.T) {
 	}
 }
 
+// The documents Work names in Reads are read in the transaction's first
+// request, with the dedupe record: Apply's Gets of them, a present one and
+// an absent one, make no request of their own and read what is stored.
+func TestWorksReadsComeWithTheDedupeRecord(t *testing.T) {
+	t.Parallel()
+	p, _, db := countedProcessor(t, journal(t).DB)
+	in := input(t, "evt-reads")
+	if err := db.Set(context.Background(), "consumer_test_state", "present", map[string]any{"n": 7}); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Reads()
+	var got map[string]any
+	var absent error
+	work := consumer.Work{
+		Reads: []store.Key{{Collection: "consumer_test_state", ID: "present"}, {Collection: "consumer_test_state", ID: "absent"}},
+		Apply: func(_ context.Context, tx store.Tx) ([]consumer.Outgoing, error) {
+			if err := tx.Get("consumer_test_state", "present", &got); err != nil {
+				return nil, err
+			}
+			var none map[string]any
+			absent = tx.Get("consumer_test_state", "absent", &none)
+			return nil, tx.Set("consumer_test_state", "written", map[string]any{"n": got["n"]})
+		},
+	}
+	if err := p.Once(context.Background(), in, work); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Reads() - before; n != 1 {
+		t.Fatalf("the delivery made %d read requests, want 1 (the dedupe record with both documents)", n)
+	}
+	if fmt.Sprint(got["n"]) != "7" || !store.IsNotFound(absent) {
+		t.Fatalf("Apply read %v and %v for the absent one; want n=7 and not found", got, absent)
+	}
+	if w, found := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), "consumer_test_state", "written"); !found || fmt.Sprint(w["n"]) != "7" {
+		t.Fatalf("the transaction wrote %v (found %t), want n=7", w, found)
+	}
+}
+
 // A serialized delivery releases its lease in the transaction that records
 // its work, no request of its own: just taken, it cannot have expired and
 // passed to another.

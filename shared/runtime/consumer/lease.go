@@ -19,8 +19,9 @@ type Journal interface {
 	Processed(ctx context.Context, tx store.Tx, key string) (store.ProcessedRecord, bool, error)
 	// CommitProcessed runs apply and creates the dedupe record in one
 	// transaction (fresh), or returns the record an earlier or concurrent
-	// delivery committed (not fresh; apply did not run).
-	CommitProcessed(ctx context.Context, key string, rec store.ProcessedRecord, apply func(context.Context, store.Tx) ([]store.OutgoingRecord, error)) (committed store.ProcessedRecord, fresh bool, err error)
+	// delivery committed (not fresh; apply did not run). The documents of
+	// reads are read with the record, in one request.
+	CommitProcessed(ctx context.Context, key string, rec store.ProcessedRecord, reads []store.Key, apply func(context.Context, store.Tx) ([]store.OutgoingRecord, error)) (committed store.ProcessedRecord, fresh bool, err error)
 	TakeLease(ctx context.Context, key, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, key, holder string) error
 	// DeleteLease removes key's lease unchecked: only for a holder whose

@@ -112,13 +112,28 @@ func (d *DB) count(err error) {
 
 type countingTx struct {
 	docstore.Tx
-	reads *atomic.Int64
-	wrote bool
+	reads   *atomic.Int64
+	wrote   bool
+	fetched map[docstore.Key]bool // answered by Prefetch's request
 }
 
 func (t *countingTx) Get(collection, id string, v any) error {
-	t.reads.Add(1)
+	if !t.fetched[docstore.Key{Collection: collection, ID: id}] {
+		t.reads.Add(1)
+	}
 	return t.Tx.Get(collection, id, v)
+}
+
+// Prefetch is one read request, however many documents it reads.
+func (t *countingTx) Prefetch(keys ...docstore.Key) error {
+	t.reads.Add(1)
+	if t.fetched == nil {
+		t.fetched = map[docstore.Key]bool{}
+	}
+	for _, k := range keys {
+		t.fetched[k] = true
+	}
+	return t.Tx.Prefetch(keys...)
 }
 
 func (t *countingTx) Create(collection, id string, v any) error {

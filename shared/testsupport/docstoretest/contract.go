@@ -50,6 +50,7 @@ var Cases = []Case{
 	{"FailedTransactionLeavesNothing", failedLeavesNothing},
 	{"ReadsSeeTheTransactionsSnapshot", snapshotReads},
 	{"ReadAfterWriteIsRefused", readAfterWrite},
+	{"PrefetchedReadsAreTheAttemptsReads", prefetchedReads},
 	{"QueryFiltersOrdersPages", queryPages},
 	{"QueryNestedEqualityAndCount", queryNested},
 	{"Subcollections", subcollections},
@@ -404,6 +405,62 @@ func readAfterWrite(t T, db docstore.DB) {
 	must(t, db.Get(ctx, "accounts", "r", &a), "get")
 	if a.Balance != 1 {
 		t.Errorf("the refused transaction's write landed: balance %d", a.Balance)
+	}
+}
+
+// prefetchedReads: documents Prefetch read answer the attempt's Gets as
+// Gets would (absent ones too), each attempt reads afresh (concurrent
+// increments through Prefetch lose none), and Prefetch, or a Get answered
+// by it, after a write is refused.
+func prefetchedReads(t T, db docstore.DB) {
+	must(t, db.Set(ctx, "accounts", "counter", account{Name: "counter"}), "seed")
+	const n = 6
+	for _, err := range concurrently(n, func(int) error {
+		return db.RunTx(ctx, func(ctx context.Context, tx docstore.Tx) error {
+			keys := []docstore.Key{{Collection: "accounts", ID: "counter"}, {Collection: "accounts", ID: "nobody"}, {Collection: "accounts", ID: "counter"}}
+			if err := tx.Prefetch(keys...); err != nil {
+				return err
+			}
+			var a, none account
+			if err := tx.Get("accounts", "nobody", &none); !docstore.IsNotFound(err) {
+				return fmt.Errorf("Get of a prefetched absent document: %v, want ErrNotFound", err)
+			}
+			if err := tx.Get("accounts", "counter", &a); err != nil {
+				return err
+			}
+			if a.Name != "counter" {
+				return fmt.Errorf("prefetched document read back as %+v", a)
+			}
+			time.Sleep(5 * time.Millisecond) // let the attempts overlap
+			a.Balance++
+			return tx.Set("accounts", "counter", a)
+		})
+	}) {
+		must(t, err, "increment through Prefetch")
+	}
+	var a account
+	must(t, db.Get(ctx, "accounts", "counter", &a), "get")
+	if a.Balance != n {
+		t.Errorf("balance %d after %d concurrent increments through Prefetch: an attempt read a stale document", a.Balance, n)
+	}
+	err := db.RunTx(ctx, func(ctx context.Context, tx docstore.Tx) error {
+		if err := tx.Prefetch(docstore.Key{Collection: "accounts", ID: "counter"}); err != nil {
+			return err
+		}
+		if err := tx.Set("accounts", "other", account{}); err != nil {
+			return err
+		}
+		var b account
+		if err := tx.Get("accounts", "counter", &b); !errors.Is(err, docstore.ErrReadAfterWrite) {
+			t.Errorf("Get of a prefetched document after a write: %v, want ErrReadAfterWrite", err)
+		}
+		if err := tx.Prefetch(docstore.Key{Collection: "accounts", ID: "x"}); !errors.Is(err, docstore.ErrReadAfterWrite) {
+			t.Errorf("Prefetch after a write: %v, want ErrReadAfterWrite", err)
+		}
+		return errors.New("abort")
+	})
+	if err == nil {
+		t.Errorf("the aborted transaction committed")
 	}
 }
 
