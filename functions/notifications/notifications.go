@@ -106,47 +106,45 @@ func New(d Deps) *Function {
 // NotifyOnEvent decides what the event tells the customer, then sends it
 // before the delivery is recorded as processed.
 func (f *Function) NotifyOnEvent(ctx context.Context, in event.Event) error {
-	account, err := f.account(ctx, in)
-	if err != nil {
-		return err
+	// The subscription the event names, if it exists, holds what the event
+	// does not carry; it is read under the lease with the dedupe record.
+	var sub subscription.Subscription
+	var read []*store.Read
+	if id := subscriptionOf(in); id != "" {
+		read = []*store.Read{{Collection: store.Subscriptions, ID: id, Into: &sub}}
 	}
-	d, err := notice.Decide(notice.Input{Type: in.Type(), Data: in.Data(), Now: f.d.Clock.Now(), Account: account, Policy: f.d.Policy, PortalURL: f.d.PortalURL})
-	if err != nil {
-		return err
-	}
-	work := consumer.AfterEffect(func(ctx context.Context) error { return f.send(ctx, in, d) },
-		func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil })
+	work := consumer.EffectOnly(func(ctx context.Context) error {
+		var account notice.Account
+		if len(read) > 0 && read[0].Found {
+			account = notice.Account{Currency: sub.ChargeCurrency(), Dunning: sub.Dunning, Customer: sub.Customer, PlanCode: sub.Order.PlanCode}
+		}
+		d, err := notice.Decide(notice.Input{Type: in.Type(), Data: in.Data(), Now: f.d.Clock.Now(), Account: account, Policy: f.d.Policy, PortalURL: f.d.PortalURL})
+		if err != nil {
+			return err
+		}
+		return f.send(ctx, in, d)
+	})
 	// Two deliveries of one event at once (a redelivery while the first is
 	// still sending) must not both find "not sent yet": a lease on the event
 	// lets one send at a time. Every event is told: no version ordering.
 	work.Serialize = "event-" + cloudevent.Key(in)
+	work.Prefetch = read
 	return f.Processor.Once(ctx, in, work)
 }
 
-// account reads what the event does not carry (currency, dunning dates,
-// the billing contact of a payment failure) from the subscription, when the
-// event names one that exists.
-func (f *Function) account(ctx context.Context, in event.Event) (notice.Account, error) {
+// subscriptionOf is the id of the subscription the event names, "" for
+// none: what the event does not carry (currency, dunning dates, the billing
+// contact of a payment failure) is read from it.
+func subscriptionOf(in event.Event) string {
 	var ref struct {
 		ID             string `json:"id"`
 		SubscriptionID string `json:"subscription_id"`
 	}
 	_ = json.Unmarshal(in.Data(), &ref) // an undecodable payload is Decide's to refuse
-	id := ref.SubscriptionID
-	if id == "" {
-		id = ref.ID
+	if ref.SubscriptionID != "" {
+		return ref.SubscriptionID
 	}
-	if id == "" {
-		return notice.Account{}, nil
-	}
-	sub, err := f.d.Store.Subscription(ctx, nil, id)
-	switch {
-	case store.IsNotFound(err):
-		return notice.Account{}, nil
-	case err != nil:
-		return notice.Account{}, fmt.Errorf("notifications.account: %w", err)
-	}
-	return notice.Account{Currency: sub.ChargeCurrency(), Dunning: sub.Dunning, Customer: sub.Customer, PlanCode: sub.Order.PlanCode}, nil
+	return ref.ID
 }
 
 // send delivers the decision: each e-mail not sent before and wanted by the

@@ -92,6 +92,21 @@ func (s *Store) CommitProcessed(ctx context.Context, key string, rec ProcessedRe
 	return committed, fresh, err
 }
 
+// CreateProcessed records the dedupe record key of work that changes no
+// state and publishes nothing: one create, no transaction (fresh). A record
+// already there is returned instead, not fresh.
+func (s *Store) CreateProcessed(ctx context.Context, key string, rec ProcessedRecord) (committed ProcessedRecord, fresh bool, err error) {
+	err = s.DB.Create(ctx, Processed, key, rec)
+	if !docstore.IsAlreadyExists(err) {
+		return rec, err == nil, err
+	}
+	prior, found, err := s.Processed(ctx, nil, key)
+	if err == nil && !found {
+		err = fmt.Errorf("store.CreateProcessed %s: refused as existing, then not found", key)
+	}
+	return prior, false, err
+}
+
 type leaseRecord struct {
 	Holder    string    `firestore:"holder"`
 	ExpiresAt time.Time `firestore:"expires_at"`

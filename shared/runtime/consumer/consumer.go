@@ -62,6 +62,9 @@ type Work struct {
 	// effect, set by WithEffect, makes the outside call and returns the
 	// state change bound to its result (which replaces Apply).
 	effect func(ctx context.Context) (func(context.Context, store.Tx) ([]Outgoing, error), error)
+	// effectOnly, set by EffectOnly: there is no state change, so the
+	// dedupe record is created alone, with no transaction.
+	effectOnly bool
 	// Serialize, when set, names what deliveries must not work on at the
 	// same time (a subscription id): the delivery holds a lease on it from
 	// before the effect until its transaction commits, so two versions of one
@@ -106,6 +109,16 @@ func WithEffect[R any](effect func(ctx context.Context) (R, error), apply func(c
 func AfterEffect(effect func(ctx context.Context) error, apply func(ctx context.Context, tx store.Tx) ([]Outgoing, error)) Work {
 	return WithEffect(func(ctx context.Context) (struct{}, error) { return struct{}{}, effect(ctx) },
 		func(ctx context.Context, tx store.Tx, _ struct{}) ([]Outgoing, error) { return apply(ctx, tx) })
+}
+
+// EffectOnly is work whose outside call is all it does: no state changes
+// with it and nothing is published after it. Its dedupe record is created
+// once effect has succeeded, in one write with no transaction (there is
+// nothing to commit atomically with it).
+func EffectOnly(effect func(ctx context.Context) error) Work {
+	w := AfterEffect(effect, func(context.Context, store.Tx) ([]Outgoing, error) { return nil, nil })
+	w.effectOnly = true
+	return w
 }
 
 // HandlerFunc handles one event type.
@@ -244,9 +257,13 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	}
 	faultpoint.Crash(CrashBeforeCommit)
 	now := time.Now().UTC()
-	committed, fresh, err := p.Journal.CommitProcessed(ctx, key, store.ProcessedRecord{
+	rec := store.ProcessedRecord{
 		Consumer: p.Name, EventID: in.ID(), Source: in.Source(), Type: in.Type(), ProcessedAt: now, ExpireAt: now.Add(processedTTL),
-	}, w.Reads, func(ctx context.Context, tx store.Tx) ([]store.OutgoingRecord, error) {
+	}
+	if w.effectOnly {
+		return p.recordOnly(ctx, key, rec)
+	}
+	committed, fresh, err := p.Journal.CommitProcessed(ctx, key, rec, w.Reads, func(ctx context.Context, tx store.Tx) ([]store.OutgoingRecord, error) {
 		out, err := w.Apply(ctx, tx)
 		if err != nil {
 			return nil, err
@@ -265,6 +282,20 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 	}
 	faultpoint.Crash(CrashAfterCommit)
 	return p.publish(ctx, committed.Outgoing)
+}
+
+// recordOnly creates the dedupe record of effect-only work; the lease, if
+// held, is released after it.
+func (p *Processor) recordOnly(ctx context.Context, key string, rec store.ProcessedRecord) error {
+	committed, fresh, err := p.Journal.CreateProcessed(ctx, key, rec)
+	if err != nil {
+		return fmt.Errorf("consumer.Once: %w", err)
+	}
+	if !fresh {
+		return p.republish(ctx, committed)
+	}
+	faultpoint.Crash(CrashAfterCommit)
+	return nil
 }
 
 // republish answers a delivery of an event already processed: the events

@@ -202,6 +202,54 @@ func TestWorksReadsComeWithTheDedupeRecord(t *testing.T) {
 	}
 }
 
+// Effect-only work (an outside call, no state change) records its dedupe
+// record with one create and no transaction; a redelivery finds it and
+// makes no call, and a record another delivery created first is taken as
+// done, its call not repeated.
+func TestEffectOnlyWorkRecordsItsDeliveryWithOneWrite(t *testing.T) {
+	t.Parallel()
+	p, _, db := countedProcessor(t, journal(t).DB)
+	in := input(t, "evt-effect-only")
+	calls := 0
+	work := consumer.EffectOnly(func(context.Context) error { calls++; return nil })
+	work.Serialize = "event-" + in.ID()
+	if err := p.Once(context.Background(), in, work); err != nil {
+		t.Fatal(err)
+	}
+	// Reads: the dedupe record under the lease. Commits: the lease, the
+	// record, the lease's release; no transaction reads the record again.
+	if db.Reads() != 1 || db.Commits() != 3 || calls != 1 {
+		t.Fatalf("first delivery: %d reads, %d commits, %d calls; want 1, 3, 1", db.Reads(), db.Commits(), calls)
+	}
+	rec, found := storetest.Lookup[store.ProcessedRecord](t, p.Journal.(*store.Store), store.Processed, "test-consumer_"+cloudevent.Key(in))
+	if !found || rec.EventID != in.ID() || rec.ExpireAt.IsZero() {
+		t.Fatalf("dedupe record %+v (found %t), want one for %s with its expiry", rec, found, in.ID())
+	}
+	if _, held := storetest.Lookup[map[string]any](t, p.Journal.(*store.Store), store.Leases, "test-consumer_"+work.Serialize); held {
+		t.Fatal("lease kept after the delivery recorded")
+	}
+	if err := p.Once(context.Background(), in, work); err != nil || calls != 1 {
+		t.Fatalf("redelivery: %v, %d calls; want nil and still 1", err, calls)
+	}
+	// Another delivery's record lands between this one's check and its own
+	// create: the create is refused and the delivery ends as a duplicate.
+	other := input(t, "evt-effect-only-raced")
+	raced := consumer.EffectOnly(func(ctx context.Context) error {
+		calls++
+		_, fresh, err := p.Journal.CreateProcessed(ctx, "test-consumer_"+cloudevent.Key(other), store.ProcessedRecord{EventID: other.ID(), Consumer: "other delivery"})
+		if err != nil || !fresh {
+			t.Errorf("the other delivery's record: fresh %t, %v", fresh, err)
+		}
+		return nil
+	})
+	if err := p.Once(context.Background(), other, raced); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := storetest.Lookup[store.ProcessedRecord](t, p.Journal.(*store.Store), store.Processed, "test-consumer_"+cloudevent.Key(other)); rec.Consumer != "other delivery" {
+		t.Fatalf("the record is %+v, want the other delivery's, not overwritten", rec)
+	}
+}
+
 // A serialized delivery releases its lease in the transaction that records
 // its work, no request of its own: just taken, it cannot have expired and
 // passed to another.

@@ -22,6 +22,10 @@ type Journal interface {
 	// delivery committed (not fresh; apply did not run). The documents of
 	// reads are read with the record, in one request.
 	CommitProcessed(ctx context.Context, key string, rec store.ProcessedRecord, reads []store.Key, apply func(context.Context, store.Tx) ([]store.OutgoingRecord, error)) (committed store.ProcessedRecord, fresh bool, err error)
+	// CreateProcessed creates the dedupe record of work with no state
+	// change and nothing to publish, in one write (fresh), or returns the
+	// record an earlier or concurrent delivery created (not fresh).
+	CreateProcessed(ctx context.Context, key string, rec store.ProcessedRecord) (committed store.ProcessedRecord, fresh bool, err error)
 	TakeLease(ctx context.Context, key, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, key, holder string) error
 	// DeleteLease removes key's lease unchecked: only for a holder whose
