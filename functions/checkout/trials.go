@@ -16,6 +16,7 @@ import (
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/consumer"
 )
 
 // TrialRequest is the body of POST /trials.
@@ -68,33 +69,33 @@ func (f *Function) startTrial(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusUnprocessableEntity, problem("invalid_order", err.Error()))
 		return
 	}
-	running, _, err := f.eligibility(ctx, catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: req.NamespaceID})
-	if err != nil {
-		f.unavailable(w, r, "eligibility", err)
-		return
-	}
-	if running != "" {
-		reply(w, http.StatusConflict, problem("already_subscribed", "the namespace has a running subscription ("+running+")"))
-		return
-	}
+	// Under the namespace's lease, which provisioning holds to send a
+	// purchase's plan: a purchase provisioned meanwhile is seen here, and
+	// one provisioned after lands over the trial, not under it.
 	now := f.d.Clock.Now().UTC()
-	start := now.Truncate(24 * time.Hour)
-	t, created, err := f.d.Store.CreateTrial(ctx, store.Trial{
-		NamespaceID: req.NamespaceID, PlanCode: req.PlanCode, StartsOn: start, EndsOn: start.AddDate(0, 0, f.d.Trial.Days),
-		Status: store.TrialStarting, Contact: req.Contact, Caller: callerOf(ctx), UpdatedAt: now,
+	var t store.Trial
+	var refusal *Problem
+	var gitlabErr error
+	err = consumer.Hold(ctx, f.d.Store, catalog.NamespaceLeaseOwner, catalog.NamespaceTarget(req.NamespaceID), func(ctx context.Context) error {
+		var err error
+		t, refusal, err = f.beginTrial(ctx, req, now)
+		if err != nil || refusal != nil {
+			return err
+		}
+		// Provision, then announce, then mark active: a failure in between
+		// leaves it starting, and a retry (same namespace) finishes it.
+		gitlabErr = f.provisionTrial(ctx, t)
+		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		f.unavailable(w, r, "trial", err)
 		return
-	}
-	if !created && t.Status != store.TrialStarting {
-		reply(w, http.StatusConflict, problem("trial_used", "the namespace had its trial ("+t.Status+")"))
+	case refusal != nil:
+		reply(w, http.StatusConflict, *refusal)
 		return
-	}
-	// Provision, then announce, then mark active: a failure in between
-	// leaves it starting, and a retry (same namespace) finishes it.
-	if err := f.provisionTrial(ctx, t); err != nil {
-		f.d.Logger.ErrorContext(ctx, "trial not provisioned", "namespace_id", t.NamespaceID, "error", err.Error())
+	case gitlabErr != nil:
+		f.d.Logger.ErrorContext(ctx, "trial not provisioned", "namespace_id", t.NamespaceID, "error", gitlabErr.Error())
 		reply(w, http.StatusBadGateway, problem("gitlab", "the trial could not be provisioned: retry"))
 		return
 	}
@@ -114,6 +115,32 @@ func (f *Function) startTrial(w http.ResponseWriter, r *http.Request) {
 	}
 	f.d.Logger.InfoContext(ctx, "trial started", "namespace_id", t.NamespaceID, "plan_code", t.PlanCode, "ends_on", t.EndsOn.Format(time.DateOnly))
 	reply(w, http.StatusCreated, trialAnswer(t))
+}
+
+// beginTrial stores the namespace's trial as starting, or says why it gets
+// none (a running subscription, a trial had).
+func (f *Function) beginTrial(ctx context.Context, req TrialRequest, now time.Time) (store.Trial, *Problem, error) {
+	running, _, err := f.eligibility(ctx, catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: req.NamespaceID})
+	if err != nil {
+		return store.Trial{}, nil, fmt.Errorf("eligibility: %w", err)
+	}
+	if running != "" {
+		p := problem("already_subscribed", "the namespace has a running subscription ("+running+")")
+		return store.Trial{}, &p, nil
+	}
+	start := now.Truncate(24 * time.Hour)
+	t, created, err := f.d.Store.CreateTrial(ctx, store.Trial{
+		NamespaceID: req.NamespaceID, PlanCode: req.PlanCode, StartsOn: start, EndsOn: start.AddDate(0, 0, f.d.Trial.Days),
+		Status: store.TrialStarting, Contact: req.Contact, Caller: callerOf(ctx), UpdatedAt: now,
+	})
+	if err != nil {
+		return t, nil, err
+	}
+	if !created && t.Status != store.TrialStarting {
+		p := problem("trial_used", "the namespace had its trial ("+t.Status+")")
+		return t, &p, nil
+	}
+	return t, nil, nil
 }
 
 // provisionTrial gives the namespace the trial's plan with GitLab's trial fields.
@@ -185,7 +212,13 @@ func (f *Function) trialTick(w http.ResponseWriter, r *http.Request) {
 	var res TickResult
 	now := f.d.Clock.Now().UTC()
 	for _, t := range trials {
-		if err := f.tickTrial(ctx, t, now, &res); err != nil {
+		// Under the namespace's lease, as provisioning sends a purchase's
+		// plan: what the tick finds paid or not cannot change before its
+		// GitLab call, and a plan bought after lands over the free one.
+		err := consumer.Hold(ctx, f.d.Store, catalog.NamespaceLeaseOwner, catalog.NamespaceTarget(t.NamespaceID), func(ctx context.Context) error {
+			return f.tickTrial(ctx, t, now, &res)
+		})
+		if err != nil {
 			res.Failed++
 			f.d.Logger.ErrorContext(ctx, "trial tick failed", "namespace_id", t.NamespaceID, "error", err.Error())
 		}
@@ -263,20 +296,11 @@ func (f *Function) convertTrial(ctx context.Context, t store.Trial, paid string,
 	return f.setTrial(ctx, t.NamespaceID, now, func(s *store.Trial) { s.Status, s.SubscriptionID = store.TrialConverted, paid })
 }
 
-// endTrial returns the namespace to free. Provisioning may have sent a
-// purchase's paid plan since the tick first looked, and the free plan
-// would overwrite it: so it looks again just before the call. What is left
-// is the time of the call itself; closing that needs the end to go through
-// provisioning, which owns the namespace's paid plan (docs/checkout.md).
+// endTrial returns the namespace to free. It runs under the namespace's
+// lease after tickTrial found no paid subscription: provisioning, which
+// sends a purchase's plan under the same lease, cannot have sent one since.
 func (f *Function) endTrial(ctx context.Context, t store.Trial, now time.Time, res *TickResult) error {
-	paid, err := f.paidSubscription(ctx, t.NamespaceID)
-	if err != nil {
-		return err
-	}
-	if paid != "" {
-		return f.convertTrial(ctx, t, paid, now, res)
-	}
-	err = f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
+	err := f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
 		PlanCode: "free", Trial: false, PurchaseXID: "trial-" + t.NamespaceID + "-ended",
 	}})
 	if err != nil {

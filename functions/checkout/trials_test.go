@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/gitlab"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/consumer"
 )
 
 func trialRequest(ns string) map[string]any {
@@ -238,43 +240,162 @@ func TestTrialIsNotConvertedByAPendingSubscription(t *testing.T) {
 	}
 }
 
-// purchaseLandsAfterFirstLook stores an active subscription of ns right
-// after the function's first query of subscriptions: the purchase was
-// provisioned while the tick was on its way to ending the trial.
-type purchaseLandsAfterFirstLook struct {
+// provisioningStandIn does for a purchase what provisioning does: under
+// the namespace's lease (catalog.NamespaceLeaseOwner) it sends the paid
+// plan to GitLab, for a subscription payment-result has stored active.
+type provisioningStandIn struct {
+	fx fixture
+	ns string
+}
+
+func (p provisioningStandIn) provision(ctx context.Context, t *testing.T, inside func()) error {
+	return consumer.Hold(ctx, p.fx.st, catalog.NamespaceLeaseOwner, catalog.NamespaceTarget(p.ns), func(ctx context.Context) error {
+		inside()
+		p.fx.activeSubscription(t, "sub-bought", p.ns)
+		return gitlab.NewClient(p.fx.gitlab.URL(), []byte(jwtKey), nil).Provision(ctx, p.ns, gitlab.ProvisionRequest{
+			BaseProduct: gitlab.BaseProduct{PlanCode: "premium", Seats: 5, StartDate: "2026-04-01", EndDate: "2027-04-01", PurchaseXID: "purchase-bought"},
+		})
+	})
+}
+
+// leaseTries closes tried when the function first tries to take a lease.
+type leaseTries struct {
 	docstore.DB
-	once sync.Once
-	land func()
+	once  sync.Once
+	tried chan struct{}
 }
 
-func (d *purchaseLandsAfterFirstLook) Query(ctx context.Context, q docstore.Query) ([]docstore.Doc, error) {
-	docs, err := d.DB.Query(ctx, q)
-	if q.Collection == store.Subscriptions {
-		d.once.Do(d.land)
+func (d *leaseTries) Create(ctx context.Context, coll, id string, v any) error {
+	if coll == store.Leases {
+		d.once.Do(func() { close(d.tried) })
 	}
-	return docs, err
+	return d.DB.Create(ctx, coll, id, v)
 }
 
-func TestTrialEndDoesNotOverwriteAPurchaseProvisionedMeanwhile(t *testing.T) {
-	hook := &purchaseLandsAfterFirstLook{}
-	fx := setupWith(t, options{wrap: func(db docstore.DB) docstore.DB { hook.DB = db; return hook }})
-	hook.land = func() {} // starting the trial looks too: not yet
+// wait waits until the function tries a lease, or fails the test after a
+// while (the function went on without one).
+func (d *leaseTries) wait(t *testing.T) {
+	select {
+	case <-d.tried:
+	case <-time.After(5 * time.Second):
+		t.Error("the function never tried to take the namespace's lease")
+	}
+}
+
+// plans are the plan codes GitLab was sent for ns, in order.
+func (fx fixture) plans(ns string) []string {
+	var out []string
+	for _, c := range fx.gitlab.Provisions() {
+		if strings.Contains(c.Path, ns) {
+			out = append(out, c.Body["provision"].(map[string]any)["base_product"].(map[string]any)["plan_code"].(string))
+		}
+	}
+	return out
+}
+
+// A purchase being provisioned when the trial ends: the tick waits for
+// provisioning's lease on the namespace, then finds the purchase paid and
+// converts the trial; nothing sends the free plan over the paid one.
+func TestTrialEndWaitsForAPurchaseBeingProvisioned(t *testing.T) {
+	watch := &leaseTries{tried: make(chan struct{})}
+	fx := setupWith(t, options{wrap: func(db docstore.DB) docstore.DB { watch.DB = db; return watch }})
 	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-13")); status != http.StatusCreated {
 		t.Fatalf("start = %d", status)
 	}
-	hook.once = sync.Once{}
-	hook.land = func() { fx.activeSubscription(t, "sub-bought", "ns-13") }
+	watch.once, watch.tried = sync.Once{}, make(chan struct{})
 	fx.clock.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC))
+	held := make(chan struct{})
+	provisioned := make(chan error, 1)
+	go func() {
+		provisioned <- provisioningStandIn{fx, "ns-13"}.provision(context.Background(), t, func() {
+			close(held)
+			watch.wait(t) // the tick is waiting for the lease
+		})
+	}()
+	<-held
 	status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil)
-	if status != http.StatusOK || res["converted"] != float64(1) || res["ended"] != float64(0) {
-		t.Fatalf("tick = %d %v", status, res)
+	if err := <-provisioned; err != nil {
+		t.Fatal(err)
 	}
-	if n := fx.freeCalls("ns-13"); n != 0 {
-		t.Fatalf("%d free calls overwrote the purchase", n)
+	if status != http.StatusOK || res["converted"] != float64(1) || res["ended"] != float64(0) {
+		t.Fatalf("tick = %d %v, want the trial converted", status, res)
+	}
+	if got := fx.plans("ns-13"); strings.Join(got, ",") != "ultimate,premium" {
+		t.Fatalf("GitLab was sent %v for the namespace, want the trial's then the purchase's", got)
 	}
 	if got := fx.trialEvents(t, catalog.TrialConverted); len(got) != 1 || got[0].SubscriptionID != "sub-bought" {
 		t.Fatalf("trial.converted = %+v", got)
 	}
+}
+
+// A purchase paid while the tick is ending the trial: provisioning waits
+// for the tick's lease, so its paid plan lands after the free one.
+func TestAPurchasePaidWhileTheTrialEndsLandsOverTheFreePlan(t *testing.T) {
+	hook := &purchaseDuringTick{}
+	fx := setupWith(t, options{wrap: func(db docstore.DB) docstore.DB { hook.DB = db; return hook }})
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-15")); status != http.StatusCreated {
+		t.Fatalf("start = %d", status)
+	}
+	provisioned := make(chan error, 1)
+	hook.during = func() { // the tick holds the lease and looks for a paid subscription
+		go func() { provisioned <- provisioningStandIn{fx, "ns-15"}.provision(context.Background(), t, func() {}) }()
+	}
+	fx.clock.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC))
+	status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil)
+	if status != http.StatusOK || res["ended"] != float64(1) {
+		t.Fatalf("tick = %d %v, want the trial ended", status, res)
+	}
+	if err := <-provisioned; err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.plans("ns-15"); strings.Join(got, ",") != "ultimate,free,premium" {
+		t.Fatalf("GitLab was sent %v for the namespace, want the paid plan last", got)
+	}
+	if ns, _ := fx.gitlab.Namespace("ns-15"); ns.Subscription["plan_code"] != "premium" {
+		t.Fatalf("GitLab holds %v, want the purchase's plan", ns.Subscription)
+	}
+}
+
+// A purchase being provisioned when a trial is asked for: the trial waits
+// for the lease, then finds the purchase and is refused; GitLab keeps the
+// paid plan, with no trial sent over it.
+func TestTrialStartWaitsForAPurchaseBeingProvisioned(t *testing.T) {
+	watch := &leaseTries{tried: make(chan struct{})}
+	fx := setupWith(t, options{wrap: func(db docstore.DB) docstore.DB { watch.DB = db; return watch }})
+	held := make(chan struct{})
+	provisioned := make(chan error, 1)
+	go func() {
+		provisioned <- provisioningStandIn{fx, "ns-16"}.provision(context.Background(), t, func() {
+			close(held)
+			watch.wait(t)
+		})
+	}()
+	<-held
+	status, ans := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-16"))
+	if err := <-provisioned; err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusConflict || ans["error"] != "already_subscribed" {
+		t.Fatalf("trial = %d %v, want 409 already_subscribed", status, ans)
+	}
+	if got := fx.plans("ns-16"); strings.Join(got, ",") != "premium" {
+		t.Fatalf("GitLab was sent %v for the namespace, want the purchase's plan alone", got)
+	}
+}
+
+// purchaseDuringTick runs during once, at the tick's first query of
+// subscriptions (the tick holds the namespace's lease then).
+type purchaseDuringTick struct {
+	docstore.DB
+	once   sync.Once
+	during func()
+}
+
+func (d *purchaseDuringTick) Query(ctx context.Context, q docstore.Query) ([]docstore.Doc, error) {
+	if q.Collection == store.Subscriptions && d.during != nil {
+		d.once.Do(d.during)
+	}
+	return d.DB.Query(ctx, q)
 }
 
 // With a tick identity configured, only it runs the tick, and it can do

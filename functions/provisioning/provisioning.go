@@ -94,7 +94,7 @@ func Plan(s catalog.SubscriptionSnapshot) Entitlement {
 		Status: EntitlementActive, Version: s.Version,
 		// One provisioning order per subscription version: GitLab's idempotency key.
 		PurchaseXID: idempotency.PurchaseXID(s.PurchaseID, s.Version),
-		Target:      "namespace:" + s.Order.NamespaceID,
+		Target:      catalog.NamespaceTarget(s.Order.NamespaceID),
 	}
 	if s.Order.Deployment == catalog.DeploymentSelfManaged {
 		e.Target = "instance:" + s.Order.InstanceID
@@ -163,8 +163,14 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		want.LicenseID = licenseID(snap)
 		work = consumer.Work{Apply: record(want, &s)}
 	}
-	// One version at a time reaches GitLab, so an older one never lands after a newer one.
+	// One version at a time reaches GitLab, so an older one never lands
+	// after a newer one. On GitLab.com the lease is the namespace's, which
+	// checkout's trials hold too (catalog.NamespaceLeaseOwner): one change
+	// of a namespace at a time, whoever makes it.
 	work.Serialize, work.Version = snap.ID, snap.Version
+	if snap.Order.Deployment == catalog.DeploymentSaaS {
+		work.Serialize, work.VersionOf = want.Target, snap.ID
+	}
 	work.Reads = recordReads(snap)
 	err = f.Processor.Once(ctx, in, work)
 	if failure.IsPermanent(err) {

@@ -3,6 +3,7 @@ package provisioning
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -275,6 +276,50 @@ func TestOlderVersionIsANoOp(t *testing.T) {
 		t.Errorf("entitlement version = %d, want 2", e.Version)
 	}
 	fx.wantStale(t, older, newer)
+}
+
+// A namespace's next subscription (another id, its versions counted from
+// 1) is provisioned after the previous one reached version 9: the lease is
+// the namespace's, the versions each subscription's own.
+func TestANamespacesNextSubscriptionIsNotTakenForAnOlderVersion(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "exp-9", catalog.SubscriptionExpired, snapshot("expired", 9, catalog.DeploymentSaaS)))
+	next := snapshot("active", 1, catalog.DeploymentSaaS)
+	next.ID, next.PurchaseID = "sub-cs_2", "cs_2"
+	fx.handle(t, subscriptionEvent(t, "act-next", catalog.SubscriptionActivated, next))
+
+	calls := fx.gl.Provisions()
+	if len(calls) != 2 || baseProduct(calls[1])["purchase_xid"] != "cs_2-v1" || baseProduct(calls[1])["plan_code"] != "premium" {
+		t.Fatalf("GitLab calls = %+v, want the expiry's, then the next subscription's plan", calls)
+	}
+	if e := fx.entitlement(t, "sub-cs_2"); e.Version != 1 || e.Status != EntitlementActive {
+		t.Errorf("next subscription's entitlement = %+v, want version 1 active", e)
+	}
+}
+
+// While checkout holds a namespace's lease (a trial starting, extended or
+// ending), a delivery for that namespace calls nobody and is redelivered
+// (busy); once the lease is free, the redelivery provisions.
+func TestProvisioningWaitsForATrialChangingTheNamespace(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	in := subscriptionEvent(t, "act-during-trial", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	var during error
+	err := consumer.Hold(context.Background(), fx.st, catalog.NamespaceLeaseOwner, catalog.NamespaceTarget("ns-42"), func(ctx context.Context) error {
+		during = fx.f.Handle(ctx, in)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(during, consumer.ErrBusy) || len(fx.gl.Provisions()) != 0 {
+		t.Fatalf("delivery during the trial's change: %v, %d GitLab provisions; want busy and none", during, len(fx.gl.Provisions()))
+	}
+	fx.handle(t, in)
+	if calls := fx.gl.Provisions(); len(calls) != 1 || baseProduct(calls[0])["purchase_xid"] != "cs_1-v1" {
+		t.Fatalf("GitLab calls after the lease was free = %+v, want the plan once", calls)
+	}
 }
 
 // A second event carrying a version already applied (another event id, the

@@ -52,7 +52,7 @@ type Report struct {
 }
 
 // target names who reports: "namespace:ID".
-func (r Report) target() string { return "namespace:" + r.NamespaceID }
+func (r Report) target() string { return catalog.NamespaceTarget(r.NamespaceID) }
 
 // Token is the bearer token of a target ("namespace:ID"): an HMAC of the
 // target under the signing key.

@@ -70,6 +70,16 @@ const (
 	SourceRenewal         = "//fulfillment/renewal"
 )
 
+// What GitLab.com holds for a namespace is set by provisioning (a
+// subscription's plan) and by checkout (a trial's). Both hold the lease the
+// consumer NamespaceLeaseOwner takes on NamespaceTarget(namespace), so one
+// change of a namespace reaches GitLab at a time, and each decides on what
+// the other left (a trial never ends over a plan bought meanwhile).
+const NamespaceLeaseOwner = "provisioning"
+
+// NamespaceTarget names a GitLab.com namespace as what is provisioned.
+func NamespaceTarget(namespaceID string) string { return "namespace:" + namespaceID }
+
 // Deployment kinds a subscription can be for.
 const (
 	DeploymentSaaS        = "saas"

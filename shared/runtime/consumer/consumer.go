@@ -70,11 +70,16 @@ type Work struct {
 	// before the effect until its transaction commits, so two versions of one
 	// subscription never reach an outside system concurrently.
 	Serialize string
-	// Version, with Serialize, orders the deliveries for that key: one
-	// older than a version already attempted (its outside call made, maybe
-	// not yet committed) does nothing but record that it was seen. The newer
-	// one is redelivered until it commits, so the target never goes back.
+	// Version, with Serialize, orders the deliveries for that key (for
+	// VersionOf, when set): one older than a version already attempted (its
+	// outside call made, maybe not yet committed) does nothing but record
+	// that it was seen. The newer one is redelivered until it commits, so
+	// the target never goes back.
 	Version int64
+	// VersionOf, when set, is what Version counts the versions of, where
+	// that is not what the lease is on: provisioning holds a namespace's
+	// lease, and orders the versions of each subscription.
+	VersionOf string
 	// Prefetch, with Serialize, are documents the effect reads before its
 	// outside call (what the target was last given): they are read under
 	// the lease in the request that reads the delivery's dedupe record, each
@@ -238,7 +243,11 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		// Processed already (or by a delivery that held the lease meanwhile),
 		// or superseded by a newer version: one read for both, and for what
 		// the effect reads.
-		done, found, superseded, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+w.Serialize, w.Version, w.Prefetch...)
+		versions := w.Serialize
+		if w.VersionOf != "" {
+			versions = w.VersionOf
+		}
+		done, found, superseded, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+versions, w.Version, w.Prefetch...)
 		switch {
 		case err != nil:
 			return err

@@ -106,6 +106,23 @@ func (p *Processor) lease(ctx context.Context, key string) (*heldLease, error) {
 	}
 }
 
+// Hold runs fn holding the lease that the consumer named owner takes for
+// work serialized on key (Work.Serialize), so fn and that work never
+// overlap: for a caller outside the consumer that changes what its work
+// changes. It waits for the lease as a delivery does (ErrBusy after
+// leaseWait), and fn gets the effect budget, within the lease's life.
+func Hold(ctx context.Context, j Journal, owner, key string, fn func(ctx context.Context) error) error {
+	p := &Processor{Name: owner, Journal: j}
+	held, err := p.lease(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer held.release(ctx)
+	ctx, cancel := context.WithTimeout(ctx, effectBudget)
+	defer cancel()
+	return fn(ctx)
+}
+
 // heldLease is a lease this delivery took. It goes in the transaction that
 // records the work when it surely still is this delivery's (no request of
 // its own), else after, by release.
