@@ -311,9 +311,10 @@ func TestCheckoutReusesTheNamespacesCustomer(t *testing.T) {
 
 func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 	fx := setup(t, false)
-	// Every status that holds or settles a paid term blocks a second purchase.
+	// Every status that holds or settles a paid term blocks a second
+	// purchase, and so does a suspension (a payment restores it).
 	running := map[string]subscription.Status{"ns-paid": subscription.Active, "ns-pending": subscription.Pending,
-		"ns-pastdue": subscription.PastDue, "ns-grace": subscription.Grace}
+		"ns-pastdue": subscription.PastDue, "ns-grace": subscription.Grace, "ns-suspended": subscription.Suspended}
 	for ns, status := range running {
 		fx.subscriptionIn(t, "sub-"+ns, ns, status)
 	}
@@ -336,6 +337,7 @@ func TestCheckoutRefusesBadRequestsAndStoresNothing(t *testing.T) {
 		{"pending subscription", token(), "k14", onNamespace("ns-pending"), http.StatusConflict},
 		{"past-due subscription", token(), "k15", onNamespace("ns-pastdue"), http.StatusConflict},
 		{"subscription in grace", token(), "k16", onNamespace("ns-grace"), http.StatusConflict},
+		{"suspended subscription", token(), "k17", onNamespace("ns-suspended"), http.StatusConflict},
 		{"unauthenticated", "", "k8", purchase(nil), http.StatusUnauthorized},
 		{"forged token", issuer.Forged(caller, audience), "k9", purchase(nil), http.StatusUnauthorized},
 		{"wrong audience", issuer.Token(caller, "https://elsewhere", time.Hour), "k10", purchase(nil), http.StatusUnauthorized},

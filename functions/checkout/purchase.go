@@ -170,14 +170,22 @@ func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 		f.unavailable(w, r, "pricing", err)
 		return
 	}
-	running, customerID, err := f.eligibility(ctx, o)
+	running, suspended, customerID, err := f.eligibility(ctx, o)
 	if err != nil {
 		f.unavailable(w, r, "eligibility", err)
 		return
 	}
-	if running != "" && existing.ID == "" {
+	switch {
+	case existing.ID != "":
+	case running != "":
 		reply(w, http.StatusConflict, problem("already_subscribed",
 			"the target has a running subscription ("+running+"): change it with the change commands instead"))
+		return
+	case suspended != "":
+		// Its open invoice may still be paid (by the customer, or a retry),
+		// which restores it: the target would hold two paid subscriptions.
+		reply(w, http.StatusConflict, problem("suspended",
+			"the target's subscription "+suspended+" is suspended: paying its open invoice restores it; a new purchase is possible once it is canceled"))
 		return
 	}
 
@@ -275,21 +283,24 @@ func (f *Function) promotionCode(ctx context.Context, code string) (string, erro
 }
 
 // eligibility finds a running paid subscription of the order's target
-// (its id, "" for none) and the Stripe customer of its latest subscription,
-// to reuse.
-func (f *Function) eligibility(ctx context.Context, o catalog.Order) (running, customerID string, err error) {
+// (its id, "" for none), a suspended one (which a payment restores), and
+// the Stripe customer of its latest subscription, to reuse.
+func (f *Function) eligibility(ctx context.Context, o catalog.Order) (running, suspended, customerID string, err error) {
 	field, value := "order.namespace_id", o.NamespaceID
 	if o.Deployment == catalog.DeploymentSelfManaged {
 		field, value = "order.instance_id", o.InstanceID
 	}
 	subs, err := f.d.Store.SubscriptionsWhere(ctx, field, value)
 	if err != nil {
-		return "", "", fmt.Errorf("checkout.eligibility: %w", err)
+		return "", "", "", fmt.Errorf("checkout.eligibility: %w", err)
 	}
 	var latest *subscription.Subscription
 	for i, s := range subs {
-		if Running(s.Status) {
+		switch {
+		case Running(s.Status):
 			running = s.ID
+		case s.Status == subscription.Suspended:
+			suspended = s.ID
 		}
 		if s.Customer.ProviderCustomerID != "" && (latest == nil || s.TermStart.After(latest.TermStart)) {
 			latest = &subs[i]
@@ -298,7 +309,7 @@ func (f *Function) eligibility(ctx context.Context, o catalog.Order) (running, c
 	if latest != nil {
 		customerID = latest.Customer.ProviderCustomerID
 	}
-	return running, customerID, nil
+	return running, suspended, customerID, nil
 }
 
 // Running reports whether a subscription in status holds (or is settling)

@@ -120,7 +120,7 @@ func (f *Function) startTrial(w http.ResponseWriter, r *http.Request) {
 // beginTrial stores the namespace's trial as starting, or says why it gets
 // none (a running subscription, a trial had).
 func (f *Function) beginTrial(ctx context.Context, req TrialRequest, now time.Time) (store.Trial, *Problem, error) {
-	running, _, err := f.eligibility(ctx, catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: req.NamespaceID})
+	running, _, _, err := f.eligibility(ctx, catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: req.NamespaceID})
 	if err != nil {
 		return store.Trial{}, nil, fmt.Errorf("eligibility: %w", err)
 	}
@@ -145,11 +145,7 @@ func (f *Function) beginTrial(ctx context.Context, req TrialRequest, now time.Ti
 
 // provisionTrial gives the namespace the trial's plan with GitLab's trial fields.
 func (f *Function) provisionTrial(ctx context.Context, t store.Trial) error {
-	return f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.BaseProduct{
-		PlanCode: t.PlanCode, StartDate: t.StartsOn.Format(time.DateOnly), EndDate: t.EndsOn.Format(time.DateOnly),
-		Trial: true, TrialStartsOn: t.StartsOn.Format(time.DateOnly), TrialEndsOn: t.EndsOn.Format(time.DateOnly),
-		PurchaseXID: "trial-" + t.NamespaceID,
-	}})
+	return f.d.GitLab.Provision(ctx, t.NamespaceID, gitlab.ProvisionRequest{BaseProduct: gitlab.TrialProduct(t.NamespaceID, t.PlanCode, t.StartsOn, t.EndsOn)})
 }
 
 // Eligibility is the answer of GET /trials/eligibility.
@@ -168,7 +164,7 @@ func (f *Function) trialEligibility(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, problem("invalid_request", "namespace_id is required"))
 		return
 	}
-	running, _, err := f.eligibility(r.Context(), catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: ns})
+	running, _, _, err := f.eligibility(r.Context(), catalog.Order{Deployment: catalog.DeploymentSaaS, NamespaceID: ns})
 	if err != nil {
 		f.unavailable(w, r, "eligibility", err)
 		return

@@ -7,6 +7,7 @@ package provisioning
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/runtime/logging"
 	"fulfillment/shared/runtime/telemetry"
 )
 
@@ -150,7 +152,7 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		var last Entitlement // what was applied, read under the lease with the dedupe record
 		prior := &store.Read{Collection: store.Entitlements, ID: snap.ID, Into: &last}
 		work = consumer.AfterEffect(func(ctx context.Context) error {
-			return f.provisionOnce(ctx, snap, req, appliedVersion(last, prior.Found))
+			return f.provisionOnce(ctx, snap, want, req, appliedVersion(last, prior.Found))
 		}, record(want, nil))
 		work.Prefetch = []*store.Read{prior}
 	} else {
@@ -193,14 +195,50 @@ func recordReads(s catalog.SubscriptionSnapshot) []store.Key {
 	return keys
 }
 
-// provisionOnce calls GitLab unless this or a newer version was applied
-// (applied, read under the lease: a delivery that held it before may have),
-// or GitLab already holds this plan (a redelivery after a crash between the
-// call and the commit).
-func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, req gitlab.ProvisionRequest, applied int64) error {
+// revocationLeaves is what a revocation of a namespace sends, if anything:
+// another subscription of the namespace whose plan was applied holds it
+// (nil: no call; a new purchase while this one was suspended, say), and a
+// trial running there gets its trial plan back, with the revoked packs
+// cleared; otherwise req, the free plan. It runs under the namespace's
+// lease, which checkout's trials hold too, so neither changes meanwhile.
+func (f *Function) revocationLeaves(ctx context.Context, snap catalog.SubscriptionSnapshot, want Entitlement, req gitlab.ProvisionRequest) (*gitlab.ProvisionRequest, error) {
+	if want.Status != EntitlementRevoked {
+		return &req, nil
+	}
+	others, err := f.d.Store.EntitlementsOf(ctx, want.Target)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning.revocationLeaves: %w", err)
+	}
+	for _, e := range others {
+		if e.SubscriptionID != snap.ID && e.Status == EntitlementActive {
+			logging.FromContext(ctx).InfoContext(ctx, "revocation leaves the namespace to another subscription", "holder", e.SubscriptionID)
+			return nil, nil
+		}
+	}
+	t, found, err := f.d.Store.Trial(ctx, snap.Order.NamespaceID)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning.revocationLeaves: %w", err)
+	}
+	if found && t.Status == store.TrialActive {
+		req.BaseProduct = gitlab.TrialProduct(t.NamespaceID, t.PlanCode, t.StartsOn, t.EndsOn)
+	}
+	return &req, nil
+}
+
+// provisionOnce sends GitLab req, want's request, unless this or a newer
+// version was applied (applied, read under the lease: a delivery that held
+// it before may have), a revocation leaves the namespace to another holder
+// (revocationLeaves), or GitLab already holds it (a redelivery after a
+// crash between the call and the commit).
+func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, want Entitlement, req gitlab.ProvisionRequest, applied int64) error {
 	if applied >= snap.Version {
 		return nil
 	}
+	leaves, err := f.revocationLeaves(ctx, snap, want, req)
+	if err != nil || leaves == nil {
+		return err
+	}
+	req = *leaves
 	cur, ok, err := f.d.GitLab.Current(ctx, snap.Order.NamespaceID)
 	if err != nil {
 		return err

@@ -298,6 +298,64 @@ func TestANamespacesNextSubscriptionIsNotTakenForAnOlderVersion(t *testing.T) {
 	}
 }
 
+// A namespace can buy again while its subscription is suspended (checkout
+// refuses only running ones). The suspended one's later cancellation must
+// not take the new one's paid plan away: GitLab keeps it, and the old
+// subscription's entitlement is recorded revoked all the same.
+func TestAnEndingSubscriptionLeavesAnotherOnesPlanInPlace(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+	fx.handle(t, subscriptionEvent(t, "sus-2", catalog.SubscriptionSuspended, snapshot("suspended", 2, catalog.DeploymentSaaS)))
+	next := snapshot("active", 1, catalog.DeploymentSaaS)
+	next.ID, next.PurchaseID, next.Order.PlanCode = "sub-cs_2", "cs_2", "ultimate"
+	fx.handle(t, subscriptionEvent(t, "act-next", catalog.SubscriptionActivated, next))
+	fx.handle(t, subscriptionEvent(t, "can-3", catalog.SubscriptionCanceled, snapshot("canceled", 3, catalog.DeploymentSaaS)))
+
+	if ns, _ := fx.gl.Namespace("ns-42"); ns.Subscription["plan_code"] != "ultimate" {
+		t.Fatalf("GitLab holds %v after the old subscription's cancellation, want the new one's ultimate", ns.Subscription)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementRevoked || e.Version != 3 {
+		t.Errorf("old subscription's entitlement = %+v, want revoked at version 3", e)
+	}
+	// Once the new one ends too, nothing else holds the namespace: free.
+	ended := next
+	ended.Status, ended.Version = "expired", 2
+	fx.handle(t, subscriptionEvent(t, "exp-next", catalog.SubscriptionExpired, ended))
+	if ns, _ := fx.gl.Namespace("ns-42"); ns.Subscription["plan_code"] != "free" {
+		t.Fatalf("GitLab holds %v after every subscription ended, want free", ns.Subscription)
+	}
+}
+
+// A purchase made during a trial, then canceled (a refund in whole) before
+// the trial tick converted the trial: the namespace returns to its trial,
+// not to free, and the packs the purchase bought are cleared.
+func TestARevocationDuringATrialReturnsTheNamespaceToItsTrial(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	trialEnds := termStart.AddDate(0, 0, 20)
+	if _, _, err := fx.st.CreateTrial(context.Background(), store.Trial{NamespaceID: "ns-42", PlanCode: "ultimate",
+		StartsOn: termStart.AddDate(0, 0, -10), EndsOn: trialEnds, Status: store.TrialActive}); err != nil {
+		t.Fatal(err)
+	}
+	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
+	fx.handle(t, subscriptionEvent(t, "can-2", catalog.SubscriptionCanceled, snapshot("canceled", 2, catalog.DeploymentSaaS)))
+
+	ns, _ := fx.gl.Namespace("ns-42")
+	if ns.Subscription["plan_code"] != "ultimate" || ns.Subscription["trial"] != true || ns.Subscription["end_date"] != trialEnds.Format(time.DateOnly) {
+		t.Fatalf("GitLab holds %v after the purchase's cancellation, want the trial's ultimate to %s", ns.Subscription, trialEnds.Format(time.DateOnly))
+	}
+	calls := fx.gl.Provisions()
+	storage, _ := provisionHash(calls[len(calls)-1], "storage")
+	minutes, _ := provisionHash(calls[len(calls)-1], "compute_minutes")
+	if storage["additional_purchased_storage_size"] != float64(0) || minutes["extra_shared_runners_minutes_limit"] != float64(0) {
+		t.Fatalf("the revocation sent storage %v and minutes %v, want the purchase's packs cleared", storage, minutes)
+	}
+	if e := fx.entitlement(t, "sub-cs_1"); e.Status != EntitlementRevoked || e.Version != 2 {
+		t.Errorf("entitlement = %+v, want revoked at version 2", e)
+	}
+}
+
 // While checkout holds a namespace's lease (a trial starting, extended or
 // ending), a delivery for that namespace calls nobody and is redelivered
 // (busy); once the lease is free, the redelivery provisions.

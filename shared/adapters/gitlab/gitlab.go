@@ -45,6 +45,15 @@ type ProvisionRequest struct {
 	ComputeMinutes *ComputeMinutes `json:"compute_minutes,omitempty"`
 }
 
+// TrialProduct is the base product of a trial of plan on namespaceID from
+// starts to ends, with GitLab's trial fields (checkout starts and extends
+// trials with it; provisioning returns a namespace to its trial with it).
+func TrialProduct(namespaceID, plan string, starts, ends time.Time) BaseProduct {
+	from, to := starts.Format(time.DateOnly), ends.Format(time.DateOnly)
+	return BaseProduct{PlanCode: plan, StartDate: from, EndDate: to, Trial: true, TrialStartsOn: from, TrialEndsOn: to,
+		PurchaseXID: "trial-" + namespaceID}
+}
+
 // BaseProduct is the subscription itself. Dates are YYYY-MM-DD. Expiry is a
 // provision with PlanCode "free" and Seats 0, so Seats, Trial and AutoRenew
 // are always sent.

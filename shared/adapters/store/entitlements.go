@@ -52,6 +52,12 @@ func (s *Store) Entitlement(ctx context.Context, tx Tx, id string) (e Entitlemen
 	return e, true, nil
 }
 
+// EntitlementsOf lists the entitlements applied to target (a namespace or
+// an instance), of every subscription that had it.
+func (s *Store) EntitlementsOf(ctx context.Context, target string) ([]Entitlement, error) {
+	return All[Entitlement](ctx, s, docstore.Query{Collection: Entitlements, Where: []docstore.Filter{{Field: "target", Op: docstore.Eq, Value: target}}})
+}
+
 // SaveEntitlement records what was applied, inside tx.
 func (s *Store) SaveEntitlement(tx Tx, e Entitlement) error {
 	return tx.Set(Entitlements, e.SubscriptionID, e)
