@@ -1,7 +1,7 @@
 // Package model is the model-based test of money and access: random
 // customer journeys (pgregory.net/rapid state machines) driven through the
-// real handlers of payment-result, renewal, provisioning, seat-usage and
-// licensing, on one shared in-memory store, with an in-process payment
+// real handlers of payment-result, renewal, provisioning, seat-usage,
+// licensing and checkout's trials, on one shared in-memory store, with an in-process payment
 // provider and GitLab, self-managed GitLab instances that speak to
 // licensing's HTTP handler in GitLab's wire formats, and a Pub/Sub bus that
 // delivers what the functions publish to the function subscribed to each
@@ -37,7 +37,11 @@
 //     (charge.refunded naming its payment intent);
 //   - Dispute: a dispute opened on a paid charge, or an open one closed as
 //     won or lost (charge.dispute.created / charge.dispute.closed);
-//   - Void: an unpaid invoice voided at the provider (invoice.voided).
+//   - Void: an unpaid invoice voided at the provider (invoice.voided);
+//   - StartTrial: POST /trials for the namespace the next purchase will be
+//     for, or for one of the journey's subscriptions' (refused while it
+//     runs). Every tick, and the end of a jump with the scheduler up, runs
+//     the trial tick (POST /trials/tick) too.
 //
 // After every step each self-managed instance that is online activates
 // (GitLab's cloudActivationActivate mutation, with the code provisioning
@@ -86,6 +90,14 @@
 //     activation code per self-managed subscription, and only while the
 //     entitlement it applied last is a running one (judged when the code
 //     is published).
+//   - trial_bounded (rule 9, docs/checkout.md): GitLab holds a trial's plan
+//     only while its trial runs (not once converted or ended, not after a
+//     tick at or past its end) and never over a subscription of the
+//     namespace active on a paid term; while the trial runs, before its end,
+//     with no subscription running there, GitLab holds the trial's plan (a
+//     purchase refunded or ended during it gives the trial back); a trial is
+//     granted exactly when the namespace had none and runs no subscription.
+//     A trial's plan is judged here, not by granted_only_paid.
 //   - silent_not_renewed (strict cloud licensing, docs/licensing.md): an
 //     activated instance silent for the overdue and grace days (37) has its
 //     subscription's auto-renewal off a day later (counted from the end of
@@ -94,6 +106,6 @@
 // The figures report money billed, granted (the price of what GitLab held,
 // over time) and refunded, payment attempts, the self-managed instances'
 // activations, seat links and licenses, what the strict-sync checks did,
-// and per invariant the number
+// the trials started, converted and ended, and per invariant the number
 // of journeys violating it.
 package model

@@ -10,6 +10,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"pgregory.net/rapid"
 
+	"fulfillment/functions/checkout"
 	"fulfillment/functions/licensing"
 	paymentresult "fulfillment/functions/payment-result"
 	"fulfillment/functions/provisioning"
@@ -88,6 +89,8 @@ type harness struct {
 	lic   *licensing.Function
 	ren   *renewal.Function
 	seats *seatusage.Function
+	co    *checkout.Function
+	log   *slog.Logger
 
 	seq  int
 	subs []*modelSub
@@ -104,6 +107,11 @@ type harness struct {
 	overdue, graceEnded int
 	// view caches the subscriptions during one check.
 	view map[string]*subscription.Subscription
+	// trials are the trials started, by namespace; lastTrialTickAt is when
+	// the trial tick last ran, and what it converted and ended so far.
+	trials                       map[string]*modelTrial
+	lastTrialTickAt              time.Time
+	trialsConverted, trialsEnded int
 }
 
 // modelSub is what the journey knows of one subscription.
@@ -130,12 +138,14 @@ func newHarness(t *rapid.T, start time.Time) *harness {
 		t: t, ctx: context.Background(), st: store.New(memory.New()), clock: &modelClock{t: start},
 		bus: &bus{}, gl: &gitlabFake{ns: map[string]*glState{}}, policy: subscription.DefaultPolicy(),
 		view: map[string]*subscription.Subscription{}, commands: map[string]sentCommand{}, pending: map[string][]string{},
+		trials: map[string]*modelTrial{},
 	}
 	h.pay = newProvider(h)
 	h.bus.published = h.published
 	h.licenseKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	pepper := []byte("model-code-pepper")
 	log := slog.New(slog.DiscardHandler)
+	h.log = log
 	h.pr = paymentresult.New(paymentresult.Deps{Store: h.st, Publisher: h.bus, DeadLetterTopic: "payment-result-dead-letter", Logger: log})
 	h.prov = provisioning.New(provisioning.Deps{
 		Store: h.st, Publisher: h.bus, GitLab: h.gl, LicenseKey: h.licenseKey, CodePepper: pepper,
@@ -148,6 +158,7 @@ func newHarness(t *rapid.T, start time.Time) *harness {
 		DeadLetterTopic: "renewal-dead-letter", Logger: log,
 	})
 	h.seats = seatusage.New(seatusage.Deps{Store: h.st, TokenKey: seatKey, Clock: h.clock, Logger: log})
+	h.co = newCheckout(h)
 	return h
 }
 

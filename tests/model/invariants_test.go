@@ -41,6 +41,7 @@ var invariants = []invariant{
 	{invPaidNotRevoked, paidNotRevoked},
 	{invOneCodeWhileRunning, func(h *harness) []string { return h.pending[invOneCodeWhileRunning] }},
 	{invSilentNotRenewed, silentInstanceNotRenewed},
+	{invTrialBounded, trialBounded},
 }
 
 var planRank = map[string]int{"": 0, "free": 0, "premium": 1, "ultimate": 2}
@@ -229,6 +230,9 @@ func grantedOnlyPaid(h *harness) []string {
 	for _, m := range h.subs {
 		s := h.viewSub(m.id)
 		gr := h.servedGrant(m)
+		if m.inst == nil && h.onTrial(m.ns) {
+			gr = grant{} // the trial's, judged by trial_bounded
+		}
 		running := s != nil && (s.Status == subscription.Active || s.Status == subscription.PastDue || s.Status == subscription.Grace)
 		if !gr.anythingGranted && !running {
 			continue

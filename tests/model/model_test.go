@@ -36,6 +36,7 @@ type figures struct {
 	// self-managed: instances bought, activated, seat links answered, licenses received
 	instances, activated, seatLinks, licenses int
 	overdue, graceEnded                       int // strict-sync checks: silences announced, auto-renewals turned off
+	trials, trialsConverted, trialsEnded      int
 }
 
 var (
@@ -367,6 +368,7 @@ func (j *journey) Void(t *rapid.T) {
 func (h *harness) tick() {
 	h.lastTickAt = h.now()
 	h.syncCheck()
+	h.trialTick()
 	e := event.New()
 	e.SetID(h.nextID("tick-"))
 	e.SetSource("//pubsub.googleapis.com/projects/model/topics/" + catalog.TopicRenewalTicks)
@@ -425,7 +427,9 @@ func (h *harness) advance(to time.Time, scheduler, webhookChaos bool) {
 	}
 	h.moveClock(to)
 	if scheduler {
-		h.syncCheck() // the day's strict-sync check, which has no review to wait for
+		// The day's strict-sync check and trial tick, which have no review to wait for.
+		h.syncCheck()
+		h.trialTick()
 	} else {
 		h.outageEnd = to
 	}
@@ -448,8 +452,8 @@ func (h *harness) moveClock(to time.Time) {
 	if d := to.Sub(h.now()); d > 0 {
 		for _, m := range h.subs {
 			gr := h.granted(m)
-			if !gr.anythingGranted {
-				continue
+			if !gr.anythingGranted || (m.inst == nil && h.onTrial(m.ns)) {
+				continue // nothing, or a trial: granted for free
 			}
 			plan, err := catalog.LookupPlan(gr.plan)
 			if err != nil {
@@ -504,6 +508,9 @@ func (j *journey) record() {
 	fig.deliveries += j.h.bus.deliveries
 	fig.overdue += j.h.overdue
 	fig.graceEnded += j.h.graceEnded
+	fig.trials += len(j.h.trials)
+	fig.trialsConverted += j.h.trialsConverted
+	fig.trialsEnded += j.h.trialsEnded
 	for _, m := range j.h.subs {
 		if in := m.inst; in != nil {
 			fig.instances++
@@ -596,6 +603,7 @@ func report(t *testing.T, took time.Duration, enforced map[string]bool) {
 	fmt.Fprintf(&b, "%-22s %d (%d declined)\n", "payment attempts", fig.charges, fig.declind)
 	fmt.Fprintf(&b, "%-22s %d (%d activated; %d seat links answered, %d licenses received)\n", "self-managed", fig.instances, fig.activated, fig.seatLinks, fig.licenses)
 	fmt.Fprintf(&b, "%-22s %d silences announced, %d auto-renewals turned off\n", "strict sync", fig.overdue, fig.graceEnded)
+	fmt.Fprintf(&b, "%-22s %d started (%d converted by a purchase, %d ended to free)\n", "trials", fig.trials, fig.trialsConverted, fig.trialsEnded)
 	fmt.Fprintf(&b, "%-22s %-9s %s\n", "invariant", "enforced", "journeys violating it")
 	for _, n := range names() {
 		fmt.Fprintf(&b, "%-22s %-9t %d\n", n, enforced[n], fig.violations[n])
