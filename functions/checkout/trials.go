@@ -212,7 +212,13 @@ func (f *Function) trialTick(w http.ResponseWriter, r *http.Request) {
 		// plan: what the tick finds paid or not cannot change before its
 		// GitLab call, and a plan bought after lands over the free one.
 		err := consumer.Hold(ctx, f.d.Store, catalog.NamespaceLeaseOwner, catalog.NamespaceTarget(t.NamespaceID), func(ctx context.Context) error {
-			return f.tickTrial(ctx, t, now, &res)
+			// Read again under the lease: an operator's extension (which
+			// holds it too) may have landed since the list.
+			cur, found, err := f.d.Store.Trial(ctx, t.NamespaceID)
+			if err != nil || !found || cur.Status != store.TrialActive {
+				return err
+			}
+			return f.tickTrial(ctx, cur, now, &res)
 		})
 		if err != nil {
 			res.Failed++

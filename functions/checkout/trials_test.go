@@ -331,7 +331,7 @@ func TestTrialEndWaitsForAPurchaseBeingProvisioned(t *testing.T) {
 // A purchase paid while the tick is ending the trial: provisioning waits
 // for the tick's lease, so its paid plan lands after the free one.
 func TestAPurchasePaidWhileTheTrialEndsLandsOverTheFreePlan(t *testing.T) {
-	hook := &purchaseDuringTick{}
+	hook := &duringQuery{collection: store.Subscriptions}
 	fx := setupWith(t, options{wrap: func(db docstore.DB) docstore.DB { hook.DB = db; return hook }})
 	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-15")); status != http.StatusCreated {
 		t.Fatalf("start = %d", status)
@@ -383,19 +383,48 @@ func TestTrialStartWaitsForAPurchaseBeingProvisioned(t *testing.T) {
 	}
 }
 
-// purchaseDuringTick runs during once, at the tick's first query of
-// subscriptions (the tick holds the namespace's lease then).
-type purchaseDuringTick struct {
+// duringQuery runs during once, at the function's first query of
+// collection, once during is set.
+type duringQuery struct {
 	docstore.DB
-	once   sync.Once
-	during func()
+	collection string
+	once       sync.Once
+	during     func()
 }
 
-func (d *purchaseDuringTick) Query(ctx context.Context, q docstore.Query) ([]docstore.Doc, error) {
-	if q.Collection == store.Subscriptions && d.during != nil {
+func (d *duringQuery) Query(ctx context.Context, q docstore.Query) ([]docstore.Doc, error) {
+	docs, err := d.DB.Query(ctx, q)
+	if q.Collection == d.collection && d.during != nil {
 		d.once.Do(d.during)
 	}
-	return d.DB.Query(ctx, q)
+	return docs, err
+}
+
+// An operator's extension landing after the tick listed the active trials
+// and before it took the trial's lease: the tick acts on the trial as it is
+// under the lease, and sends the extension rather than ending the trial.
+func TestTheTickActsOnTheTrialAsItIsUnderItsLease(t *testing.T) {
+	hook := &duringQuery{collection: store.Trials}
+	fx := setupWith(t, options{wrap: func(db docstore.DB) docstore.DB { hook.DB = db; return hook }})
+	if status, _ := fx.do(t, "POST", "/trials", token(), "", trialRequest("ns-17")); status != http.StatusCreated {
+		t.Fatalf("start = %d", status)
+	}
+	hook.during = func() {
+		if _, err := fx.st.ExtendTrial(context.Background(), "ns-17", 14, "support@example.com", "ticket 7", fx.clock.Now()); err != nil {
+			t.Error(err)
+		}
+	}
+	fx.clock.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)) // past the first end, 2026-04-01
+	status, res := fx.do(t, "POST", "/trials/tick", token(), "", nil)
+	if status != http.StatusOK || res["extended"] != float64(1) || res["ended"] != float64(0) {
+		t.Fatalf("tick = %d %v, want the extension sent and nothing ended", status, res)
+	}
+	if ns, _ := fx.gitlab.Namespace("ns-17"); ns.Subscription["trial"] != true || ns.Subscription["trial_ends_on"] != "2026-04-15" {
+		t.Fatalf("GitLab holds %v, want the trial to 2026-04-15", ns.Subscription)
+	}
+	if tr, _, _ := fx.st.Trial(context.Background(), "ns-17"); tr.Status != store.TrialActive || tr.Unsynced {
+		t.Fatalf("trial = %+v, want active and synced", tr)
+	}
 }
 
 // With a tick identity configured, only it runs the tick, and it can do

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"fulfillment/shared/adapters/store"
+	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/consumer"
 )
 
 const trialUsage = `  trial-extend -namespace N -days D -reason WHY [-by WHO]
@@ -61,9 +63,17 @@ func parseTrialExtension(args []string) (trialExtension, error) {
 }
 
 // apply records the extension on the namespace's trial (the store refuses
-// an empty who, days outside 1..90 and a trial that is not active).
+// an empty who, days outside 1..90 and a trial that is not active), under
+// the namespace's lease, which the trial tick holds while it ends a trial:
+// an extension is either seen by the tick or refused after the end.
 func (x trialExtension) apply(ctx context.Context, st *store.Store, at time.Time) (store.Trial, error) {
-	return st.ExtendTrial(ctx, x.namespace, x.days, x.by, x.reason, at)
+	var t store.Trial
+	err := consumer.Hold(ctx, st, catalog.NamespaceLeaseOwner, catalog.NamespaceTarget(x.namespace), func(ctx context.Context) error {
+		var err error
+		t, err = st.ExtendTrial(ctx, x.namespace, x.days, x.by, x.reason, at)
+		return err
+	})
+	return t, err
 }
 
 // trialShow prints a namespace's trial.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -64,5 +66,39 @@ func TestTrialExtendRecordsWhoAndWhy(t *testing.T) {
 	}
 	if tr, _, _ := st.Trial(ctx, "ns-1"); len(tr.Extensions) != 2 || !tr.EndsOn.Equal(start.AddDate(0, 0, 51)) {
 		t.Fatalf("refused extensions changed the trial: %+v", tr)
+	}
+}
+
+// trial-extend holds the namespace's lease, as the trial tick does while it
+// ends a trial: held by another (a tick ending it), the extension waits,
+// then is refused as busy, the trial left as it was.
+func TestTrialExtendWaitsForTheNamespacesLease(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Open(t, "ctltriallease")
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	if _, _, err := st.CreateTrial(ctx, store.Trial{NamespaceID: "ns-2", PlanCode: "ultimate", StartsOn: start,
+		EndsOn: start.AddDate(0, 0, 30), Status: store.TrialActive}); err != nil {
+		t.Fatal(err)
+	}
+	x, err := parseTrialExtension([]string{"-namespace", "ns-2", "-days", "7", "-reason", "deal 9", "-by", "support@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during error
+	err = consumer.Hold(ctx, st, catalog.NamespaceLeaseOwner, catalog.NamespaceTarget("ns-2"), func(ctx context.Context) error {
+		_, during = x.apply(ctx, st, start.AddDate(0, 0, 20))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(during, consumer.ErrBusy) {
+		t.Fatalf("extension while the lease was held: %v, want busy", during)
+	}
+	if tr, _, _ := st.Trial(ctx, "ns-2"); len(tr.Extensions) != 0 || !tr.EndsOn.Equal(start.AddDate(0, 0, 30)) {
+		t.Fatalf("trial after the refused extension = %+v, want it unchanged", tr)
+	}
+	if _, err := x.apply(ctx, st, start.AddDate(0, 0, 20)); err != nil {
+		t.Fatalf("extension once the lease is free: %v", err)
 	}
 }
