@@ -24,7 +24,8 @@
 // payment calls paid, declined or timing out either way; instances going
 // offline for some steps):
 //   - Purchase: a paid checkout (up to three subscriptions), one in three
-//     for a self-managed instance;
+//     for a self-managed instance, and some on a namespace whose
+//     subscription ended (canceled or expired; checkout allows it then);
 //   - SeatReport: a seat-usage report, sometimes dated days back; for an
 //     activated instance online, a seat link with its user count;
 //   - AddSeats, Upgrade, AddPack: mid-term purchases, quoted and charged,
@@ -57,7 +58,9 @@
 //
 // # Invariants
 //
-// What GitLab grants is a namespace's plan and packs on GitLab.com, or for a
+// What GitLab grants is a namespace's plan and packs on GitLab.com (judged
+// for the namespace's newest subscription: it is what the namespace was
+// bought for last), or for a
 // self-managed subscription the license licensing served its instance at
 // the step's end (not judged when the instance was offline: it keeps what
 // it had, as GitLab does, until the license expires).
@@ -106,6 +109,7 @@
 // The figures report money billed, granted (the price of what GitLab held,
 // over time) and refunded, payment attempts, the self-managed instances'
 // activations, seat links and licenses, what the strict-sync checks did,
-// the trials started, converted and ended, and per invariant the number
+// the trials started, converted and ended, the namespaces bought again,
+// and per invariant the number
 // of journeys violating it.
 package model

@@ -69,7 +69,39 @@ func (h *harness) granted(m *modelSub) grant {
 	if m.inst != nil {
 		return m.inst.granted(h)
 	}
+	if !h.latestOn(m) {
+		return grant{} // the namespace's plan is its newer subscription's
+	}
 	return h.gl.grant(m.ns)
+}
+
+// latestOn says m is the newest of the journey's subscriptions of its
+// namespace (an instance has one).
+func (h *harness) latestOn(m *modelSub) bool {
+	if m.inst != nil {
+		return true
+	}
+	for i := len(h.subs) - 1; i >= 0; i-- {
+		if h.subs[i].ns == m.ns {
+			return h.subs[i] == m
+		}
+	}
+	return false
+}
+
+// endedNamespaces are the namespaces whose newest subscription ended
+// (canceled or expired): checkout lets them buy again.
+func (h *harness) endedNamespaces() []string {
+	var out []string
+	for _, m := range h.subs {
+		if m.inst != nil || !h.latestOn(m) {
+			continue
+		}
+		if s := h.sub(m.id); s != nil && (s.Status == subscription.Canceled || s.Status == subscription.Expired) {
+			out = append(out, m.ns)
+		}
+	}
+	return out
 }
 
 // servedGrant is what the system serves m now, as the invariants judge it:

@@ -37,6 +37,7 @@ type figures struct {
 	instances, activated, seatLinks, licenses int
 	overdue, graceEnded                       int // strict-sync checks: silences announced, auto-renewals turned off
 	trials, trialsConverted, trialsEnded      int
+	boughtAgain                               int // purchases on a namespace whose subscription had ended
 }
 
 var (
@@ -127,6 +128,10 @@ func (j *journey) Purchase(t *rapid.T) {
 	if rapid.IntRange(0, 2).Draw(t, "self-managed") == 0 {
 		inst = &instance{id: fmt.Sprintf("inst-%d", n), addr: fmt.Sprintf("198.51.100.%d:443", n)}
 		o.Deployment, o.NamespaceID, o.InstanceID = catalog.DeploymentSelfManaged, "", inst.id
+	} else if again := h.endedNamespaces(); len(again) > 0 && rapid.IntRange(0, 2).Draw(t, "buy again where one ended") == 0 {
+		// checkout lets a namespace buy again once its subscription ended
+		// (not while it runs or is suspended).
+		o.NamespaceID = rapid.SampledFrom(again).Draw(t, "namespace bought again")
 	}
 	session := fmt.Sprintf("cs_%d", n)
 	m := &modelSub{id: stripe.SubscriptionIDForCheckout(session), ns: o.NamespaceID, customer: fmt.Sprintf("cus_%d", n), order: o, autoRenew: o.AutoRenew,
@@ -144,6 +149,9 @@ func (j *journey) SeatReport(t *rapid.T) {
 	m := j.pick(t)
 	if m.inst != nil && (m.inst.key == "" || m.inst.offline) {
 		t.Skip("the instance is not activated, or offline")
+	}
+	if !h.latestOn(m) {
+		t.Skip("the namespace was bought again: its reports are the newer subscription's")
 	}
 	j.chaos(t)
 	users := rapid.IntRange(0, 80).Draw(t, "active users")
@@ -512,6 +520,9 @@ func (j *journey) record() {
 	fig.trialsConverted += j.h.trialsConverted
 	fig.trialsEnded += j.h.trialsEnded
 	for _, m := range j.h.subs {
+		if m.inst == nil && !j.h.latestOn(m) {
+			fig.boughtAgain++
+		}
 		if in := m.inst; in != nil {
 			fig.instances++
 			fig.seatLinks += in.seatLinks
@@ -604,6 +615,7 @@ func report(t *testing.T, took time.Duration, enforced map[string]bool) {
 	fmt.Fprintf(&b, "%-22s %d (%d activated; %d seat links answered, %d licenses received)\n", "self-managed", fig.instances, fig.activated, fig.seatLinks, fig.licenses)
 	fmt.Fprintf(&b, "%-22s %d silences announced, %d auto-renewals turned off\n", "strict sync", fig.overdue, fig.graceEnded)
 	fmt.Fprintf(&b, "%-22s %d started (%d converted by a purchase, %d ended to free)\n", "trials", fig.trials, fig.trialsConverted, fig.trialsEnded)
+	fmt.Fprintf(&b, "%-22s %d purchases on a namespace whose subscription had ended\n", "bought again", fig.boughtAgain)
 	fmt.Fprintf(&b, "%-22s %-9s %s\n", "invariant", "enforced", "journeys violating it")
 	for _, n := range names() {
 		fmt.Fprintf(&b, "%-22s %-9t %d\n", n, enforced[n], fig.violations[n])
