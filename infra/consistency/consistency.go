@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	crmpush "fulfillment/functions/crm-push"
@@ -66,8 +67,36 @@ func Check(ctx context.Context, st *store.Store) (Report, error) {
 			r.Drifts = append(r.Drifts, Drift{SubscriptionID: id, Target: "crm", Field: "subscription", Want: "exists", Got: "missing"})
 		}
 	}
+	r.Drifts = append(r.Drifts, SharedTargets(subs)...)
 	sort.Slice(r.Drifts, func(i, j int) bool { return r.Drifts[i].String() < r.Drifts[j].String() })
 	return r, nil
+}
+
+// SharedTargets lists the namespaces and instances that more than one
+// subscription holds (running, or suspended: a payment restores it), one
+// drift per such subscription. checkout refuses a second purchase for such a
+// target; one bought before it did is billed twice, and whichever version
+// provisioning applied last is what GitLab holds.
+func SharedTargets(subs map[string]subscription.Subscription) []Drift {
+	holders := map[string][]string{}
+	for id, s := range subs {
+		switch s.Status {
+		case subscription.Pending, subscription.Active, subscription.PastDue, subscription.Grace, subscription.Suspended:
+			t := provisioning.Plan(s.Snapshot("")).Target
+			holders[t] = append(holders[t], id)
+		}
+	}
+	var out []Drift
+	for t, ids := range holders {
+		if len(ids) < 2 {
+			continue
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			out = append(out, Drift{SubscriptionID: id, Target: "gitlab", Field: "subscriptions of " + t, Want: "one", Got: strings.Join(ids, ", ")})
+		}
+	}
+	return out
 }
 
 // Compare lists how one subscription's entitlement and CRM record (nil when

@@ -75,3 +75,19 @@ func TestGrantsNotCoveredByPaymentAreDrifts(t *testing.T) {
 		t.Fatalf("ledger drifts %v, want only the declined line granted", got)
 	}
 }
+
+// Two subscriptions holding one namespace (bought while the first was
+// suspended, before checkout refused it) are a drift for each; an ended
+// one beside a running one, or one per namespace, is none.
+func TestATargetHeldTwiceIsADrift(t *testing.T) {
+	suspended, bought, ended, elsewhere := sub(subscription.Suspended), sub(subscription.Active), sub(subscription.Canceled), sub(subscription.Active)
+	bought.ID, ended.ID, elsewhere.ID = "sub-2", "sub-0", "sub-3"
+	elsewhere.Order.NamespaceID = "ns-2"
+	got := SharedTargets(map[string]subscription.Subscription{"sub-1": suspended, "sub-2": bought, "sub-0": ended, "sub-3": elsewhere})
+	if len(got) != 2 || got[0].Target != "gitlab" || got[0].Got != "sub-1, sub-2" || got[0].Field != "subscriptions of namespace:ns-1" {
+		t.Fatalf("drifts %v, want one for each of sub-1 and sub-2 on namespace:ns-1", got)
+	}
+	if got := SharedTargets(map[string]subscription.Subscription{"sub-0": ended, "sub-2": bought, "sub-3": elsewhere}); len(got) != 0 {
+		t.Fatalf("drifts %v for an ended subscription beside a running one, want none", got)
+	}
+}
