@@ -192,6 +192,18 @@ func (h *harness) paidNow(m *modelSub) (entitlement, bool) {
 		// The terms that ended during the outage too: the system may not
 		// have learnt yet of the later ones' payment.
 		e := merged(last, ended)
+		// And the term the system still runs, dunning for its renewal, when
+		// that renewal was paid with its webhook lost and its own term has
+		// ended too (a catch-up after a long outage): dunning keeps the
+		// running term's features. (The model first judged by the paid
+		// renewal's alone: an upgrade of the running term looked unpaid.)
+		if s := h.viewSub(m.id); s != nil {
+			for _, inv := range h.paidInvoices(m.id) {
+				if inv.bought.base && inv != last && inv.bought.termStart.Equal(s.TermStart) {
+					e.widen(h.termEntitlement(m.id, inv))
+				}
+			}
+		}
 		e.inGrace, e.graceEnd = true, graceEnd
 		return e, true
 	}
