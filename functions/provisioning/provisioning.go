@@ -151,10 +151,11 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		req := gitlabRequest(want, snap)
 		var last Entitlement // what was applied, read under the lease with the dedupe record
 		prior := &store.Read{Collection: store.Entitlements, ID: snap.ID, Into: &last}
+		var again bool // this version was attempted before (consumer.Work.Again)
 		work = consumer.AfterEffect(func(ctx context.Context) error {
-			return f.provisionOnce(ctx, snap, want, req, appliedVersion(last, prior.Found))
+			return f.provisionOnce(ctx, snap, want, req, appliedVersion(last, prior.Found), again)
 		}, record(want, nil))
-		work.Prefetch = []*store.Read{prior}
+		work.Prefetch, work.Again = []*store.Read{prior}, &again
 	} else {
 		// Signing is deterministic and calls nobody: the license is a value
 		// the transaction records, not an effect.
@@ -228,9 +229,11 @@ func (f *Function) revocationLeaves(ctx context.Context, snap catalog.Subscripti
 // provisionOnce sends GitLab req, want's request, unless this or a newer
 // version was applied (applied, read under the lease: a delivery that held
 // it before may have), a revocation leaves the namespace to another holder
-// (revocationLeaves), or GitLab already holds it (a redelivery after a
-// crash between the call and the commit).
-func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, want Entitlement, req gitlab.ProvisionRequest, applied int64) error {
+// (revocationLeaves), or GitLab already holds it. GitLab is asked what it
+// holds only when this version was attempted before (again): a delivery
+// that crashed between its call and its commit may have provisioned it. A
+// version seen for the first time was sent by nobody yet.
+func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, want Entitlement, req gitlab.ProvisionRequest, applied int64, again bool) error {
 	if applied >= snap.Version {
 		return nil
 	}
@@ -239,12 +242,14 @@ func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionS
 		return err
 	}
 	req = *leaves
-	cur, ok, err := f.d.GitLab.Current(ctx, snap.Order.NamespaceID)
-	if err != nil {
-		return err
-	}
-	if ok && cur.Matches(req) {
-		return nil
+	if again {
+		cur, ok, err := f.d.GitLab.Current(ctx, snap.Order.NamespaceID)
+		if err != nil {
+			return err
+		}
+		if ok && cur.Matches(req) {
+			return nil
+		}
 	}
 	err = f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, req)
 	telemetry.CallDone(ctx, "gitlab", "provision", err)

@@ -531,6 +531,49 @@ func redeliverUntilAcked(t *testing.T, fx fixture, e event.Event, err error) {
 	}
 }
 
+// crashedAfterTheCall does what a delivery of snap that crashed between
+// GitLab's answer and its commit did: the version claimed, the call made,
+// nothing committed.
+func (fx fixture) crashedAfterTheCall(t *testing.T, snap catalog.SubscriptionSnapshot) {
+	t.Helper()
+	if err := fx.st.DB.Set(context.Background(), store.Versions, Name+"_"+snap.ID, map[string]any{"version": snap.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.f.d.GitLab.Provision(context.Background(), "ns-42", gitlabRequest(Plan(snap), snap)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A first delivery of a version asks GitLab nothing before its call: no
+// earlier delivery can have sent that version. A redelivery after a
+// failed call (the version attempted) asks first.
+func TestOnlyAVersionAttemptedBeforeAsksGitLabWhatItHolds(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	in := subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
+	fx.handle(t, in)
+	reads := func() (n int) {
+		for _, c := range fx.gl.Calls() {
+			if c.Method == http.MethodGet {
+				n++
+			}
+		}
+		return n
+	}
+	if n := reads(); n != 0 {
+		t.Fatalf("a first delivery read GitLab %d times before its call, want none", n)
+	}
+	fx.gl.FailNext(1, http.StatusServiceUnavailable)
+	next := subscriptionEvent(t, "chg-2", catalog.SubscriptionChanged, snapshot("active", 2, catalog.DeploymentSaaS))
+	if err := fx.f.Handle(context.Background(), next); err == nil {
+		t.Fatal("Handle = nil while GitLab answered 503, want an error (redeliver)")
+	}
+	fx.handle(t, next)
+	if n := reads(); n != 2 {
+		t.Fatalf("the redelivery read GitLab %d times, want its subscription and limits (2)", n)
+	}
+}
+
 // A crash between GitLab's answer and the commit leaves GitLab provisioned
 // and nothing recorded: the redelivery finds GitLab already holding the plan
 // and does not call it again.
@@ -538,10 +581,7 @@ func TestRedeliveryAfterACrashBeforeCommitDoesNotProvisionTwice(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	snap := snapshot("active", 1, catalog.DeploymentSaaS)
-	// What the crashed delivery did before dying: the call, no commit.
-	if err := fx.f.d.GitLab.Provision(context.Background(), "ns-42", gitlabRequest(Plan(snap), snap)); err != nil {
-		t.Fatal(err)
-	}
+	fx.crashedAfterTheCall(t, snap)
 	fx.handle(t, subscriptionEvent(t, "act-crash", catalog.SubscriptionActivated, snap))
 	if n := len(fx.gl.Provisions()); n != 1 {
 		t.Fatalf("%d provisioning calls, want the crashed one only", n)
@@ -639,9 +679,7 @@ func TestRedeliveryAfterACrashFindsThePackApplied(t *testing.T) {
 	fx.handle(t, subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS)))
 	changed := snapshot("active", 2, catalog.DeploymentSaaS)
 	changed.Order.StorageGB, changed.Order.ComputeMinutes = 50, 9000
-	if err := fx.f.d.GitLab.Provision(context.Background(), "ns-42", gitlabRequest(Plan(changed), changed)); err != nil {
-		t.Fatal(err)
-	}
+	fx.crashedAfterTheCall(t, changed)
 	fx.handle(t, subscriptionEvent(t, "chg-2", catalog.SubscriptionChanged, changed))
 	if n := len(fx.gl.Provisions()); n != 2 {
 		t.Fatalf("%d provisioning calls, want 2 (activation and the crashed one)", n)

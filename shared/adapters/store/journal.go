@@ -158,45 +158,54 @@ type versionRecord struct {
 	Version int64 `firestore:"version"`
 }
 
+// VersionClaim is what ProcessedOrClaim found.
+type VersionClaim struct {
+	Done  ProcessedRecord
+	Found bool // the delivery was processed: Done is its record, nothing claimed
+	// Superseded: a version newer than the one claimed was attempted.
+	Superseded bool
+	// Again: this version was attempted before, by a delivery whose outside
+	// call may have been made without its commit.
+	Again bool
+}
+
 // ProcessedOrClaim reads, under versionKey's lease, the dedupe record key
 // and the version last attempted for versionKey, both in one request, with
 // the documents of also (what the work reads before its outside call: each
-// into its Into, with Found set). A record there is returned (found), and
+// into its Into, with Found set). A record there is returned (Found), and
 // nothing is claimed. Otherwise it reports whether a version newer than v
-// was attempted (superseded), and if not records v as attempted. A v of 0
-// or less claims nothing: the record (and also) alone is read.
-func (s *Store) ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64, also ...*Read) (done ProcessedRecord, found, superseded bool, err error) {
+// was attempted (Superseded) or v itself (Again), and if neither records v
+// as attempted. A v of 0 or less claims nothing: the record (and also)
+// alone is read.
+func (s *Store) ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64, also ...*Read) (VersionClaim, error) {
+	var c VersionClaim
 	if v <= 0 && len(also) == 0 {
-		done, found, err = s.Processed(ctx, nil, key)
-		return done, found, false, err
+		var err error
+		c.Done, c.Found, err = s.Processed(ctx, nil, key)
+		return c, err
 	}
 	var cur versionRecord
-	reads := []*Read{{Collection: Processed, ID: key, Into: &done}}
+	reads := []*Read{{Collection: Processed, ID: key, Into: &c.Done}}
 	if v > 0 {
 		reads = append(reads, &Read{Collection: Versions, ID: versionKey, Into: &cur})
 	}
 	if err := s.DB.GetAll(ctx, append(reads, also...)); err != nil {
-		return done, false, false, fmt.Errorf("store.ProcessedOrClaim: %w", err)
+		return VersionClaim{}, fmt.Errorf("store.ProcessedOrClaim: %w", err)
 	}
-	if reads[0].Found || v <= 0 {
-		return done, reads[0].Found, false, nil
+	if c.Found = reads[0].Found; c.Found || v <= 0 {
+		return c, nil
 	}
-	superseded, err = s.claim(ctx, versionKey, cur, v)
-	return done, false, superseded, err
-}
-
-// claim decides on v against cur, the version last attempted for key.
-func (s *Store) claim(ctx context.Context, key string, cur versionRecord, v int64) (superseded bool, err error) {
 	switch {
 	case cur.Version > v:
-		return true, nil
+		c.Superseded = true
 	case cur.Version == v:
-		return false, nil
+		c.Again = true
+	default:
+		if err := s.DB.Set(ctx, Versions, versionKey, versionRecord{Version: v}); err != nil {
+			return VersionClaim{}, fmt.Errorf("store.ProcessedOrClaim: claim: %w", err)
+		}
 	}
-	if err := s.DB.Set(ctx, Versions, key, versionRecord{Version: v}); err != nil {
-		return false, fmt.Errorf("store.claim: %w", err)
-	}
-	return false, nil
+	return c, nil
 }
 
 type attemptRecord struct {

@@ -80,6 +80,11 @@ type Work struct {
 	// that is not what the lease is on: provisioning holds a namespace's
 	// lease, and orders the versions of each subscription.
 	VersionOf string
+	// Again, with Version, is set before the effect runs to whether this
+	// version was attempted before: only then can an earlier delivery have
+	// made the outside call without committing (a crash in between), and
+	// the effect need look at what the target holds first.
+	Again *bool
 	// Prefetch, with Serialize, are documents the effect reads before its
 	// outside call (what the target was last given): they are read under
 	// the lease in the request that reads the delivery's dedupe record, each
@@ -247,14 +252,16 @@ func (p *Processor) Once(ctx context.Context, in event.Event, w Work) error {
 		if w.VersionOf != "" {
 			versions = w.VersionOf
 		}
-		done, found, superseded, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+versions, w.Version, w.Prefetch...)
+		c, err := p.Journal.ProcessedOrClaim(ctx, key, p.Name+"_"+versions, w.Version, w.Prefetch...)
 		switch {
 		case err != nil:
 			return err
-		case found:
-			return p.republish(ctx, done)
-		case superseded:
+		case c.Found:
+			return p.republish(ctx, c.Done)
+		case c.Superseded:
 			w = Work{Apply: func(context.Context, store.Tx) ([]Outgoing, error) { return nil, nil }}
+		case w.Again != nil:
+			*w.Again = c.Again
 		}
 	}
 	if w.effect != nil {

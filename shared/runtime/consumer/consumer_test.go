@@ -202,6 +202,34 @@ func TestWorksReadsComeWithTheDedupeRecord(t *testing.T) {
 	}
 }
 
+// Work.Again tells the effect whether its version was attempted before:
+// false the first time, true on the redelivery after a failed call, when
+// that call may have reached the target.
+func TestAgainSaysTheVersionWasAttemptedBefore(t *testing.T) {
+	t.Parallel()
+	p, _ := processor(t)
+	in := input(t, "evt-again")
+	var seen []bool
+	var again bool
+	work := consumer.AfterEffect(func(context.Context) error {
+		seen = append(seen, again)
+		if len(seen) == 1 {
+			return errors.New("target timed out")
+		}
+		return nil
+	}, func(context.Context, store.Tx) ([]consumer.Outgoing, error) { return nil, nil })
+	work.Serialize, work.Version, work.Again = "sub-again", 3, &again
+	if err := p.Once(context.Background(), in, work); err == nil {
+		t.Fatal("Once = nil after the effect failed")
+	}
+	if err := p.Once(context.Background(), in, work); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] || !seen[1] {
+		t.Fatalf("the effect saw Again %v, want [false true]", seen)
+	}
+}
+
 // Effect-only work (an outside call, no state change) records its dedupe
 // record with one create and no transaction; a redelivery finds it and
 // makes no call, and a record another delivery created first is taken as

@@ -34,10 +34,10 @@ type Journal interface {
 	DeleteLease(ctx context.Context, key string) error
 	DeleteLeaseIn(tx store.Tx, key string) error
 	// ProcessedOrClaim reads, in one request under versionKey's lease, the
-	// dedupe record key (found: returned, nothing claimed), the version
+	// dedupe record key (Found: returned, nothing claimed), the version
 	// last attempted and the documents of also, and records v as attempted
-	// unless a newer one was (superseded).
-	ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64, also ...*store.Read) (done store.ProcessedRecord, found, superseded bool, err error)
+	// unless it (Again) or a newer one (Superseded) was.
+	ProcessedOrClaim(ctx context.Context, key, versionKey string, v int64, also ...*store.Read) (store.VersionClaim, error)
 	CountFailedAttempt(ctx context.Context, key string, ttl time.Duration) (int, error)
 	ClearFailedAttempts(ctx context.Context, key string) error
 	SaveDeadLetter(ctx context.Context, key string, dl store.DeadLetter) error
