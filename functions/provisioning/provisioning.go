@@ -153,7 +153,8 @@ func (f *Function) ProvisionOnSubscriptionChange(ctx context.Context, in event.E
 		prior := &store.Read{Collection: store.Entitlements, ID: snap.ID, Into: &last}
 		var again bool // this version was attempted before (consumer.Work.Again)
 		work = consumer.AfterEffect(func(ctx context.Context) error {
-			return f.provisionOnce(ctx, snap, want, req, appliedVersion(last, prior.Found), again)
+			mayHold := again || (prior.Found && sameGrant(last, want))
+			return f.provisionOnce(ctx, snap, want, req, appliedVersion(last, prior.Found), mayHold)
 		}, record(want, nil))
 		work.Prefetch, work.Again = []*store.Read{prior}, &again
 	} else {
@@ -230,10 +231,11 @@ func (f *Function) revocationLeaves(ctx context.Context, snap catalog.Subscripti
 // version was applied (applied, read under the lease: a delivery that held
 // it before may have), a revocation leaves the namespace to another holder
 // (revocationLeaves), or GitLab already holds it. GitLab is asked what it
-// holds only when this version was attempted before (again): a delivery
-// that crashed between its call and its commit may have provisioned it. A
-// version seen for the first time was sent by nobody yet.
-func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, want Entitlement, req gitlab.ProvisionRequest, applied int64, again bool) error {
+// holds only where it may (mayHold): this version was attempted before (a
+// delivery that crashed between its call and its commit may have sent it),
+// or it grants what the version applied last did (a cancellation after a
+// suspension). A new grant's first delivery was sent by nobody: one call.
+func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionSnapshot, want Entitlement, req gitlab.ProvisionRequest, applied int64, mayHold bool) error {
 	if applied >= snap.Version {
 		return nil
 	}
@@ -242,7 +244,7 @@ func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionS
 		return err
 	}
 	req = *leaves
-	if again {
+	if mayHold {
 		cur, ok, err := f.d.GitLab.Current(ctx, snap.Order.NamespaceID)
 		if err != nil {
 			return err
@@ -254,6 +256,14 @@ func (f *Function) provisionOnce(ctx context.Context, snap catalog.SubscriptionS
 	err = f.d.GitLab.Provision(ctx, snap.Order.NamespaceID, req)
 	telemetry.CallDone(ctx, "gitlab", "provision", err)
 	return err
+}
+
+// sameGrant says want grants at GitLab what the entitlement applied last,
+// last, did (another version, the same plan, seats, dates, packs and status).
+func sameGrant(last, want Entitlement) bool {
+	return last.Status != EntitlementFailed && last.Status == want.Status && last.PlanCode == want.PlanCode &&
+		last.Seats == want.Seats && last.StartsOn == want.StartsOn && last.EndsOn == want.EndsOn &&
+		last.StorageGB == want.StorageGB && last.ComputeMinutes == want.ComputeMinutes
 }
 
 // appliedVersion is the version of the entitlement last applied, 0 for

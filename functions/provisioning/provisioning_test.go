@@ -544,10 +544,11 @@ func (fx fixture) crashedAfterTheCall(t *testing.T, snap catalog.SubscriptionSna
 	}
 }
 
-// A first delivery of a version asks GitLab nothing before its call: no
-// earlier delivery can have sent that version. A redelivery after a
-// failed call (the version attempted) asks first.
-func TestOnlyAVersionAttemptedBeforeAsksGitLabWhatItHolds(t *testing.T) {
+// A first delivery of a version that changes the grant asks GitLab nothing
+// before its call: no earlier delivery can have sent it. A redelivery after
+// a failed call (the version attempted) asks first, and so does a version
+// granting what the last one did (GitLab may hold it: no call then).
+func TestOnlyAVersionGitLabMayHoldAsksWhatItHolds(t *testing.T) {
 	t.Parallel()
 	fx := setup(t)
 	in := subscriptionEvent(t, "act-1", catalog.SubscriptionActivated, snapshot("active", 1, catalog.DeploymentSaaS))
@@ -564,13 +565,24 @@ func TestOnlyAVersionAttemptedBeforeAsksGitLabWhatItHolds(t *testing.T) {
 		t.Fatalf("a first delivery read GitLab %d times before its call, want none", n)
 	}
 	fx.gl.FailNext(1, http.StatusServiceUnavailable)
-	next := subscriptionEvent(t, "chg-2", catalog.SubscriptionChanged, snapshot("active", 2, catalog.DeploymentSaaS))
+	more := snapshot("active", 2, catalog.DeploymentSaaS)
+	more.Order.Seats = 12
+	next := subscriptionEvent(t, "chg-2", catalog.SubscriptionChanged, more)
 	if err := fx.f.Handle(context.Background(), next); err == nil {
 		t.Fatal("Handle = nil while GitLab answered 503, want an error (redeliver)")
+	}
+	if n := reads(); n != 0 {
+		t.Fatalf("a first delivery of new seats read GitLab %d times before its call, want none", n)
 	}
 	fx.handle(t, next)
 	if n := reads(); n != 2 {
 		t.Fatalf("the redelivery read GitLab %d times, want its subscription and limits (2)", n)
+	}
+	same := more
+	same.Version = 3
+	fx.handle(t, subscriptionEvent(t, "chg-3", catalog.SubscriptionChanged, same))
+	if n, calls := reads(), len(fx.gl.Provisions()); n != 4 || calls != 3 {
+		t.Fatalf("a version granting the same: %d reads, %d provisioning calls in all; want 4 and 3 (no call for it)", n, calls)
 	}
 }
 

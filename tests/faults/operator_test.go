@@ -15,6 +15,7 @@ import (
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/testdouble"
 )
 
 // The operator's loop, with the real CLI against the running stack: GitLab
@@ -62,8 +63,8 @@ func TestOperatorListsReplaysAndChecksConsistency(t *testing.T) {
 	if out, err := ctl("dead-letters", "-sub", "provisioning"); err != nil || !strings.Contains(out, "no dead letters") {
 		t.Fatalf("dead letters left after the replay: %v\n%s", err, out)
 	}
-	if n := len(stack.GitLab.Provisions()); n != 1 {
-		t.Fatalf("GitLab provisioned %d times after the replay, want 1", n)
+	if ok, refused := testdouble.Answered(stack.GitLab.Provisions()); ok != 1 || refused != 1 {
+		t.Fatalf("GitLab provisioned %d times (%d refused) after the replay, want the refusal and one provisioning", ok, refused)
 	}
 	t.Logf("consistency after the replay:\n%s", out)
 }
