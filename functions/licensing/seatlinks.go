@@ -326,7 +326,7 @@ func unstorable(lic license.License, cl store.CloudLicense, u usage, now time.Ti
 // seat-usage's path too).
 func record(ctx context.Context, st *store.Store, cl store.CloudLicense, u usage, now time.Time) (*subscription.Subscription, subscription.Change, error) {
 	return st.RecordSeatReport(ctx, cl.SubscriptionID, store.SeatReport{
-		Target: "instance:" + cl.InstanceID, Date: u.date.Format(time.DateOnly), BillableUsers: u.billable, MaxHistoricalUsers: u.maxUsers,
+		Target: catalog.InstanceTarget(cl.InstanceID), Date: u.date.Format(time.DateOnly), BillableUsers: u.billable, MaxHistoricalUsers: u.maxUsers,
 	}, u.date, now)
 }
 

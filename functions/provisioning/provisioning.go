@@ -99,7 +99,7 @@ func Plan(s catalog.SubscriptionSnapshot) Entitlement {
 		Target:      catalog.NamespaceTarget(s.Order.NamespaceID),
 	}
 	if s.Order.Deployment == catalog.DeploymentSelfManaged {
-		e.Target = "instance:" + s.Order.InstanceID
+		e.Target = catalog.InstanceTarget(s.Order.InstanceID)
 	}
 	if s.Status == "canceled" || s.Status == "expired" || s.Status == "suspended" {
 		e.PlanCode, e.Seats, e.StorageGB, e.ComputeMinutes, e.Status = "free", 0, 0, 0, EntitlementRevoked

@@ -148,9 +148,9 @@ func SendSeatReport(ctx context.Context, url, tokenKey string, r seatusage.Repor
 	if err != nil {
 		return Response{}, err
 	}
-	target := "namespace:" + r.NamespaceID
+	target := catalog.NamespaceTarget(r.NamespaceID)
 	if r.InstanceID != "" {
-		target = "instance:" + r.InstanceID
+		target = catalog.InstanceTarget(r.InstanceID)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+seatusage.Token([]byte(tokenKey), target))

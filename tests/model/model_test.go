@@ -170,7 +170,7 @@ func (j *journey) SeatReport(t *rapid.T) {
 	j.step(t, "seat report for %s dated %s: %d users", m.ns, date.Format(time.DateOnly), users)
 	body, _ := json.Marshal(seatusage.Report{Date: date.Format(time.DateOnly), NamespaceID: m.ns, BillableUsersCount: users, MaxHistoricalUserCount: users})
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+seatusage.Token(seatKey, "namespace:"+m.ns))
+	req.Header.Set("Authorization", "Bearer "+seatusage.Token(seatKey, catalog.NamespaceTarget(m.ns)))
 	rec := httptest.NewRecorder()
 	h.seats.ServeHTTP(rec, req)
 	t.Logf("    seat-usage answered %d %s", rec.Code, strings.TrimSpace(rec.Body.String()))

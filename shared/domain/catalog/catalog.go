@@ -80,6 +80,9 @@ const NamespaceLeaseOwner = "provisioning"
 // NamespaceTarget names a GitLab.com namespace as what is provisioned.
 func NamespaceTarget(namespaceID string) string { return "namespace:" + namespaceID }
 
+// InstanceTarget names a self-managed instance as what is provisioned.
+func InstanceTarget(instanceID string) string { return "instance:" + instanceID }
+
 // Deployment kinds a subscription can be for.
 const (
 	DeploymentSaaS        = "saas"
