@@ -118,7 +118,7 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 		return nil, err
 	}
 	w := &WebhookProcess{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Project: project, cmd: cmd, ps: ps}
-	if err := localproc.WaitListening(ctx, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second); err != nil {
+	if err := localproc.WaitServing(ctx, cmd, 30*time.Second, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		w.Stop()
 		return nil, err
 	}

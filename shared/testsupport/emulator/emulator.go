@@ -131,7 +131,7 @@ func waitReady(ctx context.Context, host string, limit time.Duration) error {
 	return fmt.Errorf("emulator at %s not ready after %s", host, limit)
 }
 
-// FreePort asks the kernel for a free loopback port.
+// FreePort is a free loopback port (see localproc.FreePort).
 func FreePort() (int, error) { return localproc.FreePort() }
 
 var projectSeq atomic.Int64

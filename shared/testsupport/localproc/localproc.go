@@ -5,6 +5,7 @@
 package localproc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ func Command(bin string, env map[string]string, logs io.Writer, args ...string) 
 
 // Signal sends sig to a started command's process group.
 func Signal(cmd *exec.Cmd, sig syscall.Signal) error {
-	if cmd == nil || cmd.Process == nil {
+	if cmd == nil || cmd.Process == nil || cmd.ProcessState != nil { // a reaped pid may be another's now
 		return nil
 	}
 	return syscall.Kill(-cmd.Process.Pid, sig)
@@ -56,37 +57,59 @@ func Stop(grace time.Duration, cmds ...*exec.Cmd) {
 	}
 }
 
-// FreePort asks the kernel for a free loopback port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// FreeAddr is a free loopback host:port.
-func FreeAddr() (string, error) {
-	port, err := FreePort()
-	return fmt.Sprintf("127.0.0.1:%d", port), err
-}
-
 // WaitListening waits until something accepts connections on addr.
 func WaitListening(ctx context.Context, addr string, limit time.Duration) error {
+	return WaitServing(ctx, nil, limit, addr)
+}
+
+// ErrExited says a process ended before it listened: on a free port most
+// often because something took the port between FreePort and its bind.
+var ErrExited = errors.New("localproc: the process exited before it listened")
+
+// WaitServing waits until every addr accepts connections. If cmd (when not
+// nil) ends first, it is reaped and the error wraps ErrExited at once,
+// rather than after limit of dialing a port nobody will open.
+func WaitServing(ctx context.Context, cmd *exec.Cmd, limit time.Duration, addrs ...string) error {
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+	for _, addr := range addrs {
+		for !accepts(addr) {
+			if cmd != nil && exited(cmd) {
+				return fmt.Errorf("%w on %s: %v", ErrExited, addr, cmd.Wait())
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("localproc: nothing listening on %s after %s", addr, limit)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
-	return fmt.Errorf("localproc: nothing listening on %s after %s", addr, limit)
+	return nil
+}
+
+func accepts(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+// exited tells whether a started process has ended, without reaping it (a
+// zombie until Wait), so that Stop and Wait still work on a running one.
+func exited(cmd *exec.Cmd) bool {
+	if cmd.ProcessState != nil {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	// The state follows the command name, which ends at the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
 }
 
 // ModuleRoot finds the directory holding go.mod, from the working directory up.

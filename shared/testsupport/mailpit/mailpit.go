@@ -46,20 +46,16 @@ func Start(ctx context.Context, dir string, logs io.Writer, extra ...string) (*M
 	if err != nil {
 		return nil, err
 	}
-	smtpPort, err := localproc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	uiPort, err := localproc.FreePort()
-	if err != nil {
-		return nil, err
-	}
 	if logs == nil {
 		logs = io.Discard
 	}
-	m := &Mailpit{SMTPPort: smtpPort, UIURL: "http://127.0.0.1:" + strconv.Itoa(uiPort), bin: bin,
-		db: filepath.Join(dir, "mailpit.db"), logs: logs, hc: &http.Client{Timeout: 10 * time.Second}, extra: extra}
-	if err := m.Resume(ctx); err != nil {
+	var m *Mailpit
+	err = localproc.OnFreePorts(2, func(ports []int) error {
+		m = &Mailpit{SMTPPort: ports[0], UIURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]), bin: bin,
+			db: filepath.Join(dir, "mailpit.db"), logs: logs, hc: &http.Client{Timeout: 10 * time.Second}, extra: extra}
+		return m.Resume(ctx)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -79,14 +75,11 @@ func (m *Mailpit) Resume(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("mailpit.Start: %w", err)
 	}
-	m.cmd = cmd
-	for _, addr := range []string{"127.0.0.1:" + strconv.Itoa(m.SMTPPort), ui} {
-		if err := localproc.WaitListening(ctx, addr, 20*time.Second); err != nil {
-			localproc.Stop(2*time.Second, cmd)
-			m.cmd = nil
-			return fmt.Errorf("mailpit.Start: %w", err)
-		}
+	if err := localproc.WaitServing(ctx, cmd, 20*time.Second, "127.0.0.1:"+strconv.Itoa(m.SMTPPort), ui); err != nil {
+		localproc.Stop(2*time.Second, cmd)
+		return fmt.Errorf("mailpit.Start: %w", err)
 	}
+	m.cmd = cmd
 	return nil
 }
 

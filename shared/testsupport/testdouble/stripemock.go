@@ -26,21 +26,21 @@ func StartStripeMock(ctx context.Context, logs io.Writer) (*StripeMock, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpAddr, err := localproc.FreeAddr()
+	var m *StripeMock
+	err = localproc.OnFreePorts(2, func(ports []int) error {
+		httpAddr, httpsAddr := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+		cmd := localproc.Command(bin, nil, logs, "-http-addr", httpAddr, "-https-addr", httpsAddr)
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		m = &StripeMock{URL: "http://" + httpAddr, cmd: cmd}
+		if err := localproc.WaitServing(ctx, cmd, 30*time.Second, httpAddr); err != nil {
+			m.Stop()
+			return err
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	httpsAddr, err := localproc.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	cmd := localproc.Command(bin, nil, logs, "-http-addr", httpAddr, "-https-addr", httpsAddr)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("testdouble.StartStripeMock: %w", err)
-	}
-	m := &StripeMock{URL: "http://" + httpAddr, cmd: cmd}
-	if err := localproc.WaitListening(ctx, httpAddr, 30*time.Second); err != nil {
-		m.Stop()
 		return nil, fmt.Errorf("testdouble.StartStripeMock: %w", err)
 	}
 	return m, nil
