@@ -20,7 +20,7 @@ KO_BASE = KO_DEFAULTBASEIMAGE=$$(go run ./infra/cmd/kobase)
 KO_OFFLINE = KO_DOCKER_REPO=fulfillment.invalid/functions $(BIN)/ko build --bare --push=false --sbom=none
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: run test test-fast tools tofu lint fmt vet clean image images deploy bench bench-renewal fuzz faults
+.PHONY: run test test-fast test-race tools tofu lint fmt vet clean image images deploy bench bench-renewal fuzz faults
 
 ## run: the whole system locally (emulators, every function, doubles), until Ctrl-C
 run: tools
@@ -51,6 +51,12 @@ FAST_PKGS = $$(go list ./... | grep -v -e '/tests/e2e$$' -e '/tests/faults$$' -e
 test-fast: $(BIN)/stripe-mock $(BIN)/mailpit
 	go vet ./...
 	FULFILLMENT_TEST_STORE=memory go test -count=1 $(FAST_PKGS)
+
+## test-race: test-fast's packages under the race detector (1-3 minutes
+## on 2 cores; .ci/run runs it after make test). The model test is left out:
+## single-threaded, and 8 minutes under -race
+test-race: $(BIN)/stripe-mock $(BIN)/mailpit
+	FULFILLMENT_TEST_STORE=memory go test -race -count=1 -timeout 10m $(FAST_PKGS)
 
 ## bench: every performance figure in one table (webhook handler, webhook
 ## process at concurrency 1/8/32, pipeline latency against the transport's

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -451,5 +453,64 @@ func TestARepeatOnAnotherInstanceIsCountedOnTheOneRecord(t *testing.T) {
 	}
 	if n := a.storedCount(t); n != 1 {
 		t.Fatalf("%d records, want 1", n)
+	}
+}
+
+// Stripe retries while a first delivery is still in flight, and the
+// webhook serves many requests at once: every delivery of every event,
+// interleaved at concurrency 8, is answered 200, each event is kept once
+// with all its deliveries counted and is published (a repeat racing its
+// first delivery may publish it again under the same id, which the
+// consumers dedupe). Under -race (make test-race) it also checks the
+// webhook's shared state.
+func TestConcurrentRepeatsAreCountedAndEachEventPublished(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	const events, repeats, workers = 40, 3, 8
+	deliveries := make(chan []byte, events*repeats)
+	for r := range repeats {
+		for i := range events {
+			deliveries <- checkoutPayload(fmt.Sprintf("evt_conc_%d", (i+r*7)%events), nil)
+		}
+	}
+	close(deliveries)
+	wrong := make(chan string, events*repeats)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for payload := range deliveries {
+				req, _ := http.NewRequest(http.MethodPost, fx.url, bytes.NewReader(payload))
+				req.Header.Set("Stripe-Signature", sign(payload))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					wrong <- err.Error()
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					wrong <- fmt.Sprintf("answered %d", resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(wrong)
+	for w := range wrong {
+		t.Error(w)
+	}
+	published := map[string]int{}
+	for _, e := range fx.rec.On(catalog.TopicProviderEvents) {
+		published[e.ID()]++
+	}
+	if n := fx.storedCount(t); n != events || len(published) != events {
+		t.Fatalf("%d records, %d distinct events published; want %d of each", n, len(published), events)
+	}
+	for i := range events {
+		id := fmt.Sprintf("evt_conc_%d", i)
+		if rec, _ := fx.record(t, id); rec.Status != StatusPublished || rec.Deliveries != repeats {
+			t.Errorf("%s: status %q, %d deliveries counted, want published and %d", id, rec.Status, rec.Deliveries, repeats)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +139,63 @@ func TestOneCallersItemsGoTogether(t *testing.T) {
 	}
 	if first[0] != nil || first[1] == nil || first[2] != nil || second[0] != nil || second[1] != nil {
 		t.Fatalf("outcomes %v / %v, want only -2 failed", first, second)
+	}
+}
+
+// Many callers at once, as a busy webhook has them: each item is sent
+// exactly once, each caller gets its own item's outcome, and no more
+// flights than allowed are ever in the air. Run with -race (make
+// test-race), this is also what checks the group's locking.
+func TestManyCallersEachGetTheirOwnOutcome(t *testing.T) {
+	const callers, each, maxFlights = 32, 100, 2
+	var mu sync.Mutex
+	sent := map[int]int{}
+	inAir, mostInAir := 0, 0
+	g := New(func(_ context.Context, items []int) []error {
+		mu.Lock()
+		inAir++
+		mostInAir = max(mostInAir, inAir)
+		for _, v := range items {
+			sent[v]++
+		}
+		mu.Unlock()
+		time.Sleep(50 * time.Microsecond)
+		errs := make([]error, len(items))
+		for i, v := range items {
+			if v%3 == 0 {
+				errs[i] = errors.New("refused")
+			}
+		}
+		mu.Lock()
+		inAir--
+		mu.Unlock()
+		return errs
+	}, maxFlights, 8, time.Second)
+	var wg sync.WaitGroup
+	wrong := make(chan string, callers*each)
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				v := c*each + i
+				if err := g.Do(context.Background(), v); (err != nil) != (v%3 == 0) {
+					wrong <- fmt.Sprintf("item %d: err = %v", v, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(wrong)
+	for w := range wrong {
+		t.Error(w)
+	}
+	if len(sent) != callers*each || mostInAir > maxFlights {
+		t.Fatalf("%d distinct items sent of %d, %d flights at once (at most %d)", len(sent), callers*each, mostInAir, maxFlights)
+	}
+	for v, n := range sent {
+		if n != 1 {
+			t.Fatalf("item %d sent %d times", v, n)
+		}
 	}
 }
