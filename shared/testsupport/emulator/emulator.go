@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,7 +32,9 @@ const (
 type Emulators struct {
 	FirestoreHost string
 	PubSubHost    string
-	procs         []*exec.Cmd
+
+	mu    sync.Mutex // procs, as both emulators start at once
+	procs []*exec.Cmd
 }
 
 // FromEnv returns the pair the environment points at, if both are set.
@@ -50,37 +53,43 @@ func Start(ctx context.Context, logs io.Writer) (*Emulators, error) {
 		logs = io.Discard
 	}
 	e := &Emulators{}
-	var err error
-	if e.FirestoreHost, err = e.start(ctx, logs, "emulators", "firestore", "start"); err != nil {
-		return nil, err
-	}
-	if e.PubSubHost, err = e.start(ctx, logs, "beta", "emulators", "pubsub", "start", "--project=emulator"); err != nil {
+	var fsErr, psErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		e.FirestoreHost, fsErr = e.start(ctx, logs, "emulators", "firestore", "start")
+	}()
+	go func() {
+		defer wg.Done()
+		e.PubSubHost, psErr = e.start(ctx, logs, "beta", "emulators", "pubsub", "start", "--project=emulator")
+	}()
+	wg.Wait()
+	if err := errors.Join(fsErr, psErr); err != nil {
 		e.Stop()
 		return nil, err
-	}
-	for _, host := range []string{e.FirestoreHost, e.PubSubHost} {
-		if err := waitReady(ctx, host, 90*time.Second); err != nil {
-			e.Stop()
-			return nil, err
-		}
 	}
 	return e, nil
 }
 
 // start runs one gcloud emulator in its own process group, so Stop can end
-// the JVM gcloud spawns along with gcloud itself.
+// the JVM gcloud spawns along with gcloud itself, and waits until it
+// answers. An emulator whose port was taken before it bound it exits at
+// once (gcloud with status 0): it starts again on a fresh port.
 func (e *Emulators) start(ctx context.Context, logs io.Writer, args ...string) (string, error) {
-	port, err := FreePort()
-	if err != nil {
-		return "", err
-	}
-	host := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := localproc.Command("gcloud", jvmEnv(), logs, append(args, "--host-port="+host, "--quiet")...)
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("emulator.Start gcloud %s: %w", strings.Join(args, " "), err)
-	}
-	e.procs = append(e.procs, cmd)
-	return host, nil
+	var host string
+	err := localproc.OnFreePorts(1, func(ports []int) error {
+		host = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		cmd := localproc.Command("gcloud", jvmEnv(), logs, append(args, "--host-port="+host, "--quiet")...)
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("emulator.Start gcloud %s: %w", strings.Join(args, " "), err)
+		}
+		e.mu.Lock()
+		e.procs = append(e.procs, cmd)
+		e.mu.Unlock()
+		return waitReady(ctx, cmd, host, 90*time.Second)
+	})
+	return host, err
 }
 
 // jvmOptions run the emulators' JVMs with the client compiler only and the
@@ -108,14 +117,20 @@ func (e *Emulators) Export() {
 
 // Stop ends the emulators this pair started (none for one from FromEnv).
 func (e *Emulators) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	localproc.Stop(10*time.Second, e.procs...)
 	e.procs = nil
 }
 
-func waitReady(ctx context.Context, host string, limit time.Duration) error {
+func waitReady(ctx context.Context, cmd *exec.Cmd, host string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
+	hc := &http.Client{Timeout: 2 * time.Second} // a listener that never answers is not it
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + host + "/")
+		if err := localproc.Ended(cmd); err != nil {
+			return fmt.Errorf("emulator at %s: %w", host, err)
+		}
+		resp, err := hc.Get("http://" + host + "/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

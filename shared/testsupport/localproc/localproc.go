@@ -73,8 +73,8 @@ func WaitServing(ctx context.Context, cmd *exec.Cmd, limit time.Duration, addrs 
 	deadline := time.Now().Add(limit)
 	for _, addr := range addrs {
 		for !accepts(addr) {
-			if cmd != nil && exited(cmd) {
-				return fmt.Errorf("%w on %s: %v", ErrExited, addr, cmd.Wait())
+			if err := Ended(cmd); err != nil {
+				return fmt.Errorf("%w (waiting for %s)", err, addr)
 			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("localproc: nothing listening on %s after %s", addr, limit)
@@ -95,6 +95,22 @@ func accepts(addr string) bool {
 		c.Close()
 	}
 	return err == nil
+}
+
+// Ended returns an error wrapping ErrExited, with the exit status, if cmd
+// (when not nil) has ended; what is left of its process group is killed
+// and the process reaped. It returns nil while cmd runs.
+func Ended(cmd *exec.Cmd) error {
+	if cmd == nil || !exited(cmd) {
+		return nil
+	}
+	if cmd.ProcessState == nil {
+		// A zombie still holds its pid, so the group is still its own:
+		// end what it started (a launcher's child) before reaping it.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
+	return fmt.Errorf("%w: %s", ErrExited, cmd.ProcessState)
 }
 
 // exited tells whether a started process has ended, without reaping it (a

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -118,4 +119,37 @@ func connectFrom(port int) (net.Conn, error) {
 	}()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
 	return d.Dial("tcp", l.Addr().String())
+}
+
+// A launcher (gcloud for the emulators) that exits leaves nothing of its
+// group running: what it started is ended when its exit is reported.
+func TestAnExitedLaunchersChildrenAreEnded(t *testing.T) {
+	pidFile := t.TempDir() + "/child"
+	cmd := Command("sh", nil, nil, "-c", `sleep 60 & echo $! > "$1"; exit 0`, "sh", pidFile)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitServing(context.Background(), cmd, 10*time.Second, addr); !errors.Is(err, ErrExited) {
+		t.Fatalf("WaitServing = %v, want ErrExited", err)
+	}
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	if _, err := fmt.Sscan(string(raw), &child); err != nil {
+		t.Fatal(err)
+	}
+	// Whoever reaps the orphan (init may not, in a container), it must not run.
+	for deadline := time.Now().Add(5 * time.Second); !exited(&exec.Cmd{Process: &os.Process{Pid: child}}); {
+		if time.Now().After(deadline) {
+			syscall.Kill(child, syscall.SIGKILL)
+			t.Fatalf("the launcher's child %d still runs", child)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
