@@ -475,15 +475,20 @@ func TestConcurrentRepeatsAreCountedAndEachEventPublished(t *testing.T) {
 	}
 	close(deliveries)
 	wrong := make(chan string, events*repeats)
+	client := &http.Client{Timeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for payload := range deliveries {
-				req, _ := http.NewRequest(http.MethodPost, fx.url, bytes.NewReader(payload))
+				req, err := http.NewRequest(http.MethodPost, fx.url, bytes.NewReader(payload))
+				if err != nil {
+					wrong <- err.Error()
+					continue
+				}
 				req.Header.Set("Stripe-Signature", sign(payload))
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := client.Do(req)
 				if err != nil {
 					wrong <- err.Error()
 					continue
