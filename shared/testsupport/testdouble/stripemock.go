@@ -34,7 +34,7 @@ func StartStripeMock(ctx context.Context, logs io.Writer) (*StripeMock, error) {
 			return err
 		}
 		m = &StripeMock{URL: "http://" + httpAddr, cmd: cmd}
-		if err := localproc.WaitServing(ctx, cmd, 30*time.Second, httpAddr); err != nil {
+		if err := localproc.WaitServing(ctx, cmd, 30*time.Second, httpAddr, httpsAddr); err != nil {
 			m.Stop()
 			return err
 		}
