@@ -33,12 +33,14 @@ var Full = Sizes{HandlerEvents: 5000, Warmup: 200, LevelEvents: 500, Levels: []i
 
 // Report is every figure of one run.
 type Report struct {
-	Handler    []HandlerBench
-	Webhook    []WebhookLevel
-	Latency    Latency
-	Throughput Throughput
-	Requests   Requests
-	Images     []ImageFigures
+	Handler []HandlerBench
+	Webhook []WebhookLevel
+	// WebhookCPUs is the CPU the webhook process had (WebhookProcess.CPUs).
+	WebhookCPUs string
+	Latency     Latency
+	Throughput  Throughput
+	Requests    Requests
+	Images      []ImageFigures
 }
 
 // Run takes every measurement and prints the table to w as it goes.
@@ -50,7 +52,7 @@ func Run(ctx context.Context, root string, sz Sizes, w io.Writer) (Report, error
 		return r, err
 	}
 	fmt.Fprintln(w, "bench: the webhook process under load...")
-	if r.Webhook, err = driveWebhook(ctx, root, sz); err != nil {
+	if r.Webhook, r.WebhookCPUs, err = driveWebhook(ctx, root, sz); err != nil {
 		return r, err
 	}
 	fmt.Fprintln(w, "bench: the pipeline (every function on the local stack)...")
@@ -73,30 +75,30 @@ func Run(ctx context.Context, root string, sz Sizes, w io.Writer) (Report, error
 	return r, nil
 }
 
-func driveWebhook(ctx context.Context, root string, sz Sizes) ([]WebhookLevel, error) {
+func driveWebhook(ctx context.Context, root string, sz Sizes) ([]WebhookLevel, string, error) {
 	dir, err := os.MkdirTemp("", "bench")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer os.RemoveAll(dir)
 	hook, err := StartWebhook(ctx, root, dir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer hook.Stop()
 	run := fmt.Sprintf("w%d", time.Now().UnixNano())
 	if _, err := hook.Drive(ctx, run+"warm", sz.Warmup, 8); err != nil {
-		return nil, err
+		return nil, hook.CPUs, err
 	}
 	var levels []WebhookLevel
 	for _, c := range sz.Levels {
 		l, err := hook.Drive(ctx, fmt.Sprintf("%sc%d", run, c), sz.LevelEvents, c)
 		if err != nil {
-			return levels, err
+			return levels, hook.CPUs, err
 		}
 		levels = append(levels, l)
 	}
-	return levels, nil
+	return levels, hook.CPUs, nil
 }
 
 func measurePipeline(ctx context.Context, root string, sz Sizes, r *Report) error {
@@ -130,6 +132,9 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(t, "webhook handler on %s: allocations per event\t%.0f allocs, %.1f KiB\t\t\n", h.Name, h.AllocsPerOp, h.BytesPerOp/1024)
 		fmt.Fprintf(t, "webhook handler on %s: Firestore commits per accepted event\t%.2f\t1\t\n", h.Name, h.CommitsPerEvent)
 		fmt.Fprintf(t, "webhook handler on %s: Pub/Sub publishes per accepted event\t%.2f\t1 per handled type (4 of the 5 in the mix)\t\n", h.Name, h.PublishesPerEvent)
+	}
+	if len(r.Webhook) > 0 {
+		fmt.Fprintf(t, "webhook process: CPUs\t%s\t\t\n", r.WebhookCPUs)
 	}
 	peer := map[int]string{1: "(80/s, p50 11.3 ms)", 8: ">= 850/s, p99 < 100 ms (166-172/s, p99 90-111 ms)", 32: ">= 1000/s (201-205/s, p99 417-561 ms)"}
 	for _, l := range r.Webhook {

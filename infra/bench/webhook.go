@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,8 +65,13 @@ func (l WebhookLevel) CPUPerDelivery() time.Duration {
 type WebhookProcess struct {
 	URL     string
 	Project string
-	cmd     *exec.Cmd
-	ps      *pubsub.Client // reads what the webhook published (countSubscription)
+	// CPUs says what CPU the process has: Cloud Run's one vCPU (a cgroup's
+	// quota) where this machine lets the bench make a cgroup, else the
+	// machine's.
+	CPUs  string
+	cmd   *exec.Cmd
+	group *localproc.CPUGroup // nil: no quota
+	ps    *pubsub.Client      // reads what the webhook published (countSubscription)
 }
 
 // countSubscription is a pull subscription on provider-events that counts
@@ -113,11 +119,12 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 		"GOOGLE_CLOUD_PROJECT": project, "STRIPE_WEBHOOK_SECRETS": Secret,
 		emulator.FirestoreHostEnv: e.FirestoreHost, emulator.PubSubHostEnv: e.PubSubHost,
 	}, devnull)
+	w := &WebhookProcess{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Project: project, cmd: cmd, ps: ps}
+	w.limitToOneCPU()
 	if err := cmd.Start(); err != nil {
-		ps.Close()
+		w.Stop()
 		return nil, err
 	}
-	w := &WebhookProcess{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Project: project, cmd: cmd, ps: ps}
 	if err := localproc.WaitServing(ctx, cmd, 30*time.Second, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		w.Stop()
 		return nil, err
@@ -125,12 +132,30 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 	return w, nil
 }
 
+// limitToOneCPU starts the process in a cgroup of one CPU, as Cloud Run
+// gives the webhook one vCPU (terraform/modules/function), so the entry
+// point sets GOMAXPROCS from the quota as it does there.
+func (w *WebhookProcess) limitToOneCPU() {
+	g, err := localproc.NewCPUGroup(fmt.Sprintf("bench-webhook-%d", os.Getpid()), 1)
+	if err != nil {
+		w.CPUs = fmt.Sprintf("the machine's %d, no quota (%v)", runtime.NumCPU(), err)
+		return
+	}
+	g.Wrap(w.cmd)
+	w.group, w.CPUs = g, "1, a cgroup's quota as Cloud Run's one vCPU"
+}
+
 // Pid is the process's id.
 func (w *WebhookProcess) Pid() int { return w.cmd.Process.Pid }
 
 // Stop ends the process.
 func (w *WebhookProcess) Stop() {
-	localproc.Stop(10*time.Second, w.cmd)
+	if w.cmd.Process != nil {
+		localproc.Stop(10*time.Second, w.cmd)
+	}
+	if w.group != nil {
+		_ = w.group.Remove()
+	}
 	w.ps.Close()
 }
 

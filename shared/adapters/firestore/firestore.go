@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"fulfillment/shared/adapters/docstore"
+	"fulfillment/shared/adapters/grpcconn"
 	"fulfillment/shared/adapters/store"
 )
 
@@ -32,9 +33,9 @@ func OpenIn(ctx context.Context, project, database string) (*DB, error) {
 	var c *fs.Client
 	var err error
 	if database == "" || database == fs.DefaultDatabaseID {
-		c, err = fs.NewClient(ctx, project)
+		c, err = fs.NewClient(ctx, project, grpcconn.Options()...)
 	} else {
-		c, err = fs.NewClientWithDatabase(ctx, project, database)
+		c, err = fs.NewClientWithDatabase(ctx, project, database, grpcconn.Options()...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("firestore.Open %s/%s: %w", project, database, err)

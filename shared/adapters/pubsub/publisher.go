@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"fulfillment/shared/adapters/grpcconn"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/groupcommit"
 )
@@ -36,7 +37,7 @@ type Client struct {
 
 // NewClient connects to Pub/Sub for project (the emulator when PUBSUB_EMULATOR_HOST is set).
 func NewClient(ctx context.Context, project string) (*Client, error) {
-	c, err := pubsub.NewClient(ctx, project)
+	c, err := pubsub.NewClient(ctx, project, grpcconn.Options()...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub.NewClient: %w", err)
 	}

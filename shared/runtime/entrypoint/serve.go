@@ -59,6 +59,7 @@ func RunGCP(name string, setup Setup) { RunGCPWith(name, setup, Hooks{}) }
 func RunGCPWith(name string, setup Setup, hooks Hooks) {
 	tuneGC()
 	logger := logging.Default(name)
+	tuneProcs(logger)
 	if err := runGCP(name, setup, hooks, logger); err != nil {
 		logger.Error("function stopped", "error", err.Error())
 		os.Exit(1)
@@ -138,6 +139,7 @@ func (f *inFlight) drain(limit time.Duration) int64 {
 func RunKnative(name string, setup Setup) {
 	tuneGC()
 	logger := logging.Default(name)
+	tuneProcs(logger)
 	if err := fnhttp.Start(&knativeInstance{name: name, setup: setup, logger: logger}); err != nil {
 		logger.Error("function stopped", "error", err.Error())
 		os.Exit(1)

@@ -102,6 +102,16 @@ resource "google_cloud_run_v2_service" "this" {
     containers {
       image = var.image
 
+      # Cloud Run's defaults, written out because the entry point tunes the
+      # Go runtime to them: GOMAXPROCS follows the CPU quota (1) and the
+      # heap's soft limit is 80% of the memory (shared/runtime/entrypoint).
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+      }
+
       dynamic "env" {
         for_each = local.env
         content {
