@@ -99,41 +99,44 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 	if err != nil {
 		return nil, err
 	}
-	port, err := localproc.FreePort()
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		ps.Close()
 		return nil, err
 	}
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		return nil, err
-	}
 	defer devnull.Close()
-	// K_SERVICE and the rest as Cloud Run sets them: with K_SERVICE set,
-	// functions-framework-go writes a newline to stdout and to stderr after
-	// every request (to flush Cloud Functions' logs), two writes per
-	// delivery that production pays and the figures must include.
-	cmd := localproc.Command(bin, map[string]string{
-		"K_SERVICE": "checkout-webhook", "K_REVISION": "checkout-webhook-00001-ben", "K_CONFIGURATION": "checkout-webhook",
-		"PORT": fmt.Sprint(port), "HOST": "127.0.0.1", "FUNCTION_TARGET": "checkout-webhook",
-		"GOOGLE_CLOUD_PROJECT": project, "STRIPE_WEBHOOK_SECRETS": Secret,
-		emulator.FirestoreHostEnv: e.FirestoreHost, emulator.PubSubHostEnv: e.PubSubHost,
-	}, devnull)
-	w := &WebhookProcess{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Project: project, cmd: cmd, ps: ps}
+	w := &WebhookProcess{Project: project, ps: ps}
 	w.limitToOneCPU()
-	if err := cmd.Start(); err != nil {
-		w.Stop()
-		return nil, err
-	}
-	if err := localproc.WaitServing(ctx, cmd, 30*time.Second, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+	// On a fresh port again if another process took this one first.
+	err = localproc.OnFreePorts(1, func(ports []int) error {
+		// K_SERVICE and the rest as Cloud Run sets them: with K_SERVICE set,
+		// functions-framework-go writes a newline to stdout and to stderr after
+		// every request (to flush Cloud Functions' logs), two writes per
+		// delivery that production pays and the figures must include.
+		w.cmd = localproc.Command(bin, map[string]string{
+			"K_SERVICE": "checkout-webhook", "K_REVISION": "checkout-webhook-00001-ben", "K_CONFIGURATION": "checkout-webhook",
+			"PORT": fmt.Sprint(ports[0]), "HOST": "127.0.0.1", "FUNCTION_TARGET": "checkout-webhook",
+			"GOOGLE_CLOUD_PROJECT": project, "STRIPE_WEBHOOK_SECRETS": Secret,
+			emulator.FirestoreHostEnv: e.FirestoreHost, emulator.PubSubHostEnv: e.PubSubHost,
+		}, devnull)
+		if w.group != nil {
+			w.group.Wrap(w.cmd)
+		}
+		w.URL = fmt.Sprintf("http://127.0.0.1:%d/", ports[0])
+		if err := w.cmd.Start(); err != nil {
+			return err
+		}
+		return localproc.WaitServing(ctx, w.cmd, 30*time.Second, fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	})
+	if err != nil {
 		w.Stop()
 		return nil, err
 	}
 	return w, nil
 }
 
-// limitToOneCPU starts the process in a cgroup of one CPU, as Cloud Run
-// gives the webhook one vCPU (terraform/modules/function), so the entry
+// limitToOneCPU makes the cgroup of one CPU the process starts in, as Cloud
+// Run gives the webhook one vCPU (terraform/modules/function), so the entry
 // point sets GOMAXPROCS from the quota as it does there.
 func (w *WebhookProcess) limitToOneCPU() {
 	g, err := localproc.NewCPUGroup(fmt.Sprintf("bench-webhook-%d", os.Getpid()), 1)
@@ -141,7 +144,6 @@ func (w *WebhookProcess) limitToOneCPU() {
 		w.CPUs = fmt.Sprintf("the machine's %d, no quota (%v)", runtime.NumCPU(), err)
 		return
 	}
-	g.Wrap(w.cmd)
 	w.group, w.CPUs = g, "1, a cgroup's quota as Cloud Run's one vCPU"
 }
 
@@ -150,7 +152,7 @@ func (w *WebhookProcess) Pid() int { return w.cmd.Process.Pid }
 
 // Stop ends the process.
 func (w *WebhookProcess) Stop() {
-	if w.cmd.Process != nil {
+	if w.cmd != nil && w.cmd.Process != nil {
 		localproc.Stop(10*time.Second, w.cmd)
 	}
 	if w.group != nil {
