@@ -20,6 +20,14 @@ import (
 // User is the unprivileged user every image runs as (distroless's nonroot).
 const User = "65532:65532"
 
+// CPUs and Memory are the limits a container gets: Cloud Run's defaults,
+// which terraform/modules/function writes out and the entry point tunes the
+// Go runtime to (GOMAXPROCS from the CPU quota).
+const (
+	CPUs   = "1"
+	Memory = "512m"
+)
+
 // GracePeriod is what Cloud Run gives an instance between SIGTERM and SIGKILL.
 const GracePeriod = 10 * time.Second
 
@@ -129,7 +137,8 @@ func (p *Podman) Measure(ctx context.Context, image string, o Options) (m Measur
 	env["PORT"] = strconv.Itoa(o.Port)
 	env["LISTEN_ADDRESS"] = fmt.Sprintf("0.0.0.0:%d", o.Port) // func-go binds 127.0.0.1 otherwise
 	args := []string{"create", "--read-only", "--read-only-tmpfs=false", "--user", User,
-		"--cap-drop", "all", "--security-opt", "no-new-privileges", "--network", "host"}
+		"--cap-drop", "all", "--security-opt", "no-new-privileges", "--network", "host",
+		"--cpus", CPUs, "--memory", Memory}
 	for _, k := range sortedKeys(env) {
 		args = append(args, "--env", k+"="+env[k])
 	}

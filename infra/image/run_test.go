@@ -74,6 +74,10 @@ func TestEveryFunctionImageRuns(t *testing.T) {
 			if m.StopTime >= container.GracePeriod/2 {
 				t.Errorf("took %s to exit after SIGTERM: too close to Cloud Run's %s", m.StopTime, container.GracePeriod)
 			}
+			// Cloud Run's one CPU, read from inside the image as user 65532.
+			if want := `"gomaxprocs":` + container.CPUs; !strings.Contains(m.Logs, want) {
+				t.Errorf("no %s in the logs: the entry point did not set GOMAXPROCS from the container's quota\n%s", want, m.Logs)
+			}
 			if m.Startup > startupLimit {
 				t.Errorf("first handled request after %s", m.Startup)
 			}
