@@ -2,17 +2,23 @@ package grpcconn_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	fs "cloud.google.com/go/firestore"
+	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"fulfillment/shared/adapters/firestore"
 	"fulfillment/shared/adapters/grpcconn"
 )
 
@@ -20,7 +26,8 @@ import (
 // client sends (not the acknowledgements of the server's own).
 type pingCounter struct {
 	net.Listener
-	pings atomic.Int64
+	pings   atomic.Int64
+	reading sync.WaitGroup // one per connection, until its frames are read
 }
 
 func (l *pingCounter) Accept() (net.Conn, error) {
@@ -29,12 +36,14 @@ func (l *pingCounter) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	r, w := io.Pipe()
+	l.reading.Add(1)
 	go l.count(r)
 	return &teeConn{Conn: c, copy: w}, nil
 }
 
 // count reads the client's side of one connection as HTTP/2 frames.
 func (l *pingCounter) count(r *io.PipeReader) {
+	defer l.reading.Done()
 	defer r.Close()
 	if _, err := io.ReadFull(r, make([]byte, len(http2.ClientPreface))); err != nil {
 		return
@@ -68,9 +77,9 @@ func (c *teeConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// clientPings makes calls unary calls to a gRPC server, each answered with
-// data, from a client dialed with opts, and returns the pings it sent.
-func clientPings(t *testing.T, calls int, opts ...grpc.DialOption) int64 {
+// serve runs a gRPC server with register's services on a counting
+// listener. stop ends it and its connections and returns the pings read.
+func serve(t *testing.T, register func(*grpc.Server)) (addr string, stop func() int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,10 +87,22 @@ func clientPings(t *testing.T, calls int, opts ...grpc.DialOption) int64 {
 	}
 	l := &pingCounter{Listener: ln}
 	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
+	register(srv)
 	go srv.Serve(l)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	t.Cleanup(srv.Stop)
+	return ln.Addr().String(), func() int64 {
+		srv.Stop()
+		l.reading.Wait()
+		return l.pings.Load()
+	}
+}
+
+// clientPings makes calls unary calls to a gRPC server, each answered with
+// data, from a client dialed with opts, and returns the pings it sent.
+func clientPings(t *testing.T, calls int, opts ...grpc.DialOption) int64 {
+	t.Helper()
+	addr, stop := serve(t, func(s *grpc.Server) { healthpb.RegisterHealthServer(s, health.NewServer()) })
+	conn, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +112,8 @@ func clientPings(t *testing.T, calls int, opts ...grpc.DialOption) int64 {
 			t.Fatal(err)
 		}
 	}
-	conn.Close() // ends the connection, so count has read every frame
-	srv.Stop()
-	return l.pings.Load()
+	conn.Close()
+	return stop()
 }
 
 // The default client pings after nearly every answer (its window estimate);
@@ -107,5 +127,64 @@ func TestOurClientsSendNoFlowControlPings(t *testing.T) {
 	}
 	if got := clientPings(t, calls, grpcconn.DialOptions()...); got != 0 {
 		t.Errorf("our client sent %d pings in %d calls, want none", got, calls)
+	}
+}
+
+// fakeFirestore answers writes as the emulator would when they succeed.
+type fakeFirestore struct {
+	firestorepb.UnimplementedFirestoreServer
+}
+
+func (fakeFirestore) Commit(_ context.Context, r *firestorepb.CommitRequest) (*firestorepb.CommitResponse, error) {
+	res := &firestorepb.CommitResponse{CommitTime: timestamppb.Now()}
+	for range r.Writes {
+		res.WriteResults = append(res.WriteResults, &firestorepb.WriteResult{UpdateTime: res.CommitTime})
+	}
+	return res, nil
+}
+
+// firestorePings makes calls Creates with the client open returns, pointed
+// at a fake emulator by FIRESTORE_EMULATOR_HOST, and returns the pings sent.
+func firestorePings(t *testing.T, calls int, open func(context.Context) (*fs.Client, func() error)) int64 {
+	addr, stop := serve(t, func(s *grpc.Server) { firestorepb.RegisterFirestoreServer(s, fakeFirestore{}) })
+	t.Setenv("FIRESTORE_EMULATOR_HOST", addr)
+	ctx := context.Background()
+	c, closeClient := open(ctx)
+	for i := range calls {
+		if _, err := c.Collection("pings").Doc(fmt.Sprint(i)).Create(ctx, map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := closeClient(); err != nil {
+		t.Fatal(err)
+	}
+	return stop()
+}
+
+// On the emulator the Firestore client dials for itself, without our
+// options; the adapter gives it a connection dialed with them, so the
+// tests and make bench run on what production runs on.
+func TestTheFirestoreAdapterSendsNoFlowControlPingsOnTheEmulatorToo(t *testing.T) {
+	const calls = 50
+	got := firestorePings(t, calls, func(ctx context.Context) (*fs.Client, func() error) {
+		c, err := fs.NewClient(ctx, "pings", grpcconn.Options()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, c.Close
+	})
+	t.Logf("the Firestore client's own emulator connection: %d pings in %d calls", got, calls)
+	if got < calls/5 {
+		t.Fatalf("the client's own connection sent %d pings in %d calls, want many (else this test measures nothing)", got, calls)
+	}
+	got = firestorePings(t, calls, func(ctx context.Context) (*fs.Client, func() error) {
+		db, err := firestore.Open(ctx, "pings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db.Client, db.Close
+	})
+	if got != 0 {
+		t.Errorf("the adapter's client sent %d pings in %d calls, want none", got, calls)
 	}
 }
