@@ -17,10 +17,9 @@ import (
 // Grouping: the DB's Get, Create, Set, Delete and Increment outside
 // transactions go through groups (shared/runtime/groupcommit), as the
 // Pub/Sub adapter's single-event publishes do. A call that finds a free
-// flight goes at once, alone (a write as a Commit of its own); calls that
-// arrive while every flight is busy go together in the next one: reads in
-// one BatchGetDocuments (Client.GetAll), writes in one BatchWrite (a
-// BulkWriter per flight).
+// flight goes at once, alone; calls that arrive while every flight is busy
+// go together in the next one: reads in one BatchGetDocuments
+// (Client.GetAll), writes in one BatchWrite (a BulkWriter per flight).
 // BatchWrite is not atomic: each write keeps its own precondition and gets
 // its own outcome, so a Create still fails alone with ErrAlreadyExists and
 // an Increment of an absent document alone with ErrNotFound. The semantics
@@ -72,9 +71,6 @@ func newGroups(c *fs.Client) *groups {
 			return getAll(ctx, c, rs)
 		}, groupFlights, groupReadItems, groupTimeout),
 		writes: groupcommit.New(func(ctx context.Context, ws []*writeReq) []error {
-			if len(ws) == 1 {
-				return []error{commitOne(ctx, ws[0])}
-			}
 			return bulkWrite(ctx, c, ws)
 		}, groupFlights, groupWriteItems, groupTimeout),
 	}
@@ -101,10 +97,10 @@ func getAll(ctx context.Context, c *fs.Client, rs []*readReq) []error {
 	return errs
 }
 
-// commitOne sends a lone write as a Commit of its own. A BulkWriter made
-// for one write costs its bundler, rate limiter and goroutines: 20-30 us
-// more CPU per write at concurrency 1 (make bench), where nearly every
-// flight holds one write.
+// commitOne sends one write as a Commit of its own, for a DB without
+// groups. A flight of one write still goes through a BulkWriter: a Commit
+// saves the webhook 20-30 us of CPU per write at concurrency 1 but costs
+// the Firestore emulator more (docs/testing.md, Bench).
 func commitOne(ctx context.Context, w *writeReq) error {
 	var err error
 	switch w.kind {
