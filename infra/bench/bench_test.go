@@ -27,7 +27,7 @@ func TestBenchSmoke(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	r, err := bench.Run(ctx, root, bench.Sizes{HandlerEvents: 50, Warmup: 10, LevelEvents: 20, Levels: []int{1, 8},
-		LatencyOrders: 3, Orders: 10, OrderConcurrency: 4, RequestOrders: 5, Images: false}, &out)
+		LatencyOrders: 3, Orders: 10, OrderConcurrency: 4, RequestOrders: 5, Images: false, Rounds: 2}, &out)
 	t.Log(out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +39,9 @@ func TestBenchSmoke(t *testing.T) {
 		if h.CommitsPerEvent != 1 || h.PublishesPerEvent <= 0 || h.PerOp <= 0 || h.AllocsPerOp <= 0 {
 			t.Errorf("handler on %s: %+v, want 1 commit per event and some publishes", h.Name, h)
 		}
+	}
+	if len(r.Webhook) != 4 || len(r.Throughputs) != 2 {
+		t.Fatalf("%d webhook levels and %d pipeline rounds, want 2 rounds of each (levels 1 and 8)", len(r.Webhook), len(r.Throughputs))
 	}
 	for _, l := range r.Webhook {
 		if l.Failed != 0 || l.Deliveries < l.Events || l.P50 <= 0 || l.CPU <= 0 {
@@ -77,7 +80,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%s calls for %d orders = %+v, want Firestore calls for each order and a publish", fn, orders, f)
 		}
 	}
-	for _, want := range []string{"webhook process: CPUs", "concurrency 8", "two-hop floor", "push waits taken out", "orders/s", "requests per order"} {
+	for _, want := range []string{"webhook process: CPUs", "concurrency 8", "two-hop floor", "push waits taken out", "orders/s", "requests per order", "median of 2 rounds"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table has no %q line", want)
 		}

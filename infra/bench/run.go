@@ -25,20 +25,24 @@ type Sizes struct {
 	OrderConcurrency int
 	RequestOrders    int  // purchases whose calls to the emulators are counted (0: none)
 	Images           bool // start every shipped image under podman
+	// Rounds is how many times the webhook's levels and the pipeline's
+	// throughput run, one round after the other (0: once); see rounds.go.
+	Rounds int
 }
 
 // Full is what make bench measures: the mix the targets are stated for.
 var Full = Sizes{HandlerEvents: 5000, Warmup: 200, LevelEvents: 500, Levels: []int{1, 8, 32},
-	LatencyOrders: 100, Orders: 1000, OrderConcurrency: 8, RequestOrders: 200, Images: true}
+	LatencyOrders: 100, Orders: 1000, OrderConcurrency: 8, RequestOrders: 200, Images: true, Rounds: 3}
 
 // Report is every figure of one run.
 type Report struct {
 	Handler []HandlerBench
-	Webhook []WebhookLevel
+	Webhook []WebhookLevel // every round's levels, in the order run
 	// WebhookCPUs is the CPU the webhook process had (WebhookProcess.CPUs).
 	WebhookCPUs string
 	Latency     Latency
-	Throughput  Throughput
+	Throughput  Throughput   // the round of median orders per second
+	Throughputs []Throughput // every round, in the order run
 	Requests    Requests
 	Images      []ImageFigures
 }
@@ -91,12 +95,14 @@ func driveWebhook(ctx context.Context, root string, sz Sizes) ([]WebhookLevel, s
 		return nil, hook.CPUs, err
 	}
 	var levels []WebhookLevel
-	for _, c := range sz.Levels {
-		l, err := hook.Drive(ctx, fmt.Sprintf("%sc%d", run, c), sz.LevelEvents, c)
-		if err != nil {
-			return levels, hook.CPUs, err
+	for round := range max(sz.Rounds, 1) {
+		for _, c := range sz.Levels {
+			l, err := hook.Drive(ctx, fmt.Sprintf("%sr%dc%d", run, round, c), sz.LevelEvents, c)
+			if err != nil {
+				return levels, hook.CPUs, err
+			}
+			levels = append(levels, l)
 		}
-		levels = append(levels, l)
 	}
 	return levels, hook.CPUs, nil
 }
@@ -115,8 +121,15 @@ func measurePipeline(ctx context.Context, root string, sz Sizes, r *Report) erro
 	if r.Latency, err = MeasureLatency(ctx, s, run+"lat", sz.LatencyOrders); err != nil {
 		return err
 	}
-	r.Throughput, err = MeasureThroughput(ctx, s, run+"tput", sz.Orders, sz.OrderConcurrency)
-	return err
+	for round := range max(sz.Rounds, 1) {
+		t, err := MeasureThroughput(ctx, s, fmt.Sprintf("%stput%d", run, round), sz.Orders, sz.OrderConcurrency)
+		if err != nil {
+			return err
+		}
+		r.Throughputs = append(r.Throughputs, t)
+	}
+	r.Throughput = medianRound(r.Throughputs)
+	return nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
@@ -136,18 +149,7 @@ func (r Report) Print(w io.Writer) {
 	if len(r.Webhook) > 0 {
 		fmt.Fprintf(t, "webhook process: CPUs\t%s\t\t\n", r.WebhookCPUs)
 	}
-	peer := map[int]string{1: "(80/s, p50 11.3 ms)", 8: ">= 850/s, p99 < 100 ms (166-172/s, p99 90-111 ms)", 32: ">= 1000/s (201-205/s, p99 417-561 ms)"}
-	for _, l := range r.Webhook {
-		fmt.Fprintf(t, "webhook process, concurrency %d: deliveries/s (distinct events/s)\t%.0f (%.0f)\t%s\t%s\n",
-			l.Concurrency, l.DeliveriesPerSecond(), l.EventsPerSecond(), peer[l.Concurrency], l.Load)
-		fmt.Fprintf(t, "webhook process, concurrency %d: p50 / p99\t%s / %s\t\t\n", l.Concurrency, ms(l.P50), ms(l.P99))
-		fmt.Fprintf(t, "webhook process, concurrency %d: CPU per delivery (own process)\t%s\t<= 250 µs (4.2-7.0 ms)\t\n", l.Concurrency, us(l.CPUPerDelivery()))
-		fmt.Fprintf(t, "webhook process, concurrency %d: Pub/Sub publishes per distinct event (events published of those handled)\t%.2f (%d of %d)\t%.2f: each handled event once\t\n",
-			l.Concurrency, l.PublishesPerEvent(), l.PublishedEvents, l.Handled, float64(l.Handled)/float64(max(l.Events, 1)))
-		if l.Failed > 0 {
-			fmt.Fprintf(t, "webhook process, concurrency %d: non-200 answers\t%d of %d\t0\t\n", l.Concurrency, l.Failed, l.Deliveries)
-		}
-	}
+	r.printWebhook(t)
 	if n := len(r.Latency.Purchases); n > 0 {
 		l := r.Latency
 		for _, v := range []struct {
@@ -165,13 +167,21 @@ func (r Report) Print(w io.Writer) {
 			ms(Percentile(Waits(l.Purchases), 50)), ms(Percentile(Waits(l.Purchases), 99)), ms(Percentile(Waits(l.Floor), 50)), ms(Percentile(Waits(l.Floor), 99)))
 	}
 	if r.Throughput.Orders > 0 {
-		fmt.Fprintf(t, "pipeline: %d orders at concurrency %d, all provisioned\t%.0f orders/s (%.1f s)\t>= 150 orders/s\t%s\n",
-			r.Throughput.Orders, r.Throughput.Concurrency, r.Throughput.OrdersPerSecond(), r.Throughput.Elapsed.Seconds(), r.Throughput.Load)
+		var rates []float64
+		var loads []Load
+		for _, tp := range r.Throughputs {
+			rates, loads = append(rates, tp.OrdersPerSecond()), append(loads, tp.Load)
+		}
+		if len(rates) == 0 { // a report made by hand
+			rates, loads = []float64{r.Throughput.OrdersPerSecond()}, []Load{r.Throughput.Load}
+		}
+		fmt.Fprintf(t, "pipeline: %d orders at concurrency %d, all provisioned%s\t%s (median round %.1f s)\t>= 150 orders/s\t%s\n",
+			r.Throughput.Orders, r.Throughput.Concurrency, roundsOf(len(rates)), spread("%.0f orders/s", rates), r.Throughput.Elapsed.Seconds(), loadSpan(loads))
 		var total time.Duration
 		for _, p := range r.Throughput.CPU {
 			total += p.PerOrder
 		}
-		fmt.Fprintf(t, "pipeline: CPU per order, every process\t%s (the cores allow %.0f orders/s)\t<= %s for 150/s on %d cores\t\n",
+		fmt.Fprintf(t, "pipeline: CPU per order, every process (median round)\t%s (the cores allow %.0f orders/s)\t<= %s for 150/s on %d cores\t\n",
 			ms(total), float64(runtime.NumCPU())*float64(time.Second)/float64(max(total, 1)), ms(time.Duration(runtime.NumCPU())*time.Second/150), runtime.NumCPU())
 		for _, p := range r.Throughput.CPU {
 			fmt.Fprintf(t, "pipeline: CPU per order, %s\t%s\t\t\n", p.Name, ms(p.PerOrder))
@@ -189,4 +199,42 @@ func (r Report) Print(w io.Writer) {
 			im.Name, ms(im.Startup), ms(im.FromCLI), ms(im.FromExec), float64(im.RSSBytes)/(1<<20), ms(im.Stop), im.Load)
 	}
 	t.Flush()
+}
+
+// printWebhook writes the webhook process's lines: per concurrency, each
+// figure's median over the rounds with its range.
+func (r Report) printWebhook(t io.Writer) {
+	peer := map[int]string{1: "(80/s, p50 11.3 ms)", 8: ">= 850/s, p99 < 100 ms (166-172/s, p99 90-111 ms)", 32: ">= 1000/s (201-205/s, p99 417-561 ms)"}
+	msOf := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	order, at := byConcurrency(r.Webhook)
+	for _, c := range order {
+		ls := at[c]
+		var loads []Load
+		var handled, published, publishedEvents, events, failed, deliveries int
+		for _, l := range ls {
+			loads = append(loads, l.Load)
+			handled, published, publishedEvents = handled+l.Handled, published+l.Published, publishedEvents+l.PublishedEvents
+			events, failed, deliveries = events+l.Events, failed+l.Failed, deliveries+l.Deliveries
+		}
+		what := fmt.Sprintf("webhook process, concurrency %d", c)
+		fmt.Fprintf(t, "%s: deliveries/s; distinct events/s%s\t%s; %s\t%s\t%s\n", what, roundsOf(len(ls)),
+			spread("%.0f", each(ls, WebhookLevel.DeliveriesPerSecond)), spread("%.0f", each(ls, WebhookLevel.EventsPerSecond)), peer[c], loadSpan(loads))
+		fmt.Fprintf(t, "%s: p50 / p99\t%s / %s\t\t\n", what,
+			spread("%.1f ms", each(ls, func(l WebhookLevel) float64 { return msOf(l.P50) })), spread("%.1f ms", each(ls, func(l WebhookLevel) float64 { return msOf(l.P99) })))
+		fmt.Fprintf(t, "%s: CPU per delivery (own process)\t%s\t<= 250 µs (4.2-7.0 ms)\t\n", what,
+			spread("%.0f µs", each(ls, func(l WebhookLevel) float64 { return float64(l.CPUPerDelivery()) / float64(time.Microsecond) })))
+		fmt.Fprintf(t, "%s: Pub/Sub publishes per distinct event (events published of those handled)\t%.2f (%d of %d)\t%.2f: each handled event once\t\n",
+			what, float64(published)/float64(max(events, 1)), publishedEvents, handled, float64(handled)/float64(max(events, 1)))
+		if failed > 0 {
+			fmt.Fprintf(t, "%s: non-200 answers\t%d of %d\t0\t\n", what, failed, deliveries)
+		}
+	}
+}
+
+// roundsOf names how many rounds a figure is the median of.
+func roundsOf(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(", median of %d rounds (range)", n)
 }
