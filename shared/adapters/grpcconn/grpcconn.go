@@ -22,7 +22,8 @@ func DialOptions() []grpc.DialOption {
 
 // Options are the client options for Firestore and Pub/Sub. The Firestore
 // client dials the emulator itself and ignores them there
-// (FIRESTORE_EMULATOR_HOST); the Pub/Sub client takes them everywhere.
+// (FIRESTORE_EMULATOR_HOST), so the Firestore adapter hands it a connection
+// dialed with DialOptions; the Pub/Sub client takes them everywhere.
 func Options() []option.ClientOption {
 	var opts []option.ClientOption
 	for _, o := range DialOptions() {
