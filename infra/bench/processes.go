@@ -15,6 +15,10 @@ type ProcessShare struct {
 	PerOrder time.Duration
 }
 
+// Kernel says the share is a kernel thread's (writeback, RCU reclaim): the
+// host's work, named in brackets by processName.
+func (s ProcessShare) Kernel() bool { return strings.HasPrefix(s.Name, "[") }
+
 // processCPUByName is the CPU used so far by every process on the machine,
 // summed by what it is (processName).
 func processCPUByName() map[string]time.Duration {
