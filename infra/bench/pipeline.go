@@ -155,7 +155,7 @@ func MeasureThroughput(ctx context.Context, s *localstack.Stack, run string, ord
 	// The stack's builds left files whose writeback would land in this run.
 	syscall.Sync()
 	seen := newProvisions(s.GitLab)
-	cpu0 := processCPUByName()
+	cpu0 := processCPUs()
 	meter := StartMeter()
 	start := time.Now()
 	var next atomic.Int64
@@ -190,7 +190,7 @@ func MeasureThroughput(ctx context.Context, s *localstack.Stack, run string, ord
 	}
 	load := meter.Stop()
 	return Throughput{Orders: orders, Concurrency: concurrency, Elapsed: seen.last.Sub(start), Load: load,
-		CPU: sharesPerOrder(cpu0, processCPUByName(), orders)}, nil
+		CPU: sharesPerOrder(cpu0, processCPUs(), orders)}, nil
 }
 
 // buy posts p's signed checkout completion to the stack's webhook.

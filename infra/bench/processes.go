@@ -19,10 +19,19 @@ type ProcessShare struct {
 // host's work, named in brackets by processName.
 func (s ProcessShare) Kernel() bool { return strings.HasPrefix(s.Name, "[") }
 
-// processCPUByName is the CPU used so far by every process on the machine,
-// summed by what it is (processName).
-func processCPUByName() map[string]time.Duration {
-	out := map[string]time.Duration{}
+// processCPU is one process's name (processName) and CPU used so far.
+type processCPU struct {
+	name string
+	cpu  time.Duration
+}
+
+// processCPUs is the CPU used so far by every process on the machine, by
+// pid: a kernel worker renames itself after the work it is doing
+// ("kworker/u8:0-writeback"), so only its pid tells one reading of it from
+// another. Compared by name, a renamed worker counted its whole lifetime's
+// CPU as spent in the run: the 1-6 ms per order seen for kernel threads.
+func processCPUs() map[int]processCPU {
+	out := map[int]processCPU{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return out
@@ -37,7 +46,7 @@ func processCPUByName() map[string]time.Duration {
 		if err != nil || cpu == 0 {
 			continue
 		}
-		out[processName(pid, self)] += cpu
+		out[pid] = processCPU{name: processName(pid, self), cpu: cpu}
 	}
 	return out
 }
@@ -71,12 +80,23 @@ func processName(pid, self int) string {
 	return "[" + strings.TrimSpace(string(comm)) + "]"
 }
 
-// sharesPerOrder is each process's CPU between two readings per order, the
-// largest first, leaving out what is under 0.1 ms.
-func sharesPerOrder(before, after map[string]time.Duration, orders int) []ProcessShare {
+// sharesPerOrder is the CPU each kind of process (its name at the second
+// reading) spent between two readings, per order, the largest first,
+// leaving out what is under 0.1 ms. A pid used less CPU than at the first
+// reading only if it is a new process under a reused pid: all of its CPU
+// is the run's.
+func sharesPerOrder(before, after map[int]processCPU, orders int) []ProcessShare {
+	spent := map[string]time.Duration{}
+	for pid, a := range after {
+		d := a.cpu
+		if b, ok := before[pid]; ok && b.cpu <= a.cpu {
+			d -= b.cpu
+		}
+		spent[a.name] += d
+	}
 	var out []ProcessShare
-	for name, cpu := range after {
-		if per := (cpu - before[name]) / time.Duration(max(orders, 1)); per >= 100*time.Microsecond {
+	for name, cpu := range spent {
+		if per := cpu / time.Duration(max(orders, 1)); per >= 100*time.Microsecond {
 			out = append(out, ProcessShare{Name: name, PerOrder: per})
 		}
 	}

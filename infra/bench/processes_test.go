@@ -23,3 +23,31 @@ func TestThePipelinesOwnCPULeavesKernelThreadsOut(t *testing.T) {
 		}
 	}
 }
+
+// A kernel worker renames itself after its work between the readings: only
+// what it spent between them counts, under its new name; so does all of a
+// process started between them.
+func TestSharesCountWhatEachProcessSpentBetweenTheReadings(t *testing.T) {
+	before := map[int]processCPU{
+		10: {"[kworker/u8:0-writeback]", 90 * time.Second}, // since boot
+		20: {"Firestore emulator", 30 * time.Second},
+	}
+	after := map[int]processCPU{
+		10: {"[kworker/u8:0-kvfree_rcu_reclaim]", 90*time.Second + 200*time.Millisecond},
+		20: {"Firestore emulator", 34 * time.Second},
+		30: {"provisioning", time.Second},
+	}
+	got := map[string]time.Duration{}
+	for _, s := range sharesPerOrder(before, after, 1000) {
+		got[s.Name] = s.PerOrder
+	}
+	want := map[string]time.Duration{"Firestore emulator": 4 * time.Millisecond, "provisioning": time.Millisecond, "[kworker/u8:0-kvfree_rcu_reclaim]": 200 * time.Microsecond}
+	if len(got) != len(want) {
+		t.Fatalf("shares = %v, want %v", got, want)
+	}
+	for name, per := range want {
+		if got[name] != per {
+			t.Errorf("%s: %v per order, want %v (all: %v)", name, got[name], per, got)
+		}
+	}
+}
