@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,15 +57,7 @@ func medianRound(ts []Throughput) Throughput {
 		return Throughput{}
 	}
 	s := slices.Clone(ts)
-	slices.SortFunc(s, func(a, b Throughput) int {
-		switch {
-		case a.OrdersPerSecond() < b.OrdersPerSecond():
-			return -1
-		case a.OrdersPerSecond() > b.OrdersPerSecond():
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s, func(a, b Throughput) int { return cmp.Compare(a.OrdersPerSecond(), b.OrdersPerSecond()) })
 	return s[(len(s)-1)/2]
 }
 

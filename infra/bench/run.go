@@ -172,9 +172,6 @@ func (r Report) Print(w io.Writer) {
 		for _, tp := range r.Throughputs {
 			rates, loads = append(rates, tp.OrdersPerSecond()), append(loads, tp.Load)
 		}
-		if len(rates) == 0 { // a report made by hand
-			rates, loads = []float64{r.Throughput.OrdersPerSecond()}, []Load{r.Throughput.Load}
-		}
 		fmt.Fprintf(t, "pipeline: %d orders at concurrency %d, all provisioned%s\t%s (median round %.1f s)\t>= 150 orders/s\t%s\n",
 			r.Throughput.Orders, r.Throughput.Concurrency, roundsOf(len(rates)), spread("%.0f orders/s", rates), r.Throughput.Elapsed.Seconds(), loadSpan(loads))
 		var total, processes time.Duration
