@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,4 +51,31 @@ func TestSharesCountWhatEachProcessSpentBetweenTheReadings(t *testing.T) {
 			t.Errorf("%s: %v per order, want %v (all: %v)", name, got[name], per, got)
 		}
 	}
+}
+
+// A short level's CPU is a few milliseconds, under one 10 ms tick of
+// /proc/<pid>/stat: the webhook's reading must count finer than that, or a
+// level can read as no CPU at all.
+func TestThreadsCPUCountsFinerThanATick(t *testing.T) {
+	pid := os.Getpid()
+	start, err := ThreadsCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for spin := time.Now(); time.Since(spin) < 100*time.Microsecond; {
+		}
+		now, err := ThreadsCPU(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if used := now - start; used >= 3*time.Millisecond {
+			if used >= 9*time.Millisecond {
+				t.Fatalf("first reading past 3 ms of CPU is %v: counted in ticks, not finer", used)
+			}
+			return
+		}
+	}
+	t.Fatal("the test's own CPU did not reach 3 ms in 10 s of spinning")
 }

@@ -226,7 +226,7 @@ func (w *WebhookProcess) Drive(ctx context.Context, run string, events, concurre
 	lat := make([]time.Duration, len(deliveries))
 	var next atomic.Int64
 	var failed atomic.Int64
-	cpu0, err := ProcessCPU(w.Pid())
+	cpu0, err := ThreadsCPU(w.Pid())
 	if err != nil {
 		return WebhookLevel{}, err
 	}
@@ -259,7 +259,7 @@ func (w *WebhookProcess) Drive(ctx context.Context, run string, events, concurre
 	wg.Wait()
 	elapsed := time.Since(start)
 	load := meter.Stop()
-	cpu1, err := ProcessCPU(w.Pid())
+	cpu1, err := ThreadsCPU(w.Pid())
 	if err != nil {
 		return WebhookLevel{}, err
 	}
