@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
+	"fulfillment/shared/runtime/runtimeenv"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/loadgen"
 	"fulfillment/shared/testsupport/localproc"
@@ -113,12 +115,14 @@ func StartWebhook(ctx context.Context, root, dir string) (*WebhookProcess, error
 		// functions-framework-go writes a newline to stdout and to stderr after
 		// every request (to flush Cloud Functions' logs), two writes per
 		// delivery that production pays and the figures must include.
-		w.cmd = localproc.Command(bin, map[string]string{
+		env := map[string]string{
 			"K_SERVICE": "checkout-webhook", "K_REVISION": "checkout-webhook-00001-ben", "K_CONFIGURATION": "checkout-webhook",
 			"PORT": fmt.Sprint(ports[0]), "HOST": "127.0.0.1", "FUNCTION_TARGET": "checkout-webhook",
 			"GOOGLE_CLOUD_PROJECT": project, "STRIPE_WEBHOOK_SECRETS": Secret,
 			emulator.FirestoreHostEnv: e.FirestoreHost, emulator.PubSubHostEnv: e.PubSubHost,
-		}, devnull)
+		}
+		maps.Copy(env, runtimeenv.Vars()) // as the image we ship sets them
+		w.cmd = localproc.Command(bin, env, devnull)
 		if w.group != nil {
 			w.group.Wrap(w.cmd)
 		}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"fulfillment/shared/runtime/runtimeenv"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -71,6 +73,9 @@ func Base() (v1.Image, error) {
 	cfg.Config.Env = []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"SSL_CERT_FILE=/" + CertFile,
+	}
+	for k, v := range runtimeenv.Vars() { // what the Go runtime reads only at start
+		cfg.Config.Env = append(cfg.Config.Env, k+"="+v)
 	}
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"fulfillment/infra/image"
+	"fulfillment/shared/runtime/runtimeenv"
 )
 
 func TestBaseIsReproducibleAndHoldsOnlyCertificates(t *testing.T) {
@@ -58,6 +60,9 @@ func TestBaseIsReproducibleAndHoldsOnlyCertificates(t *testing.T) {
 	if cfg.OS != "linux" || cfg.Architecture != "amd64" || cfg.Config.User != "65532:65532" {
 		t.Fatalf("base config = %s/%s user %q, want linux/amd64 as 65532", cfg.OS, cfg.Architecture, cfg.Config.User)
 	}
+	if !slices.Contains(cfg.Config.Env, "GODEBUG="+runtimeenv.GoDebug) {
+		t.Fatalf("base env = %v, want GODEBUG=%s (read by the runtime only at start)", cfg.Config.Env, runtimeenv.GoDebug)
+	}
 }
 
 // Every function's image, for both entry points, builds with ko from the
@@ -89,6 +94,9 @@ func TestEveryFunctionImageBuildsOffline(t *testing.T) {
 		}
 		if len(cfg.Config.Entrypoint) != 1 || cfg.Config.User != "65532:65532" || !cfg.Created.IsZero() {
 			t.Fatalf("%s: entrypoint %v, user %q, created %v; want one binary, 65532, the epoch", ref, cfg.Config.Entrypoint, cfg.Config.User, cfg.Created)
+		}
+		if !slices.Contains(cfg.Config.Env, "GODEBUG="+runtimeenv.GoDebug) {
+			t.Errorf("%s: env %v, want the base's GODEBUG=%s", ref, cfg.Config.Env, runtimeenv.GoDebug)
 		}
 		entry := cfg.Config.Entrypoint[0]
 		pkg := builtPackage(t, layers[1:], entry)

@@ -27,6 +27,7 @@ import (
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/domain/clock"
+	"fulfillment/shared/runtime/runtimeenv"
 	"fulfillment/shared/testsupport/emulator"
 	"fulfillment/shared/testsupport/localproc"
 	"fulfillment/shared/testsupport/mailpit"
@@ -300,6 +301,9 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 		"SMTP_PASSWORD":           SMTPPassword,
 		"NOTIFY_PREFERENCES_KEY":  NoticePreferencesKey,
 		"GITLAB_ADMIN_TOKEN":      testdouble.GitLabAdminToken,
+	}
+	for k, v := range runtimeenv.Vars() { // as the base image sets them
+		env[k] = v
 	}
 	for k, v := range s.telemetryEnv() {
 		env[k] = v

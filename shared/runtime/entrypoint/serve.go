@@ -60,6 +60,7 @@ func RunGCPWith(name string, setup Setup, hooks Hooks) {
 	tuneGC()
 	logger := logging.Default(name)
 	tuneProcs(logger)
+	warnOfMissingGoDebug(logger)
 	if err := runGCP(name, setup, hooks, logger); err != nil {
 		logger.Error("function stopped", "error", err.Error())
 		os.Exit(1)
@@ -140,6 +141,7 @@ func RunKnative(name string, setup Setup) {
 	tuneGC()
 	logger := logging.Default(name)
 	tuneProcs(logger)
+	warnOfMissingGoDebug(logger)
 	if err := fnhttp.Start(&knativeInstance{name: name, setup: setup, logger: logger}); err != nil {
 		logger.Error("function stopped", "error", err.Error())
 		os.Exit(1)
