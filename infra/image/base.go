@@ -14,8 +14,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"fulfillment/shared/runtime/runtimeenv"
-
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -26,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/crypto/x509roots/fallback/bundle"
+
+	"fulfillment/shared/runtime/runtimeenv"
 )
 
 // Repository names the base image. It is never pulled: ko finds it by digest
