@@ -29,23 +29,39 @@ func main() {
 // (runtimeenv) unless it has it. The bench's own process and the local
 // servers it starts (Mailpit, stripe-mock) stand in for what runs elsewhere
 // on GCP, yet share the stack's two cores: with the setting they take less
-// of them (the bench 1.6-1.9 ms of CPU per order against 1.8-2.0, Mailpit
-// 0.7-0.8 against 0.8-0.9, docs/testing.md). The runtime reads GODEBUG only
-// at start, hence the restart; if it fails, the bench runs as it is.
+// of them (docs/testing.md). The runtime reads GODEBUG only at start, hence
+// the restart; if it fails, the bench runs as it is.
 func withFunctionsGoDebug() {
-	godebug := os.Getenv("GODEBUG")
-	if len(runtimeenv.Missing(godebug)) == 0 {
+	env, restart := withGoDebug(os.Environ())
+	if !restart {
 		return
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, env)
+	}
+	fmt.Fprintln(os.Stderr, "bench: running without the functions' GODEBUG:", err)
+}
+
+// withGoDebug is environ with runtimeenv.GoDebug added to its GODEBUG, and
+// whether that changed it. The GODEBUG it had stays, and it keeps one
+// GODEBUG entry: the runtime reads the first of several.
+func withGoDebug(environ []string) ([]string, bool) {
+	godebug := ""
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			godebug = v
+			break
+		}
+	}
+	if len(runtimeenv.Missing(godebug)) == 0 {
+		return environ, false
 	}
 	if godebug != "" {
 		godebug += ","
 	}
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
-	exe, err := os.Executable()
-	if err == nil {
-		err = syscall.Exec(exe, os.Args, append(env, "GODEBUG="+godebug+runtimeenv.GoDebug))
-	}
-	fmt.Fprintln(os.Stderr, "bench: running without the functions' GODEBUG:", err)
+	env := slices.DeleteFunc(slices.Clone(environ), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
+	return append(env, "GODEBUG="+godebug+runtimeenv.GoDebug), true
 }
 
 func realMain() error {
