@@ -11,8 +11,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -74,8 +76,11 @@ func Base() (v1.Image, error) {
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"SSL_CERT_FILE=/" + CertFile,
 	}
-	for k, v := range runtimeenv.Vars() { // what the Go runtime reads only at start
-		cfg.Config.Env = append(cfg.Config.Env, k+"="+v)
+	// What the Go runtime reads only at start, in one order so that the base
+	// stays the same bytes from build to build.
+	vars := runtimeenv.Vars()
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		cfg.Config.Env = append(cfg.Config.Env, k+"="+vars[k])
 	}
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
