@@ -36,7 +36,7 @@ func Open(ctx context.Context, project string) (*DB, error) {
 // OpenIn connects to the Firestore database named database of project; ""
 // and "(default)" are the default database.
 func OpenIn(ctx context.Context, project, database string) (*DB, error) {
-	opts, err := clientOptions()
+	opts, emulatorConn, err := clientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("firestore.Open %s/%s: %w", project, database, err)
 	}
@@ -47,6 +47,9 @@ func OpenIn(ctx context.Context, project, database string) (*DB, error) {
 		c, err = fs.NewClientWithDatabase(ctx, project, database, opts...)
 	}
 	if err != nil {
+		if emulatorConn != nil {
+			_ = emulatorConn.Close() // no client took it over
+		}
 		return nil, fmt.Errorf("firestore.Open %s/%s: %w", project, database, err)
 	}
 	return &DB{Client: c, groups: newGroups(c)}, nil
@@ -58,12 +61,13 @@ func OpenIn(ctx context.Context, project, database string) (*DB, error) {
 // make bench then run on the connection production runs on (no flow-control
 // pings), not on one that costs a write and a read more per call. The
 // client's own connection is left unused; gRPC closes it when it has been
-// idle for 30 minutes.
-func clientOptions() ([]option.ClientOption, error) {
+// idle for 30 minutes. The connection is returned too (nil off the
+// emulator), for OpenIn to close should no client take it over.
+func clientOptions() ([]option.ClientOption, *grpc.ClientConn, error) {
 	opts := grpcconn.Options()
 	addr := os.Getenv("FIRESTORE_EMULATOR_HOST")
 	if addr == "" {
-		return opts, nil
+		return opts, nil, nil
 	}
 	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "http://"), "https://")
 	conn, err := grpc.NewClient(addr, append(grpcconn.DialOptions(),
@@ -72,9 +76,9 @@ func clientOptions() ([]option.ClientOption, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)),
 	)...)
 	if err != nil {
-		return nil, fmt.Errorf("dialing the emulator at %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("dialing the emulator at %s: %w", addr, err)
 	}
-	return append(opts, option.WithGRPCConn(conn)), nil
+	return append(opts, option.WithGRPCConn(conn)), conn, nil
 }
 
 // emulatorOwner is what the Firestore client sends the emulator: its admin
