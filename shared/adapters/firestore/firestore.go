@@ -25,7 +25,8 @@ import (
 // DB is a docstore on one Firestore database.
 type DB struct {
 	Client *fs.Client
-	groups *groups // nil: every call is its own request (see group.go)
+	groups *groups    // nil: every call is its own request (see group.go)
+	lazy   *lazyBegin // begins transactions in their first reads (lazybegin.go)
 }
 
 // Open connects to the (default) Firestore database of project.
@@ -36,7 +37,14 @@ func Open(ctx context.Context, project string) (*DB, error) {
 // OpenIn connects to the Firestore database named database of project; ""
 // and "(default)" are the default database.
 func OpenIn(ctx context.Context, project, database string) (*DB, error) {
-	opts, emulatorConn, err := clientOptions()
+	return openWith(ctx, project, database)
+}
+
+// openWith is OpenIn on a connection with extra dial options after the
+// adapter's own (a test's request counter).
+func openWith(ctx context.Context, project, database string, extra ...grpc.DialOption) (*DB, error) {
+	lazy := newLazyBegin()
+	opts, emulatorConn, err := clientOptions(append(lazy.DialOptions(), extra...))
 	if err != nil {
 		return nil, fmt.Errorf("firestore.Open %s/%s: %w", project, database, err)
 	}
@@ -52,10 +60,11 @@ func OpenIn(ctx context.Context, project, database string) (*DB, error) {
 		}
 		return nil, fmt.Errorf("firestore.Open %s/%s: %w", project, database, err)
 	}
-	return &DB{Client: c, groups: newGroups(c)}, nil
+	return &DB{Client: c, groups: newGroups(c), lazy: lazy}, nil
 }
 
-// clientOptions are grpcconn's. On the emulator (FIRESTORE_EMULATOR_HOST)
+// clientOptions are grpcconn's with ours, the adapter's own dial options
+// (lazybegin.go) and a test's. On the emulator (FIRESTORE_EMULATOR_HOST)
 // the Firestore client dials a connection of its own that takes no dial
 // options, so the adapter hands it one dialed with them: the tests and
 // make bench then run on the connection production runs on (no flow-control
@@ -63,14 +72,18 @@ func OpenIn(ctx context.Context, project, database string) (*DB, error) {
 // client's own connection is left unused; gRPC closes it when it has been
 // idle for 30 minutes. The connection is returned too (nil off the
 // emulator), for OpenIn to close should no client take it over.
-func clientOptions() ([]option.ClientOption, *grpc.ClientConn, error) {
-	opts := grpcconn.Options()
+func clientOptions(ours []grpc.DialOption) ([]option.ClientOption, *grpc.ClientConn, error) {
+	dial := append(grpcconn.DialOptions(), ours...)
 	addr := os.Getenv("FIRESTORE_EMULATOR_HOST")
 	if addr == "" {
+		var opts []option.ClientOption
+		for _, o := range dial {
+			opts = append(opts, option.WithGRPCDialOption(o))
+		}
 		return opts, nil, nil
 	}
 	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "http://"), "https://")
-	conn, err := grpc.NewClient(addr, append(grpcconn.DialOptions(),
+	conn, err := grpc.NewClient(addr, append(dial,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(emulatorOwner{}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)),
@@ -78,7 +91,7 @@ func clientOptions() ([]option.ClientOption, *grpc.ClientConn, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("dialing the emulator at %s: %w", addr, err)
 	}
-	return append(opts, option.WithGRPCConn(conn)), conn, nil
+	return []option.ClientOption{option.WithGRPCConn(conn)}, conn, nil
 }
 
 // emulatorOwner is what the Firestore client sends the emulator: its admin

@@ -1,0 +1,221 @@
+package firestore
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+)
+
+// server is what the interceptors pass on: every request, and for a read
+// that begins a transaction, the id it answers with.
+type server struct {
+	sent    []proto.Message
+	methods []string
+	nextTx  int
+}
+
+func (s *server) invoker(_ context.Context, method string, req, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+	s.methods = append(s.methods, method)
+	s.sent = append(s.sent, proto.Clone(req.(proto.Message)))
+	return nil
+}
+
+// stream is a BatchGetDocuments call on the server: its answers say the
+// document is missing, the first one naming a begun transaction alone.
+type stream struct {
+	srv     *server
+	answers []*firestorepb.BatchGetDocumentsResponse
+}
+
+func (s *server) streamer(_ context.Context, _ *grpc.StreamDesc, _ *grpc.ClientConn, method string, _ ...grpc.CallOption) (grpc.ClientStream, error) {
+	s.methods = append(s.methods, method)
+	return &stream{srv: s}, nil
+}
+
+func (st *stream) SendMsg(m any) error {
+	req := m.(*firestorepb.BatchGetDocumentsRequest)
+	st.srv.sent = append(st.srv.sent, proto.Clone(req))
+	if req.GetNewTransaction() != nil {
+		st.srv.nextTx++
+		st.answers = append(st.answers, &firestorepb.BatchGetDocumentsResponse{Transaction: []byte("server-tx-" + string(rune('0'+st.srv.nextTx)))})
+	}
+	for _, d := range req.Documents {
+		st.answers = append(st.answers, &firestorepb.BatchGetDocumentsResponse{Result: &firestorepb.BatchGetDocumentsResponse_Missing{Missing: d}})
+	}
+	return nil
+}
+
+func (st *stream) RecvMsg(m any) error {
+	if len(st.answers) == 0 {
+		return io.EOF
+	}
+	proto.Reset(m.(proto.Message)) // as gRPC decodes into it
+	proto.Merge(m.(proto.Message), st.answers[0])
+	st.answers = st.answers[1:]
+	return nil
+}
+
+func (*stream) Header() (metadata.MD, error) { return nil, nil }
+func (*stream) Trailer() metadata.MD         { return nil }
+func (*stream) CloseSend() error             { return nil }
+func (*stream) Context() context.Context     { return context.Background() }
+
+// client plays the Go client's part: it begins, reads, commits and rolls
+// back through the interceptors.
+type client struct {
+	t   *testing.T
+	l   *lazyBegin
+	srv *server
+}
+
+func (c client) begin(retrying []byte) []byte {
+	req := &firestorepb.BeginTransactionRequest{Database: "db"}
+	if retrying != nil {
+		req.Options = &firestorepb.TransactionOptions{Mode: &firestorepb.TransactionOptions_ReadWrite_{
+			ReadWrite: &firestorepb.TransactionOptions_ReadWrite{RetryTransaction: retrying}}}
+	}
+	var res firestorepb.BeginTransactionResponse
+	if err := c.l.unary(context.Background(), methodBegin, req, &res, nil, c.srv.invoker); err != nil {
+		c.t.Fatal(err)
+	}
+	return res.Transaction
+}
+
+// read reads doc in tx and returns the answers the client receives.
+func (c client) read(tx []byte, doc string) []*firestorepb.BatchGetDocumentsResponse {
+	s, err := c.l.stream(context.Background(), nil, nil, methodBatchGet, c.srv.streamer)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req := &firestorepb.BatchGetDocumentsRequest{Database: "db", Documents: []string{doc},
+		ConsistencySelector: &firestorepb.BatchGetDocumentsRequest_Transaction{Transaction: tx}}
+	if err := s.SendMsg(req); err != nil {
+		c.t.Fatal(err)
+	}
+	var got []*firestorepb.BatchGetDocumentsResponse
+	for {
+		var resp firestorepb.BatchGetDocumentsResponse
+		if err := s.RecvMsg(&resp); err == io.EOF {
+			return got
+		} else if err != nil {
+			c.t.Fatal(err)
+		}
+		got = append(got, &resp)
+	}
+}
+
+func (c client) call(method string, req proto.Message) {
+	if err := c.l.unary(context.Background(), method, req, nil, nil, c.srv.invoker); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func newClient(t *testing.T) client {
+	return client{t: t, l: newLazyBegin(), srv: &server{}}
+}
+
+func (c client) wantSent(methods ...string) {
+	c.t.Helper()
+	if strings.Join(c.srv.methods, " ") != strings.Join(methods, " ") {
+		c.t.Fatalf("sent %v, want %v", c.srv.methods, methods)
+	}
+}
+
+// A transaction that reads is begun by its first read, read-write, and the
+// server's id is what its later reads and its commit carry; the client
+// never sees that id's answer, which it does not know.
+func TestATransactionIsBegunByItsFirstRead(t *testing.T) {
+	c := newClient(t)
+	tx := c.begin(nil)
+	c.wantSent()
+	answers := c.read(tx, "db/documents/a/1")
+	if len(answers) != 1 || answers[0].GetMissing() != "db/documents/a/1" || answers[0].Transaction != nil {
+		t.Fatalf("the client received %v, want the one document's answer alone", answers)
+	}
+	first := c.srv.sent[0].(*firestorepb.BatchGetDocumentsRequest)
+	if first.GetNewTransaction().GetReadWrite() == nil {
+		t.Fatalf("first read sent %v, want it to begin a read-write transaction", first)
+	}
+	c.read(tx, "db/documents/a/2")
+	if got := string(c.srv.sent[1].(*firestorepb.BatchGetDocumentsRequest).GetTransaction()); got != "server-tx-1" {
+		t.Fatalf("second read in transaction %q, want the server's", got)
+	}
+	c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: tx})
+	c.wantSent(methodBatchGet, methodBatchGet, methodCommit)
+	if got := string(c.srv.sent[2].(*firestorepb.CommitRequest).Transaction); got != "server-tx-1" {
+		t.Fatalf("commit in transaction %q, want the server's", got)
+	}
+	if n := len(c.l.txs); n != 0 {
+		t.Fatalf("%d transactions still kept after the commit", n)
+	}
+}
+
+// One that reads nothing commits its writes without a transaction, and a
+// rollback of it sends nothing: nothing was begun on the server.
+func TestATransactionThatReadsNothingCommitsWithoutOne(t *testing.T) {
+	c := newClient(t)
+	c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: c.begin(nil),
+		Writes: []*firestorepb.Write{{Operation: &firestorepb.Write_Delete{Delete: "db/documents/a/1"}}}})
+	c.call(methodRollback, &firestorepb.RollbackRequest{Database: "db", Transaction: c.begin(nil)})
+	c.wantSent(methodCommit)
+	if commit := c.srv.sent[0].(*firestorepb.CommitRequest); commit.Transaction != nil || len(commit.Writes) != 1 {
+		t.Fatalf("commit sent %v, want its write with no transaction", commit)
+	}
+}
+
+// A retry after an aborted commit names the server's id of the attempt it
+// retries, as the client's retry_transaction would have.
+func TestARetryNamesTheTransactionItRetries(t *testing.T) {
+	c := newClient(t)
+	tx := c.begin(nil)
+	c.read(tx, "db/documents/a/1")
+	c.call(methodRollback, &firestorepb.RollbackRequest{Database: "db", Transaction: tx})
+	retry := c.begin(tx)
+	c.read(retry, "db/documents/a/1")
+	c.wantSent(methodBatchGet, methodRollback, methodBatchGet)
+	if got := string(c.srv.sent[1].(*firestorepb.RollbackRequest).Transaction); got != "server-tx-1" {
+		t.Fatalf("rollback of %q, want the server's id", got)
+	}
+	begun := c.srv.sent[2].(*firestorepb.BatchGetDocumentsRequest).GetNewTransaction()
+	if got := string(begun.GetReadWrite().GetRetryTransaction()); got != "server-tx-1" {
+		t.Fatalf("retry begun with %v, want it to retry server-tx-1", begun)
+	}
+}
+
+// What a rolled-back attempt leaves for a retry goes once no retry came.
+func TestAbandonedAttemptsAreForgotten(t *testing.T) {
+	c := newClient(t)
+	c.call(methodRollback, &firestorepb.RollbackRequest{Database: "db", Transaction: c.begin(nil)})
+	if len(c.l.txs) != 1 {
+		t.Fatalf("%d attempts kept, want the rolled-back one", len(c.l.txs))
+	}
+	c.l.now = func() time.Time { return time.Now().Add(retiredFor + time.Second) }
+	for range 256 {
+		c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: c.begin(nil)})
+	}
+	if len(c.l.txs) != 0 {
+		t.Fatalf("%d attempts kept after a sweep, want none", len(c.l.txs))
+	}
+}
+
+// A query cannot begin a transaction here: one that names a stand-in is
+// refused, never sent with an id the server does not know.
+func TestAQueryInALazyTransactionIsRefused(t *testing.T) {
+	c := newClient(t)
+	tx := c.begin(nil)
+	s, err := c.l.stream(context.Background(), nil, nil, methodRunQuery, c.srv.streamer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.SendMsg(&firestorepb.RunQueryRequest{Parent: "db/documents", ConsistencySelector: &firestorepb.RunQueryRequest_Transaction{Transaction: tx}})
+	if err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Fatalf("query in the transaction: %v, want it refused", err)
+	}
+}
