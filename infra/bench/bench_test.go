@@ -80,7 +80,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%s calls for %d orders = %+v, want Firestore calls for each order and a publish", fn, orders, f)
 		}
 	}
-	for _, want := range []string{"webhook process: CPUs", "concurrency 8", "two-hop floor", "push waits taken out", "orders/s", "requests per order", "median of 2 rounds"} {
+	for _, want := range []string{"webhook process: CPUs", "concurrency 8", "two-hop floor", "push waits taken out", "with the floor's push waits", "orders/s", "requests per order", "median of 2 rounds"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table has no %q line", want)
 		}

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"fulfillment/infra/localstack"
 )
 
 func TestSpreadIsTheMedianAndTheRange(t *testing.T) {
@@ -53,5 +56,17 @@ func TestWebhookLinesAreTheRoundsMedians(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table has no %q:\n%s", want, out)
 		}
+	}
+}
+
+// The purchase with the floor's push waits is each purchase's own time and
+// the waits of the floor sent after the same pause, pair by pair.
+func TestThePurchaseWithTheFloorsWaitsTakesItsOwnTimeAndTheirs(t *testing.T) {
+	ms := time.Millisecond
+	purchases := []localstack.TwoHops{{Total: 120 * ms, EmulatorWait: 114 * ms}, {Total: 80 * ms, EmulatorWait: 73 * ms}, {Total: 9 * ms, EmulatorWait: 1 * ms}}
+	floor := []localstack.TwoHops{{Total: 51 * ms, EmulatorWait: 50 * ms}, {Total: 99 * ms, EmulatorWait: 98 * ms}}
+	got := OwnWithWaitsOf(purchases, floor)
+	if want := []time.Duration{56 * ms, 105 * ms}; !slices.Equal(got, want) {
+		t.Fatalf("with the floor's waits: %v, want %v (own 6 and 7 ms, waits 50 and 98; the third purchase has no floor beside it)", got, want)
 	}
 }

@@ -165,6 +165,10 @@ func (r Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(t, "the emulator's push waits, purchase / floor: p50 (p99)\t%s (%s) / %s (%s)\t\t\n",
 			ms(Percentile(Waits(l.Purchases), 50)), ms(Percentile(Waits(l.Purchases), 99)), ms(Percentile(Waits(l.Floor), 50)), ms(Percentile(Waits(l.Floor), 99)))
+		p := OwnWithWaitsOf(l.Purchases, l.Floor)
+		fp50 := Percentile(Totals(l.Floor), 50)
+		fmt.Fprintf(t, "purchase to provisioned, one at a time, with the floor's push waits: p50 / p99 (%d)\t%s / %s (%.2fx the floor)\t<= 1.2x floor p50 (%s)\t\n",
+			len(p), ms(Percentile(p, 50)), ms(Percentile(p, 99)), float64(Percentile(p, 50))/float64(fp50), ms(fp50*12/10))
 	}
 	if r.Throughput.Orders > 0 {
 		var rates []float64
