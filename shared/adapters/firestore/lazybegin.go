@@ -9,6 +9,7 @@ import (
 
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // Lazy begin: the Go client starts every transaction attempt with a
@@ -38,6 +39,7 @@ type lazyBegin struct {
 // lazyTx is one transaction attempt, known by its stand-in id.
 type lazyTx struct {
 	opts *firestorepb.TransactionOptions
+	made time.Time
 	mu   sync.Mutex
 	real []byte        // the server's id, once a read has begun it
 	busy chan struct{} // closed when the read beginning it is done
@@ -52,7 +54,13 @@ const standInPrefix = "fulfillment-lazy-begin:"
 
 // retiredFor is how long a rolled-back attempt is kept for a retry to
 // name it: the client retries after a backoff of at most a few seconds.
-const retiredFor = time.Minute
+// staleAfter drops any attempt, rolled back or not (one whose callback
+// panicked, one whose commit the client library retried past its
+// stand-in): Firestore ends a transaction within 270 s.
+const (
+	retiredFor = time.Minute
+	staleAfter = 10 * time.Minute
+)
 
 func newLazyBegin() *lazyBegin { return &lazyBegin{txs: map[string]*lazyTx{}, now: time.Now} }
 
@@ -109,14 +117,16 @@ func (l *lazyBegin) begin(req *firestorepb.BeginTransactionRequest) []byte {
 		l.sweep()
 	}
 	id := standInPrefix + strconv.FormatUint(l.next, 10)
-	l.txs[id] = &lazyTx{opts: opts}
+	l.txs[id] = &lazyTx{opts: opts, made: l.now()}
 	return []byte(id)
 }
 
-// sweep drops attempts rolled back long ago that no retry named. Held: l.mu.
+// sweep drops attempts rolled back long ago that no retry named, and
+// stale ones. Held: l.mu.
 func (l *lazyBegin) sweep() {
+	now := l.now()
 	for id, t := range l.txs {
-		if c := t.closedAt(); !c.IsZero() && l.now().Sub(c) > retiredFor {
+		if c := t.closedAt(); !c.IsZero() && now.Sub(c) > retiredFor || now.Sub(t.made) > staleAfter {
 			delete(l.txs, id)
 		}
 	}
@@ -147,8 +157,9 @@ func (l *lazyBegin) unary(ctx context.Context, method string, req, reply any, cc
 			break
 		}
 		// Without a real id the attempt read nothing: its writes go in a
-		// Commit of their own, atomic without a transaction. The client
-		// builds each request anew, so it is changed in place.
+		// Commit of their own, atomic without a transaction. It is changed
+		// in place, writes and all: should the client library send this
+		// very request again, it sends what this one sent.
 		r.Transaction = t.realID()
 		err := invoker(ctx, method, r, reply, cc, opts...)
 		if err == nil {
@@ -229,12 +240,15 @@ func (s *readStream) SendMsg(m any) error {
 	if err != nil {
 		return err
 	}
+	// A copy goes: should the client library send req again, it names the
+	// stand-in still, and its read begins the transaction if this one did not.
+	sent := proto.Clone(req).(*firestorepb.BatchGetDocumentsRequest)
 	if real != nil {
-		req.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_Transaction{Transaction: real}
+		sent.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_Transaction{Transaction: real}
 	} else {
-		req.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_NewTransaction{NewTransaction: t.opts}
+		sent.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_NewTransaction{NewTransaction: t.opts}
 	}
-	if err = s.ClientStream.SendMsg(req); err != nil {
+	if err = s.ClientStream.SendMsg(sent); err != nil {
 		s.done(nil)
 	}
 	return err

@@ -16,9 +16,10 @@ import (
 // server is what the interceptors pass on: every request, and for a read
 // that begins a transaction, the id it answers with.
 type server struct {
-	sent    []proto.Message
-	methods []string
-	nextTx  int
+	sent      []proto.Message
+	methods   []string
+	nextTx    int
+	failSends int // the next reads' sends that fail, as a broken connection's
 }
 
 func (s *server) invoker(_ context.Context, method string, req, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
@@ -40,6 +41,10 @@ func (s *server) streamer(_ context.Context, _ *grpc.StreamDesc, _ *grpc.ClientC
 }
 
 func (st *stream) SendMsg(m any) error {
+	if st.srv.failSends > 0 {
+		st.srv.failSends--
+		return io.ErrUnexpectedEOF
+	}
 	req := m.(*firestorepb.BatchGetDocumentsRequest)
 	st.srv.sent = append(st.srv.sent, proto.Clone(req))
 	if req.GetNewTransaction() != nil {
@@ -90,22 +95,34 @@ func (c client) begin(retrying []byte) []byte {
 
 // read reads doc in tx and returns the answers the client receives.
 func (c client) read(tx []byte, doc string) []*firestorepb.BatchGetDocumentsResponse {
-	s, err := c.l.stream(context.Background(), nil, nil, methodBatchGet, c.srv.streamer)
+	answers, err := c.send(readOf(tx, doc))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	req := &firestorepb.BatchGetDocumentsRequest{Database: "db", Documents: []string{doc},
+	return answers
+}
+
+func readOf(tx []byte, doc string) *firestorepb.BatchGetDocumentsRequest {
+	return &firestorepb.BatchGetDocumentsRequest{Database: "db", Documents: []string{doc},
 		ConsistencySelector: &firestorepb.BatchGetDocumentsRequest_Transaction{Transaction: tx}}
+}
+
+// send sends req on a stream of its own and receives every answer.
+func (c client) send(req *firestorepb.BatchGetDocumentsRequest) ([]*firestorepb.BatchGetDocumentsResponse, error) {
+	s, err := c.l.stream(context.Background(), nil, nil, methodBatchGet, c.srv.streamer)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.SendMsg(req); err != nil {
-		c.t.Fatal(err)
+		return nil, err
 	}
 	var got []*firestorepb.BatchGetDocumentsResponse
 	for {
 		var resp firestorepb.BatchGetDocumentsResponse
 		if err := s.RecvMsg(&resp); err == io.EOF {
-			return got
+			return got, nil
 		} else if err != nil {
-			c.t.Fatal(err)
+			return got, err
 		}
 		got = append(got, &resp)
 	}
@@ -189,6 +206,28 @@ func TestARetryNamesTheTransactionItRetries(t *testing.T) {
 	}
 }
 
+// A read the client library sends again after its send failed begins the
+// transaction then, and the commit carries that one's id.
+func TestAReadSentAgainBeginsTheTransactionItself(t *testing.T) {
+	c := newClient(t)
+	tx := c.begin(nil)
+	req := readOf(tx, "db/documents/a/1")
+	c.srv.failSends = 1
+	if _, err := c.send(req); err == nil {
+		t.Fatal("the first send did not fail")
+	}
+	if _, err := c.send(req); err != nil {
+		t.Fatal(err)
+	}
+	c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: tx})
+	if begun := c.srv.sent[0].(*firestorepb.BatchGetDocumentsRequest).GetNewTransaction(); begun.GetReadWrite() == nil {
+		t.Fatalf("the read sent again sent %v, want it to begin the transaction", c.srv.sent[0])
+	}
+	if got := string(c.srv.sent[1].(*firestorepb.CommitRequest).Transaction); got != "server-tx-1" {
+		t.Fatalf("commit in transaction %q, want the one the second send began", got)
+	}
+}
+
 // What a rolled-back attempt leaves for a retry goes once no retry came.
 func TestAbandonedAttemptsAreForgotten(t *testing.T) {
 	c := newClient(t)
@@ -197,6 +236,19 @@ func TestAbandonedAttemptsAreForgotten(t *testing.T) {
 		t.Fatalf("%d attempts kept, want the rolled-back one", len(c.l.txs))
 	}
 	c.l.now = func() time.Time { return time.Now().Add(retiredFor + time.Second) }
+	for range 256 {
+		c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: c.begin(nil)})
+	}
+	if len(c.l.txs) != 0 {
+		t.Fatalf("%d attempts kept after a sweep, want none", len(c.l.txs))
+	}
+}
+
+// An attempt the client never ended (its callback panicked) goes too.
+func TestStaleAttemptsAreForgotten(t *testing.T) {
+	c := newClient(t)
+	c.begin(nil)
+	c.l.now = func() time.Time { return time.Now().Add(staleAfter + time.Second) }
 	for range 256 {
 		c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: c.begin(nil)})
 	}
