@@ -235,12 +235,8 @@ func TestAbandonedAttemptsAreForgotten(t *testing.T) {
 	if len(c.l.txs) != 1 {
 		t.Fatalf("%d attempts kept, want the rolled-back one", len(c.l.txs))
 	}
-	c.l.now = func() time.Time { return time.Now().Add(retiredFor + time.Second) }
-	for range 256 {
-		c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: c.begin(nil)})
-	}
-	if len(c.l.txs) != 0 {
-		t.Fatalf("%d attempts kept after a sweep, want none", len(c.l.txs))
+	if n := c.keptAfterASweep(retiredFor + time.Second); n != 0 {
+		t.Fatalf("%d attempts kept after a sweep, want none", n)
 	}
 }
 
@@ -248,13 +244,19 @@ func TestAbandonedAttemptsAreForgotten(t *testing.T) {
 func TestStaleAttemptsAreForgotten(t *testing.T) {
 	c := newClient(t)
 	c.begin(nil)
-	c.l.now = func() time.Time { return time.Now().Add(staleAfter + time.Second) }
+	if n := c.keptAfterASweep(staleAfter + time.Second); n != 0 {
+		t.Fatalf("%d attempts kept after a sweep, want none", n)
+	}
+}
+
+// keptAfterASweep moves the clock on by d, commits attempts until one
+// sweeps, and returns how many attempts are kept.
+func (c client) keptAfterASweep(d time.Duration) int {
+	c.l.now = func() time.Time { return time.Now().Add(d) }
 	for range 256 {
 		c.call(methodCommit, &firestorepb.CommitRequest{Database: "db", Transaction: c.begin(nil)})
 	}
-	if len(c.l.txs) != 0 {
-		t.Fatalf("%d attempts kept after a sweep, want none", len(c.l.txs))
-	}
+	return len(c.l.txs)
 }
 
 // A query cannot begin a transaction here: one that names a stand-in is
