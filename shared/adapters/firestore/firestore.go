@@ -73,17 +73,12 @@ func openWith(ctx context.Context, project, database string, extra ...grpc.DialO
 // idle for 30 minutes. The connection is returned too (nil off the
 // emulator), for OpenIn to close should no client take it over.
 func clientOptions(ours []grpc.DialOption) ([]option.ClientOption, *grpc.ClientConn, error) {
-	dial := append(grpcconn.DialOptions(), ours...)
 	addr := os.Getenv("FIRESTORE_EMULATOR_HOST")
 	if addr == "" {
-		var opts []option.ClientOption
-		for _, o := range dial {
-			opts = append(opts, option.WithGRPCDialOption(o))
-		}
-		return opts, nil, nil
+		return grpcconn.Options(ours...), nil, nil
 	}
 	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "http://"), "https://")
-	conn, err := grpc.NewClient(addr, append(dial,
+	conn, err := grpc.NewClient(addr, append(append(grpcconn.DialOptions(), ours...),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(emulatorOwner{}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)),

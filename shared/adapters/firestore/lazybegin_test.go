@@ -3,14 +3,22 @@ package firestore
 import (
 	"context"
 	"io"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	fs "cloud.google.com/go/firestore"
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"fulfillment/shared/adapters/docstore"
 )
 
 // server is what the interceptors pass on: every request, and for a read
@@ -271,5 +279,98 @@ func TestAQueryInALazyTransactionIsRefused(t *testing.T) {
 	err = s.SendMsg(&firestorepb.RunQueryRequest{Parent: "db/documents", ConsistencySelector: &firestorepb.RunQueryRequest_Transaction{Transaction: tx}})
 	if err == nil || !strings.Contains(err.Error(), "not supported") {
 		t.Fatalf("query in the transaction: %v, want it refused", err)
+	}
+}
+
+// fakeFirestore is a Firestore server of its own over plain gRPC: it
+// records the methods called, begins a transaction in a read that asks,
+// says every document is missing, and takes every commit.
+type fakeFirestore struct {
+	firestorepb.UnimplementedFirestoreServer
+	mu      sync.Mutex
+	methods []string
+	commits []*firestorepb.CommitRequest
+}
+
+func (f *fakeFirestore) note(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.methods = append(f.methods, method)
+}
+
+func (f *fakeFirestore) BeginTransaction(context.Context, *firestorepb.BeginTransactionRequest) (*firestorepb.BeginTransactionResponse, error) {
+	f.note("BeginTransaction")
+	return &firestorepb.BeginTransactionResponse{Transaction: []byte("begun-by-begin")}, nil
+}
+
+func (f *fakeFirestore) BatchGetDocuments(req *firestorepb.BatchGetDocumentsRequest, s firestorepb.Firestore_BatchGetDocumentsServer) error {
+	f.note("BatchGetDocuments")
+	if req.GetNewTransaction() != nil {
+		if err := s.Send(&firestorepb.BatchGetDocumentsResponse{Transaction: []byte("begun-by-read")}); err != nil {
+			return err
+		}
+	}
+	for _, d := range req.Documents {
+		if err := s.Send(&firestorepb.BatchGetDocumentsResponse{Result: &firestorepb.BatchGetDocumentsResponse_Missing{Missing: d}, ReadTime: timestamppb.Now()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeFirestore) Commit(_ context.Context, req *firestorepb.CommitRequest) (*firestorepb.CommitResponse, error) {
+	f.note("Commit")
+	f.mu.Lock()
+	f.commits = append(f.commits, req)
+	f.mu.Unlock()
+	return &firestorepb.CommitResponse{CommitTime: timestamppb.Now(), WriteResults: make([]*firestorepb.WriteResult, len(req.Writes))}, nil
+}
+
+// Off the emulator (production) the client dials its own connection with
+// the adapter's options, the lazy begin among them.
+func TestOffTheEmulatorTheClientsConnectionBeginsLazily(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, fake := grpc.NewServer(), &fakeFirestore{}
+	firestorepb.RegisterFirestoreServer(srv, fake)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+
+	t.Setenv("FIRESTORE_EMULATOR_HOST", "")
+	lazy := newLazyBegin()
+	opts, conn, err := clientOptions(lazy.DialOptions())
+	if err != nil || conn != nil {
+		t.Fatalf("client options off the emulator: %v, %v; want no connection of the adapter's", err, conn)
+	}
+	opts = append(opts, option.WithEndpoint(ln.Addr().String()), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	c, err := fs.NewClient(context.Background(), "prod", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := &DB{Client: c, lazy: lazy}
+	t.Cleanup(func() { db.Close() })
+
+	type doc struct {
+		N int64 `firestore:"n"`
+	}
+	err = db.RunTx(context.Background(), func(_ context.Context, tx docstore.Tx) error {
+		if err := tx.Get("lazy", "a", &doc{}); !docstore.IsNotFound(err) {
+			return err
+		}
+		return tx.Set("lazy", "a", doc{N: 1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if got := strings.Join(fake.methods, " "); got != "BatchGetDocuments Commit" {
+		t.Fatalf("the server was called %q, want the read and the commit alone", got)
+	}
+	if id := string(fake.commits[0].Transaction); id != "begun-by-read" {
+		t.Fatalf("commit in transaction %q, want the one the read began", id)
 	}
 }

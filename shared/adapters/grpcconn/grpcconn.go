@@ -20,13 +20,14 @@ func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithInitialWindowSize(Window), grpc.WithInitialConnWindowSize(Window)}
 }
 
-// Options are the client options for Firestore and Pub/Sub. The Firestore
-// client dials the emulator itself and ignores them there
+// Options are the client options for Firestore and Pub/Sub, with extra
+// dial options of a client's own after them (the Firestore adapter's). The
+// Firestore client dials the emulator itself and ignores them there
 // (FIRESTORE_EMULATOR_HOST), so the Firestore adapter hands it a connection
 // dialed with DialOptions; the Pub/Sub client takes them everywhere.
-func Options() []option.ClientOption {
+func Options(extra ...grpc.DialOption) []option.ClientOption {
 	var opts []option.ClientOption
-	for _, o := range DialOptions() {
+	for _, o := range append(DialOptions(), extra...) {
 		opts = append(opts, option.WithGRPCDialOption(o))
 	}
 	return opts
