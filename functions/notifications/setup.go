@@ -3,6 +3,7 @@ package notifications
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -109,7 +110,8 @@ func build(_ context.Context, w platform.Wiring[Config]) (*Function, error) {
 		inApp = gitlab.NewNotices(c.GitLabURL, c.GitLabAdminToken, platform.OutboundClient("gitlab", w.Logger))
 	}
 	return New(Deps{
-		Store: w.Store, Publisher: w.Publisher, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger, Close: w.Close,
+		Store: w.Store, Publisher: w.Publisher, DeadLetterTopic: w.DeadLetterTopic, Logger: w.Logger,
+		Close:  func() error { return errors.Join(sender.Close(), w.Close()) }, // the kept SMTP connections too
 		Mailer: sender, InApp: inApp, Clock: w.Clock, Policy: c.policy(), PortalURL: c.PortalURL, MessageIDDomain: c.MessageIDDomain,
 		PreferencesKey: []byte(c.PreferencesKey), UnsubscribeURL: cmp.Or(c.UnsubscribeURL, c.PortalURL+UnsubscribePath),
 	}), nil

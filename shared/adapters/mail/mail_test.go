@@ -72,7 +72,7 @@ func converse(c net.Conn, reply func(step, otherwise string) string) {
 			data = strings.HasPrefix(answer, "354")
 			w(answer)
 		case cmd == "QUIT":
-			w("221 bye")
+			w(reply("QUIT", "221 bye"))
 			return
 		default:
 			w("250 ok")
