@@ -97,6 +97,18 @@ func notice(n int) Message {
 	return Message{MessageID: "n" + string(rune('a'+n)) + "@fulfillment.test", To: "ada@example.com", Subject: "s", Text: "t", HTML: "<p>h</p>"}
 }
 
+// afterOneSend is a sender that has sent one message to a counting server,
+// its connection kept.
+func afterOneSend(t *testing.T) (*countingSMTP, *Sender) {
+	t.Helper()
+	srv := newCountingSMTP(t)
+	s := newSender(t, srv.port)
+	if err := s.Send(context.Background(), notice(0)); err != nil {
+		t.Fatal(err)
+	}
+	return srv, s
+}
+
 // Sends one after another go on one connection.
 func TestSendsShareAConnection(t *testing.T) {
 	srv := newCountingSMTP(t)
@@ -114,11 +126,7 @@ func TestSendsShareAConnection(t *testing.T) {
 // A kept connection the server has closed is found so before the message
 // goes: the send dials again and the message goes once.
 func TestAConnectionTheServerClosedIsDialedAgain(t *testing.T) {
-	srv := newCountingSMTP(t)
-	s := newSender(t, srv.port)
-	if err := s.Send(context.Background(), notice(0)); err != nil {
-		t.Fatal(err)
-	}
+	srv, s := afterOneSend(t)
 	srv.closeAll()
 	if err := s.Send(context.Background(), notice(1)); err != nil {
 		t.Fatalf("send after the server closed the kept connection: %v", err)
@@ -130,11 +138,7 @@ func TestAConnectionTheServerClosedIsDialedAgain(t *testing.T) {
 
 // A connection unused for keptFor is closed, not used.
 func TestAConnectionUnusedTooLongIsNotUsed(t *testing.T) {
-	srv := newCountingSMTP(t)
-	s := newSender(t, srv.port)
-	if err := s.Send(context.Background(), notice(0)); err != nil {
-		t.Fatal(err)
-	}
+	srv, s := afterOneSend(t)
 	s.now = func() time.Time { return time.Now().Add(keptFor + time.Second) }
 	if err := s.Send(context.Background(), notice(1)); err != nil {
 		t.Fatal(err)
@@ -147,11 +151,7 @@ func TestAConnectionUnusedTooLongIsNotUsed(t *testing.T) {
 // A failure once the message is under way is its outcome: no retry on
 // another connection, which could deliver it twice.
 func TestAFailureAfterTheCheckIsNotRetried(t *testing.T) {
-	srv := newCountingSMTP(t)
-	s := newSender(t, srv.port)
-	if err := s.Send(context.Background(), notice(0)); err != nil {
-		t.Fatal(err)
-	}
+	srv, s := afterOneSend(t)
 	srv.answer("END", "451 4.3.0 try later")
 	err := s.Send(context.Background(), notice(1))
 	if err == nil || errors.Is(err, ErrUnavailable) {
@@ -193,11 +193,7 @@ func TestConcurrentSendsKeepSomeConnections(t *testing.T) {
 
 // Close quits the kept connections.
 func TestCloseQuitsTheKeptConnections(t *testing.T) {
-	srv := newCountingSMTP(t)
-	s := newSender(t, srv.port)
-	if err := s.Send(context.Background(), notice(0)); err != nil {
-		t.Fatal(err)
-	}
+	srv, s := afterOneSend(t)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
