@@ -3,12 +3,15 @@ package firestore
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -206,12 +209,14 @@ func holdsStandIn(req any, l *lazyBegin) bool {
 }
 
 func (l *lazyBegin) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if method == methodBatchGet {
+		open := func(ctx context.Context) (grpc.ClientStream, error) { return streamer(ctx, desc, cc, method, opts...) }
+		return &readStream{ctx: ctx, open: open, l: l}, nil
+	}
 	s, err := streamer(ctx, desc, cc, method, opts...)
 	switch {
 	case err != nil:
 		return nil, err
-	case method == methodBatchGet:
-		return &readStream{ClientStream: s, ctx: ctx, l: l}, nil
 	case method == methodRunQuery || method == methodRunAggregation:
 		return &refusingStream{ClientStream: s, l: l, method: method}, nil
 	}
@@ -219,22 +224,33 @@ func (l *lazyBegin) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.
 }
 
 // readStream is a BatchGetDocuments call: the one that names a stand-in
-// not yet begun begins the transaction, and its answers give the id.
+// not yet begun begins the transaction, and its answers give the id. Its
+// stream is opened when the request is sent, once it is known whether it
+// begins one.
 type readStream struct {
-	grpc.ClientStream
-	ctx       context.Context
-	l         *lazyBegin
-	beginning *lazyTx // this read begins it; its first answer holds the id
+	grpc.ClientStream // nil until SendMsg
+	ctx               context.Context
+	open              func(context.Context) (grpc.ClientStream, error)
+	l                 *lazyBegin
+	beginning         *lazyTx // this read begins it; its first answer holds the id
+	// A beginning read runs on a context of its own (detach): cancel ends
+	// it, and watch is what ties it to the caller's.
+	cancel context.CancelFunc
+	watch  func() bool
 }
+
+// beginGrace is how long a beginning read outlives its caller, for the
+// server's id to arrive so the client's rollback can end the transaction.
+const beginGrace = 5 * time.Second
 
 func (s *readStream) SendMsg(m any) error {
 	req, ok := m.(*firestorepb.BatchGetDocumentsRequest)
-	if !ok {
-		return s.ClientStream.SendMsg(m)
+	var t *lazyTx
+	if ok {
+		t = s.l.lookup(req.GetTransaction())
 	}
-	t := s.l.lookup(req.GetTransaction())
 	if t == nil {
-		return s.ClientStream.SendMsg(m)
+		return s.send(s.ctx, m)
 	}
 	real, err := s.claim(t)
 	if err != nil {
@@ -243,15 +259,65 @@ func (s *readStream) SendMsg(m any) error {
 	// A copy goes: should the client library send req again, it names the
 	// stand-in still, and its read begins the transaction if this one did not.
 	sent := proto.Clone(req).(*firestorepb.BatchGetDocumentsRequest)
+	ctx := s.ctx
 	if real != nil {
 		sent.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_Transaction{Transaction: real}
 	} else {
 		sent.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_NewTransaction{NewTransaction: t.opts}
+		ctx = s.detach()
 	}
-	if err = s.ClientStream.SendMsg(sent); err != nil {
+	if err = s.send(ctx, sent); err != nil {
 		s.done(nil)
+		s.end()
 	}
 	return err
+}
+
+// send opens the stream on ctx and sends m.
+func (s *readStream) send(ctx context.Context, m any) error {
+	cs, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	s.ClientStream = cs
+	return cs.SendMsg(m)
+}
+
+// detach is the context of a read that begins the transaction: its caller
+// giving up does not cut it off before the server's id is in, but beginGrace
+// later. Cut off after the server began the transaction, the read would
+// leave it without an id to roll it back by, holding its read locks until
+// Firestore drops it (measured on the emulator: a later transaction on the
+// document failed with "Transaction lock timeout" after 2 s, for about 60 s).
+func (s *readStream) detach() context.Context {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(s.ctx))
+	s.cancel = cancel
+	s.watch = context.AfterFunc(s.ctx, func() { time.AfterFunc(beginGrace, cancel) })
+	return ctx
+}
+
+// begun is called once the id is in: a caller that gave up meanwhile gets
+// its cancellation now (its rollback ends the transaction); else the rest
+// of the read follows the caller's context again.
+func (s *readStream) begun() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.watch()
+	if err := s.ctx.Err(); err != nil {
+		s.cancel()
+		return status.FromContextError(err).Err()
+	}
+	s.watch = context.AfterFunc(s.ctx, s.cancel)
+	return nil
+}
+
+// end releases a beginning read's own context.
+func (s *readStream) end() {
+	if s.cancel != nil {
+		s.watch()
+		s.cancel()
+	}
 }
 
 // claim returns the real id once begun, else nil with the beginning
@@ -297,22 +363,58 @@ func (s *readStream) done(id []byte) {
 // RecvMsg takes the transaction id out of the answers (the client knows
 // no such answer) and skips an answer that held nothing else.
 func (s *readStream) RecvMsg(m any) error {
+	if s.ClientStream == nil {
+		return io.EOF // nothing was sent
+	}
 	for {
 		err := s.ClientStream.RecvMsg(m)
 		resp, ok := m.(*firestorepb.BatchGetDocumentsResponse)
 		if err != nil || !ok {
 			s.done(nil)
+			s.end()
 			return err
 		}
 		if len(resp.Transaction) == 0 {
 			return nil
 		}
 		s.done(resp.Transaction)
+		if err := s.begun(); err != nil {
+			return err
+		}
 		resp.Transaction = nil
 		if resp.Result != nil {
 			return nil
 		}
 	}
+}
+
+// The stream's other methods, before it is opened.
+func (s *readStream) Header() (metadata.MD, error) {
+	if s.ClientStream == nil {
+		return nil, nil
+	}
+	return s.ClientStream.Header()
+}
+
+func (s *readStream) Trailer() metadata.MD {
+	if s.ClientStream == nil {
+		return nil
+	}
+	return s.ClientStream.Trailer()
+}
+
+func (s *readStream) CloseSend() error {
+	if s.ClientStream == nil {
+		return nil
+	}
+	return s.ClientStream.CloseSend()
+}
+
+func (s *readStream) Context() context.Context {
+	if s.ClientStream == nil {
+		return s.ctx
+	}
+	return s.ClientStream.Context()
 }
 
 // refusingStream is any other streaming call: one naming a stand-in (a

@@ -2,6 +2,7 @@ package firestore
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -13,9 +14,12 @@ import (
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"fulfillment/shared/adapters/docstore"
@@ -287,9 +291,13 @@ func TestAQueryInALazyTransactionIsRefused(t *testing.T) {
 // says every document is missing, and takes every commit.
 type fakeFirestore struct {
 	firestorepb.UnimplementedFirestoreServer
-	mu      sync.Mutex
-	methods []string
-	commits []*firestorepb.CommitRequest
+	mu        sync.Mutex
+	methods   []string
+	commits   []*firestorepb.CommitRequest
+	rollbacks [][]byte
+	// begun, when set, is called once a read has begun a transaction,
+	// before the server answers it.
+	begun func()
 }
 
 func (f *fakeFirestore) note(method string) {
@@ -306,6 +314,9 @@ func (f *fakeFirestore) BeginTransaction(context.Context, *firestorepb.BeginTran
 func (f *fakeFirestore) BatchGetDocuments(req *firestorepb.BatchGetDocumentsRequest, s firestorepb.Firestore_BatchGetDocumentsServer) error {
 	f.note("BatchGetDocuments")
 	if req.GetNewTransaction() != nil {
+		if f.begun != nil {
+			f.begun()
+		}
 		if err := s.Send(&firestorepb.BatchGetDocumentsResponse{Transaction: []byte("begun-by-read")}); err != nil {
 			return err
 		}
@@ -326,14 +337,23 @@ func (f *fakeFirestore) Commit(_ context.Context, req *firestorepb.CommitRequest
 	return &firestorepb.CommitResponse{CommitTime: timestamppb.Now(), WriteResults: make([]*firestorepb.WriteResult, len(req.Writes))}, nil
 }
 
-// Off the emulator (production) the client dials its own connection with
-// the adapter's options, the lazy begin among them.
-func TestOffTheEmulatorTheClientsConnectionBeginsLazily(t *testing.T) {
+func (f *fakeFirestore) Rollback(_ context.Context, req *firestorepb.RollbackRequest) (*emptypb.Empty, error) {
+	f.note("Rollback")
+	f.mu.Lock()
+	f.rollbacks = append(f.rollbacks, req.Transaction)
+	f.mu.Unlock()
+	return &emptypb.Empty{}, nil
+}
+
+// serve runs fake on a free port and returns a DB on it, dialed as off the
+// emulator (production): the client's own connection, the adapter's options.
+func serve(t *testing.T, fake *fakeFirestore) *DB {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, fake := grpc.NewServer(), &fakeFirestore{}
+	srv := grpc.NewServer()
 	firestorepb.RegisterFirestoreServer(srv, fake)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
@@ -352,17 +372,27 @@ func TestOffTheEmulatorTheClientsConnectionBeginsLazily(t *testing.T) {
 	}
 	db := &DB{Client: c, lazy: lazy}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
 
+// createA creates lazy/a in a transaction that reads it first.
+func createA(ctx context.Context, db *DB) error {
 	type doc struct {
 		N int64 `firestore:"n"`
 	}
-	err = db.RunTx(context.Background(), func(_ context.Context, tx docstore.Tx) error {
+	return db.RunTx(ctx, func(_ context.Context, tx docstore.Tx) error {
 		if err := tx.Get("lazy", "a", &doc{}); !docstore.IsNotFound(err) {
 			return err
 		}
 		return tx.Set("lazy", "a", doc{N: 1})
 	})
-	if err != nil {
+}
+
+// Off the emulator (production) the client dials its own connection with
+// the adapter's options, the lazy begin among them.
+func TestOffTheEmulatorTheClientsConnectionBeginsLazily(t *testing.T) {
+	fake := &fakeFirestore{}
+	if err := createA(context.Background(), serve(t, fake)); err != nil {
 		t.Fatal(err)
 	}
 	fake.mu.Lock()
@@ -372,5 +402,23 @@ func TestOffTheEmulatorTheClientsConnectionBeginsLazily(t *testing.T) {
 	}
 	if id := string(fake.commits[0].Transaction); id != "begun-by-read" {
 		t.Fatalf("commit in transaction %q, want the one the read began", id)
+	}
+}
+
+// A caller that gives up while the read beginning its transaction is under
+// way still gets the server's id in, so the client's rollback ends the
+// transaction: cut off before it, the read would leave the transaction
+// holding its read locks until Firestore drops it.
+func TestACutOffFirstReadStillHasItsTransactionRolledBack(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	fake := &fakeFirestore{begun: cancel}
+	err := createA(ctx, serve(t, fake))
+	if status.Code(err) != codes.Canceled && !errors.Is(err, context.Canceled) {
+		t.Fatalf("transaction whose caller gave up during its first read: %v, want its cancellation", err)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.rollbacks) != 1 || string(fake.rollbacks[0]) != "begun-by-read" || len(fake.commits) != 0 {
+		t.Fatalf("server saw %v, rollbacks %q; want the transaction the read began rolled back, nothing committed", fake.methods, fake.rollbacks)
 	}
 }
