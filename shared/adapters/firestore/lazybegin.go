@@ -263,6 +263,10 @@ func (s *readStream) SendMsg(m any) error {
 	if real != nil {
 		sent.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_Transaction{Transaction: real}
 	} else {
+		if err := s.ctx.Err(); err != nil {
+			s.done(nil) // a caller already gone begins nothing
+			return status.FromContextError(err).Err()
+		}
 		sent.ConsistencySelector = &firestorepb.BatchGetDocumentsRequest_NewTransaction{NewTransaction: t.opts}
 		ctx = s.detach()
 	}

@@ -240,6 +240,27 @@ func TestAReadSentAgainBeginsTheTransactionItself(t *testing.T) {
 	}
 }
 
+// A read whose caller is already gone begins no transaction: it is not
+// sent, and the attempt is left to begin in a later read.
+func TestAReadForACallerAlreadyGoneBeginsNothing(t *testing.T) {
+	c := newClient(t)
+	tx := c.begin(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, err := c.l.stream(ctx, nil, nil, methodBatchGet, c.srv.streamer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendMsg(readOf(tx, "db/documents/a/1")); status.Code(err) != codes.Canceled {
+		t.Fatalf("read for a cancelled caller: %v, want Canceled", err)
+	}
+	c.wantSent()
+	c.read(tx, "db/documents/a/1")
+	if c.srv.sent[0].(*firestorepb.BatchGetDocumentsRequest).GetNewTransaction() == nil {
+		t.Fatalf("the next read sent %v, want it to begin the transaction", c.srv.sent[0])
+	}
+}
+
 // What a rolled-back attempt leaves for a retry goes once no retry came.
 func TestAbandonedAttemptsAreForgotten(t *testing.T) {
 	c := newClient(t)
