@@ -15,6 +15,7 @@ import (
 	"fulfillment/infra/topology"
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/httpx"
 )
 
 // redeliverer plays Pub/Sub's retry policy in front of a push endpoint.
@@ -56,7 +57,9 @@ const workers = 16
 func newRedeliverer(fn, target string, policy topology.Delivery, pub *pubsub.Client, logs io.Writer, waits *pushWaits) *redeliverer {
 	r := &redeliverer{
 		fn: fn, target: target, policy: policy, logs: logs, waits: waits,
-		hc:    &http.Client{Timeout: time.Duration(policy.AckDeadlineSeconds) * time.Second},
+		// Connections kept for every worker: Go's default keeps 2, and the
+		// other workers' pushes each dialed the function anew.
+		hc:    &http.Client{Timeout: time.Duration(policy.AckDeadlineSeconds) * time.Second, Transport: httpx.KeepingTransport()},
 		queue: make(chan push, 4096), stop: make(chan struct{}),
 		pub: func(ctx context.Context, topic string, data []byte, attrs map[string]string) error {
 			_, err := pub.PublishRaw(ctx, topic, data, attrs)

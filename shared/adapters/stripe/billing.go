@@ -11,6 +11,7 @@ import (
 
 	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/runtime/httpx"
 	"fulfillment/shared/runtime/telemetry"
 )
 
@@ -27,7 +28,7 @@ func NewBilling(secretKey, baseURL string, timeout time.Duration) *Billing {
 		timeout = 30 * time.Second
 	}
 	cfg := &stripego.BackendConfig{
-		HTTPClient:        &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil)},
+		HTTPClient:        &http.Client{Timeout: timeout, Transport: telemetry.Transport(httpx.KeepingTransport())},
 		MaxNetworkRetries: stripego.Int64(2), // safe: every call carries an idempotency key
 		LeveledLogger:     &stripego.LeveledLogger{Level: stripego.LevelNull},
 	}

@@ -2,12 +2,14 @@ package stripe
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"fulfillment/shared/runtime/failure"
+	"fulfillment/shared/testsupport/connrounds"
 )
 
 // payAnswering pays an invoice against a server that always gives one answer.
@@ -105,5 +107,25 @@ func TestCustomerMadeForASubscriptionIsReused(t *testing.T) {
 				t.Errorf("created with metadata subscription_id %q, want sub-1", created)
 			}
 		})
+	}
+}
+
+// Calls to Stripe at once keep their connections (Go's default client kept
+// 2, and each call beyond them dialed, and over TLS shook hands, anew).
+func TestConcurrentCallsToStripeKeepTheirConnections(t *testing.T) {
+	srv := connrounds.Start(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"in_1","object":"invoice","status":"paid"}`))
+	})
+	b := NewBilling("sk_test_x", srv.URL, 5*time.Second)
+	dialed := srv.Dialed(t, 8, 5, func() error {
+		got, err := b.InvoiceState(context.Background(), "in_1")
+		if err == nil && got.Status != InvoicePaid {
+			err = fmt.Errorf("InvoiceState = %+v", got)
+		}
+		return err
+	})
+	if dialed != 8 {
+		t.Errorf("5 rounds of 8 calls at once dialed %d connections, want 8", dialed)
 	}
 }

@@ -26,6 +26,21 @@ import (
 	"fulfillment/shared/runtime/failure"
 )
 
+// KeptConns is how many idle connections a client keeps to its dependency.
+// http.DefaultTransport keeps 2 per host, so with more calls at once than
+// that every call beyond the second dialed (and, against a real
+// dependency, shook hands over TLS) a connection that was closed after it;
+// an instance serves up to 80 requests at once (Cloud Run's default).
+const KeptConns = 80
+
+// KeepingTransport is a clone of http.DefaultTransport that keeps KeptConns
+// idle connections per host.
+func KeepingTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = KeptConns
+	return t
+}
+
 // ErrOpen is returned, wrapped, while a dependency's breaker is open.
 var ErrOpen = gobreaker.ErrOpenState
 
@@ -42,7 +57,8 @@ type Options struct {
 	BreakerOpen     time.Duration // how long it stays open before a probe (default 5 s)
 	Logger          *slog.Logger  // breaker state changes; nil: not logged
 	// Base sends one attempt. nil (the norm): a clone of
-	// http.DefaultTransport whose ResponseHeaderTimeout is AttemptTimeout. A
+	// http.DefaultTransport whose ResponseHeaderTimeout is AttemptTimeout,
+	// keeping KeptConns idle connections to the dependency. A
 	// Base given here must bound its attempts itself.
 	Base http.RoundTripper
 	// Wrap, when set, wraps Base (e.g. telemetry.Transport, to trace each
@@ -69,7 +85,7 @@ func (o *Options) defaults() {
 		o.BreakerFailures = 5
 	}
 	if o.Base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
+		t := KeepingTransport()
 		t.ResponseHeaderTimeout = o.AttemptTimeout
 		o.Base = t
 	}

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fulfillment/shared/testsupport/connrounds"
 )
 
 // server answers the statuses in order (then 200) and records the bodies and times.
@@ -221,5 +224,22 @@ func TestHungAttemptIsRetriedThroughAWrappingTransport(t *testing.T) {
 	}
 	if calls.Load() != 2 || wrap.n.Load() != 2 {
 		t.Errorf("server calls %d, wrapped attempts %d; want 2 and 2", calls.Load(), wrap.n.Load())
+	}
+}
+
+// Calls to one dependency at once keep their connections: the next calls
+// at the same concurrency dial none.
+func TestConcurrentCallsKeepTheirConnections(t *testing.T) {
+	c := NewClient(Options{Name: "dep"})
+	srv := connrounds.Start(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
+	dialed := srv.Dialed(t, 8, 5, func() error {
+		resp, err := post(t, c, srv.URL)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("answered %d", resp.StatusCode)
+		}
+		return err
+	})
+	if dialed != 8 {
+		t.Errorf("5 rounds of 8 calls at once dialed %d connections, want 8 (one per call at once)", dialed)
 	}
 }
