@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Server answers calls that arrive in rounds and counts the connections
@@ -25,7 +26,12 @@ func Start(t *testing.T, answer http.HandlerFunc) *Server {
 	s := &Server{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.arrived.Done()
-		s.arrived.Wait() // every call of the round is open at once
+		all := make(chan struct{})
+		go func() { s.arrived.Wait(); close(all) }()
+		select {
+		case <-all: // every call of the round is open at once
+		case <-time.After(10 * time.Second): // a call that never came fails the test itself
+		}
 		answer(w, r)
 	}))
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
