@@ -26,18 +26,18 @@ import (
 	"fulfillment/shared/runtime/failure"
 )
 
-// KeptConns is how many idle connections a client keeps to its dependency.
+// keptConns is how many idle connections a client keeps to its dependency.
 // http.DefaultTransport keeps 2 per host, so with more calls at once than
 // that every call beyond the second dialed (and, against a real
 // dependency, shook hands over TLS) a connection that was closed after it;
 // an instance serves up to 80 requests at once (Cloud Run's default).
-const KeptConns = 80
+const keptConns = 80
 
-// KeepingTransport is a clone of http.DefaultTransport that keeps KeptConns
+// KeepingTransport is a clone of http.DefaultTransport that keeps keptConns (80)
 // idle connections per host.
 func KeepingTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = KeptConns
+	t.MaxIdleConnsPerHost = keptConns
 	return t
 }
 
@@ -58,7 +58,7 @@ type Options struct {
 	Logger          *slog.Logger  // breaker state changes; nil: not logged
 	// Base sends one attempt. nil (the norm): a clone of
 	// http.DefaultTransport whose ResponseHeaderTimeout is AttemptTimeout,
-	// keeping KeptConns idle connections to the dependency. A
+	// keeping 80 idle connections to the dependency. A
 	// Base given here must bound its attempts itself.
 	Base http.RoundTripper
 	// Wrap, when set, wraps Base (e.g. telemetry.Transport, to trace each
