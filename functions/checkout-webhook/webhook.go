@@ -32,9 +32,10 @@ const MaxBodyBytes = 256 << 10
 // before: one commit per accepted event, and the webhook answers 2xx only
 // after both. The record's create (its not-exists precondition) is the
 // dedupe: a repeated delivery finds the record there and counts itself (one
-// increment). A repeat this process saw recorded does only that; one it did
-// not see has published the event again under the same id first, which the
-// consumers dedupe (DESIGN.md rule 1). Only when the publish fails is the
+// increment). A repeat this process saw recorded is answered at once and
+// counted with the other repeats of the next half second (counts.go); one
+// it did not see has published the event again under the same id first,
+// which the consumers dedupe (DESIGN.md rule 1). Only when the publish fails is the
 // event written as stored, so it is kept while Stripe retries, and its
 // retry publishes it and marks it published.
 const (
@@ -62,19 +63,27 @@ type Deps struct {
 	Live   bool
 	Logger *slog.Logger
 	Close  func() error
+	// CountDelay is how long a seen repeat's delivery waits to be counted
+	// (counts.go); zero is countDelay.
+	CountDelay time.Duration
 }
 
 // Function is the checkout webhook.
 type Function struct {
-	d    Deps
-	seen *seen // events seen recorded in a final status: a hint (seen.go)
+	d      Deps
+	seen   *seen         // events seen recorded in a final status: a hint (seen.go)
+	counts *repeatCounts // the deliveries of seen repeats, counted together (counts.go)
 }
 
 // New returns the webhook.
-func New(d Deps) *Function { return &Function{d: d, seen: newSeen()} }
+func New(d Deps) *Function {
+	s := newSeen()
+	return &Function{d: d, seen: s, counts: newRepeatCounts(d.Store.CountWebhookDeliveries, s.forget, d.Logger, d.CountDelay)}
+}
 
-// Close releases the clients.
+// Close counts the repeats not counted yet and releases the clients.
 func (f *Function) Close() error {
+	f.counts.close()
 	if f.d.Close == nil {
 		return nil
 	}
@@ -138,7 +147,11 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *Function) accept(ctx context.Context, ev stripe.Event, payload []byte, tp string) (string, error) {
 	if st, ok := f.seen.status(ev.ID); ok {
 		// Recorded in a final status, as this process saw: count the
-		// delivery without reading the record first.
+		// delivery with the others of the next moments, without reading
+		// the record; once closing, count it now.
+		if f.counts.add(ev.ID) {
+			return answerOf(st), nil
+		}
 		err := f.d.Store.CountWebhookDelivery(ctx, ev.ID)
 		switch {
 		case err == nil:

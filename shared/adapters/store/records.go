@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"fulfillment/shared/adapters/docstore"
@@ -62,6 +63,37 @@ func (s *Store) CountWebhookDelivery(ctx context.Context, id string) error {
 		return fmt.Errorf("store.CountWebhookDelivery: %w", err)
 	}
 	return nil
+}
+
+// countWorkers is how many increments CountWebhookDeliveries sends at once:
+// enough for the Firestore adapter's write groups to fill whole requests.
+const countWorkers = 32
+
+// CountWebhookDeliveries adds each event's count of deliveries to its
+// record, as CountWebhookDelivery does for one, and returns the error of
+// each event whose count was not added (ErrNotFound: no record).
+func (s *Store) CountWebhookDeliveries(ctx context.Context, counts map[string]int64) map[string]error {
+	ids := make(chan string)
+	var mu sync.Mutex
+	errs := map[string]error{}
+	var wg sync.WaitGroup
+	for range min(countWorkers, len(counts)) {
+		wg.Go(func() {
+			for id := range ids {
+				if err := s.DB.Increment(ctx, WebhookEvents, id, "deliveries", counts[id]); err != nil {
+					mu.Lock()
+					errs[id] = fmt.Errorf("store.CountWebhookDeliveries: %w", err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for id := range counts {
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	return errs
 }
 
 // SaveWebhookEvent writes ev as it is (its status moved on): one write, no read.

@@ -132,6 +132,32 @@ func webhookEvents(t T, db docstore.DB) {
 	if err := st.CountWebhookDelivery(ctx, "evt_unknown"); !docstore.IsNotFound(err) {
 		t.Errorf("a delivery of an unknown event counted: %v, want ErrNotFound", err)
 	}
+	countedTogether(t, st)
+}
+
+// countedTogether checks the counts of many events added at once: each
+// added to its record, and only the absent record's refused.
+func countedTogether(t T, st *store.Store) {
+	counts := map[string]int64{"evt_1": 4, "evt_missing": 2}
+	for i := range 70 { // more than the store sends at once
+		id := fmt.Sprintf("evt_many_%d", i)
+		_, _, err := st.CreateWebhookEvent(ctx, store.WebhookEvent{ID: id, Status: "published", Deliveries: 1})
+		must(t, err, "create "+id)
+		counts[id] = int64(i%3 + 1)
+	}
+	errs := st.CountWebhookDeliveries(ctx, counts)
+	if len(errs) != 1 || !docstore.IsNotFound(errs["evt_missing"]) {
+		t.Errorf("counted together: errors %v, want ErrNotFound for evt_missing alone", errs)
+	}
+	for id, n := range counts {
+		want := 1 + n
+		if id == "evt_1" {
+			want = 3 + n
+		}
+		if got, err := st.WebhookEvent(ctx, id); id != "evt_missing" && (err != nil || got.Deliveries != want) {
+			t.Errorf("%s: %d deliveries (%v), want %d", id, got.Deliveries, err, want)
+		}
+	}
 }
 
 func paymentFailures(t T, db docstore.DB) {
