@@ -31,7 +31,9 @@ const closeCountTimeout = time.Second
 // repeatCounts holds the deliveries of seen repeats until they are written.
 // Counts kept through a flush that failed are written by a later one; at
 // shutdown the rest are written or, if that fails too, logged as not
-// counted: an audit figure short, never an event lost.
+// counted: an audit figure short, never an event lost. Where the instance
+// has CPU only while it serves (Cloud Run's default), a flush due between
+// requests may run late, with the next request or at shutdown.
 type repeatCounts struct {
 	write  func(ctx context.Context, counts map[string]int64) map[string]error
 	gone   func(id string) // the record is no longer there
