@@ -54,6 +54,9 @@ func TestBenchSmoke(t *testing.T) {
 	if len(r.Throughput.CPU) == 0 || r.Throughput.CPU[0].PerOrder <= 0 {
 		t.Errorf("pipeline CPU per order by process = %+v, want some", r.Throughput.CPU)
 	}
+	if r.PipelineSpans != 0 {
+		t.Errorf("the pipeline's functions exported %d spans, want none (as deployed by default)", r.PipelineSpans)
+	}
 	if len(r.Latency.Purchases) != 3 || len(r.Latency.Floor) != 3 || r.Throughput.Orders != 10 || r.Throughput.Elapsed <= 0 {
 		t.Errorf("pipeline figures = %+v %+v", r.Latency, r.Throughput)
 	}

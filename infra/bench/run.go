@@ -43,8 +43,11 @@ type Report struct {
 	Latency     Latency
 	Throughput  Throughput   // the round of median orders per second
 	Throughputs []Throughput // every round, in the order run
-	Requests    Requests
-	Images      []ImageFigures
+	// PipelineSpans is how many spans the pipeline's functions exported
+	// (pipelineTelemetry: none).
+	PipelineSpans int
+	Requests      Requests
+	Images        []ImageFigures
 }
 
 // Run takes every measurement and prints the table to w as it goes.
@@ -107,8 +110,20 @@ func driveWebhook(ctx context.Context, root string, sz Sizes) ([]WebhookLevel, s
 	return levels, hook.CPUs, nil
 }
 
+// pipelineTelemetry is how the pipeline's functions export telemetry: not
+// at all, as terraform deploys them unless an OTLP endpoint is given, and as
+// the webhook process runs above. make run's stack exports every span to a
+// receiver of its own (so fulfillctl trace can show a purchase), which took
+// about 2 ms of CPU per order here, an eighth of the pipeline's
+// (docs/testing.md, Bench); with an endpoint, production's spans go to a
+// collector off the functions' cores.
+var pipelineTelemetry = map[string]map[string]string{"*": {"OTEL_TRACES_EXPORTER": "none"}}
+
+// pipelineTelemetryRow says so in the table.
+const pipelineTelemetryRow = "off in every function, as terraform deploys them by default (make run exports every span)"
+
 func measurePipeline(ctx context.Context, root string, sz Sizes, r *Report) error {
-	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("bench"), Root: root})
+	s, err := localstack.Start(ctx, localstack.Options{Project: emulator.NewProject("bench"), Root: root, Env: pipelineTelemetry})
 	if err != nil {
 		return err
 	}
@@ -129,6 +144,7 @@ func measurePipeline(ctx context.Context, root string, sz Sizes, r *Report) erro
 		r.Throughputs = append(r.Throughputs, t)
 	}
 	r.Throughput = medianRound(r.Throughputs)
+	r.PipelineSpans = s.Traces.Spans()
 	return nil
 }
 
@@ -150,6 +166,9 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(t, "webhook process: CPUs\t%s\t\t\n", r.WebhookCPUs)
 	}
 	r.printWebhook(t)
+	if len(r.Latency.Purchases) > 0 || r.Throughput.Orders > 0 {
+		fmt.Fprintf(t, "purchase and pipeline stack: trace export\t%s\t\t\n", pipelineTelemetryRow)
+	}
 	if n := len(r.Latency.Purchases); n > 0 {
 		l := r.Latency
 		for _, v := range []struct {

@@ -64,6 +64,17 @@ func (r *Receiver) Trace(traceID string) []Span {
 	return append([]Span(nil), r.byTrace[traceID]...)
 }
 
+// Spans is how many spans the receiver got in all.
+func (r *Receiver) Spans() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, spans := range r.byTrace {
+		n += len(spans)
+	}
+	return n
+}
+
 // TracesOf returns the ids of the traces with a span about subject (an
 // event subject: a subscription id), oldest first.
 func (r *Receiver) TracesOf(subject string) []string {

@@ -74,6 +74,9 @@ func TestReceiverKeepsATraceExportedOverOTLP(t *testing.T) {
 	if ids := r.TracesOf("sub-1"); len(ids) != 1 || ids[0] != traceID {
 		t.Errorf("traces of sub-1 = %v, want [%s]", ids, traceID)
 	}
+	if n := r.Spans(); n != 5 {
+		t.Errorf("%d spans received in all, want 5", n)
+	}
 
 	for _, c := range []struct {
 		all       bool
@@ -123,5 +126,8 @@ func TestReceiverRefusesWhatIsNotOTLPProtobuf(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("%s answered %d, want %d", ct, resp.StatusCode, want)
 		}
+	}
+	if n := r.Spans(); n != 0 {
+		t.Errorf("%d spans kept of refused exports, want 0", n)
 	}
 }
