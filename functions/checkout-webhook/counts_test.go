@@ -1,14 +1,12 @@
 package checkoutwebhook
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"fulfillment/shared/adapters/pubsub"
 	"fulfillment/shared/adapters/store"
 	"fulfillment/shared/testsupport/counting"
+	"fulfillment/shared/testsupport/logbuf"
 	"fulfillment/shared/testsupport/storetest"
 )
 
@@ -35,29 +34,11 @@ func (f *flakyCounts) Increment(ctx context.Context, collection, id, field strin
 	return f.DB.Increment(ctx, collection, id, field, n)
 }
 
-// syncBuffer is a log both the handler and the counts' flush write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type countsFixture struct {
 	fixture
 	db    *counting.DB
 	flaky *flakyCounts
-	logs  *syncBuffer
+	logs  *logbuf.Buffer
 }
 
 // newCountsFixture serves the webhook with the given count delay on a
@@ -66,7 +47,7 @@ func newCountsFixture(t *testing.T, delay time.Duration) countsFixture {
 	t.Helper()
 	flaky := &flakyCounts{DB: storetest.Open(t, "hook").DB}
 	db := counting.NewDB(flaky)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	fn := New(Deps{Store: store.New(db), Publisher: &pubsub.Recorder{}, Secrets: []string{secret},
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), CountDelay: delay})
 	srv := httptest.NewServer(fn)
@@ -82,6 +63,16 @@ func (fx countsFixture) deliver(t *testing.T, payload []byte, n int, want string
 			t.Fatalf("delivery %d answered %d %v, want 200 %s", i+1, code, answer, want)
 		}
 	}
+}
+
+// seenWithRepeats delivers a checkout event id once (published) and then
+// repeats times (duplicates), and returns its payload.
+func (fx countsFixture) seenWithRepeats(t *testing.T, id string, repeats int) []byte {
+	t.Helper()
+	payload := checkoutPayload(id, nil)
+	fx.deliver(t, payload, 1, AnswerPublished)
+	fx.deliver(t, payload, repeats, AnswerDuplicate)
+	return payload
 }
 
 func (fx countsFixture) deliveries(t *testing.T, id string) int64 {
@@ -108,9 +99,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestRepeatsAreCountedTogetherAfterTheDelay(t *testing.T) {
 	t.Parallel()
 	fx := newCountsFixture(t, time.Second)
-	payload := checkoutPayload("evt_later", nil)
-	fx.deliver(t, payload, 1, AnswerPublished)
-	fx.deliver(t, payload, 5, AnswerDuplicate)
+	fx.seenWithRepeats(t, "evt_later", 5)
 	if got, commits := fx.deliveries(t, "evt_later"), fx.db.Commits(); got != 1 || commits != 1 {
 		t.Fatalf("right after the repeats: %d deliveries counted, %d commits; want 1 and 1 (the repeats wait)", got, commits)
 	}
@@ -125,8 +114,7 @@ func TestRepeatsAreCountedTogetherAfterTheDelay(t *testing.T) {
 func TestRepeatCountsOutlastAStoreOutage(t *testing.T) {
 	t.Parallel()
 	fx := newCountsFixture(t, 20*time.Millisecond)
-	payload := checkoutPayload("evt_outlast", nil)
-	fx.deliver(t, payload, 1, AnswerPublished)
+	payload := fx.seenWithRepeats(t, "evt_outlast", 0)
 	fx.flaky.down.Store(true)
 	fx.deliver(t, payload, 3, AnswerDuplicate)
 	waitUntil(t, "no count tried during the outage", func() bool { return fx.flaky.attempts.Load() > 0 })
@@ -145,9 +133,7 @@ func TestRepeatCountsOutlastAStoreOutage(t *testing.T) {
 func TestCloseCountsTheRepeatsLeft(t *testing.T) {
 	t.Parallel()
 	fx := newCountsFixture(t, time.Hour)
-	payload := checkoutPayload("evt_close", nil)
-	fx.deliver(t, payload, 1, AnswerPublished)
-	fx.deliver(t, payload, 2, AnswerDuplicate)
+	payload := fx.seenWithRepeats(t, "evt_close", 2)
 	if err := fx.fn.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -165,9 +151,7 @@ func TestCloseCountsTheRepeatsLeft(t *testing.T) {
 func TestCloseLogsTheRepeatsItCouldNotCount(t *testing.T) {
 	t.Parallel()
 	fx := newCountsFixture(t, time.Hour)
-	payload := checkoutPayload("evt_uncounted", nil)
-	fx.deliver(t, payload, 1, AnswerPublished)
-	fx.deliver(t, payload, 2, AnswerDuplicate)
+	fx.seenWithRepeats(t, "evt_uncounted", 2)
 	fx.flaky.down.Store(true)
 	start := time.Now()
 	if err := fx.fn.Close(); err != nil {

@@ -1,7 +1,6 @@
 package notifications
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +27,7 @@ import (
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/logging"
+	"fulfillment/shared/testsupport/logbuf"
 	"fulfillment/shared/testsupport/mailpit"
 	"fulfillment/shared/testsupport/storetest"
 	"fulfillment/shared/testsupport/testdouble"
@@ -39,7 +38,7 @@ func TestMain(m *testing.M) { storetest.RunTests(m) }
 var now = time.Date(2026, 4, 15, 10, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	logs *lockedBuffer
+	logs *logbuf.Buffer
 	st   *store.Store
 	mp   *mailpit.Mailpit
 	gl   *testdouble.GitLab
@@ -65,7 +64,7 @@ func setup(t testing.TB, mailpitFlags ...string) fixture {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t, "notify")
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	var f *Function
 	links := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.ServeUnsubscribe(w, r) }))
 	t.Cleanup(links.Close)
@@ -74,24 +73,6 @@ func setup(t testing.TB, mailpitFlags ...string) fixture {
 		Policy: subscription.DefaultPolicy(), PortalURL: "https://portal.test", MessageIDDomain: "fulfillment.test",
 		PreferencesKey: []byte("preferences-test-key"), UnsubscribeURL: links.URL + UnsubscribePath})
 	return fixture{logs: logs, st: st, mp: mp, gl: gl, f: f}
-}
-
-// lockedBuffer is a log sink that concurrent deliveries may write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func snapshotEvent(t *testing.T, id, typ string, mut func(*catalog.SubscriptionSnapshot)) event.Event {

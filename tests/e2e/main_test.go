@@ -8,18 +8,18 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"fulfillment/infra/localstack"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/logbuf"
 )
 
 var stack *localstack.Stack
 
 // stackLogs holds what every process of the stack logged (see trace_test.go).
-var stackLogs = &lockedWriter{w: &strings.Builder{}}
+var stackLogs = &logbuf.Buffer{}
 
 // Alerting and renewal settings the tests rely on.
 const (

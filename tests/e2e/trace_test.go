@@ -108,10 +108,3 @@ func headers(calls []testdouble.Call) []map[string]string {
 	}
 	return out
 }
-
-// String is everything written so far.
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return fmt.Sprint(l.w)
-}

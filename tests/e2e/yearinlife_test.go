@@ -19,6 +19,7 @@ import (
 	"fulfillment/shared/domain/idempotency"
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/logbuf"
 	"fulfillment/shared/testsupport/testdouble"
 )
 
@@ -45,7 +46,7 @@ func startClockedStack(t *testing.T, o localstack.Options) *year {
 	y.setClock("2026-01-15T10:00:00Z")
 	ctx, cancel := ctxTimeout(3 * time.Minute)
 	defer cancel()
-	logs := &lockedWriter{w: &strings.Builder{}}
+	logs := &logbuf.Buffer{}
 	o.ClockFile, o.Logs = y.clock, logs
 	s, err := localstack.Start(ctx, o)
 	if err != nil {

@@ -14,11 +14,8 @@ package faults
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,11 +23,12 @@ import (
 	"fulfillment/shared/runtime/consumer"
 	"fulfillment/shared/runtime/faultpoint"
 	"fulfillment/shared/testsupport/emulator"
+	"fulfillment/shared/testsupport/logbuf"
 )
 
 var (
 	stack *localstack.Stack
-	logs  = &lockedBuffer{}
+	logs  = &logbuf.Buffer{}
 )
 
 // crashProbability is per crash point per delivery in the consumers.
@@ -64,26 +62,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
-// lockedBuffer collects every process's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-var _ io.Writer = (*lockedBuffer)(nil)
 
 func envInt(key string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(key)); err == nil && v > 0 {
