@@ -12,7 +12,7 @@ import (
 // countDelay is how long the delivery of a repeat this process saw
 // recorded waits to be counted: the repeats of that span are counted
 // together, a few requests for all of them, instead of a write each, which
-// was a third of the webhook's CPU at concurrency 1 (docs/testing.md). Only
+// was a quarter of the webhook's CPU at concurrency 1 (docs/testing.md). Only
 // the count waits: such a repeat is answered for an event stored and
 // published before.
 const countDelay = 500 * time.Millisecond

@@ -35,9 +35,9 @@ const MaxBodyBytes = 256 << 10
 // increment). A repeat this process saw recorded is answered at once and
 // counted with the other repeats of the next half second (counts.go); one
 // it did not see has published the event again under the same id first,
-// which the consumers dedupe (DESIGN.md rule 1). Only when the publish fails is the
-// event written as stored, so it is kept while Stripe retries, and its
-// retry publishes it and marks it published.
+// which the consumers dedupe (DESIGN.md rule 1). Only when the publish
+// fails is the event written as stored, so it is kept while Stripe
+// retries, and its retry publishes it and marks it published.
 const (
 	StatusStored    = "stored"    // kept; its publish failed or is not confirmed
 	StatusPublished = "published" // on provider-events
