@@ -40,7 +40,7 @@ type repeatCounts struct {
 	logger *slog.Logger
 	delay  time.Duration
 
-	flushing sync.Mutex // one flush at a time
+	flushing chan struct{} // holds a token while a flush runs: one at a time
 
 	mu      sync.Mutex
 	pending map[string]int64 // event id -> deliveries not written yet
@@ -52,7 +52,8 @@ func newRepeatCounts(write func(context.Context, map[string]int64) map[string]er
 	if delay <= 0 {
 		delay = countDelay
 	}
-	return &repeatCounts{write: write, gone: gone, logger: logger, delay: delay, pending: map[string]int64{}}
+	return &repeatCounts{write: write, gone: gone, logger: logger, delay: delay,
+		flushing: make(chan struct{}, 1), pending: map[string]int64{}}
 }
 
 // add counts one delivery of id within the delay. It is false once the
@@ -82,10 +83,15 @@ func (c *repeatCounts) flushInBackground() {
 }
 
 // flush writes the pending counts and returns how many deliveries are
-// still not counted (kept for a later flush).
+// still not counted (kept for a later flush). If ctx ends while another
+// flush runs, it writes nothing.
 func (c *repeatCounts) flush(ctx context.Context) (left int64) {
-	c.flushing.Lock()
-	defer c.flushing.Unlock()
+	select {
+	case c.flushing <- struct{}{}:
+	case <-ctx.Done():
+		return c.pendingDeliveries()
+	}
+	defer func() { <-c.flushing }()
 	c.mu.Lock()
 	batch := c.pending
 	c.pending = map[string]int64{}
@@ -125,8 +131,18 @@ func (c *repeatCounts) flush(ctx context.Context) (left int64) {
 	return left
 }
 
-// close writes what is pending, within closeCountTimeout; repeats after it
-// are counted by their callers.
+// pendingDeliveries is how many deliveries wait to be counted.
+func (c *repeatCounts) pendingDeliveries() (n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.pending {
+		n += d
+	}
+	return n
+}
+
+// close writes what is pending, within closeCountTimeout (a flush already
+// running included); repeats after it are counted by their callers.
 func (c *repeatCounts) close() {
 	c.mu.Lock()
 	c.closed = true

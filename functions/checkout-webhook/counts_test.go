@@ -19,17 +19,27 @@ import (
 	"fulfillment/shared/testsupport/storetest"
 )
 
-// flakyCounts is a store whose increments fail while it is down.
+// flakyCounts is a store whose increments fail while it is down, and hang
+// while hung is open.
 type flakyCounts struct {
 	docstore.DB
 	down     atomic.Bool
-	attempts atomic.Int64 // increments tried while down
+	hung     chan struct{}
+	attempts atomic.Int64 // increments tried while down or hung
 }
 
 func (f *flakyCounts) Increment(ctx context.Context, collection, id, field string, n int64) error {
-	if f.down.Load() {
+	switch {
+	case f.down.Load():
 		f.attempts.Add(1)
 		return errors.New("firestore unavailable")
+	case f.hung != nil:
+		f.attempts.Add(1)
+		select {
+		case <-f.hung:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return f.DB.Increment(ctx, collection, id, field, n)
 }
@@ -162,5 +172,27 @@ func TestCloseLogsTheRepeatsItCouldNotCount(t *testing.T) {
 	}
 	if logs := fx.logs.String(); !strings.Contains(logs, `"msg":"repeat deliveries left uncounted at shutdown","deliveries":2`) {
 		t.Errorf("the uncounted deliveries were not logged: %s", logs)
+	}
+}
+
+// A Close while a flush hangs on the store does not wait it out: it gives
+// up within its bound and logs the deliveries still waiting behind it.
+func TestCloseDoesNotWaitOutAHungFlush(t *testing.T) {
+	t.Parallel()
+	fx := newCountsFixture(t, 10*time.Millisecond)
+	fx.flaky.hung = make(chan struct{})
+	defer close(fx.flaky.hung)
+	payload := fx.seenWithRepeats(t, "evt_hung", 2)
+	waitUntil(t, "no flush reached the store", func() bool { return fx.flaky.attempts.Load() > 0 })
+	fx.deliver(t, payload, 1, AnswerDuplicate) // waits behind the hung flush
+	start := time.Now()
+	if err := fx.fn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*closeCountTimeout {
+		t.Errorf("Close took %v behind a hung flush, want it within %v", took, closeCountTimeout)
+	}
+	if logs := fx.logs.String(); !strings.Contains(logs, `"msg":"repeat deliveries left uncounted at shutdown","deliveries":1`) {
+		t.Errorf("the delivery waiting behind the hung flush was not logged: %s", logs)
 	}
 }
