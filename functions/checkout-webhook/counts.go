@@ -76,7 +76,11 @@ func (c *repeatCounts) schedule(after time.Duration) {
 	}
 }
 
+// flushInBackground is the armed flush, run: the next repeat arms another.
 func (c *repeatCounts) flushInBackground() {
+	c.mu.Lock()
+	c.timer = nil
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
 	defer cancel()
 	c.flush(ctx)
@@ -84,19 +88,19 @@ func (c *repeatCounts) flushInBackground() {
 
 // flush writes the pending counts and returns how many deliveries are
 // still not counted (kept for a later flush). If ctx ends while another
-// flush runs, it writes nothing.
+// flush runs, it writes nothing and, unless closed, arms a later one.
 func (c *repeatCounts) flush(ctx context.Context) (left int64) {
 	select {
 	case c.flushing <- struct{}{}:
 	case <-ctx.Done():
-		return c.pendingDeliveries()
+		return c.gaveUp()
 	}
 	defer func() { <-c.flushing }()
 	c.mu.Lock()
 	batch := c.pending
 	c.pending = map[string]int64{}
-	if c.timer != nil {
-		c.timer.Stop() // no-op when it is the one running this flush
+	if c.timer != nil { // armed since: this flush takes its counts
+		c.timer.Stop()
 		c.timer = nil
 	}
 	c.mu.Unlock()
@@ -131,12 +135,16 @@ func (c *repeatCounts) flush(ctx context.Context) (left int64) {
 	return left
 }
 
-// pendingDeliveries is how many deliveries wait to be counted.
-func (c *repeatCounts) pendingDeliveries() (n int64) {
+// gaveUp arms a later flush for what is pending, unless closed, and
+// returns how many deliveries wait to be counted.
+func (c *repeatCounts) gaveUp() (n int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, d := range c.pending {
 		n += d
+	}
+	if n > 0 && !c.closed {
+		c.schedule(countRetryDelays * c.delay)
 	}
 	return n
 }

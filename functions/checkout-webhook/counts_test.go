@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -195,4 +196,35 @@ func TestCloseDoesNotWaitOutAHungFlush(t *testing.T) {
 	waitUntil(t, "no flush reached the store", func() bool { return fx.flaky.attempts.Load() > 0 })
 	fx.deliver(t, payload, 1, AnswerDuplicate) // waits behind the hung flush
 	fx.closeLeavingUncounted(t, 1)
+}
+
+// A background flush that gives up waiting behind another arms a later
+// one: its counts do not wait for the next repeat or for shutdown.
+func TestAFlushThatGivesUpArmsALaterOne(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	written := map[string]int64{}
+	c := newRepeatCounts(func(_ context.Context, counts map[string]int64) map[string]error {
+		mu.Lock()
+		defer mu.Unlock()
+		for id, n := range counts {
+			written[id] += n
+		}
+		return nil
+	}, func(string) {}, slog.New(slog.DiscardHandler), time.Millisecond)
+	c.flushing <- struct{}{} // another flush is running
+	c.mu.Lock()
+	c.pending["evt_waiting"] = 2 // what the armed flush, now run, was to write
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // its bound ended while it waited
+	if left := c.flush(ctx); left != 2 {
+		t.Fatalf("the flush that gave up reports %d deliveries left, want 2", left)
+	}
+	<-c.flushing // the other flush ends
+	waitUntil(t, "the counts of the flush that gave up never written", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return written["evt_waiting"] == 2
+	})
 }
