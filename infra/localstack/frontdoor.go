@@ -17,12 +17,13 @@ import (
 // behind it is being restarted.
 const restartWait = 20 * time.Second
 
-// frontDoor stands where Cloud Run's front end stands: the function's URL
-// stays reachable while its process is restarted. A request that arrives
-// meanwhile waits for the new process (a cold start); a request whose
-// process died under it gets 502, which Pub/Sub redelivers with backoff.
-// Without it the Pub/Sub emulator, pushing to a refused port, burns a
-// message's delivery attempts within seconds and dead-letters it.
+// frontDoor stands where Cloud Run's front end stands for the function's
+// callers from outside (Stripe's webhooks, the checkout API's callers, Cloud
+// Scheduler's ticks, fulfillctl): the function's URL stays reachable while
+// its process is restarted. A request that arrives meanwhile waits for the
+// new process (a cold start); a request whose process died under it gets
+// 502. Pushes do not pass it: the redeliverers dial the process with the
+// same wait (pushTransport), and retry a push whose process died under it.
 type frontDoor struct {
 	ln  net.Listener
 	srv *http.Server

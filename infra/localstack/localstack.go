@@ -110,6 +110,7 @@ type Stack struct {
 	hopRuns      atomic.Int64
 	closers      []func() error
 	functions    map[string]*supervised
+	backends     map[string]string // function -> its process's own URL, past the front door
 	redeliverers []*redeliverer
 	waits        pushWaits // what the emulator's push loops added (pushwait.go)
 	stopping     atomic.Bool
@@ -137,7 +138,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			return nil, err
 		}
 	}
-	s = &Stack{Project: o.Project, URLs: map[string]string{}, functions: map[string]*supervised{}}
+	s = &Stack{Project: o.Project, URLs: map[string]string{}, functions: map[string]*supervised{}, backends: map[string]string{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -177,7 +178,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.delivery = top.Delivery
 	endpoints := map[string]string{}
 	for _, fn := range top.Subscribers() {
-		r := newRedeliverer(fn, s.URLs[fn]+"/", top.Delivery, s.PubSub, o.Logs, &s.waits)
+		r := newRedeliverer(fn, s.backends[fn]+"/", top.Delivery, s.PubSub, o.Logs, &s.waits)
 		s.redeliverers = append(s.redeliverers, r)
 		if err := r.listen(); err != nil {
 			return s, err
@@ -264,7 +265,8 @@ func (s *Stack) startStripeMock(ctx context.Context, logs io.Writer) (string, er
 }
 
 // startFunction runs fn as a supervised process behind a front door (see
-// frontDoor) whose address is the function's URL.
+// frontDoor) whose address is the function's URL; its subscriptions' pushes
+// go to the process itself (redeliverer).
 func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) error {
 	port, err := emulator.FreePort()
 	if err != nil {
@@ -337,6 +339,7 @@ func (s *Stack) startFunction(ctx context.Context, fn, bin string, o Options) er
 	}
 	s.closers = append(s.closers, door.Close)
 	s.URLs[fn] = door.URL()
+	s.backends[fn] = "http://" + addr
 	return nil
 }
 
