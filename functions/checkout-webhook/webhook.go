@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"fulfillment/shared/adapters/stripe"
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/httpbody"
 	"fulfillment/shared/runtime/logging"
 )
 
@@ -97,7 +97,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusMethodNotAllowed, "error", "POST only")
 		return
 	}
-	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	payload, err := httpbody.Read(w, r, MaxBodyBytes)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

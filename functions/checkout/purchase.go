@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/quote"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/httpbody"
 )
 
 // IdempotencyHeader names the purchase: the same key returns the same
@@ -125,7 +125,7 @@ func (f *Function) createCheckout(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, problem("idempotency_key", IdempotencyHeader+" header (1..255 characters) is required"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err != nil {
 		reply(w, http.StatusBadRequest, problem("body", "unreadable or oversized body"))
 		return

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/mail"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/httpbody"
 )
 
 // TrialRequest is the body of POST /trials.
@@ -46,7 +46,7 @@ func trialAnswer(t store.Trial) TrialAnswer {
 func (f *Function) startTrial(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var req TrialRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err == nil {
 		err = json.Unmarshal(body, &req)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"fulfillment/shared/domain/subscription"
 	"fulfillment/shared/runtime/cloudevent"
 	"fulfillment/shared/runtime/consumer"
+	"fulfillment/shared/runtime/httpbody"
 )
 
 // maxBody caps a request to either endpoint; GitLab's are under 2 KiB.
@@ -285,7 +285,7 @@ func (f *Function) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	if !f.ips.allow(clientIP(r, f.d.Policy.forwarding()), f.d.Clock.Now()) {
 		ctx = context.WithValue(ctx, overLimitKey{}, true)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err != nil {
 		gqlFail(w, http.StatusRequestEntityTooLarge, "request body too large or unreadable")
 		return

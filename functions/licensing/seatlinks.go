@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/license"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/httpbody"
 )
 
 // SeatLink is the body of POST /api/v1/seat_links, as GitLab's
@@ -123,7 +123,7 @@ func (f *Function) serveSeatLink(w http.ResponseWriter, r *http.Request) {
 		tooManyReply(w, tooMany{msg: errTooManyLinks, retryAfter: untilWindowEnd(now, f.d.Policy.SeatLinksPerIPWindow)})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err != nil {
 		reply(w, http.StatusRequestEntityTooLarge, map[string]any{"success": false, "errors": "body too large or unreadable"})
 		return

@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"fulfillment/shared/domain/catalog"
 	"fulfillment/shared/domain/clock"
 	"fulfillment/shared/domain/subscription"
+	"fulfillment/shared/runtime/httpbody"
 )
 
 // Name is the function's name in logs, FUNCTION_TARGET and deployments.
@@ -108,7 +108,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusMethodNotAllowed, map[string]string{"error": "POST only"})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err != nil {
 		reply(w, http.StatusBadRequest, map[string]string{"error": "unreadable or oversized body"})
 		return

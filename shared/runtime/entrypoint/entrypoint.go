@@ -22,6 +22,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"fulfillment/shared/runtime/cloudevent"
+	"fulfillment/shared/runtime/httpbody"
 )
 
 // maxEventBytes caps a delivery: Pub/Sub messages are at most 10 MB, ours far smaller.
@@ -53,7 +54,7 @@ func RecordingHandler(fn EventFunc, record UndecodableFunc, logger *slog.Logger)
 			http.Error(w, "POST a CloudEvent or a Pub/Sub push", http.StatusMethodNotAllowed)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+		body, err := httpbody.Read(w, r, maxEventBytes)
 		if err != nil {
 			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
 			return
