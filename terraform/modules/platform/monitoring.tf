@@ -18,8 +18,10 @@ locals {
   # message, function, stripe_type) and Cloud Scheduler's own logs.
   log_metrics = {
     payment_failures = {
-      description = "Payment failures reported by the provider (new or redelivered webhooks)."
-      filter      = "resource.type=\"cloud_run_revision\" AND ${local.webhook} AND jsonPayload.message=\"webhook accepted\" AND jsonPayload.stripe_type=(\"invoice.payment_failed\" OR \"checkout.session.async_payment_failed\")"
+      # Each failure once: its redeliveries (Stripe's retries, or a delivery
+      # whose answer was lost) are answered "duplicate" and not counted.
+      description = "Payment failures reported by the provider, each event once."
+      filter      = "resource.type=\"cloud_run_revision\" AND ${local.webhook} AND jsonPayload.message=\"webhook accepted\" AND jsonPayload.result=\"published\" AND jsonPayload.stripe_type=(\"invoice.payment_failed\" OR \"checkout.session.async_payment_failed\")"
     }
     renewal_failures = {
       description = "Renewal ticks or renewals that failed: the renewal function's warnings and errors, and failed renewal-tick jobs."
