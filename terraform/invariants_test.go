@@ -737,3 +737,36 @@ func TestLicensingKeysItsLimitsOnTheCaller(t *testing.T) {
 		t.Errorf("licensing's TRUSTED_PROXY_HOPS = %s, want it from var.licensing_trusted_proxy_hops", got)
 	}
 }
+
+// A log-based metric counts lines by their message: one the functions no
+// longer write (a reworded log call) would leave its alert silent.
+func TestLogMetricsCountLinesTheFunctionsWrite(t *testing.T) {
+	files := parseAll(t)
+	var code strings.Builder
+	for _, dir := range []string{"../functions", "../shared"} {
+		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			code.Write(src)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	message := regexp.MustCompile(`jsonPayload\.message=\\"([^"\\]+)\\"`)
+	checked := 0
+	for name, m := range localObject(t, files, "modules/platform", "log_metrics") {
+		for _, msg := range message.FindAllStringSubmatch(source(files, field(t, m, "filter")), -1) {
+			checked++
+			if !strings.Contains(code.String(), `"`+msg[1]+`"`) {
+				t.Errorf("log metric %s counts lines with message %q, which no function logs", name, msg[1])
+			}
+		}
+	}
+	if checked < 2 {
+		t.Errorf("%d log metrics by message checked, want the payment failures' and the dead letters'", checked)
+	}
+}
