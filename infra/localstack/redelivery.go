@@ -74,10 +74,11 @@ func newRedeliverer(fn, target string, policy topology.Delivery, pub *pubsub.Cli
 
 // pushTransport keeps a connection for every worker (Go's default keeps 2,
 // and the other workers' pushes each dialed the function anew) and, as the
-// front door does, waits while the function restarts: the push goes to the
-// process itself, as Pub/Sub's goes to Cloud Run, not through a proxy of
-// the bench's own (a hop GCP does not have, which cost the local stack an
-// HTTP round trip per push).
+// front door does, waits while the function restarts, as Cloud Run's front
+// end holds a request: the stand-in plays Pub/Sub's push and that front end
+// in one hop. Through the front door it took two, the second an HTTP round
+// trip in the stack's own process, on its two cores, for work that on GCP
+// Google's front end does, off the instance's.
 func pushTransport() *http.Transport {
 	t := httpx.KeepingTransport()
 	t.DialContext = dialWhileRestarting
